@@ -1,0 +1,322 @@
+//! `credit-suite`: the four credit services in one process on the embedded default, or any
+//! subset of them on PostgreSQL + Redis (like Loki's `-target=all` versus microservices).
+//!
+//! The binary in `main.rs` parses the command line; everything it does lives here so tests
+//! can start the same application on a free port.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use credit_core::Role;
+use credit_runtime::config::{Backend, ConfigError, Settings};
+use credit_runtime::identity::{self, Authenticator, IDENTITY_STORE, NewPrincipal, TokenStore};
+use credit_runtime::server::ServeError;
+use credit_runtime::storage::StorageError;
+use credit_runtime::{BoundServer, Database, Dependency, RedisHandle, ServerParts, StoreSpec};
+use secrecy::ExposeSecret;
+
+/// File in `CREDIT_DATA_DIR` where the embedded default writes the first admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// One of the four services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKind {
+    Intake,
+    Rating,
+    Limits,
+    Collections,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [
+        ServiceKind::Intake,
+        ServiceKind::Rating,
+        ServiceKind::Limits,
+        ServiceKind::Collections,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceKind::Intake => "intake",
+            ServiceKind::Rating => "rating",
+            ServiceKind::Limits => "limits",
+            ServiceKind::Collections => "collections",
+        }
+    }
+
+    fn store(&self) -> &'static StoreSpec {
+        match self {
+            ServiceKind::Intake => &credit_intake::STORE,
+            ServiceKind::Rating => &credit_rating::STORE,
+            ServiceKind::Limits => &credit_limits::STORE,
+            ServiceKind::Collections => &credit_collections::STORE,
+        }
+    }
+
+    fn add_to(&self, parts: &mut ServerParts, database: Database) {
+        match self {
+            ServiceKind::Intake => parts.add_service(
+                credit_intake::IntakeApi::new(database).into_server(),
+                credit_intake::access_policy(),
+            ),
+            ServiceKind::Rating => parts.add_service(
+                credit_rating::RatingApi::new(database).into_server(),
+                credit_rating::access_policy(),
+            ),
+            ServiceKind::Limits => parts.add_service(
+                credit_limits::LimitsApi::new(database).into_server(),
+                credit_limits::access_policy(),
+            ),
+            ServiceKind::Collections => parts.add_service(
+                credit_collections::CollectionsApi::new(database).into_server(),
+                credit_collections::access_policy(),
+            ),
+        };
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// The services a process runs; all four unless `--services` names fewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSelection(BTreeSet<ServiceKind>);
+
+impl ServiceSelection {
+    pub fn all() -> Self {
+        Self(ServiceKind::ALL.into_iter().collect())
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.0.len() == ServiceKind::ALL.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ServiceKind> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl FromStr for ServiceSelection {
+    type Err = ConfigError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut selected = BTreeSet::new();
+        for name in text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
+            if name == "all" {
+                return Ok(Self::all());
+            }
+            let kind = ServiceKind::ALL
+                .into_iter()
+                .find(|kind| kind.as_str() == name)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "--services (CREDIT_SERVICES)",
+                        format!("unknown service '{name}'; expected any of intake, rating, limits, collections"),
+                    )
+                })?;
+            selected.insert(kind);
+        }
+        if selected.is_empty() {
+            return Err(ConfigError::new(
+                "--services (CREDIT_SERVICES)",
+                "names no service",
+            ));
+        }
+        Ok(Self(selected))
+    }
+}
+
+/// Why the suite could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("the identity store failed: {0}")]
+    Identity(#[from] identity::IdentityError),
+    #[error("cannot write the admin token to {path}: {source}")]
+    AdminToken {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A started suite: ports bound, stores open and migrated, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    server: BoundServer,
+    databases: Vec<Database>,
+}
+
+impl Application {
+    /// Opens the stores of `selection`, prepares identity, and binds the ports.
+    pub async fn build(
+        settings: &Settings,
+        selection: &ServiceSelection,
+    ) -> Result<Self, StartupError> {
+        if settings.backend.is_embedded() && !selection.is_all() {
+            return Err(ConfigError::new(
+                "--services (CREDIT_SERVICES)",
+                "the embedded default runs all four services in one process; \
+                 set CREDIT_DATABASE_URL and CREDIT_REDIS_URL to run a subset",
+            )
+            .into());
+        }
+        let max_connections = settings.database_max_connections;
+        let migrate = settings.migrate_on_start;
+
+        let identity_database =
+            Database::open(&settings.backend, &IDENTITY_STORE, max_connections, migrate).await?;
+        let token_store = identity::token_store(&identity_database);
+        if let Backend::Embedded { data_dir } = &settings.backend {
+            bootstrap_admin_token(token_store.as_ref(), data_dir, settings).await?;
+        }
+
+        let mut parts = ServerParts::default();
+        parts.add_dependency(Dependency::Database("identity", identity_database.clone()));
+        let mut databases = vec![identity_database];
+        if let Backend::Production {
+            redis_url,
+            redis_key_prefix,
+            ..
+        } = &settings.backend
+        {
+            let redis = RedisHandle::connect(redis_url, redis_key_prefix).await?;
+            parts.add_dependency(Dependency::Redis(redis));
+        }
+        for kind in selection.iter() {
+            let database =
+                Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
+            parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
+            kind.add_to(&mut parts, database.clone());
+            databases.push(database);
+        }
+
+        let authenticator = Authenticator::new(token_store);
+        let server = BoundServer::bind(settings, parts, authenticator).await?;
+        Ok(Self { server, databases })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.server.metrics_addr()
+    }
+
+    /// Serves until `shutdown` resolves, drains within the deadline, closes the stores.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), StartupError> {
+        let result = self.server.run_until_stopped(shutdown).await;
+        for database in &self.databases {
+            database.close().await;
+        }
+        result.map_err(StartupError::from)
+    }
+}
+
+/// On the first start of the embedded default there is no token yet: issue an ADMIN token
+/// and write it to `CREDIT_DATA_DIR/admin.token` (readable by the owner only), so a newcomer
+/// can call the suite at once. The token itself is never logged.
+async fn bootstrap_admin_token(
+    store: &dyn TokenStore,
+    data_dir: &Path,
+    settings: &Settings,
+) -> Result<(), StartupError> {
+    if store.count().await? > 0 {
+        return Ok(());
+    }
+    let issued = identity::issue_token(
+        store,
+        &NewPrincipal {
+            name: "admin".to_owned(),
+            roles: BTreeSet::from([Role::Admin]),
+            approval_authority: None,
+        },
+    )
+    .await?;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_private_file(&path, issued.token.expose_secret()).map_err(|source| {
+        StartupError::AdminToken {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    tracing::info!(path = %path.display(), base_currency = %settings.base_currency, "first start: admin token written");
+    Ok(())
+}
+
+fn write_private_file(path: &PathBuf, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// Applies the migrations of every store (identity and the four services) and returns.
+pub async fn migrate(settings: &Settings) -> Result<Vec<&'static str>, StartupError> {
+    let mut migrated = Vec::new();
+    let stores =
+        std::iter::once(&IDENTITY_STORE).chain(ServiceKind::ALL.iter().map(ServiceKind::store));
+    for spec in stores {
+        let database = Database::open(&settings.backend, spec, 1, true).await?;
+        database.close().await;
+        migrated.push(spec.name);
+    }
+    Ok(migrated)
+}
+
+/// Opens the identity store (migrating it when allowed) for the `token` commands.
+pub async fn open_token_store(settings: &Settings) -> Result<Arc<dyn TokenStore>, StartupError> {
+    let database = Database::open(
+        &settings.backend,
+        &IDENTITY_STORE,
+        1,
+        settings.migrate_on_start,
+    )
+    .await?;
+    Ok(identity::token_store(&database))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_selection_parses_names_and_refuses_unknown_ones() {
+        let selection: ServiceSelection = "limits, intake".parse().unwrap();
+        assert_eq!(
+            selection.iter().collect::<Vec<_>>(),
+            [ServiceKind::Intake, ServiceKind::Limits]
+        );
+        assert!("all".parse::<ServiceSelection>().unwrap().is_all());
+        let error = "limits,billing".parse::<ServiceSelection>().unwrap_err();
+        assert!(error.to_string().contains("unknown service 'billing'"));
+        assert!(error.to_string().contains("--services"));
+        assert!("".parse::<ServiceSelection>().is_err());
+    }
+}

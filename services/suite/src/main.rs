@@ -1,0 +1,196 @@
+//! The `credit-suite` command: `serve`, `migrate`, and `token create`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use credit_core::{Money, Role};
+use credit_runtime::identity::{self, NewPrincipal};
+use credit_runtime::telemetry::init_telemetry;
+use credit_runtime::{Backend, Settings};
+use credit_suite::{Application, ServiceSelection, StartupError};
+use secrecy::ExposeSecret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "credit-suite",
+    version,
+    about = "Credit decisions for companies that sell on credit"
+)]
+struct Cli {
+    /// A TOML file of settings; `CREDIT_*` environment variables override it.
+    #[arg(long, global = true, env = "CREDIT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the four services (or those named by --services) until SIGTERM or Ctrl-C.
+    Serve {
+        /// Comma-separated subset: intake,rating,limits,collections (needs PostgreSQL + Redis).
+        #[arg(long, env = "CREDIT_SERVICES", default_value = "all")]
+        services: String,
+    },
+    /// Apply the database migrations of every store, then exit.
+    Migrate,
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print it once; only its hash is stored.
+    Create(CreateToken),
+}
+
+#[derive(Debug, Args)]
+struct CreateToken {
+    /// Who holds the token, as audit trails will show it ("alice", "erp-orders").
+    #[arg(long)]
+    name: String,
+    /// A role: ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR or ADMIN. Repeat for several.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    /// Largest amount the holder may approve, in CREDIT_BASE_CURRENCY unless --currency.
+    #[arg(long)]
+    authority: Option<String>,
+    /// Currency of --authority.
+    #[arg(long)]
+    currency: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { services } => serve(settings, &services).await,
+            Command::Migrate => migrate(settings).await,
+            Command::Token(TokenCommand::Create(request)) => create_token(settings, request).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&*error),
+    }
+}
+
+/// Prints the error and its causes on one line and exits non-zero.
+fn fail(error: &(dyn std::error::Error + 'static)) -> ExitCode {
+    eprintln!(
+        "credit-suite: error: {}",
+        credit_core::error::ErrorChain(error)
+    );
+    ExitCode::from(2)
+}
+
+type CommandResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn serve(settings: Settings, services: &str) -> CommandResult {
+    let selection: ServiceSelection = services.parse()?;
+    let _telemetry = init_telemetry("credit-suite", settings.log_format)?;
+    let application = Application::build(&settings, &selection).await?;
+    tracing::info!(
+        addr = %application.local_addr()?,
+        metrics = ?application.metrics_addr(),
+        services = ?selection.iter().map(|kind| kind.as_str()).collect::<Vec<_>>(),
+        backend = if settings.backend.is_embedded() { "embedded" } else { "postgres+redis" },
+        "credit-suite listening"
+    );
+    if let Backend::Embedded { data_dir } = &settings.backend {
+        tracing::info!(data_dir = %data_dir.display(), "embedded default: SQLite files and in-process cache");
+    }
+    application.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> CommandResult {
+    let _telemetry = init_telemetry("credit-suite", settings.log_format)?;
+    let migrated = credit_suite::migrate(&settings).await?;
+    println!("migrated stores: {}", migrated.join(", "));
+    Ok(())
+}
+
+async fn create_token(settings: Settings, request: CreateToken) -> CommandResult {
+    let roles = request
+        .roles
+        .iter()
+        .map(|role| role.parse::<Role>())
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(|error| credit_runtime::ConfigError::new("--role", error.to_string()))?;
+    let approval_authority = match &request.authority {
+        Some(amount) => {
+            let currency = request
+                .currency
+                .clone()
+                .unwrap_or_else(|| settings.base_currency.code().to_owned());
+            let money = Money::parse(amount, &currency)
+                .and_then(Money::non_negative)
+                .map_err(|error| {
+                    credit_runtime::ConfigError::new("--authority", error.to_string())
+                })?;
+            Some(money)
+        }
+        None => None,
+    };
+    let store = credit_suite::open_token_store(&settings).await?;
+    let principal = NewPrincipal {
+        name: request.name.trim().to_owned(),
+        roles,
+        approval_authority,
+    };
+    if principal.name.is_empty() {
+        return Err(Box::new(credit_runtime::ConfigError::new(
+            "--name",
+            "must not be empty",
+        )));
+    }
+    let issued = identity::issue_token(store.as_ref(), &principal)
+        .await
+        .map_err(StartupError::from)?;
+    eprintln!(
+        "issued a token for '{}' (id {}); it is shown only once:",
+        principal.name, issued.principal_id
+    );
+    println!("{}", issued.token.expose_secret());
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C (a terminal).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

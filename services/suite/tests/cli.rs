@@ -1,0 +1,107 @@
+//! The binary refuses bad configuration with one line naming the setting, and a non-zero exit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_credit-suite"));
+    command
+        .args(args)
+        .env_remove("CREDIT_DATABASE_URL")
+        .env_remove("CREDIT_REDIS_URL")
+        .env("CREDIT_DATA_DIR", data_dir.path())
+        .env("CREDIT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("CREDIT_METRICS_ADDR", "127.0.0.1:0");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// The error is a single line on stderr that names `setting`, and the exit code is non-zero.
+fn assert_refused(output: &Output, setting: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "must fail; stderr: {stderr}");
+    let error_lines: Vec<_> = stderr
+        .lines()
+        .filter(|line| line.contains("error"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "one error line expected: {stderr}");
+    assert!(
+        error_lines[0].contains(setting),
+        "{setting} must be named: {stderr}"
+    );
+}
+
+#[test]
+fn unparseable_database_url_is_refused() {
+    let output = run(
+        &["serve"],
+        &[
+            ("CREDIT_DATABASE_URL", "postgres//nohost"),
+            ("CREDIT_REDIS_URL", "redis://127.0.0.1:6379"),
+        ],
+    );
+    assert_refused(&output, "CREDIT_DATABASE_URL");
+}
+
+#[test]
+fn unparseable_listen_address_is_refused() {
+    let output = run(&["serve"], &[("CREDIT_LISTEN_ADDR", "localhost:port")]);
+    assert_refused(&output, "CREDIT_LISTEN_ADDR");
+}
+
+#[test]
+fn unknown_service_name_is_refused() {
+    let output = run(&["serve", "--services", "limits,billing"], &[]);
+    assert_refused(&output, "--services");
+}
+
+#[test]
+fn a_subset_on_the_embedded_default_is_refused() {
+    let output = run(&["serve", "--services", "limits"], &[]);
+    assert_refused(&output, "--services");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CREDIT_DATABASE_URL"));
+}
+
+#[test]
+fn a_port_in_use_is_refused() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(&["serve"], &[("CREDIT_LISTEN_ADDR", &addr)]);
+    assert_refused(&output, "CREDIT_LISTEN_ADDR");
+}
+
+#[test]
+fn token_create_prints_a_token_once() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = data_dir.path().to_str().unwrap();
+    let output = run(
+        &[
+            "token",
+            "create",
+            "--name",
+            "mei",
+            "--role",
+            "credit_manager",
+            "--authority",
+            "500000",
+        ],
+        &[("CREDIT_DATA_DIR", dir)],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    assert!(token.trim().starts_with("cst_"), "{token}");
+
+    let refused = run(
+        &["token", "create", "--name", "x", "--role", "superuser"],
+        &[("CREDIT_DATA_DIR", dir)],
+    );
+    assert_refused(&refused, "--role");
+}

@@ -1,0 +1,9 @@
+//! Domain primitives shared by every credit service. Pure: no I/O, no runtime.
+
+pub mod error;
+pub mod identity;
+pub mod money;
+
+pub use error::{FieldViolation, ServiceError, Violations};
+pub use identity::{AccessPolicy, Principal, Role};
+pub use money::{Currency, Money, MoneyError};

@@ -1,0 +1,17 @@
+//! Runtime wiring every credit service shares: configuration, telemetry, metrics, identity,
+//! store connections and the gRPC server.
+
+pub mod auth;
+pub mod config;
+pub mod identity;
+pub mod metrics;
+pub mod rpc_path;
+pub mod server;
+pub mod storage;
+pub mod telemetry;
+pub mod testing;
+
+pub use auth::principal;
+pub use config::{Backend, ConfigError, Settings};
+pub use server::{BoundServer, Dependency, ServerParts};
+pub use storage::{Database, RedisHandle, StoreSpec};

@@ -1,0 +1,345 @@
+//! The gRPC server every service runs in: bind first (port 0 works), then serve with health,
+//! reflection, the tower layers, and a graceful shutdown that has a hard deadline.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use credit_core::AccessPolicy;
+use opentelemetry::propagation::TextMapPropagator as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower_http::classify::GrpcFailureClass;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::auth::AuthLayer;
+use crate::config::Settings;
+use crate::identity::Authenticator;
+use crate::metrics::{Metrics, MetricsLayer, serve_metrics};
+use crate::rpc_path::RpcPath;
+use crate::storage::{Database, RedisHandle};
+use crate::telemetry::HeaderExtractor;
+
+/// Something a service needs in order to answer; health is SERVING only while all answer.
+#[derive(Debug, Clone)]
+pub enum Dependency {
+    Database(&'static str, Database),
+    Redis(RedisHandle),
+}
+
+impl Dependency {
+    async fn probe(&self) -> Result<(), String> {
+        match self {
+            Dependency::Database(name, database) => database
+                .probe()
+                .await
+                .map_err(|error| format!("{name} {error}")),
+            Dependency::Redis(redis) => redis.probe().await,
+        }
+    }
+}
+
+/// What the services of one process contribute to its server.
+#[derive(Default)]
+pub struct ServerParts {
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+    policies: Vec<AccessPolicy>,
+    dependencies: Vec<Dependency>,
+}
+
+impl std::fmt::Debug for ServerParts {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServerParts")
+            .field("service_names", &self.service_names)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerParts {
+    /// Adds a `credit.v1` service with the access policy of its RPCs.
+    pub fn add_service<S>(&mut self, service: S, policy: AccessPolicy) -> &mut Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.policies.push(policy);
+        self.routes.add_service(service);
+        self
+    }
+
+    pub fn add_dependency(&mut self, dependency: Dependency) -> &mut Self {
+        self.dependencies.push(dependency);
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on CREDIT_LISTEN_ADDR {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on CREDIT_METRICS_ADDR {addr}: {source}")]
+    MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A server that has bound its ports and not yet started serving.
+#[derive(Debug)]
+pub struct BoundServer {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    parts: ServerParts,
+    authenticator: Authenticator,
+    settings: Settings,
+}
+
+impl BoundServer {
+    /// Binds the gRPC and metrics addresses, so a taken port fails here with the setting named.
+    pub async fn bind(
+        settings: &Settings,
+        parts: ServerParts,
+        authenticator: Authenticator,
+    ) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: settings.listen_addr,
+                source,
+            })?;
+        let metrics_listener = match settings.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::MetricsListen { addr, source })?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            parts,
+            authenticator,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting calls,
+    /// lets calls in flight finish, and returns at the latest after the shutdown deadline.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let Self {
+            listener,
+            metrics_listener,
+            parts,
+            authenticator,
+            settings,
+        } = self;
+        let ServerParts {
+            mut routes,
+            service_names,
+            policies,
+            dependencies,
+        } = parts;
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        // The overall status "" says the process is up and answering (liveness); each service
+        // name says whether that service can do its work now (readiness). A database outage
+        // must take pods out of rotation, not restart them all.
+        health_reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        set_status(&health_reporter, &service_names, ServingStatus::NotServing).await;
+        routes.add_service(health_service);
+        routes.add_service(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        );
+        routes.add_service(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()?,
+        );
+
+        let (stop_sender, stop_receiver) = watch::channel(false);
+        let readiness = tokio::spawn(watch_readiness(
+            health_reporter.clone(),
+            service_names.clone(),
+            dependencies,
+            settings.readiness_interval,
+            stop_receiver.clone(),
+        ));
+
+        let metrics = Metrics::new();
+        let metrics_task = metrics_listener.map(|listener| {
+            let mut stop = stop_receiver.clone();
+            tokio::spawn(serve_metrics(listener, metrics.clone(), async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            }))
+        });
+
+        let layers = tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(make_request_span)
+                    .on_failure(|failure: GrpcFailureClass, latency: Duration, _span: &Span| {
+                        tracing::debug!(%failure, latency_ms = latency.as_millis(), "call failed");
+                    }),
+            )
+            .layer(MetricsLayer::new(metrics))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+            .layer(AuthLayer::new(authenticator, policies))
+            .into_inner();
+
+        let mut stop_serving = stop_receiver.clone();
+        let server = tonic::transport::Server::builder()
+            .timeout(settings.request_timeout)
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(layers)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = stop_serving.wait_for(|stopped| *stopped).await;
+            });
+        tokio::pin!(server);
+
+        let result = tokio::select! {
+            result = &mut server => result.map_err(ServeError::from),
+            () = shutdown => {
+                tracing::info!(deadline_secs = settings.shutdown_timeout.as_secs(), "shutting down: draining calls in flight");
+                let _ = stop_sender.send(true);
+                health_reporter.set_service_status("", ServingStatus::NotServing).await;
+                set_status(&health_reporter, &service_names, ServingStatus::NotServing).await;
+                match tokio::time::timeout(settings.shutdown_timeout, &mut server).await {
+                    Ok(result) => result.map_err(ServeError::from),
+                    Err(_) => {
+                        tracing::warn!("drain deadline passed; stopping with calls still in flight");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        let _ = stop_sender.send(true);
+        readiness.abort();
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn make_request_span(request: &http::Request<tonic::body::Body>) -> Span {
+    let path = RpcPath::parse(request.uri().path());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "grpc",
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %path.service,
+        rpc.method = %path.method,
+        request_id = %request_id,
+    );
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&HeaderExtractor(request.headers()));
+    let _ = span.set_parent(parent);
+    span
+}
+
+async fn set_status(
+    reporter: &HealthReporter,
+    service_names: &[&'static str],
+    status: ServingStatus,
+) {
+    for name in service_names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Keeps health true: SERVING while every dependency answers, NOT_SERVING otherwise, and
+/// NOT_SERVING for good once shutdown begins.
+async fn watch_readiness(
+    reporter: HealthReporter,
+    service_names: Vec<&'static str>,
+    dependencies: Vec<Dependency>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let dependencies = Arc::new(dependencies);
+    let mut last_ready = None;
+    loop {
+        let failures: Vec<String> =
+            futures::future::join_all(dependencies.iter().map(Dependency::probe))
+                .await
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+        if *stop.borrow() {
+            return;
+        }
+        let ready = failures.is_empty();
+        if last_ready != Some(ready) {
+            if ready {
+                tracing::info!(services = ?service_names, "serving");
+            } else {
+                tracing::warn!(problems = ?failures, "not serving: a dependency does not answer");
+            }
+            let status = if ready {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            set_status(&reporter, &service_names, status).await;
+            last_ready = Some(ready);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Connections to the stores behind every service.
+//!
+//! A service owns one [`Database`]: on PostgreSQL a pool whose `search_path` is the service's
+//! own schema (so its migrations and tables stay apart from the others'), on the embedded
+//! default a SQLite file of its own in the data folder. Redis holds caches only, under a key
+//! prefix.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::{Backend, redact_url};
+
+/// How long a health probe waits for a store before calling it down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The store of one service (or of the identity tables).
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// Schema name on PostgreSQL, file stem on SQLite: `intake`, `limits`, `identity` ...
+    pub name: &'static str,
+    pub postgres_migrations: &'static Migrator,
+    pub sqlite_migrations: &'static Migrator,
+}
+
+/// A connection pool to one service's store.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Why a store could not be opened. One line, naming the setting to fix; no password.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot connect to the PostgreSQL database at CREDIT_DATABASE_URL ({url}): {source}")]
+    PostgresConnect { url: String, source: sqlx::Error },
+    #[error("cannot open the SQLite database {path} in CREDIT_DATA_DIR: {source}")]
+    SqliteOpen { path: String, source: sqlx::Error },
+    #[error("cannot create the data folder CREDIT_DATA_DIR ({path}): {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("migrating the {store} store failed: {source}")]
+    Migrate {
+        store: &'static str,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("preparing the {store} schema failed: {source}")]
+    Schema {
+        store: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("cannot connect to Redis at CREDIT_REDIS_URL ({url}): {source}")]
+    RedisConnect {
+        url: String,
+        source: redis::RedisError,
+    },
+}
+
+impl Database {
+    /// Opens the store of `spec` on `backend`, creating the schema (PostgreSQL) or file
+    /// (SQLite) when absent, and applies pending migrations when `migrate` is set.
+    pub async fn open(
+        backend: &Backend,
+        spec: &StoreSpec,
+        max_connections: u32,
+        migrate: bool,
+    ) -> Result<Self, StorageError> {
+        let database = match backend {
+            Backend::Production { database_url, .. } => Self::Postgres(
+                connect_postgres(database_url, spec.name, max_connections, migrate).await?,
+            ),
+            Backend::Embedded { data_dir } => {
+                std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
+                    path: data_dir.display().to_string(),
+                    source,
+                })?;
+                let path = data_dir.join(format!("{}.db", spec.name));
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // WAL + NORMAL is durable across process crashes; a power loss may drop the
+                    // last commits, which is acceptable for the laptop/demo mode this serves.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections.clamp(1, 4))
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(|source| StorageError::SqliteOpen {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                Self::Sqlite(pool)
+            }
+        };
+        if migrate {
+            database.migrate(spec).await?;
+        }
+        Ok(database)
+    }
+
+    /// Applies pending migrations of `spec`. On PostgreSQL the migration history lives in the
+    /// service's own schema, so services migrate independently.
+    pub async fn migrate(&self, spec: &StoreSpec) -> Result<(), StorageError> {
+        let result = match self {
+            Self::Postgres(pool) => spec.postgres_migrations.run(pool).await,
+            Self::Sqlite(pool) => spec.sqlite_migrations.run(pool).await,
+        };
+        result.map_err(|source| StorageError::Migrate {
+            store: spec.name,
+            source,
+        })
+    }
+
+    /// Whether the store answers a trivial query in time.
+    pub async fn probe(&self) -> Result<(), String> {
+        let query = async {
+            match self {
+                Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+                Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            }
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, query).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("database: {error}")),
+            Err(_) => Err("database: no answer in time".to_owned()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn connect_postgres(
+    url: &SecretString,
+    schema: &'static str,
+    max_connections: u32,
+    create_schema: bool,
+) -> Result<PgPool, StorageError> {
+    let connect_error = |source| StorageError::PostgresConnect {
+        url: redact_url(url),
+        source,
+    };
+    let options = PgConnectOptions::from_str(url.expose_secret()).map_err(connect_error)?;
+    if create_schema {
+        ensure_schema(&options, schema)
+            .await
+            .map_err(|error| match error {
+                SchemaError::Connect(source) => connect_error(source),
+                SchemaError::Create(source) => StorageError::Schema {
+                    store: schema,
+                    source,
+                },
+            })?;
+    }
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options.options([("search_path", schema)]))
+        .await
+        .map_err(connect_error)
+}
+
+enum SchemaError {
+    Connect(sqlx::Error),
+    Create(sqlx::Error),
+}
+
+/// Creates the service's schema if absent. Skipped when migrations are off, so the runtime
+/// role of a production deployment needs no CREATE right on the database.
+async fn ensure_schema(
+    options: &PgConnectOptions,
+    schema: &'static str,
+) -> Result<(), SchemaError> {
+    let bootstrap = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(SchemaError::Connect)?;
+    // `schema` is one of the suite's fixed store names, never caller input.
+    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    let created = sqlx::query(&create).execute(&bootstrap).await;
+    bootstrap.close().await;
+    if let Err(error) = created {
+        // Two replicas starting together may race on CREATE SCHEMA; the loser sees a unique
+        // violation although the schema now exists.
+        let raced = error
+            .as_database_error()
+            .is_some_and(|database_error| database_error.code().as_deref() == Some("23505"));
+        if !raced {
+            return Err(SchemaError::Create(error));
+        }
+    }
+    Ok(())
+}
+
+/// A Redis connection shared by a process, with the key prefix every key starts with.
+#[derive(Clone)]
+pub struct RedisHandle {
+    connection: redis::aio::ConnectionManager,
+    key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisHandle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RedisHandle")
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHandle {
+    /// Connects, failing at once when Redis does not answer: a process that starts without
+    /// its cache would only refuse every authorization later.
+    pub async fn connect(url: &SecretString, key_prefix: &str) -> Result<Self, StorageError> {
+        let connect_error = |source| StorageError::RedisConnect {
+            url: redact_url(url),
+            source,
+        };
+        let client = redis::Client::open(url.expose_secret()).map_err(connect_error)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(PROBE_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            redis::aio::ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| {
+            connect_error(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "connection timed out",
+            )))
+        })?
+        .map_err(connect_error)?;
+        Ok(Self {
+            connection,
+            key_prefix: key_prefix.to_owned(),
+        })
+    }
+
+    /// A clone of the multiplexed connection; cheap, and safe to use from many tasks.
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// `prefix` + `suffix`: every key the suite writes goes through here.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.key_prefix)
+    }
+
+    pub async fn probe(&self) -> Result<(), String> {
+        let mut connection = self.connection();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(PROBE_TIMEOUT, ping.query_async::<String>(&mut connection)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("redis: {error}")),
+            Err(_) => Err("redis: no answer in time".to_owned()),
+        }
+    }
+}

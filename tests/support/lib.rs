@@ -1,0 +1,182 @@
+//! Starts the suite on free ports for end-to-end tests and hands out clients and tokens.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failure is a failed test"
+)]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use credit_core::Role;
+use credit_runtime::Settings;
+use credit_runtime::config::Backend;
+use credit_runtime::identity::{self, NewPrincipal};
+use credit_runtime::testing::TestDatabase;
+use credit_suite::{ADMIN_TOKEN_FILE, Application, ServiceSelection};
+use secrecy::ExposeSecret;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+pub const SERVICE_NAMES: [&str; 4] = [
+    credit_proto::service_names::INTAKE,
+    credit_proto::service_names::RATING,
+    credit_proto::service_names::LIMITS,
+    credit_proto::service_names::COLLECTIONS,
+];
+
+/// A suite running inside the test process.
+#[derive(Debug)]
+pub struct TestSuite {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub settings: Settings,
+    pub channel: Channel,
+    /// An ADMIN token: read from `admin.token` on the embedded default, issued otherwise.
+    pub admin_token: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    database: Option<TestDatabase>,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl TestSuite {
+    /// All four services on the embedded default, in a fresh data folder.
+    pub async fn embedded() -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let settings = Settings::for_tests(data_dir.path().to_owned());
+        let mut suite = Self::start(settings, ServiceSelection::all(), None).await;
+        suite.admin_token = std::fs::read_to_string(data_dir.path().join(ADMIN_TOKEN_FILE))
+            .expect("the first start writes admin.token")
+            .trim()
+            .to_owned();
+        suite._data_dir = Some(data_dir);
+        suite
+    }
+
+    /// `selection` on PostgreSQL (a database of its own) and Redis (a key prefix of its own).
+    pub async fn production(selection: ServiceSelection) -> Self {
+        let database = TestDatabase::create().await;
+        let mut settings = Settings::for_tests(std::env::temp_dir());
+        settings.backend = database.backend();
+        let mut suite = Self::start(settings, selection, Some(database)).await;
+        suite.admin_token = suite.issue_token("admin", &[Role::Admin]).await;
+        suite
+    }
+
+    async fn start(
+        settings: Settings,
+        selection: ServiceSelection,
+        database: Option<TestDatabase>,
+    ) -> Self {
+        let application = Application::build(&settings, &selection)
+            .await
+            .expect("the suite starts");
+        let addr = application.local_addr().unwrap();
+        let metrics_addr = application.metrics_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            application
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the suite serves until stopped");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        Self {
+            addr,
+            metrics_addr,
+            settings,
+            channel,
+            admin_token: String::new(),
+            stop: Some(stop),
+            task: Some(task),
+            database,
+            _data_dir: None,
+        }
+    }
+
+    /// Issues a token straight into the identity store, as `credit-suite token create` does.
+    pub async fn issue_token(&self, name: &str, roles: &[Role]) -> String {
+        let store = credit_suite::open_token_store(&self.settings)
+            .await
+            .unwrap();
+        let principal = NewPrincipal {
+            name: name.to_owned(),
+            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
+            approval_authority: None,
+        };
+        identity::issue_token(store.as_ref(), &principal)
+            .await
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned()
+    }
+
+    pub async fn health(&self, service: &str) -> Result<ServingStatus, tonic::Status> {
+        let response = HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await?;
+        Ok(response.into_inner().status())
+    }
+
+    /// Waits until `service` reports `wanted`, failing the test after 15 s.
+    pub async fn wait_for_health(&self, service: &str, wanted: ServingStatus) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = self.health(service).await;
+            if matches!(status, Ok(status) if status == wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service} did not become {wanted:?}; last: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The PostgreSQL database of a production suite.
+    pub fn database(&self) -> &TestDatabase {
+        self.database.as_ref().expect("a production suite")
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.settings.backend
+    }
+
+    /// Stops serving (drain included) and drops the test database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        if let Some(database) = self.database.take() {
+            database.drop_database().await;
+        }
+    }
+}
+
+/// Wraps `message` in a request that carries `token` as a bearer token.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
