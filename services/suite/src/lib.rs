@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use credit_core::Role;
 use credit_runtime::config::{Backend, ConfigError, Settings};
+use credit_runtime::events::{EventBus, InProcessBus, OutboxRelay, RedisStreamsBus};
 use credit_runtime::identity::{self, Authenticator, IDENTITY_STORE, NewPrincipal, TokenStore};
 use credit_runtime::server::ServeError;
 use credit_runtime::storage::StorageError;
@@ -160,6 +161,8 @@ pub enum StartupError {
 pub struct Application {
     server: BoundServer,
     databases: Vec<Database>,
+    /// One outbox relay per service store, publishing to the process's event bus.
+    relays: Vec<OutboxRelay>,
 }
 
 impl Application {
@@ -189,26 +192,35 @@ impl Application {
         let mut parts = ServerParts::default();
         parts.add_dependency(Dependency::Database("identity", identity_database.clone()));
         let mut databases = vec![identity_database];
-        if let Backend::Production {
-            redis_url,
-            redis_key_prefix,
-            ..
-        } = &settings.backend
-        {
-            let redis = RedisHandle::connect(redis_url, redis_key_prefix).await?;
-            parts.add_dependency(Dependency::Redis(redis));
-        }
+        let bus: Arc<dyn EventBus> = match &settings.backend {
+            Backend::Production {
+                redis_url,
+                redis_key_prefix,
+                ..
+            } => {
+                let redis = RedisHandle::connect(redis_url, redis_key_prefix).await?;
+                parts.add_dependency(Dependency::Redis(redis.clone()));
+                Arc::new(RedisStreamsBus::new(redis))
+            }
+            Backend::Embedded { .. } => Arc::new(InProcessBus::default()),
+        };
+        let mut relays = Vec::new();
         for kind in selection.iter() {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
             kind.add_to(&mut parts, database.clone());
+            relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }
 
         let authenticator = Authenticator::new(token_store);
         let server = BoundServer::bind(settings, parts, authenticator).await?;
-        Ok(Self { server, databases })
+        Ok(Self {
+            server,
+            databases,
+            relays,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -224,7 +236,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), StartupError> {
+        let (stop_relays, relays_stopped) = tokio::sync::watch::channel(false);
+        let relay_tasks: Vec<_> = self
+            .relays
+            .into_iter()
+            .map(|relay| tokio::spawn(relay.run(relays_stopped.clone())))
+            .collect();
         let result = self.server.run_until_stopped(shutdown).await;
+        let _ = stop_relays.send(true);
+        for task in relay_tasks {
+            let _ = task.await;
+        }
         for database in &self.databases {
             database.close().await;
         }

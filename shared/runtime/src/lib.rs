@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod identity;
 pub mod metrics;
 pub mod rpc_path;

@@ -1,0 +1,442 @@
+//! Domain events between services: a transactional outbox in each service's store, a relay that
+//! publishes it, and consumers that apply each event once.
+//!
+//! Production: the relay publishes to one Redis Stream; each consuming service reads it with
+//! its own consumer group and acknowledges an entry after handling it, so an event is
+//! delivered at least once per service, even across restarts. Embedded default: the relay
+//! hands each event to the in-process subscribers directly and marks it published only when
+//! all of them succeeded, which gives the same at-least-once guarantee without Redis.
+//! Either way handlers must be idempotent: [`mark_processed_postgres`] /
+//! [`mark_processed_sqlite`] record the event id in the handler's own transaction. Replicas
+//! of one consuming service share its consumer group and so may apply events out of order;
+//! payloads carry state after the change with its time, and handlers keep the newest.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use credit_proto::v1::Event;
+use credit_proto::v1::event::Payload;
+use prost::Message;
+use redis::AsyncCommands;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use sqlx::{PgConnection, Row, SqliteConnection};
+use tokio::sync::{Notify, watch};
+
+use crate::storage::{Database, RedisHandle};
+
+/// Stable name of an event's kind, as stored in the outbox and the stream.
+pub fn event_type(event: &Event) -> &'static str {
+    match &event.payload {
+        Some(Payload::CustomerRegistered(_)) => "CustomerRegistered",
+        Some(Payload::CustomerStatusChanged(_)) => "CustomerStatusChanged",
+        Some(Payload::GroupMembershipChanged(_)) => "GroupMembershipChanged",
+        Some(Payload::FinancialStatementSubmitted(_)) => "FinancialStatementSubmitted",
+        Some(Payload::BureauReportRecorded(_)) => "BureauReportRecorded",
+        Some(Payload::RatingChanged(_)) => "RatingChanged",
+        Some(Payload::LimitChanged(_)) => "LimitChanged",
+        Some(Payload::CreditBlockChanged(_)) => "CreditBlockChanged",
+        Some(Payload::ReferralCreated(_)) => "ReferralCreated",
+        Some(Payload::ReferralDecided(_)) => "ReferralDecided",
+        Some(Payload::HoldCaptured(_)) => "HoldCaptured",
+        Some(Payload::HoldReleased(_)) => "HoldReleased",
+        Some(Payload::InvoicePosted(_)) => "InvoicePosted",
+        Some(Payload::CreditNotePosted(_)) => "CreditNotePosted",
+        Some(Payload::PaymentReceived(_)) => "PaymentReceived",
+        Some(Payload::InvoiceOverdue(_)) => "InvoiceOverdue",
+        Some(Payload::ReceivableWrittenOff(_)) => "ReceivableWrittenOff",
+        Some(Payload::RecoveryRecorded(_)) => "RecoveryRecorded",
+        Some(Payload::DunningActionCreated(_)) => "DunningActionCreated",
+        None => "Unknown",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the outbox store failed: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("the event stream failed: {0}")]
+    Stream(#[from] redis::RedisError),
+    #[error("an event could not be decoded: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("a handler failed: {0}")]
+    Handler(String),
+}
+
+/// Appends `event` to the outbox inside the caller's PostgreSQL transaction.
+pub async fn append_postgres(
+    transaction: &mut PgConnection,
+    event: &Event,
+) -> Result<(), EventError> {
+    sqlx::query("INSERT INTO outbox (event_id, event_type, payload) VALUES ($1, $2, $3)")
+        .bind(&event.event_id)
+        .bind(event_type(event))
+        .bind(event.encode_to_vec())
+        .execute(transaction)
+        .await?;
+    Ok(())
+}
+
+/// Appends `event` to the outbox inside the caller's SQLite transaction.
+pub async fn append_sqlite(
+    transaction: &mut SqliteConnection,
+    event: &Event,
+) -> Result<(), EventError> {
+    sqlx::query("INSERT INTO outbox (event_id, event_type, payload) VALUES (?1, ?2, ?3)")
+        .bind(&event.event_id)
+        .bind(event_type(event))
+        .bind(event.encode_to_vec())
+        .execute(transaction)
+        .await?;
+    Ok(())
+}
+
+/// Records that `consumer` applied `event_id`, in the handler's PostgreSQL transaction.
+/// `false` means it was applied before: skip the work and commit nothing else.
+pub async fn mark_processed_postgres(
+    transaction: &mut PgConnection,
+    consumer: &str,
+    event_id: &str,
+) -> Result<bool, EventError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(transaction)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Records that `consumer` applied `event_id`, in the handler's SQLite transaction.
+pub async fn mark_processed_sqlite(
+    transaction: &mut SqliteConnection,
+    consumer: &str,
+    event_id: &str,
+) -> Result<bool, EventError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(transaction)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Applies events of other services. Must be idempotent: the same event may come twice.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Consumer name, unique per service ("limits"): the Redis consumer group, and the key
+    /// under which processed event ids are recorded.
+    fn consumer(&self) -> &'static str;
+    async fn handle(&self, event: &Event) -> Result<(), EventError>;
+}
+
+/// Where published events go.
+#[async_trait]
+pub trait EventBus: Send + Sync + std::fmt::Debug {
+    /// Publishes one event; when this returns `Ok` the event will reach every subscriber.
+    async fn publish(&self, event: &Event, encoded: &[u8]) -> Result<(), EventError>;
+    /// Starts delivering events to `handler` until `stop` turns true.
+    fn subscribe(
+        &self,
+        handler: Arc<dyn EventHandler>,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()>;
+}
+
+/// The embedded default's bus: subscribers are called during publish.
+#[derive(Default)]
+pub struct InProcessBus {
+    handlers: Mutex<Vec<Arc<dyn EventHandler>>>,
+}
+
+impl std::fmt::Debug for InProcessBus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self
+            .handlers
+            .lock()
+            .map(|handlers| handlers.len())
+            .unwrap_or(0);
+        formatter
+            .debug_struct("InProcessBus")
+            .field("handlers", &count)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, event: &Event, _encoded: &[u8]) -> Result<(), EventError> {
+        let handlers: Vec<_> = self
+            .handlers
+            .lock()
+            .map(|handlers| handlers.clone())
+            .unwrap_or_default();
+        for handler in handlers {
+            handler.handle(event).await?;
+        }
+        Ok(())
+    }
+
+    fn subscribe(
+        &self,
+        handler: Arc<dyn EventHandler>,
+        _stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        if let Ok(mut handlers) = self.handlers.lock() {
+            handlers.push(handler);
+        }
+        tokio::spawn(async {})
+    }
+}
+
+/// Trim the stream to about this many entries; consumers far behind that would lose events,
+/// so it is set well above a day of traffic of a large seller.
+const STREAM_MAX_LENGTH: usize = 1_000_000;
+const READ_BATCH: usize = 100;
+
+/// The production bus: one Redis Stream, a consumer group per consuming service.
+#[derive(Debug, Clone)]
+pub struct RedisStreamsBus {
+    redis: RedisHandle,
+    stream: String,
+    /// This process's consumer name within each group (host and pid), so a restarted process
+    /// first re-reads what it had been given but not acknowledged.
+    consumer_name: String,
+}
+
+impl RedisStreamsBus {
+    pub fn new(redis: RedisHandle) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+        Self {
+            stream: redis.key("events"),
+            redis,
+            consumer_name: host,
+        }
+    }
+
+    pub fn stream_key(&self) -> &str {
+        &self.stream
+    }
+
+    async fn ensure_group(&self, group: &str) -> Result<(), EventError> {
+        let mut connection = self.redis.connection();
+        // From the start of the stream: a service deployed later still sees every event kept.
+        let created: Result<(), redis::RedisError> = connection
+            .xgroup_create_mkstream(&self.stream, group, "0")
+            .await;
+        match created {
+            Err(error) if error.code() != Some("BUSYGROUP") => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads and handles one batch: pending entries of this consumer first (`0`), then new
+    /// ones (`>`). Returns how many entries were read.
+    async fn consume_batch(
+        &self,
+        handler: &dyn EventHandler,
+        from_pending: bool,
+    ) -> Result<usize, EventError> {
+        let group = handler.consumer();
+        let mut connection = self.redis.connection();
+        let mut options = StreamReadOptions::default()
+            .group(group, &self.consumer_name)
+            .count(READ_BATCH);
+        if !from_pending {
+            options = options.block(1_000);
+        }
+        let start = if from_pending { "0" } else { ">" };
+        let reply: Option<StreamReadReply> = connection
+            .xread_options(&[&self.stream], &[start], &options)
+            .await?;
+        let entries: Vec<_> = reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids)
+            .collect();
+        let count = entries.len();
+        for entry in entries {
+            let payload: Option<Vec<u8>> = entry.get("payload");
+            if let Some(payload) = payload {
+                let event = Event::decode(payload.as_slice())?;
+                handler.handle(&event).await?;
+            }
+            let _: usize = connection.xack(&self.stream, group, &[&entry.id]).await?;
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisStreamsBus {
+    async fn publish(&self, event: &Event, encoded: &[u8]) -> Result<(), EventError> {
+        let mut connection = self.redis.connection();
+        let _: String = redis::cmd("XADD")
+            .arg(&self.stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_MAX_LENGTH)
+            .arg("*")
+            .arg("event_id")
+            .arg(&event.event_id)
+            .arg("type")
+            .arg(event_type(event))
+            .arg("payload")
+            .arg(encoded)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(
+        &self,
+        handler: Arc<dyn EventHandler>,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            let mut pending_first = true;
+            let mut group_ready = false;
+            while !*stop.borrow() {
+                let round = async {
+                    if !group_ready {
+                        bus.ensure_group(handler.consumer()).await?;
+                    }
+                    bus.consume_batch(handler.as_ref(), pending_first).await
+                };
+                let outcome = tokio::select! {
+                    outcome = round => outcome,
+                    _ = stop.changed() => return,
+                };
+                group_ready = outcome.is_ok();
+                match outcome {
+                    // Pending entries exhausted: switch to new ones.
+                    Ok(0) if pending_first => pending_first = false,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(consumer = handler.consumer(), error = %error, "event consumer failed; retrying");
+                        // What was read but not acknowledged is re-read from the pending list.
+                        pending_first = true;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Publishes a service's outbox in commit order, then marks the rows published.
+#[derive(Debug, Clone)]
+pub struct OutboxRelay {
+    database: Database,
+    bus: Arc<dyn EventBus>,
+    /// Woken by producers after a commit, so events leave at once instead of at the next poll.
+    wake: Arc<Notify>,
+}
+
+const RELAY_BATCH: i64 = 200;
+const RELAY_POLL: Duration = Duration::from_millis(250);
+
+impl OutboxRelay {
+    pub fn new(database: Database, bus: Arc<dyn EventBus>) -> Self {
+        Self {
+            database,
+            bus,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A handle producers call after committing an event.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes what is pending now, in commit order; returns how many events were published.
+    pub async fn publish_pending(&self) -> Result<usize, EventError> {
+        let mut published = 0;
+        loop {
+            let batch = match &self.database {
+                Database::Postgres(pool) => self.relay_postgres_batch(pool).await?,
+                Database::Sqlite(pool) => self.relay_sqlite_batch(pool).await?,
+            };
+            if batch == 0 {
+                return Ok(published);
+            }
+            published += batch;
+        }
+    }
+
+    /// One batch on PostgreSQL. An advisory lock per schema lets one replica of a service
+    /// relay at a time, so events leave in commit order even with several replicas; the rows
+    /// are marked in the same transaction, so a crash mid-batch republishes rather than loses.
+    async fn relay_postgres_batch(&self, pool: &sqlx::PgPool) -> Result<usize, EventError> {
+        let mut transaction = pool.begin().await?;
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
+        )
+        .fetch_one(&mut *transaction)
+        .await?;
+        if !locked {
+            return Ok(0);
+        }
+        let rows = sqlx::query("SELECT position, payload FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1")
+            .bind(RELAY_BATCH)
+            .fetch_all(&mut *transaction)
+            .await?;
+        for row in &rows {
+            let position: i64 = row.try_get(0)?;
+            let payload: Vec<u8> = row.try_get(1)?;
+            self.bus
+                .publish(&Event::decode(payload.as_slice())?, &payload)
+                .await?;
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE position = $1")
+                .bind(position)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// One batch on SQLite: one process owns the file, so no lock is needed; each row is
+    /// marked after its subscribers handled it.
+    async fn relay_sqlite_batch(&self, pool: &sqlx::SqlitePool) -> Result<usize, EventError> {
+        let rows = sqlx::query("SELECT position, payload FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT ?1")
+            .bind(RELAY_BATCH)
+            .fetch_all(pool)
+            .await?;
+        for row in &rows {
+            let position: i64 = row.try_get(0)?;
+            let payload: Vec<u8> = row.try_get(1)?;
+            self.bus
+                .publish(&Event::decode(payload.as_slice())?, &payload)
+                .await?;
+            sqlx::query("UPDATE outbox SET published_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE position = ?1")
+                .bind(position)
+                .execute(pool)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Runs until `stop` turns true: publishes on every wake-up and at least every 250 ms.
+    ///
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            if let Err(error) = self.publish_pending().await {
+                tracing::warn!(error = %error, "outbox relay failed; retrying");
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(RELAY_POLL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
