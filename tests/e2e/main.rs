@@ -9,4 +9,52 @@
 
 mod auth;
 mod health;
+mod import_csv;
+mod intake;
 mod readiness;
+
+/// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
+/// Redis, each in a fresh suite.
+macro_rules! on_both_backends {
+    ($module:ident: $($scenario:ident),* $(,)?) => {
+        mod $module {
+            mod embedded {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let suite = credit_e2e_tests::TestSuite::embedded().await;
+                        crate::$module::$scenario(&suite).await;
+                        suite.stop().await;
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let suite = credit_e2e_tests::TestSuite::production(credit_suite::ServiceSelection::all()).await;
+                        crate::$module::$scenario(&suite).await;
+                        suite.stop().await;
+                    }
+                )*
+            }
+        }
+    };
+}
+
+mod both {
+    on_both_backends!(intake:
+        registers_and_refuses_duplicates,
+        bad_input_is_refused_with_field_violations_and_nothing_written,
+        national_ids_are_masked_for_roles_that_may_not_see_them,
+        updates_follow_the_mask_and_are_audited,
+        lists_filter_and_page_in_a_stable_order,
+        lifecycle_follows_the_allowed_transitions,
+        groups_hold_each_customer_at_most_once,
+        statements_are_checked_versioned_and_give_ratios,
+        bureau_reports_and_trade_references_are_listed_on_the_customer,
+        import_reports_each_row_and_creates_nothing_twice,
+        personal_data_never_reaches_the_logs,
+    );
+    on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
+}

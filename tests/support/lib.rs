@@ -76,6 +76,7 @@ impl TestSuite {
         selection: ServiceSelection,
         database: Option<TestDatabase>,
     ) -> Self {
+        install_log_capture();
         let application = Application::build(&settings, &selection)
             .await
             .expect("the suite starts");
@@ -179,4 +180,105 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
+}
+
+/// Puts a bearer token on every call of a client.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+impl TestSuite {
+    fn bearer(token: &str) -> Bearer {
+        Bearer(format!("Bearer {token}").parse().unwrap())
+    }
+
+    pub fn intake(
+        &self,
+        token: &str,
+    ) -> credit_proto::v1::intake_service_client::IntakeServiceClient<Authed> {
+        credit_proto::v1::intake_service_client::IntakeServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(token),
+        )
+    }
+
+    /// Event types in a service's outbox, oldest first: what the service announced.
+    pub async fn outbox_event_types(
+        &self,
+        store: &'static credit_runtime::StoreSpec,
+    ) -> Vec<String> {
+        let database = credit_runtime::Database::open(&self.settings.backend, store, 1, false)
+            .await
+            .unwrap();
+        let types = credit_runtime::on_database!(&database, |pool, sql| {
+            sqlx::query_scalar::<_, String>(&sql("SELECT event_type FROM outbox ORDER BY position"))
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        });
+        database.close().await;
+        types
+    }
+}
+
+/// Digits and letters of a unified social credit code (GB 32100-2015) made from `seed`, with
+/// its correct check character.
+pub fn uscc(seed: u64) -> String {
+    let body = format!("91350100{:09}", seed % 1_000_000_000);
+    let check = credit_intake::domain::uscc::check_character(&body).unwrap();
+    format!("{body}{check}")
+}
+
+/// Everything the suites of this test process logged, at debug level and above.
+static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+    std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct CaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the log output of every suite in this process to a buffer (once per process), so a
+/// test can check what an operator's log collector would receive.
+fn install_log_capture() {
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = CaptureWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug,h2=info,hyper=info,hyper_util=info,tower=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    });
+}
+
+/// The log output captured so far.
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .map(|buffer| String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned())
+        .unwrap_or_default()
 }

@@ -1,11 +1,17 @@
 //! `credit.v1.IntakeService`: Customers, corporate groups, financial statements, bureau reports and trade references: the credit file kept before and while a customer is rated.
 //!
-//! Every RPC answers UNIMPLEMENTED until its issue (#3) lands; the access policy and the
-//! store are in place so that landing it is adding handlers, not wiring.
+//! Layout: `domain` (pure rules), `store` (persistence behind a trait, both backends), `api`
+//! (the gRPC handlers).
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::INTAKE;
-use credit_proto::v1::intake_service_server::{IntakeService, IntakeServiceServer};
+use credit_proto::v1::intake_service_server::IntakeServiceServer;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -19,25 +25,16 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The gRPC handlers of `IntakeService`.
-#[derive(Debug, Clone)]
-pub struct IntakeApi {
-    #[allow(dead_code, reason = "the handlers of #3 read and write it")]
-    database: Database,
+/// `ImportCustomers` may run this long (up to 50,000 rows a call) instead of the default
+/// per-call deadline.
+pub const IMPORT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const IMPORT_PATH: &str = "/credit.v1.IntakeService/ImportCustomers";
+
+/// The `IntakeService` server on `database` (PostgreSQL or the embedded SQLite file).
+pub fn server(database: Database) -> IntakeServiceServer<api::IntakeApi> {
+    let store = Arc::new(store::SqlIntakeStore::new(database));
+    IntakeServiceServer::new(api::IntakeApi::new(store))
 }
-
-impl IntakeApi {
-    pub fn new(database: Database) -> Self {
-        Self { database }
-    }
-
-    pub fn into_server(self) -> IntakeServiceServer<Self> {
-        IntakeServiceServer::new(self)
-    }
-}
-
-#[tonic::async_trait]
-impl IntakeService for IntakeApi {}
 
 /// Everyone who works with a customer reads its file; order entry looks customers up.
 const READERS: &[Role] = &[

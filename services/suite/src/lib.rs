@@ -21,6 +21,8 @@ use credit_runtime::storage::StorageError;
 use credit_runtime::{BoundServer, Database, Dependency, RedisHandle, ServerParts, StoreSpec};
 use secrecy::ExposeSecret;
 
+pub mod import;
+
 /// File in `CREDIT_DATA_DIR` where the embedded default writes the first admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -61,10 +63,12 @@ impl ServiceKind {
 
     fn add_to(&self, parts: &mut ServerParts, database: Database) {
         match self {
-            ServiceKind::Intake => parts.add_service(
-                credit_intake::IntakeApi::new(database).into_server(),
-                credit_intake::access_policy(),
-            ),
+            ServiceKind::Intake => parts
+                .add_service(
+                    credit_intake::server(database),
+                    credit_intake::access_policy(),
+                )
+                .set_deadline(credit_intake::IMPORT_PATH, credit_intake::IMPORT_DEADLINE),
             ServiceKind::Rating => parts.add_service(
                 credit_rating::RatingApi::new(database).into_server(),
                 credit_rating::access_policy(),

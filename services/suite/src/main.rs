@@ -9,6 +9,7 @@ use credit_core::{Money, Role};
 use credit_runtime::identity::{self, NewPrincipal};
 use credit_runtime::telemetry::init_telemetry;
 use credit_runtime::{Backend, Settings};
+use credit_suite::import::ImportArgs;
 use credit_suite::{Application, ServiceSelection, StartupError};
 use secrecy::ExposeSecret;
 
@@ -39,6 +40,10 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Register the customers of a CSV file through IntakeService.ImportCustomers
+    /// (see docs/import.md). Exit code 0: every row imported; 1: some rows invalid or failed;
+    /// 2: nothing could be imported.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +70,11 @@ struct CreateToken {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `import` is a client of a running suite: it needs an address and a token, not the
+    // server's settings, so it is dispatched before they are loaded.
+    if let Command::Import(arguments) = cli.command {
+        return credit_suite::import::run_command(arguments, cli.config.as_deref());
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
@@ -81,6 +91,8 @@ fn main() -> ExitCode {
             Command::Serve { services } => serve(settings, &services).await,
             Command::Migrate => migrate(settings).await,
             Command::Token(TokenCommand::Create(request)) => create_token(settings, request).await,
+            // Dispatched above, before the settings are loaded.
+            Command::Import(_) => Ok(()),
         }
     });
     match result {

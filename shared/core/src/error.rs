@@ -94,6 +94,13 @@ pub enum ServiceError {
         metadata: Vec<(&'static str, String)>,
     },
 
+    /// A concurrent change won (optimistic concurrency): read again and retry.
+    #[error("{message}")]
+    Aborted {
+        reason: &'static str,
+        message: String,
+    },
+
     #[error("{message}")]
     PermissionDenied {
         reason: &'static str,
@@ -164,6 +171,7 @@ impl ServiceError {
             Self::NotFound { .. } => Code::NotFound,
             Self::AlreadyExists { .. } => Code::AlreadyExists,
             Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::Aborted { .. } => Code::Aborted,
             Self::PermissionDenied { .. } => Code::PermissionDenied,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::Unavailable { .. } => Code::Unavailable,
@@ -235,6 +243,7 @@ impl From<ServiceError> for Status {
                 Status::with_error_details(code, message, details)
             }
             ServiceError::PermissionDenied { reason, message }
+            | ServiceError::Aborted { reason, message }
             | ServiceError::Unauthenticated { reason, message } => {
                 let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
                 Status::with_error_details(code, message, details)

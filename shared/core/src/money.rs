@@ -237,6 +237,45 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     Decimal::from_str_exact(text).map_err(|_| MoneyError::Overflow)
 }
 
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Stored form of money: `{"amount": "1250.00", "currency": "CNY"}`; the amount stays a
+/// string so no JSON reader turns it into a float.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMoney {
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    currency: Currency,
+}
+
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredMoney {
+            amount: self.amount,
+            currency: self.currency,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredMoney::deserialize(deserializer)?;
+        Ok(Money::new(stored.amount, stored.currency))
+    }
+}
+
 impl From<Money> for credit_proto::v1::Money {
     fn from(money: Money) -> Self {
         Self {
@@ -357,6 +396,15 @@ mod tests {
             Money::parse("0", "CNY").unwrap().positive(),
             Err(MoneyError::NotPositive)
         );
+    }
+
+    #[test]
+    fn stored_form_keeps_the_amount_a_string() {
+        let money = Money::parse("1250.10", "CNY").unwrap();
+        let json = serde_json::to_string(&money).unwrap();
+        assert_eq!(json, r#"{"amount":"1250.10","currency":"CNY"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), money);
+        assert!(serde_json::from_str::<Money>(r#"{"amount":"1","currency":"XYZ"}"#).is_err());
     }
 
     proptest! {

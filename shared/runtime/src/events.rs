@@ -51,6 +51,30 @@ pub fn event_type(event: &Event) -> &'static str {
     }
 }
 
+/// A new event with a fresh id, the current time, the producer and the W3C trace context of
+/// the current span (so consumers continue the trace); the caller fills in the ids.
+pub fn new_event(producer: &str, payload: Payload) -> Event {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut carrier = std::collections::HashMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut carrier)
+    });
+    let now = chrono::Utc::now();
+    Event {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        producer: producer.to_owned(),
+        traceparent: carrier.remove("traceparent").unwrap_or_default(),
+        tracestate: carrier.remove("tracestate").unwrap_or_default(),
+        payload: Some(payload),
+        ..Default::default()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("the outbox store failed: {0}")]

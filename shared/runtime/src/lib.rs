@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod events;
 pub mod identity;
 pub mod metrics;
 pub mod rpc_path;
 pub mod server;
+pub mod sql;
 pub mod storage;
 pub mod telemetry;
 pub mod testing;

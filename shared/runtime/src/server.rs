@@ -1,6 +1,7 @@
 //! The gRPC server every service runs in: bind first (port 0 works), then serve with health,
 //! reflection, the tower layers, and a graceful shutdown that has a hard deadline.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::AuthLayer;
 use crate::config::Settings;
+use crate::deadline::DeadlineLayer;
 use crate::identity::Authenticator;
 use crate::metrics::{Metrics, MetricsLayer, serve_metrics};
 use crate::rpc_path::RpcPath;
@@ -54,6 +56,8 @@ pub struct ServerParts {
     service_names: Vec<&'static str>,
     policies: Vec<AccessPolicy>,
     dependencies: Vec<Dependency>,
+    /// Methods allowed more than the default deadline, by path.
+    long_running: HashMap<String, Duration>,
 }
 
 impl std::fmt::Debug for ServerParts {
@@ -82,6 +86,13 @@ impl ServerParts {
         self.service_names.push(S::NAME);
         self.policies.push(policy);
         self.routes.add_service(service);
+        self
+    }
+
+    /// Gives `path` (`/credit.v1.IntakeService/ImportCustomers`) its own deadline instead of
+    /// `CREDIT_REQUEST_TIMEOUT_MS`.
+    pub fn set_deadline(&mut self, path: &str, deadline: Duration) -> &mut Self {
+        self.long_running.insert(path.to_owned(), deadline);
         self
     }
 
@@ -177,6 +188,7 @@ impl BoundServer {
             service_names,
             policies,
             dependencies,
+            long_running,
         } = parts;
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -230,12 +242,12 @@ impl BoundServer {
             )
             .layer(MetricsLayer::new(metrics))
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+            .layer(DeadlineLayer::new(settings.request_timeout, long_running))
             .layer(AuthLayer::new(authenticator, policies))
             .into_inner();
 
         let mut stop_serving = stop_receiver.clone();
         let server = tonic::transport::Server::builder()
-            .timeout(settings.request_timeout)
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(layers)

@@ -1,0 +1,7 @@
+//! Intake's business rules, pure: parsing and validating what callers send, lifecycle
+//! transitions, and the figures derived from financial statements. No I/O here.
+
+pub mod customer;
+pub mod records;
+pub mod statement;
+pub mod uscc;
