@@ -112,3 +112,35 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     );
     response
 }
+
+#[tokio::test]
+async fn every_call_gets_a_request_id_and_keeps_the_callers_one() {
+    let suite = TestSuite::embedded().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(suite.channel.clone());
+    let response = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap();
+    let generated = response
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(generated).is_ok(), "{generated}");
+
+    let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "order-4711-attempt-2".parse().unwrap());
+    let response = health.check(request).await.unwrap();
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "order-4711-attempt-2"
+    );
+    suite.stop().await;
+}

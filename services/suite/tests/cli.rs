@@ -105,3 +105,27 @@ fn token_create_prints_a_token_once() {
     );
     assert_refused(&refused, "--role");
 }
+
+#[tokio::test]
+async fn migrate_applies_every_store_on_postgres_and_can_run_again() {
+    let database = credit_runtime::testing::TestDatabase::create().await;
+    let redis = credit_runtime::testing::redis_url();
+    let env = [
+        ("CREDIT_DATABASE_URL", database.url.as_str()),
+        ("CREDIT_REDIS_URL", redis.as_str()),
+    ];
+    for _ in 0..2 {
+        let output = run(&["migrate"], &env);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("identity, intake, rating, limits, collections"),
+            "{stdout}"
+        );
+    }
+    database.drop_database().await;
+}

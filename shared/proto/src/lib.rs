@@ -6,6 +6,8 @@ pub mod v1 {
     tonic::include_proto!("credit.v1");
 }
 
+mod redacted;
+
 /// The encoded `FileDescriptorSet` of the contract, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("credit_descriptor");
 
