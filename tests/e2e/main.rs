@@ -11,6 +11,7 @@ mod auth;
 mod health;
 mod import_csv;
 mod intake;
+mod limits;
 mod readiness;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
@@ -57,4 +58,10 @@ mod both {
         personal_data_never_reaches_the_logs,
     );
     on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
+    on_both_backends!(limits:
+        limits_need_a_second_person_with_enough_authority,
+        the_portfolio_cap_bounds_the_total_of_customer_limits,
+        limit_requests_are_checked_before_anything_is_written,
+        group_limits_follow_memberships_made_in_intake,
+    );
 }

@@ -109,13 +109,24 @@ impl TestSuite {
 
     /// Issues a token straight into the identity store, as `credit-suite token create` does.
     pub async fn issue_token(&self, name: &str, roles: &[Role]) -> String {
+        self.issue_token_with_authority(name, roles, None).await
+    }
+
+    /// A token whose holder may approve up to `authority` CNY.
+    pub async fn issue_token_with_authority(
+        &self,
+        name: &str,
+        roles: &[Role],
+        authority: Option<&str>,
+    ) -> String {
         let store = credit_suite::open_token_store(&self.settings)
             .await
             .unwrap();
         let principal = NewPrincipal {
             name: name.to_owned(),
             roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-            approval_authority: None,
+            approval_authority: authority
+                .map(|amount| credit_core::Money::parse(amount, "CNY").unwrap()),
         };
         identity::issue_token(store.as_ref(), &principal)
             .await
@@ -203,6 +214,16 @@ pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Beare
 impl TestSuite {
     fn bearer(token: &str) -> Bearer {
         Bearer(format!("Bearer {token}").parse().unwrap())
+    }
+
+    pub fn limits(
+        &self,
+        token: &str,
+    ) -> credit_proto::v1::limit_service_client::LimitServiceClient<Authed> {
+        credit_proto::v1::limit_service_client::LimitServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(token),
+        )
     }
 
     pub fn intake(

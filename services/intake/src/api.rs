@@ -24,7 +24,8 @@ use crate::domain::records::{
     parse_bureau_report, parse_group, parse_trade_reference,
 };
 use crate::domain::statement::{self, PeriodType};
-use crate::store::{Created, CustomerFilter, IdempotencyKey, IntakeStore, StoreError};
+use crate::store::{Created, CustomerFilter, IntakeStore, StoreError};
+use credit_runtime::sql::IdempotencyKey;
 
 /// Rows one `ImportCustomers` call may carry, so its single response stays well under the
 /// gRPC message size limit.
@@ -94,7 +95,7 @@ fn store_error(error: StoreError) -> ServiceError {
             ),
             metadata: vec![("existing_customer_id", existing_id)],
         },
-        StoreError::KeyReused => ServiceError::AlreadyExists {
+        StoreError::KeyReused(_) => ServiceError::AlreadyExists {
             reason: "IDEMPOTENCY_KEY_REUSED",
             message: "request_id was used before with different content".to_owned(),
             metadata: Vec::new(),

@@ -5,24 +5,17 @@
 use async_trait::async_trait;
 use credit_proto::v1::Event;
 use credit_runtime::Database;
-use credit_runtime::events::event_type;
 use credit_runtime::on_database;
-use credit_runtime::sql::{Page, is_unique_violation};
-use prost::Message;
+use credit_runtime::sql::{
+    IdempotencyKey, KeyReused, MaybeRace, Page, is_unique_violation, retry_once_on_race,
+};
+use credit_runtime::{insert_idempotency_key, insert_outbox_event, lookup_idempotency_key};
 use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::domain::customer::{Customer, CustomerKind, CustomerStatus};
 use crate::domain::records::{AuditEntry, BureauReport, Group, StatementRecord, TradeReference};
 use crate::domain::statement::PeriodType;
-
-/// The idempotency key of a create: the caller's `request_id` and a digest of its content.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey {
-    pub request_id: String,
-    pub operation: &'static str,
-    pub fingerprint: String,
-}
 
 /// A create's outcome: made now, or made by an earlier call with the same key.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +36,8 @@ impl<T> Created<T> {
 pub enum StoreError {
     #[error("an enterprise with this registration number exists: {existing_id}")]
     DuplicateRegistration { existing_id: String },
-    #[error("request_id was used before for a different request")]
-    KeyReused,
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
     #[error("the record changed since it was read")]
     VersionConflict,
     #[error("{0} not found")]
@@ -56,6 +49,12 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl MaybeRace for StoreError {
+    fn is_race(&self) -> bool {
+        matches!(self, StoreError::Database(error) if is_unique_violation(error))
+    }
+}
 
 /// Filters of `ListCustomers`; empty means "any".
 #[derive(Debug, Clone, Default)]
@@ -194,46 +193,6 @@ impl SqlIntakeStore {
     }
 }
 
-/// Looks `$key` up inside transaction `$tx`: `Some(resource_id)` when the same request was
-/// made before, `KeyReused` when the key came with other content.
-macro_rules! find_replay {
-    ($tx:expr, $sql:ident, $key:expr) => {{
-        let row = sqlx::query(&$sql(
-            "SELECT operation, fingerprint, resource_id FROM idempotency_keys WHERE request_id = $1",
-        ))
-        .bind(&$key.request_id)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        match row {
-            None => None,
-            Some(row) => {
-                let operation: String = row.try_get(0)?;
-                let fingerprint: String = row.try_get(1)?;
-                if operation != $key.operation || fingerprint != $key.fingerprint {
-                    return Err(StoreError::KeyReused);
-                }
-                Some(row.try_get::<String, _>(2)?)
-            }
-        }
-    }};
-}
-
-macro_rules! insert_key {
-    ($tx:expr, $sql:ident, $key:expr, $resource_id:expr, $now:expr) => {
-        sqlx::query(&$sql(
-            "INSERT INTO idempotency_keys (request_id, operation, fingerprint, resource_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        ))
-        .bind(&$key.request_id)
-        .bind($key.operation)
-        .bind(&$key.fingerprint)
-        .bind($resource_id)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-
 macro_rules! insert_audit {
     ($tx:expr, $sql:ident, $audit:expr) => {
         sqlx::query(&$sql(
@@ -243,19 +202,6 @@ macro_rules! insert_audit {
         .bind(&$audit.customer_id)
         .bind(Json($audit))
         .bind($audit.changed_at)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-
-macro_rules! insert_event {
-    ($tx:expr, $sql:ident, $event:expr) => {
-        sqlx::query(&$sql(
-            "INSERT INTO outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
-        ))
-        .bind(&$event.event_id)
-        .bind(event_type($event))
-        .bind($event.encode_to_vec())
         .execute(&mut *$tx)
         .await?
     };
@@ -293,19 +239,6 @@ where
         .collect()
 }
 
-/// Runs `attempt` again once when it lost a race on a unique index: the second run sees the
-/// winner's row and answers as a replay or a duplicate.
-async fn retry_on_race<T, F, Fut>(mut attempt: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = StoreResult<T>>,
-{
-    match attempt().await {
-        Err(StoreError::Database(error)) if is_unique_violation(&error) => attempt().await,
-        other => other,
-    }
-}
-
 #[async_trait]
 impl IntakeStore for SqlIntakeStore {
     fn write_concurrency(&self) -> usize {
@@ -322,10 +255,10 @@ impl IntakeStore for SqlIntakeStore {
         audit: &AuditEntry,
         event: &Event,
     ) -> StoreResult<Created<Customer>> {
-        retry_on_race(|| async {
+        retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = find_replay!(tx, sql, key) {
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document FROM customers WHERE id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
@@ -365,9 +298,9 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(customer.updated_at)
                 .execute(&mut *tx)
                 .await?;
-                insert_key!(tx, sql, key, &customer.id, customer.created_at);
+                insert_idempotency_key!(tx, sql, key, &customer.id, customer.created_at)?;
                 insert_audit!(tx, sql, audit);
-                insert_event!(tx, sql, event);
+                insert_outbox_event!(tx, sql, event)?;
                 tx.commit().await?;
                 Ok(Created::New(customer.clone()))
             })
@@ -416,7 +349,7 @@ impl IntakeStore for SqlIntakeStore {
             }
             insert_audit!(tx, sql, audit);
             for event in events {
-                insert_event!(tx, sql, event);
+                insert_outbox_event!(tx, sql, event)?;
             }
             tx.commit().await?;
             Ok(())
@@ -474,10 +407,10 @@ impl IntakeStore for SqlIntakeStore {
         group: &Group,
         key: &IdempotencyKey,
     ) -> StoreResult<Created<Group>> {
-        retry_on_race(|| async {
+        retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = find_replay!(tx, sql, key) {
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document FROM customer_groups WHERE id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
@@ -494,7 +427,7 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(group.created_at)
                 .execute(&mut *tx)
                 .await?;
-                insert_key!(tx, sql, key, &group.id, group.created_at);
+                insert_idempotency_key!(tx, sql, key, &group.id, group.created_at)?;
                 tx.commit().await?;
                 Ok(Created::New(group.clone()))
             })
@@ -539,10 +472,10 @@ impl IntakeStore for SqlIntakeStore {
     ) -> StoreResult<Created<StatementRecord>> {
         let period_key = statement.period_key();
         let period_type = period_type_column(statement.period.period_type);
-        retry_on_race(|| async {
+        retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = find_replay!(tx, sql, key) {
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document, superseded FROM financial_statements WHERE id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
@@ -583,10 +516,10 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(stored.submitted_at)
                 .execute(&mut *tx)
                 .await?;
-                insert_key!(tx, sql, key, &stored.id, stored.submitted_at);
+                insert_idempotency_key!(tx, sql, key, &stored.id, stored.submitted_at)?;
                 insert_audit!(tx, sql, audit);
                 let event = make_event(&stored);
-                insert_event!(tx, sql, &event);
+                insert_outbox_event!(tx, sql, &event)?;
                 tx.commit().await?;
                 Ok(Created::New(stored))
             })
@@ -647,10 +580,10 @@ impl IntakeStore for SqlIntakeStore {
         audit: &AuditEntry,
         event: &Event,
     ) -> StoreResult<Created<BureauReport>> {
-        retry_on_race(|| async {
+        retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = find_replay!(tx, sql, key) {
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document FROM bureau_reports WHERE id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
@@ -667,9 +600,9 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(report.created_at)
                 .execute(&mut *tx)
                 .await?;
-                insert_key!(tx, sql, key, &report.id, report.created_at);
+                insert_idempotency_key!(tx, sql, key, &report.id, report.created_at)?;
                 insert_audit!(tx, sql, audit);
-                insert_event!(tx, sql, event);
+                insert_outbox_event!(tx, sql, event)?;
                 tx.commit().await?;
                 Ok(Created::New(report.clone()))
             })
@@ -696,10 +629,10 @@ impl IntakeStore for SqlIntakeStore {
         key: &IdempotencyKey,
         audit: &AuditEntry,
     ) -> StoreResult<Created<TradeReference>> {
-        retry_on_race(|| async {
+        retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = find_replay!(tx, sql, key) {
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document FROM trade_references WHERE id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
@@ -716,7 +649,7 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(reference.created_at)
                 .execute(&mut *tx)
                 .await?;
-                insert_key!(tx, sql, key, &reference.id, reference.created_at);
+                insert_idempotency_key!(tx, sql, key, &reference.id, reference.created_at)?;
                 insert_audit!(tx, sql, audit);
                 tx.commit().await?;
                 Ok(Created::New(reference.clone()))

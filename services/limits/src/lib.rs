@@ -1,11 +1,20 @@
 //! `credit.v1.LimitService`: Credit limits with maker-checker approval, terms, blocks, and the order-time `Authorize` on exposure cached in Redis.
 //!
-//! Every RPC answers UNIMPLEMENTED until its issue (#4) lands; the access policy and the
-//! store are in place so that landing it is adding handlers, not wiring.
+//! Landed: limits with four-eyes approval and the portfolio cap, and the projection of
+//! intake's customer events. The order-time RPCs (Authorize, Capture, Release, referrals,
+//! exposure) answer UNIMPLEMENTED until the hot path lands (#4).
+
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod exposure;
+pub mod store;
+
+use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::LIMITS;
-use credit_proto::v1::limit_service_server::{LimitService, LimitServiceServer};
+use credit_proto::v1::limit_service_server::LimitServiceServer;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -19,25 +28,21 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The gRPC handlers of `LimitService`.
-#[derive(Debug, Clone)]
-pub struct LimitsApi {
-    #[allow(dead_code, reason = "the handlers of #4 read and write it")]
+/// The `LimitService` server and the event handlers of limits, on `database`.
+pub fn build(
     database: Database,
+) -> (
+    LimitServiceServer<api::LimitsApi>,
+    Vec<Arc<dyn credit_runtime::events::EventHandler>>,
+) {
+    let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database));
+    let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> =
+        vec![Arc::new(events::CustomerProjection::new(store.clone()))];
+    (
+        LimitServiceServer::new(api::LimitsApi::new(store)),
+        handlers,
+    )
 }
-
-impl LimitsApi {
-    pub fn new(database: Database) -> Self {
-        Self { database }
-    }
-
-    pub fn into_server(self) -> LimitServiceServer<Self> {
-        LimitServiceServer::new(self)
-    }
-}
-
-#[tonic::async_trait]
-impl LimitService for LimitsApi {}
 
 /// Order-entry systems reserve, capture and release credit for orders.
 const ORDER_ENTRY: &[Role] = &[Role::OrderEntry];

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use credit_core::Role;
 use credit_runtime::config::{Backend, ConfigError, Settings};
-use credit_runtime::events::{EventBus, InProcessBus, OutboxRelay, RedisStreamsBus};
+use credit_runtime::events::{EventBus, EventHandler, InProcessBus, OutboxRelay, RedisStreamsBus};
 use credit_runtime::identity::{self, Authenticator, IDENTITY_STORE, NewPrincipal, TokenStore};
 use credit_runtime::server::ServeError;
 use credit_runtime::storage::StorageError;
@@ -61,27 +61,38 @@ impl ServiceKind {
         }
     }
 
-    fn add_to(&self, parts: &mut ServerParts, database: Database) {
+    /// Adds the service to `parts` and returns the event handlers it consumes with.
+    fn add_to(&self, parts: &mut ServerParts, database: Database) -> Vec<Arc<dyn EventHandler>> {
         match self {
-            ServiceKind::Intake => parts
-                .add_service(
-                    credit_intake::server(database),
-                    credit_intake::access_policy(),
-                )
-                .set_deadline(credit_intake::IMPORT_PATH, credit_intake::IMPORT_DEADLINE),
-            ServiceKind::Rating => parts.add_service(
-                credit_rating::RatingApi::new(database).into_server(),
-                credit_rating::access_policy(),
-            ),
-            ServiceKind::Limits => parts.add_service(
-                credit_limits::LimitsApi::new(database).into_server(),
-                credit_limits::access_policy(),
-            ),
-            ServiceKind::Collections => parts.add_service(
-                credit_collections::CollectionsApi::new(database).into_server(),
-                credit_collections::access_policy(),
-            ),
-        };
+            ServiceKind::Intake => {
+                parts
+                    .add_service(
+                        credit_intake::server(database),
+                        credit_intake::access_policy(),
+                    )
+                    .set_deadline(credit_intake::IMPORT_PATH, credit_intake::IMPORT_DEADLINE);
+                Vec::new()
+            }
+            ServiceKind::Rating => {
+                parts.add_service(
+                    credit_rating::RatingApi::new(database).into_server(),
+                    credit_rating::access_policy(),
+                );
+                Vec::new()
+            }
+            ServiceKind::Limits => {
+                let (server, handlers) = credit_limits::build(database);
+                parts.add_service(server, credit_limits::access_policy());
+                handlers
+            }
+            ServiceKind::Collections => {
+                parts.add_service(
+                    credit_collections::CollectionsApi::new(database).into_server(),
+                    credit_collections::access_policy(),
+                );
+                Vec::new()
+            }
+        }
     }
 }
 
@@ -167,6 +178,9 @@ pub struct Application {
     databases: Vec<Database>,
     /// One outbox relay per service store, publishing to the process's event bus.
     relays: Vec<OutboxRelay>,
+    /// Where this process publishes, and from where its services consume.
+    bus: Arc<dyn EventBus>,
+    handlers: Vec<Arc<dyn EventHandler>>,
 }
 
 impl Application {
@@ -209,11 +223,12 @@ impl Application {
             Backend::Embedded { .. } => Arc::new(InProcessBus::default()),
         };
         let mut relays = Vec::new();
+        let mut handlers = Vec::new();
         for kind in selection.iter() {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
-            kind.add_to(&mut parts, database.clone());
+            handlers.extend(kind.add_to(&mut parts, database.clone()));
             relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }
@@ -224,6 +239,8 @@ impl Application {
             server,
             databases,
             relays,
+            bus,
+            handlers,
         })
     }
 
@@ -241,6 +258,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), StartupError> {
         let (stop_relays, relays_stopped) = tokio::sync::watch::channel(false);
+        let consumers: Vec<_> = self
+            .handlers
+            .into_iter()
+            .map(|handler| self.bus.subscribe(handler, relays_stopped.clone()))
+            .collect();
         let relay_tasks: Vec<_> = self
             .relays
             .into_iter()
@@ -248,7 +270,7 @@ impl Application {
             .collect();
         let result = self.server.run_until_stopped(shutdown).await;
         let _ = stop_relays.send(true);
-        for task in relay_tasks {
+        for task in relay_tasks.into_iter().chain(consumers) {
             let _ = task.await;
         }
         for database in &self.databases {

@@ -150,7 +150,7 @@ pub async fn mark_processed_sqlite(
 
 /// Applies events of other services. Must be idempotent: the same event may come twice.
 #[async_trait]
-pub trait EventHandler: Send + Sync {
+pub trait EventHandler: Send + Sync + std::fmt::Debug {
     /// Consumer name, unique per service ("limits"): the Redis consumer group, and the key
     /// under which processed event ids are recorded.
     fn consumer(&self) -> &'static str;

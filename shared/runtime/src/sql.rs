@@ -165,3 +165,119 @@ mod tests {
         assert!(Page::parse(2, "%%%").is_err());
     }
 }
+
+/// The idempotency key of a state change: the caller's `request_id`, the operation, and a
+/// digest of the request's content. Kept in each service's `idempotency_keys` table.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub request_id: String,
+    pub operation: &'static str,
+    pub fingerprint: String,
+}
+
+/// What a service's idempotency table says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookup {
+    /// Never seen: do the work.
+    Fresh,
+    /// The same request was done before; this is the id of what it made.
+    Replay(String),
+    /// The key was used for another request.
+    Reused,
+}
+
+/// Looks `$key` ([`IdempotencyKey`]) up inside transaction `$tx` (use inside `on_database!`);
+/// evaluates to `Result<KeyLookup, sqlx::Error>`.
+#[macro_export]
+macro_rules! lookup_idempotency_key {
+    ($tx:expr, $sql:ident, $key:expr) => {
+        async {
+            use ::sqlx::Row as _;
+            let row = ::sqlx::query(&$sql(
+                "SELECT operation, fingerprint, resource_id FROM idempotency_keys WHERE request_id = $1",
+            ))
+            .bind(&$key.request_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok::<_, ::sqlx::Error>($crate::sql::KeyLookup::Fresh);
+            };
+            let operation: String = row.try_get(0)?;
+            let fingerprint: String = row.try_get(1)?;
+            if operation != $key.operation || fingerprint != $key.fingerprint {
+                return Ok($crate::sql::KeyLookup::Reused);
+            }
+            Ok($crate::sql::KeyLookup::Replay(row.try_get::<String, _>(2)?))
+        }
+        .await
+    };
+}
+
+/// Records `$key` as having made `$resource_id`, inside transaction `$tx`.
+#[macro_export]
+macro_rules! insert_idempotency_key {
+    ($tx:expr, $sql:ident, $key:expr, $resource_id:expr, $now:expr) => {
+        ::sqlx::query(&$sql(
+            "INSERT INTO idempotency_keys (request_id, operation, fingerprint, resource_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        ))
+        .bind(&$key.request_id)
+        .bind($key.operation)
+        .bind(&$key.fingerprint)
+        .bind($resource_id)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// Appends `$event` (a `credit.v1.Event`) to the outbox inside transaction `$tx`.
+#[macro_export]
+macro_rules! insert_outbox_event {
+    ($tx:expr, $sql:ident, $event:expr) => {
+        ::sqlx::query(&$sql(
+            "INSERT INTO outbox (event_id, event_type, payload) VALUES ($1, $2, $3)",
+        ))
+        .bind(&$event.event_id)
+        .bind($crate::events::event_type($event))
+        .bind(::prost::Message::encode_to_vec($event))
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// The idempotency key came with other content than the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("request_id was used before for a different request")]
+pub struct KeyReused;
+
+impl KeyLookup {
+    /// The id a replayed request made, `None` for a fresh key, `KeyReused` otherwise.
+    pub fn into_replay(self) -> Result<Option<String>, KeyReused> {
+        match self {
+            KeyLookup::Fresh => Ok(None),
+            KeyLookup::Replay(resource_id) => Ok(Some(resource_id)),
+            KeyLookup::Reused => Err(KeyReused),
+        }
+    }
+}
+
+/// A store error that may be a lost race on a unique index.
+pub trait MaybeRace {
+    fn is_race(&self) -> bool;
+}
+
+/// Runs `attempt` once more when it lost a race on a unique index (two callers creating the
+/// same thing at once): the second run sees the winner's row and answers as a replay or a
+/// duplicate instead of failing.
+pub async fn retry_once_on_race<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    E: MaybeRace,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    match attempt().await {
+        Err(error) if error.is_race() => attempt().await,
+        other => other,
+    }
+}

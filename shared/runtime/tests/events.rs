@@ -48,6 +48,7 @@ fn registered(event_id: &str, customer_id: &str) -> Event {
 
 /// Applies events into the consumer's own store, once per event id, and can be told to fail
 /// the next N deliveries (a consumer whose database hiccups).
+#[derive(Debug)]
 struct RecordingHandler {
     database: Database,
     applied: Mutex<Vec<String>>,

@@ -1,0 +1,430 @@
+//! The gRPC handlers of `credit.v1.LimitService` that have landed: limits and their
+//! four-eyes approval. The order-time RPCs (Authorize, Capture, …) answer UNIMPLEMENTED
+//! until the hot path lands.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use credit_core::{Money, ServiceError};
+use credit_proto::service_names::LIMITS;
+use credit_proto::v1 as pb;
+use credit_proto::v1::event::Payload;
+use credit_proto::v1::limit_service_server::LimitService;
+use credit_runtime::events::new_event;
+use credit_runtime::principal;
+use credit_runtime::sql::{IdempotencyKey, Page, fingerprint, storage_error};
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
+
+use crate::domain::limits::{
+    self, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, Person, RequestStatus, Scope,
+};
+use crate::store::{Approval, LimitStore, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct LimitsApi {
+    store: Arc<dyn LimitStore>,
+}
+
+impl LimitsApi {
+    pub fn new(store: Arc<dyn LimitStore>) -> Self {
+        Self { store }
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn key(
+    request_id: &str,
+    operation: &'static str,
+    content: &impl prost::Message,
+) -> Result<IdempotencyKey, ServiceError> {
+    let request_id = request_id.trim();
+    if request_id.is_empty() || request_id.len() > 100 {
+        return Err(ServiceError::invalid(
+            "request_id",
+            "is required, at most 100 characters",
+        ));
+    }
+    Ok(IdempotencyKey {
+        request_id: request_id.to_owned(),
+        operation,
+        fingerprint: fingerprint(content),
+    })
+}
+
+fn store_error(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::KeyReused(_) => ServiceError::AlreadyExists {
+            reason: "IDEMPOTENCY_KEY_REUSED",
+            message: "request_id was used before with different content".to_owned(),
+            metadata: Vec::new(),
+        },
+        StoreError::NotPending => ServiceError::failed_precondition(
+            "REQUEST_NOT_PENDING",
+            "the limit request was decided meanwhile",
+        ),
+        StoreError::Database(error) => storage_error(error),
+    }
+}
+
+impl LimitsApi {
+    /// A limit may be requested only for a customer or group limits knows of (from intake's
+    /// events), so a typo cannot create a limit nobody will ever use.
+    async fn check_scope_exists(&self, scope: &Scope) -> Result<(), ServiceError> {
+        let known = match scope {
+            Scope::Customer(id) => self
+                .store
+                .customer(id)
+                .await
+                .map_err(store_error)?
+                .is_some(),
+            Scope::Group(id) => self.store.group_known(id).await.map_err(store_error)?,
+            Scope::Portfolio => true,
+        };
+        if !known {
+            let (resource, id) = match scope {
+                Scope::Customer(id) => ("customer", id.clone()),
+                Scope::Group(id) => ("group", id.clone()),
+                Scope::Portfolio => ("portfolio", String::new()),
+            };
+            return Err(ServiceError::not_found(resource, id));
+        }
+        Ok(())
+    }
+
+    /// The limit in force for each customer now. Reads every customer limit: fine for the
+    /// thousands of customers of a seller; a maintained total replaces it when that grows.
+    async fn customer_limits_in_force(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<CreditLimit>, ServiceError> {
+        let all = self.store.customer_limits().await.map_err(store_error)?;
+        let mut by_scope: std::collections::HashMap<Scope, Vec<CreditLimit>> =
+            std::collections::HashMap::new();
+        for limit in all {
+            by_scope.entry(limit.scope.clone()).or_default().push(limit);
+        }
+        Ok(by_scope
+            .values()
+            .filter_map(|limits| limits::effective_limit(limits, now).cloned())
+            .collect())
+    }
+
+    /// Refuses `amount` for `scope` when it would take the customer limits past the cap.
+    async fn check_cap(&self, scope: &Scope, amount: &Money) -> Result<(), ServiceError> {
+        let now = Utc::now();
+        let portfolio = self
+            .store
+            .limits(&Scope::Portfolio)
+            .await
+            .map_err(store_error)?;
+        let Some(cap) = limits::effective_limit(&portfolio, now) else {
+            return Ok(());
+        };
+        let in_force = self.customer_limits_in_force(now).await?;
+        let in_cap_currency = || {
+            in_force
+                .iter()
+                .filter(|limit| limit.amount.currency() == cap.amount.currency())
+        };
+        let total: Decimal = in_cap_currency().map(|limit| limit.amount.amount()).sum();
+        let current = in_cap_currency()
+            .find(|limit| &limit.scope == scope)
+            .map(|limit| &limit.amount);
+        limits::check_portfolio_cap(Some(cap), total, current, scope, amount)
+    }
+}
+
+#[tonic::async_trait]
+impl LimitService for LimitsApi {
+    async fn request_limit_change(
+        &self,
+        request: Request<pb::RequestLimitChangeRequest>,
+    ) -> Answer<pb::RequestLimitChangeResponse> {
+        let maker = Person::of(principal(&request)?);
+        let request = request.into_inner();
+        let key = key(&request.request_id, "RequestLimitChange", &request)?;
+        let now = Utc::now();
+        let new = limits::parse_limit_request(&request, now)?;
+        self.check_scope_exists(&new.scope).await?;
+        self.check_cap(&new.scope, &new.amount).await?;
+        let current = self.store.limits(&new.scope).await.map_err(store_error)?;
+        let limit_request = LimitRequest {
+            id: new_id("lrq"),
+            current_amount: limits::effective_limit(&current, now).map(|limit| limit.amount),
+            scope: new.scope,
+            amount: new.amount,
+            valid_from: new.valid_from,
+            valid_until: new.valid_until,
+            temporary: new.temporary,
+            reason: new.reason,
+            status: RequestStatus::Pending,
+            requested_by: maker,
+            requested_at: now,
+            decided_by: None,
+            decided_at: None,
+            decision_reason: String::new(),
+            limit_id: None,
+        };
+        let stored = self
+            .store
+            .create_limit_request(&limit_request, &key)
+            .await
+            .map_err(store_error)?
+            .into_inner();
+        Ok(Response::new(pb::RequestLimitChangeResponse {
+            limit_request: Some(stored.to_proto()),
+            limit: None,
+        }))
+    }
+
+    async fn decide_limit_request(
+        &self,
+        request: Request<pb::DecideLimitRequestRequest>,
+    ) -> Answer<pb::DecideLimitRequestResponse> {
+        let checker = principal(&request)?.clone();
+        let request = request.into_inner();
+        let key = key(&request.request_id, "DecideLimitRequest", &request)?;
+        let approving = match pb::ApprovalDecision::try_from(request.decision) {
+            Ok(pb::ApprovalDecision::Approve) => true,
+            Ok(pb::ApprovalDecision::Reject) => false,
+            _ => {
+                return Err(
+                    ServiceError::invalid("decision", "is required: APPROVE or REJECT").into(),
+                );
+            }
+        };
+        let reason = request.reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(ServiceError::invalid("reason", "a reason is required").into());
+        }
+        let id = request.limit_request_id.trim();
+        let pending = self
+            .store
+            .limit_request(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("limit request", id))?;
+        limits::check_checker(&pending, &checker, approving)?;
+        if pending.status != RequestStatus::Pending {
+            // Either a retry of the decision that was made (the store answers it from the
+            // idempotency key), or a second decision, which is refused.
+            let replayed = self
+                .store
+                .decide(&pending, &key, None)
+                .await
+                .map_err(store_error)?
+                .into_inner();
+            let granted = match &replayed.limit_id {
+                Some(limit_id) => self
+                    .store
+                    .limits(&replayed.scope)
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .find(|limit| &limit.id == limit_id),
+                None => None,
+            };
+            return Ok(Response::new(pb::DecideLimitRequestResponse {
+                limit_request: Some(replayed.to_proto()),
+                limit: granted.map(|limit| limit.to_proto(Utc::now())),
+            }));
+        }
+        let now = Utc::now();
+        let checker_person = Person::of(&checker);
+        let mut decided = LimitRequest {
+            status: if approving {
+                RequestStatus::Approved
+            } else {
+                RequestStatus::Rejected
+            },
+            decided_by: Some(checker_person.clone()),
+            decided_at: Some(now),
+            decision_reason: reason.clone(),
+            ..pending.clone()
+        };
+        let approval = if approving {
+            self.check_cap(&pending.scope, &pending.amount).await?;
+            let current = self
+                .store
+                .limits(&pending.scope)
+                .await
+                .map_err(store_error)?;
+            let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
+            let limit = CreditLimit {
+                id: new_id("lim"),
+                scope: pending.scope.clone(),
+                amount: pending.amount,
+                valid_from: pending.valid_from,
+                valid_until: pending.valid_until,
+                temporary: pending.temporary,
+                status: LimitStatus::Active,
+                limit_request_id: pending.id.clone(),
+                requested_by: pending.requested_by.clone(),
+                approved_by: checker_person.clone(),
+                granted_at: now,
+                reason: pending.reason.clone(),
+            };
+            // A new permanent limit replaces the scope's permanent ones; temporary limits run
+            // out by themselves.
+            let superseded = if pending.temporary {
+                Vec::new()
+            } else {
+                current
+                    .iter()
+                    .filter(|old| !old.temporary)
+                    .map(|old| old.id.clone())
+                    .collect()
+            };
+            decided.limit_id = Some(limit.id.clone());
+            let history = HistoryEntry {
+                id: new_id("lhi"),
+                scope: pending.scope.clone(),
+                limit_id: limit.id.clone(),
+                limit_request_id: pending.id.clone(),
+                previous_amount: previous,
+                amount: limit.amount,
+                valid_from: limit.valid_from,
+                valid_until: limit.valid_until,
+                temporary: limit.temporary,
+                requested_by: pending.requested_by.clone(),
+                approved_by: checker_person.clone(),
+                reason: pending.reason.clone(),
+                decision_reason: reason.clone(),
+                changed_at: now,
+            };
+            let (customer_id, group_id) = match &pending.scope {
+                Scope::Customer(id) => (id.clone(), String::new()),
+                Scope::Group(id) => (String::new(), id.clone()),
+                Scope::Portfolio => (String::new(), String::new()),
+            };
+            let event = pb::Event {
+                aggregate_id: limit.id.clone(),
+                customer_id,
+                group_id,
+                actor: Some(checker_person.to_proto()),
+                request_id: key.request_id.clone(),
+                ..new_event(
+                    LIMITS,
+                    Payload::LimitChanged(pb::LimitChanged {
+                        scope: Some(limit.scope.to_proto()),
+                        limit_id: limit.id.clone(),
+                        previous_amount: previous.map(Into::into),
+                        amount: Some(limit.amount.into()),
+                        valid_from: Some(limits::to_timestamp(limit.valid_from)),
+                        valid_until: limit.valid_until.map(limits::to_timestamp),
+                        temporary: limit.temporary,
+                        limit_request_id: pending.id.clone(),
+                        requested_by: pending.requested_by.name.clone(),
+                        approved_by: checker_person.name.clone(),
+                        auto_approval_rule_id: String::new(),
+                    }),
+                )
+            };
+            Some(Approval {
+                limit,
+                superseded,
+                history,
+                event,
+            })
+        } else {
+            None
+        };
+        let stored = self
+            .store
+            .decide(&decided, &key, approval.as_ref())
+            .await
+            .map_err(store_error)?
+            .into_inner();
+        Ok(Response::new(pb::DecideLimitRequestResponse {
+            limit_request: Some(stored.to_proto()),
+            limit: approval.map(|approval| approval.limit.to_proto(now)),
+        }))
+    }
+
+    async fn list_limit_requests(
+        &self,
+        request: Request<pb::ListLimitRequestsRequest>,
+    ) -> Answer<pb::ListLimitRequestsResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let scope = match request.scope.as_ref() {
+            Some(scope) if scope.scope.is_some() => Some(Scope::parse(Some(scope), "scope")?),
+            _ => None,
+        };
+        let status = match pb::ApprovalStatus::try_from(request.status) {
+            Ok(pb::ApprovalStatus::Unspecified) => None,
+            Ok(pb::ApprovalStatus::Pending) => Some(RequestStatus::Pending),
+            Ok(pb::ApprovalStatus::Approved) => Some(RequestStatus::Approved),
+            Ok(pb::ApprovalStatus::Rejected) => Some(RequestStatus::Rejected),
+            Err(_) => {
+                return Err(ServiceError::invalid("status", "is not an approval status").into());
+            }
+        };
+        let mut requests = self
+            .store
+            .list_limit_requests(scope.as_ref(), status, &page)
+            .await
+            .map_err(store_error)?;
+        let next_page_token = page.finish(&mut requests, |request| request.id.as_str());
+        Ok(Response::new(pb::ListLimitRequestsResponse {
+            limit_requests: requests.iter().map(LimitRequest::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_credit_limit(
+        &self,
+        request: Request<pb::GetCreditLimitRequest>,
+    ) -> Answer<pb::GetCreditLimitResponse> {
+        let scope = Scope::parse(request.get_ref().scope.as_ref(), "scope")?;
+        let now = Utc::now();
+        let limits = self.store.limits(&scope).await.map_err(store_error)?;
+        let effective = limits::effective_limit(&limits, now);
+        let granted_limits_total = match (scope == Scope::Portfolio, effective) {
+            (true, Some(cap)) => {
+                let total: Decimal = self
+                    .customer_limits_in_force(now)
+                    .await?
+                    .iter()
+                    .filter(|limit| limit.amount.currency() == cap.amount.currency())
+                    .map(|limit| limit.amount.amount())
+                    .sum();
+                Some(Money::new(total, cap.amount.currency()).into())
+            }
+            _ => None,
+        };
+        if effective.is_none() && limits.is_empty() && scope != Scope::Portfolio {
+            self.check_scope_exists(&scope).await?;
+        }
+        Ok(Response::new(pb::GetCreditLimitResponse {
+            effective_limit: effective.map(|limit| limit.to_proto(now)),
+            limits: limits.iter().map(|limit| limit.to_proto(now)).collect(),
+            granted_limits_total,
+        }))
+    }
+
+    async fn list_limit_history(
+        &self,
+        request: Request<pb::ListLimitHistoryRequest>,
+    ) -> Answer<pb::ListLimitHistoryResponse> {
+        let request = request.into_inner();
+        let scope = Scope::parse(request.scope.as_ref(), "scope")?;
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let mut entries = self
+            .store
+            .history(&scope, &page)
+            .await
+            .map_err(store_error)?;
+        let next_page_token = page.finish(&mut entries, |entry| entry.id.as_str());
+        Ok(Response::new(pb::ListLimitHistoryResponse {
+            entries: entries.iter().map(HistoryEntry::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}

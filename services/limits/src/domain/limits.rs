@@ -1,0 +1,593 @@
+//! Credit limits and their four-eyes approval.
+//!
+//! A maker requests a limit for a customer, a corporate group, or the portfolio cap (the total
+//! of granted customer limits, 总体授信额度); a checker — another person whose approval
+//! authority covers the amount — approves or rejects it. A granted permanent limit replaces
+//! the scope's previous one; a temporary limit overrides it until it expires.
+
+use chrono::{DateTime, Utc};
+use credit_core::{Money, Principal, ServiceError, Violations};
+use credit_proto::v1 as pb;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// What a limit applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    Customer(String),
+    Group(String),
+    /// The cap on the total of granted customer limits.
+    Portfolio,
+}
+
+impl Scope {
+    /// The stored key: `customer:<id>`, `group:<id>`, `portfolio`.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Customer(id) => format!("customer:{id}"),
+            Scope::Group(id) => format!("group:{id}"),
+            Scope::Portfolio => "portfolio".to_owned(),
+        }
+    }
+
+    pub fn parse(wire: Option<&pb::LimitScope>, field: &str) -> Result<Self, ServiceError> {
+        use pb::limit_scope::Scope as Wire;
+        match wire.and_then(|scope| scope.scope.as_ref()) {
+            Some(Wire::CustomerId(id)) if !id.trim().is_empty() && id.len() <= 100 => {
+                Ok(Scope::Customer(id.trim().to_owned()))
+            }
+            Some(Wire::GroupId(id)) if !id.trim().is_empty() && id.len() <= 100 => {
+                Ok(Scope::Group(id.trim().to_owned()))
+            }
+            Some(Wire::Portfolio(_)) => Ok(Scope::Portfolio),
+            _ => Err(ServiceError::invalid(
+                field,
+                "a customer_id, a group_id or the portfolio is required",
+            )),
+        }
+    }
+
+    pub fn to_proto(&self) -> pb::LimitScope {
+        use pb::limit_scope::Scope as Wire;
+        pb::LimitScope {
+            scope: Some(match self {
+                Scope::Customer(id) => Wire::CustomerId(id.clone()),
+                Scope::Group(id) => Wire::GroupId(id.clone()),
+                Scope::Portfolio => Wire::Portfolio(pb::Portfolio {}),
+            }),
+        }
+    }
+}
+
+/// Who did something, as approval records show it. The id decides maker-checker; the name is
+/// what people read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub principal_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+impl Person {
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            principal_id: principal.id.clone(),
+            name: principal.name.clone(),
+            roles: principal
+                .roles
+                .iter()
+                .map(|role| role.as_str().to_owned())
+                .collect(),
+        }
+    }
+
+    pub fn to_proto(&self) -> pb::Actor {
+        pb::Actor {
+            principal: self.name.clone(),
+            roles: self
+                .roles
+                .iter()
+                .filter_map(|role| pb::Role::from_str_name(&format!("ROLE_{role}")))
+                .map(|role| role as i32)
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl RequestStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "PENDING",
+            RequestStatus::Approved => "APPROVED",
+            RequestStatus::Rejected => "REJECTED",
+        }
+    }
+}
+
+/// A maker's request for a limit, and its decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitRequest {
+    pub id: String,
+    pub scope: Scope,
+    pub amount: Money,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub temporary: bool,
+    pub reason: String,
+    pub status: RequestStatus,
+    /// The scope's effective limit when the request was made.
+    pub current_amount: Option<Money>,
+    pub requested_by: Person,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<Person>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: String,
+    /// The limit granted by the approval.
+    pub limit_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LimitStatus {
+    Active,
+    /// Replaced by a later permanent limit of the same scope.
+    Superseded,
+}
+
+/// A granted limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditLimit {
+    pub id: String,
+    pub scope: Scope,
+    pub amount: Money,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub temporary: bool,
+    pub status: LimitStatus,
+    pub limit_request_id: String,
+    pub requested_by: Person,
+    pub approved_by: Person,
+    pub granted_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl CreditLimit {
+    /// In force at `now`: active, started, not expired.
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.status == LimitStatus::Active
+            && self.valid_from <= now
+            && self.valid_until.is_none_or(|until| until > now)
+    }
+}
+
+/// The limit that applies to a scope at `now`: the newest temporary limit in force, else the
+/// newest permanent one.
+pub fn effective_limit(limits: &[CreditLimit], now: DateTime<Utc>) -> Option<&CreditLimit> {
+    let newest = |temporary: bool| {
+        limits
+            .iter()
+            .filter(|limit| limit.temporary == temporary && limit.in_force(now))
+            .max_by_key(|limit| limit.granted_at)
+    };
+    newest(true).or_else(|| newest(false))
+}
+
+/// One line of the limit change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub scope: Scope,
+    pub limit_id: String,
+    pub limit_request_id: String,
+    pub previous_amount: Option<Money>,
+    pub amount: Money,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub temporary: bool,
+    pub requested_by: Person,
+    pub approved_by: Person,
+    pub reason: String,
+    pub decision_reason: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// The checked content of a `RequestLimitChange`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLimitRequest {
+    pub scope: Scope,
+    pub amount: Money,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub temporary: bool,
+    pub reason: String,
+}
+
+pub fn parse_limit_request(
+    wire: &pb::RequestLimitChangeRequest,
+    now: DateTime<Utc>,
+) -> Result<NewLimitRequest, ServiceError> {
+    let mut violations = Violations::new();
+    let scope = violations.check(
+        "scope",
+        Scope::parse(wire.scope.as_ref(), "scope")
+            .map_err(|_| "a customer_id, a group_id or the portfolio is required"),
+    );
+    let amount = match wire.amount.as_ref() {
+        None => {
+            violations.add("amount", "is required");
+            None
+        }
+        Some(amount) => violations.check(
+            "amount",
+            Money::try_from(amount).and_then(Money::non_negative),
+        ),
+    };
+    let valid_from = match wire.valid_from.as_ref() {
+        None => Some(now),
+        Some(time) => violations.check("valid_from", timestamp(time)),
+    };
+    let valid_until = match wire.valid_until.as_ref() {
+        None => None,
+        Some(time) => violations.check("valid_until", timestamp(time)),
+    };
+    if let (Some(from), Some(until)) = (valid_from, valid_until)
+        && until <= from
+    {
+        violations.add("valid_until", "must be after valid_from");
+    }
+    if let Some(until) = valid_until
+        && until <= now
+    {
+        violations.add("valid_until", "must be in the future");
+    }
+    if wire.temporary && wire.valid_until.is_none() {
+        violations.add("valid_until", "a temporary limit needs an end");
+    }
+    let reason = wire.reason.trim();
+    if reason.is_empty() {
+        violations.add("reason", "a reason is required");
+    } else if reason.chars().count() > 1_000 {
+        violations.add("reason", "must be at most 1000 characters");
+    }
+    violations.finish()?;
+    match (scope, amount, valid_from) {
+        (Some(scope), Some(amount), Some(valid_from)) => Ok(NewLimitRequest {
+            scope,
+            amount,
+            valid_from,
+            valid_until,
+            temporary: wire.temporary,
+            reason: reason.to_owned(),
+        }),
+        _ => Err(ServiceError::invalid("limit", "is incomplete")),
+    }
+}
+
+fn timestamp(time: &prost_types::Timestamp) -> Result<DateTime<Utc>, &'static str> {
+    let nanos = u32::try_from(time.nanos).map_err(|_| "is not a valid time")?;
+    DateTime::from_timestamp(time.seconds, nanos).ok_or("is not a valid time")
+}
+
+pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Four eyes: the checker is not the maker, and the amount is within the checker's
+/// authority. ADMIN has no ceiling but is still not its own checker.
+pub fn check_checker(
+    request: &LimitRequest,
+    checker: &Principal,
+    approving: bool,
+) -> Result<(), ServiceError> {
+    if checker.id == request.requested_by.principal_id {
+        return Err(ServiceError::permission_denied(
+            "SELF_APPROVAL",
+            "the requester of a limit cannot decide it; another person must",
+        ));
+    }
+    if approving && !checker.may_approve(&request.amount) {
+        return Err(ServiceError::permission_denied(
+            "AUTHORITY_INSUFFICIENT",
+            format!(
+                "{} is beyond the approval authority of '{}'",
+                request.amount, checker.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The total of granted customer limits after replacing `scope`'s current limit with
+/// `amount`, against the portfolio cap. Limits in another currency than the cap are outside
+/// the cap's total (the FX rates table of limits converts them once it lands).
+pub fn check_portfolio_cap(
+    cap: Option<&CreditLimit>,
+    granted_customer_total: Decimal,
+    current_of_scope: Option<&Money>,
+    scope: &Scope,
+    amount: &Money,
+) -> Result<(), ServiceError> {
+    let (Some(cap), Scope::Customer(_)) = (cap, scope) else {
+        return Ok(());
+    };
+    if cap.amount.currency() != amount.currency() {
+        return Ok(());
+    }
+    let replaced = current_of_scope
+        .filter(|current| current.currency() == cap.amount.currency())
+        .map_or(Decimal::ZERO, Money::amount);
+    let after = granted_customer_total - replaced + amount.amount();
+    if after > cap.amount.amount() {
+        return Err(ServiceError::FailedPrecondition {
+            reason: "PORTFOLIO_CAP_EXCEEDED",
+            message: format!(
+                "granting it would bring the customer limits to {} {}, above the portfolio cap of {}",
+                after,
+                cap.amount.currency(),
+                cap.amount
+            ),
+            metadata: vec![("portfolio_cap", cap.amount.amount_string())],
+        });
+    }
+    Ok(())
+}
+
+impl LimitRequest {
+    pub fn to_proto(&self) -> pb::LimitRequest {
+        let change_percent = match (&self.current_amount, self.amount) {
+            (Some(current), amount)
+                if !current.amount().is_zero() && current.currency() == amount.currency() =>
+            {
+                let percent =
+                    (amount.amount() - current.amount()) / current.amount() * Decimal::ONE_HUNDRED;
+                Some(percent.round_dp(2).to_string())
+            }
+            _ => None,
+        };
+        pb::LimitRequest {
+            limit_request_id: self.id.clone(),
+            scope: Some(self.scope.to_proto()),
+            amount: Some(self.amount.into()),
+            valid_from: Some(to_timestamp(self.valid_from)),
+            valid_until: self.valid_until.map(to_timestamp),
+            temporary: self.temporary,
+            reason: self.reason.clone(),
+            status: match self.status {
+                RequestStatus::Pending => pb::ApprovalStatus::Pending,
+                RequestStatus::Approved => pb::ApprovalStatus::Approved,
+                RequestStatus::Rejected => pb::ApprovalStatus::Rejected,
+            } as i32,
+            current_amount: self.current_amount.map(Into::into),
+            change_percent,
+            requested_by: Some(self.requested_by.to_proto()),
+            requested_at: Some(to_timestamp(self.requested_at)),
+            decided_by: self.decided_by.as_ref().map(Person::to_proto),
+            decided_at: self.decided_at.map(to_timestamp),
+            decision_reason: self.decision_reason.clone(),
+            auto_approval_rule_id: String::new(),
+            limit_id: self.limit_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl CreditLimit {
+    pub fn to_proto(&self, now: DateTime<Utc>) -> pb::CreditLimit {
+        let status = match self.status {
+            LimitStatus::Superseded => pb::CreditLimitStatus::Superseded,
+            LimitStatus::Active if self.valid_from > now => pb::CreditLimitStatus::Scheduled,
+            LimitStatus::Active if self.valid_until.is_some_and(|until| until <= now) => {
+                pb::CreditLimitStatus::Expired
+            }
+            LimitStatus::Active => pb::CreditLimitStatus::Active,
+        };
+        pb::CreditLimit {
+            limit_id: self.id.clone(),
+            scope: Some(self.scope.to_proto()),
+            amount: Some(self.amount.into()),
+            valid_from: Some(to_timestamp(self.valid_from)),
+            valid_until: self.valid_until.map(to_timestamp),
+            temporary: self.temporary,
+            status: status as i32,
+            limit_request_id: self.limit_request_id.clone(),
+            requested_by: Some(self.requested_by.to_proto()),
+            approved_by: Some(self.approved_by.to_proto()),
+            auto_approval_rule_id: String::new(),
+            granted_at: Some(to_timestamp(self.granted_at)),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+impl HistoryEntry {
+    pub fn to_proto(&self) -> pb::LimitHistoryEntry {
+        pb::LimitHistoryEntry {
+            entry_id: self.id.clone(),
+            scope: Some(self.scope.to_proto()),
+            limit_id: self.limit_id.clone(),
+            limit_request_id: self.limit_request_id.clone(),
+            previous_amount: self.previous_amount.map(Into::into),
+            amount: Some(self.amount.into()),
+            valid_from: Some(to_timestamp(self.valid_from)),
+            valid_until: self.valid_until.map(to_timestamp),
+            temporary: self.temporary,
+            requested_by: Some(self.requested_by.to_proto()),
+            approved_by: Some(self.approved_by.to_proto()),
+            auto_approval_rule_id: String::new(),
+            reason: self.reason.clone(),
+            decision_reason: self.decision_reason.clone(),
+            changed_at: Some(to_timestamp(self.changed_at)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use credit_core::Role;
+
+    fn money(amount: &str) -> Money {
+        Money::parse(amount, "CNY").unwrap()
+    }
+
+    fn person(id: &str) -> Person {
+        Person {
+            principal_id: id.into(),
+            name: id.into(),
+            roles: vec!["CREDIT_MANAGER".into()],
+        }
+    }
+
+    fn limit(
+        amount: &str,
+        temporary: bool,
+        granted_minutes_ago: i64,
+        valid_for_minutes: Option<i64>,
+    ) -> CreditLimit {
+        let now = Utc::now();
+        CreditLimit {
+            id: format!("lim-{amount}"),
+            scope: Scope::Customer("c1".into()),
+            amount: money(amount),
+            valid_from: now - Duration::minutes(granted_minutes_ago),
+            valid_until: valid_for_minutes.map(|minutes| now + Duration::minutes(minutes)),
+            temporary,
+            status: LimitStatus::Active,
+            limit_request_id: "req".into(),
+            requested_by: person("maker"),
+            approved_by: person("checker"),
+            granted_at: now - Duration::minutes(granted_minutes_ago),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_temporary_limit_overrides_the_permanent_one_until_it_expires() {
+        let now = Utc::now();
+        let permanent = limit("100000", false, 60, None);
+        let temporary = limit("150000", true, 10, Some(30));
+        let expired = limit("999999", true, 120, Some(-5));
+        let limits = [permanent.clone(), temporary.clone(), expired];
+        assert_eq!(
+            effective_limit(&limits, now).unwrap().amount,
+            money("150000")
+        );
+        let later = now + Duration::minutes(31);
+        assert_eq!(
+            effective_limit(&limits, later).unwrap().amount,
+            money("100000")
+        );
+    }
+
+    #[test]
+    fn four_eyes_and_authority() {
+        let request = LimitRequest {
+            id: "lr1".into(),
+            scope: Scope::Customer("c1".into()),
+            amount: money("500000"),
+            valid_from: Utc::now(),
+            valid_until: None,
+            temporary: false,
+            reason: "new customer".into(),
+            status: RequestStatus::Pending,
+            current_amount: None,
+            requested_by: person("maker"),
+            requested_at: Utc::now(),
+            decided_by: None,
+            decided_at: None,
+            decision_reason: String::new(),
+            limit_id: None,
+        };
+        let principal = |id: &str, authority: &str, roles: &[Role]| Principal {
+            id: id.into(),
+            name: id.into(),
+            roles: roles.iter().copied().collect(),
+            approval_authority: Some(money(authority)),
+        };
+        let maker = principal("maker", "10000000", &[Role::CreditManager]);
+        let small = principal("small", "100000", &[Role::CreditManager]);
+        let big = principal("big", "1000000", &[Role::CreditManager]);
+        let admin = principal("maker", "0", &[Role::Admin]);
+        assert!(matches!(
+            check_checker(&request, &maker, true),
+            Err(ServiceError::PermissionDenied {
+                reason: "SELF_APPROVAL",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_checker(&request, &admin, true),
+            Err(ServiceError::PermissionDenied {
+                reason: "SELF_APPROVAL",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_checker(&request, &small, true),
+            Err(ServiceError::PermissionDenied {
+                reason: "AUTHORITY_INSUFFICIENT",
+                ..
+            })
+        ));
+        assert!(
+            check_checker(&request, &small, false).is_ok(),
+            "rejecting needs no authority"
+        );
+        assert!(check_checker(&request, &big, true).is_ok());
+    }
+
+    #[test]
+    fn the_portfolio_cap_counts_customer_limits_with_the_replaced_one_taken_out() {
+        let cap = CreditLimit {
+            scope: Scope::Portfolio,
+            ..limit("1000000", false, 60, None)
+        };
+        let customer = Scope::Customer("c1".into());
+        let total = Decimal::new(900_000, 0);
+        // Raising c1 from 100,000 to 200,000: 900,000 − 100,000 + 200,000 = 1,000,000 — at the cap.
+        assert!(
+            check_portfolio_cap(
+                Some(&cap),
+                total,
+                Some(&money("100000")),
+                &customer,
+                &money("200000")
+            )
+            .is_ok()
+        );
+        let over = check_portfolio_cap(
+            Some(&cap),
+            total,
+            Some(&money("100000")),
+            &customer,
+            &money("200000.01"),
+        );
+        assert!(matches!(
+            over,
+            Err(ServiceError::FailedPrecondition {
+                reason: "PORTFOLIO_CAP_EXCEEDED",
+                ..
+            })
+        ));
+        assert!(check_portfolio_cap(None, total, None, &customer, &money("5000000")).is_ok());
+        assert!(
+            check_portfolio_cap(
+                Some(&cap),
+                total,
+                None,
+                &Scope::Group("g".into()),
+                &money("5000000")
+            )
+            .is_ok()
+        );
+    }
+}

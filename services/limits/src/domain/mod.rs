@@ -1,0 +1,3 @@
+//! The limits service's rules, pure: limits and their approval. No I/O here.
+
+pub mod limits;

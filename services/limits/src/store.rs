@@ -1,0 +1,428 @@
+//! The limits service's persistence: the [`LimitStore`] trait and its SQL implementation for
+//! PostgreSQL and the embedded SQLite file (one body for both, through `on_database!`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use credit_proto::v1::Event;
+use credit_proto::v1::event::Payload;
+use credit_runtime::sql::{
+    IdempotencyKey, KeyReused, MaybeRace, Page, is_unique_violation, retry_once_on_race,
+};
+use credit_runtime::{
+    Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
+};
+use sqlx::Row;
+use sqlx::types::Json;
+
+use crate::domain::limits::{
+    CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
+    #[error("the limit request was decided meanwhile")]
+    NotPending,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl MaybeRace for StoreError {
+    fn is_race(&self) -> bool {
+        matches!(self, StoreError::Database(error) if is_unique_violation(error))
+    }
+}
+
+/// A state change's outcome: done now, or done by an earlier call with the same key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    New(T),
+    Replayed(T),
+}
+
+impl<T> Outcome<T> {
+    pub fn into_inner(self) -> T {
+        match self {
+            Outcome::New(value) | Outcome::Replayed(value) => value,
+        }
+    }
+}
+
+/// What limits knows of a customer, from intake's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerFacts {
+    pub customer_id: String,
+    pub status: String,
+    pub group_id: Option<String>,
+}
+
+/// Everything an approval writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    pub limit: CreditLimit,
+    /// Permanent limits of the scope that the new permanent limit replaces.
+    pub superseded: Vec<String>,
+    pub history: HistoryEntry,
+    pub event: Event,
+}
+
+#[async_trait]
+pub trait LimitStore: Send + Sync + std::fmt::Debug {
+    /// Applies one of intake's customer events to the projection, once per event id.
+    async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
+    async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
+    /// Whether any customer is known to belong to `group_id`.
+    async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
+
+    async fn create_limit_request(
+        &self,
+        request: &LimitRequest,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<LimitRequest>>;
+    async fn limit_request(&self, id: &str) -> StoreResult<Option<LimitRequest>>;
+    async fn list_limit_requests(
+        &self,
+        scope: Option<&Scope>,
+        status: Option<RequestStatus>,
+        page: &Page,
+    ) -> StoreResult<Vec<LimitRequest>>;
+    /// Records the decision of a pending request; with `approval` the limit is granted in the
+    /// same transaction. `NotPending` when another decision came first.
+    async fn decide(
+        &self,
+        decided: &LimitRequest,
+        key: &IdempotencyKey,
+        approval: Option<&Approval>,
+    ) -> StoreResult<Outcome<LimitRequest>>;
+
+    /// The scope's limits that are not superseded (scheduled, in force or expired).
+    async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>>;
+    /// Every customer limit not superseded, for the portfolio total.
+    async fn customer_limits(&self) -> StoreResult<Vec<CreditLimit>>;
+    async fn history(&self, scope: &Scope, page: &Page) -> StoreResult<Vec<HistoryEntry>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlLimitStore {
+    database: Database,
+}
+
+impl SqlLimitStore {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+}
+
+/// The time of a change not yet seen: any real event is newer.
+const NEVER: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+fn occurred_at(event: &Event) -> DateTime<Utc> {
+    event
+        .occurred_at
+        .as_ref()
+        .and_then(|time| {
+            DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
+        })
+        .unwrap_or_else(Utc::now)
+}
+
+fn status_name(status: i32) -> String {
+    credit_proto::v1::CustomerStatus::try_from(status)
+        .map(|status| {
+            status
+                .as_str_name()
+                .trim_start_matches("CUSTOMER_STATUS_")
+                .to_owned()
+        })
+        .unwrap_or_else(|_| "UNSPECIFIED".to_owned())
+}
+
+#[async_trait]
+impl LimitStore for SqlLimitStore {
+    async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()> {
+        let at = occurred_at(event);
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let first_time = sqlx::query(&sql(
+                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            ))
+            .bind(consumer)
+            .bind(&event.event_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !first_time {
+                return Ok(());
+            }
+            // Each change is applied only when newer than what the row holds, so events of
+            // one customer that arrive out of order still leave the newest state.
+            match &event.payload {
+                Some(Payload::CustomerRegistered(registered)) => {
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at) \
+                         VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (customer_id) DO NOTHING",
+                    ))
+                    .bind(&registered.customer_id)
+                    .bind(status_name(registered.status))
+                    .bind(at)
+                    .bind(NEVER)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(Payload::CustomerStatusChanged(changed)) => {
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at) \
+                         VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (customer_id) DO UPDATE \
+                         SET status = excluded.status, status_changed_at = excluded.status_changed_at \
+                         WHERE customer_profiles.status_changed_at <= excluded.status_changed_at",
+                    ))
+                    .bind(&changed.customer_id)
+                    .bind(status_name(changed.status))
+                    .bind(at)
+                    .bind(NEVER)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(Payload::GroupMembershipChanged(changed)) => {
+                    let joined =
+                        changed.change == credit_proto::v1::GroupMembershipChange::Added as i32;
+                    let group_id = joined.then(|| changed.group_id.clone());
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at) \
+                         VALUES ($1, 'PROSPECT', $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE \
+                         SET group_id = excluded.group_id, group_changed_at = excluded.group_changed_at \
+                         WHERE customer_profiles.group_changed_at <= excluded.group_changed_at",
+                    ))
+                    .bind(&changed.customer_id)
+                    .bind(NEVER)
+                    .bind(group_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => {}
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql("SELECT customer_id, status, group_id FROM customer_profiles WHERE customer_id = $1"))
+                .bind(customer_id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(CustomerFacts {
+                customer_id: row.try_get(0)?,
+                status: row.try_get(1)?,
+                group_id: row.try_get(2)?,
+            }))
+        })
+    }
+
+    async fn group_known(&self, group_id: &str) -> StoreResult<bool> {
+        on_database!(&self.database, |pool, sql| {
+            let found: Option<String> = sqlx::query_scalar(&sql(
+                "SELECT customer_id FROM customer_profiles WHERE group_id = $1 LIMIT 1",
+            ))
+            .bind(group_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found.is_some())
+        })
+    }
+
+    async fn create_limit_request(
+        &self,
+        request: &LimitRequest,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<LimitRequest>> {
+        retry_once_on_race(|| async {
+            on_database!(&self.database, |pool, sql, begin_write| {
+                let mut tx = pool.begin_with(begin_write).await?;
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                    let row = sqlx::query(&sql("SELECT document FROM limit_requests WHERE id = $1"))
+                        .bind(&existing_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let existing: Json<LimitRequest> = row.try_get(0)?;
+                    return Ok(Outcome::Replayed(existing.0));
+                }
+                sqlx::query(&sql(
+                    "INSERT INTO limit_requests (id, scope_key, status, document, requested_at) VALUES ($1, $2, $3, $4, $5)",
+                ))
+                .bind(&request.id)
+                .bind(request.scope.key())
+                .bind(request.status.as_str())
+                .bind(Json(request))
+                .bind(request.requested_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_idempotency_key!(tx, sql, key, &request.id, request.requested_at)?;
+                tx.commit().await?;
+                Ok(Outcome::New(request.clone()))
+            })
+        })
+        .await
+    }
+
+    async fn limit_request(&self, id: &str) -> StoreResult<Option<LimitRequest>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql("SELECT document FROM limit_requests WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let request: Json<LimitRequest> = row.try_get(0)?;
+            Ok(Some(request.0))
+        })
+    }
+
+    async fn list_limit_requests(
+        &self,
+        scope: Option<&Scope>,
+        status: Option<RequestStatus>,
+        page: &Page,
+    ) -> StoreResult<Vec<LimitRequest>> {
+        let scope_key = scope.map(Scope::key).unwrap_or_default();
+        let status = status.map(|status| status.as_str()).unwrap_or_default();
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM limit_requests WHERE id > $1 AND ($2 = '' OR scope_key = $2) \
+                 AND ($3 = '' OR status = $3) ORDER BY id LIMIT $4",
+            ))
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(&scope_key)
+            .bind(status)
+            .bind(page.fetch_limit())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<LimitRequest>, _>(0)?.0))
+                .collect()
+        })
+    }
+
+    async fn decide(
+        &self,
+        decided: &LimitRequest,
+        key: &IdempotencyKey,
+        approval: Option<&Approval>,
+    ) -> StoreResult<Outcome<LimitRequest>> {
+        let now = decided.decided_at.unwrap_or_else(Utc::now);
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                let row = sqlx::query(&sql("SELECT document FROM limit_requests WHERE id = $1"))
+                    .bind(&existing_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return Ok(Outcome::Replayed(
+                    row.try_get::<Json<LimitRequest>, _>(0)?.0,
+                ));
+            }
+            let updated = sqlx::query(&sql("UPDATE limit_requests SET status = $1, document = $2 WHERE id = $3 AND status = $4"))
+                .bind(decided.status.as_str())
+                .bind(Json(decided))
+                .bind(&decided.id)
+                .bind(RequestStatus::Pending.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::NotPending);
+            }
+            if let Some(approval) = approval {
+                for limit_id in &approval.superseded {
+                    let row = sqlx::query(&sql("SELECT document FROM credit_limits WHERE id = $1"))
+                        .bind(limit_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let mut old: Json<CreditLimit> = row.try_get(0)?;
+                    old.0.status = LimitStatus::Superseded;
+                    sqlx::query(&sql(
+                        "UPDATE credit_limits SET status = $1, document = $2 WHERE id = $3",
+                    ))
+                    .bind("SUPERSEDED")
+                    .bind(Json(&old.0))
+                    .bind(limit_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let limit = &approval.limit;
+                sqlx::query(&sql(
+                    "INSERT INTO credit_limits (id, scope_key, status, temporary, document, granted_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                ))
+                .bind(&limit.id)
+                .bind(limit.scope.key())
+                .bind("ACTIVE")
+                .bind(limit.temporary)
+                .bind(Json(limit))
+                .bind(limit.granted_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&sql("INSERT INTO limit_history (id, scope_key, document, changed_at) VALUES ($1, $2, $3, $4)"))
+                    .bind(&approval.history.id)
+                    .bind(approval.history.scope.key())
+                    .bind(Json(&approval.history))
+                    .bind(approval.history.changed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_outbox_event!(tx, sql, &approval.event)?;
+            }
+            insert_idempotency_key!(tx, sql, key, &decided.id, now)?;
+            tx.commit().await?;
+            Ok(Outcome::New(decided.clone()))
+        })
+    }
+
+    async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM credit_limits WHERE scope_key = $1 AND status = $2 ORDER BY granted_at, id",
+            ))
+            .bind(scope.key())
+            .bind("ACTIVE")
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<CreditLimit>, _>(0)?.0))
+                .collect()
+        })
+    }
+
+    async fn customer_limits(&self) -> StoreResult<Vec<CreditLimit>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM credit_limits WHERE scope_key LIKE 'customer:%' AND status = $1 ORDER BY granted_at, id",
+            ))
+            .bind("ACTIVE")
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<CreditLimit>, _>(0)?.0))
+                .collect()
+        })
+    }
+
+    async fn history(&self, scope: &Scope, page: &Page) -> StoreResult<Vec<HistoryEntry>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM limit_history WHERE scope_key = $1 AND id > $2 ORDER BY id LIMIT $3",
+            ))
+            .bind(scope.key())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.fetch_limit())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<HistoryEntry>, _>(0)?.0))
+                .collect()
+        })
+    }
+}
