@@ -59,7 +59,7 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
 async fn the_admin_token_of_the_first_start_reaches_every_service() {
     let suite = TestSuite::embedded().await;
     // The call got past authentication and access control into the service, which looked
-    // for the customer; RPCs whose issue has not landed answer UNIMPLEMENTED.
+    // for the customer, or checked the order (an empty one is INVALID_ARGUMENT).
     let status = IntakeServiceClient::new(suite.channel.clone())
         .get_customer(with_token(
             GetCustomerRequest {
@@ -74,7 +74,7 @@ async fn the_admin_token_of_the_first_start_reaches_every_service() {
         .authorize(with_token(Default::default(), &suite.admin_token))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.code(), Code::InvalidArgument);
     suite.stop().await;
 }
 
@@ -119,6 +119,6 @@ async fn roles_that_may_not_call_an_rpc_are_denied() {
         .authorize(with_token(Default::default(), &order_entry))
         .await
         .unwrap_err();
-    assert_eq!(allowed.code(), Code::Unimplemented);
+    assert_eq!(allowed.code(), Code::InvalidArgument);
     suite.stop().await;
 }

@@ -8,6 +8,7 @@
 )]
 
 mod auth;
+mod authorize;
 mod health;
 mod import_csv;
 mod intake;
@@ -63,5 +64,11 @@ mod both {
         the_portfolio_cap_bounds_the_total_of_customer_limits,
         limit_requests_are_checked_before_anything_is_written,
         group_limits_follow_memberships_made_in_intake,
+    );
+    on_both_backends!(authorize:
+        authorize_follows_the_limit_and_its_tolerance_band,
+        authorize_is_idempotent_on_its_key,
+        capture_and_release_move_exposure_between_holds_and_receivables,
+        concurrent_callers_never_exceed_the_limits,
     );
 }

@@ -1,10 +1,9 @@
 //! Health reports NOT_SERVING while a store does not answer, and start-up names a store it
 //! cannot reach.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use credit_e2e_tests::{SERVICE_NAMES, TestSuite};
+use credit_e2e_tests::{OwnRedis, SERVICE_NAMES, TestSuite};
 use credit_runtime::Settings;
 use credit_runtime::config::Backend;
 use credit_suite::{Application, ServiceSelection};
@@ -52,59 +51,6 @@ async fn start_up_without_postgres_names_the_database_setting() {
         !error.contains("sekrit"),
         "the password must not be shown: {error}"
     );
-}
-
-/// A redis-server of this test's own, so stopping it disturbs no other test.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for this test");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Self { child, port };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test]

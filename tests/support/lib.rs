@@ -63,9 +63,19 @@ impl TestSuite {
 
     /// `selection` on PostgreSQL (a database of its own) and Redis (a key prefix of its own).
     pub async fn production(selection: ServiceSelection) -> Self {
+        Self::production_on(selection, None).await
+    }
+
+    /// As [`TestSuite::production`], on the Redis at `redis_url` when given.
+    pub async fn production_on(selection: ServiceSelection, redis_url: Option<String>) -> Self {
         let database = TestDatabase::create().await;
         let mut settings = Settings::for_tests(std::env::temp_dir());
         settings.backend = database.backend();
+        if let (Some(url), Backend::Production { redis_url, .. }) =
+            (redis_url, &mut settings.backend)
+        {
+            *redis_url = secrecy::SecretString::from(url);
+        }
         let mut suite = Self::start(settings, selection, Some(database)).await;
         suite.admin_token = suite.issue_token("admin", &[Role::Admin]).await;
         suite
@@ -302,4 +312,62 @@ pub fn captured_logs() -> String {
     LOGS.get()
         .map(|buffer| String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned())
         .unwrap_or_default()
+}
+
+/// A redis-server of this test's own, so stopping it disturbs no other test.
+#[derive(Debug)]
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnRedis {
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for this test");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -19,16 +19,18 @@ use tonic::{Request, Response, Status};
 use crate::domain::limits::{
     self, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, Person, RequestStatus, Scope,
 };
+use crate::hot_path::HotPath;
 use crate::store::{Approval, LimitStore, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct LimitsApi {
     store: Arc<dyn LimitStore>,
+    hot: HotPath,
 }
 
 impl LimitsApi {
-    pub fn new(store: Arc<dyn LimitStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn LimitStore>, hot: HotPath) -> Self {
+        Self { store, hot }
     }
 }
 
@@ -341,6 +343,10 @@ impl LimitService for LimitsApi {
             .await
             .map_err(store_error)?
             .into_inner();
+        if approval.is_some() {
+            // The cached profile carries the old limit: the next decision rebuilds it.
+            self.hot.invalidate(&stored.scope).await;
+        }
         Ok(Response::new(pb::DecideLimitRequestResponse {
             limit_request: Some(stored.to_proto()),
             limit: approval.map(|approval| approval.limit.to_proto(now)),
@@ -425,6 +431,43 @@ impl LimitService for LimitsApi {
         Ok(Response::new(pb::ListLimitHistoryResponse {
             entries: entries.iter().map(HistoryEntry::to_proto).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn authorize(
+        &self,
+        request: Request<pb::AuthorizeRequest>,
+    ) -> Answer<pb::AuthorizeResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.hot.authorize(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn check_credit(
+        &self,
+        request: Request<pb::CheckCreditRequest>,
+    ) -> Answer<pb::CheckCreditResponse> {
+        Ok(Response::new(
+            self.hot.check_credit(request.get_ref()).await?,
+        ))
+    }
+
+    async fn capture(&self, request: Request<pb::CaptureRequest>) -> Answer<pb::CaptureResponse> {
+        Ok(Response::new(self.hot.capture(request.get_ref()).await?))
+    }
+
+    async fn release(&self, request: Request<pb::ReleaseRequest>) -> Answer<pb::ReleaseResponse> {
+        Ok(Response::new(self.hot.release(request.get_ref()).await?))
+    }
+
+    async fn get_exposure(
+        &self,
+        request: Request<pb::GetExposureRequest>,
+    ) -> Answer<pb::GetExposureResponse> {
+        let scope = Scope::parse(request.get_ref().scope.as_ref(), "scope")?;
+        Ok(Response::new(pb::GetExposureResponse {
+            exposure: Some(self.hot.exposure(&scope).await?),
         }))
     }
 }

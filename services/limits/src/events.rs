@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use credit_proto::v1::Event;
 use credit_runtime::events::{EventError, EventHandler};
 
+use crate::domain::limits::Scope;
+use crate::hot_path::HotPath;
 use crate::store::{LimitStore, StoreError};
 
 /// The consumer group and processed-event key of the limits service.
@@ -15,11 +17,12 @@ pub const CONSUMER: &str = "limits";
 #[derive(Debug, Clone)]
 pub struct CustomerProjection {
     store: Arc<dyn LimitStore>,
+    hot: HotPath,
 }
 
 impl CustomerProjection {
-    pub fn new(store: Arc<dyn LimitStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn LimitStore>, hot: HotPath) -> Self {
+        Self { store, hot }
     }
 }
 
@@ -36,6 +39,28 @@ impl EventHandler for CustomerProjection {
             .map_err(|error| match error {
                 StoreError::Database(error) => EventError::Store(error),
                 other => EventError::Handler(other.to_string()),
-            })
+            })?;
+        // The cached profile carries the old status or group: the next decision rebuilds it
+        // (and the groups it left or joined).
+        if let Some(payload) = &event.payload {
+            use credit_proto::v1::event::Payload;
+            match payload {
+                Payload::CustomerStatusChanged(changed) => {
+                    self.hot
+                        .invalidate(&Scope::Customer(changed.customer_id.clone()))
+                        .await;
+                }
+                Payload::GroupMembershipChanged(changed) => {
+                    self.hot
+                        .invalidate(&Scope::Customer(changed.customer_id.clone()))
+                        .await;
+                    self.hot
+                        .invalidate(&Scope::Group(changed.group_id.clone()))
+                        .await;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }

@@ -8,6 +8,8 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod exposure;
+pub mod hot_path;
+pub mod ledger;
 pub mod store;
 
 use std::sync::Arc;
@@ -28,18 +30,27 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The `LimitService` server and the event handlers of limits, on `database`.
+/// The `LimitService` server and the event handlers of limits, on `database`, with the
+/// exposure cache in `redis` (PostgreSQL mode) or in this process (the embedded default).
 pub fn build(
     database: Database,
+    redis: Option<credit_runtime::RedisHandle>,
 ) -> (
     LimitServiceServer<api::LimitsApi>,
     Vec<Arc<dyn credit_runtime::events::EventHandler>>,
 ) {
-    let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database));
-    let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> =
-        vec![Arc::new(events::CustomerProjection::new(store.clone()))];
+    let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database.clone()));
+    let ledger: Arc<dyn ledger::LedgerStore> = Arc::new(ledger::SqlLedger::new(database));
+    let cache: Arc<dyn exposure::ExposureCache> = match redis {
+        Some(redis) => Arc::new(exposure::RedisExposureCache::new(redis)),
+        None => Arc::new(exposure::InProcessExposureCache::new()),
+    };
+    let hot = hot_path::HotPath::new(store.clone(), ledger, cache, hot_path::Policy::default());
+    let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![Arc::new(
+        events::CustomerProjection::new(store.clone(), hot.clone()),
+    )];
     (
-        LimitServiceServer::new(api::LimitsApi::new(store)),
+        LimitServiceServer::new(api::LimitsApi::new(store, hot)),
         handlers,
     )
 }

@@ -62,7 +62,12 @@ impl ServiceKind {
     }
 
     /// Adds the service to `parts` and returns the event handlers it consumes with.
-    fn add_to(&self, parts: &mut ServerParts, database: Database) -> Vec<Arc<dyn EventHandler>> {
+    fn add_to(
+        &self,
+        parts: &mut ServerParts,
+        database: Database,
+        redis: Option<&RedisHandle>,
+    ) -> Vec<Arc<dyn EventHandler>> {
         match self {
             ServiceKind::Intake => {
                 parts
@@ -81,7 +86,7 @@ impl ServiceKind {
                 Vec::new()
             }
             ServiceKind::Limits => {
-                let (server, handlers) = credit_limits::build(database);
+                let (server, handlers) = credit_limits::build(database, redis.cloned());
                 parts.add_service(server, credit_limits::access_policy());
                 handlers
             }
@@ -210,7 +215,7 @@ impl Application {
         let mut parts = ServerParts::default();
         parts.add_dependency(Dependency::Database("identity", identity_database.clone()));
         let mut databases = vec![identity_database];
-        let bus: Arc<dyn EventBus> = match &settings.backend {
+        let redis = match &settings.backend {
             Backend::Production {
                 redis_url,
                 redis_key_prefix,
@@ -218,9 +223,13 @@ impl Application {
             } => {
                 let redis = RedisHandle::connect(redis_url, redis_key_prefix).await?;
                 parts.add_dependency(Dependency::Redis(redis.clone()));
-                Arc::new(RedisStreamsBus::new(redis))
+                Some(redis)
             }
-            Backend::Embedded { .. } => Arc::new(InProcessBus::default()),
+            Backend::Embedded { .. } => None,
+        };
+        let bus: Arc<dyn EventBus> = match &redis {
+            Some(redis) => Arc::new(RedisStreamsBus::new(redis.clone())),
+            None => Arc::new(InProcessBus::default()),
         };
         let mut relays = Vec::new();
         let mut handlers = Vec::new();
@@ -228,7 +237,7 @@ impl Application {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
-            handlers.extend(kind.add_to(&mut parts, database.clone()));
+            handlers.extend(kind.add_to(&mut parts, database.clone(), redis.as_ref()));
             relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }

@@ -1,0 +1,445 @@
+//! The exposure ledger behind the hot path: holds, receivable movements, authorization
+//! answers, referrals, and the epochs that fence cache rebuilds against durable writes.
+//! One SQL body serves PostgreSQL and SQLite (`on_database!`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use credit_runtime::sql::is_unique_violation;
+use credit_runtime::{Database, on_database};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::types::Json;
+
+use crate::domain::limits::Person;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldStatus {
+    Open,
+    Captured,
+    Released,
+    Expired,
+}
+
+impl HoldStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HoldStatus::Open => "OPEN",
+            HoldStatus::Captured => "CAPTURED",
+            HoldStatus::Released => "RELEASED",
+            HoldStatus::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// Credit reserved for an approved order. Amounts are minor units of `currency`, the
+/// currency of the customer's limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub id: String,
+    pub customer_id: String,
+    pub group_id: Option<String>,
+    pub order_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub status: HoldStatus,
+    pub captured_minor: i64,
+    pub released_minor: i64,
+    pub invoice_id: String,
+    pub release_reason: String,
+    pub decision_id: String,
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_by: Person,
+    pub epoch: i64,
+}
+
+/// An order referred to a person, waiting for a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Referral {
+    pub id: String,
+    pub customer_id: String,
+    pub order_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub reasons: Vec<String>,
+    pub decision_id: String,
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Person,
+}
+
+/// An Authorize answer as stored for replays.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub customer_id: String,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub decision_id: String,
+    pub decision: String,
+    /// The encoded `AuthorizeResponse`.
+    pub response: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The cache was rebuilt after the reservation was made; the reservation is not in it.
+    #[error("the exposure cache was rebuilt while this authorization ran")]
+    EpochMoved,
+    /// Another call with the same idempotency key stored its answer first.
+    #[error("an answer for this idempotency key exists")]
+    Duplicate,
+    #[error("the hold is not open")]
+    HoldNotOpen(Box<Hold>),
+    #[error("no such hold")]
+    NoSuchHold,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
+/// What counts in exposure, from the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerExposure {
+    pub open_holds: i64,
+    pub receivables: i64,
+}
+
+impl LedgerExposure {
+    pub fn total(&self) -> i64 {
+        self.open_holds + self.receivables
+    }
+}
+
+#[async_trait]
+pub trait LedgerStore: Send + Sync + std::fmt::Debug {
+    async fn answer(
+        &self,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> LedgerResult<Option<StoredAnswer>>;
+
+    /// Starts a new cache incarnation of `scope_key` (`customer:<id>` / `group:<id>`) and
+    /// reads its exposure, fenced against concurrent hold writes (see the migration).
+    async fn rebuild(&self, scope_key: &str) -> LedgerResult<(u64, LedgerExposure)>;
+
+    /// Stores an approved order's hold and answer if the cache incarnations it was reserved
+    /// in are still current.
+    async fn record_hold(
+        &self,
+        hold: &Hold,
+        group_epoch: Option<(&str, u64)>,
+        answer: &StoredAnswer,
+    ) -> LedgerResult<()>;
+
+    /// Stores a referred or declined answer (and its referral).
+    async fn record_answer(
+        &self,
+        answer: &StoredAnswer,
+        referral: Option<&Referral>,
+    ) -> LedgerResult<()>;
+
+    async fn hold(&self, hold_id: &str) -> LedgerResult<Option<Hold>>;
+
+    /// Closes an open hold as captured (with `captured_minor` becoming receivable exposure)
+    /// or released. `HoldNotOpen` carries the hold when it was closed before.
+    async fn close_hold(&self, closed: &Hold) -> LedgerResult<()>;
+
+    async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlLedger {
+    database: Database,
+}
+
+impl SqlLedger {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// `SELECT epoch … FOR SHARE` where the backend has row locks; SQLite's single writer
+    /// (BEGIN IMMEDIATE) gives the same exclusion without it.
+    fn epoch_share_lock(&self) -> &'static str {
+        match self.database {
+            Database::Postgres(_) => {
+                "SELECT epoch FROM exposure_epochs WHERE scope_key = $1 FOR SHARE"
+            }
+            Database::Sqlite(_) => "SELECT epoch FROM exposure_epochs WHERE scope_key = $1",
+        }
+    }
+}
+
+fn scope_column(scope_key: &str) -> (&'static str, &str) {
+    match scope_key.split_once(':') {
+        Some(("group", id)) => ("group", id),
+        Some((_, id)) => ("customer", id),
+        None => ("customer", scope_key),
+    }
+}
+
+#[async_trait]
+impl LedgerStore for SqlLedger {
+    async fn answer(
+        &self,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> LedgerResult<Option<StoredAnswer>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql(
+                "SELECT fingerprint, decision_id, decision, response, created_at FROM authorizations \
+                 WHERE customer_id = $1 AND idempotency_key = $2",
+            ))
+            .bind(customer_id)
+            .bind(idempotency_key)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(StoredAnswer {
+                customer_id: customer_id.to_owned(),
+                idempotency_key: idempotency_key.to_owned(),
+                fingerprint: row.try_get(0)?,
+                decision_id: row.try_get(1)?,
+                decision: row.try_get(2)?,
+                response: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+            }))
+        })
+    }
+
+    async fn rebuild(&self, scope_key: &str) -> LedgerResult<(u64, LedgerExposure)> {
+        let (level, id) = scope_column(scope_key);
+        let (holds_sql, receivables_sql) = if level == "group" {
+            (
+                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE group_id = $1 AND status = 'OPEN'",
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE group_id = $1",
+            )
+        } else {
+            (
+                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE customer_id = $1 AND status = 'OPEN'",
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE customer_id = $1",
+            )
+        };
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            // Taking the row lock first means every hold write still in flight either
+            // committed before the sums below (and is counted) or will see the new epoch.
+            let epoch: i64 = sqlx::query_scalar(&sql(
+                "INSERT INTO exposure_epochs (scope_key, epoch) VALUES ($1, 1) \
+                 ON CONFLICT (scope_key) DO UPDATE SET epoch = exposure_epochs.epoch + 1 RETURNING epoch",
+            ))
+            .bind(scope_key)
+            .fetch_one(&mut *tx)
+            .await?;
+            let open_holds: i64 = sqlx::query_scalar(&sql(holds_sql))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let receivables: i64 = sqlx::query_scalar(&sql(receivables_sql))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok((
+                u64::try_from(epoch).unwrap_or(0),
+                LedgerExposure {
+                    open_holds,
+                    receivables,
+                },
+            ))
+        })
+    }
+
+    async fn record_hold(
+        &self,
+        hold: &Hold,
+        group_epoch: Option<(&str, u64)>,
+        answer: &StoredAnswer,
+    ) -> LedgerResult<()> {
+        let lock = self.epoch_share_lock();
+        let customer_key = format!("customer:{}", hold.customer_id);
+        let group_key = group_epoch.map(|(group_id, epoch)| (format!("group:{group_id}"), epoch));
+        let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let current: Option<i64> = sqlx::query_scalar(&sql(lock))
+                .bind(&customer_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if current != Some(hold.epoch) {
+                return Err(LedgerError::EpochMoved);
+            }
+            if let Some((group_key, expected)) = &group_key {
+                let current: Option<i64> = sqlx::query_scalar(&sql(lock))
+                    .bind(group_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if current.and_then(|epoch| u64::try_from(epoch).ok()) != Some(*expected) {
+                    return Err(LedgerError::EpochMoved);
+                }
+            }
+            sqlx::query(&sql(
+                "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            ))
+            .bind(&answer.customer_id)
+            .bind(&answer.idempotency_key)
+            .bind(&answer.fingerprint)
+            .bind(&answer.decision_id)
+            .bind(&answer.decision)
+            .bind(&answer.response)
+            .bind(answer.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&sql(
+                "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
+            ))
+            .bind(&hold.id)
+            .bind(&hold.customer_id)
+            .bind(&hold.group_id)
+            .bind(hold.status.as_str())
+            .bind(hold.amount_minor)
+            .bind(hold.epoch)
+            .bind(hold.expires_at)
+            .bind(hold.created_at)
+            .bind(Json(hold))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        });
+        match result {
+            Err(LedgerError::Database(error)) if is_unique_violation(&error) => {
+                Err(LedgerError::Duplicate)
+            }
+            other => other,
+        }
+    }
+
+    async fn record_answer(
+        &self,
+        answer: &StoredAnswer,
+        referral: Option<&Referral>,
+    ) -> LedgerResult<()> {
+        let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            sqlx::query(&sql(
+                "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            ))
+            .bind(&answer.customer_id)
+            .bind(&answer.idempotency_key)
+            .bind(&answer.fingerprint)
+            .bind(&answer.decision_id)
+            .bind(&answer.decision)
+            .bind(&answer.response)
+            .bind(answer.created_at)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(referral) = referral {
+                sqlx::query(&sql("INSERT INTO referrals (id, customer_id, status, document, created_at) VALUES ($1, $2, $3, $4, $5)"))
+                    .bind(&referral.id)
+                    .bind(&referral.customer_id)
+                    .bind("OPEN")
+                    .bind(Json(referral))
+                    .bind(referral.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        });
+        match result {
+            Err(LedgerError::Database(error)) if is_unique_violation(&error) => {
+                Err(LedgerError::Duplicate)
+            }
+            other => other,
+        }
+    }
+
+    async fn hold(&self, hold_id: &str) -> LedgerResult<Option<Hold>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql("SELECT document FROM holds WHERE id = $1"))
+                .bind(hold_id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(row.try_get::<Json<Hold>, _>(0)?.0))
+        })
+    }
+
+    async fn close_hold(&self, closed: &Hold) -> LedgerResult<()> {
+        let closed_at = closed.closed_at.unwrap_or_else(Utc::now);
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let updated = sqlx::query(&sql(
+                "UPDATE holds SET status = $1, open_minor = 0, document = $2 WHERE id = $3 AND status = 'OPEN'",
+            ))
+            .bind(closed.status.as_str())
+            .bind(Json(closed))
+            .bind(&closed.id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                let row = sqlx::query(&sql("SELECT document FROM holds WHERE id = $1"))
+                    .bind(&closed.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return match row {
+                    Some(row) => Err(LedgerError::HoldNotOpen(Box::new(
+                        row.try_get::<Json<Hold>, _>(0)?.0,
+                    ))),
+                    None => Err(LedgerError::NoSuchHold),
+                };
+            }
+            if closed.captured_minor > 0 {
+                sqlx::query(&sql(
+                    "INSERT INTO receivable_movements (id, customer_id, group_id, amount_minor, source, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                ))
+                .bind(format!("rcv_{}", uuid::Uuid::now_v7().simple()))
+                .bind(&closed.customer_id)
+                .bind(&closed.group_id)
+                .bind(closed.captured_minor)
+                .bind(format!("capture:{}:{}", closed.id, closed.invoice_id))
+                .bind(closed_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure> {
+        let (level, id) = scope_column(scope_key);
+        let (holds_sql, receivables_sql) = if level == "group" {
+            (
+                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE group_id = $1 AND status = 'OPEN'",
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE group_id = $1",
+            )
+        } else {
+            (
+                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE customer_id = $1 AND status = 'OPEN'",
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE customer_id = $1",
+            )
+        };
+        on_database!(&self.database, |pool, sql| {
+            let open_holds: i64 = sqlx::query_scalar(&sql(holds_sql))
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            let receivables: i64 = sqlx::query_scalar(&sql(receivables_sql))
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            Ok(LedgerExposure {
+                open_holds,
+                receivables,
+            })
+        })
+    }
+}

@@ -1,0 +1,612 @@
+//! Authorize, CheckCredit, Capture, Release and GetExposure, on both backends; and the
+//! invariants of the hot path under 64 concurrent callers.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use credit_core::Role;
+use credit_e2e_tests::{Authed, TestSuite, uscc};
+use credit_proto::v1 as pb;
+use credit_proto::v1::limit_service_client::LimitServiceClient;
+use rust_decimal::Decimal;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::intake::{create, enterprise};
+
+type Limits = LimitServiceClient<Authed>;
+
+fn cny(amount: &str) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount: amount.into(),
+        currency: "CNY".into(),
+    })
+}
+
+fn amount(money: &Option<pb::Money>) -> Decimal {
+    Decimal::from_str(&money.as_ref().unwrap().amount).unwrap()
+}
+
+fn codes(reasons: &[pb::Reason]) -> Vec<String> {
+    reasons.iter().map(|reason| reason.code.clone()).collect()
+}
+
+fn scope_of_customer(customer_id: &str) -> Option<pb::LimitScope> {
+    Some(pb::LimitScope {
+        scope: Some(pb::limit_scope::Scope::CustomerId(customer_id.into())),
+    })
+}
+
+fn scope_of_group(group_id: &str) -> Option<pb::LimitScope> {
+    Some(pb::LimitScope {
+        scope: Some(pb::limit_scope::Scope::GroupId(group_id.into())),
+    })
+}
+
+/// Grants `amount` to `scope` through a maker and a checker.
+async fn grant(suite: &TestSuite, scope: Option<pb::LimitScope>, amount: &str, request_id: &str) {
+    let mut maker = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let mut checker = suite.limits(
+        &suite
+            .issue_token_with_authority("sen", &[Role::CreditManager], Some("100000000"))
+            .await,
+    );
+    let mut pending = None;
+    for _ in 0..200 {
+        let attempt = maker
+            .request_limit_change(pb::RequestLimitChangeRequest {
+                request_id: request_id.into(),
+                scope: scope.clone(),
+                amount: cny(amount),
+                reason: "onboarding".into(),
+                ..Default::default()
+            })
+            .await;
+        match attempt {
+            Ok(response) => {
+                pending = response.into_inner().limit_request;
+                break;
+            }
+            // Limits learns of customers and groups from intake's events, a moment later.
+            Err(status) if status.code() == Code::NotFound => {
+                tokio::time::sleep(Duration::from_millis(25)).await
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    let pending = pending.expect("limits learned of the scope");
+    checker
+        .decide_limit_request(pb::DecideLimitRequestRequest {
+            request_id: format!("{request_id}-decision"),
+            limit_request_id: pending.limit_request_id,
+            decision: pb::ApprovalDecision::Approve as i32,
+            reason: "approved".into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// A registered customer, optionally ACTIVE, known to limits.
+async fn customer(suite: &TestSuite, seed: u64, active: bool) -> String {
+    let mut intake = suite.intake(
+        &suite
+            .issue_token("ana", &[Role::Analyst, Role::CreditManager])
+            .await,
+    );
+    let customer = create(
+        &mut intake,
+        &format!("auth-c-{seed}"),
+        enterprise(&format!("Order Co {seed}"), &uscc(seed)),
+    )
+    .await
+    .unwrap();
+    if active {
+        intake
+            .set_customer_status(pb::SetCustomerStatusRequest {
+                customer_id: customer.customer_id.clone(),
+                status: pb::CustomerStatus::Active as i32,
+                reason: "approved for credit".into(),
+                etag: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    customer.customer_id
+}
+
+async fn check(limits: &mut Limits, customer_id: &str, amount: &str) -> pb::CheckCreditResponse {
+    limits
+        .check_credit(pb::CheckCreditRequest {
+            customer_id: customer_id.into(),
+            amount: cny(amount),
+            order_id: "what-if".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Waits until limits has applied intake's events and the limit so that `amount` is approved.
+async fn wait_until_approvable(limits: &mut Limits, customer_id: &str, amount: &str) {
+    for _ in 0..200 {
+        if let Ok(response) = limits
+            .check_credit(pb::CheckCreditRequest {
+                customer_id: customer_id.into(),
+                amount: cny(amount),
+                order_id: "what-if".into(),
+            })
+            .await
+            && response.get_ref().decision() == pb::AuthorizationDecision::Approved
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{customer_id} never became approvable for {amount}");
+}
+
+async fn authorize(
+    limits: &mut Limits,
+    customer_id: &str,
+    key: &str,
+    amount: &str,
+) -> Result<pb::AuthorizeResponse, tonic::Status> {
+    Ok(limits
+        .authorize(pb::AuthorizeRequest {
+            customer_id: customer_id.into(),
+            order_id: format!("order-{key}"),
+            amount: cny(amount),
+            idempotency_key: key.into(),
+            hold_ttl: None,
+        })
+        .await?
+        .into_inner())
+}
+
+async fn exposure(limits: &mut Limits, scope: Option<pb::LimitScope>) -> pb::Exposure {
+    limits
+        .get_exposure(pb::GetExposureRequest { scope })
+        .await
+        .unwrap()
+        .into_inner()
+        .exposure
+        .unwrap()
+}
+
+pub async fn authorize_follows_the_limit_and_its_tolerance_band(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let prospect = customer(suite, 21_001, false).await;
+    let mut declined = None;
+    for _ in 0..200 {
+        match authorize(&mut orders, &prospect, "p-1", "100.00").await {
+            Ok(response) => {
+                declined = Some(response);
+                break;
+            }
+            Err(status) if status.code() == Code::NotFound => {
+                tokio::time::sleep(Duration::from_millis(25)).await
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    let declined = declined.unwrap();
+    assert_eq!(declined.decision(), pb::AuthorizationDecision::Declined);
+    assert_eq!(
+        codes(&declined.reasons),
+        ["CUSTOMER_INACTIVE", "NO_VALID_LIMIT"]
+    );
+    assert!(declined.hold_id.is_empty());
+
+    let customer_id = customer(suite, 21_002, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "auth-lim-1",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let approved = authorize(&mut orders, &customer_id, "o-1", "60000.00")
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.decision(),
+        pb::AuthorizationDecision::Approved,
+        "{:?}",
+        approved.reasons
+    );
+    assert!(approved.hold_id.starts_with("hld_"));
+    assert_eq!(amount(&approved.exposure), Decimal::new(60_000, 0));
+    assert_eq!(amount(&approved.available), Decimal::new(40_000, 0));
+    assert_eq!(amount(&approved.limit), Decimal::new(100_000, 0));
+
+    // 60,000 + 45,000 = 105,000: over the limit, inside the 10 % band → referred.
+    let referred = authorize(&mut orders, &customer_id, "o-2", "45000.00")
+        .await
+        .unwrap();
+    assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
+    assert_eq!(codes(&referred.reasons), ["LIMIT_EXCEEDED"]);
+    assert!(referred.referral_id.starts_with("ref_"));
+    assert!(referred.hold_id.is_empty());
+    // 60,000 + 50,000.01 = 110,000.01: beyond the band → declined.
+    let beyond = authorize(&mut orders, &customer_id, "o-3", "50000.01")
+        .await
+        .unwrap();
+    assert_eq!(beyond.decision(), pb::AuthorizationDecision::Declined);
+
+    let what_if = check(&mut orders, &customer_id, "40000.00").await;
+    assert_eq!(what_if.decision(), pb::AuthorizationDecision::Approved);
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(
+        amount(&position.open_holds),
+        Decimal::new(60_000, 0),
+        "a what-if reserves nothing"
+    );
+    assert_eq!(amount(&position.exposure), Decimal::new(60_000, 0));
+    assert_eq!(amount(&position.available), Decimal::new(40_000, 0));
+    assert_eq!(position.utilization.as_deref(), Some("0.6000"));
+
+    let other_currency = orders
+        .authorize(pb::AuthorizeRequest {
+            customer_id: customer_id.clone(),
+            order_id: "usd".into(),
+            amount: Some(pb::Money {
+                amount: "10.00".into(),
+                currency: "USD".into(),
+            }),
+            idempotency_key: "usd-1".into(),
+            hold_ttl: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other_currency.code(), Code::FailedPrecondition);
+    let bad = authorize(&mut orders, &customer_id, "o-4", "-5.00")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+pub async fn authorize_is_idempotent_on_its_key(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 22_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "idem-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let first = authorize(&mut orders, &customer_id, "key-1", "10000.00")
+        .await
+        .unwrap();
+    let retry = authorize(&mut orders, &customer_id, "key-1", "10000.00")
+        .await
+        .unwrap();
+    assert!(retry.replayed);
+    assert_eq!(retry.hold_id, first.hold_id);
+    assert_eq!(retry.decision_id, first.decision_id);
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(
+        amount(&position.open_holds),
+        Decimal::new(10_000, 0),
+        "one hold, not two"
+    );
+
+    let changed = authorize(&mut orders, &customer_id, "key-1", "20000.00")
+        .await
+        .unwrap_err();
+    assert_eq!(changed.code(), Code::AlreadyExists);
+    assert_eq!(
+        changed.get_error_details().error_info().unwrap().reason,
+        "IDEMPOTENCY_KEY_REUSED"
+    );
+}
+
+pub async fn capture_and_release_move_exposure_between_holds_and_receivables(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 23_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "cap-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let cancelled = authorize(&mut orders, &customer_id, "c-1", "50000.00")
+        .await
+        .unwrap();
+    let release = pb::ReleaseRequest {
+        hold_id: cancelled.hold_id.clone(),
+        reason: "order cancelled".into(),
+    };
+    let released = orders
+        .release(release.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    assert_eq!(released.status(), pb::HoldStatus::Released);
+    let again = orders
+        .release(release)
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        pb::HoldStatus::Released,
+        "releasing twice is harmless"
+    );
+    let late_capture = orders
+        .capture(pb::CaptureRequest {
+            hold_id: cancelled.hold_id.clone(),
+            amount: cny("1.00"),
+            invoice_id: "inv-late".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(late_capture.code(), Code::FailedPrecondition);
+    assert_eq!(
+        amount(
+            &exposure(&mut orders, scope_of_customer(&customer_id))
+                .await
+                .exposure
+        ),
+        Decimal::ZERO
+    );
+
+    let shipped = authorize(&mut orders, &customer_id, "c-2", "50000.00")
+        .await
+        .unwrap();
+    let too_much = orders
+        .capture(pb::CaptureRequest {
+            hold_id: shipped.hold_id.clone(),
+            amount: cny("50000.01"),
+            invoice_id: "inv-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        too_much.get_error_details().error_info().unwrap().reason,
+        "CAPTURE_EXCEEDS_HOLD"
+    );
+    let captured = orders
+        .capture(pb::CaptureRequest {
+            hold_id: shipped.hold_id.clone(),
+            amount: cny("30000.00"),
+            invoice_id: "inv-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(amount(&captured.released_amount), Decimal::new(20_000, 0));
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::ZERO);
+    assert_eq!(amount(&position.open_receivables), Decimal::new(30_000, 0));
+    assert_eq!(amount(&position.exposure), Decimal::new(30_000, 0));
+    // The partial capture gave 20,000 back: 70,000 more fits exactly.
+    let fits = authorize(&mut orders, &customer_id, "c-3", "70000.00")
+        .await
+        .unwrap();
+    assert_eq!(
+        fits.decision(),
+        pb::AuthorizationDecision::Approved,
+        "{:?}",
+        fits.reasons
+    );
+}
+
+/// 64 callers at once, 16 orders each of 5,000, against one customer (limit 100,000) in a
+/// group (limit 80,000): no approval beyond either limit, and the cache agrees with the
+/// ledger to the cent.
+pub async fn concurrent_callers_never_exceed_the_limits(suite: &TestSuite) {
+    let orders_token = suite.issue_token("erp", &[Role::OrderEntry]).await;
+    let mut orders = suite.limits(&orders_token);
+    let customer_id = customer(suite, 24_001, true).await;
+    let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let group = intake
+        .create_group(pb::CreateGroupRequest {
+            request_id: "conc-grp".into(),
+            group: Some(pb::CustomerGroup {
+                name: "Concurrency Group".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap();
+    intake
+        .add_group_member(pb::AddGroupMemberRequest {
+            group_id: group.group_id.clone(),
+            customer_id: customer_id.clone(),
+            reason: "subsidiary".into(),
+        })
+        .await
+        .unwrap();
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "conc-lim",
+    )
+    .await;
+    grant(
+        suite,
+        scope_of_group(&group.group_id),
+        "80000.00",
+        "conc-glim",
+    )
+    .await;
+    // Approvable and in the group: a 79,999 what-if passes only under the group's limit once
+    // the membership has reached limits... and 80,001 is referred by the group limit.
+    for _ in 0..200 {
+        let what_if = check(&mut orders, &customer_id, "80000.01").await;
+        if codes(&what_if.reasons).contains(&"GROUP_LIMIT_EXCEEDED".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let approved_total = Arc::new(std::sync::Mutex::new(Decimal::ZERO));
+    let mut callers = Vec::new();
+    for caller in 0..64 {
+        let mut client = suite.limits(&orders_token);
+        let customer_id = customer_id.clone();
+        let approved_total = approved_total.clone();
+        callers.push(tokio::spawn(async move {
+            for order in 0..16 {
+                let key = format!("conc-{caller}-{order}");
+                let response = authorize(&mut client, &customer_id, &key, "5000.00")
+                    .await
+                    .unwrap();
+                if response.decision() == pb::AuthorizationDecision::Approved {
+                    *approved_total.lock().unwrap() += Decimal::new(5_000, 0);
+                }
+            }
+        }));
+    }
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let approved = *approved_total.lock().unwrap();
+    assert!(
+        approved <= Decimal::new(80_000, 0),
+        "approved {approved} beyond the group limit"
+    );
+    assert_eq!(
+        approved,
+        Decimal::new(80_000, 0),
+        "the group limit is used up, not left idle"
+    );
+    let customer_ledger = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&customer_ledger.exposure), approved);
+    let group_ledger = exposure(&mut orders, scope_of_group(&group.group_id)).await;
+    assert_eq!(amount(&group_ledger.exposure), approved);
+
+    if let credit_runtime::config::Backend::Production {
+        redis_url,
+        redis_key_prefix,
+        ..
+    } = suite.backend()
+    {
+        use credit_limits::exposure::ExposureCache;
+        let redis = credit_runtime::RedisHandle::connect(redis_url, redis_key_prefix)
+            .await
+            .unwrap();
+        let cache = credit_limits::exposure::RedisExposureCache::new(redis);
+        let cached = cache.get_customer(&customer_id).await.unwrap().unwrap();
+        assert_eq!(
+            Decimal::new(cached.exposure, 2),
+            approved,
+            "Redis equals the ledger"
+        );
+        let cached_group = cache.get_group(&group.group_id).await.unwrap().unwrap();
+        assert_eq!(Decimal::new(cached_group.exposure, 2), approved);
+    }
+}
+
+/// Redis loses everything while 64 callers order: exposure is rebuilt from the ledger, no
+/// approval goes beyond the limit, and afterwards the cache equals the ledger exactly.
+#[tokio::test]
+async fn redis_flushed_mid_load_loses_no_approval_and_exceeds_no_limit() {
+    use credit_limits::exposure::ExposureCache;
+    let redis_server = credit_e2e_tests::OwnRedis::start().await;
+    let suite = TestSuite::production_on(
+        credit_suite::ServiceSelection::all(),
+        Some(redis_server.url()),
+    )
+    .await;
+    let orders_token = suite.issue_token("erp", &[Role::OrderEntry]).await;
+    let mut orders = suite.limits(&orders_token);
+    let customer_id = customer(&suite, 25_001, true).await;
+    grant(
+        &suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "flush-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let approved_total = Arc::new(std::sync::Mutex::new(Decimal::ZERO));
+    let mut callers = Vec::new();
+    for caller in 0..64 {
+        let mut client = suite.limits(&orders_token);
+        let customer_id = customer_id.clone();
+        let approved_total = approved_total.clone();
+        callers.push(tokio::spawn(async move {
+            for order in 0..8 {
+                let key = format!("flush-{caller}-{order}");
+                // During the flush a call may be refused as UNAVAILABLE: not approved.
+                if let Ok(response) = authorize(&mut client, &customer_id, &key, "1000.00").await
+                    && response.decision() == pb::AuthorizationDecision::Approved
+                {
+                    *approved_total.lock().unwrap() += Decimal::new(1_000, 0);
+                }
+            }
+        }));
+    }
+    // Flush once part of the limit is used.
+    for _ in 0..400 {
+        if *approved_total.lock().unwrap() >= Decimal::new(30_000, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let client = redis::Client::open(redis_server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+
+    let approved = *approved_total.lock().unwrap();
+    assert!(
+        approved <= Decimal::new(100_000, 0),
+        "approved {approved} beyond the limit"
+    );
+    let ledger = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(
+        amount(&ledger.exposure),
+        approved,
+        "every approval the callers saw is in the ledger"
+    );
+    // Warm the cache (it may be cold after the flush) and compare it with the ledger.
+    check(&mut orders, &customer_id, "1.00").await;
+    let credit_runtime::config::Backend::Production {
+        redis_url,
+        redis_key_prefix,
+        ..
+    } = suite.backend()
+    else {
+        unreachable!()
+    };
+    let redis = credit_runtime::RedisHandle::connect(redis_url, redis_key_prefix)
+        .await
+        .unwrap();
+    let cached = credit_limits::exposure::RedisExposureCache::new(redis)
+        .get_customer(&customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Decimal::new(cached.exposure, 2),
+        approved,
+        "Redis equals the ledger"
+    );
+    suite.stop().await;
+    drop(redis_server);
+}
