@@ -62,4 +62,6 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
   while read -r leftover; do
     psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$leftover\" WITH (FORCE)" >/dev/null
   done
+# And the Redis keys of earlier test runs (every test key starts with test:).
+redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'test:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
 log "PostgreSQL and Redis are up"
