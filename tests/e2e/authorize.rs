@@ -610,3 +610,389 @@ async fn redis_flushed_mid_load_loses_no_approval_and_exceeds_no_limit() {
     suite.stop().await;
     drop(redis_server);
 }
+
+async fn open_referrals(
+    reviewer: &mut Limits,
+    page_size: i32,
+    page_token: &str,
+) -> (Vec<pb::Referral>, String) {
+    let page = reviewer
+        .list_referrals(pb::ListReferralsRequest {
+            page_size,
+            page_token: page_token.into(),
+            status: pb::ReferralStatus::Open as i32,
+            customer_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (page.referrals, page.next_page_token)
+}
+
+fn decide(
+    request_id: &str,
+    referral_id: &str,
+    outcome: pb::ReferralOutcome,
+) -> pb::DecideReferralRequest {
+    pb::DecideReferralRequest {
+        request_id: request_id.into(),
+        referral_id: referral_id.into(),
+        outcome: outcome as i32,
+        reason: "long-standing customer, payment promised".into(),
+        hold_ttl: None,
+    }
+}
+
+fn reason_of(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .unwrap()
+        .reason
+        .clone()
+}
+
+pub async fn referrals_are_released_or_rejected_by_enough_authority(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let mut reviewer = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let mut junior = suite.limits(
+        &suite
+            .issue_token_with_authority("jun", &[Role::CreditManager], Some("10000"))
+            .await,
+    );
+    let mut senior = suite.limits(
+        &suite
+            .issue_token_with_authority("sen", &[Role::CreditManager], Some("1000000"))
+            .await,
+    );
+    let customer_id = customer(suite, 26_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "ref-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    authorize(&mut orders, &customer_id, "r-1", "60000.00")
+        .await
+        .unwrap();
+    let referred = authorize(&mut orders, &customer_id, "r-2", "45000.00")
+        .await
+        .unwrap();
+    assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
+    let second = authorize(&mut orders, &customer_id, "r-3", "41000.00")
+        .await
+        .unwrap();
+    assert_eq!(second.decision(), pb::AuthorizationDecision::Referred);
+
+    // The queue: oldest first, one page at a time, with the figures a reviewer needs.
+    let (first_page, token) = open_referrals(&mut reviewer, 1, "").await;
+    assert_eq!(first_page.len(), 1);
+    assert!(!token.is_empty());
+    let listed = &first_page[0];
+    assert_eq!(listed.referral_id, referred.referral_id);
+    assert_eq!(listed.order_id, "order-r-2");
+    assert_eq!(listed.status(), pb::ReferralStatus::Open);
+    assert_eq!(codes(&listed.reasons), ["LIMIT_EXCEEDED"]);
+    assert_eq!(amount(&listed.amount), Decimal::new(45_000, 0));
+    let position = listed.customer_position.as_ref().unwrap();
+    assert_eq!(amount(&position.limit), Decimal::new(100_000, 0));
+    assert_eq!(amount(&position.exposure), Decimal::new(60_000, 0));
+    let (second_page, last) = open_referrals(&mut reviewer, 1, &token).await;
+    assert_eq!(second_page[0].referral_id, second.referral_id);
+    assert!(last.is_empty());
+
+    // Authority must cover the order amount.
+    let refused = junior
+        .decide_referral(decide(
+            "d-0",
+            &referred.referral_id,
+            pb::ReferralOutcome::Release,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(reason_of(&refused), "AUTHORITY_INSUFFICIENT");
+    let not_a_manager = reviewer
+        .decide_referral(decide(
+            "d-00",
+            &referred.referral_id,
+            pb::ReferralOutcome::Release,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(not_a_manager.code(), Code::PermissionDenied);
+
+    // Release: a hold past the limit, recorded as an override.
+    let released = senior
+        .decide_referral(decide(
+            "d-1",
+            &referred.referral_id,
+            pb::ReferralOutcome::Release,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let referral = released.referral.unwrap();
+    assert_eq!(referral.status(), pb::ReferralStatus::Released);
+    assert_eq!(referral.decided_by.unwrap().principal, "sen");
+    let hold = released.hold.unwrap();
+    assert_eq!(referral.hold_id, hold.hold_id);
+    assert_eq!(hold.referral_id, referred.referral_id);
+    assert_eq!(hold.status(), pb::HoldStatus::Open);
+    assert_eq!(amount(&hold.amount), Decimal::new(45_000, 0));
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::new(105_000, 0));
+    assert_eq!(amount(&position.available), Decimal::new(-5_000, 0));
+    // The cache counts the override too: the next order is over the limit.
+    let next = check(&mut orders, &customer_id, "1.00").await;
+    assert_eq!(codes(&next.reasons), ["LIMIT_EXCEEDED"]);
+
+    // A retry replays; a second decision is refused; the order's own answer is unchanged.
+    let retried = senior
+        .decide_referral(decide(
+            "d-1",
+            &referred.referral_id,
+            pb::ReferralOutcome::Release,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.hold.unwrap().hold_id, hold.hold_id);
+    let twice = senior
+        .decide_referral(decide(
+            "d-2",
+            &referred.referral_id,
+            pb::ReferralOutcome::Reject,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&twice), "REFERRAL_NOT_OPEN");
+    let original = authorize(&mut orders, &customer_id, "r-2", "45000.00")
+        .await
+        .unwrap();
+    assert!(original.replayed);
+    assert_eq!(original.decision(), pb::AuthorizationDecision::Referred);
+    assert!(original.hold_id.is_empty());
+
+    // Reject: closed, nothing reserved.
+    let rejected = senior
+        .decide_referral(decide(
+            "d-3",
+            &second.referral_id,
+            pb::ReferralOutcome::Reject,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        rejected.referral.unwrap().status(),
+        pb::ReferralStatus::Rejected
+    );
+    assert!(rejected.hold.is_none());
+    let again = senior
+        .decide_referral(decide(
+            "d-4",
+            &second.referral_id,
+            pb::ReferralOutcome::Release,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_of(&again), "REFERRAL_NOT_OPEN");
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::new(105_000, 0));
+    assert!(open_referrals(&mut reviewer, 0, "").await.0.is_empty());
+    let all = reviewer
+        .list_referrals(pb::ListReferralsRequest {
+            customer_id: customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .referrals;
+    assert_eq!(all.len(), 2);
+
+    let events = suite.outbox_event_types(&credit_limits::STORE).await;
+    let count = |kind: &str| events.iter().filter(|event| *event == kind).count();
+    assert_eq!(count("ReferralCreated"), 2);
+    assert_eq!(count("ReferralDecided"), 2);
+}
+
+pub async fn credit_blocks_refer_every_order_until_cleared(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let mut collector = suite.limits(&suite.issue_token("col", &[Role::Collector]).await);
+    let mut manager = suite.limits(&suite.issue_token("sen", &[Role::CreditManager]).await);
+    let customer_id = customer(suite, 27_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "blk-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let missing_reason = collector
+        .set_credit_block(pb::SetCreditBlockRequest {
+            customer_id: customer_id.clone(),
+            reason: " ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing_reason.code(), Code::InvalidArgument);
+    let set = pb::SetCreditBlockRequest {
+        customer_id: customer_id.clone(),
+        reason: "cheque bounced".into(),
+    };
+    let blocks = collector
+        .set_credit_block(set.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .blocks;
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].block_type(), pb::CreditBlockType::Manual);
+    assert_eq!(blocks[0].reason.as_ref().unwrap().message, "cheque bounced");
+    assert_eq!(blocks[0].set_by.as_ref().unwrap().principal, "col");
+    // Setting it again changes nothing.
+    let again = collector
+        .set_credit_block(set)
+        .await
+        .unwrap()
+        .into_inner()
+        .blocks;
+    assert_eq!(again, blocks);
+
+    let referred = authorize(&mut orders, &customer_id, "b-1", "10.00")
+        .await
+        .unwrap();
+    assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
+    assert_eq!(codes(&referred.reasons), ["CREDIT_BLOCK"]);
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(position.blocks, blocks);
+
+    let clear = |block_type: pb::CreditBlockType| pb::ClearCreditBlockRequest {
+        customer_id: customer_id.clone(),
+        block_type: block_type as i32,
+        reason: "paid in full".into(),
+    };
+    let not_manual = manager
+        .clear_credit_block(clear(pb::CreditBlockType::Overdue))
+        .await
+        .unwrap_err();
+    assert_eq!(not_manual.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&not_manual), "BLOCK_NOT_MANUAL");
+    let collector_clears = collector
+        .clear_credit_block(clear(pb::CreditBlockType::Manual))
+        .await
+        .unwrap_err();
+    assert_eq!(collector_clears.code(), Code::PermissionDenied);
+    let cleared = manager
+        .clear_credit_block(clear(pb::CreditBlockType::Unspecified))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cleared.blocks.is_empty());
+    let approved = authorize(&mut orders, &customer_id, "b-2", "10.00")
+        .await
+        .unwrap();
+    assert_eq!(approved.decision(), pb::AuthorizationDecision::Approved);
+    assert!(
+        exposure(&mut orders, scope_of_customer(&customer_id))
+            .await
+            .blocks
+            .is_empty()
+    );
+
+    let events = suite.outbox_event_types(&credit_limits::STORE).await;
+    let changes = events
+        .iter()
+        .filter(|event| *event == "CreditBlockChanged")
+        .count();
+    assert_eq!(
+        changes, 2,
+        "one for set, one for clear; the repeated set is a no-op"
+    );
+}
+
+pub async fn expired_holds_are_released_by_the_sweeper(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 28_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "exp-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let approved = orders
+        .authorize(pb::AuthorizeRequest {
+            customer_id: customer_id.clone(),
+            order_id: "short-lived".into(),
+            amount: cny("30000.00"),
+            idempotency_key: "e-1".into(),
+            hold_ttl: Some(prost_types::Duration {
+                seconds: 60,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.decision(), pb::AuthorizationDecision::Approved);
+    let now = std::time::SystemTime::now();
+    assert!(suite.expire_holds_at(now).await.is_empty(), "not yet due");
+    assert_eq!(
+        amount(
+            &exposure(&mut orders, scope_of_customer(&customer_id))
+                .await
+                .open_holds
+        ),
+        Decimal::new(30_000, 0)
+    );
+
+    let expired = suite.expire_holds_at(now + Duration::from_secs(61)).await;
+    assert_eq!(expired, std::slice::from_ref(&approved.hold_id));
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::ZERO);
+    assert_eq!(amount(&position.exposure), Decimal::ZERO);
+    // The cache gave the amount back too: the whole limit is available again.
+    let whole = check(&mut orders, &customer_id, "100000.00").await;
+    assert_eq!(whole.decision(), pb::AuthorizationDecision::Approved);
+
+    let hold = orders
+        .release(pb::ReleaseRequest {
+            hold_id: approved.hold_id.clone(),
+            reason: "checking".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    assert_eq!(hold.status(), pb::HoldStatus::Expired);
+    let capture = orders
+        .capture(pb::CaptureRequest {
+            hold_id: approved.hold_id.clone(),
+            invoice_id: "inv-late".into(),
+            amount: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(capture.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&capture), "HOLD_EXPIRED");
+    assert!(
+        suite
+            .expire_holds_at(now + Duration::from_secs(120))
+            .await
+            .is_empty()
+    );
+    let events = suite.outbox_event_types(&credit_limits::STORE).await;
+    assert!(events.iter().any(|event| event == "HoldReleased"));
+}

@@ -70,5 +70,8 @@ mod both {
         authorize_is_idempotent_on_its_key,
         capture_and_release_move_exposure_between_holds_and_receivables,
         concurrent_callers_never_exceed_the_limits,
+        referrals_are_released_or_rejected_by_enough_authority,
+        credit_blocks_refer_every_order_until_cleared,
+        expired_holds_are_released_by_the_sweeper,
     );
 }

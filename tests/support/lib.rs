@@ -41,6 +41,8 @@ pub struct TestSuite {
     pub channel: Channel,
     /// An ADMIN token: read from `admin.token` on the embedded default, issued otherwise.
     pub admin_token: String,
+    /// The hold expiry sweeper of limits, to run a sweep at a chosen time.
+    expiry_sweeper: Option<credit_limits::expiry::ExpirySweeper>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     database: Option<TestDatabase>,
@@ -92,6 +94,7 @@ impl TestSuite {
             .expect("the suite starts");
         let addr = application.local_addr().unwrap();
         let metrics_addr = application.metrics_addr();
+        let expiry_sweeper = application.expiry_sweeper();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             application
@@ -110,6 +113,7 @@ impl TestSuite {
             settings,
             channel,
             admin_token: String::new(),
+            expiry_sweeper,
             stop: Some(stop),
             task: Some(task),
             database,
@@ -169,6 +173,20 @@ impl TestSuite {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Runs the hold expiry sweep of limits as if the time were `now`; returns the expired
+    /// holds' ids.
+    pub async fn expire_holds_at(&self, now: std::time::SystemTime) -> Vec<String> {
+        self.expiry_sweeper
+            .as_ref()
+            .expect("this suite runs limits")
+            .sweep(now.into())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|hold| hold.id)
+            .collect()
     }
 
     /// The PostgreSQL database of a production suite.

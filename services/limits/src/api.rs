@@ -1,6 +1,6 @@
 //! The gRPC handlers of `credit.v1.LimitService` that have landed: limits and their
-//! four-eyes approval. The order-time RPCs (Authorize, Capture, …) answer UNIMPLEMENTED
-//! until the hot path lands.
+//! four-eyes approval, the order-time RPCs, referrals and manual credit blocks. The others
+//! answer UNIMPLEMENTED until they land.
 
 use std::sync::Arc;
 
@@ -469,5 +469,46 @@ impl LimitService for LimitsApi {
         Ok(Response::new(pb::GetExposureResponse {
             exposure: Some(self.hot.exposure(&scope).await?),
         }))
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<pb::ListReferralsRequest>,
+    ) -> Answer<pb::ListReferralsResponse> {
+        Ok(Response::new(
+            self.hot.list_referrals(request.get_ref()).await?,
+        ))
+    }
+
+    async fn decide_referral(
+        &self,
+        request: Request<pb::DecideReferralRequest>,
+    ) -> Answer<pb::DecideReferralResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.hot
+                .decide_referral(&principal, request.get_ref())
+                .await?,
+        ))
+    }
+
+    async fn set_credit_block(
+        &self,
+        request: Request<pb::SetCreditBlockRequest>,
+    ) -> Answer<pb::SetCreditBlockResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.hot.set_block(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn clear_credit_block(
+        &self,
+        request: Request<pb::ClearCreditBlockRequest>,
+    ) -> Answer<pb::ClearCreditBlockResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.hot.clear_block(&principal, request.get_ref()).await?,
+        ))
     }
 }

@@ -16,13 +16,20 @@ use credit_runtime::sql::{fingerprint, storage_error};
 use prost::Message;
 use rust_decimal::Decimal;
 
-use crate::domain::limits::{self, Person, Scope, to_timestamp};
+use crate::domain::limits::{self, CreditBlock, Person, Scope, to_timestamp};
 use crate::exposure::{
-    AuthorizeInput, AuthorizeOutcome, CustomerProfile, Decision, ExposureCache, ExposureError,
-    GroupProfile, Limit, Outcome, ProfileStatus,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, Decision, ExposureCache,
+    ExposureError, GroupProfile, Limit, Outcome, ProfileStatus,
 };
-use crate::ledger::{Hold, HoldStatus, LedgerError, LedgerStore, Referral, StoredAnswer};
+use crate::ledger::{
+    DecidedReferral, FencedHold, Hold, HoldStatus, LedgerError, LedgerStore, Referral,
+    ReferralStatus, StoredAnswer,
+};
 use crate::store::{LimitStore, StoreError};
+use credit_proto::service_names::LIMITS;
+use credit_proto::v1::event::Payload;
+use credit_runtime::events::new_event;
+use credit_runtime::sql::{IdempotencyKey, Page};
 
 /// Credit policy values that have no table of their own yet; the credit policy RPCs will
 /// own them. Chosen as a common default of company credit policies.
@@ -213,6 +220,12 @@ impl HotPath {
             }),
             None => None,
         };
+        let blocked = !self
+            .limits
+            .blocks(customer_id)
+            .await
+            .map_err(store_error)?
+            .is_empty();
         let (epoch, exposure) = self
             .ledger
             .rebuild(&format!("customer:{customer_id}"))
@@ -223,7 +236,7 @@ impl HotPath {
             group_id: facts.group_id.clone(),
             status: ProfileStatus::parse(&facts.status),
             limit,
-            blocked: false,
+            blocked,
             oldest_overdue_days: 0,
             overdue_tolerance_days: self.policy.overdue_tolerance_days,
             rating_required: false,
@@ -414,6 +427,7 @@ impl HotPath {
                 closed_at: None,
                 created_by: person,
                 epoch: i64::try_from(decision.epoch).unwrap_or(i64::MAX),
+                referral_id: String::new(),
             };
             response.hold_id = hold.id.clone();
             response.hold_expires_at = Some(to_timestamp(hold.expires_at));
@@ -472,6 +486,20 @@ impl HotPath {
                 idempotency_key: key.to_owned(),
                 created_at: now,
                 created_by: person,
+                status: ReferralStatus::Open,
+                group_id: decision.group.as_ref().map(|group| group.group_id.clone()),
+                hold_ttl_seconds: request
+                    .hold_ttl
+                    .as_ref()
+                    .map(|_| i64::try_from(hold_ttl.as_secs()).unwrap_or(i64::MAX)),
+                limit_minor: decision.limit,
+                exposure_minor: decision.exposure_after,
+                group_limit_minor: decision.group.as_ref().and_then(|group| group.limit),
+                group_exposure_minor: decision.group.as_ref().map(|group| group.exposure_after),
+                decided_by: None,
+                decided_at: None,
+                decision_reason: String::new(),
+                hold_id: String::new(),
             });
             response.referral_id = referral
                 .as_ref()
@@ -485,7 +513,29 @@ impl HotPath {
                 &response,
                 now,
             );
-            match self.ledger.record_answer(&answer, referral.as_ref()).await {
+            let created = referral.as_ref().map(|referral| {
+                let wire = referral_to_proto(referral);
+                pb::Event {
+                    aggregate_id: referral.id.clone(),
+                    customer_id: referral.customer_id.clone(),
+                    group_id: referral.group_id.clone().unwrap_or_default(),
+                    actor: Some(referral.created_by.to_proto()),
+                    request_id: key.to_owned(),
+                    ..new_event(
+                        LIMITS,
+                        Payload::ReferralCreated(pb::ReferralCreated {
+                            referral_id: referral.id.clone(),
+                            customer_id: referral.customer_id.clone(),
+                            order_id: referral.order_id.clone(),
+                            amount: wire.amount,
+                            reasons: wire.reasons,
+                            decision_id: referral.decision_id.clone(),
+                        }),
+                    )
+                }
+            });
+            let referral_and_event = referral.as_ref().zip(created.as_ref());
+            match self.ledger.record_answer(&answer, referral_and_event).await {
                 Ok(()) => Ok(response),
                 Err(LedgerError::Duplicate) => {
                     let first = self
@@ -555,7 +605,8 @@ impl HotPath {
         closed: Hold,
         release_minor: i64,
     ) -> Result<Result<Hold, Hold>, ServiceError> {
-        match self.ledger.close_hold(&closed).await {
+        let event = hold_event(&closed);
+        match self.ledger.close_hold(&closed, event.as_ref()).await {
             Ok(()) => {}
             Err(LedgerError::HoldNotOpen(current)) => return Ok(Err(*current)),
             Err(error) => return Err(ledger_error(error)),
@@ -640,6 +691,12 @@ impl HotPath {
                 hold: Some(hold_to_proto(&hold)),
             });
         }
+        if hold.status == HoldStatus::Expired {
+            return Err(ServiceError::failed_precondition(
+                "HOLD_EXPIRED",
+                "the hold expired; authorize the order again",
+            ));
+        }
         if hold.status != HoldStatus::Open {
             return Err(ServiceError::failed_precondition(
                 "HOLD_NOT_OPEN",
@@ -683,6 +740,12 @@ impl HotPath {
                 if current.status == HoldStatus::Captured && current.invoice_id == invoice_id =>
             {
                 current
+            }
+            Err(current) if current.status == HoldStatus::Expired => {
+                return Err(ServiceError::failed_precondition(
+                    "HOLD_EXPIRED",
+                    "the hold expired; authorize the order again",
+                ));
             }
             Err(current) => {
                 return Err(ServiceError::failed_precondition(
@@ -728,6 +791,10 @@ impl HotPath {
             .exposure(&scope_key)
             .await
             .map_err(ledger_error)?;
+        let blocks = match scope {
+            Scope::Customer(id) => self.limits.blocks(id).await.map_err(store_error)?,
+            _ => Vec::new(),
+        };
         let exposure = from_minor(ledger.total(), currency);
         let available =
             limit.map(|limit| Money::new(limit.amount.amount() - exposure.amount(), currency));
@@ -749,9 +816,392 @@ impl HotPath {
             exposure: Some(exposure.into()),
             available: available.map(Into::into),
             utilization,
+            blocks: blocks.iter().map(CreditBlock::to_proto).collect(),
             as_of: Some(to_timestamp(now)),
             ..Default::default()
         })
+    }
+
+    /// The cache incarnations (epochs) of the customer's profile and of its group's, warming
+    /// cold ones first: a hold written with them is either counted by the cache (the caller
+    /// adds it) or refused because a rebuild came in between (and then read the ledger).
+    async fn cached_epochs(
+        &self,
+        customer_id: &str,
+    ) -> Result<(u64, Option<(String, u64)>), ServiceError> {
+        for _ in 0..3 {
+            let Some(customer) = self
+                .cache
+                .get_customer(customer_id)
+                .await
+                .map_err(cache_error)?
+            else {
+                self.warm_customer(customer_id).await?;
+                continue;
+            };
+            let Some(group_id) = customer.group_id else {
+                return Ok((customer.epoch, None));
+            };
+            match self.cache.get_group(&group_id).await.map_err(cache_error)? {
+                Some(group) => return Ok((customer.epoch, Some((group_id, group.epoch)))),
+                None => self.warm_group(&group_id).await?,
+            }
+        }
+        Err(ServiceError::unavailable(
+            "the customer's exposure is being rebuilt; retry",
+            ExposureError::InvalidId {
+                field: "customer_id",
+                value: customer_id.to_owned(),
+            },
+        ))
+    }
+
+    /// The review queue: open referrals first, each part oldest first.
+    pub async fn list_referrals(
+        &self,
+        request: &pb::ListReferralsRequest,
+    ) -> Result<pb::ListReferralsResponse, ServiceError> {
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let status = match pb::ReferralStatus::try_from(request.status) {
+            Ok(pb::ReferralStatus::Unspecified) => None,
+            Ok(pb::ReferralStatus::Open) => Some(ReferralStatus::Open),
+            Ok(pb::ReferralStatus::Released) => Some(ReferralStatus::Released),
+            Ok(pb::ReferralStatus::Rejected) => Some(ReferralStatus::Rejected),
+            Err(_) => return Err(ServiceError::invalid("status", "is not a referral status")),
+        };
+        let customer_id = request.customer_id.trim();
+        if customer_id.len() > 100 {
+            return Err(ServiceError::invalid(
+                "customer_id",
+                "must be at most 100 characters",
+            ));
+        }
+        let mut rows = self
+            .ledger
+            .referrals(status, customer_id, &page)
+            .await
+            .map_err(ledger_error)?;
+        let next_page_token = page.finish(&mut rows, |(key, _)| key.as_str());
+        Ok(pb::ListReferralsResponse {
+            referrals: rows
+                .iter()
+                .map(|(_, referral)| referral_to_proto(referral))
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    /// Releases (an audited override: the hold is created even past the limit) or rejects a
+    /// referred order. The Authorize answer stored for the order's key stays as it was.
+    pub async fn decide_referral(
+        &self,
+        principal: &Principal,
+        request: &pb::DecideReferralRequest,
+    ) -> Result<pb::DecideReferralResponse, ServiceError> {
+        let request_id = request.request_id.trim();
+        if request_id.is_empty() || request_id.len() > 100 {
+            return Err(ServiceError::invalid(
+                "request_id",
+                "is required, at most 100 characters",
+            ));
+        }
+        let key = IdempotencyKey {
+            request_id: request_id.to_owned(),
+            operation: "DecideReferral",
+            fingerprint: fingerprint(request),
+        };
+        let releasing = match pb::ReferralOutcome::try_from(request.outcome) {
+            Ok(pb::ReferralOutcome::Release) => true,
+            Ok(pb::ReferralOutcome::Reject) => false,
+            _ => {
+                return Err(ServiceError::invalid(
+                    "outcome",
+                    "is required: RELEASE or REJECT",
+                ));
+            }
+        };
+        let reason = request.reason.trim();
+        if reason.is_empty() || reason.len() > 1000 {
+            return Err(ServiceError::invalid(
+                "reason",
+                "is required, at most 1000 characters",
+            ));
+        }
+        let requested_ttl = match &request.hold_ttl {
+            None => None,
+            Some(ttl) => Some(self.checked_ttl(ttl.seconds)?),
+        };
+        let referral_id = request.referral_id.trim();
+        if referral_id.is_empty() {
+            return Err(ServiceError::invalid("referral_id", "is required"));
+        }
+        let referral = self
+            .ledger
+            .referral(referral_id)
+            .await
+            .map_err(ledger_error)?
+            .ok_or_else(|| ServiceError::not_found("referral", referral_id))?;
+        let currency = Currency::parse(&referral.currency).map_err(ServiceError::internal)?;
+        let amount = from_minor(referral.amount_minor, currency);
+        if !principal.may_approve(&amount) {
+            return Err(ServiceError::permission_denied(
+                "AUTHORITY_INSUFFICIENT",
+                format!(
+                    "{amount} is beyond the approval authority of '{}'",
+                    principal.name
+                ),
+            ));
+        }
+        let now = Utc::now();
+        let person = Person::of(principal);
+        let mut decided = Referral {
+            status: if releasing {
+                ReferralStatus::Released
+            } else {
+                ReferralStatus::Rejected
+            },
+            decided_by: Some(person.clone()),
+            decided_at: Some(now),
+            decision_reason: reason.to_owned(),
+            ..referral.clone()
+        };
+        // A decided referral needs no hold: the ledger replays a retry or refuses.
+        if !releasing || referral.status != ReferralStatus::Open {
+            let event = referral_decided_event(&decided, &key);
+            return self.store_decision(&decided, None, &key, &event).await;
+        }
+        let ttl = match (requested_ttl, referral.hold_ttl_seconds) {
+            (Some(ttl), _) => ttl,
+            (None, Some(seconds)) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+            (None, None) => self.policy.default_hold_ttl,
+        };
+        for _ in 0..3 {
+            let (customer_epoch, group) = self.cached_epochs(&referral.customer_id).await?;
+            let hold = Hold {
+                id: new_id("hld"),
+                customer_id: referral.customer_id.clone(),
+                group_id: group.as_ref().map(|(group_id, _)| group_id.clone()),
+                order_id: referral.order_id.clone(),
+                currency: referral.currency.clone(),
+                amount_minor: referral.amount_minor,
+                status: HoldStatus::Open,
+                captured_minor: 0,
+                released_minor: 0,
+                invoice_id: String::new(),
+                release_reason: String::new(),
+                decision_id: referral.decision_id.clone(),
+                idempotency_key: referral.idempotency_key.clone(),
+                created_at: now,
+                expires_at: now
+                    + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7)),
+                closed_at: None,
+                created_by: person.clone(),
+                epoch: i64::try_from(customer_epoch).unwrap_or(i64::MAX),
+                referral_id: referral.id.clone(),
+            };
+            decided.hold_id = hold.id.clone();
+            let event = referral_decided_event(&decided, &key);
+            let fenced = FencedHold {
+                hold: &hold,
+                group_epoch: group
+                    .as_ref()
+                    .map(|(group_id, epoch)| (group_id.as_str(), *epoch)),
+            };
+            match self
+                .ledger
+                .decide_referral(&decided, Some(fenced), &key, &event)
+                .await
+            {
+                Err(LedgerError::EpochMoved) => continue,
+                Ok(stored) if !stored.replayed => {
+                    // The override counts in the cache at once. When the cache could not
+                    // take it (a level went cold meanwhile, or Redis failed), both levels are
+                    // evicted: their rebuild reads the hold, so exposure is never understated.
+                    let added = self
+                        .cache
+                        .add(
+                            &hold.customer_id,
+                            hold.group_id.as_deref(),
+                            hold.amount_minor,
+                        )
+                        .await;
+                    if !matches!(added, Ok(Adjustment::Applied { .. })) {
+                        tracing::warn!(hold_id = %hold.id, "override not added to the cached exposure; evicting it for a rebuild");
+                        self.invalidate(&Scope::Customer(hold.customer_id.clone()))
+                            .await;
+                        if let Some(group_id) = &hold.group_id {
+                            self.invalidate(&Scope::Group(group_id.clone())).await;
+                        }
+                    }
+                    return Ok(decided_to_proto(stored));
+                }
+                other => return decision_answer(other),
+            }
+        }
+        Err(ServiceError::unavailable(
+            "the customer's exposure was rebuilt while deciding; retry",
+            LedgerError::EpochMoved,
+        ))
+    }
+
+    async fn store_decision(
+        &self,
+        decided: &Referral,
+        hold: Option<FencedHold<'_>>,
+        key: &IdempotencyKey,
+        event: &pb::Event,
+    ) -> Result<pb::DecideReferralResponse, ServiceError> {
+        decision_answer(self.ledger.decide_referral(decided, hold, key, event).await)
+    }
+
+    fn checked_ttl(&self, seconds: i64) -> Result<Duration, ServiceError> {
+        let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+        if ttl < Duration::from_secs(60) || ttl > self.policy.max_hold_ttl {
+            return Err(ServiceError::invalid(
+                "hold_ttl",
+                "must be between one minute and 90 days",
+            ));
+        }
+        Ok(ttl)
+    }
+
+    /// Expires every open hold whose TTL has passed at `now`: EXPIRED in the ledger (with
+    /// HoldReleased), then the amount given back in the cache. Returns the holds it expired.
+    pub async fn expire_holds(&self, now: DateTime<Utc>) -> Result<Vec<Hold>, ServiceError> {
+        const BATCH: i64 = 200;
+        let mut expired = Vec::new();
+        loop {
+            let due = self
+                .ledger
+                .expired_holds(now, BATCH)
+                .await
+                .map_err(ledger_error)?;
+            let full_batch = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH;
+            let mut progress = false;
+            for hold in due {
+                if hold.expires_at > now {
+                    continue;
+                }
+                let closed = Hold {
+                    status: HoldStatus::Expired,
+                    released_minor: hold.amount_minor,
+                    release_reason: "expired".to_owned(),
+                    closed_at: Some(hold.expires_at),
+                    ..hold.clone()
+                };
+                // Err: captured or released meanwhile, nothing to expire.
+                if let Ok(closed) = self.close(closed, hold.amount_minor).await? {
+                    progress = true;
+                    expired.push(closed);
+                }
+            }
+            if !full_batch || !progress {
+                return Ok(expired);
+            }
+        }
+    }
+
+    /// Sets the customer's manual credit block (a no-op when it is set); every order of the
+    /// customer is referred (CREDIT_BLOCK) from the next decision on.
+    pub async fn set_block(
+        &self,
+        principal: &Principal,
+        request: &pb::SetCreditBlockRequest,
+    ) -> Result<pb::SetCreditBlockResponse, ServiceError> {
+        let (customer_id, reason) = self
+            .block_request(&request.customer_id, &request.reason)
+            .await?;
+        let block = CreditBlock {
+            customer_id: customer_id.clone(),
+            block_type: CreditBlock::MANUAL.to_owned(),
+            reason: reason.clone(),
+            set_at: Utc::now(),
+            set_by: Person::of(principal),
+            source_event_id: String::new(),
+        };
+        let event = block_event(principal, &customer_id, true, &reason);
+        self.limits
+            .set_block(&block, &event)
+            .await
+            .map_err(store_error)?;
+        // The cached profile carries the old flag; the next decision rebuilds it.
+        self.invalidate(&Scope::Customer(customer_id.clone())).await;
+        Ok(pb::SetCreditBlockResponse {
+            blocks: self.block_list(&customer_id).await?,
+        })
+    }
+
+    /// Clears the customer's manual credit block (a no-op when none is set). Other kinds are
+    /// cleared by the events that set them.
+    pub async fn clear_block(
+        &self,
+        principal: &Principal,
+        request: &pb::ClearCreditBlockRequest,
+    ) -> Result<pb::ClearCreditBlockResponse, ServiceError> {
+        match pb::CreditBlockType::try_from(request.block_type) {
+            Ok(pb::CreditBlockType::Unspecified | pb::CreditBlockType::Manual) => {}
+            Ok(other) => {
+                return Err(ServiceError::failed_precondition(
+                    "BLOCK_NOT_MANUAL",
+                    format!(
+                        "{} blocks are cleared by the events that set them",
+                        other.as_str_name()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    "block_type",
+                    "is not a credit block type",
+                ));
+            }
+        }
+        let (customer_id, reason) = self
+            .block_request(&request.customer_id, &request.reason)
+            .await?;
+        let event = block_event(principal, &customer_id, false, &reason);
+        self.limits
+            .clear_block(&customer_id, CreditBlock::MANUAL, &event)
+            .await
+            .map_err(store_error)?;
+        self.invalidate(&Scope::Customer(customer_id.clone())).await;
+        Ok(pb::ClearCreditBlockResponse {
+            blocks: self.block_list(&customer_id).await?,
+        })
+    }
+
+    async fn block_request(
+        &self,
+        customer_id: &str,
+        reason: &str,
+    ) -> Result<(String, String), ServiceError> {
+        let mut violations = credit_core::Violations::new();
+        let customer_id = customer_id.trim();
+        if customer_id.is_empty() || customer_id.len() > 100 {
+            violations.add("customer_id", "is required, at most 100 characters");
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 1000 {
+            violations.add("reason", "is required, at most 1000 characters");
+        }
+        violations.finish()?;
+        self.limits
+            .customer(customer_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
+        Ok((customer_id.to_owned(), reason.to_owned()))
+    }
+
+    async fn block_list(&self, customer_id: &str) -> Result<Vec<pb::CreditBlock>, ServiceError> {
+        Ok(self
+            .limits
+            .blocks(customer_id)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(CreditBlock::to_proto)
+            .collect())
     }
 
     /// Forgets a customer's cached profile so the next decision rebuilds it (after its
@@ -765,6 +1215,187 @@ impl HotPath {
         if let Err(error) = result {
             tracing::warn!(error = %error, "could not evict a cached profile");
         }
+    }
+}
+
+fn decision_answer(
+    stored: Result<DecidedReferral, LedgerError>,
+) -> Result<pb::DecideReferralResponse, ServiceError> {
+    match stored {
+        Ok(stored) => Ok(decided_to_proto(stored)),
+        Err(LedgerError::ReferralNotOpen(current)) => Err(ServiceError::FailedPrecondition {
+            reason: "REFERRAL_NOT_OPEN",
+            message: format!("the referral was {} before", current.status.as_str()),
+            metadata: vec![("status", current.status.as_str().to_owned())],
+        }),
+        Err(LedgerError::KeyReused(_)) => Err(ServiceError::AlreadyExists {
+            reason: "IDEMPOTENCY_KEY_REUSED",
+            message: "request_id was used before with different content".to_owned(),
+            metadata: Vec::new(),
+        }),
+        Err(error) => Err(ledger_error(error)),
+    }
+}
+
+fn decided_to_proto(stored: DecidedReferral) -> pb::DecideReferralResponse {
+    pb::DecideReferralResponse {
+        referral: Some(referral_to_proto(&stored.referral)),
+        hold: stored.hold.as_ref().map(hold_to_proto),
+    }
+}
+
+fn referral_decided_event(decided: &Referral, key: &IdempotencyKey) -> pb::Event {
+    let decider = decided
+        .decided_by
+        .clone()
+        .unwrap_or_else(|| decided.created_by.clone());
+    pb::Event {
+        aggregate_id: decided.id.clone(),
+        customer_id: decided.customer_id.clone(),
+        group_id: decided.group_id.clone().unwrap_or_default(),
+        actor: Some(decider.to_proto()),
+        request_id: key.request_id.clone(),
+        ..new_event(
+            LIMITS,
+            Payload::ReferralDecided(pb::ReferralDecided {
+                referral_id: decided.id.clone(),
+                customer_id: decided.customer_id.clone(),
+                order_id: decided.order_id.clone(),
+                outcome: match decided.status {
+                    ReferralStatus::Released => pb::ReferralOutcome::Release,
+                    _ => pb::ReferralOutcome::Reject,
+                } as i32,
+                hold_id: decided.hold_id.clone(),
+                decided_by: decider.name.clone(),
+                reason: decided.decision_reason.clone(),
+            }),
+        )
+    }
+}
+
+fn block_event(principal: &Principal, customer_id: &str, blocked: bool, reason: &str) -> pb::Event {
+    pb::Event {
+        aggregate_id: customer_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        actor: Some(Person::of(principal).to_proto()),
+        ..new_event(
+            LIMITS,
+            Payload::CreditBlockChanged(pb::CreditBlockChanged {
+                customer_id: customer_id.to_owned(),
+                block_type: pb::CreditBlockType::Manual as i32,
+                blocked,
+                reason: Some(pb::Reason {
+                    code: CreditBlock::MANUAL.to_owned(),
+                    message: reason.to_owned(),
+                    metadata: Default::default(),
+                }),
+            }),
+        )
+    }
+}
+
+/// HoldCaptured or HoldReleased for a hold being closed.
+fn hold_event(closed: &Hold) -> Option<pb::Event> {
+    let currency = Currency::parse(&closed.currency).ok()?;
+    let money = |minor: i64| Some(from_minor(minor, currency).into());
+    let payload = match closed.status {
+        HoldStatus::Open => return None,
+        HoldStatus::Captured => Payload::HoldCaptured(pb::HoldCaptured {
+            hold_id: closed.id.clone(),
+            customer_id: closed.customer_id.clone(),
+            order_id: closed.order_id.clone(),
+            invoice_id: closed.invoice_id.clone(),
+            captured_amount: money(closed.captured_minor),
+            released_amount: money(closed.released_minor),
+        }),
+        HoldStatus::Released | HoldStatus::Expired => Payload::HoldReleased(pb::HoldReleased {
+            hold_id: closed.id.clone(),
+            customer_id: closed.customer_id.clone(),
+            order_id: closed.order_id.clone(),
+            amount: money(closed.released_minor),
+            cause: if closed.status == HoldStatus::Expired {
+                pb::HoldReleaseCause::Expired
+            } else {
+                pb::HoldReleaseCause::Released
+            } as i32,
+            reason: closed.release_reason.clone(),
+        }),
+    };
+    Some(pb::Event {
+        aggregate_id: closed.id.clone(),
+        customer_id: closed.customer_id.clone(),
+        group_id: closed.group_id.clone().unwrap_or_default(),
+        ..new_event(LIMITS, payload)
+    })
+}
+
+fn position(
+    scope: Scope,
+    limit: Option<i64>,
+    exposure: i64,
+    currency: Currency,
+) -> pb::CreditPosition {
+    pb::CreditPosition {
+        scope: Some(scope.to_proto()),
+        limit: limit.map(|limit| from_minor(limit, currency).into()),
+        exposure: Some(from_minor(exposure, currency).into()),
+        available: limit.map(|limit| from_minor(limit - exposure, currency).into()),
+    }
+}
+
+pub fn referral_to_proto(referral: &Referral) -> pb::Referral {
+    let currency = Currency::parse(&referral.currency).ok();
+    let amount = currency.map(|currency| from_minor(referral.amount_minor, currency).into());
+    pb::Referral {
+        referral_id: referral.id.clone(),
+        customer_id: referral.customer_id.clone(),
+        group_id: referral.group_id.clone().unwrap_or_default(),
+        order_id: referral.order_id.clone(),
+        amount: amount.clone(),
+        amount_in_limit_currency: amount,
+        reasons: referral
+            .reasons
+            .iter()
+            .map(|code| pb::Reason {
+                code: code.clone(),
+                message: reason_text(code).to_owned(),
+                metadata: Default::default(),
+            })
+            .collect(),
+        decision_id: referral.decision_id.clone(),
+        idempotency_key: referral.idempotency_key.clone(),
+        status: match referral.status {
+            ReferralStatus::Open => pb::ReferralStatus::Open,
+            ReferralStatus::Released => pb::ReferralStatus::Released,
+            ReferralStatus::Rejected => pb::ReferralStatus::Rejected,
+        } as i32,
+        customer_position: currency.map(|currency| {
+            position(
+                Scope::Customer(referral.customer_id.clone()),
+                referral.limit_minor,
+                referral.exposure_minor,
+                currency,
+            )
+        }),
+        group_position: currency.and_then(|currency| {
+            referral.group_id.as_ref().map(|group_id| {
+                position(
+                    Scope::Group(group_id.clone()),
+                    referral.group_limit_minor,
+                    referral.group_exposure_minor.unwrap_or(0),
+                    currency,
+                )
+            })
+        }),
+        hold_ttl: referral
+            .hold_ttl_seconds
+            .map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+        created_at: Some(to_timestamp(referral.created_at)),
+        decided_by: referral.decided_by.as_ref().map(Person::to_proto),
+        decided_at: referral.decided_at.map(to_timestamp),
+        decision_reason: referral.decision_reason.clone(),
+        hold_id: referral.hold_id.clone(),
+        ..Default::default()
     }
 }
 
@@ -877,6 +1508,7 @@ pub fn hold_to_proto(hold: &Hold) -> pb::Hold {
         expires_at: Some(to_timestamp(hold.expires_at)),
         closed_at: hold.closed_at.map(to_timestamp),
         created_by: Some(hold.created_by.to_proto()),
+        referral_id: hold.referral_id.clone(),
         ..Default::default()
     }
 }

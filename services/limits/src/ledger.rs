@@ -4,8 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use credit_runtime::sql::is_unique_violation;
-use credit_runtime::{Database, on_database};
+use credit_proto::v1::Event;
+use credit_runtime::sql::{IdempotencyKey, KeyReused, Page, is_unique_violation};
+use credit_runtime::{
+    Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::types::Json;
@@ -53,9 +56,31 @@ pub struct Hold {
     pub closed_at: Option<DateTime<Utc>>,
     pub created_by: Person,
     pub epoch: i64,
+    /// The referral whose release created the hold (an audited override), if any.
+    #[serde(default)]
+    pub referral_id: String,
 }
 
-/// An order referred to a person, waiting for a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ReferralStatus {
+    #[default]
+    Open,
+    Released,
+    Rejected,
+}
+
+impl ReferralStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReferralStatus::Open => "OPEN",
+            ReferralStatus::Released => "RELEASED",
+            ReferralStatus::Rejected => "REJECTED",
+        }
+    }
+}
+
+/// An order referred to a person, waiting for a decision, and that decision. Amounts are
+/// minor units of `currency`, the limit's; positions are the ones seen when it was referred.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Referral {
     pub id: String,
@@ -68,6 +93,44 @@ pub struct Referral {
     pub idempotency_key: String,
     pub created_at: DateTime<Utc>,
     pub created_by: Person,
+    #[serde(default)]
+    pub status: ReferralStatus,
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// The hold TTL the order asked for, applied on release.
+    #[serde(default)]
+    pub hold_ttl_seconds: Option<i64>,
+    #[serde(default)]
+    pub limit_minor: Option<i64>,
+    #[serde(default)]
+    pub exposure_minor: i64,
+    #[serde(default)]
+    pub group_limit_minor: Option<i64>,
+    #[serde(default)]
+    pub group_exposure_minor: Option<i64>,
+    #[serde(default)]
+    pub decided_by: Option<Person>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub decision_reason: String,
+    #[serde(default)]
+    pub hold_id: String,
+}
+
+/// A hold to write with the cache incarnations (epochs) its exposure was counted in.
+#[derive(Debug, Clone, Copy)]
+pub struct FencedHold<'a> {
+    pub hold: &'a Hold,
+    pub group_epoch: Option<(&'a str, u64)>,
+}
+
+/// What a referral decision stored: new, or replayed from its request id.
+#[derive(Debug, Clone)]
+pub struct DecidedReferral {
+    pub referral: Referral,
+    pub hold: Option<Hold>,
+    pub replayed: bool,
 }
 
 /// An Authorize answer as stored for replays.
@@ -95,6 +158,11 @@ pub enum LedgerError {
     HoldNotOpen(Box<Hold>),
     #[error("no such hold")]
     NoSuchHold,
+    /// The referral was decided before (by another request).
+    #[error("the referral is not open")]
+    ReferralNotOpen(Box<Referral>),
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -135,18 +203,42 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         answer: &StoredAnswer,
     ) -> LedgerResult<()>;
 
-    /// Stores a referred or declined answer (and its referral).
+    /// Stores a referred or declined answer (and its referral with its ReferralCreated event).
     async fn record_answer(
         &self,
         answer: &StoredAnswer,
-        referral: Option<&Referral>,
+        referral: Option<(&Referral, &Event)>,
     ) -> LedgerResult<()>;
+
+    async fn referral(&self, referral_id: &str) -> LedgerResult<Option<Referral>>;
+
+    /// Referrals after the page key, open ones first, each part oldest first; each with its
+    /// page key.
+    async fn referrals(
+        &self,
+        status: Option<ReferralStatus>,
+        customer_id: &str,
+        page: &Page,
+    ) -> LedgerResult<Vec<(String, Referral)>>;
+
+    /// Records the decision of an open referral with its event; on release also the hold,
+    /// fenced like `record_hold`. A retry of the same request replays the first decision.
+    async fn decide_referral(
+        &self,
+        decided: &Referral,
+        hold: Option<FencedHold<'_>>,
+        key: &IdempotencyKey,
+        event: &Event,
+    ) -> LedgerResult<DecidedReferral>;
+
+    /// Open holds whose expiry is at or before `now`, oldest expiry first, at most `limit`.
+    async fn expired_holds(&self, now: DateTime<Utc>, limit: i64) -> LedgerResult<Vec<Hold>>;
 
     async fn hold(&self, hold_id: &str) -> LedgerResult<Option<Hold>>;
 
     /// Closes an open hold as captured (with `captured_minor` becoming receivable exposure)
     /// or released. `HoldNotOpen` carries the hold when it was closed before.
-    async fn close_hold(&self, closed: &Hold) -> LedgerResult<()>;
+    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<()>;
 
     async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure>;
 }
@@ -322,7 +414,7 @@ impl LedgerStore for SqlLedger {
     async fn record_answer(
         &self,
         answer: &StoredAnswer,
-        referral: Option<&Referral>,
+        referral: Option<(&Referral, &Event)>,
     ) -> LedgerResult<()> {
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
@@ -339,15 +431,16 @@ impl LedgerStore for SqlLedger {
             .bind(answer.created_at)
             .execute(&mut *tx)
             .await?;
-            if let Some(referral) = referral {
+            if let Some((referral, event)) = referral {
                 sqlx::query(&sql("INSERT INTO referrals (id, customer_id, status, document, created_at) VALUES ($1, $2, $3, $4, $5)"))
                     .bind(&referral.id)
                     .bind(&referral.customer_id)
-                    .bind("OPEN")
+                    .bind(referral.status.as_str())
                     .bind(Json(referral))
                     .bind(referral.created_at)
                     .execute(&mut *tx)
                     .await?;
+                insert_outbox_event!(tx, sql, event)?;
             }
             tx.commit().await?;
             Ok(())
@@ -371,7 +464,7 @@ impl LedgerStore for SqlLedger {
         })
     }
 
-    async fn close_hold(&self, closed: &Hold) -> LedgerResult<()> {
+    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<()> {
         let closed_at = closed.closed_at.unwrap_or_else(Utc::now);
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
@@ -409,8 +502,163 @@ impl LedgerStore for SqlLedger {
                 .execute(&mut *tx)
                 .await?;
             }
+            if let Some(event) = event {
+                insert_outbox_event!(tx, sql, event)?;
+            }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    async fn referral(&self, referral_id: &str) -> LedgerResult<Option<Referral>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
+                .bind(referral_id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(row.try_get::<Json<Referral>, _>(0)?.0))
+        })
+    }
+
+    async fn referrals(
+        &self,
+        status: Option<ReferralStatus>,
+        customer_id: &str,
+        page: &Page,
+    ) -> LedgerResult<Vec<(String, Referral)>> {
+        let status = status.map(|status| status.as_str()).unwrap_or_default();
+        on_database!(&self.database, |pool, sql| {
+            // The queue key puts open referrals before decided ones; ids sort by time.
+            let rows = sqlx::query(&sql(
+                "SELECT queue_key, document FROM ( \
+                   SELECT CASE WHEN status = 'OPEN' THEN '0' ELSE '1' END || id AS queue_key, document, status, customer_id \
+                   FROM referrals) AS queue \
+                 WHERE queue_key > $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR customer_id = $3) \
+                 ORDER BY queue_key LIMIT $4",
+            ))
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(status)
+            .bind(customer_id)
+            .bind(page.fetch_limit())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get::<Json<Referral>, _>(1)?.0)))
+                .collect()
+        })
+    }
+
+    async fn decide_referral(
+        &self,
+        decided: &Referral,
+        hold: Option<FencedHold<'_>>,
+        key: &IdempotencyKey,
+        event: &Event,
+    ) -> LedgerResult<DecidedReferral> {
+        let lock = self.epoch_share_lock();
+        let now = decided.decided_at.unwrap_or_else(Utc::now);
+        let result: LedgerResult<DecidedReferral> = on_database!(
+            &self.database,
+            |pool, sql, begin_write| {
+                let mut tx = pool.begin_with(begin_write).await?;
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                    let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
+                        .bind(&existing_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let referral = row.try_get::<Json<Referral>, _>(0)?.0;
+                    let hold = if referral.hold_id.is_empty() {
+                        None
+                    } else {
+                        sqlx::query(&sql("SELECT document FROM holds WHERE id = $1"))
+                            .bind(&referral.hold_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|row| row.try_get::<Json<Hold>, _>(0).map(|hold| hold.0))
+                            .transpose()?
+                    };
+                    return Ok(DecidedReferral {
+                        referral,
+                        hold,
+                        replayed: true,
+                    });
+                }
+                let updated = sqlx::query(&sql(
+                    "UPDATE referrals SET status = $1, document = $2 WHERE id = $3 AND status = 'OPEN'",
+                ))
+                .bind(decided.status.as_str())
+                .bind(Json(decided))
+                .bind(&decided.id)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
+                        .bind(&decided.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    return Err(LedgerError::ReferralNotOpen(Box::new(
+                        row.try_get::<Json<Referral>, _>(0)?.0,
+                    )));
+                }
+                if let Some(FencedHold { hold, group_epoch }) = hold {
+                    let current: Option<i64> = sqlx::query_scalar(&sql(lock))
+                        .bind(format!("customer:{}", hold.customer_id))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if current != Some(hold.epoch) {
+                        return Err(LedgerError::EpochMoved);
+                    }
+                    if let Some((group_id, expected)) = group_epoch {
+                        let current: Option<i64> = sqlx::query_scalar(&sql(lock))
+                            .bind(format!("group:{group_id}"))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if current.and_then(|epoch| u64::try_from(epoch).ok()) != Some(expected) {
+                            return Err(LedgerError::EpochMoved);
+                        }
+                    }
+                    sqlx::query(&sql(
+                        "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
+                         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
+                    ))
+                    .bind(&hold.id)
+                    .bind(&hold.customer_id)
+                    .bind(&hold.group_id)
+                    .bind(hold.status.as_str())
+                    .bind(hold.amount_minor)
+                    .bind(hold.epoch)
+                    .bind(hold.expires_at)
+                    .bind(hold.created_at)
+                    .bind(Json(hold))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_outbox_event!(tx, sql, event)?;
+                insert_idempotency_key!(tx, sql, key, &decided.id, now)?;
+                tx.commit().await?;
+                Ok(DecidedReferral {
+                    referral: decided.clone(),
+                    hold: hold.map(|fenced| fenced.hold.clone()),
+                    replayed: false,
+                })
+            }
+        );
+        result
+    }
+
+    async fn expired_holds(&self, now: DateTime<Utc>, limit: i64) -> LedgerResult<Vec<Hold>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM holds WHERE status = 'OPEN' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+            ))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<Hold>, _>(0)?.0))
+                .collect()
         })
     }
 

@@ -1,12 +1,14 @@
 //! `credit.v1.LimitService`: Credit limits with maker-checker approval, terms, blocks, and the order-time `Authorize` on exposure cached in Redis.
 //!
-//! Landed: limits with four-eyes approval and the portfolio cap, and the projection of
-//! intake's customer events. The order-time RPCs (Authorize, Capture, Release, referrals,
-//! exposure) answer UNIMPLEMENTED until the hot path lands (#4).
+//! Landed: limits with four-eyes approval and the portfolio cap, the projection of intake's
+//! customer events, the hot path (Authorize, CheckCredit, Capture, Release, GetExposure), the
+//! referral queue, manual credit blocks and the hold expiry sweeper. Other RPCs answer
+//! UNIMPLEMENTED until they land (#4).
 
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod expiry;
 pub mod exposure;
 pub mod hot_path;
 pub mod ledger;
@@ -30,14 +32,16 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The `LimitService` server and the event handlers of limits, on `database`, with the
-/// exposure cache in `redis` (PostgreSQL mode) or in this process (the embedded default).
+/// The `LimitService` server, the event handlers of limits and its hold expiry sweeper (for
+/// the caller to run), on `database`, with the exposure cache in `redis` (PostgreSQL mode) or
+/// in this process (the embedded default).
 pub fn build(
     database: Database,
     redis: Option<credit_runtime::RedisHandle>,
 ) -> (
     LimitServiceServer<api::LimitsApi>,
     Vec<Arc<dyn credit_runtime::events::EventHandler>>,
+    expiry::ExpirySweeper,
 ) {
     let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database.clone()));
     let ledger: Arc<dyn ledger::LedgerStore> = Arc::new(ledger::SqlLedger::new(database));
@@ -49,9 +53,11 @@ pub fn build(
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![Arc::new(
         events::CustomerProjection::new(store.clone(), hot.clone()),
     )];
+    let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
     (
         LimitServiceServer::new(api::LimitsApi::new(store, hot)),
         handlers,
+        sweeper,
     )
 }
 
@@ -70,6 +76,10 @@ const READERS: &[Role] = &[
 const MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager];
 /// Checkers: approval authority decides the amount they may approve.
 const MANAGERS: &[Role] = &[Role::CreditManager];
+/// The referral queue is worked by credit staff and collectors (who know the overdue side).
+const REVIEWERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
+/// A collector may stop credit to a customer; only a manager lifts the stop.
+const BLOCKERS: &[Role] = &[Role::CreditManager, Role::Collector];
 /// Rates tables, the credit policy and ledger repair are governed centrally.
 const ADMIN_ONLY: &[Role] = &[];
 
@@ -93,9 +103,9 @@ pub fn access_policy() -> AccessPolicy {
             ("ListLimitRequests", MAKERS),
             ("ProposeLimit", MAKERS),
             ("SetCreditTerms", MANAGERS),
-            ("SetCreditBlock", MANAGERS),
+            ("SetCreditBlock", BLOCKERS),
             ("ClearCreditBlock", MANAGERS),
-            ("ListReferrals", MAKERS),
+            ("ListReferrals", REVIEWERS),
             ("DecideReferral", MANAGERS),
             ("SetFxRate", ADMIN_ONLY),
             ("ListFxRates", READERS),

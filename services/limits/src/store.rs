@@ -15,7 +15,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::domain::limits::{
-    CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
+    CreditBlock, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,19 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
     /// Every customer limit not superseded, for the portfolio total.
     async fn customer_limits(&self) -> StoreResult<Vec<CreditLimit>>;
     async fn history(&self, scope: &Scope, page: &Page) -> StoreResult<Vec<HistoryEntry>>;
+
+    /// The customer's credit blocks in force, oldest first.
+    async fn blocks(&self, customer_id: &str) -> StoreResult<Vec<CreditBlock>>;
+    /// Sets `block` with its event; `false` (and nothing written) when one of its kind is set.
+    async fn set_block(&self, block: &CreditBlock, event: &Event) -> StoreResult<bool>;
+    /// Clears the customer's block of `block_type` with its event; `false` (and nothing
+    /// written) when none is set.
+    async fn clear_block(
+        &self,
+        customer_id: &str,
+        block_type: &str,
+        event: &Event,
+    ) -> StoreResult<bool>;
 }
 
 #[derive(Debug, Clone)]
@@ -423,6 +436,68 @@ impl LimitStore for SqlLimitStore {
             rows.into_iter()
                 .map(|row| Ok(row.try_get::<Json<HistoryEntry>, _>(0)?.0))
                 .collect()
+        })
+    }
+
+    async fn blocks(&self, customer_id: &str) -> StoreResult<Vec<CreditBlock>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM credit_blocks WHERE customer_id = $1 ORDER BY set_at, block_type",
+            ))
+            .bind(customer_id)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<CreditBlock>, _>(0)?.0))
+                .collect()
+        })
+    }
+
+    async fn set_block(&self, block: &CreditBlock, event: &Event) -> StoreResult<bool> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let inserted = sqlx::query(&sql(
+                "INSERT INTO credit_blocks (customer_id, block_type, document, set_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (customer_id, block_type) DO NOTHING",
+            ))
+            .bind(&block.customer_id)
+            .bind(&block.block_type)
+            .bind(Json(block))
+            .bind(block.set_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                insert_outbox_event!(tx, sql, event)?;
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
+    async fn clear_block(
+        &self,
+        customer_id: &str,
+        block_type: &str,
+        event: &Event,
+    ) -> StoreResult<bool> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let deleted = sqlx::query(&sql(
+                "DELETE FROM credit_blocks WHERE customer_id = $1 AND block_type = $2",
+            ))
+            .bind(customer_id)
+            .bind(block_type)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if deleted {
+                insert_outbox_event!(tx, sql, event)?;
+            }
+            tx.commit().await?;
+            Ok(deleted)
         })
     }
 }

@@ -61,12 +61,14 @@ impl ServiceKind {
         }
     }
 
-    /// Adds the service to `parts` and returns the event handlers it consumes with.
+    /// Adds the service to `parts` and returns the event handlers it consumes with (and, for
+    /// limits, its hold expiry sweeper).
     fn add_to(
         &self,
         parts: &mut ServerParts,
         database: Database,
         redis: Option<&RedisHandle>,
+        sweepers: &mut Vec<credit_limits::expiry::ExpirySweeper>,
     ) -> Vec<Arc<dyn EventHandler>> {
         match self {
             ServiceKind::Intake => {
@@ -86,8 +88,9 @@ impl ServiceKind {
                 Vec::new()
             }
             ServiceKind::Limits => {
-                let (server, handlers) = credit_limits::build(database, redis.cloned());
+                let (server, handlers, sweeper) = credit_limits::build(database, redis.cloned());
                 parts.add_service(server, credit_limits::access_policy());
+                sweepers.push(sweeper);
                 handlers
             }
             ServiceKind::Collections => {
@@ -186,6 +189,8 @@ pub struct Application {
     /// Where this process publishes, and from where its services consume.
     bus: Arc<dyn EventBus>,
     handlers: Vec<Arc<dyn EventHandler>>,
+    /// Background sweepers that release expired holds.
+    sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
 }
 
 impl Application {
@@ -233,11 +238,17 @@ impl Application {
         };
         let mut relays = Vec::new();
         let mut handlers = Vec::new();
+        let mut sweepers = Vec::new();
         for kind in selection.iter() {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
-            handlers.extend(kind.add_to(&mut parts, database.clone(), redis.as_ref()));
+            handlers.extend(kind.add_to(
+                &mut parts,
+                database.clone(),
+                redis.as_ref(),
+                &mut sweepers,
+            ));
             relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }
@@ -250,7 +261,14 @@ impl Application {
             relays,
             bus,
             handlers,
+            sweepers,
         })
+    }
+
+    /// The hold expiry sweeper of limits, when this process runs limits (tests call its
+    /// `sweep` with a time of their choosing).
+    pub fn expiry_sweeper(&self) -> Option<credit_limits::expiry::ExpirySweeper> {
+        self.sweepers.first().cloned()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -276,6 +294,11 @@ impl Application {
             .relays
             .into_iter()
             .map(|relay| tokio::spawn(relay.run(relays_stopped.clone())))
+            .chain(
+                self.sweepers
+                    .into_iter()
+                    .map(|sweeper| tokio::spawn(sweeper.run(relays_stopped.clone()))),
+            )
             .collect();
         let result = self.server.run_until_stopped(shutdown).await;
         let _ = stop_relays.send(true);

@@ -591,3 +591,40 @@ mod tests {
         );
     }
 }
+
+/// A credit block on a customer: while any is set, every order is referred (CREDIT_BLOCK).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditBlock {
+    pub customer_id: String,
+    /// MANUAL, OVERDUE or CUSTOMER_STATUS (the CreditBlockType names without prefix).
+    pub block_type: String,
+    /// The person's text for a manual block; the days or status for the others.
+    pub reason: String,
+    pub set_at: DateTime<Utc>,
+    pub set_by: Person,
+    /// The event that set an event-driven block; empty for a manual one.
+    pub source_event_id: String,
+}
+
+impl CreditBlock {
+    pub const MANUAL: &'static str = "MANUAL";
+
+    pub fn wire_type(&self) -> pb::CreditBlockType {
+        pb::CreditBlockType::from_str_name(&format!("CREDIT_BLOCK_TYPE_{}", self.block_type))
+            .unwrap_or(pb::CreditBlockType::Unspecified)
+    }
+
+    pub fn to_proto(&self) -> pb::CreditBlock {
+        pb::CreditBlock {
+            block_type: self.wire_type() as i32,
+            reason: Some(pb::Reason {
+                code: self.block_type.clone(),
+                message: self.reason.clone(),
+                metadata: Default::default(),
+            }),
+            set_at: Some(to_timestamp(self.set_at)),
+            set_by: Some(self.set_by.to_proto()),
+            source_event_id: self.source_event_id.clone(),
+        }
+    }
+}

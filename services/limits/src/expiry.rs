@@ -1,0 +1,50 @@
+//! The hold expiry sweeper: releases open holds whose TTL has passed (EXPIRED in the ledger,
+//! then the amount given back in the exposure cache). The suite runs it in the background;
+//! tests call [`ExpirySweeper::sweep`] with the time they want.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use credit_core::ServiceError;
+use tokio::sync::watch;
+
+use crate::hot_path::HotPath;
+use crate::ledger::Hold;
+
+/// How often the background sweep runs. Holds live at least a minute, so a hold is released
+/// at most this long after its expiry (exposure overstated meanwhile, never understated).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct ExpirySweeper {
+    hot: HotPath,
+    interval: Duration,
+}
+
+impl ExpirySweeper {
+    pub fn new(hot: HotPath, interval: Duration) -> Self {
+        Self { hot, interval }
+    }
+
+    /// Expires every open hold whose expiry is at or before `now`; returns them.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Hold>, ServiceError> {
+        self.hot.expire_holds(now).await
+    }
+
+    /// Sweeps at every interval until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            match self.sweep(Utc::now()).await {
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::info!(count = expired.len(), "expired holds released");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "hold expiry sweep failed; retrying"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.interval) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
