@@ -199,6 +199,18 @@ impl HotPath {
         ))
     }
 
+    /// The scope's limit in force now, in the cache's form (minor units, unix time).
+    async fn cached_limit(&self, scope: &Scope) -> Result<Option<Limit>, ServiceError> {
+        let limits = self.limits.limits(scope).await.map_err(store_error)?;
+        match limits::effective_limit(&limits, Utc::now()) {
+            Some(limit) => Ok(Some(Limit {
+                amount: to_minor(&limit.amount)?,
+                valid_until: limit.valid_until.map(unix),
+            })),
+            None => Ok(None),
+        }
+    }
+
     /// Loads the customer's profile into the cache from the limits tables and the ledger.
     async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
         let facts = self
@@ -207,19 +219,9 @@ impl HotPath {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
-        let now = Utc::now();
-        let limits = self
-            .limits
-            .limits(&Scope::Customer(customer_id.to_owned()))
-            .await
-            .map_err(store_error)?;
-        let limit = match limits::effective_limit(&limits, now) {
-            Some(limit) => Some(Limit {
-                amount: to_minor(&limit.amount)?,
-                valid_until: limit.valid_until.map(unix),
-            }),
-            None => None,
-        };
+        let limit = self
+            .cached_limit(&Scope::Customer(customer_id.to_owned()))
+            .await?;
         let blocked = !self
             .limits
             .blocks(customer_id)
@@ -253,19 +255,9 @@ impl HotPath {
     }
 
     async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
-        let now = Utc::now();
-        let limits = self
-            .limits
-            .limits(&Scope::Group(group_id.to_owned()))
-            .await
-            .map_err(store_error)?;
-        let limit = match limits::effective_limit(&limits, now) {
-            Some(limit) => Some(Limit {
-                amount: to_minor(&limit.amount)?,
-                valid_until: limit.valid_until.map(unix),
-            }),
-            None => None,
-        };
+        let limit = self
+            .cached_limit(&Scope::Group(group_id.to_owned()))
+            .await?;
         let (epoch, exposure) = self
             .ledger
             .rebuild(&format!("group:{group_id}"))

@@ -265,6 +265,22 @@ impl SqlLedger {
     }
 }
 
+/// The scope's id and the two sums that make its exposure: open holds, receivables.
+fn exposure_queries(scope_key: &str) -> (&str, &'static str, &'static str) {
+    match scope_column(scope_key) {
+        ("group", id) => (
+            id,
+            "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE group_id = $1 AND status = 'OPEN'",
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE group_id = $1",
+        ),
+        (_, id) => (
+            id,
+            "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE customer_id = $1 AND status = 'OPEN'",
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE customer_id = $1",
+        ),
+    }
+}
+
 fn scope_column(scope_key: &str) -> (&'static str, &str) {
     match scope_key.split_once(':') {
         Some(("group", id)) => ("group", id),
@@ -303,18 +319,7 @@ impl LedgerStore for SqlLedger {
     }
 
     async fn rebuild(&self, scope_key: &str) -> LedgerResult<(u64, LedgerExposure)> {
-        let (level, id) = scope_column(scope_key);
-        let (holds_sql, receivables_sql) = if level == "group" {
-            (
-                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE group_id = $1 AND status = 'OPEN'",
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE group_id = $1",
-            )
-        } else {
-            (
-                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE customer_id = $1 AND status = 'OPEN'",
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE customer_id = $1",
-            )
-        };
+        let (id, holds_sql, receivables_sql) = exposure_queries(scope_key);
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
             // Taking the row lock first means every hold write still in flight either
@@ -663,18 +668,7 @@ impl LedgerStore for SqlLedger {
     }
 
     async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure> {
-        let (level, id) = scope_column(scope_key);
-        let (holds_sql, receivables_sql) = if level == "group" {
-            (
-                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE group_id = $1 AND status = 'OPEN'",
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE group_id = $1",
-            )
-        } else {
-            (
-                "SELECT CAST(COALESCE(SUM(open_minor), 0) AS BIGINT) FROM holds WHERE customer_id = $1 AND status = 'OPEN'",
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM receivable_movements WHERE customer_id = $1",
-            )
-        };
+        let (id, holds_sql, receivables_sql) = exposure_queries(scope_key);
         on_database!(&self.database, |pool, sql| {
             let open_holds: i64 = sqlx::query_scalar(&sql(holds_sql))
                 .bind(id)
