@@ -53,7 +53,7 @@ async fn grant(suite: &TestSuite, scope: Option<pb::LimitScope>, amount: &str, r
             .await,
     );
     let mut pending = None;
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         let attempt = maker
             .request_limit_change(pb::RequestLimitChangeRequest {
                 request_id: request_id.into(),
@@ -129,7 +129,7 @@ async fn check(limits: &mut Limits, customer_id: &str, amount: &str) -> pb::Chec
 
 /// Waits until limits has applied intake's events and the limit so that `amount` is approved.
 async fn wait_until_approvable(limits: &mut Limits, customer_id: &str, amount: &str) {
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         if let Ok(response) = limits
             .check_credit(pb::CheckCreditRequest {
                 customer_id: customer_id.into(),
@@ -178,7 +178,7 @@ pub async fn authorize_follows_the_limit_and_its_tolerance_band(suite: &TestSuit
     let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
     let prospect = customer(suite, 21_001, false).await;
     let mut declined = None;
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         match authorize(&mut orders, &prospect, "p-1", "100.00").await {
             Ok(response) => {
                 declined = Some(response);
@@ -449,7 +449,7 @@ pub async fn concurrent_callers_never_exceed_the_limits(suite: &TestSuite) {
     .await;
     // Approvable and in the group: a 79,999 what-if passes only under the group's limit once
     // the membership has reached limits... and 80,001 is referred by the group limit.
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         let what_if = check(&mut orders, &customer_id, "80000.01").await;
         if codes(&what_if.reasons).contains(&"GROUP_LIMIT_EXCEEDED".to_owned()) {
             break;

@@ -52,7 +52,7 @@ async fn registered_customer(suite: &TestSuite, seed: u64) -> String {
     .await
     .unwrap();
     let mut limits = suite.limits(&suite.admin_token);
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         let known = limits
             .get_credit_limit(pb::GetCreditLimitRequest {
                 scope: customer_scope(&customer.customer_id),
@@ -416,7 +416,7 @@ pub async fn group_limits_follow_memberships_made_in_intake(suite: &TestSuite) {
         scope: Some(pb::limit_scope::Scope::GroupId(group.group_id.clone())),
     });
     let mut outcome = request(&mut maker, "grp-lr", scope.clone(), "2000000.00").await;
-    for _ in 0..200 {
+    for _ in 0..credit_e2e_tests::POLLS {
         if outcome.is_ok() {
             break;
         }

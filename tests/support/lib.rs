@@ -161,7 +161,7 @@ impl TestSuite {
 
     /// Waits until `service` reports `wanted`, failing the test after 15 s.
     pub async fn wait_for_health(&self, service: &str, wanted: ServingStatus) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status = self.health(service).await;
             if matches!(status, Ok(status) if status == wanted) {
@@ -389,3 +389,8 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// How many times (25 ms apart) a test polls for an eventually consistent state — an event
+/// reaching limits, a cache rebuilt — before failing: 30 s, far beyond what it takes even on
+/// a loaded 2-core CI machine. Only failures wait that long.
+pub const POLLS: u32 = 1_200;
