@@ -220,6 +220,10 @@ impl EventBus for InProcessBus {
 /// so it is set well above a day of traffic of a large seller.
 const STREAM_MAX_LENGTH: usize = 1_000_000;
 const READ_BATCH: usize = 100;
+/// How long a consumer's read waits for new events before it asks again.
+const READ_BLOCK_MILLIS: usize = 1_000;
+/// The consumer connection's answer deadline: longer than the blocking read.
+const READ_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The production bus: one Redis Stream, a consumer group per consuming service.
 #[derive(Debug, Clone)]
@@ -263,14 +267,15 @@ impl RedisStreamsBus {
         &self,
         handler: &dyn EventHandler,
         from_pending: bool,
+        connection: &mut redis::aio::ConnectionManager,
     ) -> Result<usize, EventError> {
         let group = handler.consumer();
-        let mut connection = self.redis.connection();
+
         let mut options = StreamReadOptions::default()
             .group(group, &self.consumer_name)
             .count(READ_BATCH);
         if !from_pending {
-            options = options.block(1_000);
+            options = options.block(READ_BLOCK_MILLIS);
         }
         let start = if from_pending { "0" } else { ">" };
         let reply: Option<StreamReadReply> = connection
@@ -324,12 +329,28 @@ impl EventBus for RedisStreamsBus {
         tokio::spawn(async move {
             let mut pending_first = true;
             let mut group_ready = false;
+            let mut reader: Option<redis::aio::ConnectionManager> = None;
             while !*stop.borrow() {
                 let round = async {
                     if !group_ready {
                         bus.ensure_group(handler.consumer()).await?;
                     }
-                    bus.consume_batch(handler.as_ref(), pending_first).await
+                    // The blocking read gets a connection of its own (see
+                    // RedisHandle::dedicated_connection), opened on first use.
+                    if reader.is_none() {
+                        reader = Some(
+                            bus.redis
+                                .dedicated_connection(READ_RESPONSE_TIMEOUT)
+                                .await?,
+                        );
+                    }
+                    match reader.as_mut() {
+                        Some(connection) => {
+                            bus.consume_batch(handler.as_ref(), pending_first, connection)
+                                .await
+                        }
+                        None => Ok(0),
+                    }
                 };
                 let outcome = tokio::select! {
                     outcome = round => outcome,

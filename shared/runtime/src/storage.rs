@@ -215,6 +215,7 @@ async fn ensure_schema(
 /// A Redis connection shared by a process, with the key prefix every key starts with.
 #[derive(Clone)]
 pub struct RedisHandle {
+    client: redis::Client,
     connection: redis::aio::ConnectionManager,
     key_prefix: String,
 }
@@ -243,7 +244,7 @@ impl RedisHandle {
             .set_number_of_retries(1);
         let connection = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            redis::aio::ConnectionManager::new_with_config(client, config),
+            redis::aio::ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| {
@@ -254,9 +255,24 @@ impl RedisHandle {
         })?
         .map_err(connect_error)?;
         Ok(Self {
+            client,
             connection,
             key_prefix: key_prefix.to_owned(),
         })
+    }
+
+    /// A connection of its own, for commands that block (`XREADGROUP … BLOCK`). Redis
+    /// answers one connection's commands in order, so a blocking read on the shared
+    /// connection would hold every `Authorize` behind it.
+    pub async fn dedicated_connection(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(1);
+        redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await
     }
 
     /// A clone of the multiplexed connection; cheap, and safe to use from many tasks.
