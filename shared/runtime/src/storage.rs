@@ -237,7 +237,13 @@ impl RedisHandle {
             url: redact_url(url),
             source,
         };
-        let client = redis::Client::open(url.expose_secret()).map_err(connect_error)?;
+        // TCP_NODELAY: redis-rs leaves Nagle's algorithm on by default, which holds small
+        // writes back for delayed ACKs (tens of milliseconds) — on the Authorize path.
+        let info = redis::IntoConnectionInfo::into_connection_info(url.expose_secret())
+            .map_err(connect_error)?;
+        let tcp_settings = info.tcp_settings().clone().set_nodelay(true);
+        let client =
+            redis::Client::open(info.set_tcp_settings(tcp_settings)).map_err(connect_error)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(PROBE_TIMEOUT))
