@@ -239,6 +239,72 @@ where
         .collect()
 }
 
+impl SqlIntakeStore {
+    /// Stores a record of a customer's file kept whole as a document (a bureau report, a
+    /// trade reference) with its idempotency key, audit entry and event, or replays the
+    /// record an earlier call with the same key stored.
+    async fn add_customer_document<T>(
+        &self,
+        table: CustomerDocumentTable,
+        (id, customer_id, created_at): (&str, &str, chrono::DateTime<chrono::Utc>),
+        document: &T,
+        key: &IdempotencyKey,
+        audit: &AuditEntry,
+        event: Option<&Event>,
+    ) -> StoreResult<Created<T>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        retry_once_on_race(|| async {
+            on_database!(&self.database, |pool, sql, begin_write| {
+                let mut tx = pool.begin_with(begin_write).await?;
+                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                    let row = sqlx::query(&sql(table.select_by_id))
+                        .bind(&existing_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let existing: Json<T> = row.try_get(0)?;
+                    return Ok(Created::Replayed(existing.0));
+                }
+                sqlx::query(&sql(table.insert))
+                    .bind(id)
+                    .bind(customer_id)
+                    .bind(Json(document))
+                    .bind(created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_idempotency_key!(tx, sql, key, id, created_at)?;
+                insert_audit!(tx, sql, audit);
+                if let Some(event) = event {
+                    insert_outbox_event!(tx, sql, event)?;
+                }
+                tx.commit().await?;
+                Ok(Created::New(document.clone()))
+            })
+        })
+        .await
+    }
+}
+
+/// A table of `(id, customer_id, document, created_at)` rows: part of a customer's file
+/// kept whole as a document.
+#[derive(Debug, Clone, Copy)]
+struct CustomerDocumentTable {
+    select_by_id: &'static str,
+    insert: &'static str,
+}
+
+impl CustomerDocumentTable {
+    const BUREAU_REPORTS: Self = Self {
+        select_by_id: "SELECT document FROM bureau_reports WHERE id = $1",
+        insert: "INSERT INTO bureau_reports (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
+    };
+    const TRADE_REFERENCES: Self = Self {
+        select_by_id: "SELECT document FROM trade_references WHERE id = $1",
+        insert: "INSERT INTO trade_references (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
+    };
+}
+
 #[async_trait]
 impl IntakeStore for SqlIntakeStore {
     fn write_concurrency(&self) -> usize {
@@ -580,33 +646,14 @@ impl IntakeStore for SqlIntakeStore {
         audit: &AuditEntry,
         event: &Event,
     ) -> StoreResult<Created<BureauReport>> {
-        retry_once_on_race(|| async {
-            on_database!(&self.database, |pool, sql, begin_write| {
-                let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
-                    let row = sqlx::query(&sql("SELECT document FROM bureau_reports WHERE id = $1"))
-                        .bind(&existing_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let existing: Json<BureauReport> = row.try_get(0)?;
-                    return Ok(Created::Replayed(existing.0));
-                }
-                sqlx::query(&sql(
-                    "INSERT INTO bureau_reports (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
-                ))
-                .bind(&report.id)
-                .bind(&report.customer_id)
-                .bind(Json(report))
-                .bind(report.created_at)
-                .execute(&mut *tx)
-                .await?;
-                insert_idempotency_key!(tx, sql, key, &report.id, report.created_at)?;
-                insert_audit!(tx, sql, audit);
-                insert_outbox_event!(tx, sql, event)?;
-                tx.commit().await?;
-                Ok(Created::New(report.clone()))
-            })
-        })
+        self.add_customer_document(
+            CustomerDocumentTable::BUREAU_REPORTS,
+            (&report.id, &report.customer_id, report.created_at),
+            report,
+            key,
+            audit,
+            Some(event),
+        )
         .await
     }
 
@@ -629,32 +676,14 @@ impl IntakeStore for SqlIntakeStore {
         key: &IdempotencyKey,
         audit: &AuditEntry,
     ) -> StoreResult<Created<TradeReference>> {
-        retry_once_on_race(|| async {
-            on_database!(&self.database, |pool, sql, begin_write| {
-                let mut tx = pool.begin_with(begin_write).await?;
-                if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
-                    let row = sqlx::query(&sql("SELECT document FROM trade_references WHERE id = $1"))
-                        .bind(&existing_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let existing: Json<TradeReference> = row.try_get(0)?;
-                    return Ok(Created::Replayed(existing.0));
-                }
-                sqlx::query(&sql(
-                    "INSERT INTO trade_references (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
-                ))
-                .bind(&reference.id)
-                .bind(&reference.customer_id)
-                .bind(Json(reference))
-                .bind(reference.created_at)
-                .execute(&mut *tx)
-                .await?;
-                insert_idempotency_key!(tx, sql, key, &reference.id, reference.created_at)?;
-                insert_audit!(tx, sql, audit);
-                tx.commit().await?;
-                Ok(Created::New(reference.clone()))
-            })
-        })
+        self.add_customer_document(
+            CustomerDocumentTable::TRADE_REFERENCES,
+            (&reference.id, &reference.customer_id, reference.created_at),
+            reference,
+            key,
+            audit,
+            None,
+        )
         .await
     }
 
