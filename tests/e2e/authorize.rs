@@ -296,6 +296,49 @@ pub async fn authorize_is_idempotent_on_its_key(suite: &TestSuite) {
         "one hold, not two"
     );
 
+    // Retried after the limit is used up, the approval is still the answer: the first
+    // decision, never a second hold, and nothing referred.
+    authorize(&mut orders, &customer_id, "key-2", "90000.00")
+        .await
+        .unwrap();
+    let late_retry = authorize(&mut orders, &customer_id, "key-1", "10000.00")
+        .await
+        .unwrap();
+    assert!(late_retry.replayed);
+    assert_eq!(late_retry.decision(), pb::AuthorizationDecision::Approved);
+    assert_eq!(late_retry.hold_id, first.hold_id);
+    // A referred order is replayed as referred, with its one referral.
+    let referred = authorize(&mut orders, &customer_id, "key-3", "5000.00")
+        .await
+        .unwrap();
+    assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
+    let referred_again = authorize(&mut orders, &customer_id, "key-3", "5000.00")
+        .await
+        .unwrap();
+    assert!(referred_again.replayed);
+    assert_eq!(referred_again.referral_id, referred.referral_id);
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::new(100_000, 0));
+
+    // Eight concurrent retries of one new key: one hold between them.
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut orders = orders.clone();
+        let customer_id = customer_id.clone();
+        racing.spawn(async move {
+            authorize(&mut orders, &customer_id, "key-4", "1.00")
+                .await
+                .unwrap()
+        });
+    }
+    let answers: Vec<pb::AuthorizeResponse> = racing.join_all().await;
+    assert!(
+        answers
+            .iter()
+            .all(|answer| answer.decision_id == answers[0].decision_id)
+    );
+    assert_eq!(answers.iter().filter(|answer| !answer.replayed).count(), 1);
+
     let changed = authorize(&mut orders, &customer_id, "key-1", "20000.00")
         .await
         .unwrap_err();
@@ -995,4 +1038,187 @@ pub async fn expired_holds_are_released_by_the_sweeper(suite: &TestSuite) {
     );
     let events = suite.outbox_event_types(&credit_limits::STORE).await;
     assert!(events.iter().any(|event| event == "HoldReleased"));
+}
+
+fn money(amount: &str, currency: &str) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount: amount.into(),
+        currency: currency.into(),
+    })
+}
+
+async fn set_rate(
+    limits: &mut Limits,
+    request_id: &str,
+    base: &str,
+    quote: &str,
+    rate: &str,
+) -> Result<pb::FxRate, tonic::Status> {
+    Ok(limits
+        .set_fx_rate(pb::SetFxRateRequest {
+            request_id: request_id.into(),
+            fx_rate: Some(pb::FxRate {
+                base_currency: base.into(),
+                quote_currency: quote.into(),
+                rate: rate.into(),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner()
+        .fx_rate
+        .unwrap())
+}
+
+async fn authorize_in(
+    limits: &mut Limits,
+    customer_id: &str,
+    key: &str,
+    amount: Option<pb::Money>,
+) -> Result<pb::AuthorizeResponse, tonic::Status> {
+    Ok(limits
+        .authorize(pb::AuthorizeRequest {
+            customer_id: customer_id.into(),
+            order_id: format!("order-{key}"),
+            amount,
+            idempotency_key: key.into(),
+            hold_ttl: None,
+        })
+        .await?
+        .into_inner())
+}
+
+pub async fn orders_in_another_currency_are_converted_with_the_fx_table(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let mut treasury = suite.limits(&suite.admin_token);
+    let customer_id = customer(suite, 27_001, true).await;
+    grant(suite, scope_of_customer(&customer_id), "10000.00", "fx-lim").await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    // No rate yet: refused with a stable reason, nothing reserved.
+    let missing = authorize_in(&mut orders, &customer_id, "fx-1", money("100.00", "EUR"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::FailedPrecondition);
+    assert_eq!(
+        missing.get_error_details().error_info().unwrap().reason,
+        "FX_RATE_MISSING"
+    );
+
+    // Only an admin sets rates; a bad rate is refused field by field.
+    let clerk = set_rate(&mut orders, "fx-r0", "EUR", "CNY", "7.85")
+        .await
+        .unwrap_err();
+    assert_eq!(clerk.code(), Code::PermissionDenied);
+    let bad = set_rate(&mut treasury, "fx-r1", "EUR", "EUR", "-2")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields: Vec<String> = bad
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|violation| violation.field.clone())
+        .collect();
+    assert!(
+        fields.contains(&"fx_rate.quote_currency".to_owned()),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"fx_rate.rate".to_owned()), "{fields:?}");
+
+    let stored = set_rate(&mut treasury, "fx-r2", "EUR", "CNY", "7.8512")
+        .await
+        .unwrap();
+    assert_eq!(stored.rate, "7.8512");
+    let replayed = set_rate(&mut treasury, "fx-r2", "EUR", "CNY", "7.8512")
+        .await
+        .unwrap();
+    assert_eq!(replayed, stored);
+
+    // 100.00 EUR x 7.8512 = 785.12 CNY, reserved in the limit's currency.
+    let approved = authorize_in(&mut orders, &customer_id, "fx-1", money("100.00", "EUR"))
+        .await
+        .unwrap();
+    assert_eq!(approved.decision(), pb::AuthorizationDecision::Approved);
+    assert_eq!(approved.fx_rate, "7.8512");
+    let converted = approved.amount_in_limit_currency.clone().unwrap();
+    assert_eq!(
+        (converted.amount.as_str(), converted.currency.as_str()),
+        ("785.12", "CNY")
+    );
+    let position = exposure(&mut orders, scope_of_customer(&customer_id)).await;
+    assert_eq!(amount(&position.open_holds), Decimal::new(78_512, 2));
+
+    // A pair with only the opposite rate uses its inverse: 1 / 0.125 = 8.
+    set_rate(&mut treasury, "fx-r3", "CNY", "USD", "0.125")
+        .await
+        .unwrap();
+    let in_dollars = authorize_in(&mut orders, &customer_id, "fx-2", money("10.00", "USD"))
+        .await
+        .unwrap();
+    assert_eq!(in_dollars.fx_rate, "8");
+    assert_eq!(
+        amount(&in_dollars.amount_in_limit_currency),
+        Decimal::new(80, 0)
+    );
+
+    // The what-if converts the same way, and the limit binds on the converted amount:
+    // 10000 - 785.12 - 80 leaves 9134.88 CNY; 1200 EUR is 9421.44 CNY, within the 10 % band.
+    let what_if = limits_check_in(&mut orders, &customer_id, money("1200.00", "EUR")).await;
+    assert_eq!(what_if.decision(), pb::AuthorizationDecision::Referred);
+    assert_eq!(codes(&what_if.reasons), vec!["LIMIT_EXCEEDED"]);
+
+    // A newer rate replaces the old one in the list of rates in force; history keeps both.
+    set_rate(&mut treasury, "fx-r4", "EUR", "CNY", "7.9")
+        .await
+        .unwrap();
+    let in_force = orders
+        .list_fx_rates(pb::ListFxRatesRequest {
+            base_currency: "EUR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .fx_rates;
+    assert_eq!(in_force.len(), 1);
+    assert_eq!(in_force[0].rate, "7.9");
+    let mut history = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = orders
+            .list_fx_rates(pb::ListFxRatesRequest {
+                include_history: true,
+                page_size: 1,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        history.extend(page.fx_rates.into_iter().map(|rate| rate.rate));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(history, vec!["0.125", "7.9", "7.8512"]);
+}
+
+async fn limits_check_in(
+    limits: &mut Limits,
+    customer_id: &str,
+    amount: Option<pb::Money>,
+) -> pb::CheckCreditResponse {
+    limits
+        .check_credit(pb::CheckCreditRequest {
+            customer_id: customer_id.into(),
+            amount,
+            order_id: "what-if".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }

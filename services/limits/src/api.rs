@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use credit_core::{Money, ServiceError};
+use credit_core::{Currency, Money, ServiceError};
 use credit_proto::service_names::LIMITS;
 use credit_proto::v1 as pb;
 use credit_proto::v1::event::Payload;
@@ -16,6 +16,7 @@ use credit_runtime::sql::{IdempotencyKey, Page, fingerprint, storage_error};
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
+use crate::domain::fx::FxRate;
 use crate::domain::limits::{
     self, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, Person, RequestStatus, Scope,
 };
@@ -71,6 +72,7 @@ fn store_error(error: StoreError) -> ServiceError {
             "the limit request was decided meanwhile",
         ),
         StoreError::Database(error) => storage_error(error),
+        corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
     }
 }
 
@@ -511,4 +513,76 @@ impl LimitService for LimitsApi {
             self.hot.clear_block(&principal, request.get_ref()).await?,
         ))
     }
+
+    async fn set_fx_rate(
+        &self,
+        request: Request<pb::SetFxRateRequest>,
+    ) -> Answer<pb::SetFxRateResponse> {
+        let principal = principal(&request)?.clone();
+        let request = request.into_inner();
+        let key = key(&request.request_id, "SetFxRate", &request)?;
+        let rate =
+            FxRate::from_request(request.fx_rate.as_ref(), Person::of(&principal), Utc::now())?;
+        let stored = self
+            .store
+            .set_fx_rate(&rate, &key)
+            .await
+            .map_err(store_error)?
+            .into_inner();
+        Ok(Response::new(pb::SetFxRateResponse {
+            fx_rate: Some(stored.to_proto()),
+        }))
+    }
+
+    async fn list_fx_rates(
+        &self,
+        request: Request<pb::ListFxRatesRequest>,
+    ) -> Answer<pb::ListFxRatesResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let mut violations = credit_core::Violations::new();
+        let currency = |field: &str, code: &str, violations: &mut credit_core::Violations| {
+            let code = code.trim();
+            if code.is_empty() {
+                None
+            } else {
+                violations.check(field, Currency::parse(code))
+            }
+        };
+        let base = currency("base_currency", &request.base_currency, &mut violations);
+        let quote = currency("quote_currency", &request.quote_currency, &mut violations);
+        violations.finish()?;
+        let now = Utc::now();
+        let mut rates = self
+            .store
+            .fx_rates(base, quote)
+            .await
+            .map_err(store_error)?;
+        if !request.include_history {
+            // Newest first per pair: the first one already effective is the one in force.
+            let mut seen = std::collections::HashSet::new();
+            rates.retain(|rate| rate.effective_at <= now && seen.insert((rate.base, rate.quote)));
+        }
+        let mut keyed: Vec<(String, FxRate)> = rates
+            .into_iter()
+            .map(|rate| (fx_page_key(&rate), rate))
+            .filter(|(key, _)| page.after.as_ref().is_none_or(|after| key > after))
+            .collect();
+        keyed.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
+        let next_page_token = page.finish(&mut keyed, |(key, _)| key.as_str());
+        Ok(Response::new(pb::ListFxRatesResponse {
+            fx_rates: keyed.iter().map(|(_, rate)| rate.to_proto()).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+/// Sorts like the store lists rates: by pair, newest effective time first.
+fn fx_page_key(rate: &FxRate) -> String {
+    let newest_first = i64::MAX - rate.effective_at.timestamp_micros().max(0);
+    format!(
+        "{}/{}/{newest_first:020}",
+        rate.base.code(),
+        rate.quote.code()
+    )
 }

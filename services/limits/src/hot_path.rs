@@ -108,12 +108,21 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// A checked order: who, what, how much, in minor units of the limit's currency.
+/// A checked order: who, what, how much, in the currency the caller ordered in.
 struct Order {
     customer_id: String,
     order_id: String,
     amount: Money,
+}
+
+/// A decision and the order amount it was made on, in the limit's currency.
+struct Decided {
+    decision: Decision,
+    /// The order amount in the limit's currency (the order's own when they agree).
+    amount: Money,
     amount_minor: i64,
+    /// The rate that converted the order, when it was in another currency.
+    fx_rate: Option<Decimal>,
 }
 
 impl HotPath {
@@ -135,14 +144,12 @@ impl HotPath {
         &self.cache
     }
 
-    /// Checks an order; the limit's currency must be the order's (the FX rates table lands
-    /// later: until then another currency is FAILED_PRECONDITION, FX_RATE_MISSING).
-    async fn order(
-        &self,
+    /// Checks an order's fields; reads nothing.
+    fn order(
         customer_id: &str,
         order_id: &str,
         amount: Option<&pb::Money>,
-    ) -> Result<(Order, Option<String>), ServiceError> {
+    ) -> Result<Order, ServiceError> {
         let mut violations = credit_core::Violations::new();
         let customer_id = customer_id.trim();
         if customer_id.is_empty() || customer_id.len() > 100 {
@@ -164,51 +171,63 @@ impl HotPath {
         let Some(amount) = amount else {
             return Err(ServiceError::invalid("amount", "is required"));
         };
-        let facts = self
-            .limits
-            .customer(customer_id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
-        let limits = self
-            .limits
-            .limits(&Scope::Customer(customer_id.to_owned()))
-            .await
-            .map_err(store_error)?;
-        if let Some(limit) = limits::effective_limit(&limits, Utc::now())
-            && limit.amount.currency() != amount.currency()
-        {
-            return Err(ServiceError::FailedPrecondition {
-                reason: "FX_RATE_MISSING",
-                message: format!(
-                    "the order is in {} and the limit in {}; no rate converts them yet",
-                    amount.currency(),
-                    limit.amount.currency()
-                ),
-                metadata: vec![("limit_currency", limit.amount.currency().code().to_owned())],
-            });
-        }
-        Ok((
-            Order {
-                customer_id: customer_id.to_owned(),
-                order_id: order_id.trim().to_owned(),
-                amount_minor: to_minor(&amount)?,
-                amount,
-            },
-            facts.group_id,
-        ))
+        to_minor(&amount)?;
+        Ok(Order {
+            customer_id: customer_id.to_owned(),
+            order_id: order_id.trim().to_owned(),
+            amount,
+        })
     }
 
-    /// The scope's limit in force now, in the cache's form (minor units, unix time).
-    async fn cached_limit(&self, scope: &Scope) -> Result<Option<Limit>, ServiceError> {
+    /// The order amount in `currency` at today's rate: FAILED_PRECONDITION FX_RATE_MISSING
+    /// when the table has no rate for the pair (nor its inverse).
+    async fn convert(
+        &self,
+        amount: Money,
+        currency: Currency,
+    ) -> Result<(Money, Decimal), ServiceError> {
+        let rate = self
+            .limits
+            .fx_rate(amount.currency(), currency, Utc::now())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::FailedPrecondition {
+                reason: "FX_RATE_MISSING",
+                message: format!(
+                    "the order is in {} and the limit in {}; no rate converts them",
+                    amount.currency(),
+                    currency
+                ),
+                metadata: vec![("limit_currency", currency.code().to_owned())],
+            })?;
+        // Rounded once, half-even, in the limit currency's minor units (Money::times).
+        let converted = Money::new(amount.amount(), currency)
+            .times(rate)
+            .and_then(Money::positive)
+            .map_err(|error| ServiceError::invalid("amount", error.to_string()))?;
+        Ok((converted, rate))
+    }
+
+    /// The scope's limit in force now in the cache's form (minor units, unix time), and the
+    /// currency exposure is kept in: the limit's, or the newest granted one's when none is
+    /// in force.
+    async fn cached_limit(
+        &self,
+        scope: &Scope,
+    ) -> Result<(Option<Limit>, Option<Currency>), ServiceError> {
         let limits = self.limits.limits(scope).await.map_err(store_error)?;
-        match limits::effective_limit(&limits, Utc::now()) {
-            Some(limit) => Ok(Some(Limit {
+        let in_force = limits::effective_limit(&limits, Utc::now());
+        let currency = in_force
+            .or_else(|| limits.iter().max_by_key(|limit| limit.granted_at))
+            .map(|limit| limit.amount.currency());
+        let limit = match in_force {
+            Some(limit) => Some(Limit {
                 amount: to_minor(&limit.amount)?,
                 valid_until: limit.valid_until.map(unix),
-            })),
-            None => Ok(None),
-        }
+            }),
+            None => None,
+        };
+        Ok((limit, currency))
     }
 
     /// Loads the customer's profile into the cache from the limits tables and the ledger.
@@ -219,7 +238,7 @@ impl HotPath {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
-        let limit = self
+        let (limit, currency) = self
             .cached_limit(&Scope::Customer(customer_id.to_owned()))
             .await?;
         let blocked = !self
@@ -238,6 +257,7 @@ impl HotPath {
             group_id: facts.group_id.clone(),
             status: ProfileStatus::parse(&facts.status),
             limit,
+            limit_currency: currency.map(|currency| currency.code().to_owned()),
             blocked,
             oldest_overdue_days: 0,
             overdue_tolerance_days: self.policy.overdue_tolerance_days,
@@ -255,7 +275,7 @@ impl HotPath {
     }
 
     async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
-        let limit = self
+        let (limit, _) = self
             .cached_limit(&Scope::Group(group_id.to_owned()))
             .await?;
         let (epoch, exposure) = self
@@ -273,33 +293,55 @@ impl HotPath {
         self.cache.load_group(&profile).await.map_err(cache_error)
     }
 
-    /// Decides (and with `reserve`, reserves) in the cache, warming cold profiles first.
-    async fn decide(
-        &self,
-        order: &Order,
-        group_id: Option<String>,
-        reserve: bool,
-    ) -> Result<Decision, ServiceError> {
-        let input = AuthorizeInput {
-            customer_id: order.customer_id.clone(),
-            group_id: group_id.clone(),
-            amount: order.amount_minor,
-            now: unix(Utc::now()),
-            reserve,
-        };
+    /// Decides (and with `reserve`, reserves) in the cache: warms cold profiles first and
+    /// converts an order in another currency than the limit's. Warm, in the limit's currency,
+    /// this is one cache call and no store read.
+    async fn decide(&self, order: &Order, reserve: bool) -> Result<Decided, ServiceError> {
+        let mut amount = order.amount;
+        let mut fx_rate = None;
         // A rebuild may race with another one (a flush, a second replica); a few rounds
         // settle it, and a customer still cold after them is refused, never approved.
-        for _ in 0..3 {
-            match self.cache.authorize(&input).await.map_err(cache_error)? {
-                AuthorizeOutcome::Decided(decision) => return Ok(decision),
-                AuthorizeOutcome::Cold { customer, group } => {
+        for _ in 0..4 {
+            let amount_minor = to_minor(&amount)?;
+            let input = AuthorizeInput {
+                customer_id: order.customer_id.clone(),
+                group_id: None,
+                amount: amount_minor,
+                currency: amount.currency().code().to_owned(),
+                now: unix(Utc::now()),
+                reserve,
+            };
+            match self.cache.authorize(&input).await {
+                Ok(AuthorizeOutcome::Decided(decision)) => {
+                    return Ok(Decided {
+                        decision,
+                        amount,
+                        amount_minor,
+                        fx_rate,
+                    });
+                }
+                Ok(AuthorizeOutcome::Cold { customer, group }) => {
                     if customer {
                         self.warm_customer(&order.customer_id).await?;
-                    }
-                    if let Some(group_id) = group_id.as_deref().filter(|_| group || customer) {
-                        self.warm_group(group_id).await?;
+                    } else if group {
+                        let cached = self
+                            .cache
+                            .get_customer(&order.customer_id)
+                            .await
+                            .map_err(cache_error)?;
+                        if let Some(group_id) = cached.and_then(|profile| profile.group_id) {
+                            self.warm_group(&group_id).await?;
+                        }
                     }
                 }
+                Err(ExposureError::CurrencyMismatch { limit_currency }) if fx_rate.is_none() => {
+                    let currency =
+                        Currency::parse(&limit_currency).map_err(ServiceError::internal)?;
+                    let (converted, rate) = self.convert(order.amount, currency).await?;
+                    amount = converted;
+                    fx_rate = Some(rate);
+                }
+                Err(error) => return Err(cache_error(error)),
             }
         }
         Err(ServiceError::unavailable(
@@ -313,7 +355,8 @@ impl HotPath {
 
     /// Takes back a reservation whose durable write failed — only in the cache incarnation
     /// it was made in; after a rebuild the reservation is not there to take back.
-    async fn undo(&self, order: &Order, decision: &Decision) {
+    async fn undo(&self, order: &Order, decided: &Decided) {
+        let decision = &decided.decision;
         let current = self
             .cache
             .get_customer(&order.customer_id)
@@ -324,7 +367,7 @@ impl HotPath {
             let group = decision.group.as_ref().map(|group| group.group_id.as_str());
             if let Err(error) = self
                 .cache
-                .release(&order.customer_id, group, order.amount_minor)
+                .release(&order.customer_id, group, decided.amount_minor)
                 .await
             {
                 tracing::warn!(error = %error, customer_id = %order.customer_id, "could not undo a reservation; exposure stays overstated until the next rebuild");
@@ -362,28 +405,31 @@ impl HotPath {
             }
         };
         let request_fingerprint = fingerprint(request);
-        if let Some(answer) = self
-            .ledger
-            .answer(request.customer_id.trim(), key)
-            .await
-            .map_err(ledger_error)?
-        {
-            return replay(&answer, &request_fingerprint);
-        }
-        let (order, group_id) = self
-            .order(
-                &request.customer_id,
-                &request.order_id,
-                request.amount.as_ref(),
-            )
-            .await?;
-        let decision = self.decide(&order, group_id, true).await?;
+        let order = Self::order(
+            &request.customer_id,
+            &request.order_id,
+            request.amount.as_ref(),
+        )?;
+        // No read of the idempotency key before deciding: a retry is rare, and the
+        // authorizations primary key catches it at the write (its reservation is undone and
+        // the first answer replayed). Only when deciding fails is the key looked up, so a
+        // retry is answered even if its decision could not be made again now.
+        let decided = match self.decide(&order, true).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                return match self.ledger.answer(&order.customer_id, key).await {
+                    Ok(Some(answer)) => replay(&answer, &request_fingerprint),
+                    _ => Err(error),
+                };
+            }
+        };
+        let decision = &decided.decision;
         let now = Utc::now();
         let decision_id = new_id("dec");
-        let currency = order.amount.currency();
+        let currency = decided.amount.currency();
         let mut response = pb::AuthorizeResponse {
             decision: wire_outcome(decision.outcome) as i32,
-            reasons: reasons(&decision),
+            reasons: reasons(decision),
             limit: decision
                 .limit
                 .map(|limit| from_minor(limit, currency).into()),
@@ -391,8 +437,12 @@ impl HotPath {
             available: decision
                 .available_after
                 .map(|available| from_minor(available, currency).into()),
-            group_position: group_position(&decision, currency),
-            amount_in_limit_currency: Some(order.amount.into()),
+            group_position: group_position(decision, currency),
+            amount_in_limit_currency: Some(decided.amount.into()),
+            fx_rate: decided
+                .fx_rate
+                .map(|rate| rate.to_string())
+                .unwrap_or_default(),
             decision_id: decision_id.clone(),
             decided_at: Some(to_timestamp(now)),
             ..Default::default()
@@ -405,7 +455,7 @@ impl HotPath {
                 group_id: decision.group.as_ref().map(|group| group.group_id.clone()),
                 order_id: order.order_id.clone(),
                 currency: currency.code().to_owned(),
-                amount_minor: order.amount_minor,
+                amount_minor: decided.amount_minor,
                 status: HoldStatus::Open,
                 captured_minor: 0,
                 released_minor: 0,
@@ -444,7 +494,7 @@ impl HotPath {
                 Err(LedgerError::Duplicate) => {
                     // A concurrent retry with the same key answered first: take ours back
                     // and give its answer.
-                    self.undo(&order, &decision).await;
+                    self.undo(&order, &decided).await;
                     let first = self
                         .ledger
                         .answer(&order.customer_id, key)
@@ -455,7 +505,7 @@ impl HotPath {
                     replay(&first, &request_fingerprint)
                 }
                 Err(error) => {
-                    self.undo(&order, &decision).await;
+                    self.undo(&order, &decided).await;
                     Err(ServiceError::unavailable(
                         "the ledger did not take the hold; retry",
                         error,
@@ -468,7 +518,7 @@ impl HotPath {
                 customer_id: order.customer_id.clone(),
                 order_id: order.order_id.clone(),
                 currency: currency.code().to_owned(),
-                amount_minor: order.amount_minor,
+                amount_minor: decided.amount_minor,
                 reasons: decision
                     .reasons
                     .iter()
@@ -552,18 +602,17 @@ impl HotPath {
         &self,
         request: &pb::CheckCreditRequest,
     ) -> Result<pb::CheckCreditResponse, ServiceError> {
-        let (order, group_id) = self
-            .order(
-                &request.customer_id,
-                &request.order_id,
-                request.amount.as_ref(),
-            )
-            .await?;
-        let decision = self.decide(&order, group_id, false).await?;
-        let currency = order.amount.currency();
+        let order = Self::order(
+            &request.customer_id,
+            &request.order_id,
+            request.amount.as_ref(),
+        )?;
+        let decided = self.decide(&order, false).await?;
+        let decision = &decided.decision;
+        let currency = decided.amount.currency();
         Ok(pb::CheckCreditResponse {
             decision: wire_outcome(decision.outcome) as i32,
-            reasons: reasons(&decision),
+            reasons: reasons(decision),
             limit: decision
                 .limit
                 .map(|limit| from_minor(limit, currency).into()),
@@ -571,9 +620,12 @@ impl HotPath {
             available: decision
                 .available_after
                 .map(|available| from_minor(available, currency).into()),
-            group_position: group_position(&decision, currency),
-            amount_in_limit_currency: Some(order.amount.into()),
-            fx_rate: String::new(),
+            group_position: group_position(decision, currency),
+            amount_in_limit_currency: Some(decided.amount.into()),
+            fx_rate: decided
+                .fx_rate
+                .map(|rate| rate.to_string())
+                .unwrap_or_default(),
             decided_at: Some(to_timestamp(Utc::now())),
         })
     }

@@ -359,7 +359,13 @@ impl LedgerStore for SqlLedger {
         let lock = self.epoch_share_lock();
         let customer_key = format!("customer:{}", hold.customer_id);
         let group_key = group_epoch.map(|(group_id, epoch)| (format!("group:{group_id}"), epoch));
+        if let Database::Postgres(pool) = &self.database {
+            return fenced_hold_statement(pool, hold, &customer_key, group_key.as_ref(), answer)
+                .await;
+        }
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
+            // An async block, so that `?` ends the block and the error is matched below.
+            async {
             let mut tx = pool.begin_with(begin_write).await?;
             let current: Option<i64> = sqlx::query_scalar(&sql(lock))
                 .bind(&customer_key)
@@ -407,6 +413,8 @@ impl LedgerStore for SqlLedger {
             .await?;
             tx.commit().await?;
             Ok(())
+        }
+            .await
         });
         match result {
             Err(LedgerError::Database(error)) if is_unique_violation(&error) => {
@@ -421,7 +429,12 @@ impl LedgerStore for SqlLedger {
         answer: &StoredAnswer,
         referral: Option<(&Referral, &Event)>,
     ) -> LedgerResult<()> {
+        if let Database::Postgres(pool) = &self.database {
+            return answer_statement(pool, answer, referral).await;
+        }
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
+            // An async block, so that `?` ends the block and the error is matched below.
+            async {
             let mut tx = pool.begin_with(begin_write).await?;
             sqlx::query(&sql(
                 "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
@@ -449,6 +462,8 @@ impl LedgerStore for SqlLedger {
             }
             tx.commit().await?;
             Ok(())
+        }
+            .await
         });
         match result {
             Err(LedgerError::Database(error)) if is_unique_violation(&error) => {
@@ -566,6 +581,8 @@ impl LedgerStore for SqlLedger {
         let result: LedgerResult<DecidedReferral> = on_database!(
             &self.database,
             |pool, sql, begin_write| {
+                // An async block, so that `?` ends the block and the error is matched below.
+                async {
                 let mut tx = pool.begin_with(begin_write).await?;
                 if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
                     let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
@@ -648,6 +665,8 @@ impl LedgerStore for SqlLedger {
                     replayed: false,
                 })
             }
+            .await
+            }
         );
         result
     }
@@ -683,5 +702,123 @@ impl LedgerStore for SqlLedger {
                 receivables,
             })
         })
+    }
+}
+
+// ---- PostgreSQL: the hot path's writes as single statements --------------------------------
+//
+// Authorize's durable write is on the clock while a clerk waits. On PostgreSQL it is one
+// statement in autocommit: one round trip that checks the fence, inserts the answer and the
+// hold (or the referral and its event) and commits. SQLite, embedded and local, keeps the
+// plain transaction above.
+
+/// The hold and its answer, written only if the customer's (and group's) epochs are still
+/// the ones the reservation was made in. The epoch rows are share-locked by the statement, so
+/// a rebuild (which takes them FOR UPDATE before reading the ledger) either waits for this
+/// commit and counts the hold, or has bumped the epoch and the hold is refused.
+async fn fenced_hold_statement(
+    pool: &sqlx::PgPool,
+    hold: &Hold,
+    customer_key: &str,
+    group_key: Option<&(String, u64)>,
+    answer: &StoredAnswer,
+) -> LedgerResult<()> {
+    let group_epoch = group_key
+        .map(|(_, epoch)| i64::try_from(*epoch).map_err(|_| LedgerError::EpochMoved))
+        .transpose()?;
+    let fences = if group_key.is_some() { 2_i64 } else { 1 };
+    let inserted = sqlx::query(
+        "WITH fence AS ( \
+             SELECT scope_key FROM exposure_epochs \
+             WHERE (scope_key = $1 AND epoch = $2) OR (scope_key = $3 AND epoch = $4) \
+             FOR SHARE \
+         ), answer AS ( \
+             INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+             SELECT $6, $7, $8, $9, $10, $11, $12 WHERE (SELECT count(*) FROM fence) = $5 \
+             RETURNING 1 \
+         ) \
+         INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
+         SELECT $13, $6, $14, $15, $16, $16, $2, $17, $12, $18 FROM answer",
+    )
+    .bind(customer_key)
+    .bind(hold.epoch)
+    .bind(group_key.map(|(key, _)| key.as_str()))
+    .bind(group_epoch)
+    .bind(fences)
+    .bind(&answer.customer_id)
+    .bind(&answer.idempotency_key)
+    .bind(&answer.fingerprint)
+    .bind(&answer.decision_id)
+    .bind(&answer.decision)
+    .bind(&answer.response)
+    .bind(answer.created_at)
+    .bind(&hold.id)
+    .bind(&hold.group_id)
+    .bind(hold.status.as_str())
+    .bind(hold.amount_minor)
+    .bind(hold.expires_at)
+    .bind(Json(hold))
+    .execute(pool)
+    .await
+    .map_err(duplicate_or_database)?
+    .rows_affected();
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(LedgerError::EpochMoved)
+    }
+}
+
+/// A referred or declined answer, with the referral and its ReferralCreated event.
+async fn answer_statement(
+    pool: &sqlx::PgPool,
+    answer: &StoredAnswer,
+    referral: Option<(&Referral, &Event)>,
+) -> LedgerResult<()> {
+    let text = match referral {
+        None => {
+            "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        }
+        Some(_) => {
+            "WITH answer AS ( \
+                 INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1 \
+             ), referral AS ( \
+                 INSERT INTO referrals (id, customer_id, status, document, created_at) \
+                 SELECT $8, $1, $9, $10, $7 FROM answer RETURNING 1 \
+             ) \
+             INSERT INTO outbox (event_id, event_type, payload) SELECT $11, $12, $13 FROM referral"
+        }
+    };
+    let mut statement = sqlx::query(text)
+        .bind(&answer.customer_id)
+        .bind(&answer.idempotency_key)
+        .bind(&answer.fingerprint)
+        .bind(&answer.decision_id)
+        .bind(&answer.decision)
+        .bind(&answer.response)
+        .bind(answer.created_at);
+    if let Some((referral, event)) = referral {
+        statement = statement
+            .bind(&referral.id)
+            .bind(referral.status.as_str())
+            .bind(Json(referral))
+            .bind(&event.event_id)
+            .bind(credit_runtime::events::event_type(event))
+            .bind(prost::Message::encode_to_vec(event));
+    }
+    statement
+        .execute(pool)
+        .await
+        .map_err(duplicate_or_database)?;
+    Ok(())
+}
+
+fn duplicate_or_database(error: sqlx::Error) -> LedgerError {
+    if is_unique_violation(&error) {
+        LedgerError::Duplicate
+    } else {
+        LedgerError::Database(error)
     }
 }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use credit_core::Currency;
 use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
 use credit_runtime::sql::{
@@ -11,9 +12,11 @@ use credit_runtime::sql::{
 use credit_runtime::{
     Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
 };
+use rust_decimal::Decimal;
 use sqlx::Row;
 use sqlx::types::Json;
 
+use crate::domain::fx::{self, FxRate};
 use crate::domain::limits::{
     CreditBlock, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
 };
@@ -24,6 +27,8 @@ pub enum StoreError {
     KeyReused(#[from] KeyReused),
     #[error("the limit request was decided meanwhile")]
     NotPending,
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -116,6 +121,28 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         block_type: &str,
         event: &Event,
     ) -> StoreResult<bool>;
+
+    /// Stores a rate, replacing one of the same pair and effective time; once per key.
+    async fn set_fx_rate(
+        &self,
+        rate: &FxRate,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<FxRate>>;
+    /// The newest direct and inverse rates of the pair effective at `at`, converted into the
+    /// rate from `base` to `quote`; `None` when neither exists.
+    async fn fx_rate(
+        &self,
+        base: Currency,
+        quote: Currency,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<Decimal>>;
+    /// Every stored rate, filtered by base and quote currency when given, ordered by pair,
+    /// newest effective time first. The table is reference data, small enough to list.
+    async fn fx_rates(
+        &self,
+        base: Option<Currency>,
+        quote: Option<Currency>,
+    ) -> StoreResult<Vec<FxRate>>;
 }
 
 #[derive(Debug, Clone)]
@@ -498,6 +525,109 @@ impl LimitStore for SqlLimitStore {
             }
             tx.commit().await?;
             Ok(deleted)
+        })
+    }
+
+    async fn set_fx_rate(
+        &self,
+        rate: &FxRate,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<FxRate>> {
+        // The key remembers the row by its primary key: pair and effective time.
+        let row_id = format!(
+            "{}/{}/{}",
+            rate.base.code(),
+            rate.quote.code(),
+            rate.effective_at.to_rfc3339()
+        );
+        retry_once_on_race(|| async {
+            on_database!(&self.database, |pool, sql, begin_write| {
+                let mut tx = pool.begin_with(begin_write).await?;
+                if let Some(existing) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                    let mut parts = existing.splitn(3, '/');
+                    let (Some(base), Some(quote), Some(effective_at)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        return Err(StoreError::Corrupt(format!("fx rate key {existing}")));
+                    };
+                    let effective_at = DateTime::parse_from_rfc3339(effective_at)
+                        .map_err(|_| StoreError::Corrupt(format!("fx rate key {existing}")))?
+                        .with_timezone(&Utc);
+                    let row = sqlx::query(&sql(
+                        "SELECT document FROM fx_rates WHERE base_currency = $1 AND quote_currency = $2 AND effective_at = $3",
+                    ))
+                    .bind(base)
+                    .bind(quote)
+                    .bind(effective_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    return Ok(Outcome::Replayed(row.try_get::<Json<FxRate>, _>(0)?.0));
+                }
+                sqlx::query(&sql(
+                    "INSERT INTO fx_rates (base_currency, quote_currency, effective_at, document) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (base_currency, quote_currency, effective_at) DO UPDATE SET document = excluded.document",
+                ))
+                .bind(rate.base.code())
+                .bind(rate.quote.code())
+                .bind(rate.effective_at)
+                .bind(Json(rate))
+                .execute(&mut *tx)
+                .await?;
+                insert_idempotency_key!(tx, sql, key, &row_id, rate.set_at)?;
+                tx.commit().await?;
+                Ok(Outcome::New(rate.clone()))
+            })
+        })
+        .await
+    }
+
+    async fn fx_rate(
+        &self,
+        base: Currency,
+        quote: Currency,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<Decimal>> {
+        let newest = |from: Currency, to: Currency| async move {
+            on_database!(&self.database, |pool, sql| {
+                let row = sqlx::query(&sql(
+                    "SELECT document FROM fx_rates WHERE base_currency = $1 AND quote_currency = $2 \
+                     AND effective_at <= $3 ORDER BY effective_at DESC LIMIT 1",
+                ))
+                .bind(from.code())
+                .bind(to.code())
+                .bind(at)
+                .fetch_optional(pool)
+                .await?;
+                row.map(|row| Ok::<_, StoreError>(row.try_get::<Json<FxRate>, _>(0)?.0.rate))
+                    .transpose()
+            })
+        };
+        let direct = newest(base, quote).await?;
+        if direct.is_some() {
+            return Ok(direct);
+        }
+        Ok(fx::conversion_rate(None, newest(quote, base).await?))
+    }
+
+    async fn fx_rates(
+        &self,
+        base: Option<Currency>,
+        quote: Option<Currency>,
+    ) -> StoreResult<Vec<FxRate>> {
+        let base = base.map(|currency| currency.code()).unwrap_or_default();
+        let quote = quote.map(|currency| currency.code()).unwrap_or_default();
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM fx_rates WHERE ($1 = '' OR base_currency = $1) AND ($2 = '' OR quote_currency = $2) \
+                 ORDER BY base_currency, quote_currency, effective_at DESC",
+            ))
+            .bind(base)
+            .bind(quote)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<FxRate>, _>(0)?.0))
+                .collect()
         })
     }
 }

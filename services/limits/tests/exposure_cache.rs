@@ -151,6 +151,7 @@ conformance!(
     approves_and_reserves_at_customer_and_group_level,
     inactive_customers_are_declined,
     a_missing_or_expired_limit_is_referred,
+    an_order_in_another_currency_than_the_limits_is_refused_unreserved,
     a_credit_block_is_referred,
     overdue_days_beyond_tolerance_are_referred,
     a_missing_or_stale_required_rating_is_referred,
@@ -189,6 +190,7 @@ fn customer(customer_id: &str, group_id: Option<&str>) -> CustomerProfile {
             amount: 100_000,
             valid_until: Some(NOW + DAY),
         }),
+        limit_currency: Some("CNY".to_owned()),
         blocked: false,
         oldest_overdue_days: 0,
         overdue_tolerance_days: 15,
@@ -220,6 +222,7 @@ fn order(customer_id: &str, group_id: Option<&str>, amount: i64) -> AuthorizeInp
         customer_id: customer_id.to_owned(),
         group_id: group_id.map(str::to_owned),
         amount,
+        currency: "CNY".to_owned(),
         now: NOW,
         reserve: true,
     }
@@ -333,6 +336,33 @@ async fn inactive_customers_are_declined(fixture: &Fixture) {
         assert!(!decision.reserved);
         assert_eq!(exposure_of(fixture, &profile.customer_id).await, 0);
     }
+}
+
+async fn an_order_in_another_currency_than_the_limits_is_refused_unreserved(fixture: &Fixture) {
+    let in_cny = customer("C1", Some("G1"));
+    load(fixture, &in_cny).await;
+    load_group(fixture, &group("G1", Some(300_000), 0)).await;
+    let in_euro = AuthorizeInput {
+        currency: "EUR".to_owned(),
+        ..order("C1", Some("G1"), 1_000)
+    };
+    match fixture.cache.authorize(&in_euro).await {
+        Err(ExposureError::CurrencyMismatch { limit_currency }) => {
+            assert_eq!(limit_currency, "CNY")
+        }
+        other => panic!("expected a currency mismatch, got {other:?}"),
+    }
+    assert_eq!(exposure_of(fixture, "C1").await, 0);
+    assert_eq!(group_exposure_of(fixture, "G1").await, 0);
+
+    // Without any limit, the order's currency is taken as it is (and referred: no limit).
+    let never_limited = CustomerProfile {
+        limit: None,
+        limit_currency: None,
+        ..customer("C2", None)
+    };
+    let decision = decide_for(fixture, &never_limited, 1).await;
+    assert_eq!(decision.reasons, vec![ReasonCode::NoValidLimit]);
 }
 
 async fn a_missing_or_expired_limit_is_referred(fixture: &Fixture) {
@@ -1025,6 +1055,7 @@ async fn loading_overwrites_everything(fixture: &Fixture) {
             amount: 250_000,
             valid_until: None,
         }),
+        limit_currency: None,
         blocked: false,
         oldest_overdue_days: 3,
         overdue_tolerance_days: 5,
@@ -1605,6 +1636,11 @@ fn random_case(
         group_id: group.as_ref().map(|group| group.group_id.clone()),
         status,
         limit,
+        limit_currency: match random.between(0, 9) {
+            0 => None,
+            1 => Some("EUR".to_owned()),
+            _ => Some("CNY".to_owned()),
+        },
         blocked: random.chance(10),
         oldest_overdue_days: u32::try_from(random.between(0, 40)).unwrap(),
         overdue_tolerance_days: u32::try_from(random.between(0, 40)).unwrap(),
@@ -1634,6 +1670,7 @@ fn random_case(
         customer_id: customer.customer_id.clone(),
         group_id: customer.group_id.clone(),
         amount,
+        currency: if random.chance(10) { "EUR" } else { "CNY" }.to_owned(),
         now: NOW,
         reserve: random.chance(50),
     };
@@ -1745,6 +1782,7 @@ async fn redis_keys_share_the_group_hash_tag_and_hold_plain_hash_fields() {
             ("status", "ACTIVE"),
             ("limit_amount", "100000"),
             ("limit_valid_until", &(NOW + DAY).to_string()),
+            ("limit_currency", "CNY"),
             ("blocked", "0"),
             ("oldest_overdue_days", "0"),
             ("overdue_tolerance_days", "15"),

@@ -173,6 +173,10 @@ async fn connect_postgres(
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(CONNECT_TIMEOUT)
+        // No ping before handing out a connection: it is a round trip on every query of the
+        // hot path. A connection the server dropped fails its next query instead, which is
+        // then closed by the pool, and the caller's retry gets a fresh one.
+        .test_before_acquire(false)
         .connect_with(options.options([("search_path", schema)]))
         .await
         .map_err(connect_error)

@@ -269,7 +269,7 @@ pub fn parse_limit_request(
     }
 }
 
-fn timestamp(time: &prost_types::Timestamp) -> Result<DateTime<Utc>, &'static str> {
+pub fn timestamp(time: &prost_types::Timestamp) -> Result<DateTime<Utc>, &'static str> {
     let nanos = u32::try_from(time.nanos).map_err(|_| "is not a valid time")?;
     DateTime::from_timestamp(time.seconds, nanos).ok_or("is not a valid time")
 }

@@ -1,3 +1,4 @@
 //! The limits service's rules, pure: limits and their approval. No I/O here.
 
+pub mod fx;
 pub mod limits;

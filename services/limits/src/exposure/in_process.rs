@@ -11,7 +11,7 @@ use super::model::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, GroupProfile,
     GroupUpdate, Level, UpdateOutcome, check_adjustment, check_authorize_input,
     check_customer_profile, check_customer_update, check_group_profile, check_group_update,
-    check_id, shifted_exposure,
+    check_id, check_order_currency, shifted_exposure,
 };
 use super::{ExposureCache, ExposureError, rules};
 
@@ -135,6 +135,7 @@ impl ExposureCache for InProcessExposureCache {
             .group_id
             .as_ref()
             .and_then(|group_id| state.groups.get(group_id));
+        check_order_currency(customer, input)?;
         // The same range check the Lua script makes, before any rule: an exposure that could
         // leave the exact range is refused whatever the outcome would have been.
         shifted_exposure(

@@ -103,6 +103,13 @@ pub enum ExposureError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The order's currency is not the customer's limit currency: nothing was decided or
+    /// written. Convert the amount into `limit_currency` and ask again.
+    #[error("the order is not in the limit's currency {limit_currency}")]
+    CurrencyMismatch {
+        /// The ISO 4217 code of the customer's limit.
+        limit_currency: String,
+    },
     /// Redis did not answer, or answered with an error: the cache is unavailable and the caller
     /// must not approve (gRPC `UNAVAILABLE`).
     #[error("redis: {0}")]

@@ -83,6 +83,11 @@ pub struct CustomerProfile {
     pub status: ProfileStatus,
     /// The customer's current limit; `None` when none was ever granted.
     pub limit: Option<Limit>,
+    /// The ISO 4217 code of the limit's currency, in whose minor units exposure is kept;
+    /// `None` when no limit was ever granted (orders in any currency are then referred).
+    /// An order in another currency is refused ([`ExposureError::CurrencyMismatch`]) so the
+    /// caller converts it first: decided in the cache, the check needs no store read.
+    pub limit_currency: Option<String>,
     /// A manual or automatic credit block: every order is referred.
     pub blocked: bool,
     /// The largest days past due over the customer's open invoices.
@@ -128,8 +133,11 @@ pub struct AuthorizeInput {
     /// The group the caller believes the customer belongs to; the cached profile's group wins.
     /// Used only to report a cold group along with a cold customer.
     pub group_id: Option<String>,
-    /// The order amount in minor units of the limit's currency, `1..=MAX_EXACT_AMOUNT`.
+    /// The order amount in minor units of `currency`, `1..=MAX_EXACT_AMOUNT`.
     pub amount: i64,
+    /// The ISO 4217 code of the amount's currency; must be the limit's (see
+    /// [`CustomerProfile::limit_currency`]).
+    pub currency: String,
     /// Unix seconds, the instant limits and ratings are judged at.
     pub now: i64,
     /// `true`: reserve the amount when approved (`Authorize`); `false`: a what-if that never
@@ -485,7 +493,35 @@ pub(crate) fn check_authorize_input(input: &AuthorizeInput) -> Result<(), Exposu
         check_id("group_id", group_id)?;
     }
     check_order_amount(input.amount)?;
+    check_currency_code("currency", &input.currency)?;
     check_time("now", input.now)
+}
+
+/// An ISO 4217 code: three ASCII capitals (which also keeps it safe as a Redis field value).
+fn check_currency_code(field: &'static str, code: &str) -> Result<(), ExposureError> {
+    if code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(ExposureError::InvalidId {
+            field,
+            value: code.to_owned(),
+        })
+    }
+}
+
+/// The order must be in the limit's currency; a customer without a limit takes any.
+pub(crate) fn check_order_currency(
+    customer: &CustomerProfile,
+    input: &AuthorizeInput,
+) -> Result<(), ExposureError> {
+    match &customer.limit_currency {
+        Some(limit_currency) if *limit_currency != input.currency => {
+            Err(ExposureError::CurrencyMismatch {
+                limit_currency: limit_currency.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn check_adjustment(
@@ -504,6 +540,9 @@ pub(crate) fn check_customer_profile(profile: &CustomerProfile) -> Result<(), Ex
     check_id("customer_id", &profile.customer_id)?;
     if let Some(group_id) = &profile.group_id {
         check_id("group_id", group_id)?;
+    }
+    if let Some(currency) = &profile.limit_currency {
+        check_currency_code("limit_currency", currency)?;
     }
     check_limit("limit.amount", profile.limit.as_ref())?;
     check_order_cap(profile.order_cap)?;

@@ -9,6 +9,7 @@
 //! - `{prefix}{<group_id>}:group:<group_id>`: hash of the group's profile and exposure;
 //! - `{prefix}customer-tag:<customer_id>`: string, the customer's tag, so a caller knowing only
 //!   the customer id finds its keys (one GET before the script; it lives in another slot).
+//!   Each process remembers the tags it has seen, so a warm customer costs the script alone.
 //!
 //! Optional fields (`group_id`, `limit_amount`, `limit_valid_until`, `rating_valid_until`,
 //! `order_cap`) are absent from the hash when `None`; flags are `"1"`/`"0"`; numbers decimal.
@@ -46,6 +47,7 @@ const GROUP_ID: &str = "group_id";
 const STATUS: &str = "status";
 const LIMIT_AMOUNT: &str = "limit_amount";
 const LIMIT_VALID_UNTIL: &str = "limit_valid_until";
+const LIMIT_CURRENCY: &str = "limit_currency";
 const BLOCKED: &str = "blocked";
 const OLDEST_OVERDUE_DAYS: &str = "oldest_overdue_days";
 const OVERDUE_TOLERANCE_DAYS: &str = "overdue_tolerance_days";
@@ -61,19 +63,59 @@ const EPOCH: &str = "epoch";
 const REFUSED: &str = "ERROR";
 const OUT_OF_RANGE: &str = "RANGE";
 const CORRUPT: &str = "CORRUPT";
+const CURRENCY: &str = "CURRENCY";
 
 /// The exposure cache on Redis, under the key prefix of the [`RedisHandle`]. Cheap to clone:
 /// the connection is multiplexed and shared.
 #[derive(Debug, Clone)]
 pub struct RedisExposureCache {
     redis: RedisHandle,
+    tags: TagMemo,
+}
+
+/// The hash tags this process has seen, so the hot path skips the index GET (a round trip)
+/// for a customer it has served before. Only a hint: a tag that no longer finds the profile
+/// is forgotten and the index asked, so a stale entry costs one extra call, never a wrong
+/// decision. Bounded by clearing it when full, which only costs those GETs again.
+#[derive(Debug, Clone, Default)]
+struct TagMemo {
+    tags: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
+}
+
+impl TagMemo {
+    const CAPACITY: usize = 100_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.tags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn recall(&self, customer_id: &str) -> Option<String> {
+        self.lock().get(customer_id).cloned()
+    }
+
+    fn remember(&self, customer_id: &str, tag: &str) {
+        let mut tags = self.lock();
+        if tags.len() >= Self::CAPACITY {
+            tags.clear();
+        }
+        tags.insert(customer_id.to_owned(), tag.to_owned());
+    }
+
+    fn forget(&self, customer_id: &str) {
+        self.lock().remove(customer_id);
+    }
 }
 
 impl RedisExposureCache {
     /// A cache over `redis`; every key starts with its key prefix. The scripts are loaded on
     /// first use (and again after Redis forgets them).
     pub fn new(redis: RedisHandle) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            tags: TagMemo::default(),
+        }
     }
 
     fn customer_key(&self, tag: &str, customer_id: &str) -> String {
@@ -109,6 +151,39 @@ impl RedisExposureCache {
             .query_async(&mut connection)
             .await?;
         Ok(!exists)
+    }
+
+    /// One call of the authorize script with the customer's keys under `tag`.
+    async fn run_authorize(
+        &self,
+        tag: &str,
+        input: &AuthorizeInput,
+    ) -> Result<AuthorizeOutcome, ExposureError> {
+        let customer_key = self.customer_key(tag, &input.customer_id);
+        let mut connection = self.redis.connection();
+        let reply: Vec<String> = AUTHORIZE
+            .key(&customer_key)
+            .key(self.group_key(tag))
+            .arg(input.amount)
+            .arg(input.now)
+            .arg(if input.reserve { "1" } else { "0" })
+            .arg(tag)
+            .arg(&input.currency)
+            .invoke_async(&mut connection)
+            .await?;
+        match reply.as_slice() {
+            [status, code, subject, detail] if status == REFUSED => {
+                Err(refusal(&customer_key, code, subject, detail))
+            }
+            [status, customer, group] if status == "COLD" => Ok(AuthorizeOutcome::Cold {
+                customer: customer == "1",
+                group: group == "1",
+            }),
+            [status, rest @ ..] if status == "DECIDED" => Ok(AuthorizeOutcome::Decided(
+                parse_decision(&customer_key, rest)?,
+            )),
+            _ => Err(unexpected_reply(&customer_key, &reply)),
+        }
     }
 
     async fn adjust(
@@ -188,43 +263,31 @@ impl ExposureCache for RedisExposureCache {
     async fn authorize(&self, input: &AuthorizeInput) -> Result<AuthorizeOutcome, ExposureError> {
         check_authorize_input(input)?;
         let believed_group = input.group_id.as_deref();
+        if let Some(tag) = self.tags.recall(&input.customer_id) {
+            match self.run_authorize(&tag, input).await? {
+                // The remembered tag may be stale (the customer was evicted or moved group):
+                // ask the index before calling the customer cold.
+                AuthorizeOutcome::Cold { customer: true, .. } => {
+                    self.tags.forget(&input.customer_id);
+                }
+                outcome => return Ok(outcome),
+            }
+        }
         let Some(tag) = self.tag_of(&input.customer_id).await? else {
             return Ok(AuthorizeOutcome::Cold {
                 customer: true,
                 group: self.believed_group_is_cold(believed_group).await?,
             });
         };
-        let customer_key = self.customer_key(&tag, &input.customer_id);
-        let mut connection = self.redis.connection();
-        let reply: Vec<String> = AUTHORIZE
-            .key(&customer_key)
-            .key(self.group_key(&tag))
-            .arg(input.amount)
-            .arg(input.now)
-            .arg(if input.reserve { "1" } else { "0" })
-            .arg(&tag)
-            .invoke_async(&mut connection)
-            .await?;
-        match reply.as_slice() {
-            [status, code, subject, detail] if status == REFUSED => {
-                Err(refusal(&customer_key, code, subject, detail))
+        match self.run_authorize(&tag, input).await? {
+            AuthorizeOutcome::Cold { customer: true, .. } => Ok(AuthorizeOutcome::Cold {
+                customer: true,
+                group: self.believed_group_is_cold(believed_group).await?,
+            }),
+            outcome => {
+                self.tags.remember(&input.customer_id, &tag);
+                Ok(outcome)
             }
-            [status, customer, group] if status == "COLD" => {
-                if customer == "1" {
-                    return Ok(AuthorizeOutcome::Cold {
-                        customer: true,
-                        group: self.believed_group_is_cold(believed_group).await?,
-                    });
-                }
-                Ok(AuthorizeOutcome::Cold {
-                    customer: false,
-                    group: group == "1",
-                })
-            }
-            [status, rest @ ..] if status == "DECIDED" => Ok(AuthorizeOutcome::Decided(
-                parse_decision(&customer_key, rest)?,
-            )),
-            _ => Err(unexpected_reply(&customer_key, &reply)),
         }
     }
 
@@ -281,6 +344,7 @@ impl ExposureCache for RedisExposureCache {
                 .query_async::<()>(&mut connection)
                 .await?;
         }
+        self.tags.remember(customer_id, tag);
         Ok(())
     }
 
@@ -369,6 +433,7 @@ impl ExposureCache for RedisExposureCache {
 
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError> {
         check_id("customer_id", customer_id)?;
+        self.tags.forget(customer_id);
         let tag = self.tag_of(customer_id).await?;
         let mut connection = self.redis.connection();
         // The index first: from then on the customer reads as cold even if the hash deletion
@@ -438,6 +503,9 @@ fn customer_fields(profile: &CustomerProfile) -> Vec<(&'static str, String)> {
     ];
     if let Some(group_id) = &profile.group_id {
         fields.push((GROUP_ID, group_id.clone()));
+    }
+    if let Some(currency) = &profile.limit_currency {
+        fields.push((LIMIT_CURRENCY, currency.clone()));
     }
     let mut not_stored = Vec::new();
     limit_fields(profile.limit.as_ref(), &mut fields, &mut not_stored);
@@ -588,6 +656,7 @@ fn parse_customer(
         group_id: fields.get(GROUP_ID).cloned(),
         status: ProfileStatus::parse(required(key, fields, STATUS)?),
         limit: stored_limit(key, fields)?,
+        limit_currency: fields.get(LIMIT_CURRENCY).cloned(),
         blocked: required(key, fields, BLOCKED)? == "1",
         oldest_overdue_days: required_number(key, fields, OLDEST_OVERDUE_DAYS)?,
         overdue_tolerance_days: required_number(key, fields, OVERDUE_TOLERANCE_DAYS)?,
@@ -674,6 +743,9 @@ fn refusal(key: &str, code: &str, subject: &str, detail: &str) -> ExposureError 
                 Level::Customer
             },
             id: detail.to_owned(),
+        },
+        CURRENCY => ExposureError::CurrencyMismatch {
+            limit_currency: subject.to_owned(),
         },
         CORRUPT => ExposureError::CorruptEntry {
             key: subject.to_owned(),

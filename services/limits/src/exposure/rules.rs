@@ -148,6 +148,7 @@ mod tests {
                 amount: 100_000,
                 valid_until: Some(NOW + 86_400),
             }),
+            limit_currency: Some("CNY".to_owned()),
             blocked: false,
             oldest_overdue_days: 0,
             overdue_tolerance_days: 15,
@@ -178,6 +179,7 @@ mod tests {
             customer_id: "C1".to_owned(),
             group_id: None,
             amount,
+            currency: "CNY".to_owned(),
             now: NOW,
             reserve: true,
         }

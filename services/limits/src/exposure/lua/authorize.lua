@@ -9,12 +9,14 @@
 -- ARGV[2]  now, unix seconds, within +-(2^53-1) (checked by the caller)
 -- ARGV[3]  "1": reserve when approved; "0": what-if
 -- ARGV[4]  the hash tag the keys were built with (the group id, or the customer id)
+-- ARGV[5]  the ISO 4217 code of the amount's currency
 --
 -- Reply, every element a string:
 --   {"COLD", customer_cold "1"/"0", group_cold "1"/"0"}
 --   {"DECIDED", outcome, reasons joined by ",", reserved "1"/"0", exposure_after,
 --    limit or "", epoch, group_id or "", group_limit or "", group_exposure_after or "",
 --    group_epoch or ""}
+--   {"ERROR", "CURRENCY", limit_currency, ""}  the order is not in the limit's currency
 --   {"ERROR", "RANGE", level, id}     the amount would take an exposure beyond 2^53-1
 --   {"ERROR", "CORRUPT", key, detail} a field missing or not a number
 -- Refusals are replies, not Redis errors: Redis appends script details to raised errors, and
@@ -125,6 +127,11 @@ local function authorize()
     if group == nil then
       return { 'COLD', '0', '1' }
     end
+  end
+
+  local limit_currency = customer['limit_currency']
+  if limit_currency ~= nil and limit_currency ~= ARGV[5] then
+    refuse('CURRENCY', limit_currency, '')
   end
 
   local exposure = exposure_of(customer, KEYS[1])
