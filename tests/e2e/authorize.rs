@@ -15,24 +15,24 @@ use tonic_types::StatusExt;
 
 use crate::intake::{create, enterprise};
 
-type Limits = LimitServiceClient<Authed>;
+pub(crate) type Limits = LimitServiceClient<Authed>;
 
-fn cny(amount: &str) -> Option<pb::Money> {
+pub(crate) fn cny(amount: &str) -> Option<pb::Money> {
     Some(pb::Money {
         amount: amount.into(),
         currency: "CNY".into(),
     })
 }
 
-fn amount(money: &Option<pb::Money>) -> Decimal {
+pub(crate) fn amount(money: &Option<pb::Money>) -> Decimal {
     Decimal::from_str(&money.as_ref().unwrap().amount).unwrap()
 }
 
-fn codes(reasons: &[pb::Reason]) -> Vec<String> {
+pub(crate) fn codes(reasons: &[pb::Reason]) -> Vec<String> {
     reasons.iter().map(|reason| reason.code.clone()).collect()
 }
 
-fn scope_of_customer(customer_id: &str) -> Option<pb::LimitScope> {
+pub(crate) fn scope_of_customer(customer_id: &str) -> Option<pb::LimitScope> {
     Some(pb::LimitScope {
         scope: Some(pb::limit_scope::Scope::CustomerId(customer_id.into())),
     })
@@ -45,7 +45,12 @@ fn scope_of_group(group_id: &str) -> Option<pb::LimitScope> {
 }
 
 /// Grants `amount` to `scope` through a maker and a checker.
-async fn grant(suite: &TestSuite, scope: Option<pb::LimitScope>, amount: &str, request_id: &str) {
+pub(crate) async fn grant(
+    suite: &TestSuite,
+    scope: Option<pb::LimitScope>,
+    amount: &str,
+    request_id: &str,
+) {
     let mut maker = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
     let mut checker = suite.limits(
         &suite
@@ -88,7 +93,7 @@ async fn grant(suite: &TestSuite, scope: Option<pb::LimitScope>, amount: &str, r
 }
 
 /// A registered customer, optionally ACTIVE, known to limits.
-async fn customer(suite: &TestSuite, seed: u64, active: bool) -> String {
+pub(crate) async fn customer(suite: &TestSuite, seed: u64, active: bool) -> String {
     let mut intake = suite.intake(
         &suite
             .issue_token("ana", &[Role::Analyst, Role::CreditManager])
@@ -115,7 +120,11 @@ async fn customer(suite: &TestSuite, seed: u64, active: bool) -> String {
     customer.customer_id
 }
 
-async fn check(limits: &mut Limits, customer_id: &str, amount: &str) -> pb::CheckCreditResponse {
+pub(crate) async fn check(
+    limits: &mut Limits,
+    customer_id: &str,
+    amount: &str,
+) -> pb::CheckCreditResponse {
     limits
         .check_credit(pb::CheckCreditRequest {
             customer_id: customer_id.into(),
@@ -128,7 +137,7 @@ async fn check(limits: &mut Limits, customer_id: &str, amount: &str) -> pb::Chec
 }
 
 /// Waits until limits has applied intake's events and the limit so that `amount` is approved.
-async fn wait_until_approvable(limits: &mut Limits, customer_id: &str, amount: &str) {
+pub(crate) async fn wait_until_approvable(limits: &mut Limits, customer_id: &str, amount: &str) {
     for _ in 0..credit_e2e_tests::POLLS {
         if let Ok(response) = limits
             .check_credit(pb::CheckCreditRequest {
@@ -146,7 +155,7 @@ async fn wait_until_approvable(limits: &mut Limits, customer_id: &str, amount: &
     panic!("{customer_id} never became approvable for {amount}");
 }
 
-async fn authorize(
+pub(crate) async fn authorize(
     limits: &mut Limits,
     customer_id: &str,
     key: &str,

@@ -13,6 +13,7 @@ mod health;
 mod import_csv;
 mod intake;
 mod limits;
+mod policy;
 mod readiness;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
@@ -64,6 +65,11 @@ mod both {
         the_portfolio_cap_bounds_the_total_of_customer_limits,
         limit_requests_are_checked_before_anything_is_written,
         group_limits_follow_memberships_made_in_intake,
+    );
+    on_both_backends!(policy:
+        the_credit_policy_is_changed_by_an_admin_against_its_etag,
+        credit_terms_default_by_grade_and_cap_each_order,
+        a_required_rating_that_is_missing_or_past_review_refers_orders,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

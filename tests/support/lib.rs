@@ -43,6 +43,8 @@ pub struct TestSuite {
     pub admin_token: String,
     /// The hold expiry sweeper of limits, to run a sweep at a chosen time.
     expiry_sweeper: Option<credit_limits::expiry::ExpirySweeper>,
+    /// The suite's event bus, to announce what a service not built yet would.
+    bus: std::sync::Arc<dyn credit_runtime::events::EventBus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     database: Option<TestDatabase>,
@@ -95,6 +97,7 @@ impl TestSuite {
         let addr = application.local_addr().unwrap();
         let metrics_addr = application.metrics_addr();
         let expiry_sweeper = application.expiry_sweeper();
+        let bus = application.event_bus();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             application
@@ -114,6 +117,7 @@ impl TestSuite {
             channel,
             admin_token: String::new(),
             expiry_sweeper,
+            bus,
             stop: Some(stop),
             task: Some(task),
             database,
@@ -187,6 +191,14 @@ impl TestSuite {
             .into_iter()
             .map(|hold| hold.id)
             .collect()
+    }
+
+    /// Publishes `payload` as `producer` would through its outbox relay: for the events of
+    /// services that have not landed yet (rating's RatingChanged, collections' receivables).
+    pub async fn publish(&self, producer: &'static str, payload: credit_proto::v1::event::Payload) {
+        let event = credit_runtime::events::new_event(producer, payload);
+        let encoded = prost::Message::encode_to_vec(&event);
+        self.bus.publish(&event, &encoded).await.unwrap();
     }
 
     /// The PostgreSQL database of a production suite.

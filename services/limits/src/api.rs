@@ -20,8 +20,10 @@ use crate::domain::fx::FxRate;
 use crate::domain::limits::{
     self, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, Person, RequestStatus, Scope,
 };
+use crate::domain::policy::{PaymentTerms, PolicyChange};
+use crate::domain::terms::{self, CustomerTerms, EffectiveTerms};
 use crate::hot_path::HotPath;
-use crate::store::{Approval, LimitStore, StoreError};
+use crate::store::{Approval, CustomerFacts, LimitStore, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct LimitsApi {
@@ -32,6 +34,34 @@ pub struct LimitsApi {
 impl LimitsApi {
     pub fn new(store: Arc<dyn LimitStore>, hot: HotPath) -> Self {
         Self { store, hot }
+    }
+
+    /// NOT_FOUND unless limits knows the customer (from intake's events).
+    async fn require_customer(&self, customer_id: &str) -> Result<CustomerFacts, ServiceError> {
+        if customer_id.is_empty() {
+            return Err(ServiceError::invalid("customer_id", "is required"));
+        }
+        self.store
+            .customer(customer_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("customer", customer_id))
+    }
+
+    /// The customer's own terms over the policy's defaults for its grade.
+    async fn effective_terms(&self, customer_id: &str) -> Result<EffectiveTerms, ServiceError> {
+        let facts = self.require_customer(customer_id).await?;
+        let own = self.store.terms(customer_id).await.map_err(store_error)?;
+        let policy = self.hot.stored_policy().await?;
+        let grade = facts.rating.as_ref().map(|rating| rating.grade.as_str());
+        Ok(terms::effective(customer_id, own.as_ref(), &policy, grade))
+    }
+}
+
+fn policy_moved() -> ServiceError {
+    ServiceError::Aborted {
+        reason: "ETAG_MISMATCH",
+        message: "the credit policy changed meanwhile; read it again and retry".to_owned(),
     }
 }
 
@@ -573,6 +603,144 @@ impl LimitService for LimitsApi {
         Ok(Response::new(pb::ListFxRatesResponse {
             fx_rates: keyed.iter().map(|(_, rate)| rate.to_proto()).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn get_credit_policy(
+        &self,
+        _request: Request<pb::GetCreditPolicyRequest>,
+    ) -> Answer<pb::GetCreditPolicyResponse> {
+        let policy = self.hot.stored_policy().await?;
+        Ok(Response::new(pb::GetCreditPolicyResponse {
+            policy: Some(policy.to_proto()),
+        }))
+    }
+
+    async fn update_credit_policy(
+        &self,
+        request: Request<pb::UpdateCreditPolicyRequest>,
+    ) -> Answer<pb::UpdateCreditPolicyResponse> {
+        let principal = principal(&request)?.clone();
+        let request = request.into_inner();
+        let wire = request
+            .policy
+            .ok_or_else(|| ServiceError::invalid("policy", "is required"))?;
+        let reason = request.reason.trim();
+        if reason.is_empty() {
+            return Err(
+                ServiceError::invalid("reason", "is required: say why the policy changes").into(),
+            );
+        }
+        let current = self.hot.stored_policy().await?;
+        if !wire.etag.is_empty() && wire.etag != current.etag() {
+            return Err(policy_moved().into());
+        }
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        let mut next = current.updated(&wire, &paths)?;
+        next.version = current.version + 1;
+        next.last_change = Some(PolicyChange {
+            changed_by: Person::of(&principal),
+            changed_at: Utc::now(),
+            reason: reason.to_owned(),
+        });
+        if !self
+            .store
+            .save_policy(&next, current.version)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(policy_moved().into());
+        }
+        tracing::info!(version = next.version, fields = ?paths, "credit policy changed");
+        self.hot.policy_changed(next.clone()).await;
+        Ok(Response::new(pb::UpdateCreditPolicyResponse {
+            policy: Some(next.to_proto()),
+        }))
+    }
+
+    async fn get_credit_terms(
+        &self,
+        request: Request<pb::GetCreditTermsRequest>,
+    ) -> Answer<pb::GetCreditTermsResponse> {
+        let customer_id = request.get_ref().customer_id.trim().to_owned();
+        let terms = self.effective_terms(&customer_id).await?;
+        Ok(Response::new(pb::GetCreditTermsResponse {
+            terms: Some(terms.to_proto()),
+        }))
+    }
+
+    async fn set_credit_terms(
+        &self,
+        request: Request<pb::SetCreditTermsRequest>,
+    ) -> Answer<pb::SetCreditTermsResponse> {
+        let principal = principal(&request)?.clone();
+        let request = request.into_inner();
+        let customer_id = request.customer_id.trim().to_owned();
+        let mut violations = credit_core::Violations::new();
+        if request.reason.trim().is_empty() {
+            violations.add("reason", "is required: say why the terms change");
+        }
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        if paths.is_empty() {
+            violations.add(
+                "update_mask",
+                "names no field; name payment_terms and/or order_amount_cap",
+            );
+        }
+        let wire = request.terms.unwrap_or_default();
+        let current = self.store.terms(&customer_id).await.map_err(store_error)?;
+        let mut payment_terms = current
+            .as_ref()
+            .and_then(|terms| terms.payment_terms.clone());
+        let mut order_amount_cap = current.as_ref().and_then(|terms| terms.order_amount_cap);
+        for path in &paths {
+            match path.as_str() {
+                // A masked field left unset reverts to the policy default.
+                "payment_terms" => {
+                    payment_terms = wire.payment_terms.as_ref().and_then(|terms| {
+                        PaymentTerms::parse(terms, "terms.payment_terms", &mut violations)
+                    });
+                }
+                "order_amount_cap" => {
+                    order_amount_cap = wire.order_amount_cap.as_ref().and_then(|cap| {
+                        violations.check(
+                            "terms.order_amount_cap",
+                            Money::try_from(cap).and_then(Money::positive),
+                        )
+                    });
+                }
+                other => violations.add(
+                    "update_mask",
+                    format!(
+                        "{other:?} is not a terms field; fields: payment_terms, order_amount_cap"
+                    ),
+                ),
+            }
+        }
+        violations.finish()?;
+        self.require_customer(&customer_id).await?;
+        let terms = CustomerTerms {
+            customer_id: customer_id.clone(),
+            payment_terms,
+            order_amount_cap,
+            changed_by: Person::of(&principal),
+            changed_at: Utc::now(),
+            reason: request.reason.trim().to_owned(),
+        };
+        self.store.save_terms(&terms).await.map_err(store_error)?;
+        // The per-order cap is part of the cached profile.
+        self.hot
+            .invalidate(&Scope::Customer(customer_id.clone()))
+            .await;
+        let terms = self.effective_terms(&customer_id).await?;
+        Ok(Response::new(pb::SetCreditTermsResponse {
+            terms: Some(terms.to_proto()),
         }))
     }
 }

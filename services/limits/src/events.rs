@@ -1,5 +1,6 @@
 //! Events limits consumes: intake's customer registrations, status changes and group
-//! membership, projected into `customer_profiles` (limits never reads intake's tables).
+//! membership, and rating's RatingChanged, projected into `customer_profiles` (limits never
+//! reads another service's tables).
 
 use std::sync::Arc;
 
@@ -45,6 +46,12 @@ impl EventHandler for CustomerProjection {
         if let Some(payload) = &event.payload {
             use credit_proto::v1::event::Payload;
             match payload {
+                // The grade picks the policy defaults and the review date RATING_STALE.
+                Payload::RatingChanged(changed) => {
+                    self.hot
+                        .invalidate(&Scope::Customer(changed.customer_id.clone()))
+                        .await;
+                }
                 Payload::CustomerStatusChanged(changed) => {
                     self.hot
                         .invalidate(&Scope::Customer(changed.customer_id.clone()))

@@ -17,6 +17,8 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use crate::domain::limits::{self, CreditBlock, Person, Scope, to_timestamp};
+use crate::domain::policy::CreditPolicy;
+use crate::domain::terms;
 use crate::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, Decision, ExposureCache,
     ExposureError, GroupProfile, Limit, Outcome, ProfileStatus,
@@ -25,32 +27,48 @@ use crate::ledger::{
     DecidedReferral, FencedHold, Hold, HoldStatus, LedgerError, LedgerStore, Referral,
     ReferralStatus, StoredAnswer,
 };
+use crate::store::RatingFacts;
 use crate::store::{LimitStore, StoreError};
 use credit_proto::service_names::LIMITS;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
 use credit_runtime::sql::{IdempotencyKey, Page};
 
-/// Credit policy values that have no table of their own yet; the credit policy RPCs will
-/// own them. Chosen as a common default of company credit policies.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    /// How far over the limit an order is referred rather than declined (1000 = 10 %).
-    pub tolerance_bps: u32,
-    /// Oldest overdue days accepted before orders are referred.
-    pub overdue_tolerance_days: u32,
-    pub default_hold_ttl: Duration,
-    pub max_hold_ttl: Duration,
+/// The credit policy as the hot path reads it: a copy refreshed from the store at most every
+/// few seconds, so that an order never waits for a policy read, and a change made on another
+/// replica applies within [`PolicyCopy::MAX_AGE`]. Profile rebuilds read the store directly.
+#[derive(Debug, Clone)]
+pub struct PolicyCopy {
+    copy: Arc<std::sync::RwLock<(CreditPolicy, std::time::Instant)>>,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
+impl PolicyCopy {
+    const MAX_AGE: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        // Stale from the start, so the first use reads the store.
+        let long_ago = std::time::Instant::now()
+            .checked_sub(Self::MAX_AGE * 2)
+            .unwrap_or_else(std::time::Instant::now);
         Self {
-            tolerance_bps: 1_000,
-            overdue_tolerance_days: 30,
-            default_hold_ttl: Duration::from_secs(7 * 24 * 3600),
-            max_hold_ttl: Duration::from_secs(90 * 24 * 3600),
+            copy: Arc::new(std::sync::RwLock::new((CreditPolicy::default(), long_ago))),
         }
+    }
+
+    fn read(&self) -> (CreditPolicy, bool) {
+        let guard = self
+            .copy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard.0.clone(), guard.1.elapsed() < Self::MAX_AGE)
+    }
+
+    fn replace(&self, policy: CreditPolicy) {
+        let mut guard = self
+            .copy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = (policy, std::time::Instant::now());
     }
 }
 
@@ -59,7 +77,7 @@ pub struct HotPath {
     limits: Arc<dyn LimitStore>,
     ledger: Arc<dyn LedgerStore>,
     cache: Arc<dyn ExposureCache>,
-    policy: Policy,
+    policy: PolicyCopy,
 }
 
 fn cache_error(error: ExposureError) -> ServiceError {
@@ -104,6 +122,14 @@ fn unix(time: DateTime<Utc>) -> i64 {
     time.timestamp()
 }
 
+/// The unix second from which a rating counts as stale: the start (UTC) of the day after its
+/// review date plus the grace days. A rating without a review date never goes stale.
+fn rating_valid_until(rating: &RatingFacts, grace_days: u32) -> Option<i64> {
+    let review = rating.next_review_date?;
+    let stale_from = review.checked_add_days(chrono::Days::new(u64::from(grace_days) + 1))?;
+    Some(stale_from.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+}
+
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
@@ -130,13 +156,41 @@ impl HotPath {
         limits: Arc<dyn LimitStore>,
         ledger: Arc<dyn LedgerStore>,
         cache: Arc<dyn ExposureCache>,
-        policy: Policy,
     ) -> Self {
         Self {
             limits,
             ledger,
             cache,
-            policy,
+            policy: PolicyCopy::new(),
+        }
+    }
+
+    /// The policy in the store (the shipped default until the first change), read now.
+    pub async fn stored_policy(&self) -> Result<CreditPolicy, ServiceError> {
+        let policy = self
+            .limits
+            .policy()
+            .await
+            .map_err(store_error)?
+            .unwrap_or_default();
+        self.policy.replace(policy.clone());
+        Ok(policy)
+    }
+
+    /// The policy, at most [`PolicyCopy::MAX_AGE`] old.
+    pub async fn policy(&self) -> Result<CreditPolicy, ServiceError> {
+        match self.policy.read() {
+            (policy, true) => Ok(policy),
+            (_, false) => self.stored_policy().await,
+        }
+    }
+
+    /// After a policy change: every cached profile carries the old tolerances and caps, so
+    /// all are evicted and rebuilt on their next order.
+    pub async fn policy_changed(&self, policy: CreditPolicy) {
+        self.policy.replace(policy);
+        if let Err(error) = self.cache.evict_all().await {
+            tracing::warn!(error = %error, "could not evict the cached profiles after a policy change; they keep the old policy until rebuilt");
         }
     }
 
@@ -230,7 +284,9 @@ impl HotPath {
         Ok((limit, currency))
     }
 
-    /// Loads the customer's profile into the cache from the limits tables and the ledger.
+    /// Loads the customer's profile into the cache from the limits tables, the credit policy
+    /// (read from the store, not the copy: a rebuild must not bring back an old policy) and
+    /// the ledger.
     async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
         let facts = self
             .limits
@@ -238,6 +294,7 @@ impl HotPath {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
+        let policy = self.stored_policy().await?;
         let (limit, currency) = self
             .cached_limit(&Scope::Customer(customer_id.to_owned()))
             .await?;
@@ -247,6 +304,17 @@ impl HotPath {
             .await
             .map_err(store_error)?
             .is_empty();
+        let grade = facts.rating.as_ref().map(|rating| rating.grade.as_str());
+        let (grade_policy, _) = policy.for_grade(grade);
+        let own_terms = self.limits.terms(customer_id).await.map_err(store_error)?;
+        let terms = terms::effective(customer_id, own_terms.as_ref(), &policy, grade);
+        let order_cap = match (terms.order_amount_cap, currency) {
+            (Some(cap), Some(currency)) => self.cap_in(cap, currency).await?,
+            // Without a limit every order is referred anyway; the cap applies in its own
+            // currency until one is granted.
+            (Some(cap), None) => Some(to_minor(&cap)?),
+            (None, _) => None,
+        };
         let (epoch, exposure) = self
             .ledger
             .rebuild(&format!("customer:{customer_id}"))
@@ -260,11 +328,14 @@ impl HotPath {
             limit_currency: currency.map(|currency| currency.code().to_owned()),
             blocked,
             oldest_overdue_days: 0,
-            overdue_tolerance_days: self.policy.overdue_tolerance_days,
-            rating_required: false,
-            rating_valid_until: None,
-            order_cap: None,
-            tolerance_bps: self.policy.tolerance_bps,
+            overdue_tolerance_days: grade_policy.overdue_tolerance_days,
+            rating_required: policy.rating_required,
+            rating_valid_until: facts
+                .rating
+                .as_ref()
+                .and_then(|rating| rating_valid_until(rating, policy.rating_grace_days)),
+            order_cap,
+            tolerance_bps: policy.tolerance_bps(),
             exposure: exposure.total(),
             epoch,
         };
@@ -272,6 +343,23 @@ impl HotPath {
             .load_customer(&profile)
             .await
             .map_err(cache_error)
+    }
+
+    /// A per-order cap in minor units of the limit's currency; a cap in another currency is
+    /// converted at today's rate, and is not applied (with a warning) while no rate exists,
+    /// rather than refusing every order of the customer.
+    async fn cap_in(&self, cap: Money, currency: Currency) -> Result<Option<i64>, ServiceError> {
+        if cap.currency() == currency {
+            return to_minor(&cap).map(Some);
+        }
+        match self.convert(cap, currency).await {
+            Ok((converted, _)) => to_minor(&converted).map(Some),
+            Err(ServiceError::FailedPrecondition { .. }) => {
+                tracing::warn!(cap_currency = %cap.currency(), limit_currency = %currency, "no FX rate converts the per-order cap; it is not applied");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
@@ -286,7 +374,7 @@ impl HotPath {
         let profile = GroupProfile {
             group_id: group_id.to_owned(),
             limit,
-            tolerance_bps: self.policy.tolerance_bps,
+            tolerance_bps: self.stored_policy().await?.tolerance_bps(),
             exposure: exposure.total(),
             epoch,
         };
@@ -391,17 +479,10 @@ impl HotPath {
             return Err(ServiceError::invalid("order_id", "is required"));
         }
         let hold_ttl = match &request.hold_ttl {
-            None => self.policy.default_hold_ttl,
+            None => self.policy().await?.default_hold_ttl(),
             Some(ttl) => {
                 let seconds = u64::try_from(ttl.seconds).unwrap_or(0);
-                let ttl = Duration::from_secs(seconds);
-                if ttl < Duration::from_secs(60) || ttl > self.policy.max_hold_ttl {
-                    return Err(ServiceError::invalid(
-                        "hold_ttl",
-                        "must be between one minute and 90 days",
-                    ));
-                }
-                ttl
+                self.checked_ttl_seconds(seconds).await?
             }
         };
         let request_fingerprint = fingerprint(request);
@@ -973,7 +1054,7 @@ impl HotPath {
         }
         let requested_ttl = match &request.hold_ttl {
             None => None,
-            Some(ttl) => Some(self.checked_ttl(ttl.seconds)?),
+            Some(ttl) => Some(self.checked_ttl(ttl.seconds).await?),
         };
         let referral_id = request.referral_id.trim();
         if referral_id.is_empty() {
@@ -1017,7 +1098,7 @@ impl HotPath {
         let ttl = match (requested_ttl, referral.hold_ttl_seconds) {
             (Some(ttl), _) => ttl,
             (None, Some(seconds)) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
-            (None, None) => self.policy.default_hold_ttl,
+            (None, None) => self.policy().await?.default_hold_ttl(),
         };
         for _ in 0..3 {
             let (customer_epoch, group) = self.cached_epochs(&referral.customer_id).await?;
@@ -1098,12 +1179,22 @@ impl HotPath {
         decision_answer(self.ledger.decide_referral(decided, hold, key, event).await)
     }
 
-    fn checked_ttl(&self, seconds: i64) -> Result<Duration, ServiceError> {
-        let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
-        if ttl < Duration::from_secs(60) || ttl > self.policy.max_hold_ttl {
+    async fn checked_ttl(&self, seconds: i64) -> Result<Duration, ServiceError> {
+        self.checked_ttl_seconds(u64::try_from(seconds).unwrap_or(0))
+            .await
+    }
+
+    /// A hold lifetime from one minute to the policy's maximum.
+    async fn checked_ttl_seconds(&self, seconds: u64) -> Result<Duration, ServiceError> {
+        let ttl = Duration::from_secs(seconds);
+        let max = self.policy().await?.max_hold_ttl();
+        if ttl < Duration::from_secs(60) || ttl > max {
             return Err(ServiceError::invalid(
                 "hold_ttl",
-                "must be between one minute and 90 days",
+                format!(
+                    "must be between one minute and {} days (the credit policy's maximum)",
+                    max.as_secs() / 86_400
+                ),
             ));
         }
         Ok(ttl)

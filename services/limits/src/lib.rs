@@ -49,7 +49,7 @@ pub fn build(
         Some(redis) => Arc::new(exposure::RedisExposureCache::new(redis)),
         None => Arc::new(exposure::InProcessExposureCache::new()),
     };
-    let hot = hot_path::HotPath::new(store.clone(), ledger, cache, hot_path::Policy::default());
+    let hot = hot_path::HotPath::new(store.clone(), ledger, cache);
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![Arc::new(
         events::CustomerProjection::new(store.clone(), hot.clone()),
     )];

@@ -20,6 +20,8 @@ use crate::domain::fx::{self, FxRate};
 use crate::domain::limits::{
     CreditBlock, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
 };
+use crate::domain::policy::CreditPolicy;
+use crate::domain::terms::CustomerTerms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,12 +58,22 @@ impl<T> Outcome<T> {
     }
 }
 
-/// What limits knows of a customer, from intake's events.
+/// What limits knows of a customer, from intake's and rating's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerFacts {
     pub customer_id: String,
     pub status: String,
     pub group_id: Option<String>,
+    pub rating: Option<RatingFacts>,
+}
+
+/// The customer's rating in force (RatingChanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingFacts {
+    pub rating_id: String,
+    pub grade: String,
+    /// After this day (plus the policy's grace days) the rating is stale.
+    pub next_review_date: Option<chrono::NaiveDate>,
 }
 
 /// Everything an approval writes, in one transaction.
@@ -136,6 +148,16 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         quote: Currency,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<Decimal>>;
+    /// The stored credit policy; `None` until the first UpdateCreditPolicy (the shipped
+    /// default applies).
+    async fn policy(&self) -> StoreResult<Option<CreditPolicy>>;
+    /// Replaces the policy if its stored version is still `expected_version`; `false` (and
+    /// nothing written) when another change came first.
+    async fn save_policy(&self, policy: &CreditPolicy, expected_version: u64) -> StoreResult<bool>;
+    /// The customer-specific credit terms.
+    async fn terms(&self, customer_id: &str) -> StoreResult<Option<CustomerTerms>>;
+    async fn save_terms(&self, terms: &CustomerTerms) -> StoreResult<()>;
+
     /// Every stored rate, filtered by base and quote currency when given, ordered by pair,
     /// newest effective time first. The table is reference data, small enough to list.
     async fn fx_rates(
@@ -244,6 +266,30 @@ impl LimitStore for SqlLimitStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Some(Payload::RatingChanged(changed)) => {
+                    let next_review_date = changed.next_review_date.as_ref().and_then(|date| {
+                        chrono::NaiveDate::from_ymd_opt(
+                            date.year,
+                            u32::try_from(date.month).ok()?,
+                            u32::try_from(date.day).ok()?,
+                        )
+                    });
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at, rating_id, grade, next_review_date, rating_changed_at) \
+                         VALUES ($1, 'PROSPECT', $2, NULL, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE \
+                         SET rating_id = excluded.rating_id, grade = excluded.grade, \
+                             next_review_date = excluded.next_review_date, rating_changed_at = excluded.rating_changed_at \
+                         WHERE customer_profiles.rating_changed_at <= excluded.rating_changed_at",
+                    ))
+                    .bind(&changed.customer_id)
+                    .bind(NEVER)
+                    .bind(&changed.rating_id)
+                    .bind(&changed.grade)
+                    .bind(next_review_date.map(|date| date.format("%Y-%m-%d").to_string()))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 _ => {}
             }
             tx.commit().await?;
@@ -253,15 +299,26 @@ impl LimitStore for SqlLimitStore {
 
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>> {
         on_database!(&self.database, |pool, sql| {
-            let row = sqlx::query(&sql("SELECT customer_id, status, group_id FROM customer_profiles WHERE customer_id = $1"))
-                .bind(customer_id)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(&sql(
+                "SELECT customer_id, status, group_id, rating_id, grade, next_review_date FROM customer_profiles WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
             let Some(row) = row else { return Ok(None) };
+            let rating_id: Option<String> = row.try_get(3)?;
+            let grade: Option<String> = row.try_get(4)?;
+            let next_review_date: Option<String> = row.try_get(5)?;
             Ok(Some(CustomerFacts {
                 customer_id: row.try_get(0)?,
                 status: row.try_get(1)?,
                 group_id: row.try_get(2)?,
+                rating: rating_id.zip(grade).map(|(rating_id, grade)| RatingFacts {
+                    rating_id,
+                    grade,
+                    next_review_date: next_review_date
+                        .and_then(|date| chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()),
+                }),
             }))
         })
     }
@@ -628,6 +685,81 @@ impl LimitStore for SqlLimitStore {
             rows.into_iter()
                 .map(|row| Ok(row.try_get::<Json<FxRate>, _>(0)?.0))
                 .collect()
+        })
+    }
+
+    async fn policy(&self) -> StoreResult<Option<CreditPolicy>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql("SELECT document FROM credit_policy WHERE id = 1"))
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| Ok::<_, StoreError>(row.try_get::<Json<CreditPolicy>, _>(0)?.0))
+                .transpose()
+        })
+    }
+
+    async fn save_policy(&self, policy: &CreditPolicy, expected_version: u64) -> StoreResult<bool> {
+        let updated_at = policy
+            .last_change
+            .as_ref()
+            .map_or_else(Utc::now, |change| change.changed_at);
+        let expected = expected_version.to_string();
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            // The shipped default has version 0 and no row; the first change inserts it.
+            let written = if expected_version == 0 {
+                sqlx::query(&sql(
+                    "INSERT INTO credit_policy (id, etag, document, updated_at) VALUES (1, $1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                ))
+                .bind(policy.version.to_string())
+                .bind(Json(policy))
+                .bind(updated_at)
+                .execute(&mut *tx)
+                .await?
+            } else {
+                sqlx::query(&sql(
+                    "UPDATE credit_policy SET etag = $1, document = $2, updated_at = $3 WHERE id = 1 AND etag = $4",
+                ))
+                .bind(policy.version.to_string())
+                .bind(Json(policy))
+                .bind(updated_at)
+                .bind(&expected)
+                .execute(&mut *tx)
+                .await?
+            }
+            .rows_affected()
+                == 1;
+            tx.commit().await?;
+            Ok(written)
+        })
+    }
+
+    async fn terms(&self, customer_id: &str) -> StoreResult<Option<CustomerTerms>> {
+        on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql(
+                "SELECT document FROM credit_terms WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| Ok::<_, StoreError>(row.try_get::<Json<CustomerTerms>, _>(0)?.0))
+                .transpose()
+        })
+    }
+
+    async fn save_terms(&self, terms: &CustomerTerms) -> StoreResult<()> {
+        on_database!(&self.database, |pool, sql| {
+            sqlx::query(&sql(
+                "INSERT INTO credit_terms (customer_id, document, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (customer_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+            ))
+            .bind(&terms.customer_id)
+            .bind(Json(terms))
+            .bind(terms.changed_at)
+            .execute(pool)
+            .await?;
+            Ok(())
         })
     }
 }

@@ -265,6 +265,12 @@ impl Application {
         })
     }
 
+    /// The bus this process publishes to and consumes from: what a producing service's
+    /// relay publishes reaches the consumers through it.
+    pub fn event_bus(&self) -> Arc<dyn EventBus> {
+        self.bus.clone()
+    }
+
     /// The hold expiry sweeper of limits, when this process runs limits (tests call its
     /// `sweep` with a time of their choosing).
     pub fn expiry_sweeper(&self) -> Option<credit_limits::expiry::ExpirySweeper> {

@@ -2,3 +2,5 @@
 
 pub mod fx;
 pub mod limits;
+pub mod policy;
+pub mod terms;

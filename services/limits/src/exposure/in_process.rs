@@ -246,4 +246,11 @@ impl ExposureCache for InProcessExposureCache {
         self.state().groups.remove(group_id);
         Ok(())
     }
+
+    async fn evict_all(&self) -> Result<(), ExposureError> {
+        let mut state = self.state();
+        state.customers.clear();
+        state.groups.clear();
+        Ok(())
+    }
 }

@@ -194,4 +194,8 @@ pub trait ExposureCache: Send + Sync + std::fmt::Debug {
     /// Drops a group's cached profile, making it and every member's authorization cold until it
     /// is rebuilt. The members' own profiles stay cached.
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError>;
+
+    /// Drops every cached customer and group profile (after a credit policy change, whose
+    /// tolerances and caps every profile carries). Each is rebuilt on its next use.
+    async fn evict_all(&self) -> Result<(), ExposureError>;
 }

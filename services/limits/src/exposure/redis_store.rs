@@ -106,6 +106,10 @@ impl TagMemo {
     fn forget(&self, customer_id: &str) {
         self.lock().remove(customer_id);
     }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
 }
 
 impl RedisExposureCache {
@@ -458,6 +462,41 @@ impl ExposureCache for RedisExposureCache {
             .arg(self.group_key(group_id))
             .query_async::<()>(&mut connection)
             .await?;
+        Ok(())
+    }
+
+    async fn evict_all(&self) -> Result<(), ExposureError> {
+        self.tags.clear();
+        let mut connection = self.redis.connection();
+        // The index entries first: from then on every customer reads as cold. SCAN walks the
+        // keyspace in steps, so a large cache is evicted without blocking Redis.
+        for pattern in [
+            self.tag_index_key("*"),
+            self.redis.key("{*}:customer:*"),
+            self.redis.key("{*}:group:*"),
+        ] {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut connection)
+                    .await?;
+                if !keys.is_empty() {
+                    redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async::<()>(&mut connection)
+                        .await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
         Ok(())
     }
 }

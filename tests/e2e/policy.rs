@@ -1,0 +1,400 @@
+//! The credit policy, credit terms and the rating inputs of Authorize, on both backends:
+//! GetCreditPolicy / UpdateCreditPolicy with their etag, Set/GetCreditTerms with defaults by
+//! grade, ORDER_AMOUNT_LIMIT and RATING_STALE. Rating's RatingChanged events are published
+//! on the suite's bus, as the rating service's relay will.
+
+use std::time::Duration;
+
+use credit_core::Role;
+use credit_e2e_tests::TestSuite;
+use credit_proto::service_names::RATING;
+use credit_proto::v1 as pb;
+use credit_proto::v1::event::Payload;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::authorize::{
+    Limits, check, cny, codes, customer, grant, scope_of_customer, wait_until_approvable,
+};
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+    })
+}
+
+fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|request| {
+            request
+                .field_violations
+                .iter()
+                .map(|violation| violation.field.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn policy(limits: &mut Limits) -> pb::CreditPolicy {
+    limits
+        .get_credit_policy(pb::GetCreditPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap()
+}
+
+async fn update_policy(
+    limits: &mut Limits,
+    policy: pb::CreditPolicy,
+    paths: &[&str],
+) -> Result<pb::CreditPolicy, tonic::Status> {
+    Ok(limits
+        .update_credit_policy(pb::UpdateCreditPolicyRequest {
+            policy: Some(policy),
+            update_mask: mask(paths),
+            reason: "credit committee decision".into(),
+        })
+        .await?
+        .into_inner()
+        .policy
+        .unwrap())
+}
+
+fn date(days_from_today: i64) -> pb::Date {
+    use chrono::Datelike;
+    let day = chrono::Utc::now().date_naive() + chrono::Duration::days(days_from_today);
+    pb::Date {
+        year: day.year(),
+        month: i32::try_from(day.month()).unwrap(),
+        day: i32::try_from(day.day()).unwrap(),
+    }
+}
+
+async fn rate(
+    suite: &TestSuite,
+    customer_id: &str,
+    rating_id: &str,
+    grade: &str,
+    review: pb::Date,
+) {
+    suite
+        .publish(
+            RATING,
+            Payload::RatingChanged(pb::RatingChanged {
+                customer_id: customer_id.into(),
+                rating_id: rating_id.into(),
+                grade: grade.into(),
+                next_review_date: Some(review),
+                ..Default::default()
+            }),
+        )
+        .await;
+}
+
+/// Polls CheckCredit until its reason codes are `expected` (events apply a moment later).
+async fn wait_for_reasons(limits: &mut Limits, customer_id: &str, amount: &str, expected: &[&str]) {
+    let mut last = Vec::new();
+    for _ in 0..credit_e2e_tests::POLLS {
+        last = codes(&check(limits, customer_id, amount).await.reasons);
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{customer_id}: reasons {last:?}, expected {expected:?}");
+}
+
+pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &TestSuite) {
+    let mut admin = suite.limits(&suite.admin_token);
+    let mut manager = suite.limits(&suite.issue_token("sen", &[Role::CreditManager]).await);
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+
+    let shipped = policy(&mut manager).await;
+    assert_eq!(shipped.over_limit_tolerance_percent, "10");
+    assert_eq!(shipped.etag, "v0");
+    let grades: Vec<&str> = shipped
+        .grade_policies
+        .iter()
+        .map(|grade| grade.grade.as_str())
+        .collect();
+    assert_eq!(grades, ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "D"]);
+
+    let customer_id = customer(suite, 31_001, true).await;
+    grant(suite, scope_of_customer(&customer_id), "1000.00", "pol-lim").await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    // 1060 is 6 % over the limit: referred within the shipped 10 % band.
+    assert_eq!(
+        check(&mut orders, &customer_id, "1060.00").await.decision(),
+        pb::AuthorizationDecision::Referred
+    );
+
+    let mut narrower = shipped.clone();
+    narrower.over_limit_tolerance_percent = "5".into();
+    let denied = update_policy(
+        &mut manager,
+        narrower.clone(),
+        &["over_limit_tolerance_percent"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let mut broken = shipped.clone();
+    broken.over_limit_tolerance_percent = "-3".into();
+    broken.grade_policies[0].overdue_tolerance_days = -1;
+    let refused = update_policy(
+        &mut admin,
+        broken,
+        &["over_limit_tolerance_percent", "grade_policies", "colour"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let fields = violated_fields(&refused);
+    for field in [
+        "policy.over_limit_tolerance_percent",
+        "policy.grade_policies[0].overdue_tolerance_days",
+        "update_mask",
+    ] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} not in {fields:?}"
+        );
+    }
+    assert_eq!(policy(&mut manager).await.etag, "v0", "nothing written");
+
+    let changed = update_policy(
+        &mut admin,
+        narrower.clone(),
+        &["over_limit_tolerance_percent"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.over_limit_tolerance_percent, "5");
+    assert_eq!(changed.etag, "v1");
+    assert_eq!(
+        changed.grade_policies, shipped.grade_policies,
+        "only the masked field changed"
+    );
+    let stale = update_policy(&mut admin, narrower, &["over_limit_tolerance_percent"])
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+
+    // The next order sees the narrower band at once: 6 % over is now declined.
+    let after = check(&mut orders, &customer_id, "1060.00").await;
+    assert_eq!(after.decision(), pb::AuthorizationDecision::Declined);
+    assert_eq!(codes(&after.reasons), ["LIMIT_EXCEEDED"]);
+}
+
+pub async fn credit_terms_default_by_grade_and_cap_each_order(suite: &TestSuite) {
+    let mut manager = suite.limits(&suite.issue_token("sen", &[Role::CreditManager]).await);
+    let mut analyst = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 32_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "2000000.00",
+        "terms-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let terms = |limits: &mut Limits, customer_id: String| {
+        let mut limits = limits.clone();
+        async move {
+            limits
+                .get_credit_terms(pb::GetCreditTermsRequest { customer_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .terms
+                .unwrap()
+        }
+    };
+    let unrated = terms(&mut orders, customer_id.clone()).await;
+    assert_eq!(
+        unrated.payment_terms_source(),
+        pb::CreditTermsSource::DefaultPolicy
+    );
+    assert_eq!(unrated.payment_terms.unwrap().net_days, 30);
+    assert_eq!(unrated.order_amount_cap, None);
+
+    // Rated BB: the grade's defaults, a per-order cap of 1,000,000 CNY among them.
+    rate(suite, &customer_id, "rat-1", "BB", date(180)).await;
+    wait_for_reasons(
+        &mut orders,
+        &customer_id,
+        "1000000.01",
+        &["ORDER_AMOUNT_LIMIT"],
+    )
+    .await;
+    let graded = terms(&mut orders, customer_id.clone()).await;
+    assert_eq!(graded.grade, "BB");
+    assert_eq!(
+        graded.order_amount_cap_source(),
+        pb::CreditTermsSource::GradePolicy
+    );
+    assert_eq!(graded.order_amount_cap, cny("1000000.00"));
+
+    let set = |cap: Option<pb::Money>, payment_terms: Option<pb::PaymentTerms>, paths: &[&str]| {
+        pb::SetCreditTermsRequest {
+            customer_id: customer_id.clone(),
+            terms: Some(pb::CreditTerms {
+                payment_terms,
+                order_amount_cap: cap,
+                ..Default::default()
+            }),
+            update_mask: mask(paths),
+            reason: "negotiated with the customer".into(),
+        }
+    };
+    let two_ten_net_45 = pb::PaymentTerms {
+        net_days: 45,
+        discount_percent: "2".into(),
+        discount_days: 10,
+    };
+    let denied = analyst
+        .set_credit_terms(set(cny("5000.00"), None, &["order_amount_cap"]))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let bad = manager
+        .set_credit_terms(set(
+            cny("-1.00"),
+            Some(pb::PaymentTerms {
+                discount_days: 60,
+                ..two_ten_net_45.clone()
+            }),
+            &["order_amount_cap", "payment_terms"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields = violated_fields(&bad);
+    assert!(
+        fields.contains(&"terms.order_amount_cap".to_owned()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"terms.payment_terms.discount_days".to_owned()),
+        "{fields:?}"
+    );
+
+    let own = manager
+        .set_credit_terms(set(
+            cny("5000.00"),
+            Some(two_ten_net_45.clone()),
+            &["order_amount_cap", "payment_terms"],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .terms
+        .unwrap();
+    assert_eq!(
+        own.order_amount_cap_source(),
+        pb::CreditTermsSource::Customer
+    );
+    assert_eq!(own.payment_terms, Some(two_ten_net_45));
+    let over_cap = check(&mut orders, &customer_id, "6000.00").await;
+    assert_eq!(over_cap.decision(), pb::AuthorizationDecision::Referred);
+    assert_eq!(codes(&over_cap.reasons), ["ORDER_AMOUNT_LIMIT"]);
+    assert_eq!(
+        check(&mut orders, &customer_id, "4000.00").await.decision(),
+        pb::AuthorizationDecision::Approved
+    );
+
+    // A masked field left unset goes back to the grade's default.
+    let reverted = manager
+        .set_credit_terms(set(None, None, &["order_amount_cap"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .terms
+        .unwrap();
+    assert_eq!(
+        reverted.order_amount_cap_source(),
+        pb::CreditTermsSource::GradePolicy
+    );
+    assert_eq!(
+        reverted.payment_terms_source(),
+        pb::CreditTermsSource::Customer
+    );
+    assert_eq!(
+        check(&mut orders, &customer_id, "6000.00").await.decision(),
+        pb::AuthorizationDecision::Approved
+    );
+
+    let unknown = orders
+        .get_credit_terms(pb::GetCreditTermsRequest {
+            customer_id: "cus_unknown".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+pub async fn a_required_rating_that_is_missing_or_past_review_refers_orders(suite: &TestSuite) {
+    let mut admin = suite.limits(&suite.admin_token);
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 33_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "10000.00",
+        "rating-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    let mut requiring = policy(&mut admin).await;
+    requiring.rating_required = true;
+    requiring.rating_grace_days = 10;
+    update_policy(
+        &mut admin,
+        requiring,
+        &["rating_required", "rating_grace_days"],
+    )
+    .await
+    .unwrap();
+    // No rating at all.
+    assert_eq!(
+        codes(&check(&mut orders, &customer_id, "1.00").await.reasons),
+        ["RATING_STALE"]
+    );
+
+    // Rated, review due in a month: approved.
+    rate(suite, &customer_id, "rat-1", "A", date(30)).await;
+    wait_for_reasons(&mut orders, &customer_id, "1.00", &[]).await;
+    // Review date 5 days ago (re-graded BBB, to see when it applied): still within the 10
+    // grace days.
+    rate(suite, &customer_id, "rat-2", "BBB", date(-5)).await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let terms = orders
+            .get_credit_terms(pb::GetCreditTermsRequest {
+                customer_id: customer_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap();
+        if terms.grade == "BBB" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        codes(&check(&mut orders, &customer_id, "1.00").await.reasons),
+        Vec::<String>::new()
+    );
+    // Review date 11 days ago: past the grace days, stale.
+    rate(suite, &customer_id, "rat-3", "A", date(-11)).await;
+    wait_for_reasons(&mut orders, &customer_id, "1.00", &["RATING_STALE"]).await;
+}
