@@ -173,6 +173,7 @@ conformance!(
     a_customer_moving_group_is_found_under_its_new_group,
     updates_change_profile_fields_but_not_exposure,
     evicted_profiles_are_cold,
+    evicting_all_makes_every_profile_cold_and_leaves_other_keys,
     out_of_range_amounts_and_bad_ids_are_refused,
     concurrent_authorizations_respect_the_customer_limit,
     concurrent_authorizations_respect_the_group_limit,
@@ -1262,6 +1263,40 @@ async fn updates_change_profile_fields_but_not_exposure(fixture: &Fixture) {
     assert_eq!(fixture.stored_keys().await, before);
     assert_eq!(fixture.cache.get_customer("C9").await.unwrap(), None);
     assert_eq!(fixture.cache.get_group("G9").await.unwrap(), None);
+}
+
+async fn evicting_all_makes_every_profile_cold_and_leaves_other_keys(fixture: &Fixture) {
+    for index in 0..30 {
+        let group_id = format!("G{}", index % 3);
+        load(fixture, &customer(&format!("C{index}"), Some(&group_id))).await;
+        load_group(fixture, &group(&group_id, Some(500_000), 0)).await;
+    }
+    load(fixture, &customer("LONE", None)).await;
+    // Another user of the same prefix (the event stream lives there too) is left alone.
+    if let Some(redis) = &fixture.redis {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{}events-marker", fixture.prefix))
+            .arg("kept")
+            .query_async(&mut redis.connection())
+            .await
+            .unwrap();
+    }
+    fixture.cache.evict_all().await.unwrap();
+    for customer_id in ["C0", "C17", "LONE"] {
+        assert_eq!(fixture.cache.get_customer(customer_id).await.unwrap(), None);
+        assert!(matches!(
+            fixture
+                .cache
+                .authorize(&order(customer_id, None, 1))
+                .await
+                .unwrap(),
+            AuthorizeOutcome::Cold { customer: true, .. }
+        ));
+    }
+    assert_eq!(fixture.cache.get_group("G1").await.unwrap(), None);
+    if let Some(keys) = fixture.stored_keys().await {
+        assert_eq!(keys, vec![format!("{}events-marker", fixture.prefix)]);
+    }
 }
 
 async fn evicted_profiles_are_cold(fixture: &Fixture) {
