@@ -70,6 +70,7 @@ mod both {
         the_credit_policy_is_changed_by_an_admin_against_its_etag,
         credit_terms_default_by_grade_and_cap_each_order,
         a_required_rating_that_is_missing_or_past_review_refers_orders,
+        small_increases_for_good_grades_are_approved_by_a_policy_rule,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

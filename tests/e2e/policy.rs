@@ -398,3 +398,106 @@ pub async fn a_required_rating_that_is_missing_or_past_review_refers_orders(suit
     rate(suite, &customer_id, "rat-3", "A", date(-11)).await;
     wait_for_reasons(&mut orders, &customer_id, "1.00", &["RATING_STALE"]).await;
 }
+
+pub async fn small_increases_for_good_grades_are_approved_by_a_policy_rule(suite: &TestSuite) {
+    let mut admin = suite.limits(&suite.admin_token);
+    let mut maker = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let customer_id = customer(suite, 34_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "auto-lim",
+    )
+    .await;
+
+    let mut with_rule = policy(&mut admin).await;
+    with_rule.auto_approval_rules = vec![pb::AutoApprovalRule {
+        rule_id: "small-increase".into(),
+        min_grade: "BBB".into(),
+        max_increase_percent: "10".into(),
+        max_amount: cny("5000000.00"),
+        description: "up to 10 % more for BBB and better".into(),
+    }];
+    update_policy(&mut admin, with_rule, &["auto_approval_rules"])
+        .await
+        .unwrap();
+
+    let requests = maker.clone();
+    let request = |request_id: &str, amount: &str| {
+        let mut maker = requests.clone();
+        let request = pb::RequestLimitChangeRequest {
+            request_id: request_id.into(),
+            scope: scope_of_customer(&customer_id),
+            amount: cny(amount),
+            reason: "more orders this season".into(),
+            ..Default::default()
+        };
+        async move {
+            maker
+                .request_limit_change(request)
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    // Unrated: a person decides.
+    let unrated = request("auto-1", "105000.00").await;
+    assert_eq!(
+        unrated.limit_request.unwrap().status(),
+        pb::ApprovalStatus::Pending
+    );
+
+    rate(suite, &customer_id, "rat-1", "A", date(180)).await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let terms = maker
+            .get_credit_terms(pb::GetCreditTermsRequest {
+                customer_id: customer_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap();
+        if terms.grade == "A" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let small = request("auto-2", "109000.00").await;
+    let approved = small.limit_request.unwrap();
+    assert_eq!(approved.status(), pb::ApprovalStatus::Approved);
+    assert_eq!(approved.auto_approval_rule_id, "small-increase");
+    assert_eq!(approved.decided_by, None, "no person decided");
+    let limit = small.limit.unwrap();
+    assert_eq!(limit.amount, cny("109000.00"));
+    assert_eq!(limit.auto_approval_rule_id, "small-increase");
+    // A retry answers the approved request and its limit, and grants nothing more.
+    let retried = request("auto-2", "109000.00").await;
+    assert_eq!(retried.limit.unwrap().limit_id, limit.limit_id);
+
+    // More than 10 % over the current limit: a person decides.
+    let large = request("auto-3", "125000.00").await;
+    assert_eq!(
+        large.limit_request.unwrap().status(),
+        pb::ApprovalStatus::Pending
+    );
+    assert!(large.limit.is_none());
+
+    let history = maker
+        .list_limit_history(pb::ListLimitHistoryRequest {
+            scope: scope_of_customer(&customer_id),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let by_rule: Vec<&pb::LimitHistoryEntry> = history
+        .iter()
+        .filter(|entry| entry.auto_approval_rule_id == "small-increase")
+        .collect();
+    assert_eq!(by_rule.len(), 1);
+    assert_eq!(by_rule[0].approved_by, None);
+    assert_eq!(by_rule[0].previous_amount, cny("100000.00"));
+}

@@ -23,7 +23,7 @@ use crate::domain::limits::{
 use crate::domain::policy::{PaymentTerms, PolicyChange};
 use crate::domain::terms::{self, CustomerTerms, EffectiveTerms};
 use crate::hot_path::HotPath;
-use crate::store::{Approval, CustomerFacts, LimitStore, StoreError};
+use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct LimitsApi {
@@ -46,6 +46,176 @@ impl LimitsApi {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found("customer", customer_id))
+    }
+
+    /// Everything approving `pending` writes: the decided request, the limit, the limits it
+    /// supersedes, the change log entry and the LimitChanged event. `approver` is the checker,
+    /// or the system when `rule_id` names the auto-approval rule that approved it.
+    async fn approval(
+        &self,
+        pending: &LimitRequest,
+        approver: Person,
+        reason: &str,
+        request_id: &str,
+        rule_id: Option<String>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(LimitRequest, Approval), ServiceError> {
+        self.check_cap(&pending.scope, &pending.amount).await?;
+        let current = self
+            .store
+            .limits(&pending.scope)
+            .await
+            .map_err(store_error)?;
+        let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
+        let limit = CreditLimit {
+            id: new_id("lim"),
+            scope: pending.scope.clone(),
+            amount: pending.amount,
+            valid_from: pending.valid_from,
+            valid_until: pending.valid_until,
+            temporary: pending.temporary,
+            status: LimitStatus::Active,
+            limit_request_id: pending.id.clone(),
+            requested_by: pending.requested_by.clone(),
+            approved_by: approver.clone(),
+            granted_at: now,
+            reason: pending.reason.clone(),
+            auto_approval_rule_id: rule_id.clone(),
+        };
+        // A new permanent limit replaces the scope's permanent ones; temporary limits run
+        // out by themselves.
+        let superseded = if pending.temporary {
+            Vec::new()
+        } else {
+            current
+                .iter()
+                .filter(|old| !old.temporary)
+                .map(|old| old.id.clone())
+                .collect()
+        };
+        let decided = LimitRequest {
+            status: RequestStatus::Approved,
+            decided_by: rule_id.is_none().then(|| approver.clone()),
+            decided_at: Some(now),
+            decision_reason: reason.to_owned(),
+            limit_id: Some(limit.id.clone()),
+            auto_approval_rule_id: rule_id.clone(),
+            ..pending.clone()
+        };
+        let history = HistoryEntry {
+            id: new_id("lhi"),
+            scope: pending.scope.clone(),
+            limit_id: limit.id.clone(),
+            limit_request_id: pending.id.clone(),
+            previous_amount: previous,
+            amount: limit.amount,
+            valid_from: limit.valid_from,
+            valid_until: limit.valid_until,
+            temporary: limit.temporary,
+            requested_by: pending.requested_by.clone(),
+            approved_by: approver.clone(),
+            reason: pending.reason.clone(),
+            decision_reason: reason.to_owned(),
+            changed_at: now,
+            auto_approval_rule_id: rule_id.clone(),
+        };
+        let (customer_id, group_id) = match &pending.scope {
+            Scope::Customer(id) => (id.clone(), String::new()),
+            Scope::Group(id) => (String::new(), id.clone()),
+            Scope::Portfolio => (String::new(), String::new()),
+        };
+        let event = pb::Event {
+            aggregate_id: limit.id.clone(),
+            customer_id,
+            group_id,
+            actor: Some(approver.to_proto()),
+            request_id: request_id.to_owned(),
+            ..new_event(
+                LIMITS,
+                Payload::LimitChanged(pb::LimitChanged {
+                    scope: Some(limit.scope.to_proto()),
+                    limit_id: limit.id.clone(),
+                    previous_amount: previous.map(Into::into),
+                    amount: Some(limit.amount.into()),
+                    valid_from: Some(limits::to_timestamp(limit.valid_from)),
+                    valid_until: limit.valid_until.map(limits::to_timestamp),
+                    temporary: limit.temporary,
+                    limit_request_id: pending.id.clone(),
+                    requested_by: pending.requested_by.name.clone(),
+                    approved_by: approver.name.clone(),
+                    auto_approval_rule_id: rule_id.unwrap_or_default(),
+                }),
+            )
+        };
+        Ok((
+            decided,
+            Approval {
+                limit,
+                superseded,
+                history,
+                event,
+            },
+        ))
+    }
+
+    /// Approves a new customer limit request at once when a policy rule covers it; the
+    /// request as it stands afterwards, and the limit when one was granted.
+    async fn auto_approve(
+        &self,
+        created: LimitRequest,
+        request_id: &str,
+    ) -> Result<(LimitRequest, Option<CreditLimit>), ServiceError> {
+        let Scope::Customer(customer_id) = &created.scope else {
+            return Ok((created, None));
+        };
+        let policy = self.hot.stored_policy().await?;
+        let facts = self
+            .store
+            .customer(customer_id)
+            .await
+            .map_err(store_error)?;
+        let grade = facts
+            .as_ref()
+            .and_then(|facts| facts.rating.as_ref())
+            .map(|rating| rating.grade.as_str());
+        let Some(rule) = policy.auto_approval(grade, created.current_amount, created.amount) else {
+            return Ok((created, None));
+        };
+        let system = Person {
+            principal_id: "system:limits".to_owned(),
+            name: format!("auto-approval rule {}", rule.rule_id),
+            roles: Vec::new(),
+        };
+        let now = Utc::now();
+        let reason = format!(
+            "auto-approved by rule {}: {}",
+            rule.rule_id, rule.description
+        );
+        let (decided, approval) = self
+            .approval(
+                &created,
+                system,
+                &reason,
+                request_id,
+                Some(rule.rule_id.clone()),
+                now,
+            )
+            .await?;
+        // The decision's own idempotency key, derived from the request's: a retry of the
+        // request replays the stored (approved) request instead.
+        let key = IdempotencyKey {
+            request_id: format!("{request_id}#auto-approval"),
+            operation: "AutoApproveLimitRequest",
+            fingerprint: created.id.clone(),
+        };
+        let stored = self
+            .store
+            .decide(&decided, &key, Some(&approval))
+            .await
+            .map_err(store_error)?
+            .into_inner();
+        self.hot.invalidate(&stored.scope).await;
+        Ok((stored, Some(approval.limit)))
     }
 
     /// The customer's own terms over the policy's defaults for its grade.
@@ -204,16 +374,39 @@ impl LimitService for LimitsApi {
             decided_at: None,
             decision_reason: String::new(),
             limit_id: None,
+            auto_approval_rule_id: None,
         };
-        let stored = self
+        let (stored, granted) = match self
             .store
             .create_limit_request(&limit_request, &key)
             .await
             .map_err(store_error)?
-            .into_inner();
+        {
+            StoreOutcome::New(created) => self.auto_approve(created, &key.request_id).await?,
+            StoreOutcome::Replayed(existing) => {
+                // A retry: the request as it stands now (approved, if a rule approved it).
+                let current = self
+                    .store
+                    .limit_request(&existing.id)
+                    .await
+                    .map_err(store_error)?
+                    .unwrap_or(existing);
+                let granted = match &current.limit_id {
+                    Some(limit_id) => self
+                        .store
+                        .limits(&current.scope)
+                        .await
+                        .map_err(store_error)?
+                        .into_iter()
+                        .find(|limit| &limit.id == limit_id),
+                    None => None,
+                };
+                (current, granted)
+            }
+        };
         Ok(Response::new(pb::RequestLimitChangeResponse {
             limit_request: Some(stored.to_proto()),
-            limit: None,
+            limit: granted.map(|limit| limit.to_proto(Utc::now())),
         }))
     }
 
@@ -270,104 +463,27 @@ impl LimitService for LimitsApi {
             }));
         }
         let now = Utc::now();
-        let checker_person = Person::of(&checker);
-        let mut decided = LimitRequest {
-            status: if approving {
-                RequestStatus::Approved
-            } else {
-                RequestStatus::Rejected
-            },
-            decided_by: Some(checker_person.clone()),
-            decided_at: Some(now),
-            decision_reason: reason.clone(),
-            ..pending.clone()
-        };
-        let approval = if approving {
-            self.check_cap(&pending.scope, &pending.amount).await?;
-            let current = self
-                .store
-                .limits(&pending.scope)
-                .await
-                .map_err(store_error)?;
-            let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
-            let limit = CreditLimit {
-                id: new_id("lim"),
-                scope: pending.scope.clone(),
-                amount: pending.amount,
-                valid_from: pending.valid_from,
-                valid_until: pending.valid_until,
-                temporary: pending.temporary,
-                status: LimitStatus::Active,
-                limit_request_id: pending.id.clone(),
-                requested_by: pending.requested_by.clone(),
-                approved_by: checker_person.clone(),
-                granted_at: now,
-                reason: pending.reason.clone(),
-            };
-            // A new permanent limit replaces the scope's permanent ones; temporary limits run
-            // out by themselves.
-            let superseded = if pending.temporary {
-                Vec::new()
-            } else {
-                current
-                    .iter()
-                    .filter(|old| !old.temporary)
-                    .map(|old| old.id.clone())
-                    .collect()
-            };
-            decided.limit_id = Some(limit.id.clone());
-            let history = HistoryEntry {
-                id: new_id("lhi"),
-                scope: pending.scope.clone(),
-                limit_id: limit.id.clone(),
-                limit_request_id: pending.id.clone(),
-                previous_amount: previous,
-                amount: limit.amount,
-                valid_from: limit.valid_from,
-                valid_until: limit.valid_until,
-                temporary: limit.temporary,
-                requested_by: pending.requested_by.clone(),
-                approved_by: checker_person.clone(),
-                reason: pending.reason.clone(),
-                decision_reason: reason.clone(),
-                changed_at: now,
-            };
-            let (customer_id, group_id) = match &pending.scope {
-                Scope::Customer(id) => (id.clone(), String::new()),
-                Scope::Group(id) => (String::new(), id.clone()),
-                Scope::Portfolio => (String::new(), String::new()),
-            };
-            let event = pb::Event {
-                aggregate_id: limit.id.clone(),
-                customer_id,
-                group_id,
-                actor: Some(checker_person.to_proto()),
-                request_id: key.request_id.clone(),
-                ..new_event(
-                    LIMITS,
-                    Payload::LimitChanged(pb::LimitChanged {
-                        scope: Some(limit.scope.to_proto()),
-                        limit_id: limit.id.clone(),
-                        previous_amount: previous.map(Into::into),
-                        amount: Some(limit.amount.into()),
-                        valid_from: Some(limits::to_timestamp(limit.valid_from)),
-                        valid_until: limit.valid_until.map(limits::to_timestamp),
-                        temporary: limit.temporary,
-                        limit_request_id: pending.id.clone(),
-                        requested_by: pending.requested_by.name.clone(),
-                        approved_by: checker_person.name.clone(),
-                        auto_approval_rule_id: String::new(),
-                    }),
+        let (decided, approval) = if approving {
+            let (decided, approval) = self
+                .approval(
+                    &pending,
+                    Person::of(&checker),
+                    &reason,
+                    &key.request_id,
+                    None,
+                    now,
                 )
-            };
-            Some(Approval {
-                limit,
-                superseded,
-                history,
-                event,
-            })
+                .await?;
+            (decided, Some(approval))
         } else {
-            None
+            let rejected = LimitRequest {
+                status: RequestStatus::Rejected,
+                decided_by: Some(Person::of(&checker)),
+                decided_at: Some(now),
+                decision_reason: reason.clone(),
+                ..pending.clone()
+            };
+            (rejected, None)
         };
         let stored = self
             .store

@@ -131,6 +131,9 @@ pub struct LimitRequest {
     pub decision_reason: String,
     /// The limit granted by the approval.
     pub limit_id: Option<String>,
+    /// The policy rule that approved it without a checker.
+    #[serde(default)]
+    pub auto_approval_rule_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +158,9 @@ pub struct CreditLimit {
     pub approved_by: Person,
     pub granted_at: DateTime<Utc>,
     pub reason: String,
+    /// The policy rule that approved it without a checker.
+    #[serde(default)]
+    pub auto_approval_rule_id: Option<String>,
 }
 
 impl CreditLimit {
@@ -195,6 +201,9 @@ pub struct HistoryEntry {
     pub reason: String,
     pub decision_reason: String,
     pub changed_at: DateTime<Utc>,
+    /// The policy rule that approved it without a checker.
+    #[serde(default)]
+    pub auto_approval_rule_id: Option<String>,
 }
 
 /// The checked content of a `RequestLimitChange`.
@@ -373,7 +382,7 @@ impl LimitRequest {
             decided_by: self.decided_by.as_ref().map(Person::to_proto),
             decided_at: self.decided_at.map(to_timestamp),
             decision_reason: self.decision_reason.clone(),
-            auto_approval_rule_id: String::new(),
+            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
             limit_id: self.limit_id.clone().unwrap_or_default(),
         }
     }
@@ -399,12 +408,17 @@ impl CreditLimit {
             status: status as i32,
             limit_request_id: self.limit_request_id.clone(),
             requested_by: Some(self.requested_by.to_proto()),
-            approved_by: Some(self.approved_by.to_proto()),
-            auto_approval_rule_id: String::new(),
+            approved_by: approved_by(&self.approved_by, &self.auto_approval_rule_id),
+            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
             granted_at: Some(to_timestamp(self.granted_at)),
             reason: self.reason.clone(),
         }
     }
+}
+
+/// The checker, unset when a policy rule approved instead of a person.
+fn approved_by(person: &Person, rule: &Option<String>) -> Option<pb::Actor> {
+    rule.is_none().then(|| person.to_proto())
 }
 
 impl HistoryEntry {
@@ -420,8 +434,8 @@ impl HistoryEntry {
             valid_until: self.valid_until.map(to_timestamp),
             temporary: self.temporary,
             requested_by: Some(self.requested_by.to_proto()),
-            approved_by: Some(self.approved_by.to_proto()),
-            auto_approval_rule_id: String::new(),
+            approved_by: approved_by(&self.approved_by, &self.auto_approval_rule_id),
+            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
             reason: self.reason.clone(),
             decision_reason: self.decision_reason.clone(),
             changed_at: Some(to_timestamp(self.changed_at)),
@@ -467,6 +481,7 @@ mod tests {
             approved_by: person("checker"),
             granted_at: now - Duration::minutes(granted_minutes_ago),
             reason: String::new(),
+            auto_approval_rule_id: None,
         }
     }
 
@@ -506,6 +521,7 @@ mod tests {
             decided_at: None,
             decision_reason: String::new(),
             limit_id: None,
+            auto_approval_rule_id: None,
         };
         let principal = |id: &str, authority: &str, roles: &[Role]| Principal {
             id: id.into(),

@@ -238,6 +238,31 @@ impl CreditPolicy {
         Duration::from_secs(self.max_hold_ttl_seconds)
     }
 
+    /// The first auto-approval rule that approves a customer's limit change from `current`
+    /// to `new` at `grade`: the grade at or above the rule's, the new amount at most the
+    /// rule's percent above the current limit (decreases always qualify) and within its
+    /// absolute bound. A first limit, another currency or an unrated customer never
+    /// qualifies: those need a person.
+    pub fn auto_approval(
+        &self,
+        grade: Option<&str>,
+        current: Option<Money>,
+        new: Money,
+    ) -> Option<&AutoApprovalRule> {
+        let rank = self.rank(grade?)?;
+        let current = current.filter(|current| current.currency() == new.currency())?;
+        self.auto_approval_rules.iter().find(|rule| {
+            let grade_ok = self.rank(&rule.min_grade).is_some_and(|min| rank <= min);
+            let ceiling = current.amount()
+                * (Decimal::ONE + rule.max_increase_percent / Decimal::ONE_HUNDRED);
+            let increase_ok = new.amount() <= ceiling;
+            let bound_ok = rule.max_amount.is_none_or(|bound| {
+                bound.currency() == new.currency() && new.amount() <= bound.amount()
+            });
+            grade_ok && increase_ok && bound_ok
+        })
+    }
+
     /// Position of `grade` in the table, 0 = best; `None` for unlisted grades.
     pub fn rank(&self, grade: &str) -> Option<usize> {
         self.grade_policies
@@ -640,6 +665,56 @@ mod tests {
         ] {
             assert!(text.contains(field), "{field} missing in {text}");
         }
+    }
+
+    #[test]
+    fn small_changes_of_good_grades_are_approved_by_the_first_rule_that_applies() {
+        let policy = CreditPolicy {
+            auto_approval_rules: vec![AutoApprovalRule {
+                rule_id: "small-increase".to_owned(),
+                min_grade: "BBB".to_owned(),
+                max_increase_percent: Decimal::TEN,
+                max_amount: Money::parse("2000000", "CNY").ok(),
+                description: String::new(),
+            }],
+            ..CreditPolicy::default()
+        };
+        let money = |amount: &str| Money::parse(amount, "CNY").unwrap();
+        let current = Some(money("1000000"));
+        let approve = |grade, current, new| {
+            policy
+                .auto_approval(grade, current, new)
+                .map(|rule| rule.rule_id.clone())
+        };
+        assert_eq!(
+            approve(Some("A"), current, money("1100000")),
+            Some("small-increase".to_owned())
+        );
+        assert_eq!(
+            approve(Some("BBB"), current, money("900000")),
+            Some("small-increase".to_owned())
+        );
+        assert_eq!(
+            approve(Some("A"), current, money("1100000.01")),
+            None,
+            "over 10 %"
+        );
+        assert_eq!(
+            approve(Some("BB"), current, money("1000001")),
+            None,
+            "grade below BBB"
+        );
+        assert_eq!(approve(None, current, money("1000001")), None, "unrated");
+        assert_eq!(
+            approve(Some("A"), None, money("1000")),
+            None,
+            "a first limit"
+        );
+        assert_eq!(
+            approve(Some("AAA"), Some(money("1900000")), money("2000001")),
+            None,
+            "beyond the absolute bound"
+        );
     }
 
     #[test]
