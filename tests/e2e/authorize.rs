@@ -38,7 +38,7 @@ pub(crate) fn scope_of_customer(customer_id: &str) -> Option<pb::LimitScope> {
     })
 }
 
-fn scope_of_group(group_id: &str) -> Option<pb::LimitScope> {
+pub(crate) fn scope_of_group(group_id: &str) -> Option<pb::LimitScope> {
     Some(pb::LimitScope {
         scope: Some(pb::limit_scope::Scope::GroupId(group_id.into())),
     })
@@ -173,7 +173,7 @@ pub(crate) async fn authorize(
         .into_inner())
 }
 
-async fn exposure(limits: &mut Limits, scope: Option<pb::LimitScope>) -> pb::Exposure {
+pub(crate) async fn exposure(limits: &mut Limits, scope: Option<pb::LimitScope>) -> pb::Exposure {
     limits
         .get_exposure(pb::GetExposureRequest { scope })
         .await

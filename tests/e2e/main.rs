@@ -15,6 +15,7 @@ mod intake;
 mod limits;
 mod policy;
 mod readiness;
+mod reconcile;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
 /// Redis, each in a fresh suite.
@@ -81,5 +82,11 @@ mod both {
         referrals_are_released_or_rejected_by_enough_authority,
         credit_blocks_refer_every_order_until_cleared,
         expired_holds_are_released_by_the_sweeper,
+    );
+    on_both_backends!(reconcile:
+        damaged_exposure_is_reported_exactly_then_repaired,
+        cold_customers_are_not_differences,
+        only_an_admin_may_reconcile,
+        bad_input_is_refused_with_field_violations,
     );
 }

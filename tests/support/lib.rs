@@ -201,6 +201,16 @@ impl TestSuite {
         self.bus.publish(&event, &encoded).await.unwrap();
     }
 
+    /// The exposure cache limits decides on: Redis on PostgreSQL + Redis, the in-process
+    /// cache on the embedded default (reachable only from inside this process).
+    pub fn exposure_cache(&self) -> std::sync::Arc<dyn credit_limits::exposure::ExposureCache> {
+        self.expiry_sweeper
+            .as_ref()
+            .expect("this suite runs limits")
+            .exposure_cache()
+            .clone()
+    }
+
     /// The PostgreSQL database of a production suite.
     pub fn database(&self) -> &TestDatabase {
         self.database.as_ref().expect("a production suite")

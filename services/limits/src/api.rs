@@ -1,6 +1,6 @@
 //! The gRPC handlers of `credit.v1.LimitService` that have landed: limits and their
-//! four-eyes approval, the order-time RPCs, referrals and manual credit blocks. The others
-//! answer UNIMPLEMENTED until they land.
+//! four-eyes approval, the order-time RPCs, referrals, manual credit blocks and the
+//! reconciliation of cached exposure. The others answer UNIMPLEMENTED until they land.
 
 use std::sync::Arc;
 
@@ -657,6 +657,22 @@ impl LimitService for LimitsApi {
         let principal = principal(&request)?.clone();
         Ok(Response::new(
             self.hot.clear_block(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn reconcile_exposure(
+        &self,
+        request: Request<pb::ReconcileExposureRequest>,
+    ) -> Answer<pb::ReconcileExposureResponse> {
+        let principal = principal(&request)?;
+        Ok(Response::new(
+            crate::reconcile::reconcile_exposure(
+                &self.hot,
+                self.store.as_ref(),
+                principal,
+                request.get_ref(),
+            )
+            .await?,
         ))
     }
 

@@ -2,12 +2,14 @@
 //! then the amount given back in the exposure cache). The suite runs it in the background;
 //! tests call [`ExpirySweeper::sweep`] with the time they want.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
 use tokio::sync::watch;
 
+use crate::exposure::ExposureCache;
 use crate::hot_path::HotPath;
 use crate::ledger::Hold;
 
@@ -24,6 +26,12 @@ pub struct ExpirySweeper {
 impl ExpirySweeper {
     pub fn new(hot: HotPath, interval: Duration) -> Self {
         Self { hot, interval }
+    }
+
+    /// The exposure cache the sweeper gives amounts back to, which is the one the hot path
+    /// decides on: tests read it, and damage it to test `ReconcileExposure`.
+    pub fn exposure_cache(&self) -> &Arc<dyn ExposureCache> {
+        self.hot.cache()
     }
 
     /// Expires every open hold whose expiry is at or before `now`; returns them.

@@ -80,7 +80,7 @@ pub struct HotPath {
     policy: PolicyCopy,
 }
 
-fn cache_error(error: ExposureError) -> ServiceError {
+pub(crate) fn cache_error(error: ExposureError) -> ServiceError {
     match error {
         ExposureError::Redis(error) => {
             ServiceError::unavailable("the exposure cache did not answer; retry", error)
@@ -89,14 +89,14 @@ fn cache_error(error: ExposureError) -> ServiceError {
     }
 }
 
-fn ledger_error(error: LedgerError) -> ServiceError {
+pub(crate) fn ledger_error(error: LedgerError) -> ServiceError {
     match error {
         LedgerError::Database(error) => storage_error(error),
         other => ServiceError::internal(other),
     }
 }
 
-fn store_error(error: StoreError) -> ServiceError {
+pub(crate) fn store_error(error: StoreError) -> ServiceError {
     match error {
         StoreError::Database(error) => storage_error(error),
         other => ServiceError::internal(other),
@@ -110,7 +110,7 @@ fn to_minor(money: &Money) -> Result<i64, ServiceError> {
     i64::try_from(minor).map_err(|_| ServiceError::invalid("amount", "is too large"))
 }
 
-fn from_minor(minor: i64, currency: Currency) -> Money {
+pub(crate) fn from_minor(minor: i64, currency: Currency) -> Money {
     Money::new(Decimal::new(minor, money_scale(currency)), currency)
 }
 
@@ -198,6 +198,11 @@ impl HotPath {
         &self.cache
     }
 
+    /// The ledger the cache is rebuilt from (reconciliation compares the two).
+    pub(crate) fn ledger(&self) -> &Arc<dyn LedgerStore> {
+        &self.ledger
+    }
+
     /// Checks an order's fields; reads nothing.
     fn order(
         customer_id: &str,
@@ -265,7 +270,7 @@ impl HotPath {
     /// The scope's limit in force now in the cache's form (minor units, unix time), and the
     /// currency exposure is kept in: the limit's, or the newest granted one's when none is
     /// in force.
-    async fn cached_limit(
+    pub(crate) async fn cached_limit(
         &self,
         scope: &Scope,
     ) -> Result<(Option<Limit>, Option<Currency>), ServiceError> {
@@ -284,10 +289,11 @@ impl HotPath {
         Ok((limit, currency))
     }
 
-    /// Loads the customer's profile into the cache from the limits tables, the credit policy
-    /// (read from the store, not the copy: a rebuild must not bring back an old policy) and
-    /// the ledger.
-    async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
+    /// Loads the customer's profile into the cache, in a new epoch, from the limits tables,
+    /// the credit policy (read from the store, not the copy: a rebuild must not bring back an
+    /// old policy) and the ledger: the rebuild of a cold customer, and the repair
+    /// reconciliation makes.
+    pub(crate) async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
         let facts = self
             .limits
             .customer(customer_id)
@@ -362,7 +368,8 @@ impl HotPath {
         }
     }
 
-    async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
+    /// Loads the group's profile into the cache from its limit and the ledger, in a new epoch.
+    pub(crate) async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
         let (limit, _) = self
             .cached_limit(&Scope::Group(group_id.to_owned()))
             .await?;

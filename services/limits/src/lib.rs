@@ -2,7 +2,8 @@
 //!
 //! Landed: limits with four-eyes approval and the portfolio cap, the projection of intake's
 //! customer events, the hot path (Authorize, CheckCredit, Capture, Release, GetExposure), the
-//! referral queue, manual credit blocks and the hold expiry sweeper. Other RPCs answer
+//! referral queue, manual credit blocks, the hold expiry sweeper and the reconciliation of the
+//! exposure cache with the ledger (`ReconcileExposure`). Other RPCs answer
 //! UNIMPLEMENTED until they land (#4).
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod expiry;
 pub mod exposure;
 pub mod hot_path;
 pub mod ledger;
+pub mod reconcile;
 pub mod store;
 
 use std::sync::Arc;
@@ -21,6 +23,11 @@ use credit_proto::service_names::LIMITS;
 use credit_proto::v1::limit_service_server::LimitServiceServer;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
+
+/// `ReconcileExposure` reads every customer and group (thousands of cache and ledger reads)
+/// and may run this long instead of the default per-call deadline.
+pub const RECONCILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const RECONCILE_PATH: &str = "/credit.v1.LimitService/ReconcileExposure";
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

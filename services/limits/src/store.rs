@@ -93,6 +93,14 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
     /// Whether any customer is known to belong to `group_id`.
     async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
+    /// At most `limit` customers of the projection whose id sorts after `after_customer_id`,
+    /// in id order, each with its group: one batch of a walk over every customer ("" starts
+    /// it), so a walk over many customers never holds them all in memory. Without ratings.
+    async fn customers_after(
+        &self,
+        after_customer_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerFacts>>;
 
     async fn create_limit_request(
         &self,
@@ -332,6 +340,34 @@ impl LimitStore for SqlLimitStore {
             .fetch_optional(pool)
             .await?;
             Ok(found.is_some())
+        })
+    }
+
+    async fn customers_after(
+        &self,
+        after_customer_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerFacts>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT customer_id, status, group_id FROM customer_profiles \
+                 WHERE customer_id > $1 ORDER BY customer_id LIMIT $2",
+            ))
+            .bind(after_customer_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| {
+                    Ok(CustomerFacts {
+                        customer_id: row.try_get(0)?,
+                        status: row.try_get(1)?,
+                        group_id: row.try_get(2)?,
+                        // Reconciliation needs only ids and groups.
+                        rating: None,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -1393,7 +1393,7 @@ fn call_hint(code: Code, call: usize) -> String {
 }
 
 /// The canonical name of a gRPC code, as grpcurl and the contract write it.
-fn code_name(code: Code) -> &'static str {
+pub(crate) fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
@@ -1461,45 +1461,21 @@ pub struct ImportArgs {
 }
 
 impl ImportArgs {
-    /// Resolves the defaults: the address from `--addr`/`CREDIT_ADDR`, else from the suite's
-    /// settings (`CREDIT_LISTEN_ADDR`, `--config`); the token from `CREDIT_TOKEN`, else
-    /// `--token-file`, else `CREDIT_DATA_DIR/admin.token`. Server settings the import does not
-    /// use never stop it: when they do not load, the two it needs are read from the environment.
+    /// Resolves the defaults: the suite and the token as [`resolve_target`] finds them.
     pub fn into_options(self, config_file: Option<&Path>) -> Result<ImportOptions, ImportError> {
-        let lookup = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
-        let needs_settings =
-            self.addr.is_none() || (lookup("CREDIT_TOKEN").is_none() && self.token_file.is_none());
-        let settings = if needs_settings {
-            ClientSettings::load(config_file, &lookup)?
-        } else {
-            ClientSettings::default()
-        };
-        let addr = match self
-            .addr
-            .as_deref()
-            .map(str::trim)
-            .filter(|addr| !addr.is_empty())
-        {
-            Some(addr) => normalize_addr(addr)?,
-            None => addr_for_listen_addr(settings.listen_addr),
-        };
-        let (token, token_source) = resolve_token(
-            lookup("CREDIT_TOKEN"),
+        let target = resolve_target(
+            self.addr.as_deref(),
             self.token_file.as_deref(),
-            &settings.data_dir,
+            config_file,
         )?;
         let batch_size = usize::try_from(self.batch_size).map_err(|_| {
             ConfigError::new("--batch-size", format!("must be 1..={MAX_BATCH_SIZE}"))
         })?;
         Ok(ImportOptions {
             file: self.file,
-            addr,
-            token,
-            token_source,
+            addr: target.addr,
+            token: target.token,
+            token_source: target.token_source,
             import_id: self.import_id,
             batch_size,
             validate_only: self.validate_only,
@@ -1507,6 +1483,51 @@ impl ImportArgs {
             show_progress: true,
         })
     }
+}
+
+/// Where a client command (`import`, `reconcile`) finds the suite, and the token it shows.
+#[derive(Debug, Clone)]
+pub struct SuiteTarget {
+    /// `http://host:port`.
+    pub addr: String,
+    pub token: SecretString,
+    /// Where the token came from, for error messages; never the token itself.
+    pub token_source: String,
+}
+
+/// The address from `addr` (`--addr`/`CREDIT_ADDR`), else from the suite's settings
+/// (`CREDIT_LISTEN_ADDR`, `--config`); the token from `CREDIT_TOKEN`, else `token_file`
+/// (`--token-file`), else `CREDIT_DATA_DIR/admin.token`. Server settings a client does not use
+/// never stop it: when they do not load, the two it needs are read from the environment.
+pub fn resolve_target(
+    addr: Option<&str>,
+    token_file: Option<&Path>,
+    config_file: Option<&Path>,
+) -> Result<SuiteTarget, ImportError> {
+    let lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    let addr = addr.map(str::trim).filter(|addr| !addr.is_empty());
+    let needs_settings =
+        addr.is_none() || (lookup("CREDIT_TOKEN").is_none() && token_file.is_none());
+    let settings = if needs_settings {
+        ClientSettings::load(config_file, &lookup)?
+    } else {
+        ClientSettings::default()
+    };
+    let addr = match addr {
+        Some(addr) => normalize_addr(addr)?,
+        None => addr_for_listen_addr(settings.listen_addr),
+    };
+    let (token, token_source) =
+        resolve_token(lookup("CREDIT_TOKEN"), token_file, &settings.data_dir)?;
+    Ok(SuiteTarget {
+        addr,
+        token,
+        token_source,
+    })
 }
 
 /// The two server settings a client needs.

@@ -22,6 +22,7 @@ use credit_runtime::{BoundServer, Database, Dependency, RedisHandle, ServerParts
 use secrecy::ExposeSecret;
 
 pub mod import;
+pub mod reconcile;
 
 /// File in `CREDIT_DATA_DIR` where the embedded default writes the first admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -89,7 +90,12 @@ impl ServiceKind {
             }
             ServiceKind::Limits => {
                 let (server, handlers, sweeper) = credit_limits::build(database, redis.cloned());
-                parts.add_service(server, credit_limits::access_policy());
+                parts
+                    .add_service(server, credit_limits::access_policy())
+                    .set_deadline(
+                        credit_limits::RECONCILE_PATH,
+                        credit_limits::RECONCILE_DEADLINE,
+                    );
                 sweepers.push(sweeper);
                 handlers
             }

@@ -1,4 +1,4 @@
-//! The `credit-suite` command: `serve`, `migrate`, and `token create`.
+//! The `credit-suite` command: `serve`, `migrate`, `token create`, `import` and `reconcile`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use credit_runtime::identity::{self, NewPrincipal};
 use credit_runtime::telemetry::init_telemetry;
 use credit_runtime::{Backend, Settings};
 use credit_suite::import::ImportArgs;
+use credit_suite::reconcile::ReconcileArgs;
 use credit_suite::{Application, ServiceSelection, StartupError};
 use secrecy::ExposeSecret;
 
@@ -44,6 +45,20 @@ enum Command {
     /// (see docs/import.md). Exit code 0: every row imported; 1: some rows invalid or failed;
     /// 2: nothing could be imported.
     Import(ImportArgs),
+    /// Compare the cached exposure with the ledger and repair every difference
+    /// (LimitService.ReconcileExposure on a running suite; needs an ADMIN token).
+    ///
+    /// Checks every customer (or those named by --customer) and their groups in the exposure
+    /// cache (Redis; in-process on the embedded default). A cached figure that differs from
+    /// the ledger, and still differs a moment later, is printed on one line and repaired by
+    /// rebuilding the entry from the ledger, as a cold customer is rebuilt; --dry-run only
+    /// prints. A customer that is not cached is not a difference: it is rebuilt before its next
+    /// decision. A summary line ends the output. The token comes from CREDIT_TOKEN, else
+    /// --token-file, else CREDIT_DATA_DIR/admin.token.
+    ///
+    /// Exit code 0: no differences; 1: differences found (repaired or not); 2: the check could
+    /// not be made (address, token, connection, or the call failed).
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,11 +85,17 @@ struct CreateToken {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `import` is a client of a running suite: it needs an address and a token, not the
-    // server's settings, so it is dispatched before they are loaded.
-    if let Command::Import(arguments) = cli.command {
-        return credit_suite::import::run_command(arguments, cli.config.as_deref());
-    }
+    // `import` and `reconcile` are clients of a running suite: they need an address and a
+    // token, not the server's settings, so they are dispatched before those are loaded.
+    let command = match cli.command {
+        Command::Import(arguments) => {
+            return credit_suite::import::run_command(arguments, cli.config.as_deref());
+        }
+        Command::Reconcile(arguments) => {
+            return credit_suite::reconcile::run_command(arguments, cli.config.as_deref());
+        }
+        command => command,
+    };
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
@@ -87,12 +108,12 @@ fn main() -> ExitCode {
         Err(error) => return fail(&error),
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve { services } => serve(settings, &services).await,
             Command::Migrate => migrate(settings).await,
             Command::Token(TokenCommand::Create(request)) => create_token(settings, request).await,
             // Dispatched above, before the settings are loaded.
-            Command::Import(_) => Ok(()),
+            Command::Import(_) | Command::Reconcile(_) => Ok(()),
         }
     });
     match result {

@@ -129,3 +129,93 @@ async fn migrate_applies_every_store_on_postgres_and_can_run_again() {
     }
     database.drop_database().await;
 }
+
+/// `credit-suite reconcile` against a clean suite (the embedded default, served in this
+/// process): no differences, exit code 0 and one summary line; the token's holder must be an
+/// ADMIN and the customers must exist, or the exit code is 2 with one error line.
+#[tokio::test]
+async fn reconcile_on_a_clean_suite_exits_zero_with_a_summary() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let settings = credit_runtime::Settings::for_tests(data_dir.path().to_owned());
+    let application =
+        credit_suite::Application::build(&settings, &credit_suite::ServiceSelection::all())
+            .await
+            .unwrap();
+    let addr = format!("http://{}", application.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let dir = data_dir.path().to_str().unwrap().to_owned();
+    // The binary blocks; run it off the runtime that serves the suite.
+    let run_binary = |args: Vec<String>, env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> = env
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            run(&args, &env)
+        })
+    };
+    let owned = |args: &[&str]| args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>();
+
+    // The token is the admin.token the first start wrote into the data folder.
+    let clean = run_binary(
+        owned(&["reconcile", "--addr", &addr]),
+        vec![("CREDIT_DATA_DIR", dir.clone())],
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "stdout: {stdout}; stderr: {}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert_eq!(stdout, "checked 0 customers and 0 groups: no differences\n");
+
+    let unknown = run_binary(
+        owned(&[
+            "reconcile",
+            "--addr",
+            &addr,
+            "--dry-run",
+            "--customer",
+            "cus_nobody",
+        ]),
+        vec![("CREDIT_DATA_DIR", dir.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_refused(&unknown, "NOT_FOUND");
+
+    let store = credit_suite::open_token_store(&settings).await.unwrap();
+    let analyst = credit_runtime::identity::issue_token(
+        store.as_ref(),
+        &credit_runtime::identity::NewPrincipal {
+            name: "ana".to_owned(),
+            roles: [credit_core::Role::Analyst].into_iter().collect(),
+            approval_authority: None,
+        },
+    )
+    .await
+    .unwrap();
+    let refused = run_binary(
+        owned(&["reconcile", "--addr", &addr]),
+        vec![(
+            "CREDIT_TOKEN",
+            secrecy::ExposeSecret::expose_secret(&analyst.token).to_owned(),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert_refused(&refused, "PERMISSION_DENIED");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ADMIN"));
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
