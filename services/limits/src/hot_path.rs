@@ -21,7 +21,7 @@ use crate::domain::policy::CreditPolicy;
 use crate::domain::terms;
 use crate::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, Decision, ExposureCache,
-    ExposureError, GroupProfile, Limit, Outcome, ProfileStatus,
+    ExposureError, Fence, GroupProfile, Limit, Outcome, ProfileStatus,
 };
 use crate::ledger::{
     DecidedReferral, FencedHold, Hold, HoldStatus, LedgerError, LedgerStore, Referral,
@@ -452,21 +452,24 @@ impl HotPath {
     /// it was made in; after a rebuild the reservation is not there to take back.
     async fn undo(&self, order: &Order, decided: &Decided) {
         let decision = &decided.decision;
-        let current = self
+        let group = decision.group.as_ref();
+        // Only in the incarnation the reservation was made in, atomically: a level rebuilt
+        // since then never saw it.
+        let fence = Fence {
+            customer_epoch: Some(decision.epoch),
+            group_epoch: group.map(|group| group.epoch),
+        };
+        if let Err(error) = self
             .cache
-            .get_customer(&order.customer_id)
+            .release(
+                &order.customer_id,
+                group.map(|group| group.group_id.as_str()),
+                decided.amount_minor,
+                fence,
+            )
             .await
-            .ok()
-            .flatten();
-        if current.is_some_and(|profile| profile.epoch == decision.epoch) {
-            let group = decision.group.as_ref().map(|group| group.group_id.as_str());
-            if let Err(error) = self
-                .cache
-                .release(&order.customer_id, group, decided.amount_minor)
-                .await
-            {
-                tracing::warn!(error = %error, customer_id = %order.customer_id, "could not undo a reservation; exposure stays overstated until the next rebuild");
-            }
+        {
+            tracing::warn!(error = %error, customer_id = %order.customer_id, "could not undo a reservation; exposure stays overstated until the next rebuild");
         }
     }
 
@@ -738,11 +741,11 @@ impl HotPath {
         release_minor: i64,
     ) -> Result<Result<Hold, Hold>, ServiceError> {
         let event = hold_event(&closed);
-        match self.ledger.close_hold(&closed, event.as_ref()).await {
-            Ok(()) => {}
+        let fence = match self.ledger.close_hold(&closed, event.as_ref()).await {
+            Ok(fence) => fence,
             Err(LedgerError::HoldNotOpen(current)) => return Ok(Err(*current)),
             Err(error) => return Err(ledger_error(error)),
-        }
+        };
         if release_minor > 0 {
             // A cold profile has nothing to give back: its rebuild reads the closed hold.
             if let Err(error) = self
@@ -751,6 +754,7 @@ impl HotPath {
                     &closed.customer_id,
                     closed.group_id.as_deref(),
                     release_minor,
+                    fence,
                 )
                 .await
             {
@@ -1155,6 +1159,11 @@ impl HotPath {
                             &hold.customer_id,
                             hold.group_id.as_deref(),
                             hold.amount_minor,
+                            // Written under these epochs: a level rebuilt since reads it.
+                            Fence {
+                                customer_epoch: Some(customer_epoch),
+                                group_epoch: group.as_ref().map(|(_, epoch)| *epoch),
+                            },
                         )
                         .await;
                     if !matches!(added, Ok(Adjustment::Applied { .. })) {

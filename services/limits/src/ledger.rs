@@ -14,6 +14,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::domain::limits::Person;
+use crate::exposure::Fence;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HoldStatus {
@@ -237,8 +238,10 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     async fn hold(&self, hold_id: &str) -> LedgerResult<Option<Hold>>;
 
     /// Closes an open hold as captured (with `captured_minor` becoming receivable exposure)
-    /// or released. `HoldNotOpen` carries the hold when it was closed before.
-    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<()>;
+    /// or released. `HoldNotOpen` carries the hold when it was closed before. Returns the
+    /// epochs of the customer and the hold's group, read under the fence in the same
+    /// transaction: the cache lowers only levels still cached under them.
+    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<Fence>;
 
     async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure>;
 }
@@ -251,6 +254,19 @@ pub struct SqlLedger {
 impl SqlLedger {
     pub fn new(database: Database) -> Self {
         Self { database }
+    }
+
+    /// The epochs of two scopes (the second may be NULL), share-locked where the backend has
+    /// row locks (see `epoch_share_lock`).
+    fn epochs_share_lock(&self) -> &'static str {
+        match self.database {
+            Database::Postgres(_) => {
+                "SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key IN ($1, $2) FOR SHARE"
+            }
+            Database::Sqlite(_) => {
+                "SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key IN ($1, $2)"
+            }
+        }
     }
 
     /// `SELECT epoch … FOR SHARE` where the backend has row locks; SQLite's single writer
@@ -484,10 +500,33 @@ impl LedgerStore for SqlLedger {
         })
     }
 
-    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<()> {
+    async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<Fence> {
         let closed_at = closed.closed_at.unwrap_or_else(Utc::now);
+        let customer_key = format!("customer:{}", closed.customer_id);
+        let group_key = closed
+            .group_id
+            .as_ref()
+            .map(|group_id| format!("group:{group_id}"));
+        let lock = self.epochs_share_lock();
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
+            // First the fence: a rebuild either read the ledger before this commit (and is
+            // cached under the epoch read here) or waits for it and bumps the epoch.
+            let epochs: Vec<(String, i64)> = sqlx::query_as(&sql(lock))
+                .bind(&customer_key)
+                .bind(&group_key)
+                .fetch_all(&mut *tx)
+                .await?;
+            let epoch_of = |key: &str| {
+                epochs
+                    .iter()
+                    .find(|(scope_key, _)| scope_key == key)
+                    .and_then(|(_, epoch)| u64::try_from(*epoch).ok())
+            };
+            let fence = Fence {
+                customer_epoch: epoch_of(&customer_key),
+                group_epoch: group_key.as_deref().and_then(epoch_of),
+            };
             let updated = sqlx::query(&sql(
                 "UPDATE holds SET status = $1, open_minor = 0, document = $2 WHERE id = $3 AND status = 'OPEN'",
             ))
@@ -526,7 +565,7 @@ impl LedgerStore for SqlLedger {
                 insert_outbox_event!(tx, sql, event)?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(fence)
         })
     }
 

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use credit_limits::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
-    ExposureCache, ExposureError, GroupPosition, GroupProfile, GroupUpdate, InProcessExposureCache,
-    Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus, ReasonCode, RedisExposureCache,
-    UpdateOutcome, evaluate,
+    ExposureCache, ExposureError, Fence, GroupPosition, GroupProfile, GroupUpdate,
+    InProcessExposureCache, Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus, ReasonCode,
+    RedisExposureCache, UpdateOutcome, evaluate,
 };
 use credit_runtime::RedisHandle;
 
@@ -168,6 +168,7 @@ conformance!(
     a_cold_customer_is_reported_and_nothing_written,
     a_cold_group_is_reported_and_nothing_written,
     release_and_add_move_both_levels,
+    fenced_adjustments_move_only_levels_cached_under_their_epoch,
     release_and_add_on_cold_profiles_write_nothing,
     loading_overwrites_everything,
     a_customer_moving_group_is_found_under_its_new_group,
@@ -798,7 +799,7 @@ async fn the_group_limit_binds_before_the_customer_limits(fixture: &Fixture) {
     // A payment by A frees group room that B may use.
     fixture
         .cache
-        .release("A", Some("G1"), 20_000)
+        .release("A", Some("G1"), 20_000, Fence::NONE)
         .await
         .unwrap();
     assert!(
@@ -849,7 +850,7 @@ async fn the_cached_group_wins_over_the_callers_belief(fixture: &Fixture) {
     // Adjustments follow the cached group too.
     fixture
         .cache
-        .release("C1", Some("OTHER"), 500)
+        .release("C1", Some("OTHER"), 500, Fence::NONE)
         .await
         .unwrap();
     assert_eq!(group_exposure_of(fixture, "G1").await, 1_500);
@@ -928,6 +929,60 @@ async fn a_cold_group_is_reported_and_nothing_written(fixture: &Fixture) {
     assert!(decide(fixture, &order("C1", Some("G1"), 1)).await.reserved);
 }
 
+async fn fenced_adjustments_move_only_levels_cached_under_their_epoch(fixture: &Fixture) {
+    // The builders cache the customer under epoch 11 and the group under epoch 5.
+    load(
+        fixture,
+        &CustomerProfile {
+            exposure: 1_000,
+            ..customer("C1", Some("G1"))
+        },
+    )
+    .await;
+    load_group(fixture, &group("G1", Some(500_000), 1_000)).await;
+    let fence = |customer_epoch, group_epoch| Fence {
+        customer_epoch,
+        group_epoch,
+    };
+    let applied = |customer_exposure, group_exposure| Adjustment::Applied {
+        customer_exposure,
+        group_exposure: Some(group_exposure),
+    };
+    let cache = &fixture.cache;
+    assert_eq!(
+        cache
+            .release("C1", None, 100, fence(Some(11), Some(5)))
+            .await
+            .unwrap(),
+        applied(900, 900)
+    );
+    // The customer was rebuilt since (epoch 12 expected): only the group moves.
+    assert_eq!(
+        cache
+            .release("C1", None, 100, fence(Some(12), Some(5)))
+            .await
+            .unwrap(),
+        applied(900, 800)
+    );
+    // The group was rebuilt since: only the customer moves.
+    assert_eq!(
+        cache
+            .add("C1", None, 50, fence(Some(11), Some(4)))
+            .await
+            .unwrap(),
+        applied(950, 800)
+    );
+    assert_eq!(
+        cache
+            .add("C1", None, 50, fence(None, Some(5)))
+            .await
+            .unwrap(),
+        applied(1_000, 850)
+    );
+    assert_eq!(exposure_of(fixture, "C1").await, 1_000);
+    assert_eq!(group_exposure_of(fixture, "G1").await, 850);
+}
+
 async fn release_and_add_move_both_levels(fixture: &Fixture) {
     load(
         fixture,
@@ -942,7 +997,7 @@ async fn release_and_add_move_both_levels(fixture: &Fixture) {
 
     let released = fixture
         .cache
-        .release("C1", Some("G1"), 10_000)
+        .release("C1", Some("G1"), 10_000, Fence::NONE)
         .await
         .unwrap();
     assert_eq!(
@@ -952,7 +1007,11 @@ async fn release_and_add_move_both_levels(fixture: &Fixture) {
             group_exposure: Some(70_000)
         }
     );
-    let added = fixture.cache.add("C1", Some("G1"), 500_000).await.unwrap();
+    let added = fixture
+        .cache
+        .add("C1", Some("G1"), 500_000, Fence::NONE)
+        .await
+        .unwrap();
     assert_eq!(
         added,
         Adjustment::Applied {
@@ -965,7 +1024,11 @@ async fn release_and_add_move_both_levels(fixture: &Fixture) {
 
     // A customer without a group; releasing more than the exposure is kept exact (a credit
     // balance), not clamped.
-    let released = fixture.cache.release("C2", None, 1_000).await.unwrap();
+    let released = fixture
+        .cache
+        .release("C2", None, 1_000, Fence::NONE)
+        .await
+        .unwrap();
     assert_eq!(
         released,
         Adjustment::Applied {
@@ -973,7 +1036,7 @@ async fn release_and_add_move_both_levels(fixture: &Fixture) {
             group_exposure: None
         }
     );
-    let unchanged = fixture.cache.add("C2", None, 0).await.unwrap();
+    let unchanged = fixture.cache.add("C2", None, 0, Fence::NONE).await.unwrap();
     assert_eq!(
         unchanged,
         Adjustment::Applied {
@@ -987,14 +1050,22 @@ async fn release_and_add_move_both_levels(fixture: &Fixture) {
 async fn release_and_add_on_cold_profiles_write_nothing(fixture: &Fixture) {
     let before = fixture.stored_keys().await;
     assert_eq!(
-        fixture.cache.release("C1", Some("G1"), 10).await.unwrap(),
+        fixture
+            .cache
+            .release("C1", Some("G1"), 10, Fence::NONE)
+            .await
+            .unwrap(),
         Adjustment::Cold {
             customer: true,
             group: true
         }
     );
     assert_eq!(
-        fixture.cache.add("C1", None, 10).await.unwrap(),
+        fixture
+            .cache
+            .add("C1", None, 10, Fence::NONE)
+            .await
+            .unwrap(),
         Adjustment::Cold {
             customer: true,
             group: false
@@ -1019,8 +1090,11 @@ async fn release_and_add_on_cold_profiles_write_nothing(fixture: &Fixture) {
     .await;
     let before = fixture.stored_keys().await;
     for result in [
-        fixture.cache.add("C1", Some("G1"), 10).await,
-        fixture.cache.release("C1", Some("G1"), 10).await,
+        fixture.cache.add("C1", Some("G1"), 10, Fence::NONE).await,
+        fixture
+            .cache
+            .release("C1", Some("G1"), 10, Fence::NONE)
+            .await,
     ] {
         assert_eq!(
             result.unwrap(),
@@ -1354,11 +1428,11 @@ async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {
     }
     for amount in [-1, MAX_EXACT_AMOUNT + 1] {
         assert!(matches!(
-            fixture.cache.add("C1", None, amount).await,
+            fixture.cache.add("C1", None, amount, Fence::NONE).await,
             Err(ExposureError::AmountOutOfRange { .. })
         ));
         assert!(matches!(
-            fixture.cache.release("C1", None, amount).await,
+            fixture.cache.release("C1", None, amount, Fence::NONE).await,
             Err(ExposureError::AmountOutOfRange { .. })
         ));
     }
@@ -1375,7 +1449,7 @@ async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {
         );
     }
     assert!(matches!(
-        fixture.cache.add("C1", None, 11).await,
+        fixture.cache.add("C1", None, 11, Fence::NONE).await,
         Err(ExposureError::ExposureOutOfRange {
             level: Level::Group,
             ..
@@ -1390,7 +1464,7 @@ async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {
     let decision = decide(fixture, &order("C1", None, 10)).await;
     assert_eq!(decision.outcome, Outcome::Declined);
     assert!(matches!(
-        fixture.cache.add("C1", None, 10).await,
+        fixture.cache.add("C1", None, 10, Fence::NONE).await,
         Ok(Adjustment::Applied { .. })
     ));
     assert_eq!(group_exposure_of(fixture, "G1").await, MAX_EXACT_AMOUNT);
@@ -1398,7 +1472,7 @@ async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {
     assert_eq!(
         fixture
             .cache
-            .release("C1", None, MAX_EXACT_AMOUNT)
+            .release("C1", None, MAX_EXACT_AMOUNT, Fence::NONE)
             .await
             .unwrap(),
         Adjustment::Applied {
@@ -1407,14 +1481,18 @@ async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {
         }
     );
     assert_eq!(
-        fixture.cache.release("C1", None, 10).await.unwrap(),
+        fixture
+            .cache
+            .release("C1", None, 10, Fence::NONE)
+            .await
+            .unwrap(),
         Adjustment::Applied {
             customer_exposure: -MAX_EXACT_AMOUNT,
             group_exposure: Some(-10)
         }
     );
     assert!(matches!(
-        fixture.cache.release("C1", None, 1).await,
+        fixture.cache.release("C1", None, 1, Fence::NONE).await,
         Err(ExposureError::ExposureOutOfRange {
             level: Level::Customer,
             ..
@@ -1862,7 +1940,7 @@ async fn redis_reports_a_corrupt_entry_instead_of_deciding() {
             "{refused:?}"
         );
         assert!(matches!(
-            fixture.cache.add("C1", None, 1).await,
+            fixture.cache.add("C1", None, 1, Fence::NONE).await,
             Err(ExposureError::CorruptEntry { .. })
         ));
         assert!(matches!(

@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use super::model::{
-    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, GroupProfile,
-    GroupUpdate, Level, UpdateOutcome, check_adjustment, check_authorize_input,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Fence,
+    GroupProfile, GroupUpdate, Level, UpdateOutcome, check_adjustment, check_authorize_input,
     check_customer_profile, check_customer_update, check_group_profile, check_group_update,
     check_id, check_order_currency, shifted_exposure,
 };
@@ -47,15 +47,29 @@ impl State {
 
     /// Adds `delta` to the customer and its group, both or neither: the range of both is
     /// checked before either changes.
-    fn shift(&mut self, customer_id: &str, delta: i64) -> Result<Adjustment, ExposureError> {
+    fn shift(
+        &mut self,
+        customer_id: &str,
+        delta: i64,
+        fence: Fence,
+    ) -> Result<Adjustment, ExposureError> {
         let Some(customer) = self.customers.get(customer_id) else {
             return Ok(Adjustment::Cold {
                 customer: true,
                 group: false,
             });
         };
-        let customer_exposure =
-            shifted_exposure(Level::Customer, customer_id, customer.exposure, delta)?;
+        let customer_delta = if Fence::admits(fence.customer_epoch, customer.epoch) {
+            delta
+        } else {
+            0
+        };
+        let customer_exposure = shifted_exposure(
+            Level::Customer,
+            customer_id,
+            customer.exposure,
+            customer_delta,
+        )?;
         let group_change = match customer.group_id.clone() {
             None => None,
             Some(group_id) => {
@@ -65,7 +79,13 @@ impl State {
                         group: true,
                     });
                 };
-                let exposure = shifted_exposure(Level::Group, &group_id, group.exposure, delta)?;
+                let group_delta = if Fence::admits(fence.group_epoch, group.epoch) {
+                    delta
+                } else {
+                    0
+                };
+                let exposure =
+                    shifted_exposure(Level::Group, &group_id, group.exposure, group_delta)?;
                 Some((group_id, exposure))
             }
         };
@@ -106,12 +126,13 @@ impl InProcessExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         delta: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         let mut state = self.state();
         if let Some((customer, group)) = state.cold_flags(customer_id, group_id) {
             return Ok(Adjustment::Cold { customer, group });
         }
-        state.shift(customer_id, delta)
+        state.shift(customer_id, delta, fence)
     }
 }
 
@@ -149,7 +170,7 @@ impl ExposureCache for InProcessExposureCache {
         }
         let decision = rules::evaluate(customer, group, input);
         if decision.reserved {
-            state.shift(&input.customer_id, input.amount)?;
+            state.shift(&input.customer_id, input.amount, Fence::NONE)?;
         }
         Ok(AuthorizeOutcome::Decided(decision))
     }
@@ -159,9 +180,10 @@ impl ExposureCache for InProcessExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         check_adjustment(customer_id, group_id, amount)?;
-        self.adjust(customer_id, group_id, -amount)
+        self.adjust(customer_id, group_id, -amount, fence)
     }
 
     async fn add(
@@ -169,9 +191,10 @@ impl ExposureCache for InProcessExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         check_adjustment(customer_id, group_id, amount)?;
-        self.adjust(customer_id, group_id, amount)
+        self.adjust(customer_id, group_id, amount, fence)
     }
 
     async fn load_customer(&self, profile: &CustomerProfile) -> Result<(), ExposureError> {

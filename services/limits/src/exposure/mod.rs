@@ -48,7 +48,7 @@ use async_trait::async_trait;
 
 pub use in_process::InProcessExposureCache;
 pub use model::{
-    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, Fence,
     GroupPosition, GroupProfile, GroupUpdate, Level, Limit, MAX_EXACT_AMOUNT, Outcome,
     ProfileStatus, ReasonCode, UpdateOutcome,
 };
@@ -133,22 +133,25 @@ pub trait ExposureCache: Send + Sync + std::fmt::Debug {
     async fn authorize(&self, input: &AuthorizeInput) -> Result<AuthorizeOutcome, ExposureError>;
 
     /// Lowers the exposure of the customer and its cached group by `amount` (a hold cancelled
-    /// or expired, a payment, credit note or write-off). No rule is checked. Cold: no write.
+    /// or expired, a payment, credit note or write-off), at each level the `fence` admits. No
+    /// rule is checked. Cold: no write.
     async fn release(
         &self,
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError>;
 
     /// Raises the exposure of the customer and its cached group by `amount` without any check:
     /// an invoice that arrived without a hold, or a referral released as an audited override.
-    /// Cold: no write.
+    /// At each level the `fence` admits. Cold: no write.
     async fn add(
         &self,
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError>;
 
     /// Stores a customer profile rebuilt from the ledger, replacing every field of a cached one,

@@ -287,10 +287,39 @@ pub enum AuthorizeOutcome {
     },
 }
 
+/// The rebuild generations a ledger movement was written under, read in the movement's own
+/// transaction under the epoch fence. A cached level whose epoch differs was rebuilt after the
+/// movement committed, so its exposure already counts the movement and must not move again;
+/// `None` at a level moves it whatever its epoch (nothing in the ledger behind the change).
+///
+/// Without it, a release that closes a hold in the ledger and then lowers the cache would
+/// lower it twice when a rebuild read the ledger in between: exposure understated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The customer's epoch the movement saw.
+    pub customer_epoch: Option<u64>,
+    /// The epoch of the customer's group the movement saw.
+    pub group_epoch: Option<u64>,
+}
+
+impl Fence {
+    /// Moves every cached level, whatever its epoch.
+    pub const NONE: Fence = Fence {
+        customer_epoch: None,
+        group_epoch: None,
+    };
+
+    /// Whether a level cached at `epoch` is to move.
+    pub fn admits(expected: Option<u64>, epoch: u64) -> bool {
+        expected.is_none_or(|expected| expected == epoch)
+    }
+}
+
 /// What `add` or `release` did.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Adjustment {
-    /// Both levels moved; the exposures after the change.
+    /// Both levels moved, except a level the [`Fence`] held back (its rebuild already counts
+    /// the change); the exposures after the change.
     Applied {
         /// The customer's exposure after the change.
         customer_exposure: i64,

@@ -25,7 +25,7 @@ use credit_runtime::RedisHandle;
 use redis::Script;
 
 use super::model::{
-    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, Fence,
     GroupPosition, GroupProfile, GroupUpdate, Level, Limit, Outcome, ProfileStatus, ReasonCode,
     UpdateOutcome, check_adjustment, check_authorize_input, check_customer_profile,
     check_customer_update, check_group_profile, check_group_update, check_id,
@@ -195,6 +195,7 @@ impl RedisExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         change: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         let Some(tag) = self.tag_of(customer_id).await? else {
             return Ok(Adjustment::Cold {
@@ -209,6 +210,18 @@ impl RedisExposureCache {
             .key(self.group_key(&tag))
             .arg(change)
             .arg(&tag)
+            .arg(
+                fence
+                    .customer_epoch
+                    .map(|epoch| epoch.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(
+                fence
+                    .group_epoch
+                    .map(|epoch| epoch.to_string())
+                    .unwrap_or_default(),
+            )
             .invoke_async(&mut connection)
             .await?;
         match reply.as_slice() {
@@ -300,9 +313,10 @@ impl ExposureCache for RedisExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         check_adjustment(customer_id, group_id, amount)?;
-        self.adjust(customer_id, group_id, -amount).await
+        self.adjust(customer_id, group_id, -amount, fence).await
     }
 
     async fn add(
@@ -310,9 +324,10 @@ impl ExposureCache for RedisExposureCache {
         customer_id: &str,
         group_id: Option<&str>,
         amount: i64,
+        fence: Fence,
     ) -> Result<Adjustment, ExposureError> {
         check_adjustment(customer_id, group_id, amount)?;
-        self.adjust(customer_id, group_id, amount).await
+        self.adjust(customer_id, group_id, amount, fence).await
     }
 
     async fn load_customer(&self, profile: &CustomerProfile) -> Result<(), ExposureError> {

@@ -5,6 +5,10 @@
 -- KEYS[2]  the group's hash     {prefix}{<tag>}:group:<tag>  (used when the customer has a group)
 -- ARGV[1]  the signed change, minor units, |change| <= 2^53-1 (checked by the caller)
 -- ARGV[2]  the hash tag the keys were built with
+-- ARGV[3]  the customer epoch the change was written under, or "" to move whatever is cached
+-- ARGV[4]  the group epoch the change was written under, or ""
+--          A level cached under another epoch was rebuilt after the change and already counts
+--          it: it is left as it is (see `Fence` in model.rs).
 --
 -- Reply, every element a string:
 --   {"COLD", customer_cold "1"/"0", group_cold "1"/"0"}
@@ -60,16 +64,30 @@ if group_id then
   end
 end
 
-if out_of_range(exposure + change) then
+-- Whether the level in `key` is to move: no expected epoch, or the one it is cached under.
+local function admitted(key, expected)
+  return expected == '' or redis.call('HGET', key, 'epoch') == expected
+end
+
+local move_customer = admitted(KEYS[1], ARGV[3])
+local move_group = group_exposure ~= nil and admitted(KEYS[2], ARGV[4])
+
+if move_customer and out_of_range(exposure + change) then
   return { 'ERROR', 'RANGE', 'customer', redis.call('HGET', KEYS[1], 'customer_id') or KEYS[1] }
 end
-if group_exposure ~= nil and out_of_range(group_exposure + change) then
+if move_group and out_of_range(group_exposure + change) then
   return { 'ERROR', 'RANGE', 'group', group_id }
 end
 
-local customer_after = string.format('%.0f', redis.call('HINCRBY', KEYS[1], 'exposure', ARGV[1]))
+local customer_after = string.format('%.0f', exposure)
+if move_customer then
+  customer_after = string.format('%.0f', redis.call('HINCRBY', KEYS[1], 'exposure', ARGV[1]))
+end
 local group_after = ''
 if group_exposure ~= nil then
-  group_after = string.format('%.0f', redis.call('HINCRBY', KEYS[2], 'exposure', ARGV[1]))
+  group_after = string.format('%.0f', group_exposure)
+  if move_group then
+    group_after = string.format('%.0f', redis.call('HINCRBY', KEYS[2], 'exposure', ARGV[1]))
+  end
 end
 return { 'APPLIED', customer_after, group_after }
