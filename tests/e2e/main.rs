@@ -15,6 +15,7 @@ mod intake;
 mod limits;
 mod policy;
 mod readiness;
+mod receivables;
 mod reconcile;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
@@ -72,6 +73,10 @@ mod both {
         credit_terms_default_by_grade_and_cap_each_order,
         a_required_rating_that_is_missing_or_past_review_refers_orders,
         small_increases_for_good_grades_are_approved_by_a_policy_rule,
+    );
+    on_both_backends!(receivables:
+        receivable_events_move_exposure_once_each,
+        overdue_beyond_the_grade_tolerance_blocks_until_paid,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

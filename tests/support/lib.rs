@@ -195,10 +195,20 @@ impl TestSuite {
 
     /// Publishes `payload` as `producer` would through its outbox relay: for the events of
     /// services that have not landed yet (rating's RatingChanged, collections' receivables).
-    pub async fn publish(&self, producer: &'static str, payload: credit_proto::v1::event::Payload) {
+    pub async fn publish(
+        &self,
+        producer: &'static str,
+        payload: credit_proto::v1::event::Payload,
+    ) -> credit_proto::v1::Event {
         let event = credit_runtime::events::new_event(producer, payload);
-        let encoded = prost::Message::encode_to_vec(&event);
-        self.bus.publish(&event, &encoded).await.unwrap();
+        self.publish_event(&event).await;
+        event
+    }
+
+    /// Publishes `event` as it is (a relay delivering the same event twice, for instance).
+    pub async fn publish_event(&self, event: &credit_proto::v1::Event) {
+        let encoded = prost::Message::encode_to_vec(event);
+        self.bus.publish(event, &encoded).await.unwrap();
     }
 
     /// The exposure cache limits decides on: Redis on PostgreSQL + Redis, the in-process

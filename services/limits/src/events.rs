@@ -46,6 +46,13 @@ impl EventHandler for CustomerProjection {
         if let Some(payload) = &event.payload {
             use credit_proto::v1::event::Payload;
             match payload {
+                // Sets or clears the OVERDUE block against the grade's tolerance.
+                Payload::InvoiceOverdue(overdue) => {
+                    self.hot
+                        .overdue_changed(&overdue.customer_id, &event.event_id)
+                        .await
+                        .map_err(|error| EventError::Handler(error.to_string()))?;
+                }
                 // The grade picks the policy defaults and the review date RATING_STALE.
                 Payload::RatingChanged(changed) => {
                     self.hot

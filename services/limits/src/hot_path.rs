@@ -104,7 +104,7 @@ pub(crate) fn store_error(error: StoreError) -> ServiceError {
 }
 
 /// Money → minor units of its currency. Exact: parsed money has at most the minor units.
-fn to_minor(money: &Money) -> Result<i64, ServiceError> {
+pub(crate) fn to_minor(money: &Money) -> Result<i64, ServiceError> {
     let scale = Decimal::from(10_i64.pow(money.currency().minor_units()));
     let minor = (money.amount() * scale).trunc();
     i64::try_from(minor).map_err(|_| ServiceError::invalid("amount", "is too large"))
@@ -199,6 +199,10 @@ impl HotPath {
     }
 
     /// The ledger the cache is rebuilt from (reconciliation compares the two).
+    pub(crate) fn limits(&self) -> &Arc<dyn LimitStore> {
+        &self.limits
+    }
+
     pub(crate) fn ledger(&self) -> &Arc<dyn LedgerStore> {
         &self.ledger
     }
@@ -240,7 +244,7 @@ impl HotPath {
 
     /// The order amount in `currency` at today's rate: FAILED_PRECONDITION FX_RATE_MISSING
     /// when the table has no rate for the pair (nor its inverse).
-    async fn convert(
+    pub(crate) async fn convert(
         &self,
         amount: Money,
         currency: Currency,
@@ -333,7 +337,7 @@ impl HotPath {
             limit,
             limit_currency: currency.map(|currency| currency.code().to_owned()),
             blocked,
-            oldest_overdue_days: 0,
+            oldest_overdue_days: facts.oldest_overdue_days,
             overdue_tolerance_days: grade_policy.overdue_tolerance_days,
             rating_required: policy.rating_required,
             rating_valid_until: facts
@@ -898,16 +902,17 @@ impl HotPath {
 
     /// Exposure from the ledger (the truth the cache is rebuilt from).
     pub async fn exposure(&self, scope: &Scope) -> Result<pb::Exposure, ServiceError> {
-        let scope_key = match scope {
+        let (scope_key, facts) = match scope {
             Scope::Customer(id) => {
-                self.limits
+                let facts = self
+                    .limits
                     .customer(id)
                     .await
                     .map_err(store_error)?
                     .ok_or_else(|| ServiceError::not_found("customer", id.clone()))?;
-                scope.key()
+                (scope.key(), Some(facts))
             }
-            Scope::Group(_) => scope.key(),
+            Scope::Group(_) => (scope.key(), None),
             Scope::Portfolio => {
                 return Err(ServiceError::invalid(
                     "scope",
@@ -953,6 +958,13 @@ impl HotPath {
             available: available.map(Into::into),
             utilization,
             blocks: blocks.iter().map(CreditBlock::to_proto).collect(),
+            oldest_overdue_days: facts.as_ref().map_or(0, |facts| {
+                i32::try_from(facts.oldest_overdue_days).unwrap_or(i32::MAX)
+            }),
+            grade: facts
+                .and_then(|facts| facts.rating)
+                .map(|rating| rating.grade)
+                .unwrap_or_default(),
             as_of: Some(to_timestamp(now)),
             ..Default::default()
         })
@@ -1355,6 +1367,71 @@ impl HotPath {
             .collect())
     }
 
+    /// After an InvoiceOverdue: sets the OVERDUE block when the customer's oldest overdue days
+    /// pass the tolerance of its grade, clears it when they are back within, and rebuilds the
+    /// cached profile (which carries the days and the block).
+    pub async fn overdue_changed(
+        &self,
+        customer_id: &str,
+        source_event_id: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(facts) = self
+            .limits
+            .customer(customer_id)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(());
+        };
+        let policy = self.stored_policy().await?;
+        let grade = facts.rating.as_ref().map(|rating| rating.grade.as_str());
+        let tolerance = policy.for_grade(grade).0.overdue_tolerance_days;
+        let system = Person {
+            principal_id: "system:limits".to_owned(),
+            name: "system:limits".to_owned(),
+            roles: Vec::new(),
+        };
+        let days = facts.oldest_overdue_days;
+        if days > tolerance {
+            let reason = format!("{days} days overdue, beyond the tolerance of {tolerance} days");
+            let block = CreditBlock {
+                customer_id: customer_id.to_owned(),
+                block_type: CreditBlock::OVERDUE.to_owned(),
+                reason: reason.clone(),
+                set_at: Utc::now(),
+                set_by: system.clone(),
+                source_event_id: source_event_id.to_owned(),
+            };
+            let event = credit_block_event(
+                &system,
+                customer_id,
+                pb::CreditBlockType::Overdue,
+                true,
+                &reason,
+            );
+            self.limits
+                .set_block(&block, &event)
+                .await
+                .map_err(store_error)?;
+        } else {
+            let reason = format!("{days} days overdue, within the tolerance of {tolerance} days");
+            let event = credit_block_event(
+                &system,
+                customer_id,
+                pb::CreditBlockType::Overdue,
+                false,
+                &reason,
+            );
+            self.limits
+                .clear_block(customer_id, CreditBlock::OVERDUE, &event)
+                .await
+                .map_err(store_error)?;
+        }
+        self.invalidate(&Scope::Customer(customer_id.to_owned()))
+            .await;
+        Ok(())
+    }
+
     /// Forgets a customer's cached profile so the next decision rebuilds it (after its
     /// limit, status or group changed).
     pub async fn invalidate(&self, scope: &Scope) {
@@ -1425,18 +1502,38 @@ fn referral_decided_event(decided: &Referral, key: &IdempotencyKey) -> pb::Event
 }
 
 fn block_event(principal: &Principal, customer_id: &str, blocked: bool, reason: &str) -> pb::Event {
+    credit_block_event(
+        &Person::of(principal),
+        customer_id,
+        pb::CreditBlockType::Manual,
+        blocked,
+        reason,
+    )
+}
+
+fn credit_block_event(
+    actor: &Person,
+    customer_id: &str,
+    block_type: pb::CreditBlockType,
+    blocked: bool,
+    reason: &str,
+) -> pb::Event {
+    let code = match block_type {
+        pb::CreditBlockType::Overdue => CreditBlock::OVERDUE,
+        _ => CreditBlock::MANUAL,
+    };
     pb::Event {
         aggregate_id: customer_id.to_owned(),
         customer_id: customer_id.to_owned(),
-        actor: Some(Person::of(principal).to_proto()),
+        actor: Some(actor.to_proto()),
         ..new_event(
             LIMITS,
             Payload::CreditBlockChanged(pb::CreditBlockChanged {
                 customer_id: customer_id.to_owned(),
-                block_type: pb::CreditBlockType::Manual as i32,
+                block_type: block_type as i32,
                 blocked,
                 reason: Some(pb::Reason {
-                    code: CreditBlock::MANUAL.to_owned(),
+                    code: code.to_owned(),
                     message: reason.to_owned(),
                     metadata: Default::default(),
                 }),

@@ -244,6 +244,39 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     async fn close_hold(&self, closed: &Hold, event: Option<&Event>) -> LedgerResult<Fence>;
 
     async fn exposure(&self, scope_key: &str) -> LedgerResult<LedgerExposure>;
+
+    /// Records one of collections' receivable events once (per `consumer` and event id): the
+    /// signed receivable movement and, for an invoice that captures a hold, the hold's close.
+    /// `None` when the event was recorded before. The epochs come back as for `close_hold`.
+    async fn record_receivable(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        change: &ReceivableChange<'_>,
+    ) -> LedgerResult<Option<ReceivableRecorded>>;
+}
+
+/// A change of a customer's receivables, from an invoice, payment, credit note or write-off.
+#[derive(Debug, Clone)]
+pub struct ReceivableChange<'a> {
+    pub customer_id: &'a str,
+    /// The group whose exposure it counts toward (the customer's, or the captured hold's).
+    pub group_id: Option<&'a str>,
+    /// Minor units of the limit's currency; positive raises exposure.
+    pub amount_minor: i64,
+    /// What it comes from, for the audit of the ledger ("invoice:<id>", "payment:<id>", ...).
+    pub source: String,
+    /// The hold an invoice captures, closed (as captured) in the same transaction.
+    pub captured: Option<&'a Hold>,
+    pub at: DateTime<Utc>,
+}
+
+/// What `record_receivable` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivableRecorded {
+    pub fence: Fence,
+    /// The open amount of the captured hold that left exposure (0 when none was open).
+    pub hold_released_minor: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -740,6 +773,84 @@ impl LedgerStore for SqlLedger {
                 open_holds,
                 receivables,
             })
+        })
+    }
+
+    async fn record_receivable(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        change: &ReceivableChange<'_>,
+    ) -> LedgerResult<Option<ReceivableRecorded>> {
+        let customer_key = format!("customer:{}", change.customer_id);
+        let group_key = change.group_id.map(|group_id| format!("group:{group_id}"));
+        let lock = self.epochs_share_lock();
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let first_time = sqlx::query(&sql(
+                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            ))
+            .bind(consumer)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !first_time {
+                return Ok(None);
+            }
+            let epochs: Vec<(String, i64)> = sqlx::query_as(&sql(lock))
+                .bind(&customer_key)
+                .bind(&group_key)
+                .fetch_all(&mut *tx)
+                .await?;
+            let epoch_of = |key: &str| {
+                epochs
+                    .iter()
+                    .find(|(scope_key, _)| scope_key == key)
+                    .and_then(|(_, epoch)| u64::try_from(*epoch).ok())
+            };
+            let fence = Fence {
+                customer_epoch: epoch_of(&customer_key),
+                group_epoch: group_key.as_deref().and_then(epoch_of),
+            };
+            let mut hold_released_minor = 0;
+            if let Some(hold) = change.captured {
+                // Only a hold still open is captured here; one closed meanwhile (released,
+                // expired, or captured through Capture) has already left exposure.
+                let closed = sqlx::query(&sql(
+                    "UPDATE holds SET status = $1, open_minor = 0, document = $2 WHERE id = $3 AND status = 'OPEN'",
+                ))
+                .bind(hold.status.as_str())
+                .bind(Json(hold))
+                .bind(&hold.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if closed {
+                    hold_released_minor = hold.amount_minor;
+                }
+            }
+            if change.amount_minor != 0 {
+                sqlx::query(&sql(
+                    "INSERT INTO receivable_movements (id, customer_id, group_id, amount_minor, source, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                ))
+                .bind(format!("rcv_{}", uuid::Uuid::now_v7().simple()))
+                .bind(change.customer_id)
+                .bind(change.group_id)
+                .bind(change.amount_minor)
+                .bind(&change.source)
+                .bind(change.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(Some(ReceivableRecorded {
+                fence,
+                hold_released_minor,
+            }))
         })
     }
 }

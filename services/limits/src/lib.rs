@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod exposure;
 pub mod hot_path;
 pub mod ledger;
+pub mod receivables;
 pub mod reconcile;
 pub mod store;
 
@@ -57,9 +58,10 @@ pub fn build(
         None => Arc::new(exposure::InProcessExposureCache::new()),
     };
     let hot = hot_path::HotPath::new(store.clone(), ledger, cache);
-    let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![Arc::new(
-        events::CustomerProjection::new(store.clone(), hot.clone()),
-    )];
+    let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![
+        Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
+        Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
+    ];
     let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
     (
         LimitServiceServer::new(api::LimitsApi::new(store, hot)),

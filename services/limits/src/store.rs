@@ -65,6 +65,8 @@ pub struct CustomerFacts {
     pub status: String,
     pub group_id: Option<String>,
     pub rating: Option<RatingFacts>,
+    /// The largest days past due over the customer's open invoices (InvoiceOverdue).
+    pub oldest_overdue_days: u32,
 }
 
 /// The customer's rating in force (RatingChanged).
@@ -274,6 +276,20 @@ impl LimitStore for SqlLimitStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Some(Payload::InvoiceOverdue(overdue)) => {
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at, oldest_overdue_days, overdue_changed_at) \
+                         VALUES ($1, 'PROSPECT', $2, NULL, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE \
+                         SET oldest_overdue_days = excluded.oldest_overdue_days, overdue_changed_at = excluded.overdue_changed_at \
+                         WHERE customer_profiles.overdue_changed_at <= excluded.overdue_changed_at",
+                    ))
+                    .bind(&overdue.customer_id)
+                    .bind(NEVER)
+                    .bind(overdue.oldest_overdue_days.max(0))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 Some(Payload::RatingChanged(changed)) => {
                     let next_review_date = changed.next_review_date.as_ref().and_then(|date| {
                         chrono::NaiveDate::from_ymd_opt(
@@ -308,7 +324,7 @@ impl LimitStore for SqlLimitStore {
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>> {
         on_database!(&self.database, |pool, sql| {
             let row = sqlx::query(&sql(
-                "SELECT customer_id, status, group_id, rating_id, grade, next_review_date FROM customer_profiles WHERE customer_id = $1",
+                "SELECT customer_id, status, group_id, rating_id, grade, next_review_date, oldest_overdue_days FROM customer_profiles WHERE customer_id = $1",
             ))
             .bind(customer_id)
             .fetch_optional(pool)
@@ -317,7 +333,9 @@ impl LimitStore for SqlLimitStore {
             let rating_id: Option<String> = row.try_get(3)?;
             let grade: Option<String> = row.try_get(4)?;
             let next_review_date: Option<String> = row.try_get(5)?;
+            let oldest_overdue_days: i32 = row.try_get(6)?;
             Ok(Some(CustomerFacts {
+                oldest_overdue_days: u32::try_from(oldest_overdue_days).unwrap_or(0),
                 customer_id: row.try_get(0)?,
                 status: row.try_get(1)?,
                 group_id: row.try_get(2)?,
@@ -365,6 +383,7 @@ impl LimitStore for SqlLimitStore {
                         group_id: row.try_get(2)?,
                         // Reconciliation needs only ids and groups.
                         rating: None,
+                        oldest_overdue_days: 0,
                     })
                 })
                 .collect()

@@ -624,6 +624,7 @@ pub struct CreditBlock {
 
 impl CreditBlock {
     pub const MANUAL: &'static str = "MANUAL";
+    pub const OVERDUE: &'static str = "OVERDUE";
 
     pub fn wire_type(&self) -> pb::CreditBlockType {
         pb::CreditBlockType::from_str_name(&format!("CREDIT_BLOCK_TYPE_{}", self.block_type))

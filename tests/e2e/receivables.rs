@@ -1,0 +1,224 @@
+//! Collections' events in limits' exposure, on both backends: an invoice captures its hold
+//! (or adds receivables without one), payments, credit notes and write-offs lower
+//! receivables, each event counts once, and InvoiceOverdue sets and clears the OVERDUE block
+//! against the tolerance of the customer's grade. The events are published on the suite's
+//! bus, as collections' relay will once collections lands.
+
+use std::time::Duration;
+
+use credit_core::Role;
+use credit_e2e_tests::TestSuite;
+use credit_proto::service_names::COLLECTIONS;
+use credit_proto::v1 as pb;
+use credit_proto::v1::event::Payload;
+use rust_decimal::Decimal;
+
+use crate::authorize::{
+    Limits, amount, authorize, check, cny, codes, customer, grant, scope_of_customer,
+    wait_until_approvable,
+};
+
+async fn position(limits: &mut Limits, customer_id: &str) -> pb::Exposure {
+    limits
+        .get_exposure(pb::GetExposureRequest {
+            scope: scope_of_customer(customer_id),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .exposure
+        .unwrap()
+}
+
+/// Waits until the customer's open holds and receivables are `holds` and `receivables`.
+async fn wait_for_position(limits: &mut Limits, customer_id: &str, holds: &str, receivables: &str) {
+    let wanted = (
+        holds.parse::<Decimal>().unwrap(),
+        receivables.parse::<Decimal>().unwrap(),
+    );
+    let mut seen = None;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let now = position(limits, customer_id).await;
+        let pair = (amount(&now.open_holds), amount(&now.open_receivables));
+        if pair == wanted {
+            return;
+        }
+        seen = Some(pair);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{customer_id}: holds and receivables {seen:?}, expected {wanted:?}");
+}
+
+fn invoice(customer_id: &str, invoice_id: &str, hold_id: &str, open: &str) -> Payload {
+    Payload::InvoicePosted(pb::InvoicePosted {
+        invoice_id: invoice_id.into(),
+        customer_id: customer_id.into(),
+        invoice_number: format!("INV-{invoice_id}"),
+        hold_id: hold_id.into(),
+        amount: cny(open),
+        open_amount: cny(open),
+        ..Default::default()
+    })
+}
+
+pub async fn receivable_events_move_exposure_once_each(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 41_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "10000.00",
+        "rcv-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    // An order's hold, invoiced for less than it reserved: the invoice replaces the hold.
+    let order = authorize(&mut orders, &customer_id, "rcv-1", "3000.00")
+        .await
+        .unwrap();
+    assert_eq!(order.decision(), pb::AuthorizationDecision::Approved);
+    wait_for_position(&mut orders, &customer_id, "3000.00", "0.00").await;
+    let posted = suite
+        .publish(
+            COLLECTIONS,
+            invoice(&customer_id, "inv-1", &order.hold_id, "2800.00"),
+        )
+        .await;
+    wait_for_position(&mut orders, &customer_id, "0.00", "2800.00").await;
+    // Delivered again: counted once.
+    suite.publish_event(&posted).await;
+
+    // An invoice without a hold (a phone order, say) adds receivables as they are.
+    suite
+        .publish(COLLECTIONS, invoice(&customer_id, "inv-2", "", "5000.00"))
+        .await;
+    wait_for_position(&mut orders, &customer_id, "0.00", "7800.00").await;
+    // The decision sees the receivables: 2,300 more is 10,100, within the 10 % band.
+    assert_eq!(
+        codes(&check(&mut orders, &customer_id, "2300.00").await.reasons),
+        ["LIMIT_EXCEEDED"]
+    );
+
+    // A payment allocated to both invoices, then a credit note and a write-off.
+    suite
+        .publish(
+            COLLECTIONS,
+            Payload::PaymentReceived(pb::PaymentReceived {
+                payment_id: "pay-1".into(),
+                customer_id: customer_id.clone(),
+                amount: cny("3000.00"),
+                allocations: vec![
+                    pb::PaymentAllocationApplied {
+                        invoice_id: "inv-1".into(),
+                        amount: cny("2800.00"),
+                        invoice_open_amount: cny("0.00"),
+                    },
+                    pb::PaymentAllocationApplied {
+                        invoice_id: "inv-2".into(),
+                        amount: cny("100.00"),
+                        invoice_open_amount: cny("4900.00"),
+                    },
+                ],
+                // Unapplied cash stays credit on account; it does not lower exposure.
+                unapplied_amount: cny("100.00"),
+                ..Default::default()
+            }),
+        )
+        .await;
+    wait_for_position(&mut orders, &customer_id, "0.00", "4900.00").await;
+    suite
+        .publish(
+            COLLECTIONS,
+            Payload::CreditNotePosted(pb::CreditNotePosted {
+                credit_note_id: "cn-1".into(),
+                customer_id: customer_id.clone(),
+                invoice_id: "inv-2".into(),
+                amount: cny("900.00"),
+                invoice_open_amount: cny("4000.00"),
+            }),
+        )
+        .await;
+    suite
+        .publish(
+            COLLECTIONS,
+            Payload::ReceivableWrittenOff(pb::ReceivableWrittenOff {
+                write_off_id: "wo-1".into(),
+                customer_id: customer_id.clone(),
+                invoice_id: "inv-2".into(),
+                amount: cny("4000.00"),
+                invoice_open_amount: cny("0.00"),
+                ..Default::default()
+            }),
+        )
+        .await;
+    wait_for_position(&mut orders, &customer_id, "0.00", "0.00").await;
+    // The cache agrees with the ledger: the whole limit is available again.
+    assert_eq!(
+        check(&mut orders, &customer_id, "10000.00")
+            .await
+            .decision(),
+        pb::AuthorizationDecision::Approved
+    );
+}
+
+pub async fn overdue_beyond_the_grade_tolerance_blocks_until_paid(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 42_001, true).await;
+    grant(suite, scope_of_customer(&customer_id), "10000.00", "od-lim").await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    let overdue = |days: i32| {
+        Payload::InvoiceOverdue(pb::InvoiceOverdue {
+            customer_id: customer_id.clone(),
+            oldest_overdue_days: days,
+            ..Default::default()
+        })
+    };
+
+    // Unrated customers tolerate 30 days (the shipped policy): 20 days changes nothing.
+    suite.publish(COLLECTIONS, overdue(20)).await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        if position(&mut orders, &customer_id)
+            .await
+            .oldest_overdue_days
+            == 20
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        position(&mut orders, &customer_id)
+            .await
+            .oldest_overdue_days,
+        20
+    );
+    assert!(codes(&check(&mut orders, &customer_id, "1.00").await.reasons).is_empty());
+
+    // 45 days: the OVERDUE block is set and orders are referred for both reasons.
+    suite.publish(COLLECTIONS, overdue(45)).await;
+    let mut reasons = Vec::new();
+    for _ in 0..credit_e2e_tests::POLLS {
+        reasons = codes(&check(&mut orders, &customer_id, "1.00").await.reasons);
+        if !reasons.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(reasons, ["CREDIT_BLOCK", "OVERDUE"]);
+    let blocks = position(&mut orders, &customer_id).await.blocks;
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].block_type(), pb::CreditBlockType::Overdue);
+    assert_eq!(blocks[0].reason.as_ref().unwrap().code, "OVERDUE");
+
+    // Paid: back to 0 days, the block is cleared and orders are approved again.
+    suite.publish(COLLECTIONS, overdue(0)).await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        if codes(&check(&mut orders, &customer_id, "1.00").await.reasons).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(codes(&check(&mut orders, &customer_id, "1.00").await.reasons).is_empty());
+    assert!(position(&mut orders, &customer_id).await.blocks.is_empty());
+}
