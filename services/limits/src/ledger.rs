@@ -15,6 +15,7 @@ use sqlx::types::Json;
 
 use crate::domain::limits::Person;
 use crate::exposure::Fence;
+use crate::group_commit::{GroupCommit, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HoldStatus {
@@ -166,6 +167,12 @@ pub enum LedgerError {
     KeyReused(#[from] KeyReused),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The group commit this write was part of failed as a whole.
+    #[error("the group commit failed: {0}")]
+    Batch(std::sync::Arc<sqlx::Error>),
+    /// The group-commit writers are gone (the service is stopping).
+    #[error("the ledger's writers have stopped")]
+    WriterStopped,
 }
 
 pub type LedgerResult<T> = Result<T, LedgerError>;
@@ -282,11 +289,22 @@ pub struct ReceivableRecorded {
 #[derive(Debug, Clone)]
 pub struct SqlLedger {
     database: Database,
+    /// On PostgreSQL, Authorize's writes are group-committed (see `group_commit`).
+    group_commit: Option<GroupCommit>,
 }
 
 impl SqlLedger {
+    /// The ledger on `database`; on PostgreSQL this starts the group-commit writers, so it
+    /// must be called inside the Tokio runtime.
     pub fn new(database: Database) -> Self {
-        Self { database }
+        let group_commit = match &database {
+            Database::Postgres(pool) => Some(GroupCommit::start(pool.clone())),
+            Database::Sqlite(_) => None,
+        };
+        Self {
+            database,
+            group_commit,
+        }
     }
 
     /// The epochs of two scopes (the second may be NULL), share-locked where the backend has
@@ -408,8 +426,13 @@ impl LedgerStore for SqlLedger {
         let lock = self.epoch_share_lock();
         let customer_key = format!("customer:{}", hold.customer_id);
         let group_key = group_epoch.map(|(group_id, epoch)| (format!("group:{group_id}"), epoch));
-        if let Database::Postgres(pool) = &self.database {
-            return fenced_hold_statement(pool, hold, &customer_key, group_key.as_ref(), answer)
+        if let Some(group_commit) = &self.group_commit {
+            return group_commit
+                .write(Write::Hold {
+                    hold: Box::new(hold.clone()),
+                    group_epoch: group_epoch.map(|(group_id, epoch)| (group_id.to_owned(), epoch)),
+                    answer: answer.clone(),
+                })
                 .await;
         }
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
@@ -478,8 +501,14 @@ impl LedgerStore for SqlLedger {
         answer: &StoredAnswer,
         referral: Option<(&Referral, &Event)>,
     ) -> LedgerResult<()> {
-        if let Database::Postgres(pool) = &self.database {
-            return answer_statement(pool, answer, referral).await;
+        if let Some(group_commit) = &self.group_commit {
+            return group_commit
+                .write(Write::Answer {
+                    answer: answer.clone(),
+                    referral: referral
+                        .map(|(referral, event)| Box::new((referral.clone(), event.clone()))),
+                })
+                .await;
         }
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
             // An async block, so that `?` ends the block and the error is matched below.
@@ -866,7 +895,7 @@ impl LedgerStore for SqlLedger {
 /// the ones the reservation was made in. The epoch rows are share-locked by the statement, so
 /// a rebuild (which takes them FOR UPDATE before reading the ledger) either waits for this
 /// commit and counts the hold, or has bumped the epoch and the hold is refused.
-async fn fenced_hold_statement(
+pub(crate) async fn fenced_hold_statement(
     pool: &sqlx::PgPool,
     hold: &Hold,
     customer_key: &str,
@@ -920,7 +949,7 @@ async fn fenced_hold_statement(
 }
 
 /// A referred or declined answer, with the referral and its ReferralCreated event.
-async fn answer_statement(
+pub(crate) async fn answer_statement(
     pool: &sqlx::PgPool,
     answer: &StoredAnswer,
     referral: Option<(&Referral, &Event)>,

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod events;
 pub mod expiry;
 pub mod exposure;
+pub mod group_commit;
 pub mod hot_path;
 pub mod ledger;
 pub mod receivables;

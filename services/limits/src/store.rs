@@ -215,6 +215,20 @@ fn status_name(status: i32) -> String {
 #[async_trait]
 impl LimitStore for SqlLimitStore {
     async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()> {
+        // Most events on the stream are not about customers (every referral, hold and limit
+        // change is one): they are skipped without a write.
+        if !matches!(
+            event.payload,
+            Some(
+                Payload::CustomerRegistered(_)
+                    | Payload::CustomerStatusChanged(_)
+                    | Payload::GroupMembershipChanged(_)
+                    | Payload::RatingChanged(_)
+                    | Payload::InvoiceOverdue(_)
+            )
+        ) {
+            return Ok(());
+        }
         let at = occurred_at(event);
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
