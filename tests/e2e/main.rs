@@ -14,6 +14,7 @@ mod import_csv;
 mod intake;
 mod limits;
 mod policy;
+mod rating;
 mod readiness;
 mod receivables;
 mod reconcile;
@@ -87,6 +88,17 @@ mod both {
         referrals_are_released_or_rejected_by_enough_authority,
         credit_blocks_refer_every_order_until_cleared,
         expired_holds_are_released_by_the_sweeper,
+    );
+    on_both_backends!(rating:
+        the_shipped_models_are_listed,
+        publishing_adds_a_version_and_keeps_the_first,
+        a_retry_replays_and_other_content_under_its_key_is_refused,
+        invalid_models_are_refused_at_the_exact_field_and_nothing_is_written,
+        an_applicability_conflict_is_a_failed_precondition,
+        only_an_admin_publishes_models,
+        an_imported_scorecard_table_scores_as_computed_by_hand,
+        the_same_snapshot_scores_the_same_every_time,
+        the_enterprise_default_tells_a_strong_profile_from_a_weak_one,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

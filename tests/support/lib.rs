@@ -286,6 +286,16 @@ impl TestSuite {
         )
     }
 
+    pub fn rating(
+        &self,
+        token: &str,
+    ) -> credit_proto::v1::rating_service_client::RatingServiceClient<Authed> {
+        credit_proto::v1::rating_service_client::RatingServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(token),
+        )
+    }
+
     pub fn intake(
         &self,
         token: &str,

@@ -1,15 +1,26 @@
 //! `credit.v1.RatingService`: Scorecard models, ratings with PD and reasons, overrides with four eyes, and re-rating on schedule or event.
 //!
-//! Every RPC answers UNIMPLEMENTED until its issue (#5) lands; the access policy and the
-//! store are in place so that landing it is adding handlers, not wiring.
+//! Landed (first slice of #5): versioned scorecard models — PublishModel, ListModels,
+//! GetModel, ImportScorecardTable — the shipped models published on the first start, and
+//! ScoreSnapshot of a snapshot given in the request. The RPCs about customer ratings
+//! (RateCustomer, GetRating, ListRatingHistory, GetRatingReport, ScoreSnapshot of a stored
+//! rating), overrides (ProposeOverride, DecideOverride, ListOverrides) and reviews
+//! (ListDueReviews, RunScheduledReviews) answer UNIMPLEMENTED until they land.
 
+pub mod api;
 pub mod domain;
+pub mod seed;
+pub mod store;
+
+use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::RATING;
-use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
+use credit_proto::v1::rating_service_server::RatingServiceServer;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
+
+pub use api::RatingApi;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -21,25 +32,13 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The gRPC handlers of `RatingService`.
-#[derive(Debug, Clone)]
-pub struct RatingApi {
-    #[allow(dead_code, reason = "the handlers of #5 read and write it")]
-    database: Database,
+/// The `RatingService` server on `database`, once the shipped models are published (only the
+/// first start publishes them; see [`seed`]).
+pub async fn build(database: Database) -> Result<RatingServiceServer<RatingApi>, seed::SeedError> {
+    let store: Arc<dyn store::ModelStore> = Arc::new(store::SqlModelStore::new(database));
+    seed::publish_shipped_models(store.as_ref()).await?;
+    Ok(RatingApi::new(store).into_server())
 }
-
-impl RatingApi {
-    pub fn new(database: Database) -> Self {
-        Self { database }
-    }
-
-    pub fn into_server(self) -> RatingServiceServer<Self> {
-        RatingServiceServer::new(self)
-    }
-}
-
-#[tonic::async_trait]
-impl RatingService for RatingApi {}
 
 /// Grades are read by everyone who acts on them.
 const READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];

@@ -64,14 +64,14 @@ impl ServiceKind {
 
     /// Adds the service to `parts` and returns the event handlers it consumes with (and, for
     /// limits, its hold expiry sweeper).
-    fn add_to(
+    async fn add_to(
         &self,
         parts: &mut ServerParts,
         database: Database,
         redis: Option<&RedisHandle>,
         sweepers: &mut Vec<credit_limits::expiry::ExpirySweeper>,
-    ) -> Vec<Arc<dyn EventHandler>> {
-        match self {
+    ) -> Result<Vec<Arc<dyn EventHandler>>, StartupError> {
+        Ok(match self {
             ServiceKind::Intake => {
                 parts
                     .add_service(
@@ -83,7 +83,7 @@ impl ServiceKind {
             }
             ServiceKind::Rating => {
                 parts.add_service(
-                    credit_rating::RatingApi::new(database).into_server(),
+                    credit_rating::build(database).await?,
                     credit_rating::access_policy(),
                 );
                 Vec::new()
@@ -106,7 +106,7 @@ impl ServiceKind {
                 );
                 Vec::new()
             }
-        }
+        })
     }
 }
 
@@ -178,6 +178,8 @@ pub enum StartupError {
     Serve(#[from] ServeError),
     #[error("the identity store failed: {0}")]
     Identity(#[from] identity::IdentityError),
+    #[error(transparent)]
+    RatingModels(#[from] credit_rating::seed::SeedError),
     #[error("cannot write the admin token to {path}: {source}")]
     AdminToken {
         path: String,
@@ -249,12 +251,10 @@ impl Application {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
-            handlers.extend(kind.add_to(
-                &mut parts,
-                database.clone(),
-                redis.as_ref(),
-                &mut sweepers,
-            ));
+            handlers.extend(
+                kind.add_to(&mut parts, database.clone(), redis.as_ref(), &mut sweepers)
+                    .await?,
+            );
             relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }

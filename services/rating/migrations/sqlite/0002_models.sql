@@ -1,0 +1,32 @@
+-- SQLite twin of the PostgreSQL migration.
+-- Scorecard models: every published version is a row of its own and is never changed, so a
+-- rating can always be re-scored with the exact model version it names.
+CREATE TABLE scorecard_models (
+    model_id      TEXT NOT NULL,
+    version       INTEGER NOT NULL CHECK (version >= 1),
+    -- ENTERPRISE or INDIVIDUAL, copied out of the document for ListModels' filter.
+    customer_kind TEXT NOT NULL,
+    -- The model as published (see store/document.rs); checked again when read.
+    document      TEXT NOT NULL,
+    published_at  TEXT NOT NULL,
+    -- {"principal": ..., "roles": [...]}: who published it, as in an Actor.
+    published_by  TEXT NOT NULL,
+    PRIMARY KEY (model_id, version)
+) STRICT;
+
+-- One row that every publication updates first (SQLite's BEGIN IMMEDIATE queues writers
+-- already; the row keeps both backends on one statement sequence).
+CREATE TABLE model_publication_lock (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    publications INTEGER NOT NULL
+) STRICT;
+INSERT INTO model_publication_lock (id, publications) VALUES (1, 0);
+
+-- request_id of every state change: a retry returns the first result.
+CREATE TABLE idempotency_keys (
+    request_id  TEXT PRIMARY KEY,
+    operation   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+) STRICT;

@@ -1,0 +1,464 @@
+//! The gRPC handlers of `credit.v1.RatingService` that have landed: scorecard models
+//! (PublishModel, ListModels, GetModel, ImportScorecardTable) and ScoreSnapshot on a given
+//! snapshot. The RPCs about customer ratings, overrides and reviews answer UNIMPLEMENTED until
+//! they land (#5).
+//!
+//! Each handler turns the request into domain values, lets the domain decide, and stores; the
+//! rules themselves live in `domain`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use credit_core::{FieldViolation, Principal, ServiceError};
+use credit_proto::v1 as pb;
+use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
+use credit_runtime::principal;
+use credit_runtime::sql::{IdempotencyKey, Page, fingerprint, storage_error};
+use tonic::{Request, Response, Status};
+
+use crate::domain::scoring::{self, RatingInputs};
+use crate::domain::table::{TableImport, import_table};
+use crate::domain::{CustomerKind, ModelId, ScorecardModel, selection};
+use crate::store::{
+    ModelCursor, ModelFilter, ModelStore, Outcome, Publication, PublishedModel, Publisher,
+    StoreError,
+};
+
+const PUBLISH_MODEL: &str = "PublishModel";
+const IMPORT_SCORECARD_TABLE: &str = "ImportScorecardTable";
+const MAX_REQUEST_ID_LEN: usize = 100;
+
+/// The gRPC handlers of `RatingService`.
+#[derive(Debug, Clone)]
+pub struct RatingApi {
+    store: Arc<dyn ModelStore>,
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+impl RatingApi {
+    pub fn new(store: Arc<dyn ModelStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn into_server(self) -> RatingServiceServer<Self> {
+        RatingServiceServer::new(self)
+    }
+
+    /// Publishes a checked model, or with `validate_only` shows it as it would be published.
+    /// Either way a model that would share a claim with another model is refused.
+    async fn publish(
+        &self,
+        model: ScorecardModel,
+        publisher: Publisher,
+        key: &IdempotencyKey,
+        validate_only: bool,
+    ) -> Result<pb::ScorecardModel, ServiceError> {
+        let admit =
+            |published: &[ScorecardModel]| selection::check_applicability(&model, published);
+        if validate_only {
+            let published: Vec<ScorecardModel> = self
+                .latest_models()
+                .await?
+                .into_iter()
+                .map(|published| published.model)
+                .collect();
+            admit(&published)?;
+            return Ok(pb::ScorecardModel::from(&model));
+        }
+        let publication = Publication {
+            published_at: Utc::now(),
+            published_by: publisher,
+        };
+        let outcome = self
+            .store
+            .publish(&model, &publication, key, &admit)
+            .await
+            .map_err(store_error)?;
+        if let Outcome::New(published) = &outcome {
+            tracing::info!(
+                model_id = %published.model.model_id(),
+                version = published.model.version(),
+                published_by = %published.published_by.principal,
+                "model published"
+            );
+        }
+        Ok(model_to_proto(&outcome.into_inner()))
+    }
+
+    async fn latest_models(&self) -> Result<Vec<PublishedModel>, ServiceError> {
+        self.store.latest_models().await.map_err(store_error)
+    }
+
+    /// The model a ScoreSnapshot names, or the one selected for the snapshot's kind and
+    /// industry when it names none.
+    async fn model_for_snapshot(
+        &self,
+        request: &pb::ScoreSnapshotRequest,
+        snapshot: &pb::RatingInputSnapshot,
+    ) -> Result<ScorecardModel, ServiceError> {
+        let kind = optional_kind("inputs.customer_kind", snapshot.customer_kind);
+        if request.model_id.trim().is_empty() {
+            return self
+                .selected_model(kind?, request.model_version, &snapshot.industry_code)
+                .await;
+        }
+        let named = model_and_version(&request.model_id, request.model_version, "model_version");
+        let (kind, (model_id, version)) = both(kind, named)?;
+        let model = self.published_model(&model_id, version).await?.model;
+        match kind {
+            Some(kind) if kind != model.customer_kind() => Err(ServiceError::invalid(
+                "inputs.customer_kind",
+                format!(
+                    "model '{}' rates {} customers",
+                    model.model_id(),
+                    model.customer_kind().to_proto().as_str_name()
+                ),
+            )),
+            _ => Ok(model),
+        }
+    }
+
+    /// The latest model that rates customers of `kind` in `industry_code` (see
+    /// `selection::select_model`).
+    async fn selected_model(
+        &self,
+        kind: Option<CustomerKind>,
+        model_version: i32,
+        industry_code: &str,
+    ) -> Result<ScorecardModel, ServiceError> {
+        let kind = match (kind, model_version) {
+            (Some(kind), 0) => kind,
+            (kind, version) => {
+                let mut violations = Vec::new();
+                if version != 0 {
+                    violations.push(FieldViolation::new(
+                        "model_version",
+                        "needs model_id: a version is of one model",
+                    ));
+                }
+                if kind.is_none() {
+                    violations.push(FieldViolation::new(
+                        "inputs.customer_kind",
+                        "is required to select the model; or name the model in model_id",
+                    ));
+                }
+                return Err(ServiceError::InvalidArgument(violations));
+            }
+        };
+        let published: Vec<ScorecardModel> = self
+            .latest_models()
+            .await?
+            .into_iter()
+            .map(|published| published.model)
+            .collect();
+        selection::select_model(&published, kind, industry_code).cloned()
+    }
+
+    /// A version of a model (`None` = the latest), NOT_FOUND when there is none.
+    async fn published_model(
+        &self,
+        model_id: &ModelId,
+        version: Option<u32>,
+    ) -> Result<PublishedModel, ServiceError> {
+        let found = self
+            .store
+            .model(model_id, version)
+            .await
+            .map_err(store_error)?;
+        found.ok_or_else(|| match version {
+            None => ServiceError::not_found("model", model_id.as_str()),
+            Some(version) => {
+                ServiceError::not_found("model version", format!("{model_id} version {version}"))
+            }
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl RatingService for RatingApi {
+    async fn publish_model(
+        &self,
+        request: Request<pb::PublishModelRequest>,
+    ) -> Answer<pb::PublishModelResponse> {
+        let publisher = publisher_of(principal(&request)?);
+        let request = request.into_inner();
+        let key = idempotency_key(&request.request_id, PUBLISH_MODEL, &request);
+        let model = match &request.model {
+            Some(wire) => ScorecardModel::try_from(wire),
+            None => Err(ServiceError::invalid("model", "is required")),
+        };
+        let (key, model) = both(key, model)?;
+        let published = self
+            .publish(model, publisher, &key, request.validate_only)
+            .await?;
+        Ok(Response::new(pb::PublishModelResponse {
+            model: Some(published),
+        }))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Answer<pb::ListModelsResponse> {
+        let request = request.into_inner();
+        let (filter, page) = both(
+            model_filter(&request),
+            Page::parse(request.page_size, &request.page_token),
+        )?;
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(key) => Some(ModelCursor::from_key(key).ok_or_else(|| {
+                ServiceError::invalid("page_token", "is not a token this service issued")
+            })?),
+        };
+        let rows = self
+            .store
+            .list_models(&filter, after.as_ref(), page.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let mut keyed: Vec<(String, PublishedModel)> = rows
+            .into_iter()
+            .map(|published| (ModelCursor::of(&published.model).to_key(), published))
+            .collect();
+        let next_page_token = page.finish(&mut keyed, |(key, _)| key);
+        Ok(Response::new(pb::ListModelsResponse {
+            models: keyed
+                .iter()
+                .map(|(_, published)| model_to_proto(published))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_model(
+        &self,
+        request: Request<pb::GetModelRequest>,
+    ) -> Answer<pb::GetModelResponse> {
+        let request = request.into_inner();
+        let (model_id, version) = model_and_version(&request.model_id, request.version, "version")?;
+        let published = self.published_model(&model_id, version).await?;
+        Ok(Response::new(pb::GetModelResponse {
+            model: Some(model_to_proto(&published)),
+        }))
+    }
+
+    async fn import_scorecard_table(
+        &self,
+        request: Request<pb::ImportScorecardTableRequest>,
+    ) -> Answer<pb::ImportScorecardTableResponse> {
+        let publisher = publisher_of(principal(&request)?);
+        let request = request.into_inner();
+        let key = idempotency_key(&request.request_id, IMPORT_SCORECARD_TABLE, &request);
+        // The table is parsed again on a replay; the same rows give the same warnings.
+        let (key, TableImport { model, warnings }) = both(key, import_table(&request))?;
+        let published = self
+            .publish(model, publisher, &key, request.validate_only)
+            .await?;
+        Ok(Response::new(pb::ImportScorecardTableResponse {
+            model: Some(published),
+            warnings,
+        }))
+    }
+
+    async fn score_snapshot(
+        &self,
+        request: Request<pb::ScoreSnapshotRequest>,
+    ) -> Answer<pb::ScoreSnapshotResponse> {
+        let request = request.into_inner();
+        let snapshot = match &request.source {
+            Some(pb::score_snapshot_request::Source::Inputs(snapshot)) => snapshot,
+            Some(pb::score_snapshot_request::Source::RatingId(_)) => {
+                return Err(Status::unimplemented(
+                    "re-scoring a stored rating lands with customer ratings (#5); \
+                     send the snapshot in `inputs` instead",
+                ));
+            }
+            None => {
+                return Err(ServiceError::invalid(
+                    "source",
+                    "give the snapshot to score in `inputs`",
+                )
+                .into());
+            }
+        };
+        let inputs = RatingInputs::parse(&snapshot.inputs, "inputs.inputs");
+        let model = self.model_for_snapshot(&request, snapshot).await;
+        let (inputs, model) = both(inputs, model)?;
+        let result = scoring::score(&model, &inputs)?;
+        Ok(Response::new(pb::ScoreSnapshotResponse {
+            result: Some(pb::ScoreResult::from(&result)),
+        }))
+    }
+}
+
+/// Both results, or every field violation of both, so a caller fixes all problems at once.
+fn both<A, B>(
+    first: Result<A, ServiceError>,
+    second: Result<B, ServiceError>,
+) -> Result<(A, B), ServiceError> {
+    match (first, second) {
+        (Ok(first), Ok(second)) => Ok((first, second)),
+        (
+            Err(ServiceError::InvalidArgument(mut first)),
+            Err(ServiceError::InvalidArgument(second)),
+        ) => {
+            first.extend(second);
+            Err(ServiceError::InvalidArgument(first))
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
+}
+
+fn idempotency_key(
+    request_id: &str,
+    operation: &'static str,
+    content: &impl prost::Message,
+) -> Result<IdempotencyKey, ServiceError> {
+    let request_id = request_id.trim();
+    if request_id.is_empty() || request_id.chars().count() > MAX_REQUEST_ID_LEN {
+        return Err(ServiceError::invalid(
+            "request_id",
+            format!("is required, at most {MAX_REQUEST_ID_LEN} characters"),
+        ));
+    }
+    Ok(IdempotencyKey {
+        request_id: request_id.to_owned(),
+        operation,
+        fingerprint: fingerprint(content),
+    })
+}
+
+/// A customer kind given as a filter or hint: UNSPECIFIED is none.
+fn optional_kind(field: &str, value: i32) -> Result<Option<CustomerKind>, ServiceError> {
+    if value == 0 {
+        return Ok(None);
+    }
+    CustomerKind::from_proto(value)
+        .map(Some)
+        .ok_or_else(|| ServiceError::invalid(field, format!("unknown value {value}")))
+}
+
+fn model_filter(request: &pb::ListModelsRequest) -> Result<ModelFilter, ServiceError> {
+    let customer_kind = optional_kind("customer_kind", request.customer_kind);
+    let model_id = match request.model_id.trim() {
+        "" => Ok(None),
+        text => ModelId::parse(text)
+            .map(Some)
+            .map_err(|error| ServiceError::invalid("model_id", error.to_string())),
+    };
+    let (customer_kind, model_id) = both(customer_kind, model_id)?;
+    Ok(ModelFilter {
+        customer_kind,
+        model_id,
+        all_versions: request.all_versions,
+    })
+}
+
+/// A model id and a version of it (`None` = the latest), each checked.
+fn model_and_version(
+    model_id: &str,
+    version: i32,
+    version_field: &str,
+) -> Result<(ModelId, Option<u32>), ServiceError> {
+    let model_id = ModelId::parse(model_id.trim())
+        .map_err(|error| ServiceError::invalid("model_id", error.to_string()));
+    let version =
+        parse_version(version).map_err(|error| ServiceError::invalid(version_field, error));
+    both(model_id, version)
+}
+
+/// A requested version: 0 is the latest (`None`), negative versions do not exist.
+fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
+    match u32::try_from(version) {
+        Ok(0) => Ok(None),
+        Ok(version) => Ok(Some(version)),
+        Err(_) => Err("must not be negative; 0 means the latest version"),
+    }
+}
+
+fn store_error(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::KeyReused(_) => ServiceError::AlreadyExists {
+            reason: "IDEMPOTENCY_KEY_REUSED",
+            message: "request_id was used before with different content".to_owned(),
+            metadata: Vec::new(),
+        },
+        StoreError::Refused(refusal) => refusal,
+        StoreError::Database(error) => storage_error(error),
+        corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
+    }
+}
+
+fn publisher_of(principal: &Principal) -> Publisher {
+    Publisher {
+        principal: principal.name.clone(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|role| role.as_str().to_owned())
+            .collect(),
+    }
+}
+
+fn actor(publisher: &Publisher) -> pb::Actor {
+    pb::Actor {
+        principal: publisher.principal.clone(),
+        roles: publisher
+            .roles
+            .iter()
+            .filter_map(|role| pb::Role::from_str_name(&format!("ROLE_{role}")))
+            .map(Into::into)
+            .collect(),
+    }
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn model_to_proto(published: &PublishedModel) -> pb::ScorecardModel {
+    pb::ScorecardModel {
+        published_at: Some(timestamp(published.published_at)),
+        published_by: Some(actor(&published.published_by)),
+        ..pb::ScorecardModel::from(&published.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_collects_the_violations_of_both_sides() {
+        let merged = both::<(), ()>(
+            Err(ServiceError::invalid("request_id", "is required")),
+            Err(ServiceError::invalid("model.model_id", "is required")),
+        );
+        let Err(ServiceError::InvalidArgument(violations)) = merged else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        assert_eq!(
+            violations,
+            [
+                FieldViolation::new("request_id", "is required"),
+                FieldViolation::new("model.model_id", "is required"),
+            ]
+        );
+        let other = both::<(), ()>(
+            Err(ServiceError::invalid("request_id", "is required")),
+            Err(ServiceError::not_found("model", "x")),
+        );
+        assert!(matches!(other, Err(ServiceError::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn versions_zero_is_the_latest_and_negative_is_refused() {
+        assert_eq!(parse_version(0), Ok(None));
+        assert_eq!(parse_version(3), Ok(Some(3)));
+        assert!(parse_version(-1).is_err());
+    }
+}
