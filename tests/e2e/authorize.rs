@@ -205,6 +205,7 @@ pub async fn authorize_follows_the_limit_and_its_tolerance_band(suite: &TestSuit
         codes(&declined.reasons),
         ["CUSTOMER_INACTIVE", "NO_VALID_LIMIT"]
     );
+    assert_eq!(declined.reasons[0].metadata["status"], "PROSPECT");
     assert!(declined.hold_id.is_empty());
 
     let customer_id = customer(suite, 21_002, true).await;
@@ -237,6 +238,12 @@ pub async fn authorize_follows_the_limit_and_its_tolerance_band(suite: &TestSuit
         .unwrap();
     assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
     assert_eq!(codes(&referred.reasons), ["LIMIT_EXCEEDED"]);
+    let figures = &referred.reasons[0].metadata;
+    assert_eq!(figures["limit"], "100000.00");
+    assert_eq!(figures["exposure"], "60000.00");
+    assert_eq!(figures["amount"], "45000.00");
+    assert_eq!(figures["tolerance_percent"], "10");
+    assert_eq!(figures["within_tolerance"], "true");
     assert!(referred.referral_id.starts_with("ref_"));
     assert!(referred.hold_id.is_empty());
     // 60,000 + 50,000.01 = 110,000.01: beyond the band → declined.
@@ -244,6 +251,7 @@ pub async fn authorize_follows_the_limit_and_its_tolerance_band(suite: &TestSuit
         .await
         .unwrap();
     assert_eq!(beyond.decision(), pb::AuthorizationDecision::Declined);
+    assert_eq!(beyond.reasons[0].metadata["within_tolerance"], "false");
 
     let what_if = check(&mut orders, &customer_id, "40000.00").await;
     assert_eq!(what_if.decision(), pb::AuthorizationDecision::Approved);

@@ -305,6 +305,7 @@ pub async fn credit_terms_default_by_grade_and_cap_each_order(suite: &TestSuite)
     let over_cap = check(&mut orders, &customer_id, "6000.00").await;
     assert_eq!(over_cap.decision(), pb::AuthorizationDecision::Referred);
     assert_eq!(codes(&over_cap.reasons), ["ORDER_AMOUNT_LIMIT"]);
+    assert_eq!(over_cap.reasons[0].metadata["order_amount_cap"], "5000.00");
     assert_eq!(
         check(&mut orders, &customer_id, "4000.00").await.decision(),
         pb::AuthorizationDecision::Approved

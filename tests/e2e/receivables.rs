@@ -206,6 +206,10 @@ pub async fn overdue_beyond_the_grade_tolerance_blocks_until_paid(suite: &TestSu
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(reasons, ["CREDIT_BLOCK", "OVERDUE"]);
+    let referred = check(&mut orders, &customer_id, "1.00").await;
+    assert_eq!(referred.reasons[0].metadata["block_types"], "OVERDUE");
+    assert_eq!(referred.reasons[1].metadata["oldest_overdue_days"], "45");
+    assert_eq!(referred.reasons[1].metadata["tolerance_days"], "30");
     let blocks = position(&mut orders, &customer_id).await.blocks;
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0].block_type(), pb::CreditBlockType::Overdue);

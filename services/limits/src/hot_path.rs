@@ -21,7 +21,7 @@ use crate::domain::policy::CreditPolicy;
 use crate::domain::terms;
 use crate::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, Decision, ExposureCache,
-    ExposureError, Fence, GroupProfile, Limit, Outcome, ProfileStatus,
+    ExposureError, Fence, GroupProfile, Limit, Outcome, ProfileStatus, ReasonCode,
 };
 use crate::ledger::{
     DecidedReferral, FencedHold, Hold, HoldStatus, LedgerError, LedgerStore, Referral,
@@ -524,7 +524,7 @@ impl HotPath {
         let currency = decided.amount.currency();
         let mut response = pb::AuthorizeResponse {
             decision: wire_outcome(decision.outcome) as i32,
-            reasons: reasons(decision),
+            reasons: self.reasons(&order.customer_id, &decided).await,
             limit: decision
                 .limit
                 .map(|limit| from_minor(limit, currency).into()),
@@ -692,6 +692,128 @@ impl HotPath {
         }
     }
 
+    /// Every reason of a decision with the figures behind it, under the metadata keys the
+    /// contract lists for each code. An approval has none and costs nothing; otherwise the
+    /// cached profile is read once, and the store only for the rarer reasons that need it.
+    async fn reasons(&self, customer_id: &str, decided: &Decided) -> Vec<pb::Reason> {
+        let decision = &decided.decision;
+        if decision.reasons.is_empty() {
+            return Vec::new();
+        }
+        let currency = decided.amount.currency();
+        let money = |minor: i64| from_minor(minor, currency).amount_string();
+        let profile = self.cache.get_customer(customer_id).await.ok().flatten();
+        let mut reasons = Vec::with_capacity(decision.reasons.len());
+        for code in &decision.reasons {
+            let mut metadata = std::collections::HashMap::new();
+            let mut put = |key: &str, value: String| {
+                metadata.insert(key.to_owned(), value);
+            };
+            match code {
+                ReasonCode::CustomerInactive => {
+                    if let Some(profile) = &profile {
+                        put("status", profile.status.as_str().to_owned());
+                    }
+                }
+                ReasonCode::NoValidLimit => {
+                    let limits = self
+                        .limits
+                        .limits(&Scope::Customer(customer_id.to_owned()))
+                        .await
+                        .unwrap_or_default();
+                    let now = Utc::now();
+                    if let Some(expired) = limits
+                        .iter()
+                        .filter_map(|limit| limit.valid_until.filter(|until| *until <= now))
+                        .max()
+                    {
+                        put("expired_at", expired.to_rfc3339());
+                    }
+                }
+                ReasonCode::CreditBlock => {
+                    let blocks = self.limits.blocks(customer_id).await.unwrap_or_default();
+                    let types: Vec<&str> = blocks
+                        .iter()
+                        .map(|block| block.block_type.as_str())
+                        .collect();
+                    put("block_types", types.join(","));
+                }
+                ReasonCode::Overdue => {
+                    if let Some(profile) = &profile {
+                        put(
+                            "oldest_overdue_days",
+                            profile.oldest_overdue_days.to_string(),
+                        );
+                        put("tolerance_days", profile.overdue_tolerance_days.to_string());
+                    }
+                }
+                ReasonCode::RatingStale => {
+                    let rating = self
+                        .limits
+                        .customer(customer_id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|facts| facts.rating);
+                    put(
+                        "rating_id",
+                        rating
+                            .as_ref()
+                            .map(|rating| rating.rating_id.clone())
+                            .unwrap_or_default(),
+                    );
+                    if let Some(date) = rating.and_then(|rating| rating.next_review_date) {
+                        put("next_review_date", date.to_string());
+                    }
+                }
+                ReasonCode::OrderAmountLimit => {
+                    if let Some(cap) = profile.as_ref().and_then(|profile| profile.order_cap) {
+                        put("order_amount_cap", money(cap));
+                    }
+                }
+                ReasonCode::LimitExceeded | ReasonCode::GroupLimitExceeded => {
+                    let (limit, exposure_after, tolerance_bps) = match code {
+                        ReasonCode::LimitExceeded => (
+                            decision.limit,
+                            decision.exposure_after,
+                            profile.as_ref().map(|profile| profile.tolerance_bps),
+                        ),
+                        _ => (
+                            decision.group.as_ref().and_then(|group| group.limit),
+                            decision
+                                .group
+                                .as_ref()
+                                .map_or(0, |group| group.exposure_after),
+                            self.policy.read().0.tolerance_bps().into(),
+                        ),
+                    };
+                    // Not reserved (referred or declined): the exposure is the one before.
+                    put("exposure", money(exposure_after));
+                    put("amount", money(decided.amount_minor));
+                    if let Some(limit) = limit {
+                        put("limit", money(limit));
+                    }
+                    if let Some(bps) = tolerance_bps {
+                        let percent = Decimal::new(i64::from(bps), 2).normalize();
+                        put("tolerance_percent", percent.to_string());
+                    }
+                    if let (Some(limit), Some(bps)) = (limit, tolerance_bps) {
+                        // The same band as the rules: floor(limit × (1 + bps / 10000)).
+                        let band = i128::from(limit) * (10_000 + i128::from(bps)) / 10_000;
+                        let total = i128::from(exposure_after) + i128::from(decided.amount_minor);
+                        put("within_tolerance", (total <= band).to_string());
+                    }
+                }
+            }
+            reasons.push(pb::Reason {
+                code: code.as_str().to_owned(),
+                message: reason_text(code.as_str()).to_owned(),
+                metadata,
+            });
+        }
+        reasons
+    }
+
     /// The same rules as Authorize; reserves and records nothing.
     pub async fn check_credit(
         &self,
@@ -707,7 +829,7 @@ impl HotPath {
         let currency = decided.amount.currency();
         Ok(pb::CheckCreditResponse {
             decision: wire_outcome(decision.outcome) as i32,
-            reasons: reasons(decision),
+            reasons: self.reasons(&order.customer_id, &decided).await,
             limit: decision
                 .limit
                 .map(|limit| from_minor(limit, currency).into()),
@@ -1691,18 +1813,6 @@ fn wire_outcome(outcome: Outcome) -> pb::AuthorizationDecision {
         Outcome::Referred => pb::AuthorizationDecision::Referred,
         Outcome::Declined => pb::AuthorizationDecision::Declined,
     }
-}
-
-fn reasons(decision: &Decision) -> Vec<pb::Reason> {
-    decision
-        .reasons
-        .iter()
-        .map(|reason| pb::Reason {
-            code: reason.as_str().to_owned(),
-            message: reason_text(reason.as_str()).to_owned(),
-            metadata: Default::default(),
-        })
-        .collect()
 }
 
 fn reason_text(code: &str) -> &'static str {
