@@ -14,6 +14,7 @@ mod import_csv;
 mod intake;
 mod limits;
 mod policy;
+mod propose;
 mod rating;
 mod readiness;
 mod receivables;
@@ -74,6 +75,14 @@ mod both {
         credit_terms_default_by_grade_and_cap_each_order,
         a_required_rating_that_is_missing_or_past_review_refers_orders,
         small_increases_for_good_grades_are_approved_by_a_policy_rule,
+    );
+    on_both_backends!(propose:
+        without_a_rating_no_limit_is_proposed,
+        a_rated_customer_without_a_statement_gets_the_grade_cap,
+        the_equity_share_binds_when_equity_is_small,
+        the_revenue_multiple_binds_when_revenue_is_small,
+        negative_equity_takes_no_part_in_the_proposal,
+        only_makers_may_ask_for_a_proposal,
     );
     on_both_backends!(receivables:
         receivable_events_move_exposure_once_each,

@@ -874,6 +874,9 @@ impl IntakeService for IntakeApi {
         let make_event = |stored: &StatementRecord| {
             let ratios = statement::ratios(&stored.figures);
             let wire_ratios = pb::FinancialRatios::from(&ratios);
+            // The figures as the statement itself shows them on the wire, so a consumer
+            // reads the same amounts GetFinancialStatement returns.
+            let (balance_sheet, income_statement, _) = statement::figures_to_proto(&stored.figures);
             customer_event(
                 &customer,
                 &actor,
@@ -886,6 +889,10 @@ impl IntakeService for IntakeApi {
                     fiscal_quarter: stored.period.fiscal_quarter.map(i32::from).unwrap_or(0),
                     period_end_date: Some(customer::date_to_proto(stored.period.period_end)),
                     altman_z_score: wire_ratios.altman_z_score,
+                    currency: stored.figures.currency.clone(),
+                    equity: balance_sheet.equity,
+                    revenue: income_statement.revenue,
+                    period_months: i32::from(stored.period.period_type.months()),
                 }),
             )
         };

@@ -1,6 +1,7 @@
 //! The gRPC handlers of `credit.v1.LimitService` that have landed: limits and their
-//! four-eyes approval, the order-time RPCs, referrals, manual credit blocks and the
-//! reconciliation of cached exposure. The others answer UNIMPLEMENTED until they land.
+//! four-eyes approval, limit proposals from policy, the order-time RPCs, referrals, manual
+//! credit blocks and the reconciliation of cached exposure. The others answer UNIMPLEMENTED
+//! until they land.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use crate::domain::limits::{
     self, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, Person, RequestStatus, Scope,
 };
 use crate::domain::policy::{PaymentTerms, PolicyChange};
+use crate::domain::proposal::{self, ProposalCurrency};
 use crate::domain::terms::{self, CustomerTerms, EffectiveTerms};
 use crate::hot_path::HotPath;
 use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome, StoreError};
@@ -735,6 +737,74 @@ impl LimitService for LimitsApi {
         Ok(Response::new(pb::ListFxRatesResponse {
             fx_rates: keyed.iter().map(|(_, rate)| rate.to_proto()).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn propose_limit(
+        &self,
+        request: Request<pb::ProposeLimitRequest>,
+    ) -> Answer<pb::ProposeLimitResponse> {
+        let request = request.into_inner();
+        let requested_currency = match request.currency.trim() {
+            "" => None,
+            code => Some(
+                Currency::parse(code)
+                    .map_err(|error| ServiceError::invalid("currency", error.to_string()))?,
+            ),
+        };
+        let customer_id = request.customer_id.trim();
+        let facts = self.require_customer(customer_id).await?;
+        let rating = facts.rating.ok_or_else(|| {
+            ServiceError::failed_precondition(
+                "RATING_REQUIRED",
+                "the customer has no rating; the grade cap and policy factors need one",
+            )
+        })?;
+        let policy = self.hot.stored_policy().await?;
+        let statement = self
+            .store
+            .latest_statement(customer_id)
+            .await
+            .map_err(store_error)?;
+        let limits = self
+            .store
+            .limits(&Scope::Customer(customer_id.to_owned()))
+            .await
+            .map_err(store_error)?;
+        let current_limit = limits::effective_limit(&limits, Utc::now()).map(|limit| limit.amount);
+        let mut currency = ProposalCurrency::choose(
+            requested_currency,
+            current_limit.map(|limit| limit.currency()),
+            policy
+                .for_grade(Some(&rating.grade))
+                .0
+                .max_limit
+                .map(|cap| cap.currency()),
+            statement
+                .as_ref()
+                .map(|statement| statement.equity.currency()),
+        );
+        if let Some(into) = currency.currency() {
+            for from in currency.rates_needed(&policy, &rating.grade, statement.as_ref()) {
+                if let Some(rate) = self.hot.fx_rate(from, into).await? {
+                    currency.add_rate(from, rate);
+                }
+            }
+        }
+        let proposal = proposal::propose(&policy, &rating.grade, statement.as_ref(), &currency);
+        Ok(Response::new(pb::ProposeLimitResponse {
+            proposed_amount: proposal.proposed_amount.map(Into::into),
+            components: proposal
+                .components
+                .iter()
+                .map(proposal::Component::to_proto)
+                .collect(),
+            rating_id: rating.rating_id,
+            grade: rating.grade,
+            statement_id: statement
+                .map(|statement| statement.statement_id)
+                .unwrap_or_default(),
+            current_limit: current_limit.map(Into::into),
         }))
     }
 

@@ -1,6 +1,7 @@
 //! Events limits consumes: intake's customer registrations, status changes and group
-//! membership, and rating's RatingChanged, projected into `customer_profiles` (limits never
-//! reads another service's tables).
+//! membership, and rating's RatingChanged, projected into `customer_profiles`; intake's
+//! FinancialStatementSubmitted, projected into `customer_statements` for ProposeLimit (limits
+//! never reads another service's tables).
 
 use std::sync::Arc;
 

@@ -242,6 +242,20 @@ impl HotPath {
         })
     }
 
+    /// The rate in force now that converts `from` into `to`, from the FX table (the pair, or
+    /// the inverse of the opposite pair); `None` when the table has neither. For figures that
+    /// are not order amounts (ProposeLimit converts equity, which may be negative).
+    pub(crate) async fn fx_rate(
+        &self,
+        from: Currency,
+        to: Currency,
+    ) -> Result<Option<Decimal>, ServiceError> {
+        self.limits
+            .fx_rate(from, to, Utc::now())
+            .await
+            .map_err(store_error)
+    }
+
     /// The order amount in `currency` at today's rate: FAILED_PRECONDITION FX_RATE_MISSING
     /// when the table has no rate for the pair (nor its inverse).
     pub(crate) async fn convert(
@@ -250,10 +264,8 @@ impl HotPath {
         currency: Currency,
     ) -> Result<(Money, Decimal), ServiceError> {
         let rate = self
-            .limits
-            .fx_rate(amount.currency(), currency, Utc::now())
-            .await
-            .map_err(store_error)?
+            .fx_rate(amount.currency(), currency)
+            .await?
             .ok_or_else(|| ServiceError::FailedPrecondition {
                 reason: "FX_RATE_MISSING",
                 message: format!(

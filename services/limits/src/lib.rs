@@ -1,10 +1,10 @@
 //! `credit.v1.LimitService`: Credit limits with maker-checker approval, terms, blocks, and the order-time `Authorize` on exposure cached in Redis.
 //!
-//! Landed: limits with four-eyes approval and the portfolio cap, the projection of intake's
-//! customer events, the hot path (Authorize, CheckCredit, Capture, Release, GetExposure), the
-//! referral queue, manual credit blocks, the hold expiry sweeper and the reconciliation of the
-//! exposure cache with the ledger (`ReconcileExposure`). Other RPCs answer
-//! UNIMPLEMENTED until they land (#4).
+//! Landed: limits with four-eyes approval and the portfolio cap, limit proposals from policy
+//! (`ProposeLimit`), the projection of intake's customer and statement events, the hot path
+//! (Authorize, CheckCredit, Capture, Release, GetExposure), the referral queue, manual credit
+//! blocks, the hold expiry sweeper and the reconciliation of the exposure cache with the
+//! ledger (`ReconcileExposure`). Other RPCs answer UNIMPLEMENTED until they land (#4).
 
 pub mod api;
 pub mod domain;

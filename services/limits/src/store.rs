@@ -21,6 +21,7 @@ use crate::domain::limits::{
     CreditBlock, CreditLimit, HistoryEntry, LimitRequest, LimitStatus, RequestStatus, Scope,
 };
 use crate::domain::policy::CreditPolicy;
+use crate::domain::proposal::LatestStatement;
 use crate::domain::terms::CustomerTerms;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,9 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
     /// Applies one of intake's customer events to the projection, once per event id.
     async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
+    /// The customer's latest financial statement (FinancialStatementSubmitted), if limits has
+    /// seen one.
+    async fn latest_statement(&self, customer_id: &str) -> StoreResult<Option<LatestStatement>>;
     /// Whether any customer is known to belong to `group_id`.
     async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
     /// At most `limit` customers of the projection whose id sorts after `after_customer_id`,
@@ -201,6 +205,93 @@ fn occurred_at(event: &Event) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// A FinancialStatementSubmitted as `customer_statements` keeps it.
+#[derive(Debug)]
+struct StatementRow {
+    statement_id: String,
+    fiscal_year: i32,
+    fiscal_quarter: i32,
+    version: i32,
+    period_end_date: String,
+    period_months: i32,
+    currency: Currency,
+    equity: Decimal,
+    revenue: Decimal,
+}
+
+/// The statement's figures, checked; `Err` says why limits cannot propose from them (an
+/// event published before intake sent its figures has no currency).
+fn statement_row(
+    submitted: &credit_proto::v1::FinancialStatementSubmitted,
+) -> Result<StatementRow, String> {
+    let currency =
+        Currency::parse(&submitted.currency).map_err(|error| format!("currency: {error}"))?;
+    let figure = |name: &str, wire: Option<&credit_proto::v1::Money>| {
+        let money = wire
+            .ok_or_else(|| format!("{name} is missing"))
+            .and_then(|wire| {
+                credit_core::Money::try_from(wire).map_err(|error| format!("{name}: {error}"))
+            })?;
+        if money.currency() != currency {
+            return Err(format!(
+                "{name} is in {}, the statement in {currency}",
+                money.currency()
+            ));
+        }
+        Ok(money.amount())
+    };
+    let equity = figure("equity", submitted.equity.as_ref())?;
+    let revenue = figure("revenue", submitted.revenue.as_ref())?;
+    if submitted.period_months <= 0 {
+        return Err("period_months is not positive".to_owned());
+    }
+    let period_end = submitted
+        .period_end_date
+        .as_ref()
+        .and_then(|date| {
+            chrono::NaiveDate::from_ymd_opt(
+                date.year,
+                u32::try_from(date.month).ok()?,
+                u32::try_from(date.day).ok()?,
+            )
+        })
+        .ok_or_else(|| "period_end_date is not a calendar date".to_owned())?;
+    Ok(StatementRow {
+        statement_id: submitted.statement_id.clone(),
+        fiscal_year: submitted.fiscal_year,
+        fiscal_quarter: submitted.fiscal_quarter,
+        version: submitted.version,
+        period_end_date: period_end.format("%Y-%m-%d").to_string(),
+        period_months: submitted.period_months,
+        currency,
+        equity,
+        revenue,
+    })
+}
+
+/// Keeps a customer's latest statement: a newer version of the row's period replaces it;
+/// another period only when it ends later, or on the same day covers more months (a year's
+/// revenue averages out a season). So the row ends up the same whatever order the events
+/// arrive in.
+const UPSERT_LATEST_STATEMENT: &str = "\
+INSERT INTO customer_statements (customer_id, statement_id, fiscal_year, fiscal_quarter, version, \
+    period_end_date, period_months, currency, equity, revenue, submitted_at) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+ON CONFLICT (customer_id) DO UPDATE SET \
+    statement_id = excluded.statement_id, fiscal_year = excluded.fiscal_year, \
+    fiscal_quarter = excluded.fiscal_quarter, version = excluded.version, \
+    period_end_date = excluded.period_end_date, period_months = excluded.period_months, \
+    currency = excluded.currency, equity = excluded.equity, revenue = excluded.revenue, \
+    submitted_at = excluded.submitted_at \
+WHERE (customer_statements.fiscal_year = excluded.fiscal_year \
+        AND customer_statements.fiscal_quarter = excluded.fiscal_quarter \
+        AND customer_statements.version < excluded.version) \
+    OR ((customer_statements.fiscal_year <> excluded.fiscal_year \
+            OR customer_statements.fiscal_quarter <> excluded.fiscal_quarter) \
+        AND (customer_statements.period_end_date < excluded.period_end_date \
+            OR (customer_statements.period_end_date = excluded.period_end_date \
+                AND customer_statements.period_months < excluded.period_months)))";
+
 fn status_name(status: i32) -> String {
     credit_proto::v1::CustomerStatus::try_from(status)
         .map(|status| {
@@ -225,6 +316,7 @@ impl LimitStore for SqlLimitStore {
                     | Payload::GroupMembershipChanged(_)
                     | Payload::RatingChanged(_)
                     | Payload::InvoiceOverdue(_)
+                    | Payload::FinancialStatementSubmitted(_)
             )
         ) {
             return Ok(());
@@ -328,6 +420,34 @@ impl LimitStore for SqlLimitStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Some(Payload::FinancialStatementSubmitted(submitted)) => {
+                    match statement_row(submitted) {
+                        Ok(row) => {
+                            sqlx::query(&sql(UPSERT_LATEST_STATEMENT))
+                                .bind(&submitted.customer_id)
+                                .bind(&row.statement_id)
+                                .bind(row.fiscal_year)
+                                .bind(row.fiscal_quarter)
+                                .bind(row.version)
+                                .bind(&row.period_end_date)
+                                .bind(row.period_months)
+                                .bind(row.currency.code())
+                                .bind(row.equity.to_string())
+                                .bind(row.revenue.to_string())
+                                .bind(at)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        // Retrying cannot make the figures readable: the event is recorded as
+                        // processed and the customer's proposals go on without it.
+                        Err(problem) => tracing::warn!(
+                            customer_id = %submitted.customer_id,
+                            statement_id = %submitted.statement_id,
+                            %problem,
+                            "a financial statement event without usable figures is not projected"
+                        ),
+                    }
+                }
                 _ => {}
             }
             tx.commit().await?;
@@ -361,6 +481,46 @@ impl LimitStore for SqlLimitStore {
                 }),
             }))
         })
+    }
+
+    async fn latest_statement(&self, customer_id: &str) -> StoreResult<Option<LatestStatement>> {
+        let row = on_database!(&self.database, |pool, sql| {
+            let row = sqlx::query(&sql(
+                "SELECT statement_id, period_end_date, period_months, currency, equity, revenue FROM customer_statements WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| {
+                Ok::<_, StoreError>((
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<String, _>(1)?,
+                    row.try_get::<i32, _>(2)?,
+                    row.try_get::<String, _>(3)?,
+                    row.try_get::<String, _>(4)?,
+                    row.try_get::<String, _>(5)?,
+                ))
+            })
+            .transpose()
+        })?;
+        let Some((statement_id, period_end, period_months, currency, equity, revenue)) = row else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt(format!("statement {statement_id} of {customer_id}"));
+        let currency = Currency::parse(&currency).map_err(|_| corrupt())?;
+        let amount = |text: &str| {
+            Decimal::from_str_exact(text)
+                .map(|amount| credit_core::Money::new(amount, currency))
+                .map_err(|_| corrupt())
+        };
+        Ok(Some(LatestStatement {
+            period_end: chrono::NaiveDate::parse_from_str(&period_end, "%Y-%m-%d")
+                .map_err(|_| corrupt())?,
+            period_months: u32::try_from(period_months).map_err(|_| corrupt())?,
+            equity: amount(&equity)?,
+            revenue: amount(&revenue)?,
+            statement_id,
+        }))
     }
 
     async fn group_known(&self, group_id: &str) -> StoreResult<bool> {

@@ -43,6 +43,17 @@ pub enum PeriodType {
     Quarterly,
 }
 
+impl PeriodType {
+    /// Months the period covers, to turn its revenue into an average month's (limits
+    /// proposes a multiple of it).
+    pub fn months(self) -> u8 {
+        match self {
+            PeriodType::Annual => 12,
+            PeriodType::Quarterly => 3,
+        }
+    }
+}
+
 impl From<PeriodType> for pb::FiscalPeriodType {
     fn from(period_type: PeriodType) -> Self {
         match period_type {
@@ -1110,6 +1121,8 @@ mod tests {
         });
         let parsed = parse_statement(&statement, today()).unwrap();
         assert_eq!(parsed.period.period_type, PeriodType::Quarterly);
+        assert_eq!(parsed.period.period_type.months(), 3);
+        assert_eq!(PeriodType::Annual.months(), 12);
         assert_eq!(parsed.period.fiscal_quarter, Some(1));
         assert_eq!(parsed.figures.equity, dec("-300000"));
         assert_eq!(parsed.figures.net_income, Some(dec("-80000")));
