@@ -1239,3 +1239,111 @@ async fn limits_check_in(
         .unwrap()
         .into_inner()
 }
+
+pub async fn holds_are_read_one_by_one_and_listed_newest_first(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 28_001, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "10000.00",
+        "holds-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    let mut hold_ids = Vec::new();
+    for key in ["h-1", "h-2", "h-3"] {
+        let approved = authorize(&mut orders, &customer_id, key, "100.00")
+            .await
+            .unwrap();
+        hold_ids.push(approved.hold_id);
+    }
+    orders
+        .release(pb::ReleaseRequest {
+            hold_id: hold_ids[1].clone(),
+            reason: "order cancelled".into(),
+        })
+        .await
+        .unwrap();
+
+    let one = orders
+        .get_hold(pb::GetHoldRequest {
+            hold_id: hold_ids[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    assert_eq!(one.hold_id, hold_ids[0]);
+    assert_eq!(one.order_id, "order-h-1");
+    assert_eq!(one.status(), pb::HoldStatus::Open);
+
+    let lister = orders.clone();
+    let list = |request: pb::ListHoldsRequest| {
+        let mut orders = lister.clone();
+        async move { orders.list_holds(request).await }
+    };
+    let all = list(pb::ListHoldsRequest {
+        customer_id: customer_id.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    let listed: Vec<&str> = all.holds.iter().map(|hold| hold.hold_id.as_str()).collect();
+    assert_eq!(
+        listed,
+        [&hold_ids[2], &hold_ids[1], &hold_ids[0]],
+        "newest first"
+    );
+    let open = list(pb::ListHoldsRequest {
+        customer_id: customer_id.clone(),
+        status: pb::HoldStatus::Open as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(open.holds.len(), 2);
+    let by_order = list(pb::ListHoldsRequest {
+        order_id: "order-h-2".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(by_order.holds.len(), 1);
+    assert_eq!(by_order.holds[0].status(), pb::HoldStatus::Released);
+
+    let mut paged = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = list(pb::ListHoldsRequest {
+            customer_id: customer_id.clone(),
+            page_size: 2,
+            page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+        paged.extend(page.holds.into_iter().map(|hold| hold.hold_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(paged.len(), 3);
+    assert_eq!(paged[0], hold_ids[2]);
+
+    let unknown = orders
+        .get_hold(pb::GetHoldRequest {
+            hold_id: "hld_unknown".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let unfiltered = list(pb::ListHoldsRequest::default()).await.unwrap_err();
+    assert_eq!(unfiltered.code(), Code::InvalidArgument);
+}

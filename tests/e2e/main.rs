@@ -92,6 +92,7 @@ mod both {
         authorize_follows_the_limit_and_its_tolerance_band,
         authorize_is_idempotent_on_its_key,
         orders_in_another_currency_are_converted_with_the_fx_table,
+        holds_are_read_one_by_one_and_listed_newest_first,
         capture_and_release_move_exposure_between_holds_and_receivables,
         concurrent_callers_never_exceed_the_limits,
         referrals_are_released_or_rejected_by_enough_authority,

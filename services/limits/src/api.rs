@@ -24,7 +24,8 @@ use crate::domain::limits::{
 use crate::domain::policy::{PaymentTerms, PolicyChange};
 use crate::domain::proposal::{self, ProposalCurrency};
 use crate::domain::terms::{self, CustomerTerms, EffectiveTerms};
-use crate::hot_path::HotPath;
+use crate::hot_path::{HotPath, hold_to_proto, ledger_error};
+use crate::ledger::HoldStatus;
 use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome, StoreError};
 
 #[derive(Debug, Clone)]
@@ -943,6 +944,49 @@ impl LimitService for LimitsApi {
         let terms = self.effective_terms(&customer_id).await?;
         Ok(Response::new(pb::SetCreditTermsResponse {
             terms: Some(terms.to_proto()),
+        }))
+    }
+
+    async fn get_hold(&self, request: Request<pb::GetHoldRequest>) -> Answer<pb::GetHoldResponse> {
+        let hold = self.hot.hold(&request.get_ref().hold_id).await?;
+        Ok(Response::new(pb::GetHoldResponse {
+            hold: Some(hold_to_proto(&hold)),
+        }))
+    }
+
+    async fn list_holds(
+        &self,
+        request: Request<pb::ListHoldsRequest>,
+    ) -> Answer<pb::ListHoldsResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let customer_id = request.customer_id.trim();
+        let order_id = request.order_id.trim();
+        if customer_id.is_empty() && order_id.is_empty() {
+            return Err(ServiceError::invalid(
+                "customer_id",
+                "customer_id or order_id is required",
+            )
+            .into());
+        }
+        let status = match pb::HoldStatus::try_from(request.status) {
+            Ok(pb::HoldStatus::Unspecified) => None,
+            Ok(pb::HoldStatus::Open) => Some(HoldStatus::Open),
+            Ok(pb::HoldStatus::Captured) => Some(HoldStatus::Captured),
+            Ok(pb::HoldStatus::Released) => Some(HoldStatus::Released),
+            Ok(pb::HoldStatus::Expired) => Some(HoldStatus::Expired),
+            Err(_) => return Err(ServiceError::invalid("status", "is not a hold status").into()),
+        };
+        let mut holds = self
+            .hot
+            .ledger()
+            .holds(customer_id, order_id, status, &page)
+            .await
+            .map_err(ledger_error)?;
+        let next_page_token = page.finish(&mut holds, |hold| hold.id.as_str());
+        Ok(Response::new(pb::ListHoldsResponse {
+            holds: holds.iter().map(hold_to_proto).collect(),
+            next_page_token,
         }))
     }
 }

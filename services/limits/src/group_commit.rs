@@ -267,10 +267,10 @@ async fn write_batch(
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
         sqlx::query(
-            "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
-             SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::jsonb \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
-             AS batch(id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document)",
+            "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+             SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::jsonb, order_id \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[]) \
+             AS batch(id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document, order_id)",
         )
         .bind(holds.iter().map(|hold| hold.id.clone()).collect::<Vec<_>>())
         .bind(holds.iter().map(|hold| hold.customer_id.clone()).collect::<Vec<_>>())
@@ -281,6 +281,7 @@ async fn write_batch(
         .bind(holds.iter().map(|hold| hold.expires_at).collect::<Vec<_>>())
         .bind(holds.iter().map(|hold| hold.created_at).collect::<Vec<_>>())
         .bind(documents)
+        .bind(holds.iter().map(|hold| hold.order_id.clone()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }

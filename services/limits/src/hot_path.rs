@@ -859,6 +859,11 @@ impl HotPath {
         })
     }
 
+    /// One hold, NOT_FOUND when there is none.
+    pub async fn hold(&self, hold_id: &str) -> Result<Hold, ServiceError> {
+        self.open_hold(hold_id).await
+    }
+
     async fn open_hold(&self, hold_id: &str) -> Result<Hold, ServiceError> {
         let hold_id = hold_id.trim();
         if hold_id.is_empty() {

@@ -244,6 +244,16 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
 
     async fn hold(&self, hold_id: &str) -> LedgerResult<Option<Hold>>;
 
+    /// Holds newest first, after the page key (a hold id), filtered by customer, order and
+    /// status when given.
+    async fn holds(
+        &self,
+        customer_id: &str,
+        order_id: &str,
+        status: Option<HoldStatus>,
+        page: &Page,
+    ) -> LedgerResult<Vec<Hold>>;
+
     /// Closes an open hold as captured (with `captured_minor` becoming receivable exposure)
     /// or released. `HoldNotOpen` carries the hold when it was closed before. Returns the
     /// epochs of the customer and the hold's group, read under the fence in the same
@@ -469,8 +479,8 @@ impl LedgerStore for SqlLedger {
             .execute(&mut *tx)
             .await?;
             sqlx::query(&sql(
-                "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
+                "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
             ))
             .bind(&hold.id)
             .bind(&hold.customer_id)
@@ -481,6 +491,7 @@ impl LedgerStore for SqlLedger {
             .bind(hold.expires_at)
             .bind(hold.created_at)
             .bind(Json(hold))
+            .bind(&hold.order_id)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -559,6 +570,33 @@ impl LedgerStore for SqlLedger {
                 .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(row.try_get::<Json<Hold>, _>(0)?.0))
+        })
+    }
+
+    async fn holds(
+        &self,
+        customer_id: &str,
+        order_id: &str,
+        status: Option<HoldStatus>,
+        page: &Page,
+    ) -> LedgerResult<Vec<Hold>> {
+        let status = status.as_ref().map(HoldStatus::as_str).unwrap_or_default();
+        on_database!(&self.database, |pool, sql| {
+            // Hold ids are UUID v7: newest first is descending id order.
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM holds WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR order_id = $2) \
+                 AND ($3 = '' OR status = $3) AND ($4 = '' OR id < $4) ORDER BY id DESC LIMIT $5",
+            ))
+            .bind(customer_id)
+            .bind(order_id)
+            .bind(status)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.fetch_limit())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| Ok(row.try_get::<Json<Hold>, _>(0)?.0))
+                .collect()
         })
     }
 
@@ -742,8 +780,8 @@ impl LedgerStore for SqlLedger {
                         }
                     }
                     sqlx::query(&sql(
-                        "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
-                         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
+                        "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+                         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
                     ))
                     .bind(&hold.id)
                     .bind(&hold.customer_id)
@@ -754,6 +792,7 @@ impl LedgerStore for SqlLedger {
                     .bind(hold.expires_at)
                     .bind(hold.created_at)
                     .bind(Json(hold))
+                    .bind(&hold.order_id)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -916,8 +955,8 @@ pub(crate) async fn fenced_hold_statement(
              SELECT $6, $7, $8, $9, $10, $11, $12 WHERE (SELECT count(*) FROM fence) = $5 \
              RETURNING 1 \
          ) \
-         INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document) \
-         SELECT $13, $6, $14, $15, $16, $16, $2, $17, $12, $18 FROM answer",
+         INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+         SELECT $13, $6, $14, $15, $16, $16, $2, $17, $12, $18, $19 FROM answer",
     )
     .bind(customer_key)
     .bind(hold.epoch)
@@ -937,6 +976,7 @@ pub(crate) async fn fenced_hold_statement(
     .bind(hold.amount_minor)
     .bind(hold.expires_at)
     .bind(Json(hold))
+    .bind(&hold.order_id)
     .execute(pool)
     .await
     .map_err(duplicate_or_database)?
