@@ -162,6 +162,14 @@ pub trait EventHandler: Send + Sync + std::fmt::Debug {
 pub trait EventBus: Send + Sync + std::fmt::Debug {
     /// Publishes one event; when this returns `Ok` the event will reach every subscriber.
     async fn publish(&self, event: &Event, encoded: &[u8]) -> Result<(), EventError>;
+    /// Publishes events in order; when this returns `Ok` every one will reach every
+    /// subscriber. A bus may send them together.
+    async fn publish_all(&self, events: &[(Event, Vec<u8>)]) -> Result<(), EventError> {
+        for (event, encoded) in events {
+            self.publish(event, encoded).await?;
+        }
+        Ok(())
+    }
     /// Starts delivering events to `handler` until `stop` turns true.
     fn subscribe(
         &self,
@@ -287,20 +295,64 @@ impl RedisStreamsBus {
             .flat_map(|key| key.ids)
             .collect();
         let count = entries.len();
-        for entry in entries {
+        // Acknowledged together after handling, one round trip per batch: on a failure the
+        // entries handled so far are acknowledged and the rest stays pending, to be read
+        // again (handlers are idempotent by event id).
+        let mut handled = Vec::with_capacity(count);
+        let mut failure = None;
+        for entry in &entries {
             let payload: Option<Vec<u8>> = entry.get("payload");
             if let Some(payload) = payload {
-                let event = Event::decode(payload.as_slice())?;
-                handler.handle(&event).await?;
+                let outcome = match Event::decode(payload.as_slice()) {
+                    Ok(event) => handler.handle(&event).await,
+                    Err(error) => Err(error.into()),
+                };
+                if let Err(error) = outcome {
+                    failure = Some(error);
+                    break;
+                }
             }
-            let _: usize = connection.xack(&self.stream, group, &[&entry.id]).await?;
+            handled.push(entry.id.as_str());
         }
-        Ok(count)
+        if !handled.is_empty() {
+            let _: usize = connection.xack(&self.stream, group, &handled).await?;
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(count),
+        }
     }
 }
 
 #[async_trait]
 impl EventBus for RedisStreamsBus {
+    async fn publish_all(&self, events: &[(Event, Vec<u8>)]) -> Result<(), EventError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One pipeline: Redis applies the XADDs in order, in one round trip.
+        let mut pipeline = redis::pipe();
+        for (event, encoded) in events {
+            pipeline
+                .cmd("XADD")
+                .arg(&self.stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(STREAM_MAX_LENGTH)
+                .arg("*")
+                .arg("event_id")
+                .arg(&event.event_id)
+                .arg("type")
+                .arg(event_type(event))
+                .arg("payload")
+                .arg(encoded.as_slice())
+                .ignore();
+        }
+        let mut connection = self.redis.connection();
+        pipeline.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
     async fn publish(&self, event: &Event, encoded: &[u8]) -> Result<(), EventError> {
         let mut connection = self.redis.connection();
         let _: String = redis::cmd("XADD")
@@ -434,17 +486,20 @@ impl OutboxRelay {
             .bind(RELAY_BATCH)
             .fetch_all(&mut *transaction)
             .await?;
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            let position: i64 = row.try_get(0)?;
+            positions.push(row.try_get::<i64, _>(0)?);
             let payload: Vec<u8> = row.try_get(1)?;
-            self.bus
-                .publish(&Event::decode(payload.as_slice())?, &payload)
-                .await?;
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE position = $1")
-                .bind(position)
-                .execute(&mut *transaction)
-                .await?;
+            events.push((Event::decode(payload.as_slice())?, payload));
         }
+        // The batch in one call to the bus and one update: a round trip per batch, not two
+        // per event.
+        self.bus.publish_all(&events).await?;
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE position = ANY($1)")
+            .bind(&positions)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(rows.len())
     }

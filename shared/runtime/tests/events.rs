@@ -204,6 +204,16 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
             .unwrap()
             .contains_key("evt-rolled-back")
     );
+    // A burst leaves in one batch and arrives in commit order.
+    let mut wanted: Vec<String> = ["evt-1", "evt-2", "evt-3"].map(str::to_owned).to_vec();
+    for index in 4..60 {
+        let event_id = format!("evt-{index}");
+        append(&producer, &registered(&event_id, "c-4")).await;
+        wanted.push(event_id);
+    }
+    relay.waker().notify_one();
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    wait_for(&handler, &wanted).await;
     assert_eq!(
         relay.publish_pending().await.unwrap(),
         0,

@@ -157,6 +157,24 @@ impl RedisExposureCache {
         Ok(!exists)
     }
 
+    /// The customer's profile hash under `tag`; `None` when there is none.
+    async fn customer_under(
+        &self,
+        tag: &str,
+        customer_id: &str,
+    ) -> Result<Option<CustomerProfile>, ExposureError> {
+        let key = self.customer_key(tag, customer_id);
+        let mut connection = self.redis.connection();
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_customer(&key, &fields).map(Some)
+    }
+
     /// One call of the authorize script with the customer's keys under `tag`.
     async fn run_authorize(
         &self,
@@ -421,19 +439,16 @@ impl ExposureCache for RedisExposureCache {
         customer_id: &str,
     ) -> Result<Option<CustomerProfile>, ExposureError> {
         check_id("customer_id", customer_id)?;
+        // The remembered tag first, as `authorize` does: a hash found there is the profile.
+        if let Some(tag) = self.tags.recall(customer_id)
+            && let Some(profile) = self.customer_under(&tag, customer_id).await?
+        {
+            return Ok(Some(profile));
+        }
         let Some(tag) = self.tag_of(customer_id).await? else {
             return Ok(None);
         };
-        let key = self.customer_key(&tag, customer_id);
-        let mut connection = self.redis.connection();
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        parse_customer(&key, &fields).map(Some)
+        self.customer_under(&tag, customer_id).await
     }
 
     async fn get_group(&self, group_id: &str) -> Result<Option<GroupProfile>, ExposureError> {
