@@ -389,6 +389,7 @@ pub async fn limit_requests_are_checked_before_anything_is_written(suite: &TestS
 
 pub async fn group_limits_follow_memberships_made_in_intake(suite: &TestSuite) {
     let customer_id = registered_customer(suite, 14_001).await;
+    let member_id = customer_id.clone();
     let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
     let group = intake
         .create_group(pb::CreateGroupRequest {
@@ -423,5 +424,62 @@ pub async fn group_limits_follow_memberships_made_in_intake(suite: &TestSuite) {
         tokio::time::sleep(Duration::from_millis(25)).await;
         outcome = request(&mut maker, "grp-lr", scope.clone(), "2000000.00").await;
     }
-    assert_eq!(outcome.unwrap().status(), pb::ApprovalStatus::Pending);
+    let pending = outcome.unwrap();
+    assert_eq!(pending.status(), pb::ApprovalStatus::Pending);
+
+    // The group's limit is in CNY: a member's limit in another currency is refused before
+    // anything is written, and so is a group limit in another currency than a member's.
+    let mut checker = suite.limits(
+        &suite
+            .issue_token_with_authority("sen", &[Role::CreditManager], Some("100000000"))
+            .await,
+    );
+    decide(&mut checker, "grp-dec", &pending.limit_request_id, true)
+        .await
+        .unwrap();
+    let in_dollars = maker
+        .request_limit_change(pb::RequestLimitChangeRequest {
+            request_id: "grp-usd".into(),
+            scope: customer_scope(&member_id),
+            amount: Some(pb::Money {
+                amount: "1000.00".into(),
+                currency: "USD".into(),
+            }),
+            reason: "dollar business".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(in_dollars.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(reason(&in_dollars), "CURRENCY_MISMATCH");
+    let member_limit = request(
+        &mut maker,
+        "grp-member",
+        customer_scope(&member_id),
+        "5000.00",
+    )
+    .await
+    .unwrap();
+    decide(
+        &mut checker,
+        "grp-member-dec",
+        &member_limit.limit_request_id,
+        true,
+    )
+    .await
+    .unwrap();
+    let group_in_euros = maker
+        .request_limit_change(pb::RequestLimitChangeRequest {
+            request_id: "grp-eur".into(),
+            scope: scope.clone(),
+            amount: Some(pb::Money {
+                amount: "1000.00".into(),
+                currency: "EUR".into(),
+            }),
+            reason: "euro business".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&group_in_euros), "CURRENCY_MISMATCH");
 }

@@ -282,6 +282,74 @@ fn store_error(error: StoreError) -> ServiceError {
 impl LimitsApi {
     /// A limit may be requested only for a customer or group limits knows of (from intake's
     /// events), so a typo cannot create a limit nobody will ever use.
+    /// A group's limit and its members' limits share one currency: the group's exposure is
+    /// the sum of the members' exposures, each kept in its limit's currency, and a sum across
+    /// currencies would compare nothing with the group's limit. FAILED_PRECONDITION
+    /// CURRENCY_MISMATCH names the currency already in use.
+    async fn check_group_currency(
+        &self,
+        scope: &Scope,
+        amount: &Money,
+    ) -> Result<(), ServiceError> {
+        let now = Utc::now();
+        let currency_of = |limits: Vec<CreditLimit>| {
+            limits::effective_limit(&limits, now).map(|limit| limit.amount.currency())
+        };
+        let in_use = match scope {
+            Scope::Customer(customer_id) => {
+                let group_id = self
+                    .store
+                    .customer(customer_id)
+                    .await
+                    .map_err(store_error)?
+                    .and_then(|facts| facts.group_id);
+                match group_id {
+                    Some(group_id) => currency_of(
+                        self.store
+                            .limits(&Scope::Group(group_id))
+                            .await
+                            .map_err(store_error)?,
+                    ),
+                    None => None,
+                }
+            }
+            Scope::Group(group_id) => {
+                let mut found = None;
+                for member in self
+                    .store
+                    .group_members(group_id)
+                    .await
+                    .map_err(store_error)?
+                {
+                    found = currency_of(
+                        self.store
+                            .limits(&Scope::Customer(member))
+                            .await
+                            .map_err(store_error)?,
+                    )
+                    .filter(|currency| *currency != amount.currency());
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                found
+            }
+            Scope::Portfolio => None,
+        };
+        match in_use {
+            Some(currency) if currency != amount.currency() => {
+                Err(ServiceError::FailedPrecondition {
+                    reason: "CURRENCY_MISMATCH",
+                    message: format!(
+                        "a group's limit and its members' limits share one currency; this one is in {currency}"
+                    ),
+                    metadata: vec![("currency", currency.code().to_owned())],
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn check_scope_exists(&self, scope: &Scope) -> Result<(), ServiceError> {
         let known = match scope {
             Scope::Customer(id) => self
@@ -359,6 +427,7 @@ impl LimitService for LimitsApi {
         let now = Utc::now();
         let new = limits::parse_limit_request(&request, now)?;
         self.check_scope_exists(&new.scope).await?;
+        self.check_group_currency(&new.scope, &new.amount).await?;
         self.check_cap(&new.scope, &new.amount).await?;
         let current = self.store.limits(&new.scope).await.map_err(store_error)?;
         let limit_request = LimitRequest {

@@ -99,6 +99,8 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
     async fn latest_statement(&self, customer_id: &str) -> StoreResult<Option<LatestStatement>>;
     /// Whether any customer is known to belong to `group_id`.
     async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
+    /// The ids of the customers known to belong to `group_id`.
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
     /// At most `limit` customers of the projection whose id sorts after `after_customer_id`,
     /// in id order, each with its group: one batch of a walk over every customer ("" starts
     /// it), so a walk over many customers never holds them all in memory. Without ratings.
@@ -532,6 +534,17 @@ impl LimitStore for SqlLimitStore {
             .fetch_optional(pool)
             .await?;
             Ok(found.is_some())
+        })
+    }
+
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<String>> {
+        on_database!(&self.database, |pool, sql| {
+            Ok(sqlx::query_scalar(&sql(
+                "SELECT customer_id FROM customer_profiles WHERE group_id = $1 ORDER BY customer_id",
+            ))
+            .bind(group_id)
+            .fetch_all(pool)
+            .await?)
         })
     }
 
