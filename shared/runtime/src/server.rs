@@ -11,7 +11,6 @@ use credit_core::AccessPolicy;
 use opentelemetry::propagation::TextMapPropagator as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -252,9 +251,15 @@ impl BoundServer {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(layers)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                let _ = stop_serving.wait_for(|stopped| *stopped).await;
-            });
+            // The builder's tcp_nodelay applies only to listeners tonic binds itself: an
+            // accepted socket of our own listener keeps Nagle's algorithm unless told, and
+            // Nagle with delayed ACKs holds small answers back for up to 40 ms.
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async move {
+                    let _ = stop_serving.wait_for(|stopped| *stopped).await;
+                },
+            );
         tokio::pin!(server);
 
         let result = tokio::select! {
