@@ -4,15 +4,15 @@
 //! Each Authorize hands its write (a hold with its answer, or an answer with its referral and
 //! ReferralCreated event) to a writer and waits for the commit. A writer takes whatever is
 //! queued when it becomes free — never waiting for more, so one caller alone pays no delay —
-//! and writes it in one transaction: a handful of statements for the whole batch instead of a
-//! commit per order. Under load, batches grow by themselves.
+//! and writes it with one statement: one round trip and one commit for the whole batch instead
+//! of a commit per order. Under load, batches grow by themselves.
 //!
 //! Every write keeps its own outcome: a duplicate idempotency key or a moved epoch refuses
 //! that write alone, as the single-statement path does; only a failure of the transaction
 //! itself (the database went away) fails the batch, and each caller then undoes its
 //! reservation and answers UNAVAILABLE.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use credit_proto::v1::Event;
@@ -27,7 +27,7 @@ use crate::ledger::{
 /// The most writes one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 128;
 /// Writers work in turn: while one commits, the next gathers what arrived meanwhile.
-const WRITERS: usize = 2;
+const WRITERS: usize = 4;
 /// Writes queued beyond this make callers wait to hand theirs over (back pressure).
 const QUEUE: usize = 1024;
 
@@ -161,191 +161,301 @@ async fn write_alone(pool: &PgPool, write: &Write) -> LedgerResult<()> {
     }
 }
 
-/// Writes the batch in one transaction; the outcome of each write, in order.
+/// The batch as one statement in autocommit: one round trip and one commit for all of it.
+///
+/// Every write's answer goes through the fence (holds only: their epochs must still be the
+/// ones the reservation was made in, share-locked until the commit), then into
+/// `authorizations` with ON CONFLICT DO NOTHING; a hold, referral or event is inserted only
+/// for an answer that was. The statement returns the admitted and the inserted decision ids,
+/// from which each write's outcome follows.
+const BATCH_STATEMENT: &str = "\
+WITH fence AS ( \
+    SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key = ANY($1::text[]) FOR SHARE \
+), batch AS ( \
+    SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], \
+        $8::timestamptz[], $9::text[], $10::bigint[], $11::text[], $12::bigint[]) WITH ORDINALITY \
+    AS batch(customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
+        customer_key, customer_epoch, group_key, group_epoch, n) \
+), admitted AS ( \
+    SELECT * FROM batch \
+    WHERE batch.customer_key IS NULL \
+       OR (EXISTS (SELECT 1 FROM fence WHERE fence.scope_key = batch.customer_key AND fence.epoch = batch.customer_epoch) \
+           AND (batch.group_key IS NULL \
+                OR EXISTS (SELECT 1 FROM fence WHERE fence.scope_key = batch.group_key AND fence.epoch = batch.group_epoch))) \
+), answer AS ( \
+    INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+    SELECT customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at FROM admitted ORDER BY n \
+    ON CONFLICT DO NOTHING RETURNING decision_id \
+), hold AS ( \
+    INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+    SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::jsonb, order_id \
+    FROM UNNEST($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[], $19::bigint[], \
+        $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[]) \
+    AS hold(decision_id, id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document, order_id) \
+    WHERE hold.decision_id IN (SELECT decision_id FROM answer) \
+    RETURNING 1 \
+), referral AS ( \
+    INSERT INTO referrals (id, customer_id, status, document, created_at) \
+    SELECT id, customer_id, status, document::jsonb, created_at \
+    FROM UNNEST($24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamptz[]) \
+    AS referral(decision_id, id, customer_id, status, document, created_at) \
+    WHERE referral.decision_id IN (SELECT decision_id FROM answer) \
+    RETURNING 1 \
+), event AS ( \
+    INSERT INTO outbox (event_id, event_type, payload) \
+    SELECT event_id, event_type, payload \
+    FROM UNNEST($30::text[], $31::text[], $32::text[], $33::bytea[]) WITH ORDINALITY \
+    AS event(decision_id, event_id, event_type, payload, n) \
+    WHERE event.decision_id IN (SELECT decision_id FROM answer) ORDER BY event.n \
+    RETURNING 1 \
+) \
+SELECT 'admitted', decision_id FROM admitted UNION ALL SELECT 'inserted', decision_id FROM answer";
+
+/// Writes the batch; the outcome of each write, in order.
 async fn write_batch(
     pool: &PgPool,
     writes: &[Write],
 ) -> Result<Vec<LedgerResult<()>>, sqlx::Error> {
-    let mut outcomes: Vec<LedgerResult<()>> = writes.iter().map(|_| Ok(())).collect();
-    let mut tx = pool.begin().await?;
-
-    // The fence, for every scope a hold of the batch was reserved in: share-locked until the
-    // commit, so a rebuild either waits for it or has moved the epoch and the hold is refused.
     let mut scope_keys = Vec::new();
+    let mut customer_keys = Vec::with_capacity(writes.len());
+    let mut customer_epochs = Vec::with_capacity(writes.len());
+    let mut group_keys = Vec::with_capacity(writes.len());
+    let mut group_epochs = Vec::with_capacity(writes.len());
     for write in writes {
-        if let Write::Hold {
-            hold, group_epoch, ..
-        } = write
-        {
-            scope_keys.push(format!("customer:{}", hold.customer_id));
-            if let Some((group_id, _)) = group_epoch {
-                scope_keys.push(format!("group:{group_id}"));
+        match write {
+            Write::Hold {
+                hold, group_epoch, ..
+            } => {
+                let customer_key = format!("customer:{}", hold.customer_id);
+                scope_keys.push(customer_key.clone());
+                customer_keys.push(Some(customer_key));
+                customer_epochs.push(Some(hold.epoch));
+                match group_epoch {
+                    Some((group_id, epoch)) => {
+                        let group_key = format!("group:{group_id}");
+                        scope_keys.push(group_key.clone());
+                        group_keys.push(Some(group_key));
+                        group_epochs.push(i64::try_from(*epoch).ok());
+                    }
+                    None => {
+                        group_keys.push(None);
+                        group_epochs.push(None);
+                    }
+                }
+            }
+            Write::Answer { .. } => {
+                customer_keys.push(None);
+                customer_epochs.push(None);
+                group_keys.push(None);
+                group_epochs.push(None);
             }
         }
     }
-    let epochs: HashMap<String, i64> = if scope_keys.is_empty() {
-        HashMap::new()
-    } else {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key = ANY($1) FOR SHARE",
-        )
-        .bind(&scope_keys)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect()
-    };
-    for (write, outcome) in writes.iter().zip(outcomes.iter_mut()) {
-        if let Write::Hold {
-            hold, group_epoch, ..
-        } = write
-        {
-            let customer_current = epochs.get(&format!("customer:{}", hold.customer_id));
-            let group_current = group_epoch.as_ref().map(|(group_id, expected)| {
-                (epochs.get(&format!("group:{group_id}")).copied(), *expected)
-            });
-            let customer_ok = customer_current == Some(&hold.epoch);
-            let group_ok = group_current.is_none_or(|(current, expected)| {
-                current.and_then(|epoch| u64::try_from(epoch).ok()) == Some(expected)
-            });
-            if !(customer_ok && group_ok) {
-                *outcome = Err(LedgerError::EpochMoved);
-            }
-        }
-    }
-
-    // The answers of the writes still standing; a key answered before (or twice in this
-    // batch) is not inserted, and that write is a duplicate.
-    let standing: Vec<usize> = (0..writes.len())
-        .filter(|&index| outcomes[index].is_ok())
-        .collect();
-    let answers: Vec<&StoredAnswer> = standing
+    let answers: Vec<&StoredAnswer> = writes.iter().map(Write::answer).collect();
+    let holds: Vec<(&str, &Hold)> = writes
         .iter()
-        .map(|&index| writes[index].answer())
-        .collect();
-    let inserted: HashSet<String> = if answers.is_empty() {
-        HashSet::new()
-    } else {
-        sqlx::query_scalar::<_, String>(
-            "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[]) \
-             ON CONFLICT DO NOTHING RETURNING decision_id",
-        )
-        .bind(answers.iter().map(|answer| answer.customer_id.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.idempotency_key.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.fingerprint.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.decision_id.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.decision.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.response.clone()).collect::<Vec<_>>())
-        .bind(answers.iter().map(|answer| answer.created_at).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect()
-    };
-    // Each decision has its own id: a write whose answer was not inserted found its key
-    // answered already (before, or by another write of this batch).
-    for &index in &standing {
-        if !inserted.contains(&writes[index].answer().decision_id) {
-            outcomes[index] = Err(LedgerError::Duplicate);
-        }
-    }
-
-    let written = |index: &usize| outcomes[*index].is_ok();
-    let holds: Vec<&Hold> = standing
-        .iter()
-        .filter(|index| written(index))
-        .filter_map(|&index| match &writes[index] {
-            Write::Hold { hold, .. } => Some(hold.as_ref()),
+        .filter_map(|write| match write {
+            Write::Hold { hold, answer, .. } => Some((answer.decision_id.as_str(), hold.as_ref())),
             Write::Answer { .. } => None,
         })
         .collect();
-    if !holds.is_empty() {
-        let documents = holds
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        sqlx::query(
-            "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
-             SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::jsonb, order_id \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[]) \
-             AS batch(id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document, order_id)",
-        )
-        .bind(holds.iter().map(|hold| hold.id.clone()).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.customer_id.clone()).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.group_id.clone()).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.status.as_str().to_owned()).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.amount_minor).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.epoch).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.expires_at).collect::<Vec<_>>())
-        .bind(holds.iter().map(|hold| hold.created_at).collect::<Vec<_>>())
-        .bind(documents)
-        .bind(holds.iter().map(|hold| hold.order_id.clone()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
-
-    let referrals: Vec<&(Referral, Event)> = standing
+    let referrals: Vec<(&str, &Referral, &Event)> = writes
         .iter()
-        .filter(|index| written(index))
-        .filter_map(|&index| match &writes[index] {
-            Write::Answer { referral, .. } => referral.as_deref(),
-            Write::Hold { .. } => None,
+        .filter_map(|write| match write {
+            Write::Answer {
+                answer,
+                referral: Some(referral),
+            } => Some((answer.decision_id.as_str(), &referral.0, &referral.1)),
+            _ => None,
         })
         .collect();
-    if !referrals.is_empty() {
-        let documents = referrals
-            .iter()
-            .map(|(referral, _)| serde_json::to_string(referral))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        sqlx::query(
-            "INSERT INTO referrals (id, customer_id, status, document, created_at) \
-             SELECT id, customer_id, status, document::jsonb, created_at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
-             AS batch(id, customer_id, status, document, created_at)",
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(referral, _)| referral.id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(referral, _)| referral.customer_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(referral, _)| referral.status.as_str().to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .bind(documents)
-        .bind(
-            referrals
-                .iter()
-                .map(|(referral, _)| referral.created_at)
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        // In the order of the batch, so the relay publishes them as they were decided.
-        sqlx::query(
-            "INSERT INTO outbox (event_id, event_type, payload) \
-             SELECT event_id, event_type, payload \
-             FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS batch(event_id, event_type, payload, n) ORDER BY n",
-        )
-        .bind(referrals.iter().map(|(_, event)| event.event_id.clone()).collect::<Vec<_>>())
-        .bind(referrals.iter().map(|(_, event)| credit_runtime::events::event_type(event).to_owned()).collect::<Vec<_>>())
-        .bind(referrals.iter().map(|(_, event)| prost::Message::encode_to_vec(event)).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
+    let json = |value: Result<String, serde_json::Error>| {
+        value.map_err(|error| sqlx::Error::Encode(Box::new(error)))
+    };
+    let hold_documents = holds
+        .iter()
+        .map(|(_, hold)| json(serde_json::to_string(hold)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let referral_documents = referrals
+        .iter()
+        .map(|(_, referral, _)| json(serde_json::to_string(referral)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owned = |values: Vec<&str>| values.into_iter().map(str::to_owned).collect::<Vec<_>>();
 
-    tx.commit().await?;
-    Ok(outcomes)
+    let rows: Vec<(String, String)> = sqlx::query_as(BATCH_STATEMENT)
+        .bind(&scope_keys)
+        .bind(owned(
+            answers
+                .iter()
+                .map(|answer| answer.customer_id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            answers
+                .iter()
+                .map(|answer| answer.idempotency_key.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            answers
+                .iter()
+                .map(|answer| answer.fingerprint.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            answers
+                .iter()
+                .map(|answer| answer.decision_id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            answers
+                .iter()
+                .map(|answer| answer.decision.as_str())
+                .collect(),
+        ))
+        .bind(
+            answers
+                .iter()
+                .map(|answer| answer.response.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            answers
+                .iter()
+                .map(|answer| answer.created_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(&customer_keys)
+        .bind(&customer_epochs)
+        .bind(&group_keys)
+        .bind(&group_epochs)
+        .bind(owned(
+            holds.iter().map(|(decision_id, _)| *decision_id).collect(),
+        ))
+        .bind(owned(
+            holds.iter().map(|(_, hold)| hold.id.as_str()).collect(),
+        ))
+        .bind(owned(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.customer_id.as_str())
+                .collect(),
+        ))
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.group_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(owned(
+            holds.iter().map(|(_, hold)| hold.status.as_str()).collect(),
+        ))
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.amount_minor)
+                .collect::<Vec<_>>(),
+        )
+        .bind(holds.iter().map(|(_, hold)| hold.epoch).collect::<Vec<_>>())
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.expires_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.created_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(hold_documents)
+        .bind(owned(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.order_id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(decision_id, _, _)| *decision_id)
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(_, referral, _)| referral.id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(_, referral, _)| referral.customer_id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(_, referral, _)| referral.status.as_str())
+                .collect(),
+        ))
+        .bind(referral_documents)
+        .bind(
+            referrals
+                .iter()
+                .map(|(_, referral, _)| referral.created_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(decision_id, _, _)| *decision_id)
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(_, _, event)| event.event_id.as_str())
+                .collect(),
+        ))
+        .bind(owned(
+            referrals
+                .iter()
+                .map(|(_, _, event)| credit_runtime::events::event_type(event))
+                .collect(),
+        ))
+        .bind(
+            referrals
+                .iter()
+                .map(|(_, _, event)| prost::Message::encode_to_vec(*event))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(pool)
+        .await?;
+
+    let mut admitted = HashSet::new();
+    let mut inserted = HashSet::new();
+    for (kind, decision_id) in rows {
+        if kind == "inserted" {
+            inserted.insert(decision_id);
+        } else {
+            admitted.insert(decision_id);
+        }
+    }
+    Ok(writes
+        .iter()
+        .map(|write| {
+            let decision_id = &write.answer().decision_id;
+            if !admitted.contains(decision_id) {
+                Err(LedgerError::EpochMoved)
+            } else if !inserted.contains(decision_id) {
+                // Its key was answered before, or by an earlier write of this batch.
+                Err(LedgerError::Duplicate)
+            } else {
+                Ok(())
+            }
+        })
+        .collect())
 }

@@ -39,7 +39,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 /// replica applies within [`PolicyCopy::MAX_AGE`]. Profile rebuilds read the store directly.
 #[derive(Debug, Clone)]
 pub struct PolicyCopy {
-    copy: Arc<std::sync::RwLock<(CreditPolicy, std::time::Instant)>>,
+    copy: Arc<std::sync::RwLock<(Arc<CreditPolicy>, std::time::Instant)>>,
 }
 
 impl PolicyCopy {
@@ -51,11 +51,15 @@ impl PolicyCopy {
             .checked_sub(Self::MAX_AGE * 2)
             .unwrap_or_else(std::time::Instant::now);
         Self {
-            copy: Arc::new(std::sync::RwLock::new((CreditPolicy::default(), long_ago))),
+            copy: Arc::new(std::sync::RwLock::new((
+                Arc::new(CreditPolicy::default()),
+                long_ago,
+            ))),
         }
     }
 
-    fn read(&self) -> (CreditPolicy, bool) {
+    /// The copy (shared, not cloned: every order reads it) and whether it is fresh.
+    fn read(&self) -> (Arc<CreditPolicy>, bool) {
         let guard = self
             .copy
             .read()
@@ -68,7 +72,7 @@ impl PolicyCopy {
             .copy
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = (policy, std::time::Instant::now());
+        *guard = (Arc::new(policy), std::time::Instant::now());
     }
 }
 
@@ -178,10 +182,10 @@ impl HotPath {
     }
 
     /// The policy, at most [`PolicyCopy::MAX_AGE`] old.
-    pub async fn policy(&self) -> Result<CreditPolicy, ServiceError> {
+    pub async fn policy(&self) -> Result<Arc<CreditPolicy>, ServiceError> {
         match self.policy.read() {
             (policy, true) => Ok(policy),
-            (_, false) => self.stored_policy().await,
+            (_, false) => self.stored_policy().await.map(Arc::new),
         }
     }
 

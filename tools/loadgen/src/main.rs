@@ -62,6 +62,11 @@ struct Args {
     /// Limit of scenario B's customer, CNY: orders of 100–160 CNY exhaust it part-way.
     #[arg(long, default_value_t = 300_000)]
     contended_limit: i64,
+    /// gRPC connections the callers share (an order-entry system keeps a few open; one HTTP/2
+    /// connection is handled by one task on each side, so one alone caps throughput at what
+    /// one core frames).
+    #[arg(long, default_value_t = 4)]
+    grpc_connections: usize,
     /// Connections of each of the suite's five database pools.
     #[arg(long, default_value_t = 12)]
     suite_connections: u32,
@@ -161,11 +166,12 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
         .await?;
         eprintln!("== suite serving on {}", suite.addr);
         let tokens = suite.tokens().await?;
+        let orders_channel = suite.connections(args.grpc_connections);
         let warm = world::prepare_customer(&suite, &tokens, 1, HUGE_LIMIT_MINOR).await?;
         let single = world::prepare_customer(&suite, &tokens, 2, HUGE_LIMIT_MINOR).await?;
         let contended = world::prepare_customer(&suite, &tokens, 3, contended_limit_minor).await?;
         let target = |customer_id: &str, run: &str| world::Authorize {
-            client: LimitServiceClient::new(suite.channel.clone()),
+            client: LimitServiceClient::new(orders_channel.clone()),
             token: tokens.order_entry.clone(),
             customer_id: customer_id.to_owned(),
             run: run.to_owned(),

@@ -109,6 +109,14 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// A channel over `count` connections to the suite, balanced per call.
+    pub fn connections(&self, count: usize) -> Channel {
+        let endpoints = (0..count.max(1)).filter_map(|_| {
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr)).ok()
+        });
+        Channel::balance_list(endpoints)
+    }
+
     pub async fn start(
         database_url: &str,
         redis_url: &str,
