@@ -86,6 +86,13 @@ pub async fn receivable_events_move_exposure_once_each(suite: &TestSuite) {
         )
         .await;
     wait_for_position(&mut orders, &customer_id, "0.00", "2800.00").await;
+    // The capture is announced like one made through Capture.
+    let announced = suite.outbox_event_types(&credit_limits::STORE).await;
+    assert_eq!(
+        announced.iter().filter(|kind| kind.as_str() == "HoldCaptured").count(),
+        1,
+        "{announced:?}"
+    );
     // Delivered again: counted once.
     suite.publish_event(&posted).await;
 

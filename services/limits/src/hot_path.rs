@@ -1686,7 +1686,7 @@ fn credit_block_event(
 }
 
 /// HoldCaptured or HoldReleased for a hold being closed.
-fn hold_event(closed: &Hold) -> Option<pb::Event> {
+pub(crate) fn hold_event(closed: &Hold) -> Option<pb::Event> {
     let currency = Currency::parse(&closed.currency).ok()?;
     let money = |minor: i64| Some(from_minor(minor, currency).into());
     let payload = match closed.status {

@@ -283,8 +283,9 @@ pub struct ReceivableChange<'a> {
     pub amount_minor: i64,
     /// What it comes from, for the audit of the ledger ("invoice:<id>", "payment:<id>", ...).
     pub source: String,
-    /// The hold an invoice captures, closed (as captured) in the same transaction.
-    pub captured: Option<&'a Hold>,
+    /// The hold an invoice captures, closed (as captured) in the same transaction, with its
+    /// HoldCaptured event (written only if the hold was still open).
+    pub captured: Option<(&'a Hold, &'a Event)>,
     pub at: DateTime<Utc>,
 }
 
@@ -339,6 +340,20 @@ impl SqlLedger {
             }
             Database::Sqlite(_) => "SELECT epoch FROM exposure_epochs WHERE scope_key = $1",
         }
+    }
+}
+
+/// The fence from the epochs a movement read: the customer's, and its group's when it has one.
+fn fence_of(epochs: &[(String, i64)], customer_key: &str, group_key: Option<&str>) -> Fence {
+    let epoch_of = |key: &str| {
+        epochs
+            .iter()
+            .find(|(scope_key, _)| scope_key == key)
+            .and_then(|(_, epoch)| u64::try_from(*epoch).ok())
+    };
+    Fence {
+        customer_epoch: epoch_of(customer_key),
+        group_epoch: group_key.and_then(epoch_of),
     }
 }
 
@@ -617,16 +632,7 @@ impl LedgerStore for SqlLedger {
                 .bind(&group_key)
                 .fetch_all(&mut *tx)
                 .await?;
-            let epoch_of = |key: &str| {
-                epochs
-                    .iter()
-                    .find(|(scope_key, _)| scope_key == key)
-                    .and_then(|(_, epoch)| u64::try_from(*epoch).ok())
-            };
-            let fence = Fence {
-                customer_epoch: epoch_of(&customer_key),
-                group_epoch: group_key.as_deref().and_then(epoch_of),
-            };
+            let fence = fence_of(&epochs, &customer_key, group_key.as_deref());
             let updated = sqlx::query(&sql(
                 "UPDATE holds SET status = $1, open_minor = 0, document = $2 WHERE id = $3 AND status = 'OPEN'",
             ))
@@ -872,18 +878,9 @@ impl LedgerStore for SqlLedger {
                 .bind(&group_key)
                 .fetch_all(&mut *tx)
                 .await?;
-            let epoch_of = |key: &str| {
-                epochs
-                    .iter()
-                    .find(|(scope_key, _)| scope_key == key)
-                    .and_then(|(_, epoch)| u64::try_from(*epoch).ok())
-            };
-            let fence = Fence {
-                customer_epoch: epoch_of(&customer_key),
-                group_epoch: group_key.as_deref().and_then(epoch_of),
-            };
+            let fence = fence_of(&epochs, &customer_key, group_key.as_deref());
             let mut hold_released_minor = 0;
-            if let Some(hold) = change.captured {
+            if let Some((hold, event)) = change.captured {
                 // Only a hold still open is captured here; one closed meanwhile (released,
                 // expired, or captured through Capture) has already left exposure.
                 let closed = sqlx::query(&sql(
@@ -898,6 +895,7 @@ impl LedgerStore for SqlLedger {
                     == 1;
                 if closed {
                     hold_released_minor = hold.amount_minor;
+                    insert_outbox_event!(tx, sql, event)?;
                 }
             }
             if change.amount_minor != 0 {

@@ -18,7 +18,7 @@ use credit_runtime::events::{EventError, EventHandler};
 
 use crate::domain::limits::Scope;
 use crate::exposure::{Adjustment, Fence};
-use crate::hot_path::{HotPath, ledger_error, store_error, to_minor};
+use crate::hot_path::{HotPath, hold_event, ledger_error, store_error, to_minor};
 use crate::ledger::{Hold, HoldStatus, ReceivableChange};
 
 /// The consumer group (and processed-events key) of the receivables projection; apart from
@@ -116,12 +116,13 @@ impl ReceivablesProjection {
             Some(hold) => hold.group_id.clone(),
             None => self.group_of(customer_id).await?,
         };
+        let captured_event = captured.as_ref().and_then(hold_event);
         let change = ReceivableChange {
             customer_id,
             group_id: group_id.as_deref(),
             amount_minor: open_minor,
             source: format!("invoice:{}", invoice.invoice_id),
-            captured: captured.as_ref(),
+            captured: captured.as_ref().zip(captured_event.as_ref()),
             at: now,
         };
         self.record(event, &change).await

@@ -354,22 +354,7 @@ impl EventBus for RedisStreamsBus {
     }
 
     async fn publish(&self, event: &Event, encoded: &[u8]) -> Result<(), EventError> {
-        let mut connection = self.redis.connection();
-        let _: String = redis::cmd("XADD")
-            .arg(&self.stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(STREAM_MAX_LENGTH)
-            .arg("*")
-            .arg("event_id")
-            .arg(&event.event_id)
-            .arg("type")
-            .arg(event_type(event))
-            .arg("payload")
-            .arg(encoded)
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        self.publish_all(&[(event.clone(), encoded.to_vec())]).await
     }
 
     fn subscribe(

@@ -164,15 +164,24 @@ impl RedisExposureCache {
         customer_id: &str,
     ) -> Result<Option<CustomerProfile>, ExposureError> {
         let key = self.customer_key(tag, customer_id);
+        self.read_hash(&key, parse_customer).await
+    }
+
+    /// A profile hash, parsed; `None` when the key does not exist (an empty hash).
+    async fn read_hash<T>(
+        &self,
+        key: &str,
+        parse: fn(&str, &HashMap<String, String>) -> Result<T, ExposureError>,
+    ) -> Result<Option<T>, ExposureError> {
         let mut connection = self.redis.connection();
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(&key)
+            .arg(key)
             .query_async(&mut connection)
             .await?;
         if fields.is_empty() {
             return Ok(None);
         }
-        parse_customer(&key, &fields).map(Some)
+        parse(key, &fields).map(Some)
     }
 
     /// One call of the authorize script with the customer's keys under `tag`.
@@ -454,15 +463,7 @@ impl ExposureCache for RedisExposureCache {
     async fn get_group(&self, group_id: &str) -> Result<Option<GroupProfile>, ExposureError> {
         check_id("group_id", group_id)?;
         let key = self.group_key(group_id);
-        let mut connection = self.redis.connection();
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        parse_group(&key, &fields).map(Some)
+        self.read_hash(&key, parse_group).await
     }
 
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError> {
