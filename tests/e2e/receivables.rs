@@ -89,7 +89,10 @@ pub async fn receivable_events_move_exposure_once_each(suite: &TestSuite) {
     // The capture is announced like one made through Capture.
     let announced = suite.outbox_event_types(&credit_limits::STORE).await;
     assert_eq!(
-        announced.iter().filter(|kind| kind.as_str() == "HoldCaptured").count(),
+        announced
+            .iter()
+            .filter(|kind| kind.as_str() == "HoldCaptured")
+            .count(),
         1,
         "{announced:?}"
     );
