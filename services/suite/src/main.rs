@@ -1,5 +1,11 @@
 //! The `credit-suite` command: `serve`, `migrate`, `token create`, `import` and `reconcile`.
 
+/// mimalloc instead of glibc's malloc: the request path allocates a great deal (protobuf,
+/// HTTP/2, JSON documents) across threads, and glibc's allocator was about a tenth of the CPU
+/// in a profile under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
