@@ -297,6 +297,48 @@ pub struct ReceivableRecorded {
     pub hold_released_minor: i64,
 }
 
+/// Inserts `$hold` inside transaction `$tx` (the SQLite paths; PostgreSQL's hot path writes
+/// holds in one statement, see `group_commit`).
+macro_rules! insert_hold {
+    ($tx:expr, $sql:ident, $hold:expr) => {
+        sqlx::query(&$sql(
+            "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
+        ))
+        .bind(&$hold.id)
+        .bind(&$hold.customer_id)
+        .bind(&$hold.group_id)
+        .bind($hold.status.as_str())
+        .bind($hold.amount_minor)
+        .bind($hold.epoch)
+        .bind($hold.expires_at)
+        .bind($hold.created_at)
+        .bind(Json($hold))
+        .bind(&$hold.order_id)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// Inserts the stored answer `$answer` inside transaction `$tx`.
+macro_rules! insert_answer {
+    ($tx:expr, $sql:ident, $answer:expr) => {
+        sqlx::query(&$sql(
+            "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        ))
+        .bind(&$answer.customer_id)
+        .bind(&$answer.idempotency_key)
+        .bind(&$answer.fingerprint)
+        .bind(&$answer.decision_id)
+        .bind(&$answer.decision)
+        .bind(&$answer.response)
+        .bind($answer.created_at)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct SqlLedger {
     database: Database,
@@ -463,55 +505,28 @@ impl LedgerStore for SqlLedger {
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
             // An async block, so that `?` ends the block and the error is matched below.
             async {
-            let mut tx = pool.begin_with(begin_write).await?;
-            let current: Option<i64> = sqlx::query_scalar(&sql(lock))
-                .bind(&customer_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if current != Some(hold.epoch) {
-                return Err(LedgerError::EpochMoved);
-            }
-            if let Some((group_key, expected)) = &group_key {
+                let mut tx = pool.begin_with(begin_write).await?;
                 let current: Option<i64> = sqlx::query_scalar(&sql(lock))
-                    .bind(group_key)
+                    .bind(&customer_key)
                     .fetch_optional(&mut *tx)
                     .await?;
-                if current.and_then(|epoch| u64::try_from(epoch).ok()) != Some(*expected) {
+                if current != Some(hold.epoch) {
                     return Err(LedgerError::EpochMoved);
                 }
+                if let Some((group_key, expected)) = &group_key {
+                    let current: Option<i64> = sqlx::query_scalar(&sql(lock))
+                        .bind(group_key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if current.and_then(|epoch| u64::try_from(epoch).ok()) != Some(*expected) {
+                        return Err(LedgerError::EpochMoved);
+                    }
+                }
+                insert_answer!(tx, sql, answer)?;
+                insert_hold!(tx, sql, hold)?;
+                tx.commit().await?;
+                Ok(())
             }
-            sqlx::query(&sql(
-                "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            ))
-            .bind(&answer.customer_id)
-            .bind(&answer.idempotency_key)
-            .bind(&answer.fingerprint)
-            .bind(&answer.decision_id)
-            .bind(&answer.decision)
-            .bind(&answer.response)
-            .bind(answer.created_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&sql(
-                "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
-            ))
-            .bind(&hold.id)
-            .bind(&hold.customer_id)
-            .bind(&hold.group_id)
-            .bind(hold.status.as_str())
-            .bind(hold.amount_minor)
-            .bind(hold.epoch)
-            .bind(hold.expires_at)
-            .bind(hold.created_at)
-            .bind(Json(hold))
-            .bind(&hold.order_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        }
             .await
         });
         match result {
@@ -540,19 +555,7 @@ impl LedgerStore for SqlLedger {
             // An async block, so that `?` ends the block and the error is matched below.
             async {
             let mut tx = pool.begin_with(begin_write).await?;
-            sqlx::query(&sql(
-                "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            ))
-            .bind(&answer.customer_id)
-            .bind(&answer.idempotency_key)
-            .bind(&answer.fingerprint)
-            .bind(&answer.decision_id)
-            .bind(&answer.decision)
-            .bind(&answer.response)
-            .bind(answer.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_answer!(tx, sql, answer)?;
             if let Some((referral, event)) = referral {
                 sqlx::query(&sql("INSERT INTO referrals (id, customer_id, status, document, created_at) VALUES ($1, $2, $3, $4, $5)"))
                     .bind(&referral.id)
@@ -785,22 +788,7 @@ impl LedgerStore for SqlLedger {
                             return Err(LedgerError::EpochMoved);
                         }
                     }
-                    sqlx::query(&sql(
-                        "INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
-                         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
-                    ))
-                    .bind(&hold.id)
-                    .bind(&hold.customer_id)
-                    .bind(&hold.group_id)
-                    .bind(hold.status.as_str())
-                    .bind(hold.amount_minor)
-                    .bind(hold.epoch)
-                    .bind(hold.expires_at)
-                    .bind(hold.created_at)
-                    .bind(Json(hold))
-                    .bind(&hold.order_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_hold!(tx, sql, hold)?;
                 }
                 insert_outbox_event!(tx, sql, event)?;
                 insert_idempotency_key!(tx, sql, key, &decided.id, now)?;
