@@ -19,10 +19,7 @@ use credit_proto::v1::Event;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::ledger::{
-    Hold, LedgerError, LedgerResult, Referral, StoredAnswer, answer_statement,
-    fenced_hold_statement,
-};
+use crate::ledger::{Hold, LedgerError, LedgerResult, Referral, StoredAnswer};
 
 /// The most writes one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 128;
@@ -96,7 +93,7 @@ impl GroupCommit {
 
 async fn run_writer(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     loop {
-        let mut batch = {
+        let batch = {
             let mut receiver = receiver.lock().await;
             let Some(first) = receiver.recv().await else {
                 return;
@@ -110,13 +107,6 @@ async fn run_writer(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>)
             }
             batch
         };
-        if batch.len() == 1
-            && let Some(alone) = batch.pop()
-        {
-            // Alone, the single statement commits in one round trip, a transaction in five.
-            let _ = alone.done.send(write_alone(&pool, &alone.write).await);
-            continue;
-        }
         let (writes, waiting): (Vec<Write>, Vec<oneshot::Sender<LedgerResult<()>>>) = batch
             .into_iter()
             .map(|pending| (pending.write, pending.done))
@@ -135,28 +125,6 @@ async fn run_writer(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>)
                     let _ = done.send(Err(LedgerError::Batch(shared.clone())));
                 }
             }
-        }
-    }
-}
-
-async fn write_alone(pool: &PgPool, write: &Write) -> LedgerResult<()> {
-    match write {
-        Write::Hold {
-            hold,
-            group_epoch,
-            answer,
-        } => {
-            let customer_key = format!("customer:{}", hold.customer_id);
-            let group_key = group_epoch
-                .as_ref()
-                .map(|(group_id, epoch)| (format!("group:{group_id}"), *epoch));
-            fenced_hold_statement(pool, hold, &customer_key, group_key.as_ref(), answer).await
-        }
-        Write::Answer { answer, referral } => {
-            let referral = referral
-                .as_deref()
-                .map(|(referral, event)| (referral, event));
-            answer_statement(pool, answer, referral).await
         }
     }
 }
