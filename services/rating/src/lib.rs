@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod report;
 pub mod seed;
 pub mod store;
 
