@@ -3,6 +3,8 @@
 //! Every RPC answers UNIMPLEMENTED until its issue (#6) lands; the access policy and the
 //! store are in place so that landing it is adding handlers, not wiring.
 
+pub mod domain;
+
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};

@@ -1,0 +1,58 @@
+//! The collections service's business rules, pure: receivables and their open amount on any
+//! date, aging, payment allocation, overdue detection, payment behaviour, five-level
+//! classification and provisions, dunning policies and runs, promises to pay, the collector's
+//! worklist and KPIs.
+//!
+//! No I/O here: no database, no network, no clock. The store reads the facts (invoices and
+//! their movements, promises, actions already taken), these functions decide, and the
+//! handlers write what they decided. Every figure a user may check by hand is computed here
+//! and unit-tested against hand-computed numbers.
+//!
+//! Conventions:
+//! - money is [`rust_decimal::Decimal`] in the currency carried alongside it; amounts of
+//!   different currencies are never added up (totals are per currency);
+//! - computed money is rounded once, by [`rounding::round_money`] (2 places, half-even), and
+//!   ratios by [`rounding::round_ratio`] (4 places, half-even);
+//! - dates are [`chrono::NaiveDate`]; "as of" a date means at the end of that day;
+//! - the types here are the service's own; conversions from and to `credit_proto` live with
+//!   the handlers.
+
+pub mod aging;
+pub mod allocation;
+pub mod behaviour;
+pub mod classification;
+pub mod dunning;
+pub mod fraction;
+pub mod kpi;
+pub mod overdue;
+pub mod promise;
+pub mod receivable;
+pub mod rounding;
+pub mod template;
+pub mod worklist;
+
+pub use aging::{Aging, AgingBucket, AgingSummary, age, age_by_customer};
+pub use allocation::{
+    AllocationError, AllocationInstruction, Application, Funds, OpenItem, allocate_payment,
+    apply_unapplied_credit,
+};
+pub use behaviour::{PaymentBehaviour, payment_behaviour};
+pub use classification::{
+    AssetClassification, ClassificationPolicy, ClassificationRule, ProvisionMethod,
+    ProvisionReport, compute_provisions, exposure_lines,
+};
+pub use dunning::{
+    ContactChannel, DunningCandidate, DunningPlan, DunningPolicy, DunningPolicyDraft, TakenAction,
+    check_publishable, plan_dunning, select_policy,
+};
+pub use fraction::{DEFAULT_LGD, Fraction};
+pub use kpi::{KpiInputs, Kpis, Period, compute_kpis, kpi_inputs};
+pub use overdue::{OverduePosition, overdue_positions};
+pub use promise::{PromiseEvaluation, PromiseScope, PromiseStatus, PromiseToPay, evaluate_promise};
+pub use receivable::{
+    CaseId, CustomerId, IdError, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind,
+    PromiseId, days_past_due,
+};
+pub use rounding::{round_money, round_ratio};
+pub use template::MessageTemplate;
+pub use worklist::{CaseExposure, WorklistItem, WorklistParams, rank_worklist};
