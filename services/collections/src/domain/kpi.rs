@@ -8,7 +8,7 @@
 //! - bad-debt ratio = write-offs / credit sales, a fraction;
 //! - promise-kept rate = promises due in the period that were kept / promises due.
 //!
-//! Each is rounded once, to 4 places ([`round_ratio`]).
+//! Each is rounded once, to 4 places ([`super::rounding::round_ratio`]).
 
 use std::collections::BTreeMap;
 

@@ -50,8 +50,8 @@ pub use kpi::{KpiInputs, Kpis, Period, compute_kpis, kpi_inputs};
 pub use overdue::{OverduePosition, overdue_positions};
 pub use promise::{PromiseEvaluation, PromiseScope, PromiseStatus, PromiseToPay, evaluate_promise};
 pub use receivable::{
-    CaseId, CustomerId, IdError, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind,
-    PromiseId, days_past_due,
+    CaseId, Closure, CustomerId, IdError, Invoice, InvoiceHistory, InvoiceId, InvoiceStatus,
+    Movement, MovementKind, PromiseId, days_past_due,
 };
 pub use rounding::{round_money, round_ratio};
 pub use template::MessageTemplate;

@@ -147,6 +147,17 @@ pub enum Closure {
     WrittenOff(NaiveDate),
 }
 
+/// State of an invoice (`InvoiceStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvoiceStatus {
+    /// Open amount above zero (possibly partly paid, credited or disputed).
+    Open,
+    /// Fully paid and/or credited.
+    Settled,
+    /// Open amount zero, at least part of it written off.
+    WrittenOff,
+}
+
 /// An invoice with every movement against it: enough to know its state on any date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceHistory {
@@ -210,6 +221,15 @@ impl InvoiceHistory {
             }
         }
         None
+    }
+
+    /// State after every movement recorded (the contract's `Invoice.status`).
+    pub fn status(&self) -> InvoiceStatus {
+        match self.closure() {
+            None => InvoiceStatus::Open,
+            Some(Closure::Settled(_)) => InvoiceStatus::Settled,
+            Some(Closure::WrittenOff(_)) => InvoiceStatus::WrittenOff,
+        }
     }
 
     /// Days past due on `as_of`, 0 when not due or when nothing is open on that date.
@@ -312,6 +332,15 @@ mod tests {
         assert_eq!(
             history.closure(),
             Some(Closure::WrittenOff(date("2026-04-01")))
+        );
+        assert_eq!(history.status(), InvoiceStatus::WrittenOff);
+        assert_eq!(
+            history.reduced_by(MovementKind::CreditNote, date("2026-02-28")),
+            dec!(0)
+        );
+        assert_eq!(
+            history.reduced_by(MovementKind::CreditNote, date("2026-03-01")),
+            dec!(200.00)
         );
         // Due 2026-02-09; on 2026-03-15 that is 19 (Feb 10–28) + 15 = 34 days.
         assert_eq!(history.days_past_due_as_of(date("2026-03-15")), 34);
