@@ -1011,6 +1011,203 @@ pub async fn bureau_reports_and_trade_references_are_listed_on_the_customer(suit
     );
 }
 
+/// `statement` for fiscal year `year`, ending on its 31 December.
+fn statement_of_year(year: i32, audited: bool) -> pb::FinancialStatement {
+    pb::FinancialStatement {
+        fiscal_year: year,
+        period_end_date: Some(pb::Date {
+            year,
+            month: 12,
+            day: 31,
+        }),
+        ..statement("1200000.00", audited)
+    }
+}
+
+/// Calls `fetch` with each page token in turn, from the first page to the last, and returns
+/// the pages' items; each page but the last must be full.
+async fn all_pages<T, F, Fut>(page_size: usize, mut fetch: F) -> Vec<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = fetch(token).await;
+        assert!(items.len() <= page_size);
+        let last = next.is_empty();
+        if !last {
+            assert_eq!(items.len(), page_size, "a page before the last is full");
+        }
+        pages.push(items);
+        if last {
+            return pages;
+        }
+        assert!(pages.len() < 20, "paging does not end");
+        token = next;
+    }
+}
+
+/// The contract's orders: statements newest period first then highest version first, bureau
+/// reports newest report date first, trade references newest first, and paging keeps them.
+/// Everything is submitted out of order, so that creation order is not the answer.
+pub async fn credit_file_lists_come_newest_first(suite: &TestSuite) {
+    let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let customer = create(&mut intake, "no-c", enterprise("Newest Co", &uscc(8101)))
+        .await
+        .unwrap();
+    let customer_id = customer.customer_id.clone();
+
+    for (request_id, year, audited) in [
+        ("no-s1", 2023, false),
+        ("no-s2", 2025, false),
+        ("no-s3", 2024, false),
+        ("no-s4", 2025, true),
+    ] {
+        intake
+            .submit_financial_statement(pb::SubmitFinancialStatementRequest {
+                request_id: request_id.into(),
+                customer_id: customer_id.clone(),
+                statement: Some(statement_of_year(year, audited)),
+            })
+            .await
+            .unwrap();
+    }
+    let statements_page = |include_superseded: bool, page_size: i32, page_token: String| {
+        let mut intake = intake.clone();
+        let request = pb::ListFinancialStatementsRequest {
+            customer_id: customer_id.clone(),
+            include_superseded,
+            page_size,
+            page_token,
+            ..Default::default()
+        };
+        async move {
+            let response = intake
+                .list_financial_statements(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let statements = response
+                .statements
+                .iter()
+                .map(|statement| (statement.fiscal_year, statement.version))
+                .collect::<Vec<_>>();
+            (statements, response.next_page_token)
+        }
+    };
+    let (current, next) = statements_page(false, 0, String::new()).await;
+    assert_eq!(current, [(2025, 2), (2024, 1), (2023, 1)]);
+    assert_eq!(next, "");
+    let (history, _) = statements_page(true, 0, String::new()).await;
+    assert_eq!(history, [(2025, 2), (2025, 1), (2024, 1), (2023, 1)]);
+    let paged = all_pages(1, |token| statements_page(true, 1, token)).await;
+    assert_eq!(paged.concat(), history);
+    assert_eq!(paged.len(), 4);
+    let paged = all_pages(2, |token| statements_page(false, 2, token)).await;
+    assert_eq!(paged, [vec![(2025, 2), (2024, 1)], vec![(2023, 1)]]);
+
+    for (request_id, year, month, day) in [
+        ("no-r1", 2026, 1, 5),
+        ("no-r2", 2025, 6, 1),
+        ("no-r3", 2026, 3, 1),
+    ] {
+        intake
+            .record_bureau_report(pb::RecordBureauReportRequest {
+                request_id: request_id.into(),
+                customer_id: customer_id.clone(),
+                report: Some(pb::BureauReport {
+                    agency: "PBOC Credit Reference Center".into(),
+                    report_date: Some(pb::Date { year, month, day }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+    let reports_page = |page_size: i32, page_token: String| {
+        let mut intake = intake.clone();
+        let request = pb::ListBureauReportsRequest {
+            customer_id: customer_id.clone(),
+            page_size,
+            page_token,
+        };
+        async move {
+            let response = intake
+                .list_bureau_reports(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let dates = response
+                .reports
+                .iter()
+                .map(|report| {
+                    let date = report.report_date.unwrap();
+                    (date.year, date.month, date.day)
+                })
+                .collect::<Vec<_>>();
+            (dates, response.next_page_token)
+        }
+    };
+    let newest_date_first = [(2026, 3, 1), (2026, 1, 5), (2025, 6, 1)];
+    assert_eq!(reports_page(0, String::new()).await.0, newest_date_first);
+    let paged = all_pages(1, |token| reports_page(1, token)).await;
+    assert_eq!(paged.concat(), newest_date_first);
+    assert_eq!(paged.len(), 3);
+
+    let mut added = Vec::new();
+    for (request_id, supplier_name) in [
+        ("no-t1", "First Supplier"),
+        ("no-t2", "Second Supplier"),
+        ("no-t3", "Third Supplier"),
+    ] {
+        let reference = intake
+            .add_trade_reference(pb::AddTradeReferenceRequest {
+                request_id: request_id.into(),
+                customer_id: customer_id.clone(),
+                reference: Some(pb::TradeReference {
+                    supplier_name: supplier_name.into(),
+                    relationship_months: 12,
+                    payment_experience: pb::PaymentExperience::Prompt as i32,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .reference
+            .unwrap();
+        added.push(reference.reference_id);
+    }
+    let references_page = |page_size: i32, page_token: String| {
+        let mut intake = intake.clone();
+        let request = pb::ListTradeReferencesRequest {
+            customer_id: customer_id.clone(),
+            page_size,
+            page_token,
+        };
+        async move {
+            let response = intake
+                .list_trade_references(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let ids = response
+                .references
+                .into_iter()
+                .map(|reference| reference.reference_id)
+                .collect::<Vec<_>>();
+            (ids, response.next_page_token)
+        }
+    };
+    let newest_first = added.iter().rev().cloned().collect::<Vec<_>>();
+    assert_eq!(references_page(0, String::new()).await.0, newest_first);
+    let paged = all_pages(2, |token| references_page(2, token)).await;
+    assert_eq!(paged.concat(), newest_first);
+    assert_eq!(paged.len(), 2);
+}
+
 /// 200 rows: 5 with a wrong check character, 3 without a name, and rows 10 and 60 repeating
 /// row 9's registration number; the other 190 are good and distinct.
 fn import_rows() -> Vec<pb::ImportCustomerRow> {

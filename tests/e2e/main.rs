@@ -60,6 +60,7 @@ mod both {
         groups_hold_each_customer_at_most_once,
         statements_are_checked_versioned_and_give_ratios,
         bureau_reports_and_trade_references_are_listed_on_the_customer,
+        credit_file_lists_come_newest_first,
         import_reports_each_row_and_creates_nothing_twice,
         personal_data_never_reaches_the_logs,
     );

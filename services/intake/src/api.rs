@@ -24,7 +24,9 @@ use crate::domain::records::{
     parse_bureau_report, parse_group, parse_trade_reference,
 };
 use crate::domain::statement::{self, PeriodType};
-use crate::store::{Created, CustomerFilter, IntakeStore, StoreError};
+use crate::store::{
+    Created, CustomerFilter, IntakeStore, StoreError, bureau_report_list_key, statement_list_key,
+};
 use credit_runtime::sql::IdempotencyKey;
 
 /// Rows one `ImportCustomers` call may carry, so its single response stays well under the
@@ -106,8 +108,22 @@ fn store_error(error: StoreError) -> ServiceError {
         },
         StoreError::NotFound(resource) => ServiceError::not_found(resource, ""),
         StoreError::Corrupt(detail) => ServiceError::internal(detail),
+        StoreError::InvalidPageToken => {
+            ServiceError::invalid("page_token", "is not a token this service issued")
+        }
         StoreError::Database(error) => storage_error(error),
     }
+}
+
+/// [`Page::finish`] for lists whose page key is made from several fields of a row rather
+/// than one the row holds: the page's rows and the next page's token.
+fn finish_keyed<T>(page: &Page, rows: Vec<T>, key: fn(&T) -> String) -> (Vec<T>, String) {
+    let mut keyed: Vec<(String, T)> = rows.into_iter().map(|row| (key(&row), row)).collect();
+    let next_page_token = page.finish(&mut keyed, |(row_key, _)| row_key.as_str());
+    (
+        keyed.into_iter().map(|(_, row)| row).collect(),
+        next_page_token,
+    )
 }
 
 fn audit_entry(
@@ -940,12 +956,12 @@ impl IntakeService for IntakeApi {
                 );
             }
         };
-        let mut statements = self
+        let statements = self
             .store
             .list_statements(&customer.id, request.include_superseded, period_type, &page)
             .await
             .map_err(store_error)?;
-        let next_page_token = page.finish(&mut statements, |statement| statement.id.as_str());
+        let (statements, next_page_token) = finish_keyed(&page, statements, statement_list_key);
         Ok(Response::new(pb::ListFinancialStatementsResponse {
             statements: statements.iter().map(StatementRecord::to_proto).collect(),
             next_page_token,
@@ -1021,12 +1037,12 @@ impl IntakeService for IntakeApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let customer = self.load_customer(&request.customer_id).await?;
-        let mut reports = self
+        let reports = self
             .store
             .list_bureau_reports(&customer.id, &page)
             .await
             .map_err(store_error)?;
-        let next_page_token = page.finish(&mut reports, |report| report.id.as_str());
+        let (reports, next_page_token) = finish_keyed(&page, reports, bureau_report_list_key);
         Ok(Response::new(pb::ListBureauReportsResponse {
             reports: reports.iter().map(BureauReport::to_proto).collect(),
             next_page_token,

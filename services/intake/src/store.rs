@@ -3,6 +3,7 @@
 //! `on_database!`). Every change commits together with its audit entry and its outbox event.
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use credit_proto::v1::Event;
 use credit_runtime::Database;
 use credit_runtime::on_database;
@@ -44,6 +45,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("a stored record does not decode: {0}")]
     Corrupt(String),
+    /// The page token's key is not one this list makes (see [`statement_list_key`]).
+    #[error("the page token does not belong to this list")]
+    InvalidPageToken,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -126,6 +130,8 @@ pub trait IntakeStore: Send + Sync + std::fmt::Debug {
         make_event: &(dyn for<'record> Fn(&'record StatementRecord) -> Event + Send + Sync),
     ) -> StoreResult<Created<StatementRecord>>;
     async fn get_statement(&self, id: &str) -> StoreResult<Option<StatementRecord>>;
+    /// A customer's statements, newest period end first, then highest version first, after
+    /// `page.after` (a [`statement_list_key`]), at most `page.fetch_limit()` of them.
     async fn list_statements(
         &self,
         customer_id: &str,
@@ -141,6 +147,8 @@ pub trait IntakeStore: Send + Sync + std::fmt::Debug {
         audit: &AuditEntry,
         event: &Event,
     ) -> StoreResult<Created<BureauReport>>;
+    /// A customer's bureau reports, newest report date first, after `page.after` (a
+    /// [`bureau_report_list_key`]).
     async fn list_bureau_reports(
         &self,
         customer_id: &str,
@@ -153,6 +161,7 @@ pub trait IntakeStore: Send + Sync + std::fmt::Debug {
         key: &IdempotencyKey,
         audit: &AuditEntry,
     ) -> StoreResult<Created<TradeReference>>;
+    /// A customer's trade references, newest first, after `page.after` (the last id seen).
     async fn list_trade_references(
         &self,
         customer_id: &str,
@@ -224,6 +233,58 @@ fn prefix_pattern(prefix: &str) -> String {
     format!("{escaped}%")
 }
 
+/// Dates in the sort columns: "YYYY-MM-DD", the form serde writes into the documents (and
+/// the migration copied from them), so that text order is date order on both backends.
+fn date_column(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// A statement's place in `ListFinancialStatements` (newest period end first, then highest
+/// version, then id): `period_end|version|id`. The last row's key is where the next page
+/// starts.
+pub fn statement_list_key(statement: &StatementRecord) -> String {
+    format!(
+        "{}|{}|{}",
+        date_column(statement.period.period_end),
+        statement.version,
+        statement.id
+    )
+}
+
+/// A bureau report's place in `ListBureauReports` (newest report date first, then id):
+/// `report_date|id`.
+pub fn bureau_report_list_key(report: &BureauReport) -> String {
+    format!("{}|{}", date_column(report.report_date), report.id)
+}
+
+/// `(period_end, version, id)` of the last statement seen; `("", 0, "")` on the first page,
+/// which the query reads as "from the top".
+fn statement_cursor(after: Option<&str>) -> StoreResult<(&str, i32, &str)> {
+    let Some(after) = after else {
+        return Ok(("", 0, ""));
+    };
+    let (period_end, rest) = after.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+    let (version, id) = rest.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+    let version = version.parse().map_err(|_| StoreError::InvalidPageToken)?;
+    if period_end.is_empty() || id.is_empty() {
+        return Err(StoreError::InvalidPageToken);
+    }
+    Ok((period_end, version, id))
+}
+
+/// `(report_date, id)` of the last bureau report seen; `("", "")` on the first page.
+fn bureau_report_cursor(after: Option<&str>) -> StoreResult<(&str, &str)> {
+    let Some(after) = after else {
+        return Ok(("", ""));
+    };
+    match after.split_once('|') {
+        Some((report_date, id)) if !report_date.is_empty() && !id.is_empty() => {
+            Ok((report_date, id))
+        }
+        _ => Err(StoreError::InvalidPageToken),
+    }
+}
+
 /// Decodes rows of `(document)` into records.
 fn documents<T: serde::de::DeserializeOwned, R: Row>(rows: Vec<R>) -> StoreResult<Vec<T>>
 where
@@ -242,11 +303,17 @@ where
 impl SqlIntakeStore {
     /// Stores a record of a customer's file kept whole as a document (a bureau report, a
     /// trade reference) with its idempotency key, audit entry and event, or replays the
-    /// record an earlier call with the same key stored.
+    /// record an earlier call with the same key stored. `sort_column` is the value of the
+    /// table's own list-order column (`$5` of its insert), for tables that have one.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call per table, each names its parts"
+    )]
     async fn add_customer_document<T>(
         &self,
         table: CustomerDocumentTable,
         (id, customer_id, created_at): (&str, &str, chrono::DateTime<chrono::Utc>),
+        sort_column: Option<&str>,
         document: &T,
         key: &IdempotencyKey,
         audit: &AuditEntry,
@@ -266,13 +333,16 @@ impl SqlIntakeStore {
                     let existing: Json<T> = row.try_get(0)?;
                     return Ok(Created::Replayed(existing.0));
                 }
-                sqlx::query(&sql(table.insert))
+                let insert_text = sql(table.insert);
+                let mut insert = sqlx::query(&insert_text)
                     .bind(id)
                     .bind(customer_id)
                     .bind(Json(document))
-                    .bind(created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(created_at);
+                if let Some(value) = sort_column {
+                    insert = insert.bind(value);
+                }
+                insert.execute(&mut *tx).await?;
                 insert_idempotency_key!(tx, sql, key, id, created_at)?;
                 insert_audit!(tx, sql, audit);
                 if let Some(event) = event {
@@ -286,8 +356,8 @@ impl SqlIntakeStore {
     }
 }
 
-/// A table of `(id, customer_id, document, created_at)` rows: part of a customer's file
-/// kept whole as a document.
+/// A table of `(id, customer_id, document, created_at)` rows, plus the list-order column
+/// some have: part of a customer's file kept whole as a document.
 #[derive(Debug, Clone, Copy)]
 struct CustomerDocumentTable {
     select_by_id: &'static str,
@@ -297,7 +367,8 @@ struct CustomerDocumentTable {
 impl CustomerDocumentTable {
     const BUREAU_REPORTS: Self = Self {
         select_by_id: "SELECT document FROM bureau_reports WHERE id = $1",
-        insert: "INSERT INTO bureau_reports (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
+        insert: "INSERT INTO bureau_reports (id, customer_id, document, created_at, report_date) \
+                 VALUES ($1, $2, $3, $4, $5)",
     };
     const TRADE_REFERENCES: Self = Self {
         select_by_id: "SELECT document FROM trade_references WHERE id = $1",
@@ -538,6 +609,7 @@ impl IntakeStore for SqlIntakeStore {
     ) -> StoreResult<Created<StatementRecord>> {
         let period_key = statement.period_key();
         let period_type = period_type_column(statement.period.period_type);
+        let period_end = date_column(statement.period.period_end);
         retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
@@ -570,7 +642,7 @@ impl IntakeStore for SqlIntakeStore {
                 .await?;
                 sqlx::query(&sql(
                     "INSERT INTO financial_statements (id, customer_id, period_key, period_type, version, superseded, \
-                     document, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     document, submitted_at, period_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 ))
                 .bind(&stored.id)
                 .bind(&stored.customer_id)
@@ -580,6 +652,7 @@ impl IntakeStore for SqlIntakeStore {
                 .bind(false)
                 .bind(Json(&stored))
                 .bind(stored.submitted_at)
+                .bind(&period_end)
                 .execute(&mut *tx)
                 .await?;
                 insert_idempotency_key!(tx, sql, key, &stored.id, stored.submitted_at)?;
@@ -616,13 +689,18 @@ impl IntakeStore for SqlIntakeStore {
         page: &Page,
     ) -> StoreResult<Vec<StatementRecord>> {
         let period_type = period_type.map(period_type_column).unwrap_or_default();
+        let (after_period_end, after_version, after_id) = statement_cursor(page.after.as_deref())?;
         on_database!(&self.database, |pool, sql| {
             let rows = sqlx::query(&sql(
-                "SELECT document, superseded FROM financial_statements WHERE customer_id = $1 AND id > $2 \
-                 AND ($3 OR superseded = $4) AND ($5 = '' OR period_type = $5) ORDER BY id LIMIT $6",
+                "SELECT document, superseded FROM financial_statements WHERE customer_id = $1 \
+                 AND ($2 = '' OR (period_end, version, id) < ($2, $3, $4)) \
+                 AND ($5 OR superseded = $6) AND ($7 = '' OR period_type = $7) \
+                 ORDER BY period_end DESC, version DESC, id DESC LIMIT $8",
             ))
             .bind(customer_id)
-            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(after_period_end)
+            .bind(after_version)
+            .bind(after_id)
             .bind(include_superseded)
             .bind(false)
             .bind(period_type)
@@ -649,6 +727,7 @@ impl IntakeStore for SqlIntakeStore {
         self.add_customer_document(
             CustomerDocumentTable::BUREAU_REPORTS,
             (&report.id, &report.customer_id, report.created_at),
+            Some(&date_column(report.report_date)),
             report,
             key,
             audit,
@@ -662,12 +741,21 @@ impl IntakeStore for SqlIntakeStore {
         customer_id: &str,
         page: &Page,
     ) -> StoreResult<Vec<BureauReport>> {
-        self.documents_of_customer(
-            "SELECT document FROM bureau_reports WHERE customer_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            customer_id,
-            page,
-        )
-        .await
+        let (after_report_date, after_id) = bureau_report_cursor(page.after.as_deref())?;
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT document FROM bureau_reports WHERE customer_id = $1 \
+                 AND ($2 = '' OR (report_date, id) < ($2, $3)) \
+                 ORDER BY report_date DESC, id DESC LIMIT $4",
+            ))
+            .bind(customer_id)
+            .bind(after_report_date)
+            .bind(after_id)
+            .bind(page.fetch_limit())
+            .fetch_all(pool)
+            .await?;
+            documents(rows)
+        })
     }
 
     async fn add_trade_reference(
@@ -679,6 +767,7 @@ impl IntakeStore for SqlIntakeStore {
         self.add_customer_document(
             CustomerDocumentTable::TRADE_REFERENCES,
             (&reference.id, &reference.customer_id, reference.created_at),
+            None,
             reference,
             key,
             audit,
@@ -693,7 +782,9 @@ impl IntakeStore for SqlIntakeStore {
         page: &Page,
     ) -> StoreResult<Vec<TradeReference>> {
         self.documents_of_customer(
-            "SELECT document FROM trade_references WHERE customer_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            // Newest first: ids are uuid v7, so id order is creation order.
+            "SELECT document FROM trade_references WHERE customer_id = $1 AND ($2 = '' OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
             customer_id,
             page,
         )
@@ -714,5 +805,49 @@ fn period_type_column(period_type: PeriodType) -> &'static str {
     match period_type {
         PeriodType::Annual => "ANNUAL",
         PeriodType::Quarterly => "QUARTERLY",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_keys_read_back_as_cursors_and_foreign_keys_are_refused() {
+        assert_eq!(statement_cursor(None).unwrap(), ("", 0, ""));
+        assert_eq!(
+            statement_cursor(Some("2025-12-31|2|stm_1")).unwrap(),
+            ("2025-12-31", 2, "stm_1")
+        );
+        for foreign in [
+            "stm_1",
+            "2025-12-31|two|stm_1",
+            "2025-12-31|2",
+            "|2|stm_1",
+            "2025-12-31|2|",
+        ] {
+            assert!(matches!(
+                statement_cursor(Some(foreign)),
+                Err(StoreError::InvalidPageToken)
+            ));
+        }
+        assert_eq!(bureau_report_cursor(None).unwrap(), ("", ""));
+        assert_eq!(
+            bureau_report_cursor(Some("2026-03-01|bur_1")).unwrap(),
+            ("2026-03-01", "bur_1")
+        );
+        for foreign in ["bur_1", "|bur_1", "2026-03-01|"] {
+            assert!(matches!(
+                bureau_report_cursor(Some(foreign)),
+                Err(StoreError::InvalidPageToken)
+            ));
+        }
+        let date = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        assert_eq!(date_column(date), "2025-06-01");
+        assert_eq!(
+            serde_json::to_value(date).unwrap(),
+            serde_json::json!("2025-06-01"),
+            "the migration copies the documents' form into the column"
+        );
     }
 }
