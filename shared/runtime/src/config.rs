@@ -87,6 +87,7 @@ struct RawSettings {
     rating_url: Option<Scalar>,
     limits_url: Option<Scalar>,
     collections_url: Option<Scalar>,
+    service_token: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +144,10 @@ pub struct PeerUrls {
     pub rating: Option<String>,
     pub limits: Option<String>,
     pub collections: Option<String>,
+    /// The bearer token this process presents to services in other processes
+    /// (`CREDIT_SERVICE_TOKEN`, a token issued to the service's principal). Services of the
+    /// same process call each other with a credential minted at start-up instead.
+    pub service_token: Option<SecretString>,
 }
 
 /// Typed, validated settings of a `credit-suite` process.
@@ -258,6 +263,10 @@ impl Settings {
                 rating: parse_peer("CREDIT_RATING_URL", raw.rating_url)?,
                 limits: parse_peer("CREDIT_LIMITS_URL", raw.limits_url)?,
                 collections: parse_peer("CREDIT_COLLECTIONS_URL", raw.collections_url)?,
+                service_token: raw
+                    .service_token
+                    .filter(|token| !token.trim().is_empty())
+                    .map(|Scalar(token)| SecretString::from(token.trim().to_owned())),
             },
         })
     }

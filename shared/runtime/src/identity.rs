@@ -279,20 +279,30 @@ pub async fn issue_token(
     store: &dyn TokenStore,
     principal: &NewPrincipal,
 ) -> Result<IssuedToken, IdentityError> {
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
-    );
+    let token = new_token();
     let principal_id = format!("prn_{}", uuid::Uuid::now_v7().simple());
     store
-        .insert(&principal_id, &hash_token(&token), principal, Utc::now())
+        .insert(
+            &principal_id,
+            &hash_token(token.expose_secret()),
+            principal,
+            Utc::now(),
+        )
         .await?;
     Ok(IssuedToken {
         principal_id,
-        token: SecretString::from(token),
+        token,
     })
+}
+
+/// 256 random bits behind the recognisable prefix.
+fn new_token() -> SecretString {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    SecretString::from(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    ))
 }
 
 /// How long a looked-up token is trusted before the store is asked again. A revoked token
@@ -309,6 +319,9 @@ const MAX_CACHED: usize = 10_000;
 pub struct Authenticator {
     store: Arc<dyn TokenStore>,
     cache: Arc<Mutex<HashMap<String, CachedLookup>>>,
+    /// The hash of this process's own service token and its principal (see
+    /// [`Authenticator::with_process_credential`]); never stored, gone with the process.
+    process_credential: Option<Arc<(String, Principal)>>,
 }
 
 /// A looked-up token hash: its principal (or `None` when unknown) and when it was looked up.
@@ -319,7 +332,17 @@ impl Authenticator {
         Self {
             store,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            process_credential: None,
         }
+    }
+
+    /// Mints a token for `principal` that only this process knows and accepts: the services
+    /// of one process call each other through the same authenticated gRPC path as outside
+    /// callers, without a token in the identity store that could leak or outlive the process.
+    pub fn with_process_credential(mut self, principal: Principal) -> (Self, SecretString) {
+        let token = new_token();
+        self.process_credential = Some(Arc::new((hash_token(token.expose_secret()), principal)));
+        (self, token)
     }
 
     /// An authenticator over a borrowed store whose answers are never cached, so a test sees
@@ -338,6 +361,11 @@ impl Authenticator {
             return Ok(None);
         }
         let token_hash = hash_token(token);
+        if let Some(credential) = &self.process_credential
+            && credential.0 == token_hash
+        {
+            return Ok(Some(credential.1.clone()));
+        }
         if let Some(cached) = self.cached(&token_hash) {
             return Ok(cached);
         }

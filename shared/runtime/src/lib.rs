@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod events;
 pub mod identity;
 pub mod metrics;
+pub mod peers;
 pub mod rpc_path;
 pub mod server;
 pub mod sql;
@@ -16,5 +17,5 @@ pub mod testing;
 
 pub use auth::principal;
 pub use config::{Backend, ConfigError, Settings};
-pub use server::{BoundServer, Dependency, ServerParts};
+pub use server::{BoundServer, Dependency, Listeners, ServerParts};
 pub use storage::{Database, RedisHandle, StoreSpec};

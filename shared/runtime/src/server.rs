@@ -129,13 +129,17 @@ pub struct BoundServer {
     settings: Settings,
 }
 
-impl BoundServer {
+/// The gRPC and metrics ports of a process, bound before its services are built: services of
+/// one process that call each other need the address first.
+#[derive(Debug)]
+pub struct Listeners {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+}
+
+impl Listeners {
     /// Binds the gRPC and metrics addresses, so a taken port fails here with the setting named.
-    pub async fn bind(
-        settings: &Settings,
-        parts: ServerParts,
-        authenticator: Authenticator,
-    ) -> Result<Self, ServeError> {
+    pub async fn bind(settings: &Settings) -> Result<Self, ServeError> {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .map_err(|source| ServeError::Listen {
@@ -153,10 +157,57 @@ impl BoundServer {
         Ok(Self {
             listener,
             metrics_listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The URL this process's own services are called at: the bound address, with an
+    /// unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn local_url(&self) -> std::io::Result<String> {
+        let mut addr = self.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        Ok(format!("http://{addr}"))
+    }
+}
+
+impl BoundServer {
+    /// Binds the ports, then prepares to serve `parts` on them.
+    pub async fn bind(
+        settings: &Settings,
+        parts: ServerParts,
+        authenticator: Authenticator,
+    ) -> Result<Self, ServeError> {
+        Ok(Self::on(
+            Listeners::bind(settings).await?,
+            settings,
+            parts,
+            authenticator,
+        ))
+    }
+
+    /// Prepares to serve `parts` on ports bound earlier.
+    pub fn on(
+        listeners: Listeners,
+        settings: &Settings,
+        parts: ServerParts,
+        authenticator: Authenticator,
+    ) -> Self {
+        Self {
+            listener: listeners.listener,
+            metrics_listener: listeners.metrics_listener,
             parts,
             authenticator,
             settings: settings.clone(),
-        })
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -152,3 +152,35 @@ async fn migrations_are_idempotent_on_both_backends() {
         opened.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_process_credential_is_accepted_by_its_own_process_only_and_never_stored() {
+    let folder = tempfile::tempdir().unwrap();
+    let backend = Backend::Embedded {
+        data_dir: folder.path().to_owned(),
+    };
+    let store_database = Database::open(&backend, &IDENTITY_STORE, 2, true)
+        .await
+        .unwrap();
+    let store = identity::token_store(&store_database);
+    let service = credit_core::Principal {
+        id: "system:rating".into(),
+        name: "system:rating".into(),
+        roles: BTreeSet::from([Role::Analyst]),
+        approval_authority: None,
+    };
+    let (authenticator, token) =
+        Authenticator::new(store.clone()).with_process_credential(service.clone());
+    assert_eq!(
+        authenticator.authenticate(&token).await.unwrap(),
+        Some(service.clone())
+    );
+    assert_eq!(store.count().await.unwrap(), 0, "nothing reaches the store");
+
+    // Another process (another authenticator on the same store) does not know it.
+    let (other_process, other_token) =
+        Authenticator::new(store.clone()).with_process_credential(service);
+    assert_eq!(other_process.authenticate(&token).await.unwrap(), None);
+    assert_ne!(token.expose_secret(), other_token.expose_secret());
+    store_database.close().await;
+}
