@@ -87,7 +87,7 @@ fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
+pub(crate) fn violated_fields(status: &tonic::Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     status
         .get_error_details()

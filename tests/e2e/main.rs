@@ -16,6 +16,7 @@ mod limits;
 mod policy;
 mod propose;
 mod rating;
+mod ratings;
 mod readiness;
 mod receivables;
 mod reconcile;
@@ -110,6 +111,13 @@ mod both {
         an_imported_scorecard_table_scores_as_computed_by_hand,
         the_same_snapshot_scores_the_same_every_time,
         the_enterprise_default_tells_a_strong_profile_from_a_weak_one,
+    );
+    on_both_backends!(ratings:
+        a_customer_is_rated_as_computed_by_hand,
+        missing_inputs_take_the_missing_value_points,
+        an_override_needs_a_second_person_with_enough_rank,
+        due_reviews_are_found_and_rerated,
+        a_new_statement_rerates_and_limits_sees_the_new_grade,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

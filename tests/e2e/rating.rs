@@ -14,7 +14,7 @@ type Rating = RatingServiceClient<Authed>;
 const ENTERPRISE_DEFAULT: &str = "enterprise-default";
 const INDIVIDUAL_DEFAULT: &str = "individual-default";
 
-fn reason(status: &tonic::Status) -> String {
+pub(crate) fn reason(status: &tonic::Status) -> String {
     status
         .get_error_details()
         .error_info()
@@ -45,7 +45,11 @@ fn violations(status: &tonic::Status) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn range_bin(lower: Option<&str>, upper: Option<&str>, points: &str) -> pb::ScorecardBin {
+pub(crate) fn range_bin(
+    lower: Option<&str>,
+    upper: Option<&str>,
+    points: &str,
+) -> pb::ScorecardBin {
     pb::ScorecardBin {
         label: String::new(),
         condition: Some(pb::scorecard_bin::Condition::Range(pb::NumericRange {
@@ -58,7 +62,7 @@ fn range_bin(lower: Option<&str>, upper: Option<&str>, points: &str) -> pb::Scor
     }
 }
 
-fn category_bin(category: &str, points: &str) -> pb::ScorecardBin {
+pub(crate) fn category_bin(category: &str, points: &str) -> pb::ScorecardBin {
     pb::ScorecardBin {
         label: category.into(),
         condition: Some(pb::scorecard_bin::Condition::Categories(pb::CategorySet {
@@ -932,7 +936,7 @@ pub async fn the_same_snapshot_scores_the_same_every_time(suite: &TestSuite) {
     assert_eq!(first.breakdown.len(), 17);
     assert_eq!(first.reasons.len(), 4);
 
-    // A stored rating's snapshot cannot be re-scored before ratings are stored.
+    // A rating that does not exist has no snapshot to re-score.
     let by_rating = analyst
         .score_snapshot(pb::ScoreSnapshotRequest {
             source: Some(pb::score_snapshot_request::Source::RatingId("rat_1".into())),
@@ -940,7 +944,7 @@ pub async fn the_same_snapshot_scores_the_same_every_time(suite: &TestSuite) {
         })
         .await
         .unwrap_err();
-    assert_eq!(by_rating.code(), Code::Unimplemented);
+    assert_eq!(by_rating.code(), Code::NotFound);
     // Without a model id the snapshot must say which kind of customer it is.
     let mut kindless = ordinary_enterprise();
     kindless.customer_kind = 0;

@@ -1,10 +1,13 @@
-//! The gRPC handlers of `credit.v1.RatingService` that have landed: scorecard models
-//! (PublishModel, ListModels, GetModel, ImportScorecardTable) and ScoreSnapshot on a given
-//! snapshot. The RPCs about customer ratings, overrides and reviews answer UNIMPLEMENTED until
-//! they land (#5).
+//! The gRPC handlers of `credit.v1.RatingService`: scorecard models (PublishModel, ListModels,
+//! GetModel, ImportScorecardTable) and ScoreSnapshot here; customer ratings, the report,
+//! overrides and reviews in [`ratings`].
 //!
 //! Each handler turns the request into domain values, lets the domain decide, and stores; the
 //! rules themselves live in `domain`.
+
+mod ratings;
+
+pub(crate) use ratings::{run_reviews, system_actor};
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use tonic::{Request, Response, Status};
 use crate::domain::scoring::{self, RatingInputs};
 use crate::domain::table::{TableImport, import_table};
 use crate::domain::{CustomerKind, ModelId, ScorecardModel, selection};
+use crate::rater::Rater;
 use crate::store::{
     ModelCursor, ModelFilter, ModelStore, Outcome, Publication, PublishedModel, Publisher,
     StoreError,
@@ -32,13 +36,14 @@ const MAX_REQUEST_ID_LEN: usize = 100;
 #[derive(Debug, Clone)]
 pub struct RatingApi {
     store: Arc<dyn ModelStore>,
+    rater: Rater,
 }
 
 type Answer<T> = Result<Response<T>, Status>;
 
 impl RatingApi {
-    pub fn new(store: Arc<dyn ModelStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn ModelStore>, rater: Rater) -> Self {
+        Self { store, rater }
     }
 
     pub fn into_server(self) -> RatingServiceServer<Self> {
@@ -117,6 +122,41 @@ impl RatingApi {
             )),
             _ => Ok(model),
         }
+    }
+
+    /// ScoreSnapshot of a stored rating: its snapshot, by default with its own model version
+    /// (the determinism check), or with another model named in the request.
+    async fn rescore_rating(
+        &self,
+        request: &pb::ScoreSnapshotRequest,
+        rating_id: &str,
+    ) -> Result<pb::ScoreSnapshotResponse, ServiceError> {
+        let rating = self
+            .rater
+            .ratings()
+            .rating(rating_id.trim())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("rating", rating_id.trim()))?;
+        let own_model =
+            request.model_id.trim().is_empty() || request.model_id.trim() == rating.model_id;
+        let (model_id, version) = if own_model {
+            let version = match request.model_version {
+                0 => rating.model_version,
+                version => version,
+            };
+            model_and_version(&rating.model_id, version, "model_version")?
+        } else {
+            model_and_version(&request.model_id, request.model_version, "model_version")?
+        };
+        let model = self.published_model(&model_id, version).await?.model;
+        let snapshot = rating.inputs.unwrap_or_default();
+        let inputs = RatingInputs::parse(&snapshot.inputs, "inputs.inputs")
+            .map_err(|error| ServiceError::internal(format!("rating {rating_id}: {error}")))?;
+        let result = scoring::score(&model, &inputs)?;
+        Ok(pb::ScoreSnapshotResponse {
+            result: Some(pb::ScoreResult::from(&result)),
+        })
     }
 
     /// The latest model that rates customers of `kind` in `industry_code` (see
@@ -267,21 +307,21 @@ impl RatingService for RatingApi {
     ) -> Answer<pb::ScoreSnapshotResponse> {
         let request = request.into_inner();
         let snapshot = match &request.source {
-            Some(pb::score_snapshot_request::Source::Inputs(snapshot)) => snapshot,
-            Some(pb::score_snapshot_request::Source::RatingId(_)) => {
-                return Err(Status::unimplemented(
-                    "re-scoring a stored rating lands with customer ratings (#5); \
-                     send the snapshot in `inputs` instead",
+            Some(pb::score_snapshot_request::Source::Inputs(snapshot)) => snapshot.clone(),
+            Some(pb::score_snapshot_request::Source::RatingId(rating_id)) => {
+                return Ok(Response::new(
+                    self.rescore_rating(&request, rating_id).await?,
                 ));
             }
             None => {
                 return Err(ServiceError::invalid(
                     "source",
-                    "give the snapshot to score in `inputs`",
+                    "give the snapshot to score in `inputs`, or a rating in `rating_id`",
                 )
                 .into());
             }
         };
+        let snapshot = &snapshot;
         let inputs = RatingInputs::parse(&snapshot.inputs, "inputs.inputs");
         let model = self.model_for_snapshot(&request, snapshot).await;
         let (inputs, model) = both(inputs, model)?;
@@ -289,6 +329,97 @@ impl RatingService for RatingApi {
         Ok(Response::new(pb::ScoreSnapshotResponse {
             result: Some(pb::ScoreResult::from(&result)),
         }))
+    }
+
+    async fn rate_customer(
+        &self,
+        request: Request<pb::RateCustomerRequest>,
+    ) -> Answer<pb::RateCustomerResponse> {
+        let principal = principal(&request)?.clone();
+        let response = self
+            .rate_customer_now(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_rating(
+        &self,
+        request: Request<pb::GetRatingRequest>,
+    ) -> Answer<pb::GetRatingResponse> {
+        let rating = self.rating_by_lookup(request.get_ref()).await?;
+        Ok(Response::new(pb::GetRatingResponse {
+            rating: Some(rating),
+        }))
+    }
+
+    async fn list_rating_history(
+        &self,
+        request: Request<pb::ListRatingHistoryRequest>,
+    ) -> Answer<pb::ListRatingHistoryResponse> {
+        Ok(Response::new(
+            self.rating_history_page(request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_rating_report(
+        &self,
+        request: Request<pb::GetRatingReportRequest>,
+    ) -> Answer<pb::GetRatingReportResponse> {
+        let report = self.rating_report(request.get_ref()).await?;
+        let html = crate::report::render_html(&report);
+        Ok(Response::new(pb::GetRatingReportResponse {
+            report: Some(report),
+            html,
+        }))
+    }
+
+    async fn propose_override(
+        &self,
+        request: Request<pb::ProposeOverrideRequest>,
+    ) -> Answer<pb::ProposeOverrideResponse> {
+        let principal = principal(&request)?.clone();
+        let proposal = self
+            .propose_override_now(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(pb::ProposeOverrideResponse {
+            rating_override: Some(proposal),
+        }))
+    }
+
+    async fn decide_override(
+        &self,
+        request: Request<pb::DecideOverrideRequest>,
+    ) -> Answer<pb::DecideOverrideResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.decide_override_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn list_overrides(
+        &self,
+        request: Request<pb::ListOverridesRequest>,
+    ) -> Answer<pb::ListOverridesResponse> {
+        Ok(Response::new(self.overrides_page(request.get_ref()).await?))
+    }
+
+    async fn list_due_reviews(
+        &self,
+        request: Request<pb::ListDueReviewsRequest>,
+    ) -> Answer<pb::ListDueReviewsResponse> {
+        Ok(Response::new(
+            self.due_reviews_page(request.get_ref()).await?,
+        ))
+    }
+
+    async fn run_scheduled_reviews(
+        &self,
+        request: Request<pb::RunScheduledReviewsRequest>,
+    ) -> Answer<pb::RunScheduledReviewsResponse> {
+        Ok(Response::new(
+            self.run_scheduled_reviews_now(request.into_inner()).await?,
+        ))
     }
 }
 
@@ -377,7 +508,7 @@ fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
     }
 }
 
-fn store_error(error: StoreError) -> ServiceError {
+pub(crate) fn store_error(error: StoreError) -> ServiceError {
     match error {
         StoreError::KeyReused(_) => ServiceError::AlreadyExists {
             reason: "IDEMPOTENCY_KEY_REUSED",

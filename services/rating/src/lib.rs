@@ -1,14 +1,17 @@
 //! `credit.v1.RatingService`: Scorecard models, ratings with PD and reasons, overrides with four eyes, and re-rating on schedule or event.
 //!
-//! Landed (first slice of #5): versioned scorecard models — PublishModel, ListModels,
-//! GetModel, ImportScorecardTable — the shipped models published on the first start, and
-//! ScoreSnapshot of a snapshot given in the request. The RPCs about customer ratings
-//! (RateCustomer, GetRating, ListRatingHistory, GetRatingReport, ScoreSnapshot of a stored
-//! rating), overrides (ProposeOverride, DecideOverride, ListOverrides) and reviews
-//! (ListDueReviews, RunScheduledReviews) answer UNIMPLEMENTED until they land.
+//! Models are versioned data (PublishModel, ImportScorecardTable); the shipped ones are
+//! published on the first start. RateCustomer reads the credit file from intake and
+//! collections over gRPC ([`credit_file`]), scores it ([`domain`]) and stores the rating with
+//! its snapshot; a grade change is announced as RatingChanged, which limits consumes.
+//! Statements, bureau reports and overdue invoices re-rate a customer ([`events`]), and so does
+//! the review schedule.
 
 pub mod api;
+pub mod credit_file;
 pub mod domain;
+pub mod events;
+pub mod rater;
 pub mod report;
 pub mod seed;
 pub mod store;
@@ -18,6 +21,8 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::RATING;
 use credit_proto::v1::rating_service_server::RatingServiceServer;
+use credit_runtime::events::EventHandler;
+use credit_runtime::peers::PeerChannel;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -33,12 +38,40 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The `RatingService` server on `database`, once the shipped models are published (only the
-/// first start publishes them; see [`seed`]).
-pub async fn build(database: Database) -> Result<RatingServiceServer<RatingApi>, seed::SeedError> {
-    let store: Arc<dyn store::ModelStore> = Arc::new(store::SqlModelStore::new(database));
-    seed::publish_shipped_models(store.as_ref()).await?;
-    Ok(RatingApi::new(store).into_server())
+/// The services rating asks over gRPC.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    pub intake: PeerChannel,
+    /// `None` when no collections service is reachable: payment behaviour is then missing.
+    pub collections: Option<PeerChannel>,
+}
+
+/// The rating service as a process runs it.
+#[derive(Debug)]
+pub struct RatingParts {
+    pub server: RatingServiceServer<RatingApi>,
+    /// Re-rates on other services' events.
+    pub handlers: Vec<Arc<dyn EventHandler>>,
+    pub scheduler: events::ReviewScheduler,
+}
+
+/// The `RatingService` on `database`, once the shipped models are published (only the first
+/// start publishes them; see [`seed`]).
+pub async fn build(database: Database, peers: Peers) -> Result<RatingParts, seed::SeedError> {
+    let models: Arc<dyn store::ModelStore> = Arc::new(store::SqlModelStore::new(database.clone()));
+    seed::publish_shipped_models(models.as_ref()).await?;
+    let ratings: Arc<dyn store::RatingStore> = Arc::new(store::SqlRatingStore::new(database));
+    let files: Arc<dyn credit_file::CreditFiles> = Arc::new(credit_file::PeerCreditFiles::new(
+        peers.intake,
+        peers.collections,
+    ));
+    let rater = rater::Rater::new(models.clone(), ratings, files);
+    let api = RatingApi::new(models, rater.clone());
+    Ok(RatingParts {
+        server: api.clone().into_server(),
+        handlers: vec![Arc::new(events::RatingTriggers::new(rater))],
+        scheduler: events::ReviewScheduler::new(api),
+    })
 }
 
 /// Grades are read by everyone who acts on them.

@@ -1,10 +1,17 @@
-//! The rating service's persistence: the [`ModelStore`] trait and its SQL implementation for
-//! PostgreSQL and the embedded SQLite file (one body for both, through `on_database!`).
+//! The rating service's persistence: the [`ModelStore`] and [`RatingStore`] traits and their
+//! SQL implementations for PostgreSQL and the embedded SQLite file (one body for both, through
+//! `on_database!`).
 //!
 //! Published model versions are never changed or deleted: a rating names the model version it
 //! was scored with, and re-scoring its snapshot must find exactly that version again.
 
 mod document;
+mod ratings;
+
+pub use ratings::{
+    DueRating, EffectiveGrade, OverrideFilter, RatingStore, RecordedRating, SqlRatingStore,
+    status_name,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};

@@ -12,14 +12,17 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use credit_core::Role;
+use credit_core::{Principal, Role};
 use credit_runtime::config::{Backend, ConfigError, Settings};
 use credit_runtime::events::{EventBus, EventHandler, InProcessBus, OutboxRelay, RedisStreamsBus};
 use credit_runtime::identity::{self, Authenticator, IDENTITY_STORE, NewPrincipal, TokenStore};
+use credit_runtime::peers::{self, PeerChannel};
 use credit_runtime::server::ServeError;
 use credit_runtime::storage::StorageError;
-use credit_runtime::{BoundServer, Database, Dependency, RedisHandle, ServerParts, StoreSpec};
-use secrecy::ExposeSecret;
+use credit_runtime::{
+    BoundServer, Database, Dependency, Listeners, RedisHandle, ServerParts, StoreSpec,
+};
+use secrecy::{ExposeSecret, SecretString};
 
 pub mod import;
 pub mod reconcile;
@@ -69,7 +72,8 @@ impl ServiceKind {
         parts: &mut ServerParts,
         database: Database,
         redis: Option<&RedisHandle>,
-        sweepers: &mut Vec<credit_limits::expiry::ExpirySweeper>,
+        peers: &PeerDirectory<'_>,
+        background: &mut BackgroundWork,
     ) -> Result<Vec<Arc<dyn EventHandler>>, StartupError> {
         Ok(match self {
             ServiceKind::Intake => {
@@ -82,11 +86,22 @@ impl ServiceKind {
                 Vec::new()
             }
             ServiceKind::Rating => {
-                parts.add_service(
-                    credit_rating::build(database).await?,
-                    credit_rating::access_policy(),
-                );
-                Vec::new()
+                let rating = credit_rating::build(
+                    database,
+                    credit_rating::Peers {
+                        intake: peers.channel(ServiceKind::Intake)?.ok_or_else(|| {
+                            ConfigError::new(
+                                "CREDIT_INTAKE_URL",
+                                "is required to run rating without intake in the same process",
+                            )
+                        })?,
+                        collections: peers.channel(ServiceKind::Collections)?,
+                    },
+                )
+                .await?;
+                parts.add_service(rating.server, credit_rating::access_policy());
+                background.review_schedulers.push(rating.scheduler);
+                rating.handlers
             }
             ServiceKind::Limits => {
                 let (server, handlers, sweeper) = credit_limits::build(database, redis.cloned());
@@ -96,7 +111,7 @@ impl ServiceKind {
                         credit_limits::RECONCILE_PATH,
                         credit_limits::RECONCILE_DEADLINE,
                     );
-                sweepers.push(sweeper);
+                background.sweepers.push(sweeper);
                 handlers
             }
             ServiceKind::Collections => {
@@ -116,6 +131,64 @@ impl fmt::Display for ServiceKind {
     }
 }
 
+/// Where this process reaches the other services: its own address for the services it runs
+/// (called with a credential minted at start-up), the configured URL for the others (called
+/// with `CREDIT_SERVICE_TOKEN`).
+struct PeerDirectory<'a> {
+    settings: &'a Settings,
+    selection: &'a ServiceSelection,
+    local_url: String,
+    process_token: SecretString,
+}
+
+impl PeerDirectory<'_> {
+    /// A channel to `kind`, `None` when it neither runs here nor has a URL.
+    fn channel(&self, kind: ServiceKind) -> Result<Option<PeerChannel>, ConfigError> {
+        let timeout = self.settings.request_timeout;
+        if self.selection.contains(kind) {
+            let setting = "--listen-addr (CREDIT_LISTEN_ADDR)";
+            return peers::connect_lazy(setting, &self.local_url, &self.process_token, timeout)
+                .map(Some);
+        }
+        let configured = &self.settings.peers;
+        let (setting, url) = match kind {
+            ServiceKind::Intake => ("CREDIT_INTAKE_URL", &configured.intake),
+            ServiceKind::Rating => ("CREDIT_RATING_URL", &configured.rating),
+            ServiceKind::Limits => ("CREDIT_LIMITS_URL", &configured.limits),
+            ServiceKind::Collections => ("CREDIT_COLLECTIONS_URL", &configured.collections),
+        };
+        let Some(url) = url else {
+            return Ok(None);
+        };
+        let token = configured.service_token.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "CREDIT_SERVICE_TOKEN",
+                format!("is required to call the service at {setting}: issue a token to this service's principal"),
+            )
+        })?;
+        peers::connect_lazy(setting, url, token, timeout).map(Some)
+    }
+}
+
+/// Work a process does besides answering calls.
+#[derive(Debug, Default)]
+struct BackgroundWork {
+    /// Release expired holds (limits).
+    sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
+    /// Re-rate customers whose review date has come (rating).
+    review_schedulers: Vec<credit_rating::events::ReviewScheduler>,
+}
+
+/// The principal the services of one process call each other as: it reads credit files.
+fn process_principal() -> Principal {
+    Principal {
+        id: "system:suite".to_owned(),
+        name: "system:suite".to_owned(),
+        roles: BTreeSet::from([Role::Analyst]),
+        approval_authority: None,
+    }
+}
+
 /// The services a process runs; all four unless `--services` names fewer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSelection(BTreeSet<ServiceKind>);
@@ -131,6 +204,10 @@ impl ServiceSelection {
 
     pub fn iter(&self) -> impl Iterator<Item = ServiceKind> + '_ {
         self.0.iter().copied()
+    }
+
+    pub fn contains(&self, kind: ServiceKind) -> bool {
+        self.0.contains(&kind)
     }
 }
 
@@ -197,8 +274,7 @@ pub struct Application {
     /// Where this process publishes, and from where its services consume.
     bus: Arc<dyn EventBus>,
     handlers: Vec<Arc<dyn EventHandler>>,
-    /// Background sweepers that release expired holds.
-    sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
+    background: BackgroundWork,
 }
 
 impl Application {
@@ -225,6 +301,20 @@ impl Application {
             bootstrap_admin_token(token_store.as_ref(), data_dir, settings).await?;
         }
 
+        // Bound first: the services of this process call each other at this address.
+        let listeners = Listeners::bind(settings).await?;
+        let (authenticator, process_token) =
+            Authenticator::new(token_store).with_process_credential(process_principal());
+        let peers = PeerDirectory {
+            settings,
+            selection,
+            local_url: listeners.local_url().map_err(|source| ServeError::Listen {
+                addr: settings.listen_addr,
+                source,
+            })?,
+            process_token,
+        };
+
         let mut parts = ServerParts::default();
         parts.add_dependency(Dependency::Database("identity", identity_database.clone()));
         let mut databases = vec![identity_database];
@@ -246,28 +336,33 @@ impl Application {
         };
         let mut relays = Vec::new();
         let mut handlers = Vec::new();
-        let mut sweepers = Vec::new();
+        let mut background = BackgroundWork::default();
         for kind in selection.iter() {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
             parts.add_dependency(Dependency::Database(kind.as_str(), database.clone()));
             handlers.extend(
-                kind.add_to(&mut parts, database.clone(), redis.as_ref(), &mut sweepers)
-                    .await?,
+                kind.add_to(
+                    &mut parts,
+                    database.clone(),
+                    redis.as_ref(),
+                    &peers,
+                    &mut background,
+                )
+                .await?,
             );
             relays.push(OutboxRelay::new(database.clone(), bus.clone()));
             databases.push(database);
         }
 
-        let authenticator = Authenticator::new(token_store);
-        let server = BoundServer::bind(settings, parts, authenticator).await?;
+        let server = BoundServer::on(listeners, settings, parts, authenticator);
         Ok(Self {
             server,
             databases,
             relays,
             bus,
             handlers,
-            sweepers,
+            background,
         })
     }
 
@@ -280,7 +375,7 @@ impl Application {
     /// The hold expiry sweeper of limits, when this process runs limits (tests call its
     /// `sweep` with a time of their choosing).
     pub fn expiry_sweeper(&self) -> Option<credit_limits::expiry::ExpirySweeper> {
-        self.sweepers.first().cloned()
+        self.background.sweepers.first().cloned()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -307,9 +402,16 @@ impl Application {
             .into_iter()
             .map(|relay| tokio::spawn(relay.run(relays_stopped.clone())))
             .chain(
-                self.sweepers
+                self.background
+                    .sweepers
                     .into_iter()
                     .map(|sweeper| tokio::spawn(sweeper.run(relays_stopped.clone()))),
+            )
+            .chain(
+                self.background
+                    .review_schedulers
+                    .into_iter()
+                    .map(|scheduler| tokio::spawn(scheduler.run(relays_stopped.clone()))),
             )
             .collect();
         let result = self.server.run_until_stopped(shutdown).await;

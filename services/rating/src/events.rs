@@ -1,0 +1,233 @@
+//! What makes rating act without being asked: other services' events and the review schedule.
+//!
+//! - A new financial statement or bureau report re-rates a customer already rated (a first
+//!   rating is an analyst's RateCustomer, with the qualitative assessment; the qualitative
+//!   inputs carry over to every re-rating).
+//! - An invoice going overdue past [`OVERDUE_RERATING_DAYS`] re-rates it once, when the
+//!   customer's oldest overdue days cross the threshold.
+//! - Intake's status events keep closed customers off the review list.
+//! - [`ReviewScheduler`] re-rates the customers whose review date has come, once a day.
+//!
+//! Each event is rated under the key `event:<event id>`, so a redelivered event replays the
+//! rating it made instead of rating again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use credit_core::ServiceError;
+use credit_proto::v1 as pb;
+use credit_proto::v1::Event;
+use credit_proto::v1::event::Payload;
+use credit_runtime::events::{EventError, EventHandler};
+use credit_runtime::sql::{IdempotencyKey, fingerprint};
+use tokio::sync::watch;
+
+use crate::api::{RatingApi, run_reviews, system_actor};
+use crate::domain::inputs::QualitativeInputs;
+use crate::rater::{RateRequest, Rater};
+use crate::store::RatingStore;
+
+/// The consumer group and processed-event key of the rating service.
+pub const CONSUMER: &str = "rating";
+/// An invoice this many days past due re-rates its customer.
+pub const OVERDUE_RERATING_DAYS: i32 = 30;
+/// How often the scheduler looks for due reviews.
+pub const REVIEW_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+const EVENT_RATING: &str = "EventRating";
+
+#[derive(Debug, Clone)]
+pub struct RatingTriggers {
+    rater: Rater,
+    ratings: Arc<dyn RatingStore>,
+}
+
+impl RatingTriggers {
+    pub fn new(rater: Rater) -> Self {
+        Self {
+            ratings: rater.ratings().clone(),
+            rater,
+        }
+    }
+
+    async fn rerate(
+        &self,
+        event: &Event,
+        customer_id: &str,
+        trigger: pb::RatingTrigger,
+    ) -> Result<(), EventError> {
+        // A first rating is an analyst's act (with the qualitative assessment); events only
+        // re-rate customers already rated.
+        let current = self
+            .ratings
+            .current_rating(customer_id)
+            .await
+            .map_err(|error| EventError::Handler(error.to_string()))?;
+        let Some(current) = current else {
+            return Ok(());
+        };
+        // A rating made after the event read what the event announces already.
+        let seconds = |time: &Option<prost_types::Timestamp>| {
+            time.as_ref().map(|time| (time.seconds, time.nanos))
+        };
+        if seconds(&current.rated_at) >= seconds(&event.occurred_at) {
+            return Ok(());
+        }
+        let request = RateRequest {
+            customer_id: customer_id.to_owned(),
+            qualitative: QualitativeInputs::default(),
+            model_id: None,
+            note: String::new(),
+            trigger,
+            rated_by: system_actor(),
+            key: IdempotencyKey {
+                request_id: format!("event:{}", event.event_id),
+                operation: EVENT_RATING,
+                fingerprint: fingerprint(event),
+            },
+        };
+        match self.rater.rate(&request, Utc::now()).await {
+            Ok(_) => Ok(()),
+            // Nothing to rate with (no model for the customer's kind, a customer intake no
+            // longer has): retrying would fail the same way.
+            Err(
+                error @ (ServiceError::NotFound { .. }
+                | ServiceError::FailedPrecondition { .. }
+                | ServiceError::InvalidArgument(_)),
+            ) => {
+                tracing::warn!(%customer_id, event_id = %event.event_id, %error, "event did not re-rate the customer");
+                Ok(())
+            }
+            // A peer or the store did not answer: the event is delivered again.
+            Err(error) => Err(EventError::Handler(error.to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for RatingTriggers {
+    fn consumer(&self) -> &'static str {
+        CONSUMER
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), EventError> {
+        let Some(payload) = &event.payload else {
+            return Ok(());
+        };
+        match payload {
+            Payload::FinancialStatementSubmitted(submitted) => {
+                self.rerate(
+                    event,
+                    &submitted.customer_id,
+                    pb::RatingTrigger::FinancialStatement,
+                )
+                .await
+            }
+            Payload::BureauReportRecorded(recorded) => {
+                self.rerate(
+                    event,
+                    &recorded.customer_id,
+                    pb::RatingTrigger::BureauReport,
+                )
+                .await
+            }
+            Payload::InvoiceOverdue(overdue)
+                if overdue.previous_oldest_overdue_days < OVERDUE_RERATING_DAYS
+                    && overdue.oldest_overdue_days >= OVERDUE_RERATING_DAYS =>
+            {
+                self.rerate(event, &overdue.customer_id, pb::RatingTrigger::Overdue)
+                    .await
+            }
+            Payload::CustomerRegistered(registered) => {
+                self.note_status(event, &registered.customer_id, registered.status)
+                    .await
+            }
+            Payload::CustomerStatusChanged(changed) => {
+                self.note_status(event, &changed.customer_id, changed.status)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl RatingTriggers {
+    async fn note_status(
+        &self,
+        event: &Event,
+        customer_id: &str,
+        status: i32,
+    ) -> Result<(), EventError> {
+        let status = pb::CustomerStatus::try_from(status)
+            .unwrap_or(pb::CustomerStatus::Unspecified)
+            .as_str_name()
+            .trim_start_matches("CUSTOMER_STATUS_");
+        let occurred_at = event
+            .occurred_at
+            .as_ref()
+            .and_then(|time| {
+                DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
+            })
+            .unwrap_or_else(Utc::now);
+        self.ratings
+            .note_customer_status(customer_id, status, occurred_at)
+            .await
+            .map_err(|error| EventError::Handler(error.to_string()))
+    }
+}
+
+/// Re-rates due customers once a day (the run of a day is keyed by its date, so several
+/// replicas, or a restart, run it once).
+#[derive(Debug, Clone)]
+pub struct ReviewScheduler {
+    api: RatingApi,
+    interval: Duration,
+}
+
+impl ReviewScheduler {
+    pub fn new(api: RatingApi) -> Self {
+        Self {
+            api,
+            interval: REVIEW_CHECK_INTERVAL,
+        }
+    }
+
+    /// Runs today's reviews (once per day and key).
+    pub async fn run_due_reviews(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<pb::RunScheduledReviewsResponse, ServiceError> {
+        let today = now.date_naive();
+        let key = IdempotencyKey {
+            request_id: format!("schedule:{today}"),
+            operation: "ScheduledReviews",
+            fingerprint: today.to_string(),
+        };
+        run_reviews(&self.api, &key, today, usize::MAX).await
+    }
+
+    /// Checks for due reviews every interval until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.run_due_reviews(Utc::now()).await {
+                Ok(response) if response.rerated_count + response.failed_count > 0 => {
+                    tracing::info!(
+                        rerated = response.rerated_count,
+                        failed = response.failed_count,
+                        "scheduled reviews done"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "scheduled reviews could not run"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,717 @@
+//! Ratings, overrides and the customers' status, on both backends (one body each, through
+//! `on_database!`).
+//!
+//! A rating row keeps the rating as scored in `document` (an encoded `credit.v1.Rating`) and,
+//! in columns, what may change afterwards: the effective grade (an approved override) and
+//! whether it is still current. Reading a row lays the columns over the document, so the
+//! document's copies of those fields never matter.
+//!
+//! The decisions that depend on the current state (the previous grade of a new rating, whether
+//! a rating may still be overridden) are taken by closures the handlers pass in, inside the
+//! write transaction, so the state they see is the state that is written over.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use credit_core::ServiceError;
+use credit_proto::v1 as pb;
+use credit_proto::v1::Event;
+use credit_runtime::sql::{IdempotencyKey, retry_once_on_race};
+use credit_runtime::{
+    Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
+};
+use prost::Message;
+use sqlx::Row;
+
+use super::{Outcome, StoreError, StoreResult, stored_time};
+
+/// Builds the new current rating from the customer's previous one (if any), with the event to
+/// publish with it.
+pub type RatingBuilder<'a> = &'a (
+        dyn Fn(Option<&pb::Rating>) -> Result<(pb::Rating, Option<Event>), ServiceError>
+            + Send
+            + Sync
+    );
+
+/// Builds a proposal from the rating it overrides (the current one).
+pub type OverrideBuilder<'a> =
+    &'a (dyn Fn(&pb::Rating) -> Result<pb::RatingOverride, ServiceError> + Send + Sync);
+
+/// Decides a pending override of a current rating: the decided override, the rating's new
+/// effective grade when approved, and the event to publish.
+pub type OverrideDecider<'a> = &'a (
+        dyn Fn(
+    &pb::RatingOverride,
+    &pb::Rating,
+) -> Result<(pb::RatingOverride, Option<EffectiveGrade>, Option<Event>), ServiceError>
+            + Send
+            + Sync
+    );
+
+/// A rating's effective grade, as an approved override sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveGrade {
+    pub grade: String,
+    pub grade_rank: i32,
+    pub pd: String,
+    pub override_id: String,
+    pub next_review_date: NaiveDate,
+}
+
+/// A rating stored now or by an earlier call with the same key, with the customer's rating
+/// before it (`None` for a first rating).
+#[derive(Debug, Clone)]
+pub struct RecordedRating {
+    pub rating: pb::Rating,
+    pub previous: Option<pb::Rating>,
+}
+
+/// A customer whose current rating is due for review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRating {
+    pub customer_id: String,
+    pub rating_id: String,
+    pub grade: String,
+    pub next_review_date: NaiveDate,
+}
+
+impl DueRating {
+    /// "2026-06-30/cus_…": dates sort as text, customer ids never contain "/".
+    pub fn cursor(&self) -> String {
+        format!("{}/{}", self.next_review_date, self.customer_id)
+    }
+
+    pub fn parse_cursor(key: &str) -> Option<(NaiveDate, String)> {
+        let (date, customer_id) = key.split_once('/')?;
+        Some((date.parse().ok()?, customer_id.to_owned()))
+    }
+}
+
+/// Which overrides ListOverrides returns.
+#[derive(Debug, Clone, Default)]
+pub struct OverrideFilter {
+    /// "PENDING", "APPROVED" or "REJECTED"; empty = any.
+    pub status: String,
+    /// Empty = any customer.
+    pub customer_id: String,
+}
+
+#[async_trait]
+pub trait RatingStore: Send + Sync + std::fmt::Debug {
+    /// Makes the rating `build` returns the customer's current rating (the previous one stops
+    /// being current) and appends its event to the outbox, once per key.
+    async fn record_rating(
+        &self,
+        customer_id: &str,
+        key: &IdempotencyKey,
+        build: RatingBuilder<'_>,
+    ) -> StoreResult<Outcome<RecordedRating>>;
+
+    async fn rating(&self, rating_id: &str) -> StoreResult<Option<pb::Rating>>;
+
+    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<pb::Rating>>;
+
+    /// A customer's ratings, newest first, after the rating id `after`.
+    async fn rating_history(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<pb::Rating>>;
+
+    /// Stores the proposal `build` makes for the current rating `rating_id`, once per key.
+    /// FAILED_PRECONDITION when the rating is not current (RATING_SUPERSEDED) or an override
+    /// of it already waits for a checker (OVERRIDE_PENDING).
+    async fn propose_override(
+        &self,
+        rating_id: &str,
+        key: &IdempotencyKey,
+        build: OverrideBuilder<'_>,
+    ) -> StoreResult<Outcome<pb::RatingOverride>>;
+
+    /// Decides the pending override `override_id` with `decide`, once per key.
+    async fn decide_override(
+        &self,
+        override_id: &str,
+        key: &IdempotencyKey,
+        decide: OverrideDecider<'_>,
+    ) -> StoreResult<Outcome<(pb::RatingOverride, pb::Rating)>>;
+
+    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<pb::RatingOverride>>;
+
+    /// Overrides newest first, after the override id `after`.
+    async fn list_overrides(
+        &self,
+        filter: &OverrideFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<pb::RatingOverride>>;
+
+    /// Current ratings reviewed on or before `as_of`, most overdue first, of customers not
+    /// known to be closed.
+    async fn due_ratings(
+        &self,
+        as_of: NaiveDate,
+        after: Option<&(NaiveDate, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DueRating>>;
+
+    /// The response a RunScheduledReviews call with this key gave; KeyReused when the
+    /// request_id was used with other content.
+    async fn review_run(
+        &self,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Option<pb::RunScheduledReviewsResponse>>;
+
+    /// Keeps a RunScheduledReviews response for its retries (the first of two concurrent runs
+    /// wins).
+    async fn save_review_run(
+        &self,
+        key: &IdempotencyKey,
+        response: &pb::RunScheduledReviewsResponse,
+    ) -> StoreResult<()>;
+
+    /// Records a customer's lifecycle status from intake's events, keeping the newest.
+    async fn note_customer_status(
+        &self,
+        customer_id: &str,
+        status: &str,
+        changed_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlRatingStore {
+    database: Database,
+}
+
+impl SqlRatingStore {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+}
+
+/// One row of `ratings`, as both backends decode it.
+#[derive(Debug, sqlx::FromRow)]
+struct RatingRow {
+    rating_id: String,
+    current: bool,
+    grade: String,
+    grade_rank: i32,
+    pd: String,
+    override_id: Option<String>,
+    next_review_date: NaiveDate,
+    document: Vec<u8>,
+}
+
+impl RatingRow {
+    /// The rating as scored, with what changed since laid over it.
+    fn into_rating(self) -> StoreResult<pb::Rating> {
+        let mut rating = pb::Rating::decode(self.document.as_slice())
+            .map_err(|error| StoreError::Corrupt(format!("rating {}: {error}", self.rating_id)))?;
+        rating.current = self.current;
+        rating.grade = self.grade;
+        rating.grade_rank = self.grade_rank;
+        rating.pd = self.pd;
+        rating.override_id = self.override_id.unwrap_or_default();
+        rating.next_review_date = Some(crate::credit_file::to_date(self.next_review_date));
+        rating.rating_id = self.rating_id;
+        Ok(rating)
+    }
+}
+
+fn override_from_document(override_id: &str, document: &[u8]) -> StoreResult<pb::RatingOverride> {
+    pb::RatingOverride::decode(document)
+        .map_err(|error| StoreError::Corrupt(format!("override {override_id}: {error}")))
+}
+
+fn review_date(rating: &pb::Rating) -> StoreResult<NaiveDate> {
+    rating
+        .next_review_date
+        .as_ref()
+        .and_then(crate::credit_file::from_date)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("rating {} has no review date", rating.rating_id))
+        })
+}
+
+fn rated_at(rating: &pb::Rating) -> DateTime<Utc> {
+    rating
+        .rated_at
+        .as_ref()
+        .and_then(|time| {
+            DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
+        })
+        .map(stored_time)
+        .unwrap_or_default()
+}
+
+/// The status name an override row is filtered by.
+pub fn status_name(status: i32) -> &'static str {
+    match pb::ApprovalStatus::try_from(status) {
+        Ok(pb::ApprovalStatus::Approved) => "APPROVED",
+        Ok(pb::ApprovalStatus::Rejected) => "REJECTED",
+        _ => "PENDING",
+    }
+}
+
+fn refused(error: ServiceError) -> StoreError {
+    StoreError::Refused(error)
+}
+
+#[async_trait]
+impl RatingStore for SqlRatingStore {
+    async fn record_rating(
+        &self,
+        customer_id: &str,
+        key: &IdempotencyKey,
+        build: RatingBuilder<'_>,
+    ) -> StoreResult<Outcome<RecordedRating>> {
+        // Losing the race for the one current row (two first ratings at once) runs the
+        // transaction again, which then sees the winner as the previous rating.
+        retry_once_on_race(|| async {
+            on_database!(&self.database, |pool, sql, begin_write| {
+                let mut tx = pool.begin_with(begin_write).await?;
+                if let Some(rating_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                    let row = sqlx::query_as::<_, RatingRow>(&sql(
+                        "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                         FROM ratings WHERE rating_id = $1",
+                    ))
+                    .bind(&rating_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let rating = row.into_rating()?;
+                    let previous = sqlx::query_as::<_, RatingRow>(&sql(
+                        "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                         FROM ratings WHERE customer_id = $1 AND rating_id < $2 ORDER BY rating_id DESC LIMIT 1",
+                    ))
+                    .bind(customer_id)
+                    .bind(&rating_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(RatingRow::into_rating)
+                    .transpose()?;
+                    return Ok(Outcome::Replayed(RecordedRating { rating, previous }));
+                }
+                // Taking the previous rating's row first queues a concurrent rater behind us.
+                let previous = sqlx::query_as::<_, RatingRow>(&sql(
+                    "UPDATE ratings SET current = FALSE WHERE customer_id = $1 AND current \
+                     RETURNING rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document",
+                ))
+                .bind(customer_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(RatingRow::into_rating)
+                .transpose()?
+                .map(|mut previous| {
+                    previous.current = true;
+                    previous
+                });
+                let (rating, event) = build(previous.as_ref()).map_err(refused)?;
+                let rated_at = rated_at(&rating);
+                sqlx::query(&sql(
+                    "INSERT INTO ratings (rating_id, customer_id, rated_at, current, grade, grade_rank, pd, override_id, next_review_date, document) \
+                     VALUES ($1, $2, $3, TRUE, $4, $5, $6, NULL, $7, $8)",
+                ))
+                .bind(&rating.rating_id)
+                .bind(customer_id)
+                .bind(rated_at)
+                .bind(&rating.grade)
+                .bind(rating.grade_rank)
+                .bind(&rating.pd)
+                .bind(review_date(&rating)?)
+                .bind(rating.encode_to_vec())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(event) = &event {
+                    insert_outbox_event!(tx, sql, event)?;
+                }
+                insert_idempotency_key!(tx, sql, key, &rating.rating_id, rated_at)?;
+                tx.commit().await?;
+                Ok(Outcome::New(RecordedRating { rating, previous }))
+            })
+        })
+        .await
+    }
+
+    async fn rating(&self, rating_id: &str) -> StoreResult<Option<pb::Rating>> {
+        let row = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as::<_, RatingRow>(&sql(
+                "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                 FROM ratings WHERE rating_id = $1",
+            ))
+            .bind(rating_id)
+            .fetch_optional(pool)
+            .await?
+            .map(RatingRow::into_rating)
+            .transpose()?
+        });
+        Ok(row)
+    }
+
+    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<pb::Rating>> {
+        let row = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as::<_, RatingRow>(&sql(
+                "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                 FROM ratings WHERE customer_id = $1 AND current",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?
+            .map(RatingRow::into_rating)
+            .transpose()?
+        });
+        Ok(row)
+    }
+
+    async fn rating_history(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<pb::Rating>> {
+        let after = after.unwrap_or("");
+        on_database!(&self.database, |pool, sql| {
+            sqlx::query_as::<_, RatingRow>(&sql(
+                "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                 FROM ratings WHERE customer_id = $1 AND ($2 = '' OR rating_id < $2) \
+                 ORDER BY rating_id DESC LIMIT $3",
+            ))
+            .bind(customer_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(RatingRow::into_rating)
+            .collect()
+        })
+    }
+
+    async fn propose_override(
+        &self,
+        rating_id: &str,
+        key: &IdempotencyKey,
+        build: OverrideBuilder<'_>,
+    ) -> StoreResult<Outcome<pb::RatingOverride>> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            if let Some(override_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
+                let document: Vec<u8> = sqlx::query_scalar(&sql(
+                    "SELECT document FROM rating_overrides WHERE override_id = $1",
+                ))
+                .bind(&override_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Ok(Outcome::Replayed(override_from_document(
+                    &override_id,
+                    &document,
+                )?));
+            }
+            // Touching the rating row queues a concurrent proposer or rater behind us.
+            let row = sqlx::query_as::<_, RatingRow>(&sql(
+                "UPDATE ratings SET current = current WHERE rating_id = $1 \
+                 RETURNING rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document",
+            ))
+            .bind(rating_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(refused(ServiceError::not_found("rating", rating_id)));
+            };
+            let rating = row.into_rating()?;
+            if !rating.current {
+                return Err(refused(superseded(rating_id)));
+            }
+            let pending: Option<String> = sqlx::query_scalar(&sql(
+                "SELECT override_id FROM rating_overrides WHERE rating_id = $1 AND status = 'PENDING'",
+            ))
+            .bind(rating_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(pending) = pending {
+                return Err(refused(ServiceError::FailedPrecondition {
+                    reason: "OVERRIDE_PENDING",
+                    message: format!(
+                        "override {pending} of this rating waits for a checker; decide it first"
+                    ),
+                    metadata: vec![("override_id", pending)],
+                }));
+            }
+            let proposal = build(&rating).map_err(refused)?;
+            sqlx::query(&sql(
+                "INSERT INTO rating_overrides (override_id, rating_id, customer_id, status, document) \
+                 VALUES ($1, $2, $3, 'PENDING', $4)",
+            ))
+            .bind(&proposal.override_id)
+            .bind(rating_id)
+            .bind(&rating.customer_id)
+            .bind(proposal.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+            insert_idempotency_key!(tx, sql, key, &proposal.override_id, Utc::now())?;
+            tx.commit().await?;
+            Ok(Outcome::New(proposal))
+        })
+    }
+
+    async fn decide_override(
+        &self,
+        override_id: &str,
+        key: &IdempotencyKey,
+        decide: OverrideDecider<'_>,
+    ) -> StoreResult<Outcome<(pb::RatingOverride, pb::Rating)>> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let replay = lookup_idempotency_key!(tx, sql, key)?.into_replay()?;
+            let row = sqlx::query(&sql(
+                "UPDATE rating_overrides SET status = status WHERE override_id = $1 \
+                 RETURNING rating_id, document",
+            ))
+            .bind(override_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(refused(ServiceError::not_found("override", override_id)));
+            };
+            let rating_id: String = row.try_get(0)?;
+            let document: Vec<u8> = row.try_get(1)?;
+            let proposal = override_from_document(override_id, &document)?;
+            let rating_row = sqlx::query_as::<_, RatingRow>(&sql(
+                "UPDATE ratings SET current = current WHERE rating_id = $1 \
+                 RETURNING rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document",
+            ))
+            .bind(&rating_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let rating = rating_row.into_rating()?;
+            if replay.is_some() {
+                return Ok(Outcome::Replayed((proposal, rating)));
+            }
+            if proposal.status != pb::ApprovalStatus::Pending as i32 {
+                return Err(refused(ServiceError::FailedPrecondition {
+                    reason: "OVERRIDE_NOT_PENDING",
+                    message: format!(
+                        "override {override_id} was {} already",
+                        status_name(proposal.status).to_lowercase()
+                    ),
+                    metadata: Vec::new(),
+                }));
+            }
+            if !rating.current {
+                return Err(refused(superseded(&rating_id)));
+            }
+            let (decided, effective, event) = decide(&proposal, &rating).map_err(refused)?;
+            sqlx::query(&sql(
+                "UPDATE rating_overrides SET status = $2, document = $3 WHERE override_id = $1",
+            ))
+            .bind(override_id)
+            .bind(status_name(decided.status))
+            .bind(decided.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+            if let Some(effective) = &effective {
+                sqlx::query(&sql(
+                    "UPDATE ratings SET grade = $2, grade_rank = $3, pd = $4, override_id = $5, next_review_date = $6 \
+                     WHERE rating_id = $1",
+                ))
+                .bind(&rating_id)
+                .bind(&effective.grade)
+                .bind(effective.grade_rank)
+                .bind(&effective.pd)
+                .bind(&effective.override_id)
+                .bind(effective.next_review_date)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(event) = &event {
+                insert_outbox_event!(tx, sql, event)?;
+            }
+            insert_idempotency_key!(tx, sql, key, override_id, Utc::now())?;
+            let rating_row = sqlx::query_as::<_, RatingRow>(&sql(
+                "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                 FROM ratings WHERE rating_id = $1",
+            ))
+            .bind(&rating_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let rating = rating_row.into_rating()?;
+            tx.commit().await?;
+            Ok(Outcome::New((decided, rating)))
+        })
+    }
+
+    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<pb::RatingOverride>> {
+        let document: Option<Vec<u8>> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_scalar(&sql(
+                "SELECT document FROM rating_overrides WHERE override_id = $1",
+            ))
+            .bind(override_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        document
+            .map(|document| override_from_document(override_id, &document))
+            .transpose()
+    }
+
+    async fn list_overrides(
+        &self,
+        filter: &OverrideFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<pb::RatingOverride>> {
+        let after = after.unwrap_or("");
+        let rows: Vec<(String, Vec<u8>)> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql("SELECT override_id, document FROM rating_overrides \
+                 WHERE ($1 = '' OR status = $1) AND ($2 = '' OR customer_id = $2) \
+                 AND ($3 = '' OR override_id < $3) \
+                 ORDER BY override_id DESC LIMIT $4"))
+            .bind(&filter.status)
+            .bind(&filter.customer_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.iter()
+            .map(|(override_id, document)| override_from_document(override_id, document))
+            .collect()
+    }
+
+    async fn due_ratings(
+        &self,
+        as_of: NaiveDate,
+        after: Option<&(NaiveDate, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DueRating>> {
+        // Without a cursor, start before any date a rating can have (and both databases hold).
+        let (after_date, after_customer) = after.cloned().unwrap_or((
+            NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
+            String::new(),
+        ));
+        let rows: Vec<(String, String, String, NaiveDate)> = on_database!(
+            &self.database,
+            |pool, sql| {
+                sqlx::query_as(&sql(
+                    "SELECT r.customer_id, r.rating_id, r.grade, r.next_review_date FROM ratings AS r \
+                     LEFT JOIN rated_customers AS c ON c.customer_id = r.customer_id \
+                     WHERE r.current AND r.next_review_date <= $1 \
+                     AND (c.status IS NULL OR c.status <> 'CLOSED') \
+                     AND (r.next_review_date > $2 OR (r.next_review_date = $2 AND r.customer_id > $3)) \
+                     ORDER BY r.next_review_date, r.customer_id LIMIT $4",
+                ))
+                .bind(as_of)
+                .bind(after_date)
+                .bind(&after_customer)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        );
+        Ok(rows
+            .into_iter()
+            .map(
+                |(customer_id, rating_id, grade, next_review_date)| DueRating {
+                    customer_id,
+                    rating_id,
+                    grade,
+                    next_review_date,
+                },
+            )
+            .collect())
+    }
+
+    async fn review_run(
+        &self,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Option<pb::RunScheduledReviewsResponse>> {
+        let row: Option<(String, Vec<u8>)> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql(
+                "SELECT fingerprint, response FROM review_runs WHERE request_id = $1",
+            ))
+            .bind(&key.request_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((fingerprint, response)) = row else {
+            return Ok(None);
+        };
+        if fingerprint != key.fingerprint {
+            return Err(StoreError::KeyReused(credit_runtime::sql::KeyReused));
+        }
+        pb::RunScheduledReviewsResponse::decode(response.as_slice())
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt(format!("review run {}: {error}", key.request_id)))
+    }
+
+    async fn save_review_run(
+        &self,
+        key: &IdempotencyKey,
+        response: &pb::RunScheduledReviewsResponse,
+    ) -> StoreResult<()> {
+        on_database!(&self.database, |pool, sql| {
+            sqlx::query(&sql(
+                "INSERT INTO review_runs (request_id, fingerprint, response, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+            ))
+            .bind(&key.request_id)
+            .bind(&key.fingerprint)
+            .bind(response.encode_to_vec())
+            .bind(stored_time(Utc::now()))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn note_customer_status(
+        &self,
+        customer_id: &str,
+        status: &str,
+        changed_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let changed_at = stored_time(changed_at);
+        on_database!(&self.database, |pool, sql| {
+            // Events may arrive out of order: the newest status wins.
+            sqlx::query(&sql(
+                "INSERT INTO rated_customers (customer_id, status, changed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (customer_id) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at \
+                 WHERE rated_customers.changed_at <= excluded.changed_at",
+            ))
+            .bind(customer_id)
+            .bind(status)
+            .bind(changed_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+fn superseded(rating_id: &str) -> ServiceError {
+    ServiceError::FailedPrecondition {
+        reason: "RATING_SUPERSEDED",
+        message: format!("rating {rating_id} is no longer the customer's current rating"),
+        metadata: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_cursors_round_trip() {
+        let due = DueRating {
+            customer_id: "cus_1".into(),
+            rating_id: "rtg_1".into(),
+            grade: "BB".into(),
+            next_review_date: NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+        };
+        assert_eq!(
+            DueRating::parse_cursor(&due.cursor()),
+            Some((due.next_review_date, "cus_1".to_owned()))
+        );
+        assert_eq!(DueRating::parse_cursor("yesterday/cus_1"), None);
+    }
+}
