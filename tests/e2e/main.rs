@@ -118,6 +118,7 @@ mod both {
         an_override_needs_a_second_person_with_enough_rank,
         due_reviews_are_found_and_rerated,
         a_new_statement_rerates_and_limits_sees_the_new_grade,
+        overdue_past_thirty_days_rerates_once,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

@@ -948,3 +948,109 @@ pub async fn a_new_statement_rerates_and_limits_sees_the_new_grade(suite: &TestS
     let proposal = seen.expect("limits saw the new rating");
     assert_eq!(proposal.grade, "AA");
 }
+
+/// The customer's current rating once `ready` holds for it (events arrive a moment later).
+async fn current_rating_once(
+    rating: &mut Rating,
+    customer_id: &str,
+    ready: impl Fn(&pb::Rating) -> bool,
+) -> pb::Rating {
+    let mut last = None;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let current = rating
+            .get_rating(pb::GetRatingRequest {
+                lookup: Some(pb::get_rating_request::Lookup::CustomerId(
+                    customer_id.to_owned(),
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .rating
+            .unwrap();
+        if ready(&current) {
+            return current;
+        }
+        last = Some(current);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the rating never became ready: {last:?}");
+}
+
+fn overdue(customer_id: &str, previous_days: i32, days: i32) -> pb::event::Payload {
+    pb::event::Payload::InvoiceOverdue(pb::InvoiceOverdue {
+        customer_id: customer_id.into(),
+        as_of_date: Some(months_from_today(0)),
+        oldest_overdue_days: days,
+        previous_oldest_overdue_days: previous_days,
+        ..Default::default()
+    })
+}
+
+pub async fn overdue_past_thirty_days_rerates_once(suite: &TestSuite) {
+    publish_model(suite).await;
+    let (customer_id, rated) = rated_bbb_customer(suite, "Late Payer Co", 51_007).await;
+    let analyst = suite.issue_token("ana", &[Role::Analyst]).await;
+    let mut rating = suite.rating(&analyst);
+    use credit_proto::service_names::COLLECTIONS;
+
+    // 10 -> 20 days stays below the threshold; 20 -> 35 crosses it and re-rates; 35 -> 40
+    // is past it already and does not rate again.
+    suite
+        .publish(COLLECTIONS, overdue(&customer_id, 10, 20))
+        .await;
+    suite
+        .publish(COLLECTIONS, overdue(&customer_id, 20, 35))
+        .await;
+    let rerated = current_rating_once(&mut rating, &customer_id, |current| {
+        current.rating_id != rated.rating_id
+    })
+    .await;
+    assert_eq!(rerated.trigger, pb::RatingTrigger::Overdue as i32);
+    assert_eq!(rerated.rated_by.unwrap().principal, "system:rating");
+    suite
+        .publish(COLLECTIONS, overdue(&customer_id, 35, 40))
+        .await;
+    // A bureau report recorded afterwards re-rates too: once it has, the 35 -> 40 event (sent
+    // before it) has been handled as well, since one consumer applies events in order.
+    let mut intake = suite.intake(&analyst);
+    intake
+        .record_bureau_report(pb::RecordBureauReportRequest {
+            request_id: "late-bureau-2".into(),
+            customer_id: customer_id.clone(),
+            report: Some(pb::BureauReport {
+                agency: "PBOC Credit Reference Center".into(),
+                report_date: Some(months_from_today(0)),
+                score: "640".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let after_bureau = current_rating_once(&mut rating, &customer_id, |current| {
+        current.trigger == pb::RatingTrigger::BureauReport as i32
+    })
+    .await;
+    // Bureau 640 -> [600, 700) 50 instead of 100: 680 - 50 = 630, still BBB.
+    assert_eq!(after_bureau.score, "630");
+    let triggers: Vec<i32> = rating
+        .list_rating_history(pb::ListRatingHistoryRequest {
+            customer_id: customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ratings
+        .iter()
+        .map(|rating| rating.trigger)
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            pb::RatingTrigger::BureauReport as i32,
+            pb::RatingTrigger::Overdue as i32,
+            pb::RatingTrigger::Manual as i32,
+        ]
+    );
+}
