@@ -9,6 +9,7 @@
 
 mod auth;
 mod authorize;
+mod collections;
 mod health;
 mod import_csv;
 mod intake;
@@ -119,6 +120,12 @@ mod both {
         due_reviews_are_found_and_rerated,
         a_new_statement_rerates_and_limits_sees_the_new_grade,
         overdue_past_thirty_days_rerates_once,
+    );
+    on_both_backends!(collections:
+        aging_as_of_a_past_date_matches_a_hand_computed_table,
+        an_overpayment_is_kept_and_applied_to_the_next_invoice,
+        bad_or_repeated_postings_are_refused_and_write_nothing,
+        overdue_past_tolerance_refers_orders_until_paid,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

@@ -296,6 +296,16 @@ impl TestSuite {
         )
     }
 
+    pub fn collections(
+        &self,
+        token: &str,
+    ) -> credit_proto::v1::collections_service_client::CollectionsServiceClient<Authed> {
+        credit_proto::v1::collections_service_client::CollectionsServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(token),
+        )
+    }
+
     pub fn intake(
         &self,
         token: &str,

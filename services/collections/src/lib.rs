@@ -1,15 +1,27 @@
 //! `credit.v1.CollectionsService`: Receivables, payments, aging, dunning, the collector worklist, promises, disputes, provisions and write-offs.
 //!
-//! Every RPC answers UNIMPLEMENTED until its issue (#6) lands; the access policy and the
-//! store are in place so that landing it is adding handlers, not wiring.
+//! Landed: receivables — PostInvoice (credit from overpayments applied at once), PostCreditNote,
+//! RecordPayment (explicit allocations or oldest due first, the rest kept as unapplied credit),
+//! GetInvoice, ListInvoices, GetCustomerLedger, GetAging (as of any date), DetectOverdue (on
+//! demand and hourly) and GetPaymentBehaviour — with the events limits and rating consume.
+//! Dunning, the worklist, contacts and promises, disputes, provisions, write-offs and KPIs
+//! answer UNIMPLEMENTED until they land (#6); their rules are in [`domain`] already.
 
+pub mod api;
 pub mod domain;
+pub mod schedule;
+pub mod store;
+
+use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::COLLECTIONS;
-use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};
+use credit_proto::v1::collections_service_server::CollectionsServiceServer;
+use credit_runtime::peers::PeerChannel;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
+
+pub use api::CollectionsApi;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -21,25 +33,23 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The gRPC handlers of `CollectionsService`.
-#[derive(Debug, Clone)]
-pub struct CollectionsApi {
-    #[allow(dead_code, reason = "the handlers of #6 read and write it")]
-    database: Database,
+/// The collections service as a process runs it.
+#[derive(Debug)]
+pub struct CollectionsParts {
+    pub server: CollectionsServiceServer<CollectionsApi>,
+    /// Detects overdue receivables on a schedule.
+    pub scheduler: schedule::OverdueScheduler,
 }
 
-impl CollectionsApi {
-    pub fn new(database: Database) -> Self {
-        Self { database }
-    }
-
-    pub fn into_server(self) -> CollectionsServiceServer<Self> {
-        CollectionsServiceServer::new(self)
+/// The `CollectionsService` on `database`; `limits` gives customers' payment terms.
+pub fn build(database: Database, limits: Option<PeerChannel>) -> CollectionsParts {
+    let store: Arc<dyn store::ReceivableStore> = Arc::new(store::SqlReceivableStore::new(database));
+    let api = CollectionsApi::new(store, limits);
+    CollectionsParts {
+        server: api.clone().into_server(),
+        scheduler: schedule::OverdueScheduler::new(api),
     }
 }
-
-#[tonic::async_trait]
-impl CollectionsService for CollectionsApi {}
 
 /// Billing and cash systems (integrated as ORDER_ENTRY principals) post invoices and payments; managers may correct.
 const BILLING: &[Role] = &[Role::OrderEntry, Role::CreditManager];

@@ -12,7 +12,7 @@ pub(crate) use ratings::{run_reviews, system_actor};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use credit_core::{FieldViolation, Principal, ServiceError};
+use credit_core::{FieldViolation, Principal, ServiceError, both};
 use credit_proto::v1 as pb;
 use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
 use credit_runtime::principal;
@@ -423,24 +423,6 @@ impl RatingService for RatingApi {
     }
 }
 
-/// Both results, or every field violation of both, so a caller fixes all problems at once.
-fn both<A, B>(
-    first: Result<A, ServiceError>,
-    second: Result<B, ServiceError>,
-) -> Result<(A, B), ServiceError> {
-    match (first, second) {
-        (Ok(first), Ok(second)) => Ok((first, second)),
-        (
-            Err(ServiceError::InvalidArgument(mut first)),
-            Err(ServiceError::InvalidArgument(second)),
-        ) => {
-            first.extend(second);
-            Err(ServiceError::InvalidArgument(first))
-        }
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    }
-}
-
 fn idempotency_key(
     request_id: &str,
     operation: &'static str,
@@ -562,29 +544,6 @@ fn model_to_proto(published: &PublishedModel) -> pb::ScorecardModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn both_collects_the_violations_of_both_sides() {
-        let merged = both::<(), ()>(
-            Err(ServiceError::invalid("request_id", "is required")),
-            Err(ServiceError::invalid("model.model_id", "is required")),
-        );
-        let Err(ServiceError::InvalidArgument(violations)) = merged else {
-            panic!("expected INVALID_ARGUMENT");
-        };
-        assert_eq!(
-            violations,
-            [
-                FieldViolation::new("request_id", "is required"),
-                FieldViolation::new("model.model_id", "is required"),
-            ]
-        );
-        let other = both::<(), ()>(
-            Err(ServiceError::invalid("request_id", "is required")),
-            Err(ServiceError::not_found("model", "x")),
-        );
-        assert!(matches!(other, Err(ServiceError::InvalidArgument(_))));
-    }
 
     #[test]
     fn versions_zero_is_the_latest_and_negative_is_refused() {

@@ -115,10 +115,10 @@ impl ServiceKind {
                 handlers
             }
             ServiceKind::Collections => {
-                parts.add_service(
-                    credit_collections::CollectionsApi::new(database).into_server(),
-                    credit_collections::access_policy(),
-                );
+                let collections =
+                    credit_collections::build(database, peers.channel(ServiceKind::Limits)?);
+                parts.add_service(collections.server, credit_collections::access_policy());
+                background.overdue_schedulers.push(collections.scheduler);
                 Vec::new()
             }
         })
@@ -177,6 +177,8 @@ struct BackgroundWork {
     sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
     /// Re-rate customers whose review date has come (rating).
     review_schedulers: Vec<credit_rating::events::ReviewScheduler>,
+    /// Announce receivables going overdue (collections).
+    overdue_schedulers: Vec<credit_collections::schedule::OverdueScheduler>,
 }
 
 /// The principal the services of one process call each other as: it reads credit files.
@@ -410,6 +412,12 @@ impl Application {
             .chain(
                 self.background
                     .review_schedulers
+                    .into_iter()
+                    .map(|scheduler| tokio::spawn(scheduler.run(relays_stopped.clone()))),
+            )
+            .chain(
+                self.background
+                    .overdue_schedulers
                     .into_iter()
                     .map(|scheduler| tokio::spawn(scheduler.run(relays_stopped.clone()))),
             )

@@ -262,8 +262,50 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// Both results, or every field violation of both, so a caller fixes all problems of a request
+/// at once instead of one per attempt. Any other error wins as it is.
+pub fn both<A, B>(
+    first: Result<A, ServiceError>,
+    second: Result<B, ServiceError>,
+) -> Result<(A, B), ServiceError> {
+    match (first, second) {
+        (Ok(first), Ok(second)) => Ok((first, second)),
+        (
+            Err(ServiceError::InvalidArgument(mut first)),
+            Err(ServiceError::InvalidArgument(second)),
+        ) => {
+            first.extend(second);
+            Err(ServiceError::InvalidArgument(first))
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn both_collects_the_violations_of_both_sides() {
+        let merged = both::<(), ()>(
+            Err(ServiceError::invalid("request_id", "is required")),
+            Err(ServiceError::invalid("model.model_id", "is required")),
+        );
+        let Err(ServiceError::InvalidArgument(violations)) = merged else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        assert_eq!(
+            violations,
+            [
+                FieldViolation::new("request_id", "is required"),
+                FieldViolation::new("model.model_id", "is required"),
+            ]
+        );
+        let other = both::<(), ()>(
+            Err(ServiceError::invalid("request_id", "is required")),
+            Err(ServiceError::not_found("model", "x")),
+        );
+        assert!(matches!(other, Err(ServiceError::InvalidArgument(_))));
+    }
+
     use super::*;
 
     #[derive(Debug, thiserror::Error)]

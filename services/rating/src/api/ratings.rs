@@ -7,13 +7,14 @@ use credit_core::{Principal, ServiceError};
 use credit_proto::v1 as pb;
 use credit_runtime::sql::{IdempotencyKey, Page};
 
-use super::{RatingApi, both, idempotency_key, store_error};
+use super::{RatingApi, idempotency_key, store_error};
 use crate::credit_file::{from_date, to_date};
 use crate::domain::inputs::QualitativeInputs;
 use crate::domain::overrides::{self, days_overdue, next_review_date};
 use crate::domain::{MasterScale, ModelId};
 use crate::rater::{RateRequest, SYSTEM_RATER, rating_changed, timestamp};
 use crate::store::{DueRating, EffectiveGrade, Outcome, OverrideFilter, RecordedRating};
+use credit_core::both;
 
 pub(super) const RATE_CUSTOMER: &str = "RateCustomer";
 const PROPOSE_OVERRIDE: &str = "ProposeOverride";

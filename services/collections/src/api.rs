@@ -1,0 +1,147 @@
+//! The gRPC handlers of `credit.v1.CollectionsService`. Receivables (invoices, credit notes,
+//! payments, the ledger, aging, payment behaviour) in [`receivables`], overdue detection in
+//! [`overdue`]. Dunning, the worklist, contacts and promises, disputes, provisions, write-offs
+//! and KPIs answer UNIMPLEMENTED until they land (#6).
+
+mod convert;
+mod overdue;
+mod receivables;
+
+use std::sync::Arc;
+
+use credit_core::ServiceError;
+use credit_proto::v1 as pb;
+use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};
+use credit_proto::v1::limit_service_client::LimitServiceClient;
+use credit_runtime::peers::PeerChannel;
+use credit_runtime::principal;
+use credit_runtime::sql::storage_error;
+use tonic::{Request, Response, Status};
+
+use crate::store::{ReceivableStore, StoreError};
+
+type Answer<T> = Result<Response<T>, Status>;
+
+/// The gRPC handlers of `CollectionsService`.
+#[derive(Debug, Clone)]
+pub struct CollectionsApi {
+    store: Arc<dyn ReceivableStore>,
+    /// For the customer's payment terms when an invoice gives no due date.
+    limits: Option<LimitServiceClient<PeerChannel>>,
+}
+
+impl CollectionsApi {
+    pub fn new(store: Arc<dyn ReceivableStore>, limits: Option<PeerChannel>) -> Self {
+        Self {
+            store,
+            limits: limits.map(LimitServiceClient::new),
+        }
+    }
+
+    pub fn into_server(self) -> CollectionsServiceServer<Self> {
+        CollectionsServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl CollectionsService for CollectionsApi {
+    async fn post_invoice(
+        &self,
+        request: Request<pb::PostInvoiceRequest>,
+    ) -> Answer<pb::PostInvoiceResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.post_invoice_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn post_credit_note(
+        &self,
+        request: Request<pb::PostCreditNoteRequest>,
+    ) -> Answer<pb::PostCreditNoteResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.post_credit_note_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn record_payment(
+        &self,
+        request: Request<pb::RecordPaymentRequest>,
+    ) -> Answer<pb::RecordPaymentResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.record_payment_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn get_invoice(
+        &self,
+        request: Request<pb::GetInvoiceRequest>,
+    ) -> Answer<pb::GetInvoiceResponse> {
+        let invoice = self.get_invoice_now(request.get_ref()).await?;
+        Ok(Response::new(pb::GetInvoiceResponse {
+            invoice: Some(invoice),
+        }))
+    }
+
+    async fn list_invoices(
+        &self,
+        request: Request<pb::ListInvoicesRequest>,
+    ) -> Answer<pb::ListInvoicesResponse> {
+        Ok(Response::new(
+            self.list_invoices_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_customer_ledger(
+        &self,
+        request: Request<pb::GetCustomerLedgerRequest>,
+    ) -> Answer<pb::GetCustomerLedgerResponse> {
+        Ok(Response::new(
+            self.customer_ledger(request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_aging(
+        &self,
+        request: Request<pb::GetAgingRequest>,
+    ) -> Answer<pb::GetAgingResponse> {
+        Ok(Response::new(self.aging(request.get_ref()).await?))
+    }
+
+    async fn detect_overdue(
+        &self,
+        request: Request<pb::DetectOverdueRequest>,
+    ) -> Answer<pb::DetectOverdueResponse> {
+        Ok(Response::new(
+            self.detect_overdue_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_payment_behaviour(
+        &self,
+        request: Request<pb::GetPaymentBehaviourRequest>,
+    ) -> Answer<pb::GetPaymentBehaviourResponse> {
+        let behaviour = self.payment_behaviour_now(request.get_ref()).await?;
+        Ok(Response::new(pb::GetPaymentBehaviourResponse {
+            behaviour: Some(behaviour),
+        }))
+    }
+}
+
+fn store_error(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::KeyReused(_) => ServiceError::AlreadyExists {
+            reason: "IDEMPOTENCY_KEY_REUSED",
+            message: "this number or reference was used before with different content".to_owned(),
+            metadata: Vec::new(),
+        },
+        StoreError::Refused(refusal) => refusal,
+        StoreError::Database(error) => storage_error(error),
+        corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
+    }
+}

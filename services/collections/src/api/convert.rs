@@ -1,0 +1,266 @@
+//! Between the contract and the domain: request fields parsed into domain values (each problem
+//! named by its field), stored records turned into the contract's messages.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use credit_core::{Currency, Money, ServiceError};
+use credit_proto::v1 as pb;
+use rust_decimal::Decimal;
+
+use crate::domain::{
+    AgingBucket, AgingSummary, AssetClassification, ClassificationPolicy, InvoiceStatus,
+    MovementKind, round_money,
+};
+use crate::store::{CreditNoteRecord, NewMovement, PaymentRecord, StoredInvoice};
+
+pub const MAX_ID_LEN: usize = 100;
+
+pub fn to_date(date: NaiveDate) -> pb::Date {
+    pb::Date {
+        year: date.year(),
+        month: i32::try_from(date.month()).unwrap_or(0),
+        day: i32::try_from(date.day()).unwrap_or(0),
+    }
+}
+
+pub fn from_date(date: &pb::Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        date.year,
+        u32::try_from(date.month).ok()?,
+        u32::try_from(date.day).ok()?,
+    )
+}
+
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn money(amount: Decimal, currency: Currency) -> Option<pb::Money> {
+    Some(Money::new(round_money(amount), currency).into())
+}
+
+pub fn actor(principal: &str) -> Option<pb::Actor> {
+    Some(pb::Actor {
+        principal: principal.to_owned(),
+        roles: Vec::new(),
+    })
+}
+
+/// A required id of at most [`MAX_ID_LEN`] characters.
+pub fn required_id(field: &str, value: &str) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_ID_LEN {
+        return Err(ServiceError::invalid(
+            field,
+            format!("is required, at most {MAX_ID_LEN} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An optional id: empty, or at most [`MAX_ID_LEN`] characters.
+pub fn optional_id(field: &str, value: &str) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.chars().count() > MAX_ID_LEN {
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {MAX_ID_LEN} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A positive amount with its currency.
+pub fn positive_money(field: &str, money: Option<&pb::Money>) -> Result<Money, ServiceError> {
+    let Some(money) = money else {
+        return Err(ServiceError::invalid(field, "is required"));
+    };
+    let parsed =
+        Money::try_from(money).map_err(|error| ServiceError::invalid(field, error.to_string()))?;
+    if !parsed.is_positive() {
+        return Err(ServiceError::invalid(field, "must be positive"));
+    }
+    let minor_units = parsed.currency().minor_units();
+    if parsed.amount().scale() > minor_units {
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "has more decimals than {} allows ({minor_units})",
+                parsed.currency().code()
+            ),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// A required date that is not after `today`.
+pub fn past_date(
+    field: &str,
+    date: Option<&pb::Date>,
+    today: NaiveDate,
+) -> Result<NaiveDate, ServiceError> {
+    let date = date.ok_or_else(|| ServiceError::invalid(field, "is required"))?;
+    let date = from_date(date)
+        .ok_or_else(|| ServiceError::invalid(field, "is not a valid calendar date"))?;
+    if date > today {
+        return Err(ServiceError::invalid(field, "must not be in the future"));
+    }
+    Ok(date)
+}
+
+/// An as-of date; unset is today (UTC).
+pub fn as_of_date(
+    field: &str,
+    date: Option<&pb::Date>,
+    today: NaiveDate,
+) -> Result<NaiveDate, ServiceError> {
+    match date {
+        None => Ok(today),
+        Some(date) => from_date(date)
+            .ok_or_else(|| ServiceError::invalid(field, "is not a valid calendar date")),
+    }
+}
+
+pub fn bucket_to_proto(bucket: AgingBucket) -> pb::AgingBucket {
+    match bucket {
+        AgingBucket::Current => pb::AgingBucket::Current,
+        AgingBucket::Days1To30 => pb::AgingBucket::Days1To30,
+        AgingBucket::Days31To60 => pb::AgingBucket::Days31To60,
+        AgingBucket::Days61To90 => pb::AgingBucket::Days61To90,
+        AgingBucket::Days91To180 => pb::AgingBucket::Days91To180,
+        AgingBucket::Days181To360 => pb::AgingBucket::Days181To360,
+        AgingBucket::Over360Days => pb::AgingBucket::Over360Days,
+    }
+}
+
+pub fn classification_to_proto(classification: AssetClassification) -> pb::AssetClassification {
+    match classification {
+        AssetClassification::Normal => pb::AssetClassification::Normal,
+        AssetClassification::SpecialMention => pb::AssetClassification::SpecialMention,
+        AssetClassification::Substandard => pb::AssetClassification::Substandard,
+        AssetClassification::Doubtful => pb::AssetClassification::Doubtful,
+        AssetClassification::Loss => pb::AssetClassification::Loss,
+    }
+}
+
+pub fn aging_summary(summary: &AgingSummary) -> pb::AgingSummary {
+    pb::AgingSummary {
+        currency: summary.currency.code().to_owned(),
+        buckets: summary
+            .buckets()
+            .map(|(bucket, amount)| pb::AgingBucketAmount {
+                bucket: bucket_to_proto(bucket).into(),
+                amount: money(amount.amount, summary.currency),
+                invoice_count: i32::try_from(amount.invoice_count).unwrap_or(i32::MAX),
+            })
+            .collect(),
+        total: money(summary.total(), summary.currency),
+        overdue_total: money(summary.overdue_total(), summary.currency),
+    }
+}
+
+/// The contract's invoice: amounts from its movements, days past due and classification as
+/// of `today`.
+pub fn invoice(stored: &StoredInvoice, today: NaiveDate) -> pb::Invoice {
+    let record = &stored.record;
+    let history = &stored.history;
+    let invoice = &record.invoice;
+    let sum = |kind: MovementKind| -> Decimal {
+        history
+            .movements
+            .iter()
+            .filter(|movement| movement.kind == kind)
+            .map(|movement| movement.amount)
+            .sum()
+    };
+    let paid = sum(MovementKind::Payment);
+    let credited = sum(MovementKind::CreditNote);
+    let written_off = sum(MovementKind::WriteOff);
+    let open = (invoice.amount - paid - credited - written_off).max(Decimal::ZERO);
+    let status = history.status();
+    let days_past_due = if status == InvoiceStatus::Open {
+        invoice.days_past_due(today)
+    } else {
+        0
+    };
+    let currency = invoice.currency;
+    pb::Invoice {
+        invoice_id: invoice.invoice_id.to_string(),
+        customer_id: invoice.customer_id.to_string(),
+        invoice_number: invoice.invoice_number.clone(),
+        order_id: record.order_id.clone(),
+        hold_id: record.hold_id.clone(),
+        amount: money(invoice.amount, currency),
+        open_amount: money(open, currency),
+        paid_amount: money(paid, currency),
+        credited_amount: money(credited, currency),
+        written_off_amount: money(written_off, currency),
+        disputed_amount: money(Decimal::ZERO, currency),
+        issue_date: Some(to_date(invoice.issue_date)),
+        due_date: Some(to_date(invoice.due_date)),
+        payment_terms: record.terms.as_ref().map(|terms| pb::PaymentTerms {
+            net_days: i32::try_from(terms.net_days).unwrap_or(i32::MAX),
+            discount_percent: terms.discount_percent.clone(),
+            discount_days: i32::try_from(terms.discount_days).unwrap_or(0),
+        }),
+        status: match status {
+            InvoiceStatus::Open => pb::InvoiceStatus::Open,
+            InvoiceStatus::Settled => pb::InvoiceStatus::Settled,
+            InvoiceStatus::WrittenOff => pb::InvoiceStatus::WrittenOff,
+        }
+        .into(),
+        days_past_due: i32::try_from(days_past_due).unwrap_or(i32::MAX),
+        classification: classification_to_proto(
+            ClassificationPolicy::default().classify(days_past_due),
+        )
+        .into(),
+        dunning_level: 0,
+        closed_date: record.closed_date.map(to_date),
+        posted_at: Some(timestamp(record.posted_at)),
+        posted_by: actor(&record.posted_by),
+    }
+}
+
+pub fn payment(
+    record: &PaymentRecord,
+    allocations: &[(NewMovement, String, Decimal)],
+) -> pb::Payment {
+    pb::Payment {
+        payment_id: record.payment_id.clone(),
+        customer_id: record.customer_id.clone(),
+        amount: money(record.amount, record.currency),
+        value_date: Some(to_date(record.value_date)),
+        reference: record.reference.clone(),
+        allocations: allocations
+            .iter()
+            .map(
+                |(movement, invoice_number, open_after)| pb::PaymentAllocation {
+                    invoice_id: movement.invoice_id.clone(),
+                    invoice_number: invoice_number.clone(),
+                    amount: money(movement.amount, record.currency),
+                    invoice_open_amount: money(*open_after, record.currency),
+                },
+            )
+            .collect(),
+        unapplied_amount: money(record.unapplied_at_recording, record.currency),
+        recorded_at: Some(timestamp(record.recorded_at)),
+        recorded_by: actor(&record.recorded_by),
+    }
+}
+
+pub fn credit_note(record: &CreditNoteRecord) -> pb::CreditNote {
+    pb::CreditNote {
+        credit_note_id: record.credit_note_id.clone(),
+        customer_id: record.customer_id.clone(),
+        invoice_id: record.invoice_id.clone(),
+        credit_note_number: record.credit_note_number.clone(),
+        amount: money(record.amount, record.currency),
+        issue_date: Some(to_date(record.issue_date)),
+        reason: record.reason.clone(),
+        dispute_id: record.dispute_id.clone(),
+        posted_at: Some(timestamp(record.posted_at)),
+        posted_by: actor(&record.posted_by),
+    }
+}

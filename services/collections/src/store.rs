@@ -1,0 +1,250 @@
+//! The collections service's persistence: the [`ReceivableStore`] trait and its SQL
+//! implementation for PostgreSQL and the embedded SQLite file (one body for both, through
+//! `on_database!`).
+//!
+//! A change to a customer's account is planned by a pure function the handler passes in
+//! ([`Plan`]), inside the write transaction and after the account row is locked, so two
+//! payments of one customer never allocate the same open amount and a replay by natural key
+//! (invoice number, credit note number, payment reference) is recognised before anything is
+//! planned.
+
+mod receivables;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use credit_core::{Currency, ServiceError};
+use credit_proto::v1::Event;
+use credit_runtime::sql::{KeyReused, MaybeRace, is_unique_violation};
+use rust_decimal::Decimal;
+
+use crate::domain::{Invoice, InvoiceHistory, MovementKind};
+
+pub use receivables::SqlReceivableStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
+    /// The plan refused the change against the account as it is.
+    #[error("the change was refused: {0}")]
+    Refused(ServiceError),
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl MaybeRace for StoreError {
+    fn is_race(&self) -> bool {
+        matches!(self, StoreError::Database(error) if is_unique_violation(error))
+    }
+}
+
+/// A change's outcome: done now, or done by an earlier call with the same natural key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    New(T),
+    Replayed(T),
+}
+
+impl<T> Outcome<T> {
+    pub fn into_inner(self) -> T {
+        match self {
+            Outcome::New(value) | Outcome::Replayed(value) => value,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Outcome::Replayed(_))
+    }
+}
+
+/// The key a document is idempotent on, with the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NaturalKey {
+    Invoice(String),
+    CreditNote(String),
+    Payment(String),
+}
+
+/// Payment terms an invoice's due date came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    pub net_days: u32,
+    pub discount_percent: String,
+    pub discount_days: u32,
+}
+
+/// An invoice as posted, with what the domain does not need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    pub invoice: Invoice,
+    pub order_id: String,
+    pub hold_id: String,
+    pub terms: Option<Terms>,
+    pub closed_date: Option<NaiveDate>,
+    pub posted_at: DateTime<Utc>,
+    pub posted_by: String,
+}
+
+/// An invoice with every movement that reduced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvoice {
+    pub record: InvoiceRecord,
+    /// Movements in the order they were recorded.
+    pub history: InvoiceHistory,
+    /// The document (payment, credit note, write-off) of each movement, in the same order.
+    pub movement_documents: Vec<String>,
+}
+
+/// One reduction of an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMovement {
+    pub invoice_id: String,
+    pub kind: MovementKind,
+    pub amount: Decimal,
+    pub date: NaiveDate,
+    /// The payment, credit note or write-off.
+    pub document_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_id: String,
+    pub customer_id: String,
+    pub reference: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+    pub value_date: NaiveDate,
+    /// Left unapplied when it was recorded.
+    pub unapplied_at_recording: Decimal,
+    /// Still available for later invoices.
+    pub unapplied: Decimal,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteRecord {
+    pub credit_note_id: String,
+    pub customer_id: String,
+    pub credit_note_number: String,
+    pub invoice_id: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+    pub issue_date: NaiveDate,
+    pub reason: String,
+    pub dispute_id: String,
+    pub posted_at: DateTime<Utc>,
+    pub posted_by: String,
+}
+
+/// A customer's account as a change is planned against it.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    /// Open invoices with their movements.
+    pub open_invoices: Vec<StoredInvoice>,
+    /// Payments with unapplied credit left, oldest value date first.
+    pub credits: Vec<PaymentRecord>,
+}
+
+/// What a plan writes.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Id of the document the change is about (the response reads it back).
+    pub document_id: String,
+    pub invoice: Option<InvoiceRecord>,
+    pub credit_note: Option<CreditNoteRecord>,
+    pub payment: Option<PaymentRecord>,
+    pub movements: Vec<NewMovement>,
+    /// Payments whose unapplied credit was used: payment id -> what is left.
+    pub credits_left: Vec<(String, Decimal)>,
+    /// Invoices the change closed, with the closing date.
+    pub closed: Vec<(String, NaiveDate)>,
+    pub events: Vec<Event>,
+    /// Digest of the request, stored with the document.
+    pub fingerprint: String,
+}
+
+/// Plans a change against the account; refusals are the caller's errors.
+pub type Plan<'a> = &'a (dyn Fn(&Account) -> Result<Changes, ServiceError> + Send + Sync);
+
+/// Filter of ListInvoices.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub open_only: bool,
+    pub closed_only: bool,
+}
+
+/// One document of a customer's ledger, in posting order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerDocument {
+    Invoice(InvoiceRecord),
+    CreditNote(CreditNoteRecord),
+    Payment(PaymentRecord),
+}
+
+#[async_trait]
+pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
+    /// Applies the plan to the customer's account once per natural key: a replay with the
+    /// same fingerprint returns the id of the document the key made, other content is
+    /// `KeyReused`.
+    async fn commit(
+        &self,
+        customer_id: &str,
+        key: &NaturalKey,
+        fingerprint: &str,
+        plan: Plan<'_>,
+    ) -> StoreResult<Outcome<String>>;
+
+    async fn invoice(&self, invoice_id: &str) -> StoreResult<Option<StoredInvoice>>;
+
+    /// A customer's invoices by due date, then invoice number, after the key `after`
+    /// ("<due date>|<invoice number>").
+    async fn invoices(
+        &self,
+        customer_id: &str,
+        filter: &InvoiceFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredInvoice>>;
+
+    async fn payment(&self, payment_id: &str) -> StoreResult<Option<PaymentRecord>>;
+
+    /// The allocations of a payment: (invoice, amount), in the order they were made.
+    async fn payment_allocations(&self, payment_id: &str) -> StoreResult<Vec<NewMovement>>;
+
+    async fn credit_note(&self, credit_note_id: &str) -> StoreResult<Option<CreditNoteRecord>>;
+
+    /// Every document of the customer's ledger, in posting order.
+    async fn ledger(&self, customer_id: &str) -> StoreResult<Vec<LedgerDocument>>;
+
+    /// Unapplied credit per currency.
+    async fn unapplied_credit(&self, customer_id: &str)
+    -> StoreResult<BTreeMap<Currency, Decimal>>;
+
+    /// Invoices (with movements) issued on or before `issued_by` and not closed before
+    /// `open_on` — what aging as of a date, overdue detection and payment behaviour read. One
+    /// customer, or every customer.
+    async fn histories(
+        &self,
+        customer_id: Option<&str>,
+        issued_by: NaiveDate,
+        open_on: NaiveDate,
+    ) -> StoreResult<Vec<InvoiceHistory>>;
+
+    /// Customers' oldest overdue days as last announced.
+    async fn overdue_positions(&self) -> StoreResult<BTreeMap<String, u32>>;
+
+    /// Records the new positions with their InvoiceOverdue events, in one transaction.
+    async fn save_overdue_positions(
+        &self,
+        positions: &[(String, u32)],
+        as_of: NaiveDate,
+        events: &[Event],
+    ) -> StoreResult<()>;
+}
