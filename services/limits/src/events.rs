@@ -34,6 +34,19 @@ impl EventHandler for CustomerProjection {
         CONSUMER
     }
 
+    /// The events `LimitStore::apply_customer_event` applies.
+    fn handles(&self, event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "CustomerRegistered"
+                | "CustomerStatusChanged"
+                | "GroupMembershipChanged"
+                | "RatingChanged"
+                | "InvoiceOverdue"
+                | "FinancialStatementSubmitted"
+        )
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
         self.store
             .apply_customer_event(CONSUMER, event)

@@ -245,6 +245,13 @@ impl EventHandler for ReceivablesProjection {
         CONSUMER
     }
 
+    fn handles(&self, event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "InvoicePosted" | "PaymentReceived" | "CreditNotePosted" | "ReceivableWrittenOff"
+        )
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
         self.apply(event)
             .await

@@ -111,6 +111,17 @@ impl EventHandler for RatingTriggers {
         CONSUMER
     }
 
+    fn handles(&self, event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "FinancialStatementSubmitted"
+                | "BureauReportRecorded"
+                | "InvoiceOverdue"
+                | "CustomerRegistered"
+                | "CustomerStatusChanged"
+        )
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
         let Some(payload) = &event.payload else {
             return Ok(());

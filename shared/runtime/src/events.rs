@@ -154,6 +154,13 @@ pub trait EventHandler: Send + Sync + std::fmt::Debug {
     /// Consumer name, unique per service ("limits"): the Redis consumer group, and the key
     /// under which processed event ids are recorded.
     fn consumer(&self) -> &'static str;
+    /// Whether events of this type (see [`event_type`]) concern the handler. The bus skips
+    /// the others without decoding them: most of the stream under load is referrals and holds
+    /// that few consumers read.
+    fn handles(&self, event_type: &str) -> bool {
+        let _ = event_type;
+        true
+    }
     async fn handle(&self, event: &Event) -> Result<(), EventError>;
 }
 
@@ -206,8 +213,11 @@ impl EventBus for InProcessBus {
             .lock()
             .map(|handlers| handlers.clone())
             .unwrap_or_default();
+        let kind = event_type(event);
         for handler in handlers {
-            handler.handle(event).await?;
+            if handler.handles(kind) {
+                handler.handle(event).await?;
+            }
         }
         Ok(())
     }
@@ -301,6 +311,11 @@ impl RedisStreamsBus {
         let mut handled = Vec::with_capacity(count);
         let mut failure = None;
         for entry in &entries {
+            let kind: Option<String> = entry.get("type");
+            if kind.is_some_and(|kind| !handler.handles(&kind)) {
+                handled.push(entry.id.as_str());
+                continue;
+            }
             let payload: Option<Vec<u8>> = entry.get("payload");
             if let Some(payload) = payload {
                 let outcome = match Event::decode(payload.as_slice()) {

@@ -77,6 +77,10 @@ impl EventHandler for RecordingHandler {
         "limits"
     }
 
+    fn handles(&self, event_type: &str) -> bool {
+        event_type == "CustomerRegistered"
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
         *self
             .deliveries
@@ -204,6 +208,16 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
             .unwrap()
             .contains_key("evt-rolled-back")
     );
+    // An event of a type the handler does not handle is passed over (and acknowledged).
+    append(
+        &producer,
+        &Event {
+            event_id: "evt-referral".to_owned(),
+            payload: Some(Payload::ReferralCreated(Default::default())),
+            ..Default::default()
+        },
+    )
+    .await;
     // A burst leaves in one batch and arrives in commit order.
     let mut wanted: Vec<String> = ["evt-1", "evt-2", "evt-3"].map(str::to_owned).to_vec();
     for index in 4..60 {
@@ -218,6 +232,14 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
         relay.publish_pending().await.unwrap(),
         0,
         "everything was marked published"
+    );
+    assert!(
+        !handler
+            .deliveries
+            .lock()
+            .unwrap()
+            .contains_key("evt-referral"),
+        "an event the handler does not handle is never delivered to it"
     );
 
     stop_sender.send(true).unwrap();
