@@ -10,6 +10,7 @@
 mod auth;
 mod authorize;
 mod collections;
+mod dunning;
 mod health;
 mod import_csv;
 mod intake;
@@ -126,6 +127,10 @@ mod both {
         an_overpayment_is_kept_and_applied_to_the_next_invoice,
         bad_or_repeated_postings_are_refused_and_write_nothing,
         overdue_past_tolerance_refers_orders_until_paid,
+    );
+    on_both_backends!(dunning:
+        a_dunning_run_twice_creates_each_action_once,
+        dunning_policies_are_checked_when_published,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

@@ -4,6 +4,7 @@
 //! and KPIs answer UNIMPLEMENTED until they land (#6).
 
 mod convert;
+mod dunning;
 mod overdue;
 mod receivables;
 
@@ -12,13 +13,14 @@ use std::sync::Arc;
 use credit_core::ServiceError;
 use credit_proto::v1 as pb;
 use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};
+use credit_proto::v1::intake_service_client::IntakeServiceClient;
 use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_runtime::peers::PeerChannel;
 use credit_runtime::principal;
 use credit_runtime::sql::storage_error;
 use tonic::{Request, Response, Status};
 
-use crate::store::{ReceivableStore, StoreError};
+use crate::store::{DunningStore, ReceivableStore, StoreError};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -26,16 +28,36 @@ type Answer<T> = Result<Response<T>, Status>;
 #[derive(Debug, Clone)]
 pub struct CollectionsApi {
     store: Arc<dyn ReceivableStore>,
+    dunning: Arc<dyn DunningStore>,
     /// For the customer's payment terms when an invoice gives no due date.
     limits: Option<LimitServiceClient<PeerChannel>>,
+    /// For the customer's name in dunning letters.
+    intake: Option<IntakeServiceClient<PeerChannel>>,
+}
+
+/// The services collections asks over gRPC; each is optional.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionsPeers {
+    pub limits: Option<PeerChannel>,
+    pub intake: Option<PeerChannel>,
 }
 
 impl CollectionsApi {
-    pub fn new(store: Arc<dyn ReceivableStore>, limits: Option<PeerChannel>) -> Self {
+    pub fn new(
+        store: Arc<dyn ReceivableStore>,
+        dunning: Arc<dyn DunningStore>,
+        peers: CollectionsPeers,
+    ) -> Self {
         Self {
             store,
-            limits: limits.map(LimitServiceClient::new),
+            dunning,
+            limits: peers.limits.map(LimitServiceClient::new),
+            intake: peers.intake.map(IntakeServiceClient::new),
         }
+    }
+
+    fn dunning(&self) -> &dyn DunningStore {
+        self.dunning.as_ref()
     }
 
     pub fn into_server(self) -> CollectionsServiceServer<Self> {
@@ -119,6 +141,46 @@ impl CollectionsService for CollectionsApi {
     ) -> Answer<pb::DetectOverdueResponse> {
         Ok(Response::new(
             self.detect_overdue_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn publish_dunning_policy(
+        &self,
+        request: Request<pb::PublishDunningPolicyRequest>,
+    ) -> Answer<pb::PublishDunningPolicyResponse> {
+        let principal = principal(&request)?.clone();
+        let policy = self
+            .publish_dunning_policy_now(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(pb::PublishDunningPolicyResponse {
+            policy: Some(policy),
+        }))
+    }
+
+    async fn list_dunning_policies(
+        &self,
+        request: Request<pb::ListDunningPoliciesRequest>,
+    ) -> Answer<pb::ListDunningPoliciesResponse> {
+        Ok(Response::new(
+            self.dunning_policies_page(request.get_ref()).await?,
+        ))
+    }
+
+    async fn run_dunning(
+        &self,
+        request: Request<pb::RunDunningRequest>,
+    ) -> Answer<pb::RunDunningResponse> {
+        Ok(Response::new(
+            self.run_dunning_now(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_dunning_actions(
+        &self,
+        request: Request<pb::ListDunningActionsRequest>,
+    ) -> Answer<pb::ListDunningActionsResponse> {
+        Ok(Response::new(
+            self.dunning_actions_page(request.get_ref()).await?,
         ))
     }
 

@@ -3,8 +3,8 @@
 //! Landed: receivables — PostInvoice (credit from overpayments applied at once), PostCreditNote,
 //! RecordPayment (explicit allocations or oldest due first, the rest kept as unapplied credit),
 //! GetInvoice, ListInvoices, GetCustomerLedger, GetAging (as of any date), DetectOverdue (on
-//! demand and hourly) and GetPaymentBehaviour — with the events limits and rating consume.
-//! Dunning, the worklist, contacts and promises, disputes, provisions, write-offs and KPIs
+//! demand and hourly) and GetPaymentBehaviour — with the events limits and rating consume —
+//! and dunning (policies as data, runs, actions). The worklist, contacts and promises, disputes, provisions, write-offs and KPIs
 //! answer UNIMPLEMENTED until they land (#6); their rules are in [`domain`] already.
 
 pub mod api;
@@ -17,11 +17,10 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1::collections_service_server::CollectionsServiceServer;
-use credit_runtime::peers::PeerChannel;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
-pub use api::CollectionsApi;
+pub use api::{CollectionsApi, CollectionsPeers};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -41,10 +40,13 @@ pub struct CollectionsParts {
     pub scheduler: schedule::OverdueScheduler,
 }
 
-/// The `CollectionsService` on `database`; `limits` gives customers' payment terms.
-pub fn build(database: Database, limits: Option<PeerChannel>) -> CollectionsParts {
-    let store: Arc<dyn store::ReceivableStore> = Arc::new(store::SqlReceivableStore::new(database));
-    let api = CollectionsApi::new(store, limits);
+/// The `CollectionsService` on `database`; limits gives customers' payment terms, intake
+/// their names for dunning letters.
+pub fn build(database: Database, peers: CollectionsPeers) -> CollectionsParts {
+    let sql = store::SqlReceivableStore::new(database);
+    let store: Arc<dyn store::ReceivableStore> = Arc::new(sql.clone());
+    let dunning: Arc<dyn store::DunningStore> = Arc::new(sql);
+    let api = CollectionsApi::new(store, dunning, peers);
     CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),

@@ -8,6 +8,7 @@
 //! (invoice number, credit note number, payment reference) is recognised before anything is
 //! planned.
 
+mod dunning;
 mod receivables;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Invoice, InvoiceHistory, MovementKind};
 
+pub use dunning::{ActionFilter, DunningStore, PolicyAdmission, TakenLevel};
 pub use receivables::SqlReceivableStore;
 
 #[derive(Debug, thiserror::Error)]

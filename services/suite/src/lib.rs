@@ -115,8 +115,13 @@ impl ServiceKind {
                 handlers
             }
             ServiceKind::Collections => {
-                let collections =
-                    credit_collections::build(database, peers.channel(ServiceKind::Limits)?);
+                let collections = credit_collections::build(
+                    database,
+                    credit_collections::CollectionsPeers {
+                        limits: peers.channel(ServiceKind::Limits)?,
+                        intake: peers.channel(ServiceKind::Intake)?,
+                    },
+                );
                 parts.add_service(collections.server, credit_collections::access_policy());
                 background.overdue_schedulers.push(collections.scheduler);
                 Vec::new()

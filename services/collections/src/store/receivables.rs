@@ -27,6 +27,11 @@ impl SqlReceivableStore {
     pub fn new(database: Database) -> Self {
         Self { database }
     }
+
+    /// For the other parts of the store, written against the same database.
+    pub(super) fn database(&self) -> &Database {
+        &self.database
+    }
 }
 
 /// PostgreSQL keeps microseconds: what a write answers with is what a read shows.

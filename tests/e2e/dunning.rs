@@ -1,0 +1,253 @@
+//! Dunning, on both backends: policies as data, checked when published; runs create the level
+//! due for each overdue invoice, never a level twice, skipped lower levels never later; a retry
+//! of a run answers the first.
+
+use chrono::{Days, Utc};
+use credit_core::Role;
+use credit_e2e_tests::TestSuite;
+use credit_proto::v1 as pb;
+use tonic::Code;
+
+use crate::authorize::cny;
+use crate::intake::violated_fields;
+
+type Collections =
+    pb::collections_service_client::CollectionsServiceClient<credit_e2e_tests::Authed>;
+
+const TEMPLATE: &str = "Dear {{customer_name}}, invoice {{invoice_number}} of {{amount}} was due \
+                        {{due_date}} ({{days_past_due}} days).";
+
+fn date_in(days: i64) -> pb::Date {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    let date = if days >= 0 {
+        today + Days::new(days.unsigned_abs())
+    } else {
+        today - Days::new(days.unsigned_abs())
+    };
+    pb::Date {
+        year: date.year(),
+        month: date.month() as i32,
+        day: date.day() as i32,
+    }
+}
+
+fn level(level: i32, name: &str, days: i32, channel: pb::ContactChannel) -> pb::DunningLevel {
+    pb::DunningLevel {
+        level,
+        display_name: name.into(),
+        days_past_due: days,
+        channel: channel.into(),
+        template_id: format!("tpl-{level}"),
+        message_template: TEMPLATE.into(),
+    }
+}
+
+/// Reminder at 1 day, email at 10, phone at 30, final notice at 60, legal at 90.
+fn default_policy() -> pb::DunningPolicy {
+    use pb::ContactChannel::*;
+    pb::DunningPolicy {
+        policy_id: "default".into(),
+        display_name: "Standard dunning".into(),
+        levels: vec![
+            level(1, "Reminder", 1, Email),
+            level(2, "Second reminder", 10, Email),
+            level(3, "Phone call", 30, Phone),
+            level(4, "Final notice", 60, Letter),
+            level(5, "Legal", 90, Legal),
+        ],
+        ..Default::default()
+    }
+}
+
+async fn publish(
+    collections: &mut Collections,
+    request_id: &str,
+    policy: pb::DunningPolicy,
+) -> Result<pb::DunningPolicy, tonic::Status> {
+    Ok(collections
+        .publish_dunning_policy(pb::PublishDunningPolicyRequest {
+            request_id: request_id.into(),
+            policy: Some(policy),
+            validate_only: false,
+        })
+        .await?
+        .into_inner()
+        .policy
+        .unwrap())
+}
+
+async fn invoice(
+    collections: &mut Collections,
+    customer_id: &str,
+    number: &str,
+    due_in: i64,
+) -> String {
+    collections
+        .post_invoice(pb::PostInvoiceRequest {
+            customer_id: customer_id.into(),
+            invoice_number: number.into(),
+            amount: cny("1200.00"),
+            issue_date: Some(date_in(due_in.min(0) - 30)),
+            due: Some(pb::post_invoice_request::Due::DueDate(date_in(due_in))),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+        .unwrap()
+        .invoice_id
+}
+
+async fn run(
+    collections: &mut Collections,
+    request_id: &str,
+    as_of: pb::Date,
+    dry_run: bool,
+) -> pb::RunDunningResponse {
+    collections
+        .run_dunning(pb::RunDunningRequest {
+            request_id: request_id.into(),
+            as_of_date: Some(as_of),
+            customer_ids: Vec::new(),
+            dry_run,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// (invoice id, level, days past due) of each action.
+fn levels(response: &pb::RunDunningResponse) -> Vec<(String, i32, i32)> {
+    let mut levels: Vec<(String, i32, i32)> = response
+        .actions
+        .iter()
+        .map(|action| {
+            (
+                action.invoice_id.clone(),
+                action.level,
+                action.days_past_due,
+            )
+        })
+        .collect();
+    levels.sort();
+    levels
+}
+
+pub async fn a_dunning_run_twice_creates_each_action_once(suite: &TestSuite) {
+    let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    let published = publish(&mut admin, "pol-1", default_policy())
+        .await
+        .unwrap();
+    assert_eq!(published.version, 1);
+    let mut collections = suite.collections(
+        &suite
+            .issue_token("col", &[Role::OrderEntry, Role::Collector])
+            .await,
+    );
+    let customer_id = "cus_dunned_1";
+    // Due 5 days ago -> level 1; due 35 days ago -> level 3 (1 and 2 are skipped, never
+    // created later); not due yet -> nothing.
+    let five = invoice(&mut collections, customer_id, "DN-5", -5).await;
+    let thirty_five = invoice(&mut collections, customer_id, "DN-35", -35).await;
+    invoice(&mut collections, customer_id, "DN-NEXT", 10).await;
+
+    let dry = run(&mut collections, "run-dry", date_in(0), true).await;
+    assert_eq!(dry.actions.len(), 2);
+    let first = run(&mut collections, "run-1", date_in(0), false).await;
+    let mut wanted = vec![(five.clone(), 1, 5), (thirty_five.clone(), 3, 35)];
+    wanted.sort();
+    assert_eq!(levels(&first), wanted, "the dry run wrote nothing");
+    let reminder = first
+        .actions
+        .iter()
+        .find(|action| action.invoice_id == five)
+        .unwrap();
+    assert_eq!(reminder.channel(), pb::ContactChannel::Email);
+    assert_eq!(reminder.policy_id, "default");
+    // The customer is not in intake: its id stands in for the name.
+    assert_eq!(
+        reminder.message,
+        format!(
+            "Dear {customer_id}, invoice DN-5 of 1200.00 CNY was due {} (5 days).",
+            {
+                let due = date_in(-5);
+                format!("{:04}-{:02}-{:02}", due.year, due.month, due.day)
+            }
+        )
+    );
+    assert_eq!(reminder.amount.as_ref().unwrap().amount, "1200.00");
+
+    // The same request answers the same; a new run the same day creates nothing.
+    let replay = run(&mut collections, "run-1", date_in(0), false).await;
+    assert_eq!(replay, first);
+    let again = run(&mut collections, "run-2", date_in(0), false).await;
+    assert!(again.actions.is_empty());
+    assert_eq!(again.skipped_already_dunned, 2);
+
+    // Ten days on: DN-5 is 15 days past due -> level 2; DN-35 is 45 -> still level 3.
+    let later = run(&mut collections, "run-3", date_in(10), false).await;
+    assert_eq!(levels(&later), [(five.clone(), 2, 15)]);
+    let listed = collections
+        .list_dunning_actions(pb::ListDunningActionsRequest {
+            invoice_id: five.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .actions;
+    let listed_levels: Vec<i32> = listed.iter().map(|action| action.level).collect();
+    assert_eq!(listed_levels, [2, 1], "newest first");
+}
+
+pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
+    let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    let mut broken = default_policy();
+    broken.levels[0].message_template = "Pay {{amount_due}} now".into();
+    broken.levels[2].days_past_due = 5;
+    let refused = publish(&mut admin, "pol-bad", broken).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&refused),
+        [
+            "policy.levels[0].message_template",
+            "policy.levels[2].days_past_due"
+        ]
+    );
+    publish(&mut admin, "pol-1", default_policy())
+        .await
+        .unwrap();
+    // A second default policy is refused; one for grades is accepted.
+    let mut second_default = default_policy();
+    second_default.policy_id = "strict".into();
+    let refused = publish(&mut admin, "pol-2", second_default.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["policy.grades"]);
+    second_default.grades = vec!["B".into(), "CCC".into()];
+    let strict = publish(&mut admin, "pol-3", second_default).await.unwrap();
+    assert_eq!(strict.version, 1);
+    // A new version of the default keeps the first.
+    let mut shorter = default_policy();
+    shorter.levels.truncate(2);
+    let second = publish(&mut admin, "pol-4", shorter).await.unwrap();
+    assert_eq!(second.version, 2);
+    let latest = admin
+        .list_dunning_policies(pb::ListDunningPoliciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .policies;
+    let listed: Vec<(String, i32)> = latest
+        .iter()
+        .map(|policy| (policy.policy_id.clone(), policy.version))
+        .collect();
+    assert_eq!(listed, [("default".into(), 2), ("strict".into(), 1)]);
+    // Only an administrator publishes.
+    let mut collector = suite.collections(&suite.issue_token("col", &[Role::Collector]).await);
+    let denied = publish(&mut collector, "pol-5", default_policy())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
