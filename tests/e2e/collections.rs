@@ -19,15 +19,15 @@ use crate::authorize::{
 use crate::intake::violated_fields;
 use crate::rating::reason;
 
-type Collections =
+pub(crate) type Collections =
     pb::collections_service_client::CollectionsServiceClient<credit_e2e_tests::Authed>;
 
-fn date(text: &str) -> pb::Date {
+pub(crate) fn date(text: &str) -> pb::Date {
     let parsed: chrono::NaiveDate = text.parse().unwrap();
     to_date(parsed)
 }
 
-fn to_date(date: chrono::NaiveDate) -> pb::Date {
+pub(crate) fn to_date(date: chrono::NaiveDate) -> pb::Date {
     use chrono::Datelike;
     pb::Date {
         year: date.year(),
@@ -36,16 +36,16 @@ fn to_date(date: chrono::NaiveDate) -> pb::Date {
     }
 }
 
-fn days_ago(days: u64) -> pb::Date {
+pub(crate) fn days_ago(days: u64) -> pb::Date {
     to_date(Utc::now().date_naive() - Days::new(days))
 }
 
-fn shown(money: &Option<pb::Money>) -> String {
+pub(crate) fn shown(money: &Option<pb::Money>) -> String {
     let money = money.as_ref().unwrap();
     format!("{} {}", money.amount, money.currency)
 }
 
-async fn billing(suite: &TestSuite) -> Collections {
+pub(crate) async fn billing(suite: &TestSuite) -> Collections {
     suite.collections(
         &suite
             .issue_token("billing", &[Role::OrderEntry, Role::Collector])
@@ -53,7 +53,7 @@ async fn billing(suite: &TestSuite) -> Collections {
     )
 }
 
-async fn post_invoice(
+pub(crate) async fn post_invoice(
     collections: &mut Collections,
     customer_id: &str,
     number: &str,
@@ -76,7 +76,7 @@ async fn post_invoice(
         .into_inner())
 }
 
-async fn pay(
+pub(crate) async fn pay(
     collections: &mut Collections,
     customer_id: &str,
     reference: &str,

@@ -9,6 +9,7 @@
 
 mod auth;
 mod authorize;
+mod cases;
 mod collections;
 mod dunning;
 mod health;
@@ -131,6 +132,13 @@ mod both {
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,
         dunning_policies_are_checked_when_published,
+    );
+    on_both_backends!(cases:
+        a_promise_kept_by_a_payment_is_kept,
+        a_promise_not_kept_by_its_date_is_broken_the_day_after_and_escalates,
+        the_worklist_ranks_cases_by_expected_loss_with_every_component,
+        contacts_are_checked_and_logged_once_per_request_id,
+        disputes_leave_automatic_allocation_and_valid_ones_are_credited,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

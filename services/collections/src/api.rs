@@ -1,12 +1,17 @@
 //! The gRPC handlers of `credit.v1.CollectionsService`. Receivables (invoices, credit notes,
 //! payments, the ledger, aging, payment behaviour) in [`receivables`], overdue detection in
-//! [`overdue`]. Dunning, the worklist, contacts and promises, disputes, provisions, write-offs
-//! and KPIs answer UNIMPLEMENTED until they land (#6).
+//! [`overdue`], cases, the worklist, contacts and promises in [`cases`], disputes in
+//! [`disputes`]. Dunning, provisions, write-offs and KPIs answer UNIMPLEMENTED until they land
+//! (#6).
 
+mod cases;
 mod convert;
+mod disputes;
 mod dunning;
 mod overdue;
 mod receivables;
+
+pub use cases::{DEFAULT_PD, RANKING_CURRENCY};
 
 use std::sync::Arc;
 
@@ -20,7 +25,7 @@ use credit_runtime::principal;
 use credit_runtime::sql::storage_error;
 use tonic::{Request, Response, Status};
 
-use crate::store::{DunningStore, ReceivableStore, StoreError};
+use crate::store::{CaseStore, DunningStore, ReceivableStore, StoreError};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -29,6 +34,8 @@ type Answer<T> = Result<Response<T>, Status>;
 pub struct CollectionsApi {
     store: Arc<dyn ReceivableStore>,
     dunning: Arc<dyn DunningStore>,
+    /// Cases, contacts, promises, disputes, customers' ratings.
+    cases: Arc<dyn CaseStore>,
     /// For the customer's payment terms when an invoice gives no due date.
     limits: Option<LimitServiceClient<PeerChannel>>,
     /// For the customer's name in dunning letters.
@@ -46,11 +53,13 @@ impl CollectionsApi {
     pub fn new(
         store: Arc<dyn ReceivableStore>,
         dunning: Arc<dyn DunningStore>,
+        cases: Arc<dyn CaseStore>,
         peers: CollectionsPeers,
     ) -> Self {
         Self {
             store,
             dunning,
+            cases,
             limits: peers.limits.map(LimitServiceClient::new),
             intake: peers.intake.map(IntakeServiceClient::new),
         }
@@ -192,6 +201,74 @@ impl CollectionsService for CollectionsApi {
         Ok(Response::new(pb::GetPaymentBehaviourResponse {
             behaviour: Some(behaviour),
         }))
+    }
+
+    async fn list_worklist(
+        &self,
+        request: Request<pb::ListWorklistRequest>,
+    ) -> Answer<pb::ListWorklistResponse> {
+        Ok(Response::new(
+            self.list_worklist_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn assign_case(
+        &self,
+        request: Request<pb::AssignCaseRequest>,
+    ) -> Answer<pb::AssignCaseResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.assign_case_now(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn log_contact(
+        &self,
+        request: Request<pb::LogContactRequest>,
+    ) -> Answer<pb::LogContactResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.log_contact_now(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_contacts(
+        &self,
+        request: Request<pb::ListContactsRequest>,
+    ) -> Answer<pb::ListContactsResponse> {
+        Ok(Response::new(
+            self.list_contacts_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn open_dispute(
+        &self,
+        request: Request<pb::OpenDisputeRequest>,
+    ) -> Answer<pb::OpenDisputeResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.open_dispute_now(&principal, request.get_ref()).await?,
+        ))
+    }
+
+    async fn resolve_dispute(
+        &self,
+        request: Request<pb::ResolveDisputeRequest>,
+    ) -> Answer<pb::ResolveDisputeResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.resolve_dispute_now(&principal, request.get_ref())
+                .await?,
+        ))
+    }
+
+    async fn list_disputes(
+        &self,
+        request: Request<pb::ListDisputesRequest>,
+    ) -> Answer<pb::ListDisputesResponse> {
+        Ok(Response::new(
+            self.list_disputes_now(request.get_ref()).await?,
+        ))
     }
 }
 

@@ -3,12 +3,17 @@
 //! Landed: receivables — PostInvoice (credit from overpayments applied at once), PostCreditNote,
 //! RecordPayment (explicit allocations or oldest due first, the rest kept as unapplied credit),
 //! GetInvoice, ListInvoices, GetCustomerLedger, GetAging (as of any date), DetectOverdue (on
-//! demand and hourly) and GetPaymentBehaviour — with the events limits and rating consume —
-//! and dunning (policies as data, runs, actions). The worklist, contacts and promises, disputes, provisions, write-offs and KPIs
-//! answer UNIMPLEMENTED until they land (#6); their rules are in [`domain`] already.
+//! demand and hourly) and GetPaymentBehaviour — with the events limits and rating consume.
+//! Collection cases (opened and closed by DetectOverdue, one open case per customer),
+//! ListWorklist (ranked by expected loss with the PD rating announces), AssignCase,
+//! LogContact and ListContacts with promises to pay (kept or broken by DetectOverdue),
+//! OpenDispute, ResolveDispute and ListDisputes; dunning (policies as data, runs, actions).
+//! Provisions, write-offs and KPIs answer UNIMPLEMENTED until they land (#6); their rules are
+//! in [`domain`] already.
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod schedule;
 pub mod store;
 
@@ -38,18 +43,22 @@ pub struct CollectionsParts {
     pub server: CollectionsServiceServer<CollectionsApi>,
     /// Detects overdue receivables on a schedule.
     pub scheduler: schedule::OverdueScheduler,
+    /// Consumes rating's RatingChanged (the worklist's PD).
+    pub handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>>,
 }
 
 /// The `CollectionsService` on `database`; limits gives customers' payment terms, intake
 /// their names for dunning letters.
 pub fn build(database: Database, peers: CollectionsPeers) -> CollectionsParts {
-    let sql = store::SqlReceivableStore::new(database);
-    let store: Arc<dyn store::ReceivableStore> = Arc::new(sql.clone());
-    let dunning: Arc<dyn store::DunningStore> = Arc::new(sql);
-    let api = CollectionsApi::new(store, dunning, peers);
+    let sql = Arc::new(store::SqlReceivableStore::new(database));
+    let receivables: Arc<dyn store::ReceivableStore> = sql.clone();
+    let dunning: Arc<dyn store::DunningStore> = sql.clone();
+    let cases: Arc<dyn store::CaseStore> = sql;
+    let api = CollectionsApi::new(receivables, dunning, cases.clone(), peers);
     CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),
+        handlers: vec![Arc::new(events::RatingProjection::new(cases))],
     }
 }
 

@@ -8,6 +8,15 @@
 //! (invoice number, credit note number, payment reference) is recognised before anything is
 //! planned.
 
+/// The columns of `disputes` a [`cases::DisputeRow`] reads, for `concat!`.
+macro_rules! dispute_columns {
+    () => {
+        "dispute_id, invoice_id, customer_id, currency, amount, reason, status, opened_at, opened_by, \
+         resolved_at, resolved_by, resolution_notes, credit_note_id"
+    };
+}
+
+mod cases;
 mod dunning;
 mod receivables;
 
@@ -22,6 +31,10 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Invoice, InvoiceHistory, MovementKind};
 
+pub use cases::{
+    CaseRecord, CaseStore, ContactRecord, DisputeFilter, DisputeRecord, PromiseDecision,
+    PromiseRecord,
+};
 pub use dunning::{ActionFilter, DunningStore, PolicyAdmission, TakenLevel};
 pub use receivables::SqlReceivableStore;
 
@@ -66,11 +79,14 @@ impl<T> Outcome<T> {
 }
 
 /// The key a document is idempotent on, with the customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum NaturalKey {
     Invoice(String),
     CreditNote(String),
     Payment(String),
+    /// A request_id-keyed change (OpenDispute, ResolveDispute): kept in `idempotency_keys`
+    /// with the id of what it made.
+    Request(credit_runtime::sql::IdempotencyKey),
 }
 
 /// Payment terms an invoice's due date came from.
@@ -101,6 +117,8 @@ pub struct StoredInvoice {
     pub history: InvoiceHistory,
     /// The document (payment, credit note, write-off) of each movement, in the same order.
     pub movement_documents: Vec<String>,
+    /// Part of the open amount under open disputes.
+    pub disputed_amount: Decimal,
 }
 
 /// One reduction of an invoice.
@@ -152,6 +170,8 @@ pub struct Account {
     pub open_invoices: Vec<StoredInvoice>,
     /// Payments with unapplied credit left, oldest value date first.
     pub credits: Vec<PaymentRecord>,
+    /// The customer's open disputes.
+    pub open_disputes: Vec<DisputeRecord>,
 }
 
 /// What a plan writes.
@@ -168,6 +188,10 @@ pub struct Changes {
     /// Invoices the change closed, with the closing date.
     pub closed: Vec<(String, NaiveDate)>,
     pub events: Vec<Event>,
+    /// A dispute opened.
+    pub new_dispute: Option<DisputeRecord>,
+    /// A dispute resolved: the record as it is after the resolution.
+    pub resolved_dispute: Option<DisputeRecord>,
     /// Digest of the request, stored with the document.
     pub fingerprint: String,
 }

@@ -124,7 +124,7 @@ impl ServiceKind {
                 );
                 parts.add_service(collections.server, credit_collections::access_policy());
                 background.overdue_schedulers.push(collections.scheduler);
-                Vec::new()
+                collections.handlers
             }
         })
     }

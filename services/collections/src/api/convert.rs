@@ -197,7 +197,7 @@ pub fn invoice(stored: &StoredInvoice, today: NaiveDate) -> pb::Invoice {
         paid_amount: money(paid, currency),
         credited_amount: money(credited, currency),
         written_off_amount: money(written_off, currency),
-        disputed_amount: money(Decimal::ZERO, currency),
+        disputed_amount: money(stored.disputed_amount.min(open), currency),
         issue_date: Some(to_date(invoice.issue_date)),
         due_date: Some(to_date(invoice.due_date)),
         payment_terms: record.terms.as_ref().map(|terms| pb::PaymentTerms {

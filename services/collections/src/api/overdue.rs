@@ -1,7 +1,9 @@
 //! Overdue detection: each customer's oldest overdue days as of a date, announced as
 //! InvoiceOverdue when they changed since the last announcement (limits blocks and unblocks
-//! credit on it, rating re-rates past 30 days). Running it twice for one date announces nothing
-//! new.
+//! credit on it, rating re-rates past 30 days); then promises to pay evaluated (kept, or
+//! broken the day after their date, escalating the case) and collection cases opened for
+//! customers with anything overdue and closed for those without. Running it twice for one
+//! date announces, opens, closes and breaks nothing new.
 
 use std::collections::BTreeMap;
 
@@ -132,10 +134,19 @@ impl CollectionsApi {
                 .map_err(store_error)?;
             tracing::info!(changed = saved.len(), %as_of, "overdue positions announced");
         }
+        let overdue_days: BTreeMap<String, u32> = evaluated
+            .iter()
+            .filter(|(customer, _)| only.is_none_or(|only| only.contains(customer)))
+            .map(|(customer, (days, _, _))| (customer.clone(), *days))
+            .collect();
+        let (opened, closed, broken) = self.sync_cases(as_of, only, &overdue_days).await?;
+        let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
         Ok(pb::DetectOverdueResponse {
             customers_evaluated: i32::try_from(evaluated.len()).unwrap_or(i32::MAX),
             changed,
-            ..Default::default()
+            cases_opened: count(opened),
+            cases_closed: count(closed),
+            promises_broken: count(broken),
         })
     }
 }

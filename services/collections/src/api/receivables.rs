@@ -282,70 +282,19 @@ impl CollectionsApi {
         let posted_by = principal.name.clone();
         let plan = |account: &Account| -> Result<Changes, ServiceError> {
             let stored = open_invoice(account, &invoice_id)?;
-            let invoice = &stored.history.invoice;
-            if invoice.currency != amount.currency() {
-                return Err(currency_mismatch("amount", invoice.currency));
-            }
-            let open = open_now(&stored.history);
-            if amount.amount() > open {
-                return Err(ServiceError::FailedPrecondition {
-                    reason: "AMOUNT_EXCEEDS_OPEN_AMOUNT",
-                    message: format!(
-                        "the credit note exceeds the invoice's open amount {}",
-                        Money::new(open, invoice.currency)
-                    ),
-                    metadata: vec![("open_amount", open.to_string())],
-                });
-            }
-            let movement = NewMovement {
-                invoice_id: invoice_id.clone(),
-                kind: MovementKind::CreditNote,
-                amount: amount.amount(),
-                date: issue_date,
-                document_id: credit_note_id.clone(),
-            };
-            let closed = closure_after(
-                &stored.history,
-                std::slice::from_ref(&movement),
-                &invoice_id,
-            );
-            let open_after = open - amount.amount();
-            let event = pb::Event {
-                aggregate_id: credit_note_id.clone(),
-                customer_id: customer_id.clone(),
-                actor: convert::actor(&posted_by),
-                ..new_event(
-                    COLLECTIONS,
-                    Payload::CreditNotePosted(pb::CreditNotePosted {
-                        credit_note_id: credit_note_id.clone(),
-                        customer_id: customer_id.clone(),
-                        invoice_id: invoice_id.clone(),
-                        amount: money(amount.amount(), invoice.currency),
-                        invoice_open_amount: money(open_after, invoice.currency),
-                    }),
-                )
-            };
-            Ok(Changes {
-                document_id: credit_note_id.clone(),
-                credit_note: Some(CreditNoteRecord {
+            credit_note_changes(
+                stored,
+                &NewCreditNote {
                     credit_note_id: credit_note_id.clone(),
-                    customer_id: customer_id.clone(),
-                    credit_note_number: number.clone(),
-                    invoice_id: invoice_id.clone(),
-                    currency: invoice.currency,
-                    amount: amount.amount(),
+                    number: number.clone(),
+                    amount,
                     issue_date,
                     reason: reason.clone(),
                     dispute_id: String::new(),
-                    posted_at: Utc::now(),
                     posted_by: posted_by.clone(),
-                }),
-                movements: vec![movement],
-                closed,
-                events: vec![event],
-                fingerprint: fingerprint.clone(),
-                ..Changes::default()
-            })
+                    fingerprint: fingerprint.clone(),
+                },
+            )
         };
         let outcome = self
             .store
@@ -395,7 +344,10 @@ impl CollectionsApi {
             let items: Vec<OpenItem> = account
                 .open_invoices
                 .iter()
-                .map(|stored| open_item(&stored.history.invoice, open_now(&stored.history)))
+                .map(|stored| OpenItem {
+                    disputed_amount: stored.disputed_amount,
+                    ..open_item(&stored.history.invoice, open_now(&stored.history))
+                })
                 .collect();
             let application = allocate_payment(
                 &Funds {
@@ -957,7 +909,7 @@ fn document_number(field: &str, value: &str) -> Result<String, ServiceError> {
     Ok(value.to_owned())
 }
 
-fn required_text(field: &str, value: &str) -> Result<String, ServiceError> {
+pub(super) fn required_text(field: &str, value: &str) -> Result<String, ServiceError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > MAX_REASON_LEN {
         return Err(ServiceError::invalid(
@@ -1032,7 +984,7 @@ fn allocation_refusal(errors: &[crate::domain::AllocationError]) -> ServiceError
     )
 }
 
-fn currency_mismatch(field: &str, expected: Currency) -> ServiceError {
+pub(super) fn currency_mismatch(field: &str, expected: Currency) -> ServiceError {
     ServiceError::FailedPrecondition {
         reason: "CURRENCY_MISMATCH",
         message: format!(
@@ -1043,7 +995,7 @@ fn currency_mismatch(field: &str, expected: Currency) -> ServiceError {
     }
 }
 
-fn open_invoice<'a>(
+pub(super) fn open_invoice<'a>(
     account: &'a Account,
     invoice_id: &str,
 ) -> Result<&'a StoredInvoice, ServiceError> {
@@ -1059,7 +1011,7 @@ fn open_invoice<'a>(
 }
 
 /// Open amount after every movement recorded, whatever its date.
-fn open_now(history: &InvoiceHistory) -> Decimal {
+pub(super) fn open_now(history: &InvoiceHistory) -> Decimal {
     let reduced: Decimal = history
         .movements
         .iter()
@@ -1112,5 +1064,93 @@ fn closure_after(
 fn domain_id<T>(parsed: Result<T, crate::domain::IdError>) -> Result<T, ServiceError> {
     parsed.map_err(|error| {
         ServiceError::internal(format!("an id checked before is refused: {error}"))
+    })
+}
+
+/// A credit note to post against an invoice (PostCreditNote, or a dispute resolved VALID).
+pub(super) struct NewCreditNote {
+    pub credit_note_id: String,
+    pub number: String,
+    pub amount: Money,
+    pub issue_date: NaiveDate,
+    pub reason: String,
+    /// The dispute it resolves; '' when none.
+    pub dispute_id: String,
+    pub posted_by: String,
+    pub fingerprint: String,
+}
+
+/// What posting `note` against the open invoice `stored` writes: the credit note, its
+/// movement, the invoice's closure when it closes it, and CreditNotePosted.
+pub(super) fn credit_note_changes(
+    stored: &StoredInvoice,
+    note: &NewCreditNote,
+) -> Result<Changes, ServiceError> {
+    let invoice = &stored.history.invoice;
+    let invoice_id = invoice.invoice_id.to_string();
+    let customer_id = invoice.customer_id.to_string();
+    let amount = note.amount;
+    if invoice.currency != amount.currency() {
+        return Err(currency_mismatch("amount", invoice.currency));
+    }
+    let open = open_now(&stored.history);
+    if amount.amount() > open {
+        return Err(ServiceError::FailedPrecondition {
+            reason: "AMOUNT_EXCEEDS_OPEN_AMOUNT",
+            message: format!(
+                "the credit note exceeds the invoice's open amount {}",
+                Money::new(open, invoice.currency)
+            ),
+            metadata: vec![("open_amount", open.to_string())],
+        });
+    }
+    let movement = NewMovement {
+        invoice_id: invoice_id.clone(),
+        kind: MovementKind::CreditNote,
+        amount: amount.amount(),
+        date: note.issue_date,
+        document_id: note.credit_note_id.clone(),
+    };
+    let closed = closure_after(
+        &stored.history,
+        std::slice::from_ref(&movement),
+        &invoice_id,
+    );
+    let open_after = open - amount.amount();
+    let event = pb::Event {
+        aggregate_id: note.credit_note_id.clone(),
+        customer_id: customer_id.clone(),
+        actor: convert::actor(&note.posted_by),
+        ..new_event(
+            COLLECTIONS,
+            Payload::CreditNotePosted(pb::CreditNotePosted {
+                credit_note_id: note.credit_note_id.clone(),
+                customer_id: customer_id.clone(),
+                invoice_id: invoice_id.clone(),
+                amount: money(amount.amount(), invoice.currency),
+                invoice_open_amount: money(open_after, invoice.currency),
+            }),
+        )
+    };
+    Ok(Changes {
+        document_id: note.credit_note_id.clone(),
+        credit_note: Some(CreditNoteRecord {
+            credit_note_id: note.credit_note_id.clone(),
+            customer_id,
+            credit_note_number: note.number.clone(),
+            invoice_id,
+            currency: invoice.currency,
+            amount: amount.amount(),
+            issue_date: note.issue_date,
+            reason: note.reason.clone(),
+            dispute_id: note.dispute_id.clone(),
+            posted_at: Utc::now(),
+            posted_by: note.posted_by.clone(),
+        }),
+        movements: vec![movement],
+        closed,
+        events: vec![event],
+        fingerprint: note.fingerprint.clone(),
+        ..Changes::default()
     })
 }

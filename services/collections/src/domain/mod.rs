@@ -21,6 +21,7 @@ pub mod aging;
 pub mod allocation;
 pub mod behaviour;
 pub mod classification;
+pub mod contact;
 pub mod dunning;
 pub mod fraction;
 pub mod kpi;
@@ -41,6 +42,7 @@ pub use classification::{
     AssetClassification, ClassificationPolicy, ClassificationRule, ProvisionMethod,
     ProvisionReport, compute_provisions, exposure_lines,
 };
+pub use contact::{ContactOutcome, default_next_contact};
 pub use dunning::{
     ContactChannel, DunningCandidate, DunningPlan, DunningPolicy, DunningPolicyDraft, TakenAction,
     check_publishable, plan_dunning, select_policy,

@@ -18,6 +18,29 @@ use super::{
 };
 use crate::domain::{CustomerId, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind};
 
+use super::cases::DisputeRow;
+
+/// Sets each invoice's disputed amount from the open disputes read with it.
+fn with_disputes(
+    mut invoices: Vec<StoredInvoice>,
+    disputes: Vec<DisputeRow>,
+) -> StoreResult<Vec<StoredInvoice>> {
+    let mut by_invoice: BTreeMap<String, Decimal> = BTreeMap::new();
+    for row in disputes {
+        let record = row.into_record()?;
+        *by_invoice
+            .entry(record.invoice_id.clone())
+            .or_insert(Decimal::ZERO) += record.amount;
+    }
+    for stored in &mut invoices {
+        stored.disputed_amount = by_invoice
+            .get(stored.record.invoice.invoice_id.as_str())
+            .copied()
+            .unwrap_or(Decimal::ZERO);
+    }
+    Ok(invoices)
+}
+
 #[derive(Debug, Clone)]
 pub struct SqlReceivableStore {
     database: Database,
@@ -232,6 +255,7 @@ fn join_histories(
                 history: InvoiceHistory::new(record.invoice.clone(), movements),
                 movement_documents,
                 record,
+                disputed_amount: Decimal::ZERO,
             })
         })
         .collect()
@@ -305,6 +329,17 @@ impl ReceivableStore for SqlReceivableStore {
                     .bind(reference)
                     .fetch_optional(&mut *tx)
                     .await?,
+                    NaturalKey::Request(key) => {
+                        match credit_runtime::lookup_idempotency_key!(tx, sql, key)? {
+                            credit_runtime::sql::KeyLookup::Fresh => None,
+                            credit_runtime::sql::KeyLookup::Replay(id) => {
+                                Some((id, fingerprint.to_owned()))
+                            }
+                            credit_runtime::sql::KeyLookup::Reused => {
+                                return Err(StoreError::KeyReused(KeyReused));
+                            }
+                        }
+                    }
                 };
                 if let Some((document_id, stored_fingerprint)) = existing {
                     if stored_fingerprint != fingerprint {
@@ -336,9 +371,21 @@ impl ReceivableStore for SqlReceivableStore {
                 .into_iter()
                 .map(PaymentRow::into_record)
                 .collect::<StoreResult<Vec<_>>>()?;
+                let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
+                    "SELECT ", dispute_columns!(), " FROM disputes WHERE customer_id = $1 AND status = 'OPEN' ORDER BY dispute_id"
+                )))
+                .bind(customer_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let open_disputes = disputes
+                    .iter()
+                    .cloned()
+                    .map(DisputeRow::into_record)
+                    .collect::<StoreResult<Vec<_>>>()?;
                 let account = Account {
-                    open_invoices: join_histories(invoices, movements)?,
+                    open_invoices: with_disputes(join_histories(invoices, movements)?, disputes)?,
                     credits,
+                    open_disputes,
                 };
                 let changes = plan(&account).map_err(StoreError::Refused)?;
 
@@ -445,6 +492,40 @@ impl ReceivableStore for SqlReceivableStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                if let Some(dispute) = &changes.new_dispute {
+                    sqlx::query(&sql(
+                        "INSERT INTO disputes (dispute_id, invoice_id, customer_id, currency, amount, reason, status, \
+                         opened_at, opened_by, resolved_at, resolved_by, resolution_notes, credit_note_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'OPEN', $7, $8, NULL, '', '', '')",
+                    ))
+                    .bind(&dispute.dispute_id)
+                    .bind(&dispute.invoice_id)
+                    .bind(customer_id)
+                    .bind(dispute.currency.code())
+                    .bind(dispute.amount.to_string())
+                    .bind(&dispute.reason)
+                    .bind(now)
+                    .bind(&dispute.opened_by)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(dispute) = &changes.resolved_dispute {
+                    sqlx::query(&sql(
+                        "UPDATE disputes SET status = $2, resolved_at = $3, resolved_by = $4, \
+                         resolution_notes = $5, credit_note_id = $6 WHERE dispute_id = $1 AND status = 'OPEN'",
+                    ))
+                    .bind(&dispute.dispute_id)
+                    .bind(&dispute.status)
+                    .bind(now)
+                    .bind(&dispute.resolved_by)
+                    .bind(&dispute.resolution_notes)
+                    .bind(&dispute.credit_note_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let NaturalKey::Request(key) = key {
+                    credit_runtime::insert_idempotency_key!(tx, sql, key, &changes.document_id, now)?;
+                }
                 for event in &changes.events {
                     insert_outbox_event!(tx, sql, event)?;
                 }
@@ -456,7 +537,7 @@ impl ReceivableStore for SqlReceivableStore {
     }
 
     async fn invoice(&self, invoice_id: &str) -> StoreResult<Option<StoredInvoice>> {
-        let (invoices, movements) = on_database!(&self.database, |pool, sql| {
+        let (invoices, movements, disputes) = on_database!(&self.database, |pool, sql| {
             let invoices =
                 sqlx::query_as::<_, InvoiceRow>(&sql(invoices_where!("invoice_id = $1")))
                     .bind(invoice_id)
@@ -468,9 +549,21 @@ impl ReceivableStore for SqlReceivableStore {
             .bind(invoice_id)
             .fetch_all(pool)
             .await?;
-            (invoices, movements)
+            let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
+                "SELECT ",
+                dispute_columns!(),
+                " FROM disputes WHERE invoice_id = $1 AND status = 'OPEN'"
+            )))
+            .bind(invoice_id)
+            .fetch_all(pool)
+            .await?;
+            (invoices, movements, disputes)
         });
-        Ok(join_histories(invoices, movements)?.into_iter().next())
+        Ok(
+            with_disputes(join_histories(invoices, movements)?, disputes)?
+                .into_iter()
+                .next(),
+        )
     }
 
     async fn invoices(
@@ -485,7 +578,7 @@ impl ReceivableStore for SqlReceivableStore {
             None => (String::new(), String::new()),
         };
         let after_due: Option<NaiveDate> = after_due.parse().ok();
-        let (invoices, movements) = on_database!(&self.database, |pool, sql| {
+        let (invoices, movements, disputes) = on_database!(&self.database, |pool, sql| {
             let invoices = sqlx::query_as::<_, InvoiceRow>(&sql(invoices_where!(
                 "customer_id = $1 AND (NOT $2 OR closed_date IS NULL) AND (NOT $3 OR closed_date IS NOT NULL) \
                  AND ($4 IS NULL OR due_date > $4 OR (due_date = $4 AND invoice_number > $5)) \
@@ -505,9 +598,17 @@ impl ReceivableStore for SqlReceivableStore {
             .bind(customer_id)
             .fetch_all(pool)
             .await?;
-            (invoices, movements)
+            let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
+                "SELECT ",
+                dispute_columns!(),
+                " FROM disputes WHERE customer_id = $1 AND status = 'OPEN'"
+            )))
+            .bind(customer_id)
+            .fetch_all(pool)
+            .await?;
+            (invoices, movements, disputes)
         });
-        join_histories(invoices, movements)
+        with_disputes(join_histories(invoices, movements)?, disputes)
     }
 
     async fn payment(&self, payment_id: &str) -> StoreResult<Option<PaymentRecord>> {

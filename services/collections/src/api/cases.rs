@@ -1,0 +1,671 @@
+//! Collection cases: opened and closed by overdue detection (one open case per customer), the
+//! collector's worklist, assignment, contacts and promises to pay.
+//!
+//! Choices:
+//! - one open case per customer (a unique index on the open case); it opens when overdue
+//!   detection finds anything overdue and closes when nothing is, cancelling a promise still
+//!   open then;
+//! - a new case is due for contact on the day it opens;
+//! - the worklist ranks in the suite's base currency, CNY ([`RANKING_CURRENCY`]): a case's
+//!   overdue amount in the ranking is its CNY overdue amount (other currencies are shown on
+//!   the case, not converted);
+//! - a customer without a rating from rating ranks with [`DEFAULT_PD`] (0.05).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use credit_core::{Currency, Principal, ServiceError, both};
+use credit_proto::v1 as pb;
+use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
+use rust_decimal::Decimal;
+
+use super::convert::{
+    self, from_date, money, optional_id, positive_money, required_id, timestamp, to_date,
+};
+use super::{CollectionsApi, store_error};
+use crate::domain::promise::AllocatedPayment;
+use crate::domain::{
+    CaseExposure, CaseId, ContactOutcome, CustomerId, Fraction, InvoiceId, MovementKind,
+    OverduePosition, PromiseId, PromiseScope, PromiseStatus, PromiseToPay, WorklistParams,
+    default_next_contact, evaluate_promise, overdue_positions, rank_worklist,
+};
+use crate::store::{CaseRecord, ContactRecord, PromiseDecision, PromiseRecord};
+
+/// The currency the worklist ranks in.
+pub const RANKING_CURRENCY: &str = "CNY";
+/// PD of a customer rating has not announced a rating for.
+pub const DEFAULT_PD: Decimal = Decimal::from_parts(5, 0, 0, false, 2);
+
+const MAX_NOTES_LEN: usize = 4_000;
+
+impl CollectionsApi {
+    /// Promises evaluated, then cases opened and closed, as of `as_of` for the customers
+    /// `positions` covers (those in scope). Returns (opened, closed, broken).
+    pub(super) async fn sync_cases(
+        &self,
+        as_of: NaiveDate,
+        only: Option<&[String]>,
+        overdue_days: &BTreeMap<String, u32>,
+    ) -> Result<(u32, u32, u32), ServiceError> {
+        // Promises first: a promise kept on the day the last invoice was paid is kept, not
+        // cancelled by the case closing.
+        let promises = match only {
+            Some([customer]) => self.cases.open_promises(Some(customer)).await,
+            _ => self.cases.open_promises(None).await,
+        }
+        .map_err(store_error)?;
+        let mut decisions = Vec::new();
+        for promise in promises {
+            if only.is_some_and(|only| !only.contains(&promise.customer_id)) {
+                continue;
+            }
+            let Some(domain) = domain_promise(&promise) else {
+                continue;
+            };
+            let histories = self
+                .store
+                .histories(Some(&promise.customer_id), as_of, promise.made_on)
+                .await
+                .map_err(store_error)?;
+            let allocations: Vec<AllocatedPayment> = histories
+                .iter()
+                .flat_map(|history| {
+                    history
+                        .movements
+                        .iter()
+                        .filter(|movement| movement.kind == MovementKind::Payment)
+                        .map(|movement| AllocatedPayment {
+                            customer_id: history.invoice.customer_id.clone(),
+                            invoice_id: history.invoice.invoice_id.clone(),
+                            currency: history.invoice.currency,
+                            amount: movement.amount,
+                            value_date: movement.date,
+                        })
+                })
+                .collect();
+            let evaluation = evaluate_promise(&domain, &allocations, as_of);
+            let status = promise_status_name(evaluation.status);
+            if status == "OPEN" && evaluation.paid_amount == promise.paid_amount {
+                continue;
+            }
+            decisions.push(PromiseDecision {
+                promise_id: promise.promise_id.clone(),
+                case_id: promise.case_id.clone(),
+                status: status.to_owned(),
+                paid_amount: evaluation.paid_amount,
+                decided_on: evaluation.decided_on,
+            });
+        }
+        let broken = self
+            .cases
+            .decide_promises(&decisions)
+            .await
+            .map_err(store_error)?;
+        let overdue: Vec<String> = overdue_days
+            .iter()
+            .filter(|(_, days)| **days > 0)
+            .map(|(customer, _)| customer.clone())
+            .collect();
+        let settled: Vec<String> = self
+            .cases
+            .cases(None, true)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|case| case.customer_id)
+            .filter(|customer| only.is_none_or(|only| only.contains(customer)))
+            .filter(|customer| overdue_days.get(customer).copied().unwrap_or(0) == 0)
+            .collect();
+        let (opened, closed) = self
+            .cases
+            .sync_cases(&overdue, &settled, as_of)
+            .await
+            .map_err(store_error)?;
+        if opened + closed + broken > 0 {
+            tracing::info!(opened, closed, broken, %as_of, "collection cases updated");
+        }
+        Ok((opened, closed, broken))
+    }
+
+    /// The contract's case: overdue figures as of `today`, with its open promise.
+    pub(super) async fn case_view(
+        &self,
+        record: &CaseRecord,
+        today: NaiveDate,
+    ) -> Result<pb::CollectionCase, ServiceError> {
+        let histories = self
+            .store
+            .histories(Some(&record.customer_id), today, today)
+            .await
+            .map_err(store_error)?;
+        let positions = overdue_positions(&histories, today);
+        let position = positions
+            .into_values()
+            .find(|position| position.customer_id.as_str() == record.customer_id);
+        let open_promise = self
+            .cases
+            .open_promises(Some(&record.customer_id))
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .find(|promise| promise.case_id == record.case_id);
+        Ok(case_message(
+            record,
+            position.as_ref(),
+            open_promise.as_ref(),
+        ))
+    }
+
+    pub(super) async fn list_worklist_now(
+        &self,
+        request: &pb::ListWorklistRequest,
+    ) -> Result<pb::ListWorklistResponse, ServiceError> {
+        let today = Utc::now().date_naive();
+        let page = Page::parse(request.page_size, &request.page_token);
+        let collector = optional_id("collector", &request.collector);
+        let due_by = match &request.due_by_date {
+            None => Ok(None),
+            Some(date) => from_date(date).map(Some).ok_or_else(|| {
+                ServiceError::invalid("due_by_date", "is not a valid calendar date")
+            }),
+        };
+        let (page, (collector, due_by)) = both(page, both(collector, due_by))?;
+        let ranking_currency = Currency::parse(RANKING_CURRENCY)
+            .map_err(|error| ServiceError::internal(format!("ranking currency: {error}")))?;
+        let cases = self.cases.cases(None, true).await.map_err(store_error)?;
+        let histories = self
+            .store
+            .histories(None, today, today)
+            .await
+            .map_err(store_error)?;
+        let positions: BTreeMap<String, OverduePosition> = overdue_positions(&histories, today)
+            .into_iter()
+            .map(|(customer, position)| (customer.to_string(), position))
+            .collect();
+        let pds = self.cases.customer_pds().await.map_err(store_error)?;
+        let mut exposures = Vec::new();
+        for case in &cases {
+            let position = positions.get(&case.customer_id);
+            let pd = pds
+                .get(&case.customer_id)
+                .and_then(|pd| Decimal::from_str(pd).ok())
+                .and_then(|pd| Fraction::parse(pd).ok())
+                .map_or_else(default_pd, Ok)?;
+            exposures.push(CaseExposure {
+                case_id: CaseId::parse(&case.case_id)
+                    .map_err(|error| ServiceError::internal(format!("case id: {error}")))?,
+                customer_id: CustomerId::parse(&case.customer_id)
+                    .map_err(|error| ServiceError::internal(format!("customer id: {error}")))?,
+                overdue_amount: position
+                    .and_then(|position| position.overdue_amounts.get(&ranking_currency))
+                    .copied()
+                    .unwrap_or(Decimal::ZERO),
+                currency: ranking_currency,
+                pd,
+                oldest_days_past_due: position.map_or(0, |position| position.oldest_overdue_days),
+                broken_promises: case.broken_promises,
+            });
+        }
+        let ranked = rank_worklist(&exposures, &WorklistParams::default())
+            .map_err(ServiceError::internal)?;
+        let by_id: BTreeMap<&str, &CaseRecord> = cases
+            .iter()
+            .map(|case| (case.case_id.as_str(), case))
+            .collect();
+        let open_promises: BTreeMap<String, PromiseRecord> = self
+            .cases
+            .open_promises(None)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|promise| (promise.case_id.clone(), promise))
+            .collect();
+        let after = page.after.clone().unwrap_or_default();
+        let mut lines: Vec<(String, pb::WorklistItem)> = Vec::new();
+        for item in &ranked {
+            let Some(case) = by_id.get(item.case_id.as_str()) else {
+                continue;
+            };
+            if !collector.is_empty() && case.assigned_collector != collector {
+                continue;
+            }
+            if let Some(due_by) = due_by
+                && case.next_contact_date.is_none_or(|next| next > due_by)
+            {
+                continue;
+            }
+            let key = format!("{:010}", item.rank);
+            if key <= after {
+                continue;
+            }
+            lines.push((
+                key,
+                pb::WorklistItem {
+                    rank: i32::try_from(item.rank).unwrap_or(i32::MAX),
+                    collection_case: Some(case_message(
+                        case,
+                        positions.get(&case.customer_id),
+                        open_promises.get(&case.case_id),
+                    )),
+                    // Collections keeps no customer names (intake does).
+                    customer_display_name: String::new(),
+                    overdue_amount: money(item.overdue_amount, item.currency),
+                    pd: item.pd.value().normalize().to_string(),
+                    lgd: item.lgd.value().normalize().to_string(),
+                    expected_loss: money(item.expected_loss, item.currency),
+                    days_past_due_factor: item.days_past_due_factor.normalize().to_string(),
+                    broken_promise_factor: item.broken_promise_factor.normalize().to_string(),
+                    priority_amount: money(item.priority_amount, item.currency),
+                },
+            ));
+            if lines.len() > page.size {
+                break;
+            }
+        }
+        let next_page_token = page.finish(&mut lines, |(key, _)| key);
+        Ok(pb::ListWorklistResponse {
+            items: lines.into_iter().map(|(_, item)| item).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn assign_case_now(
+        &self,
+        principal: &Principal,
+        request: &pb::AssignCaseRequest,
+    ) -> Result<pb::AssignCaseResponse, ServiceError> {
+        let today = Utc::now().date_naive();
+        let (case_id, collector) = both(
+            required_id("case_id", &request.case_id),
+            optional_id("collector", &request.collector),
+        )?;
+        let record = self
+            .cases
+            .assign_case(&case_id, &collector)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("collection case", &case_id))?;
+        tracing::info!(%case_id, assigned_by = %principal.name, "collection case assigned");
+        Ok(pb::AssignCaseResponse {
+            collection_case: Some(self.case_view(&record, today).await?),
+        })
+    }
+
+    pub(super) async fn log_contact_now(
+        &self,
+        principal: &Principal,
+        request: &pb::LogContactRequest,
+    ) -> Result<pb::LogContactResponse, ServiceError> {
+        let now = Utc::now();
+        let today = now.date_naive();
+        let request_id = required_id("request_id", &request.request_id);
+        let case_id = required_id("case_id", &request.case_id);
+        let channel = match pb::ContactChannel::try_from(request.channel) {
+            Ok(pb::ContactChannel::Unspecified) | Err(_) => {
+                Err(ServiceError::invalid("channel", "is required"))
+            }
+            Ok(channel) => Ok(channel),
+        };
+        let outcome = match pb::ContactOutcome::try_from(request.outcome) {
+            Ok(pb::ContactOutcome::Reached) => Ok(ContactOutcome::Reached),
+            Ok(pb::ContactOutcome::NoAnswer) => Ok(ContactOutcome::NoAnswer),
+            Ok(pb::ContactOutcome::PromiseToPay) => Ok(ContactOutcome::PromiseToPay),
+            Ok(pb::ContactOutcome::Dispute) => Ok(ContactOutcome::Dispute),
+            Ok(pb::ContactOutcome::Refused) => Ok(ContactOutcome::Refused),
+            Ok(pb::ContactOutcome::Unspecified) | Err(_) => {
+                Err(ServiceError::invalid("outcome", "is required"))
+            }
+        };
+        let notes = bounded_text("notes", &request.notes, MAX_NOTES_LEN);
+        let contact_name = bounded_text("contact_name", &request.contact_name, 200);
+        let contacted_at = match &request.contacted_at {
+            None => Ok(now),
+            Some(time) => {
+                DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
+                    .filter(|time| *time <= now)
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "contacted_at",
+                            "must be a valid time, not in the future",
+                        )
+                    })
+            }
+        };
+        let next_given = match &request.next_contact_date {
+            None => Ok(None),
+            Some(date) => from_date(date).map(Some).ok_or_else(|| {
+                ServiceError::invalid("next_contact_date", "is not a valid calendar date")
+            }),
+        };
+        let (
+            ((request_id, case_id), (channel, outcome)),
+            ((notes, contact_name), (contacted_at, next_given)),
+        ) = both(
+            both(both(request_id, case_id), both(channel, outcome)),
+            both(both(notes, contact_name), both(contacted_at, next_given)),
+        )?;
+        let contacted_on = contacted_at.date_naive();
+        let promise_input = match (outcome, &request.promise) {
+            (ContactOutcome::PromiseToPay, None) => {
+                return Err(ServiceError::FailedPrecondition {
+                    reason: "PROMISE_REQUIRED",
+                    message: "outcome PROMISE_TO_PAY needs the promise (amount and date)"
+                        .to_owned(),
+                    metadata: Vec::new(),
+                });
+            }
+            (ContactOutcome::PromiseToPay, Some(promise)) => Some(promise_input(promise, today)?),
+            (_, Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "promise",
+                    "is given only with outcome PROMISE_TO_PAY",
+                ));
+            }
+            (_, None) => None,
+        };
+        let key = IdempotencyKey {
+            request_id,
+            operation: "LogContact",
+            fingerprint: fingerprint(request),
+        };
+        // The store recognises a replay before it checks the case is still open: a retry
+        // answers the first result.
+        let case = self
+            .cases
+            .case(&case_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found("collection case", &case_id))?;
+        let contact_id = format!("con_{}", uuid::Uuid::now_v7().simple());
+        let promise =
+            promise_input.map(
+                |(amount, currency, promised_date, invoice_ids)| PromiseRecord {
+                    promise_id: format!("ptp_{}", uuid::Uuid::now_v7().simple()),
+                    case_id: case.case_id.clone(),
+                    customer_id: case.customer_id.clone(),
+                    currency,
+                    amount,
+                    made_on: contacted_on,
+                    promised_date,
+                    invoice_ids,
+                    status: "OPEN".to_owned(),
+                    paid_amount: Decimal::ZERO,
+                    decided_on: None,
+                    created_at: now,
+                    created_by: principal.name.clone(),
+                },
+            );
+        let next_contact_date = next_given.unwrap_or_else(|| {
+            default_next_contact(
+                outcome,
+                contacted_on,
+                promise.as_ref().map(|promise| promise.promised_date),
+            )
+        });
+        let contact = ContactRecord {
+            contact_id,
+            case_id: case.case_id.clone(),
+            customer_id: case.customer_id.clone(),
+            channel: channel.as_str_name().to_owned(),
+            outcome: outcome_name(outcome).to_owned(),
+            notes,
+            contact_name,
+            promise_id: promise
+                .as_ref()
+                .map(|promise| promise.promise_id.clone())
+                .unwrap_or_default(),
+            contacted_at,
+            logged_by: principal.name.clone(),
+            next_contact_date,
+        };
+        let outcome = self
+            .cases
+            .log_contact(&key, &contact, promise.as_ref())
+            .await
+            .map_err(store_error)?;
+        let replayed = outcome.is_replay();
+        let contact_id = outcome.into_inner();
+        if !replayed {
+            tracing::info!(%contact_id, case_id = %case.case_id, "contact logged");
+        }
+        let stored = self
+            .cases
+            .contact(&contact_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::internal("a contact just logged is missing"))?;
+        let case = self
+            .cases
+            .case(&stored.case_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::internal("the case of a contact is missing"))?;
+        Ok(pb::LogContactResponse {
+            contact: Some(self.contact_message(&stored).await?),
+            collection_case: Some(self.case_view(&case, today).await?),
+        })
+    }
+
+    pub(super) async fn list_contacts_now(
+        &self,
+        request: &pb::ListContactsRequest,
+    ) -> Result<pb::ListContactsResponse, ServiceError> {
+        let page = Page::parse(request.page_size, &request.page_token);
+        let case_id = optional_id("case_id", &request.case_id);
+        let customer_id = optional_id("customer_id", &request.customer_id);
+        let (page, (case_id, customer_id)) = both(page, both(case_id, customer_id))?;
+        if case_id.is_empty() && customer_id.is_empty() {
+            return Err(ServiceError::invalid(
+                "case_id",
+                "give case_id or customer_id",
+            ));
+        }
+        let mut rows = self
+            .cases
+            .contacts(
+                &case_id,
+                &customer_id,
+                page.after.as_deref(),
+                page.fetch_limit(),
+            )
+            .await
+            .map_err(store_error)?;
+        let next_page_token = page.finish(&mut rows, |row| &row.contact_id);
+        let mut contacts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            contacts.push(self.contact_message(row).await?);
+        }
+        Ok(pb::ListContactsResponse {
+            contacts,
+            next_page_token,
+        })
+    }
+
+    async fn contact_message(
+        &self,
+        record: &ContactRecord,
+    ) -> Result<pb::ContactLogEntry, ServiceError> {
+        let promise = if record.promise_id.is_empty() {
+            None
+        } else {
+            self.cases
+                .promise(&record.promise_id)
+                .await
+                .map_err(store_error)?
+                .map(|promise| promise_message(&promise))
+        };
+        Ok(pb::ContactLogEntry {
+            contact_id: record.contact_id.clone(),
+            case_id: record.case_id.clone(),
+            customer_id: record.customer_id.clone(),
+            channel: pb::ContactChannel::from_str_name(&record.channel)
+                .unwrap_or_default()
+                .into(),
+            outcome: pb::ContactOutcome::from_str_name(&record.outcome)
+                .unwrap_or_default()
+                .into(),
+            notes: record.notes.clone(),
+            contact_name: record.contact_name.clone(),
+            promise,
+            contacted_at: Some(timestamp(record.contacted_at)),
+            logged_by: convert::actor(&record.logged_by),
+            next_contact_date: Some(to_date(record.next_contact_date)),
+        })
+    }
+}
+
+fn default_pd() -> Result<Fraction, ServiceError> {
+    Fraction::parse(DEFAULT_PD).map_err(|error| ServiceError::internal(error.to_string()))
+}
+
+fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// (amount, currency, promised date, invoice ids) of a promise given to LogContact.
+fn promise_input(
+    promise: &pb::PromiseToPayInput,
+    today: NaiveDate,
+) -> Result<(Decimal, Currency, NaiveDate, Vec<String>), ServiceError> {
+    let amount = positive_money("promise.amount", promise.amount.as_ref());
+    let date = match &promise.promised_date {
+        None => Err(ServiceError::invalid(
+            "promise.promised_date",
+            "is required",
+        )),
+        Some(date) => from_date(date)
+            .filter(|date| *date >= today)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "promise.promised_date",
+                    "must be a valid date, today or later",
+                )
+            }),
+    };
+    let mut ids = Vec::new();
+    let mut violations = Ok(());
+    for (index, id) in promise.invoice_ids.iter().enumerate() {
+        match InvoiceId::parse(id.trim()) {
+            Ok(id) => ids.push(id.to_string()),
+            Err(error) => {
+                violations = Err(ServiceError::invalid(
+                    format!("promise.invoice_ids[{index}]"),
+                    error.to_string(),
+                ));
+            }
+        }
+    }
+    let ((amount, date), ()) = both(both(amount, date), violations)?;
+    Ok((amount.amount(), amount.currency(), date, ids))
+}
+
+fn outcome_name(outcome: ContactOutcome) -> &'static str {
+    match outcome {
+        ContactOutcome::Reached => pb::ContactOutcome::Reached.as_str_name(),
+        ContactOutcome::NoAnswer => pb::ContactOutcome::NoAnswer.as_str_name(),
+        ContactOutcome::PromiseToPay => pb::ContactOutcome::PromiseToPay.as_str_name(),
+        ContactOutcome::Dispute => pb::ContactOutcome::Dispute.as_str_name(),
+        ContactOutcome::Refused => pb::ContactOutcome::Refused.as_str_name(),
+    }
+}
+
+fn promise_status_name(status: PromiseStatus) -> &'static str {
+    match status {
+        PromiseStatus::Open => "OPEN",
+        PromiseStatus::Kept => "KEPT",
+        PromiseStatus::Broken => "BROKEN",
+        PromiseStatus::Cancelled => "CANCELLED",
+    }
+}
+
+fn domain_promise(record: &PromiseRecord) -> Option<PromiseToPay> {
+    let scope = if record.invoice_ids.is_empty() {
+        PromiseScope::WholeCase
+    } else {
+        PromiseScope::Invoices(
+            record
+                .invoice_ids
+                .iter()
+                .filter_map(|id| InvoiceId::parse(id).ok())
+                .collect(),
+        )
+    };
+    Some(PromiseToPay {
+        promise_id: PromiseId::parse(&record.promise_id).ok()?,
+        customer_id: CustomerId::parse(&record.customer_id).ok()?,
+        amount: record.amount,
+        currency: record.currency,
+        made_on: record.made_on,
+        promised_date: record.promised_date,
+        scope,
+        cancelled_on: None,
+    })
+}
+
+pub(super) fn promise_message(record: &PromiseRecord) -> pb::PromiseToPay {
+    pb::PromiseToPay {
+        promise_id: record.promise_id.clone(),
+        case_id: record.case_id.clone(),
+        customer_id: record.customer_id.clone(),
+        amount: money(record.amount, record.currency),
+        promised_date: Some(to_date(record.promised_date)),
+        invoice_ids: record.invoice_ids.clone(),
+        status: match record.status.as_str() {
+            "OPEN" => pb::PromiseStatus::Open,
+            "KEPT" => pb::PromiseStatus::Kept,
+            "BROKEN" => pb::PromiseStatus::Broken,
+            "CANCELLED" => pb::PromiseStatus::Cancelled,
+            _ => pb::PromiseStatus::Unspecified,
+        }
+        .into(),
+        paid_amount: money(record.paid_amount, record.currency),
+        created_at: Some(timestamp(record.created_at)),
+        created_by: convert::actor(&record.created_by),
+    }
+}
+
+fn case_message(
+    record: &CaseRecord,
+    position: Option<&OverduePosition>,
+    open_promise: Option<&PromiseRecord>,
+) -> pb::CollectionCase {
+    pb::CollectionCase {
+        case_id: record.case_id.clone(),
+        customer_id: record.customer_id.clone(),
+        status: if record.status == "OPEN" {
+            pb::CaseStatus::Open
+        } else {
+            pb::CaseStatus::Closed
+        }
+        .into(),
+        assigned_collector: record.assigned_collector.clone(),
+        overdue_amounts: position
+            .map(|position| {
+                position
+                    .overdue_amounts
+                    .iter()
+                    .filter_map(|(currency, amount)| money(*amount, *currency))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        oldest_days_past_due: position.map_or(0, |position| {
+            i32::try_from(position.oldest_overdue_days).unwrap_or(i32::MAX)
+        }),
+        dunning_level: 0,
+        broken_promises: i32::try_from(record.broken_promises).unwrap_or(i32::MAX),
+        escalation_level: i32::try_from(record.escalation_level).unwrap_or(i32::MAX),
+        open_promise: open_promise.map(promise_message),
+        next_contact_date: record.next_contact_date.map(to_date),
+        last_contact_at: record.last_contact_at.map(timestamp),
+        opened_at: Some(timestamp(record.opened_at)),
+        closed_at: record.closed_at.map(timestamp),
+    }
+}
