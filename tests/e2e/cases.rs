@@ -16,6 +16,7 @@ use tonic::Code;
 
 use crate::authorize::cny;
 use crate::collections::{Collections, billing, days_ago, pay, post_invoice, shown, to_date};
+use crate::intake::violated_fields;
 use crate::rating::reason;
 
 fn days_ahead(days: u64) -> pb::Date {
@@ -435,6 +436,24 @@ pub async fn contacts_are_checked_and_logged_once_per_request_id(suite: &TestSui
             .await
             .next_contact_date,
         Some(today())
+    );
+
+    // A promise on another customer's invoice: refused at the field.
+    let other = overdue_invoice(&mut collections, "cus_contact_other", "O-1", "50.00", 5).await;
+    let mut foreign = contact(
+        "con-1",
+        &case.case_id,
+        pb::ContactOutcome::PromiseToPay,
+        Some(("50.00", days_ahead(1))),
+    );
+    foreign.promise.as_mut().unwrap().invoice_ids = vec![other.invoice_id];
+    let refused = collections.log_contact(foreign).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&refused), ["promise.invoice_ids[0]"]);
+    assert!(
+        contacts_of_case(&mut collections, &case.case_id)
+            .await
+            .is_empty()
     );
 
     // The key was not used up: the same request_id with a proper contact is logged.

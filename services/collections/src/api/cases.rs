@@ -377,6 +377,33 @@ impl CollectionsApi {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found("collection case", &case_id))?;
+        if let Some((_, currency, _, invoice_ids)) = &promise_input {
+            for (index, invoice_id) in invoice_ids.iter().enumerate() {
+                let invoice = self
+                    .store
+                    .invoice(invoice_id)
+                    .await
+                    .map_err(store_error)?
+                    .filter(|stored| {
+                        stored.record.invoice.customer_id.as_str() == case.customer_id
+                    });
+                match invoice {
+                    None => {
+                        return Err(ServiceError::invalid(
+                            format!("promise.invoice_ids[{index}]"),
+                            "is not an invoice of the case's customer",
+                        ));
+                    }
+                    Some(stored) if stored.record.invoice.currency != *currency => {
+                        return Err(ServiceError::invalid(
+                            format!("promise.invoice_ids[{index}]"),
+                            "is in another currency than the promised amount",
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         let contact_id = format!("con_{}", uuid::Uuid::now_v7().simple());
         let promise =
             promise_input.map(
