@@ -19,7 +19,7 @@ use crate::collections::{Collections, billing, days_ago, pay, post_invoice, show
 use crate::intake::violated_fields;
 use crate::rating::reason;
 
-fn days_ahead(days: u64) -> pb::Date {
+pub(crate) fn days_ahead(days: u64) -> pb::Date {
     to_date(Utc::now().date_naive() + Days::new(days))
 }
 
@@ -31,7 +31,7 @@ async fn manager(suite: &TestSuite) -> Collections {
     suite.collections(&suite.issue_token("mgr", &[Role::CreditManager]).await)
 }
 
-async fn detect(
+pub(crate) async fn detect(
     collections: &mut Collections,
     customers: &[&str],
     as_of: Option<pb::Date>,
@@ -64,7 +64,10 @@ async fn item_of(collections: &mut Collections, customer_id: &str) -> pb::Workli
         .unwrap_or_else(|| panic!("no open case for {customer_id}"))
 }
 
-async fn case_of(collections: &mut Collections, customer_id: &str) -> pb::CollectionCase {
+pub(crate) async fn case_of(
+    collections: &mut Collections,
+    customer_id: &str,
+) -> pb::CollectionCase {
     item_of(collections, customer_id)
         .await
         .collection_case
@@ -72,7 +75,7 @@ async fn case_of(collections: &mut Collections, customer_id: &str) -> pb::Collec
 }
 
 /// An invoice of `amount` CNY issued `due_days_ago + 30` days ago and due `due_days_ago` ago.
-async fn overdue_invoice(
+pub(crate) async fn overdue_invoice(
     collections: &mut Collections,
     customer_id: &str,
     number: &str,
@@ -94,7 +97,7 @@ async fn overdue_invoice(
     .unwrap()
 }
 
-fn contact(
+pub(crate) fn contact(
     request_id: &str,
     case_id: &str,
     outcome: pb::ContactOutcome,

@@ -251,3 +251,58 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
+
+pub async fn a_promise_pauses_dunning_and_a_broken_one_escalates(suite: &TestSuite) {
+    use crate::cases::{case_of, contact, days_ahead, detect, overdue_invoice};
+    use pb::ContactChannel::{Email, Phone};
+    let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    let policy = pb::DunningPolicy {
+        policy_id: "default".into(),
+        display_name: "Two steps".into(),
+        levels: vec![
+            level(1, "Reminder", 1, Email),
+            level(2, "Phone call", 30, Phone),
+        ],
+        ..Default::default()
+    };
+    publish(&mut admin, "pol-two", policy).await.unwrap();
+    let mut collections = suite.collections(
+        &suite
+            .issue_token("col", &[Role::OrderEntry, Role::Collector])
+            .await,
+    );
+    let customer_id = "cus_promise_1";
+    let invoice = overdue_invoice(&mut collections, customer_id, "PR-1", "900.00", 2).await;
+    detect(&mut collections, &[customer_id], None).await;
+    let case = case_of(&mut collections, customer_id).await;
+
+    // Two days past due: the reminder.
+    let first = run(&mut collections, "pr-run-1", date_in(0), false).await;
+    assert_eq!(levels(&first), [(invoice.invoice_id.clone(), 1, 2)]);
+    assert_eq!(first.actions[0].case_id, case.case_id);
+
+    // The customer promises to pay everything in five days: dunning waits.
+    collections
+        .log_contact(contact(
+            "pr-ptp",
+            &case.case_id,
+            pb::ContactOutcome::PromiseToPay,
+            Some(("900.00", days_ahead(5))),
+        ))
+        .await
+        .unwrap();
+    let paused = run(&mut collections, "pr-run-2", date_in(3), false).await;
+    assert!(paused.actions.is_empty());
+    assert_eq!(paused.skipped_promised, 1);
+
+    // Nothing paid: broken the day after its date. Nine days past due would still be the
+    // reminder's level, but the broken promise escalates to the next level at once.
+    let broken = detect(&mut collections, &[customer_id], Some(days_ahead(6))).await;
+    assert_eq!(broken.promises_broken, 1);
+    let escalated = run(&mut collections, "pr-run-3", date_in(7), false).await;
+    assert_eq!(levels(&escalated), [(invoice.invoice_id.clone(), 2, 9)]);
+    assert_eq!(escalated.actions[0].channel(), Phone);
+    // And it is not escalated again by the same broken promise.
+    let after = run(&mut collections, "pr-run-4", date_in(8), false).await;
+    assert!(after.actions.is_empty());
+}

@@ -132,6 +132,7 @@ mod both {
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,
         dunning_policies_are_checked_when_published,
+        a_promise_pauses_dunning_and_a_broken_one_escalates,
     );
     on_both_backends!(cases:
         a_promise_kept_by_a_payment_is_kept,

@@ -613,7 +613,7 @@ fn promise_status_name(status: PromiseStatus) -> &'static str {
     }
 }
 
-fn domain_promise(record: &PromiseRecord) -> Option<PromiseToPay> {
+pub(super) fn domain_promise(record: &PromiseRecord) -> Option<PromiseToPay> {
     let scope = if record.invoice_ids.is_empty() {
         PromiseScope::WholeCase
     } else {

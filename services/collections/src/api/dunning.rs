@@ -15,11 +15,12 @@ use credit_runtime::sql::{Page, fingerprint};
 
 use super::convert::{actor, as_of_date, money, required_id, timestamp, to_date};
 use super::{CollectionsApi, store_error};
-use crate::domain::dunning::{DunningLevelDraft, SkipReason};
+use crate::domain::dunning::{DunningLevelDraft, PromiseState, SkipReason};
 use crate::domain::{
     ContactChannel, DunningCandidate, DunningPolicy, DunningPolicyDraft, InvoiceId, TakenAction,
     check_publishable, plan_dunning,
 };
+use crate::domain::{PromiseEvaluation, PromiseStatus};
 use crate::store::{ActionFilter, Outcome};
 
 impl CollectionsApi {
@@ -151,6 +152,37 @@ impl CollectionsApi {
             .histories(None, as_of, as_of)
             .await
             .map_err(store_error)?;
+        let grades = self.cases.customer_grades().await.map_err(store_error)?;
+        let disputed = self.open_disputed_amounts().await?;
+        let case_of: BTreeMap<String, String> = self
+            .cases
+            .cases(None, true)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|case| (case.customer_id, case.case_id))
+            .collect();
+        let promises: Vec<PromiseState> = self
+            .cases
+            .dunning_promises()
+            .await
+            .map_err(store_error)?
+            .iter()
+            .filter_map(|record| {
+                Some(PromiseState {
+                    promise: super::cases::domain_promise(record)?,
+                    evaluation: PromiseEvaluation {
+                        status: match record.status.as_str() {
+                            "KEPT" => PromiseStatus::Kept,
+                            "BROKEN" => PromiseStatus::Broken,
+                            _ => PromiseStatus::Open,
+                        },
+                        paid_amount: record.paid_amount,
+                        decided_on: record.decided_on,
+                    },
+                })
+            })
+            .collect();
         let mut names: BTreeMap<String, String> = BTreeMap::new();
         let mut candidates = Vec::new();
         for history in &histories {
@@ -172,13 +204,16 @@ impl CollectionsApi {
             candidates.push(DunningCandidate {
                 customer_id: invoice.customer_id.clone(),
                 customer_name: names.get(customer).cloned().unwrap_or_default(),
-                grade: None,
+                grade: grades.get(customer).cloned(),
                 invoice_id: invoice.invoice_id.clone(),
                 invoice_number: invoice.invoice_number.clone(),
                 currency: invoice.currency,
                 due_date: invoice.due_date,
                 open_amount: open,
-                disputed_amount: rust_decimal::Decimal::ZERO,
+                disputed_amount: disputed
+                    .get(invoice.invoice_id.as_str())
+                    .copied()
+                    .unwrap_or_default(),
             });
         }
         let taken = self
@@ -195,7 +230,7 @@ impl CollectionsApi {
                 })
             })
             .collect::<Vec<_>>();
-        let plan = plan_dunning(as_of, &policies, &candidates, &taken, &[]);
+        let plan = plan_dunning(as_of, &policies, &candidates, &taken, &promises);
 
         let created_at = timestamp(Utc::now());
         let drafted: Vec<(pb::DunningAction, pb::Event)> = plan
@@ -204,7 +239,10 @@ impl CollectionsApi {
             .map(|draft| {
                 let action = pb::DunningAction {
                     action_id: format!("dun_{}", uuid::Uuid::now_v7().simple()),
-                    case_id: String::new(),
+                    case_id: case_of
+                        .get(draft.customer_id.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
                     customer_id: draft.customer_id.to_string(),
                     invoice_id: draft.invoice_id.to_string(),
                     invoice_number: draft.invoice_number.clone(),
@@ -295,6 +333,29 @@ impl CollectionsApi {
             actions,
             next_page_token,
         })
+    }
+
+    /// The amount under open disputes, by invoice: never dunned.
+    async fn open_disputed_amounts(
+        &self,
+    ) -> Result<BTreeMap<String, rust_decimal::Decimal>, ServiceError> {
+        let open = self
+            .cases
+            .disputes(
+                &crate::store::DisputeFilter {
+                    status: "OPEN".to_owned(),
+                    ..Default::default()
+                },
+                None,
+                i64::MAX,
+            )
+            .await
+            .map_err(store_error)?;
+        let mut amounts: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+        for dispute in open {
+            *amounts.entry(dispute.invoice_id).or_default() += dispute.amount;
+        }
+        Ok(amounts)
     }
 
     /// The customer's name for the letters, from intake; its id when intake cannot say.

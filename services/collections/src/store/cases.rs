@@ -130,6 +130,10 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Open promises of one customer or of all.
     async fn open_promises(&self, customer_id: Option<&str>) -> StoreResult<Vec<PromiseRecord>>;
 
+    /// Promises dunning looks at: open and kept ones pause it until their date, broken ones
+    /// escalate it (cancelled ones count for nothing).
+    async fn dunning_promises(&self) -> StoreResult<Vec<PromiseRecord>>;
+
     /// Records what overdue detection found; a promise turning BROKEN escalates its case.
     /// Only promises still open change. Returns the number of promises marked broken.
     async fn decide_promises(&self, decisions: &[PromiseDecision]) -> StoreResult<u32>;
@@ -173,6 +177,9 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
 
     /// Each rated customer's PD (a fraction, as rating announced it).
     async fn customer_pds(&self) -> StoreResult<BTreeMap<String, String>>;
+
+    /// Each rated customer's grade, as rating announced it (dunning picks its policy by it).
+    async fn customer_grades(&self) -> StoreResult<BTreeMap<String, String>>;
 
     /// Applies a RatingChanged once (other events are skipped); the newest rating wins.
     async fn apply_rating_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
@@ -467,6 +474,19 @@ impl CaseStore for SqlReceivableStore {
         rows.into_iter().map(PromiseRow::into_record).collect()
     }
 
+    async fn dunning_promises(&self) -> StoreResult<Vec<PromiseRecord>> {
+        let rows = on_database!(self.database(), |pool, sql| {
+            sqlx::query_as::<_, PromiseRow>(&sql(concat!(
+                "SELECT ",
+                promise_columns!(),
+                " FROM promises WHERE status <> 'CANCELLED' ORDER BY promise_id"
+            )))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(PromiseRow::into_record).collect()
+    }
+
     async fn decide_promises(&self, decisions: &[PromiseDecision]) -> StoreResult<u32> {
         if decisions.is_empty() {
             return Ok(0);
@@ -708,6 +728,15 @@ impl CaseStore for SqlReceivableStore {
     async fn customer_pds(&self) -> StoreResult<BTreeMap<String, String>> {
         let rows: Vec<(String, String)> = on_database!(self.database(), |pool, sql| {
             sqlx::query_as(&sql("SELECT customer_id, pd FROM customer_ratings"))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn customer_grades(&self) -> StoreResult<BTreeMap<String, String>> {
+        let rows: Vec<(String, String)> = on_database!(self.database(), |pool, sql| {
+            sqlx::query_as(&sql("SELECT customer_id, grade FROM customer_ratings"))
                 .fetch_all(pool)
                 .await?
         });
