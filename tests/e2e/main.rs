@@ -16,6 +16,7 @@ mod health;
 mod import_csv;
 mod intake;
 mod limits;
+mod loss;
 mod policy;
 mod propose;
 mod rating;
@@ -140,6 +141,11 @@ mod both {
         the_worklist_ranks_cases_by_expected_loss_with_every_component,
         contacts_are_checked_and_logged_once_per_request_id,
         disputes_leave_automatic_allocation_and_valid_ones_are_credited,
+    );
+    on_both_backends!(loss:
+        provisions_of_a_portfolio_match_hand_computed_figures,
+        a_write_off_needs_a_second_person_with_enough_authority,
+        kpis_of_a_period_match_hand_computed_figures,
     );
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,

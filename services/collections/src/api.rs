@@ -1,13 +1,14 @@
 //! The gRPC handlers of `credit.v1.CollectionsService`. Receivables (invoices, credit notes,
 //! payments, the ledger, aging, payment behaviour) in [`receivables`], overdue detection in
 //! [`overdue`], cases, the worklist, contacts and promises in [`cases`], disputes in
-//! [`disputes`]. Dunning, provisions, write-offs and KPIs answer UNIMPLEMENTED until they land
-//! (#6).
+//! [`disputes`], dunning in [`dunning`], provisions, write-offs, recoveries and KPIs in
+//! [`loss`].
 
 mod cases;
 mod convert;
 mod disputes;
 mod dunning;
+mod loss;
 mod overdue;
 mod receivables;
 
@@ -25,7 +26,7 @@ use credit_runtime::principal;
 use credit_runtime::sql::storage_error;
 use tonic::{Request, Response, Status};
 
-use crate::store::{CaseStore, DunningStore, ReceivableStore, StoreError};
+use crate::store::{CaseStore, DunningStore, LossStore, ReceivableStore, StoreError};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -36,6 +37,8 @@ pub struct CollectionsApi {
     dunning: Arc<dyn DunningStore>,
     /// Cases, contacts, promises, disputes, customers' ratings.
     cases: Arc<dyn CaseStore>,
+    /// Write-offs and recoveries.
+    loss: Arc<dyn LossStore>,
     /// For the customer's payment terms when an invoice gives no due date.
     limits: Option<LimitServiceClient<PeerChannel>>,
     /// For the customer's name in dunning letters.
@@ -54,12 +57,14 @@ impl CollectionsApi {
         store: Arc<dyn ReceivableStore>,
         dunning: Arc<dyn DunningStore>,
         cases: Arc<dyn CaseStore>,
+        loss: Arc<dyn LossStore>,
         peers: CollectionsPeers,
     ) -> Self {
         Self {
             store,
             dunning,
             cases,
+            loss,
             limits: peers.limits.map(LimitServiceClient::new),
             intake: peers.intake.map(IntakeServiceClient::new),
         }
@@ -262,6 +267,24 @@ impl CollectionsService for CollectionsApi {
         ))
     }
 
+    async fn get_provisions(
+        &self,
+        request: Request<pb::GetProvisionsRequest>,
+    ) -> Answer<pb::GetProvisionsResponse> {
+        Ok(Response::new(self.provisions_now(request.get_ref()).await?))
+    }
+
+    async fn request_write_off(
+        &self,
+        request: Request<pb::RequestWriteOffRequest>,
+    ) -> Answer<pb::RequestWriteOffResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.request_write_off_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
     async fn list_disputes(
         &self,
         request: Request<pb::ListDisputesRequest>,
@@ -269,6 +292,41 @@ impl CollectionsService for CollectionsApi {
         Ok(Response::new(
             self.list_disputes_now(request.get_ref()).await?,
         ))
+    }
+
+    async fn decide_write_off(
+        &self,
+        request: Request<pb::DecideWriteOffRequest>,
+    ) -> Answer<pb::DecideWriteOffResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.decide_write_off_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn list_write_offs(
+        &self,
+        request: Request<pb::ListWriteOffsRequest>,
+    ) -> Answer<pb::ListWriteOffsResponse> {
+        Ok(Response::new(
+            self.list_write_offs_now(request.get_ref()).await?,
+        ))
+    }
+
+    async fn record_recovery(
+        &self,
+        request: Request<pb::RecordRecoveryRequest>,
+    ) -> Answer<pb::RecordRecoveryResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.record_recovery_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn get_kpis(&self, request: Request<pb::GetKpisRequest>) -> Answer<pb::GetKpisResponse> {
+        Ok(Response::new(self.kpis_now(request.get_ref()).await?))
     }
 }
 

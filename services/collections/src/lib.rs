@@ -8,8 +8,9 @@
 //! ListWorklist (ranked by expected loss with the PD rating announces), AssignCase,
 //! LogContact and ListContacts with promises to pay (kept or broken by DetectOverdue),
 //! OpenDispute, ResolveDispute and ListDisputes; dunning (policies as data, runs, actions).
-//! Provisions, write-offs and KPIs answer UNIMPLEMENTED until they land (#6); their rules are
-//! in [`domain`] already.
+//! Loss — GetProvisions (five-level classification), RequestWriteOff / DecideWriteOff (four
+//! eyes, within authority; emits ReceivableWrittenOff), ListWriteOffs, RecordRecovery (emits
+//! RecoveryRecorded) and GetKpis.
 
 pub mod api;
 pub mod domain;
@@ -50,11 +51,12 @@ pub struct CollectionsParts {
 /// The `CollectionsService` on `database`; limits gives customers' payment terms, intake
 /// their names for dunning letters.
 pub fn build(database: Database, peers: CollectionsPeers) -> CollectionsParts {
-    let sql = Arc::new(store::SqlReceivableStore::new(database));
+    let sql = Arc::new(store::SqlReceivableStore::new(database.clone()));
     let receivables: Arc<dyn store::ReceivableStore> = sql.clone();
     let dunning: Arc<dyn store::DunningStore> = sql.clone();
     let cases: Arc<dyn store::CaseStore> = sql;
-    let api = CollectionsApi::new(receivables, dunning, cases.clone(), peers);
+    let loss: Arc<dyn store::LossStore> = Arc::new(store::SqlLossStore::new(database));
+    let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers);
     CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),

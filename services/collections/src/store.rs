@@ -18,6 +18,7 @@ macro_rules! dispute_columns {
 
 mod cases;
 mod dunning;
+mod loss;
 mod receivables;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,10 @@ pub use cases::{
     PromiseRecord,
 };
 pub use dunning::{ActionFilter, DunningStore, PolicyAdmission, TakenLevel};
+pub use loss::{
+    DecisionChanges, DecisionPlan, InvoiceState, LossStore, RecoveryChanges, RecoveryPlan,
+    RecoveryRecord, RequestPlan, SqlLossStore, WriteOffFilter, WriteOffRecord,
+};
 pub use receivables::SqlReceivableStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +217,10 @@ pub enum LedgerDocument {
     Invoice(InvoiceRecord),
     CreditNote(CreditNoteRecord),
     Payment(PaymentRecord),
+    /// An approved write-off, at its approval.
+    WriteOff(WriteOffRecord),
+    /// A recovery on a write-off (a memo: no balance change).
+    Recovery(RecoveryRecord),
 }
 
 #[async_trait]

@@ -885,6 +885,35 @@ fn ledger_entry(document: &LedgerDocument) -> LedgerLine {
             description: format!("payment {}", payment.reference),
             recorded_at: payment.recorded_at,
         },
+        LedgerDocument::WriteOff(write_off) => LedgerLine {
+            entry_type: pb::LedgerEntryType::WriteOff,
+            posting_date: write_off.decision_date.unwrap_or_default(),
+            document_id: write_off.write_off_id.clone(),
+            document_number: write_off.write_off_id.clone(),
+            invoice_id: write_off.invoice_id.clone(),
+            currency: write_off.currency,
+            debit: Decimal::ZERO,
+            credit: write_off.amount,
+            description: format!("write-off: {}", write_off.reason),
+            recorded_at: write_off.decided_at.unwrap_or(write_off.requested_at),
+        },
+        // A memo: the amount is in the description, debit and credit stay zero.
+        LedgerDocument::Recovery(recovery) => LedgerLine {
+            entry_type: pb::LedgerEntryType::Recovery,
+            posting_date: recovery.value_date,
+            document_id: recovery.recovery_id.clone(),
+            document_number: recovery.reference.clone(),
+            invoice_id: recovery.invoice_id.clone(),
+            currency: recovery.currency,
+            debit: Decimal::ZERO,
+            credit: Decimal::ZERO,
+            description: format!(
+                "recovery of {} on write-off {} (memo)",
+                Money::new(recovery.amount, recovery.currency),
+                recovery.write_off_id
+            ),
+            recorded_at: recovery.recorded_at,
+        },
     }
 }
 

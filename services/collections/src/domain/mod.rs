@@ -31,6 +31,7 @@ pub mod receivable;
 pub mod rounding;
 pub mod template;
 pub mod worklist;
+pub mod write_off;
 
 pub use aging::{Aging, AgingBucket, AgingSummary, age, age_by_customer};
 pub use allocation::{
@@ -58,3 +59,7 @@ pub use receivable::{
 pub use rounding::{round_money, round_ratio};
 pub use template::MessageTemplate;
 pub use worklist::{CaseExposure, WorklistItem, WorklistParams, rank_worklist};
+pub use write_off::{
+    Checker, WriteOffDecision, WriteOffError, WriteOffStatus, decide_write_off, record_recovery,
+    write_off_amount,
+};

@@ -714,6 +714,7 @@ impl ReceivableStore for SqlReceivableStore {
         for (row, seq) in payments.into_iter().zip(payment_seqs) {
             documents.push((seq, LedgerDocument::Payment(row.into_record()?)));
         }
+        documents.extend(super::loss::ledger_documents(&self.database, customer_id).await?);
         documents.sort_by_key(|(seq, _)| *seq);
         Ok(documents
             .into_iter()
