@@ -11,6 +11,7 @@ mod auth;
 mod authorize;
 mod cases;
 mod collections;
+mod demo;
 mod dunning;
 mod health;
 mod import_csv;
@@ -147,6 +148,7 @@ mod both {
         a_write_off_needs_a_second_person_with_enough_authority,
         kpis_of_a_period_match_hand_computed_figures,
     );
+    on_both_backends!(demo: the_order_to_cash_story_runs_with_four_eyes_and_twice);
     on_both_backends!(reconcile:
         damaged_exposure_is_reported_exactly_then_repaired,
         cold_customers_are_not_differences,

@@ -24,6 +24,7 @@ use credit_runtime::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod demo;
 pub mod import;
 pub mod reconcile;
 
