@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 
 /// Every step the story prints, in order.
-const STEPS: [&str; 18] = [
+const STEPS: [&str; 20] = [
     "register customer",
     "financial statement",
     "bureau and trade ref",
@@ -30,6 +30,8 @@ const STEPS: [&str; 18] = [
     "blocked",
     "order while blocked",
     "dunning",
+    "payment of the rest",
+    "order after payment",
 ];
 
 async fn run_demo(suite: &TestSuite, cast: &DemoCast) -> (DemoSummary, String) {

@@ -164,10 +164,10 @@ impl DemoCast {
     /// A maker's token (usually the ADMIN token) for everything but the checker's decisions,
     /// and a checker's token (CREDIT_MANAGER with authority) for those.
     pub fn from_tokens(maker: SecretString, checker: SecretString) -> Self {
-        let maker_actor = Actor::new("maker (--token)", maker);
+        let maker_actor = Actor::new("the --token holder", maker);
         Self {
             analyst: maker_actor.clone(),
-            manager: Actor::new("checker (--checker-token)", checker),
+            manager: Actor::new("the --checker-token holder", checker),
             order_entry: maker_actor.clone(),
             collector: maker_actor,
             issued: Vec::new(),
@@ -302,7 +302,7 @@ fn bearer(actor: &Actor) -> Result<Bearer, DemoError> {
         })
 }
 
-/// Connects to `endpoint` (`http://host:port`) lazily checked by the first call.
+/// Connects to `endpoint` (`http://host:port`), failing fast when nothing answers there.
 pub async fn connect(endpoint: &str) -> Result<Channel, DemoError> {
     let parsed = Endpoint::from_shared(endpoint.to_owned())
         .map_err(|_| ConfigError::new("--endpoint", format!("'{endpoint}' is not a URL")))?
@@ -354,7 +354,7 @@ pub async fn run(
     )?;
     writeln!(
         story.out,
-        "cast: {} (maker), {} (checker), {} (orders and billing), {} (collections)",
+        "cast: maker {}; checker {}; orders and billing {}; collections {}",
         cast.analyst.name, cast.manager.name, cast.order_entry.name, cast.collector.name
     )?;
     story.tell(seed).await
@@ -386,6 +386,8 @@ struct Position {
     available: Option<Decimal>,
     oldest_overdue_days: i32,
     blocks: Vec<String>,
+    /// The grade limits decides with (rating's RatingChanged).
+    grade: String,
 }
 
 impl<W: Write> Story<'_, W> {
@@ -562,9 +564,7 @@ impl<W: Write> Story<'_, W> {
             .customer
             .ok_or_else(|| self.unexpected("CreateCustomer answered no customer"))?;
         let customer_id = created.customer_id.clone();
-        let status = pb::CustomerStatus::try_from(created.status)
-            .map(|status| status.as_str_name())
-            .unwrap_or("UNKNOWN");
+        let status = customer_status(created.status);
         let result = self
             .manager_intake
             .set_customer_status(pb::SetCustomerStatusRequest {
@@ -579,9 +579,7 @@ impl<W: Write> Story<'_, W> {
             .customer
             .map(|customer| customer.status)
             .unwrap_or_default();
-        let active = pb::CustomerStatus::try_from(active)
-            .map(|status| status.as_str_name())
-            .unwrap_or("UNKNOWN");
+        let active = customer_status(active);
         let by = self.cast.manager.name.clone();
         self.line(&format!(
             "{customer_id} \"{legal_name}\" (enterprise, wholesale F51): {status} -> {active} by {by}"
@@ -953,7 +951,7 @@ impl<W: Write> Story<'_, W> {
             released: false,
         };
         let mut text = format!(
-            "{order_id} for {:.2}: {}",
+            "{order_id} for {:.2} {DEMO_CURRENCY}: {}",
             amount,
             decision_name(answer.decision())
         );
@@ -1089,6 +1087,7 @@ impl<W: Write> Story<'_, W> {
                 None => None,
             },
             oldest_overdue_days: exposure.oldest_overdue_days,
+            grade: exposure.grade.clone(),
             blocks: exposure
                 .blocks
                 .iter()
@@ -1230,7 +1229,7 @@ impl<W: Write> Story<'_, W> {
             .wait_for_position(customer_id, Decimal::ZERO, invoiced - paid)
             .await?;
         self.line(&format!(
-            "{paid:.2} on {}: open amount {open}; exposure {}, available {}",
+            "{paid:.2} {DEMO_CURRENCY} on {}: open amount {open}; exposure {}, available {}",
             first.invoice_number,
             position.exposure,
             optional(position.available)
@@ -1256,7 +1255,7 @@ impl<W: Write> Story<'_, W> {
             .wait_for_position(customer_id, Decimal::ZERO, receivables_before + amount)
             .await?;
         self.line(&format!(
-            "{} ({}) for {:.2}, an earlier delivery billed late: issued {}, due {} ({OVERDUE_DAYS} days ago)",
+            "{} ({}) for {:.2} {DEMO_CURRENCY}, an earlier delivery billed late: issued {}, due {} ({OVERDUE_DAYS} days ago)",
             invoice.invoice_number,
             invoice.invoice_id,
             amount,
@@ -1358,7 +1357,20 @@ impl<W: Write> Story<'_, W> {
                 let levels: Vec<String> = ran
                     .actions
                     .iter()
-                    .map(|action| format!("{action:?}"))
+                    .map(|action| {
+                        let channel = pb::ContactChannel::try_from(action.channel)
+                            .map(|channel| {
+                                channel.as_str_name().trim_start_matches("CONTACT_CHANNEL_")
+                            })
+                            .unwrap_or("UNKNOWN");
+                        format!(
+                            "level {} by {channel} for {} ({} days past due, {})",
+                            action.level,
+                            action.invoice_number,
+                            action.days_past_due,
+                            show(action.amount.as_ref())
+                        )
+                    })
                     .collect();
                 self.line(&format!("{} dunning actions created", ran.actions.len()))?;
                 for action in levels {
@@ -1457,11 +1469,16 @@ impl<W: Write> Story<'_, W> {
         }
         let position = self.position(customer_id).await?;
         self.detail(&format!(
-            "exposure {} = open holds {} + open receivables {}; available {}",
+            "exposure {} = open holds {} + open receivables {}; available {}; grade in limits {}",
             position.exposure,
             position.holds,
             position.receivables,
-            optional(position.available)
+            optional(position.available),
+            if position.grade.is_empty() {
+                "none"
+            } else {
+                position.grade.as_str()
+            },
         ))?;
         Ok((final_order, position))
     }
@@ -1541,6 +1558,12 @@ fn decision_name(decision: pb::AuthorizationDecision) -> &'static str {
     decision
         .as_str_name()
         .trim_start_matches("AUTHORIZATION_DECISION_")
+}
+
+fn customer_status(status: i32) -> &'static str {
+    pb::CustomerStatus::try_from(status)
+        .map(|status| status.as_str_name().trim_start_matches("CUSTOMER_STATUS_"))
+        .unwrap_or("UNKNOWN")
 }
 
 fn approval_status(status: i32) -> &'static str {

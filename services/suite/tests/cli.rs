@@ -219,3 +219,28 @@ async fn reconcile_on_a_clean_suite_exits_zero_with_a_summary() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[test]
+fn demo_without_the_suites_data_or_a_checker_token_is_refused() {
+    let output = run(&["demo", "--endpoint", "127.0.0.1:9"], &[]);
+    assert_refused(&output, "--checker-token");
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn demo_that_cannot_reach_the_suite_says_where_it_looked() {
+    let output = run(
+        &[
+            "demo",
+            "--endpoint",
+            "127.0.0.1:9",
+            "--token",
+            "maker",
+            "--checker-token",
+            "checker",
+        ],
+        &[],
+    );
+    assert_refused(&output, "cannot connect to http://127.0.0.1:9");
+    assert_eq!(output.status.code(), Some(1));
+}
