@@ -85,16 +85,15 @@ fn check_story(summary: &DemoSummary, text: &str) {
         summary.available,
         Some(summary.limit - summary.final_order.amount)
     );
-    // Dunning answers UNIMPLEMENTED until collections builds it; the story goes on either way.
-    match summary.dunning {
-        DunningOutcome::NotAvailable => {
-            assert!(
-                text.contains("dunning: not available in this version"),
-                "{text}"
-            )
-        }
-        DunningOutcome::Ran { .. } => assert!(text.contains("dunning actions created")),
-    }
+    // The shipped dunning policy calls at 30 days past due: the invoice 45 days overdue gets
+    // the phone call (the lower levels, skipped, are never created later).
+    assert_eq!(
+        summary.dunning,
+        DunningOutcome::Ran { actions: 1 },
+        "{text}"
+    );
+    assert!(text.contains("1 dunning actions created"), "{text}");
+    assert!(text.contains("level 3 by PHONE"), "{text}");
 
     let mut lines = text.lines();
     for (number, step) in STEPS.iter().enumerate() {

@@ -137,10 +137,11 @@ fn levels(response: &pb::RunDunningResponse) -> Vec<(String, i32, i32)> {
 
 pub async fn a_dunning_run_twice_creates_each_action_once(suite: &TestSuite) {
     let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    // The suite ships policy "default" as version 1; this one is its version 2.
     let published = publish(&mut admin, "pol-1", default_policy())
         .await
         .unwrap();
-    assert_eq!(published.version, 1);
+    assert_eq!(published.version, 2);
     let mut collections = suite.collections(
         &suite
             .issue_token("col", &[Role::OrderEntry, Role::Collector])
@@ -228,11 +229,11 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
     second_default.grades = vec!["B".into(), "CCC".into()];
     let strict = publish(&mut admin, "pol-3", second_default).await.unwrap();
     assert_eq!(strict.version, 1);
-    // A new version of the default keeps the first.
+    // A new version of the default keeps the earlier ones (1 is the shipped policy).
     let mut shorter = default_policy();
     shorter.levels.truncate(2);
-    let second = publish(&mut admin, "pol-4", shorter).await.unwrap();
-    assert_eq!(second.version, 2);
+    let third = publish(&mut admin, "pol-4", shorter).await.unwrap();
+    assert_eq!(third.version, 3);
     let latest = admin
         .list_dunning_policies(pb::ListDunningPoliciesRequest::default())
         .await
@@ -243,7 +244,25 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
         .iter()
         .map(|policy| (policy.policy_id.clone(), policy.version))
         .collect();
-    assert_eq!(listed, [("default".into(), 2), ("strict".into(), 1)]);
+    assert_eq!(listed, [("default".into(), 3), ("strict".into(), 1)]);
+    let every_version = admin
+        .list_dunning_policies(pb::ListDunningPoliciesRequest {
+            all_versions: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policies;
+    let shipped = every_version
+        .iter()
+        .find(|policy| policy.policy_id == "default" && policy.version == 1)
+        .unwrap();
+    assert_eq!(shipped.levels.len(), 5);
+    assert_eq!(
+        shipped.published_by.as_ref().unwrap().principal,
+        "system:collections"
+    );
     // Only an administrator publishes.
     let mut collector = suite.collections(&suite.issue_token("col", &[Role::Collector]).await);
     let denied = publish(&mut collector, "pol-5", default_policy())

@@ -8,6 +8,9 @@ mod cases;
 mod convert;
 mod disputes;
 mod dunning;
+
+pub(crate) use convert::timestamp;
+pub(crate) use dunning::policy_draft as dunning_policy_draft;
 mod loss;
 mod overdue;
 mod receivables;

@@ -16,6 +16,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod schedule;
+pub mod seed;
 pub mod store;
 
 use std::sync::Arc;
@@ -50,18 +51,22 @@ pub struct CollectionsParts {
 
 /// The `CollectionsService` on `database`; limits gives customers' payment terms, intake
 /// their names for dunning letters.
-pub fn build(database: Database, peers: CollectionsPeers) -> CollectionsParts {
+pub async fn build(
+    database: Database,
+    peers: CollectionsPeers,
+) -> Result<CollectionsParts, seed::SeedError> {
     let sql = Arc::new(store::SqlReceivableStore::new(database.clone()));
     let receivables: Arc<dyn store::ReceivableStore> = sql.clone();
     let dunning: Arc<dyn store::DunningStore> = sql.clone();
+    seed::publish_shipped_policy(sql.as_ref()).await?;
     let cases: Arc<dyn store::CaseStore> = sql;
     let loss: Arc<dyn store::LossStore> = Arc::new(store::SqlLossStore::new(database));
     let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers);
-    CollectionsParts {
+    Ok(CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),
         handlers: vec![Arc::new(events::RatingProjection::new(cases))],
-    }
+    })
 }
 
 /// Billing and cash systems (integrated as ORDER_ENTRY principals) post invoices and payments; managers may correct.

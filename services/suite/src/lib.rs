@@ -122,7 +122,8 @@ impl ServiceKind {
                         limits: peers.channel(ServiceKind::Limits)?,
                         intake: peers.channel(ServiceKind::Intake)?,
                     },
-                );
+                )
+                .await?;
                 parts.add_service(collections.server, credit_collections::access_policy());
                 background.overdue_schedulers.push(collections.scheduler);
                 collections.handlers
@@ -265,6 +266,8 @@ pub enum StartupError {
     Identity(#[from] identity::IdentityError),
     #[error(transparent)]
     RatingModels(#[from] credit_rating::seed::SeedError),
+    #[error(transparent)]
+    DunningPolicy(#[from] credit_collections::seed::SeedError),
     #[error("cannot write the admin token to {path}: {source}")]
     AdminToken {
         path: String,

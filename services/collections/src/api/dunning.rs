@@ -412,7 +412,7 @@ fn stored_policy(policy: &pb::DunningPolicy) -> Result<DunningPolicy, ServiceErr
     })
 }
 
-fn policy_draft(policy: &pb::DunningPolicy) -> DunningPolicyDraft {
+pub(crate) fn policy_draft(policy: &pb::DunningPolicy) -> DunningPolicyDraft {
     DunningPolicyDraft {
         policy_id: policy.policy_id.trim().to_owned(),
         display_name: policy.display_name.clone(),
