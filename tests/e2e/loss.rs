@@ -373,17 +373,48 @@ pub async fn provisions_of_a_portfolio_match_hand_computed_figures(suite: &TestS
         .into_inner();
     assert_eq!(shown(&one.summaries[0].total_provision), "700.61 CNY");
 
-    // Expected credit loss needs PDs collections does not hold: refused, not guessed.
-    let ecl = analyst
-        .get_provisions(pb::GetProvisionsRequest {
-            method: pb::ProvisionMethod::ExpectedCreditLoss as i32,
-            ..Default::default()
-        })
+    // Expected credit loss = open amount x PD x LGD 0.45, rounded per invoice. c2 is rated
+    // with a PD of 2 % (rating's event); c1 is not, and takes the default PD of 5 %.
+    suite
+        .publish(
+            credit_proto::service_names::RATING,
+            pb::event::Payload::RatingChanged(pb::RatingChanged {
+                customer_id: "prov-c2".into(),
+                grade: "BB".into(),
+                pd: "0.0200".into(),
+                ..Default::default()
+            }),
+        )
         .await;
-    assert_eq!(
-        refused(ecl),
-        (Code::FailedPrecondition, "PD_UNAVAILABLE".into())
-    );
+    let ecl_of = |customer_id: &'static str| pb::GetProvisionsRequest {
+        as_of_date: Some(to_date(as_of)),
+        method: pb::ProvisionMethod::ExpectedCreditLoss as i32,
+        customer_id: customer_id.into(),
+        ..Default::default()
+    };
+    // c2: 333.33 x 0.009 = 2.99997 -> 3.00; 1234.57 x 0.009 = 11.11113 -> 11.11; 14.11.
+    let mut c2 = String::new();
+    for _ in 0..credit_e2e_tests::POLLS {
+        let answer = analyst
+            .get_provisions(ecl_of("prov-c2"))
+            .await
+            .unwrap()
+            .into_inner();
+        c2 = shown(&answer.summaries[0].total_provision);
+        if c2 == "14.11 CNY" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(c2, "14.11 CNY");
+    // c1: 10000.00 x 0.0225 = 225.00; 2500.50 x 0.0225 = 56.26125 -> 56.26; 281.26.
+    let c1 = analyst
+        .get_provisions(ecl_of("prov-c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c1.method(), pb::ProvisionMethod::ExpectedCreditLoss);
+    assert_eq!(shown(&c1.summaries[0].total_provision), "281.26 CNY");
 }
 
 async fn receivables_of(limits: &mut Limits, customer_id: &str) -> Option<Decimal> {

@@ -542,7 +542,8 @@ impl CollectionsApi {
     }
 }
 
-fn default_pd() -> Result<Fraction, ServiceError> {
+/// The PD of a customer rating has not graded (the worklist and expected credit loss).
+pub(super) fn default_pd() -> Result<Fraction, ServiceError> {
     Fraction::parse(DEFAULT_PD).map_err(|error| ServiceError::internal(error.to_string()))
 }
 

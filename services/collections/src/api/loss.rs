@@ -3,16 +3,16 @@
 //! the handlers parse, ask the domain, and store.
 //!
 //! Choices where the contract is silent:
-//! - EXPECTED_CREDIT_LOSS needs each customer's PD, which the request does not carry and
-//!   collections does not hold yet (it would come from rating's RatingChanged). Rather than
-//!   invent a PD, the method is refused with FAILED_PRECONDITION, reason PD_UNAVAILABLE.
+//! - EXPECTED_CREDIT_LOSS = open amount x PD x LGD 0.45, with the PD rating announced for the
+//!   customer (collections keeps it from RatingChanged); a customer rating has not graded
+//!   takes the worklist's default PD (0.05).
 //! - A write-off is decided (approved or rejected) by another principal than its requester;
 //!   rejecting needs no authority, approving needs authority covering the amount in the
 //!   authority's currency (amounts in another currency are not converted: refused as
 //!   AUTHORITY_INSUFFICIENT unless ADMIN).
 //! - A recovery above what is left unrecovered of the write-off is FAILED_PRECONDITION,
 //!   AMOUNT_EXCEEDS_OPEN_AMOUNT (the write-off's unrecovered amount is its "open amount").
-//! - KPIs get no promise outcomes yet (promises land separately): promise-kept rate absent.
+//! - KPIs count the promises due in the period and those kept.
 
 use chrono::Utc;
 use credit_core::{Money, Principal, ServiceError, both};
@@ -28,12 +28,13 @@ use super::convert::{
     required_id, to_date,
 };
 use super::{CollectionsApi, store_error};
-use crate::domain::kpi::{Period, compute_kpis, kpi_inputs};
+use crate::domain::kpi::{Period, PromiseOutcome, compute_kpis, kpi_inputs};
 use crate::domain::{
     Checker, ClassificationPolicy, MovementKind, ProvisionMethod, WriteOffDecision, WriteOffError,
     WriteOffStatus, compute_provisions, decide_write_off, exposure_lines, record_recovery,
     write_off_amount,
 };
+use crate::domain::{DEFAULT_LGD, Fraction, PromiseStatus};
 use crate::store::{
     DecisionChanges, InvoiceState, NewMovement, RecoveryChanges, RecoveryRecord, WriteOffFilter,
     WriteOffRecord,
@@ -42,6 +43,29 @@ use crate::store::{
 const MAX_REASON_LEN: usize = 1_000;
 
 impl CollectionsApi {
+    /// PD x LGD (0.45) for every customer of `lines`: the PD rating announced, or the default
+    /// for a customer rating has not graded.
+    async fn expected_credit_loss(
+        &self,
+        lines: &[crate::domain::classification::ExposureLine],
+    ) -> Result<ProvisionMethod, ServiceError> {
+        let rated = self.cases.customer_pds().await.map_err(store_error)?;
+        let unrated = super::cases::default_pd()?;
+        let mut pd_by_customer = std::collections::BTreeMap::new();
+        for line in lines {
+            let pd = rated
+                .get(line.customer_id.as_str())
+                .and_then(|pd| pd.parse::<rust_decimal::Decimal>().ok())
+                .and_then(|pd| Fraction::parse(pd).ok())
+                .unwrap_or(unrated);
+            pd_by_customer.insert(line.customer_id.clone(), pd);
+        }
+        Ok(ProvisionMethod::ExpectedCreditLoss {
+            lgd: DEFAULT_LGD,
+            pd_by_customer,
+        })
+    }
+
     pub(super) async fn provisions_now(
         &self,
         request: &pb::GetProvisionsRequest,
@@ -49,19 +73,13 @@ impl CollectionsApi {
         let today = Utc::now().date_naive();
         let as_of = as_of_date("as_of_date", request.as_of_date.as_ref(), today);
         let method = match pb::ProvisionMethod::try_from(request.method) {
-            Ok(pb::ProvisionMethod::Unspecified | pb::ProvisionMethod::Classification) => Ok(()),
-            Ok(pb::ProvisionMethod::ExpectedCreditLoss) => Err(ServiceError::FailedPrecondition {
-                reason: "PD_UNAVAILABLE",
-                message: "expected credit loss needs each customer's PD, which collections does \
-                          not hold yet; use the CLASSIFICATION method"
-                    .to_owned(),
-                metadata: Vec::new(),
-            }),
+            Ok(pb::ProvisionMethod::Unspecified | pb::ProvisionMethod::Classification) => Ok(false),
+            Ok(pb::ProvisionMethod::ExpectedCreditLoss) => Ok(true),
             Err(_) => Err(ServiceError::invalid("method", "is not a provision method")),
         };
         let customer_id = optional_id("customer_id", &request.customer_id);
         let page = Page::parse(request.page_size, &request.page_token);
-        let ((as_of, ()), (customer_id, page)) =
+        let ((as_of, expected_credit_loss), (customer_id, page)) =
             both(both(as_of, method), both(customer_id, page))?;
         let customer = (!customer_id.is_empty()).then_some(customer_id.as_str());
         let histories = self
@@ -70,12 +88,14 @@ impl CollectionsApi {
             .await
             .map_err(store_error)?;
         let policy = ClassificationPolicy::default();
-        let report = compute_provisions(
-            &exposure_lines(&histories, as_of),
-            &policy,
-            &ProvisionMethod::Classification,
-        )
-        .map_err(ServiceError::internal)?;
+        let lines = exposure_lines(&histories, as_of);
+        let method = if expected_credit_loss {
+            self.expected_credit_loss(&lines).await?
+        } else {
+            ProvisionMethod::Classification
+        };
+        let report =
+            compute_provisions(&lines, &policy, &method).map_err(ServiceError::internal)?;
 
         let after = page.after.as_deref().unwrap_or("");
         let mut customers: Vec<(String, pb::CustomerProvision)> = report
@@ -101,7 +121,12 @@ impl CollectionsApi {
         let next_page_token = page.finish(&mut customers, |(key, _)| key);
         Ok(pb::GetProvisionsResponse {
             as_of_date: Some(to_date(as_of)),
-            method: pb::ProvisionMethod::Classification.into(),
+            method: if expected_credit_loss {
+                pb::ProvisionMethod::ExpectedCreditLoss
+            } else {
+                pb::ProvisionMethod::Classification
+            }
+            .into(),
             summaries: report
                 .summaries
                 .values()
@@ -440,8 +465,26 @@ impl CollectionsApi {
             .histories(None, period.end(), period.day_before())
             .await
             .map_err(store_error)?;
-        // Promises land separately: none are passed, so the promise-kept rate is absent.
-        let inputs = kpi_inputs(&histories, &[], &period);
+        let promises: Vec<PromiseOutcome> = self
+            .cases
+            .dunning_promises()
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter_map(|promise| {
+                Some(PromiseOutcome {
+                    currency: promise.currency,
+                    promised_date: promise.promised_date,
+                    status: match promise.status.as_str() {
+                        "KEPT" => PromiseStatus::Kept,
+                        "BROKEN" => PromiseStatus::Broken,
+                        "OPEN" => PromiseStatus::Open,
+                        _ => return None,
+                    },
+                })
+            })
+            .collect();
+        let inputs = kpi_inputs(&histories, &promises, &period);
         let kpis = inputs
             .into_values()
             .filter(|inputs| currency.is_none_or(|wanted| wanted == inputs.currency))
