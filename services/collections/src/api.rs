@@ -29,6 +29,7 @@ use credit_runtime::principal;
 use credit_runtime::sql::storage_error;
 use tonic::{Request, Response, Status};
 
+use crate::domain::ClassificationPolicy;
 use crate::store::{CaseStore, DunningStore, LossStore, ReceivableStore, StoreError};
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -46,6 +47,8 @@ pub struct CollectionsApi {
     limits: Option<LimitServiceClient<PeerChannel>>,
     /// For the customer's name in dunning letters.
     intake: Option<IntakeServiceClient<PeerChannel>>,
+    /// Five-level classification thresholds and provision rates.
+    classification: ClassificationPolicy,
 }
 
 /// The services collections asks over gRPC; each is optional.
@@ -55,6 +58,13 @@ pub struct CollectionsPeers {
     pub intake: Option<PeerChannel>,
 }
 
+/// How a deployment configures collections.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionsConfig {
+    /// `CREDIT_CLASSIFICATION_RULES`; the default thresholds and rates when unset.
+    pub classification: ClassificationPolicy,
+}
+
 impl CollectionsApi {
     pub fn new(
         store: Arc<dyn ReceivableStore>,
@@ -62,8 +72,10 @@ impl CollectionsApi {
         cases: Arc<dyn CaseStore>,
         loss: Arc<dyn LossStore>,
         peers: CollectionsPeers,
+        config: CollectionsConfig,
     ) -> Self {
         Self {
+            classification: config.classification,
             store,
             dunning,
             cases,

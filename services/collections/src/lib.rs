@@ -27,7 +27,7 @@ use credit_proto::v1::collections_service_server::CollectionsServiceServer;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
-pub use api::{CollectionsApi, CollectionsPeers};
+pub use api::{CollectionsApi, CollectionsConfig, CollectionsPeers};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -54,6 +54,7 @@ pub struct CollectionsParts {
 pub async fn build(
     database: Database,
     peers: CollectionsPeers,
+    config: CollectionsConfig,
 ) -> Result<CollectionsParts, seed::SeedError> {
     let sql = Arc::new(store::SqlReceivableStore::new(database.clone()));
     let receivables: Arc<dyn store::ReceivableStore> = sql.clone();
@@ -61,7 +62,7 @@ pub async fn build(
     seed::publish_shipped_policy(sql.as_ref()).await?;
     let cases: Arc<dyn store::CaseStore> = sql;
     let loss: Arc<dyn store::LossStore> = Arc::new(store::SqlLossStore::new(database));
-    let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers);
+    let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers, config);
     Ok(CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),

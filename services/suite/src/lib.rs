@@ -122,6 +122,7 @@ impl ServiceKind {
                         limits: peers.channel(ServiceKind::Limits)?,
                         intake: peers.channel(ServiceKind::Intake)?,
                     },
+                    collections_config(peers.settings)?,
                 )
                 .await?;
                 parts.add_service(collections.server, credit_collections::access_policy());
@@ -175,6 +176,18 @@ impl PeerDirectory<'_> {
         })?;
         peers::connect_lazy(setting, url, token, timeout).map(Some)
     }
+}
+
+/// Collections' settings, checked: a bad classification stops start-up naming the setting.
+fn collections_config(
+    settings: &Settings,
+) -> Result<credit_collections::CollectionsConfig, ConfigError> {
+    let classification = match &settings.classification_rules {
+        None => credit_collections::domain::ClassificationPolicy::default(),
+        Some(rules) => credit_collections::domain::ClassificationPolicy::parse_setting(rules)
+            .map_err(|problem| ConfigError::new("CREDIT_CLASSIFICATION_RULES", problem))?,
+    };
+    Ok(credit_collections::CollectionsConfig { classification })
 }
 
 /// Work a process does besides answering calls.

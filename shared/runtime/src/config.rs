@@ -88,6 +88,7 @@ struct RawSettings {
     limits_url: Option<Scalar>,
     collections_url: Option<Scalar>,
     service_token: Option<Scalar>,
+    classification_rules: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +168,9 @@ pub struct Settings {
     /// Currency of approval authorities and portfolio figures.
     pub base_currency: Currency,
     pub peers: PeerUrls,
+    /// `CREDIT_CLASSIFICATION_RULES`: collections' five-level classification as
+    /// `min days:rate %` per class, NORMAL to LOSS; checked by collections at start.
+    pub classification_rules: Option<String>,
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -268,6 +272,10 @@ impl Settings {
                     .filter(|token| !token.trim().is_empty())
                     .map(|Scalar(token)| SecretString::from(token.trim().to_owned())),
             },
+            classification_rules: raw
+                .classification_rules
+                .map(|Scalar(rules)| rules.trim().to_owned())
+                .filter(|rules| !rules.is_empty()),
         })
     }
 
@@ -287,6 +295,7 @@ impl Settings {
             base_currency: Currency::parse("CNY")
                 .unwrap_or_else(|_| unreachable!("CNY is ISO 4217")),
             peers: PeerUrls::default(),
+            classification_rules: None,
         }
     }
 }

@@ -163,7 +163,11 @@ pub fn aging_summary(summary: &AgingSummary) -> pb::AgingSummary {
 
 /// The contract's invoice: amounts from its movements, days past due and classification as
 /// of `today`.
-pub fn invoice(stored: &StoredInvoice, today: NaiveDate) -> pb::Invoice {
+pub fn invoice(
+    stored: &StoredInvoice,
+    today: NaiveDate,
+    classification: &ClassificationPolicy,
+) -> pb::Invoice {
     let record = &stored.record;
     let history = &stored.history;
     let invoice = &record.invoice;
@@ -212,10 +216,7 @@ pub fn invoice(stored: &StoredInvoice, today: NaiveDate) -> pb::Invoice {
         }
         .into(),
         days_past_due: i32::try_from(days_past_due).unwrap_or(i32::MAX),
-        classification: classification_to_proto(
-            ClassificationPolicy::default().classify(days_past_due),
-        )
-        .into(),
+        classification: classification_to_proto(classification.classify(days_past_due)).into(),
         dunning_level: 0,
         closed_date: record.closed_date.map(to_date),
         posted_at: Some(timestamp(record.posted_at)),

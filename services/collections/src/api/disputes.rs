@@ -87,7 +87,7 @@ impl CollectionsApi {
         let invoice = self.stored_invoice(&dispute.invoice_id).await?;
         Ok(pb::OpenDisputeResponse {
             dispute: Some(dispute_message(&dispute)),
-            invoice: Some(convert::invoice(&invoice, today)),
+            invoice: Some(convert::invoice(&invoice, today, &self.classification)),
         })
     }
 
@@ -215,7 +215,7 @@ impl CollectionsApi {
         Ok(pb::ResolveDisputeResponse {
             dispute: Some(dispute_message(&dispute)),
             credit_note,
-            invoice: Some(convert::invoice(&invoice, today)),
+            invoice: Some(convert::invoice(&invoice, today, &self.classification)),
         })
     }
 

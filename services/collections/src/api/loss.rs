@@ -30,9 +30,8 @@ use super::convert::{
 use super::{CollectionsApi, store_error};
 use crate::domain::kpi::{Period, PromiseOutcome, compute_kpis, kpi_inputs};
 use crate::domain::{
-    Checker, ClassificationPolicy, MovementKind, ProvisionMethod, WriteOffDecision, WriteOffError,
-    WriteOffStatus, compute_provisions, decide_write_off, exposure_lines, record_recovery,
-    write_off_amount,
+    Checker, MovementKind, ProvisionMethod, WriteOffDecision, WriteOffError, WriteOffStatus,
+    compute_provisions, decide_write_off, exposure_lines, record_recovery, write_off_amount,
 };
 use crate::domain::{DEFAULT_LGD, Fraction, PromiseStatus};
 use crate::store::{
@@ -87,7 +86,7 @@ impl CollectionsApi {
             .histories(customer, as_of, as_of)
             .await
             .map_err(store_error)?;
-        let policy = ClassificationPolicy::default();
+        let policy = self.classification.clone();
         let lines = exposure_lines(&histories, as_of);
         let method = if expected_credit_loss {
             self.expected_credit_loss(&lines).await?
@@ -317,7 +316,7 @@ impl CollectionsApi {
         let invoice = self.stored_invoice(&write_off.invoice_id).await?;
         Ok(pb::DecideWriteOffResponse {
             write_off: Some(write_off_proto(&write_off)),
-            invoice: Some(convert::invoice(&invoice, today)),
+            invoice: Some(convert::invoice(&invoice, today, &self.classification)),
         })
     }
 

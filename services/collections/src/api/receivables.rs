@@ -176,7 +176,7 @@ impl CollectionsApi {
         }
         Ok(pb::PostInvoiceResponse {
             credit_applied: money(credit_applied, stored.record.invoice.currency),
-            invoice: Some(convert::invoice(&stored, today)),
+            invoice: Some(convert::invoice(&stored, today, &self.classification)),
             replayed,
         })
     }
@@ -316,7 +316,7 @@ impl CollectionsApi {
         let invoice = self.stored_invoice(&note.invoice_id).await?;
         Ok(pb::PostCreditNoteResponse {
             credit_note: Some(convert::credit_note(&note)),
-            invoice: Some(convert::invoice(&invoice, today)),
+            invoice: Some(convert::invoice(&invoice, today, &self.classification)),
             replayed,
         })
     }
@@ -502,7 +502,7 @@ impl CollectionsApi {
             payment: Some(convert::payment(&record, &described)),
             invoices: invoices
                 .iter()
-                .map(|stored| convert::invoice(stored, today))
+                .map(|stored| convert::invoice(stored, today, &self.classification))
                 .collect(),
             replayed,
         })
@@ -514,7 +514,11 @@ impl CollectionsApi {
     ) -> Result<pb::Invoice, ServiceError> {
         let invoice_id = required_id("invoice_id", &request.invoice_id)?;
         let stored = self.stored_invoice(&invoice_id).await?;
-        Ok(convert::invoice(&stored, Utc::now().date_naive()))
+        Ok(convert::invoice(
+            &stored,
+            Utc::now().date_naive(),
+            &self.classification,
+        ))
     }
 
     pub(super) async fn list_invoices_now(
@@ -555,7 +559,7 @@ impl CollectionsApi {
                 let invoice = &stored.history.invoice;
                 (
                     format!("{}|{}", invoice.due_date, invoice.invoice_number),
-                    convert::invoice(stored, today),
+                    convert::invoice(stored, today, &self.classification),
                 )
             })
             .collect();

@@ -95,6 +95,48 @@ impl Default for ClassificationPolicy {
 }
 
 impl ClassificationPolicy {
+    /// Parses the setting form, the five classes NORMAL to LOSS as `min days:rate %`, for
+    /// example the default `0:1,1:2,91:25,181:50,361:100`; the problem in one line otherwise.
+    pub fn parse_setting(text: &str) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        for (index, part) in text.split(',').map(str::trim).enumerate() {
+            let classification = AssetClassification::ALL
+                .get(index)
+                .copied()
+                .ok_or_else(|| "lists more than the five classes NORMAL to LOSS".to_owned())?;
+            let (days, rate) = part.split_once(':').ok_or_else(|| {
+                format!(
+                    "'{part}' is not 'min days:rate %' (class {})",
+                    classification.name()
+                )
+            })?;
+            let min_days_past_due = days.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "'{days}' is not a number of days (class {})",
+                    classification.name()
+                )
+            })?;
+            let provision_rate_percent = rate.trim().parse::<Decimal>().map_err(|_| {
+                format!(
+                    "'{rate}' is not a percentage (class {})",
+                    classification.name()
+                )
+            })?;
+            rules.push(ClassificationRule {
+                classification,
+                min_days_past_due,
+                provision_rate_percent,
+            });
+        }
+        Self::new(&rules).map_err(|violations| {
+            violations
+                .iter()
+                .map(|violation| format!("{}: {}", violation.field, violation.description))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
     /// Checks `rules` (field paths `rules[i].…`), reporting every problem at once.
     pub fn new(rules: &[ClassificationRule]) -> Result<Self, Vec<FieldViolation>> {
         let mut violations = Vec::new();
@@ -387,6 +429,29 @@ pub fn compute_provisions(
         summaries,
         customers,
     })
+}
+
+#[cfg(test)]
+mod setting_tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_form_reads_the_default_and_names_a_bad_class() {
+        assert_eq!(
+            ClassificationPolicy::parse_setting("0:1, 1:2, 91:25, 181:50, 361:100").unwrap(),
+            ClassificationPolicy::default()
+        );
+        let stricter = ClassificationPolicy::parse_setting("0:1,1:5,61:30,121:60,241:100").unwrap();
+        assert_eq!(stricter.classify(61), AssetClassification::Substandard);
+        assert_eq!(stricter.classify(60), AssetClassification::SpecialMention);
+        let error = ClassificationPolicy::parse_setting("0:1,1:2,91:25,181:x,361:100").unwrap_err();
+        assert!(error.contains("DOUBTFUL"), "{error}");
+        let error = ClassificationPolicy::parse_setting("0:1,1:2,91:25").unwrap_err();
+        assert!(error.contains("five classes"), "{error}");
+        let error =
+            ClassificationPolicy::parse_setting("0:1,90:2,91:25,89:50,361:100").unwrap_err();
+        assert!(error.contains("rules[3].min_days_past_due"), "{error}");
+    }
 }
 
 #[cfg(test)]
