@@ -1057,14 +1057,14 @@ pub async fn expired_holds_are_released_by_the_sweeper(suite: &TestSuite) {
     assert!(events.iter().any(|event| event == "HoldReleased"));
 }
 
-fn money(amount: &str, currency: &str) -> Option<pb::Money> {
+pub(crate) fn money(amount: &str, currency: &str) -> Option<pb::Money> {
     Some(pb::Money {
         amount: amount.into(),
         currency: currency.into(),
     })
 }
 
-async fn set_rate(
+pub(crate) async fn set_rate(
     limits: &mut Limits,
     request_id: &str,
     base: &str,

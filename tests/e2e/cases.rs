@@ -698,3 +698,44 @@ pub async fn disputes_leave_automatic_allocation_and_valid_ones_are_credited(sui
     assert_eq!(shown(&y_after.open_amount), "200.00 CNY");
     assert_eq!(shown(&y_after.disputed_amount), "0.00 CNY");
 }
+
+pub async fn the_worklist_ranks_other_currencies_at_the_fx_rate_of_limits(suite: &TestSuite) {
+    use crate::authorize::{money, set_rate};
+    let mut limits = suite.limits(&suite.issue_token("root", &[Role::Admin]).await);
+    set_rate(&mut limits, "fx-usd", "USD", "CNY", "7.10")
+        .await
+        .unwrap();
+    let mut collections = billing(suite).await;
+    // The same days overdue and the same (default) PD: only the amounts decide. USD 100.00 is
+    // CNY 710.00 at 7.10, more than the CNY 500.00 of the other customer.
+    collections
+        .post_invoice(pb::PostInvoiceRequest {
+            customer_id: "cus_fx_usd".into(),
+            invoice_number: "FX-USD-1".into(),
+            amount: money("100.00", "USD"),
+            issue_date: Some(days_ago(70)),
+            due: Some(pb::post_invoice_request::Due::DueDate(days_ago(40))),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    overdue_invoice(&mut collections, "cus_fx_cny", "FX-CNY-1", "500.00", 40).await;
+    detect(&mut collections, &["cus_fx_usd", "cus_fx_cny"], None).await;
+    let items = worklist(&mut collections).await;
+    let ranked: Vec<(String, String)> = items
+        .iter()
+        .map(|item| {
+            (
+                item.collection_case.as_ref().unwrap().customer_id.clone(),
+                shown(&item.overdue_amount),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            ("cus_fx_usd".into(), "710.00 CNY".into()),
+            ("cus_fx_cny".into(), "500.00 CNY".into()),
+        ]
+    );
+}

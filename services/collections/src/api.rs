@@ -15,7 +15,7 @@ mod loss;
 mod overdue;
 mod receivables;
 
-pub use cases::{DEFAULT_PD, RANKING_CURRENCY};
+pub use cases::DEFAULT_PD;
 
 use std::sync::Arc;
 
@@ -49,6 +49,8 @@ pub struct CollectionsApi {
     intake: Option<IntakeServiceClient<PeerChannel>>,
     /// Five-level classification thresholds and provision rates.
     classification: ClassificationPolicy,
+    /// The currency the worklist ranks in (the suite's base currency).
+    reporting_currency: credit_core::Currency,
 }
 
 /// The services collections asks over gRPC; each is optional.
@@ -59,10 +61,12 @@ pub struct CollectionsPeers {
 }
 
 /// How a deployment configures collections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CollectionsConfig {
     /// `CREDIT_CLASSIFICATION_RULES`; the default thresholds and rates when unset.
     pub classification: ClassificationPolicy,
+    /// `CREDIT_BASE_CURRENCY`: the worklist ranks cases in it.
+    pub reporting_currency: credit_core::Currency,
 }
 
 impl CollectionsApi {
@@ -76,6 +80,7 @@ impl CollectionsApi {
     ) -> Self {
         Self {
             classification: config.classification,
+            reporting_currency: config.reporting_currency,
             store,
             dunning,
             cases,

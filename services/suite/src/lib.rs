@@ -187,7 +187,10 @@ fn collections_config(
         Some(rules) => credit_collections::domain::ClassificationPolicy::parse_setting(rules)
             .map_err(|problem| ConfigError::new("CREDIT_CLASSIFICATION_RULES", problem))?,
     };
-    Ok(credit_collections::CollectionsConfig { classification })
+    Ok(credit_collections::CollectionsConfig {
+        classification,
+        reporting_currency: settings.base_currency,
+    })
 }
 
 /// Work a process does besides answering calls.

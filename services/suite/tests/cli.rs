@@ -249,7 +249,10 @@ fn demo_that_cannot_reach_the_suite_says_where_it_looked() {
 fn a_bad_classification_setting_is_refused_with_the_class_named() {
     let output = run(
         &["serve"],
-        &[("CREDIT_CLASSIFICATION_RULES", "0:1,1:2,91:25,181:fifty,361:100")],
+        &[(
+            "CREDIT_CLASSIFICATION_RULES",
+            "0:1,1:2,91:25,181:fifty,361:100",
+        )],
     );
     assert_refused(&output, "CREDIT_CLASSIFICATION_RULES");
     assert!(String::from_utf8_lossy(&output.stderr).contains("DOUBTFUL"));

@@ -6,9 +6,9 @@
 //!   detection finds anything overdue and closes when nothing is, cancelling a promise still
 //!   open then;
 //! - a new case is due for contact on the day it opens;
-//! - the worklist ranks in the suite's base currency, CNY ([`RANKING_CURRENCY`]): a case's
-//!   overdue amount in the ranking is its CNY overdue amount (other currencies are shown on
-//!   the case, not converted);
+//! - the worklist ranks in the suite's base currency (`CREDIT_BASE_CURRENCY`): overdue amounts
+//!   in other currencies are converted with limits' current FX rates (direct, else inverse);
+//!   an amount without a rate is left out of the ranking (and logged), not guessed;
 //! - a customer without a rating from rating ranks with [`DEFAULT_PD`] (0.05).
 
 use std::collections::BTreeMap;
@@ -32,14 +32,52 @@ use crate::domain::{
 };
 use crate::store::{CaseRecord, ContactRecord, PromiseDecision, PromiseRecord};
 
-/// The currency the worklist ranks in.
-pub const RANKING_CURRENCY: &str = "CNY";
 /// PD of a customer rating has not announced a rating for.
 pub const DEFAULT_PD: Decimal = Decimal::from_parts(5, 0, 0, false, 2);
 
 const MAX_NOTES_LEN: usize = 4_000;
 
 impl CollectionsApi {
+    /// Rates into `target` from limits' current FX table; only `target` itself when limits
+    /// cannot be asked (the ranking then counts amounts in `target` only).
+    async fn rates_into(&self, target: Currency) -> BTreeMap<Currency, Decimal> {
+        let mut table = Vec::new();
+        if let Some(limits) = &self.limits {
+            let mut limits = limits.clone();
+            let mut page_token = String::new();
+            loop {
+                let page = match limits
+                    .list_fx_rates(pb::ListFxRatesRequest {
+                        page_size: 500,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(page) => page.into_inner(),
+                    Err(status) => {
+                        tracing::warn!(code = ?status.code(), "FX rates not available for the worklist ranking");
+                        break;
+                    }
+                };
+                for rate in &page.fx_rates {
+                    if let (Ok(base), Ok(quote), Ok(value)) = (
+                        Currency::parse(&rate.base_currency),
+                        Currency::parse(&rate.quote_currency),
+                        Decimal::from_str(&rate.rate),
+                    ) {
+                        table.push((base, quote, value));
+                    }
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+        }
+        rates_into_target(&table, target)
+    }
+
     /// Promises evaluated, then cases opened and closed, as of `as_of` for the customers
     /// `positions` covers (those in scope). Returns (opened, closed, broken).
     pub(super) async fn sync_cases(
@@ -171,8 +209,8 @@ impl CollectionsApi {
             }),
         };
         let (page, (collector, due_by)) = both(page, both(collector, due_by))?;
-        let ranking_currency = Currency::parse(RANKING_CURRENCY)
-            .map_err(|error| ServiceError::internal(format!("ranking currency: {error}")))?;
+        let ranking_currency = self.reporting_currency;
+        let rates = self.rates_into(ranking_currency).await;
         let cases = self.cases.cases(None, true).await.map_err(store_error)?;
         let histories = self
             .store
@@ -197,10 +235,9 @@ impl CollectionsApi {
                     .map_err(|error| ServiceError::internal(format!("case id: {error}")))?,
                 customer_id: CustomerId::parse(&case.customer_id)
                     .map_err(|error| ServiceError::internal(format!("customer id: {error}")))?,
-                overdue_amount: position
-                    .and_then(|position| position.overdue_amounts.get(&ranking_currency))
-                    .copied()
-                    .unwrap_or(Decimal::ZERO),
+                overdue_amount: position.map_or(Decimal::ZERO, |position| {
+                    in_reporting_currency(&position.overdue_amounts, &rates, &case.customer_id)
+                }),
                 currency: ranking_currency,
                 pd,
                 oldest_days_past_due: position.map_or(0, |position| position.oldest_overdue_days),
@@ -542,6 +579,48 @@ impl CollectionsApi {
     }
 }
 
+/// The sum of `amounts` in the reporting currency: each converted by its rate into it (the
+/// reporting currency itself at 1), rounded once; an amount without a rate is left out.
+fn in_reporting_currency(
+    amounts: &BTreeMap<Currency, Decimal>,
+    rates: &BTreeMap<Currency, Decimal>,
+    customer_id: &str,
+) -> Decimal {
+    let mut total = Decimal::ZERO;
+    for (currency, amount) in amounts {
+        match rates.get(currency) {
+            Some(rate) => total += amount * rate,
+            None => tracing::warn!(
+                %customer_id,
+                currency = currency.code(),
+                "no FX rate into the reporting currency: amount left out of the worklist ranking"
+            ),
+        }
+    }
+    crate::domain::round_money(total)
+}
+
+/// Rates from each currency into `target`, from limits' current FX table: a direct rate
+/// (base = the currency, quote = `target`), else the inverse of the opposite one. `target`
+/// itself is 1.
+pub(super) fn rates_into_target(
+    table: &[(Currency, Currency, Decimal)],
+    target: Currency,
+) -> BTreeMap<Currency, Decimal> {
+    let mut rates = BTreeMap::from([(target, Decimal::ONE)]);
+    for (base, quote, rate) in table {
+        if *quote == target && *base != target {
+            rates.insert(*base, *rate);
+        }
+    }
+    for (base, quote, rate) in table {
+        if *base == target && *quote != target && !rate.is_zero() {
+            rates.entry(*quote).or_insert(Decimal::ONE / rate);
+        }
+    }
+    rates
+}
+
 /// The PD of a customer rating has not graded (the worklist and expected credit loss).
 pub(super) fn default_pd() -> Result<Fraction, ServiceError> {
     Fraction::parse(DEFAULT_PD).map_err(|error| ServiceError::internal(error.to_string()))
@@ -695,5 +774,40 @@ fn case_message(
         last_contact_at: record.last_contact_at.map(timestamp),
         opened_at: Some(timestamp(record.opened_at)),
         closed_at: record.closed_at.map(timestamp),
+    }
+}
+
+#[cfg(test)]
+mod fx_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn code(text: &str) -> Currency {
+        Currency::parse(text).unwrap()
+    }
+
+    #[test]
+    fn amounts_are_ranked_in_the_reporting_currency_by_direct_or_inverse_rates() {
+        let table = [
+            (code("USD"), code("CNY"), dec!(7.10)),
+            (code("CNY"), code("EUR"), dec!(0.125)),
+            (code("CNY"), code("USD"), dec!(0.14)),
+        ];
+        let rates = rates_into_target(&table, code("CNY"));
+        // The direct USD->CNY rate wins over the inverse of CNY->USD.
+        assert_eq!(rates[&code("USD")], dec!(7.10));
+        assert_eq!(rates[&code("EUR")], dec!(8));
+        assert_eq!(rates[&code("CNY")], dec!(1));
+        let amounts = BTreeMap::from([
+            (code("CNY"), dec!(1000.00)),
+            (code("USD"), dec!(100.00)),
+            (code("EUR"), dec!(10.005)),
+            (code("JPY"), dec!(5000)),
+        ]);
+        // 1000 + 710 + 80.04 = 1790.04; JPY has no rate and is left out.
+        assert_eq!(
+            in_reporting_currency(&amounts, &rates, "cus_1"),
+            dec!(1790.04)
+        );
     }
 }
