@@ -739,3 +739,58 @@ pub async fn the_worklist_ranks_other_currencies_at_the_fx_rate_of_limits(suite:
         ]
     );
 }
+
+pub async fn a_dispute_credit_note_number_in_use_is_refused_and_leaves_it_open(suite: &TestSuite) {
+    let mut collections = billing(suite).await;
+    let mut managers = manager(suite).await;
+    let customer_id = "cus_cn_taken";
+    let first = overdue_invoice(&mut collections, customer_id, "CT-1", "300.00", 5).await;
+    let second = overdue_invoice(&mut collections, customer_id, "CT-2", "200.00", 5).await;
+    let mut disputes = Vec::new();
+    for (request_id, invoice) in [("ct-d1", &first), ("ct-d2", &second)] {
+        let opened = collections
+            .open_dispute(pb::OpenDisputeRequest {
+                request_id: request_id.into(),
+                invoice_id: invoice.invoice_id.clone(),
+                amount: cny("50.00"),
+                reason: "short delivery".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        disputes.push(opened.dispute.unwrap().dispute_id);
+    }
+    let resolve = |request_id: &str, dispute_id: &str, number: &str| pb::ResolveDisputeRequest {
+        request_id: request_id.into(),
+        dispute_id: dispute_id.into(),
+        resolution: pb::DisputeResolution::Valid.into(),
+        notes: "agreed".into(),
+        credit_amount: None,
+        credit_note_number: number.into(),
+    };
+    managers
+        .resolve_dispute(resolve("ct-r1", &disputes[0], "CN-777"))
+        .await
+        .unwrap();
+    let taken = managers
+        .resolve_dispute(resolve("ct-r2", &disputes[1], "CN-777"))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists);
+    assert_eq!(reason(&taken), "CREDIT_NOTE_NUMBER_TAKEN");
+    let still_open = collections
+        .list_disputes(pb::ListDisputesRequest {
+            customer_id: customer_id.into(),
+            status: pb::DisputeStatus::Open.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .disputes;
+    let open_ids: Vec<&str> = still_open
+        .iter()
+        .map(|dispute| dispute.dispute_id.as_str())
+        .collect();
+    assert_eq!(open_ids, [disputes[1].as_str()]);
+}

@@ -143,6 +143,7 @@ mod both {
         contacts_are_checked_and_logged_once_per_request_id,
         disputes_leave_automatic_allocation_and_valid_ones_are_credited,
         the_worklist_ranks_other_currencies_at_the_fx_rate_of_limits,
+        a_dispute_credit_note_number_in_use_is_refused_and_leaves_it_open,
     );
     on_both_backends!(loss:
         provisions_of_a_portfolio_match_hand_computed_figures,

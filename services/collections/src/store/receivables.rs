@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
-use credit_core::Currency;
+use credit_core::{Currency, ServiceError};
 use credit_proto::v1::Event;
 use credit_runtime::sql::{KeyReused, retry_once_on_race};
 use credit_runtime::{Database, insert_outbox_event, on_database};
@@ -417,6 +417,25 @@ impl ReceivableStore for SqlReceivableStore {
                     .await?;
                 }
                 if let Some(note) = &changes.credit_note {
+                    // A credit note made by a dispute's resolution names its own number: one
+                    // already in use is the caller's conflict, not a database failure.
+                    let taken: Option<String> = sqlx::query_scalar(&sql(
+                        "SELECT credit_note_id FROM credit_notes WHERE customer_id = $1 AND credit_note_number = $2",
+                    ))
+                    .bind(customer_id)
+                    .bind(&note.credit_note_number)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(existing) = taken {
+                        return Err(StoreError::Refused(ServiceError::AlreadyExists {
+                            reason: "CREDIT_NOTE_NUMBER_TAKEN",
+                            message: format!(
+                                "credit note number {} is already used for this customer",
+                                note.credit_note_number
+                            ),
+                            metadata: vec![("credit_note_id", existing)],
+                        }));
+                    }
                     sqlx::query(&sql(
                         "INSERT INTO credit_notes (credit_note_id, customer_id, credit_note_number, invoice_id, \
                          currency, amount, issue_date, reason, dispute_id, fingerprint, ledger_seq, posted_at, posted_by) \
