@@ -201,6 +201,19 @@ pub async fn a_dunning_run_twice_creates_each_action_once(suite: &TestSuite) {
         .actions;
     let listed_levels: Vec<i32> = listed.iter().map(|action| action.level).collect();
     assert_eq!(listed_levels, [2, 1], "newest first");
+    // Each invoice shows the highest level it reached.
+    for (invoice_id, level) in [(&five, 2), (&thirty_five, 3)] {
+        let invoice = collections
+            .get_invoice(pb::GetInvoiceRequest {
+                invoice_id: invoice_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .invoice
+            .unwrap();
+        assert_eq!(invoice.dunning_level, level);
+    }
 }
 
 pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {

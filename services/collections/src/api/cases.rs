@@ -285,7 +285,8 @@ impl CollectionsApi {
                         positions.get(&case.customer_id),
                         open_promises.get(&case.case_id),
                     )),
-                    // Collections keeps no customer names (intake does).
+                    // Collections keeps no customer names: filled from intake below, for
+                    // this page only.
                     customer_display_name: String::new(),
                     overdue_amount: money(item.overdue_amount, item.currency),
                     pd: item.pd.value().normalize().to_string(),
@@ -301,8 +302,14 @@ impl CollectionsApi {
             }
         }
         let next_page_token = page.finish(&mut lines, |(key, _)| key);
+        let mut items: Vec<pb::WorklistItem> = lines.into_iter().map(|(_, item)| item).collect();
+        for item in &mut items {
+            if let Some(case) = &item.collection_case {
+                item.customer_display_name = self.customer_name(&case.customer_id).await;
+            }
+        }
         Ok(pb::ListWorklistResponse {
-            items: lines.into_iter().map(|(_, item)| item).collect(),
+            items,
             next_page_token,
         })
     }

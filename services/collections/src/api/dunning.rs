@@ -358,8 +358,9 @@ impl CollectionsApi {
         Ok(amounts)
     }
 
-    /// The customer's name for the letters, from intake; its id when intake cannot say.
-    async fn customer_name(&self, customer_id: &str) -> String {
+    /// The customer's name for letters and the worklist, from intake; its id when intake
+    /// cannot say.
+    pub(super) async fn customer_name(&self, customer_id: &str) -> String {
         let Some(intake) = &self.intake else {
             return customer_id.to_owned();
         };

@@ -514,11 +514,39 @@ impl CollectionsApi {
     ) -> Result<pb::Invoice, ServiceError> {
         let invoice_id = required_id("invoice_id", &request.invoice_id)?;
         let stored = self.stored_invoice(&invoice_id).await?;
-        Ok(convert::invoice(
-            &stored,
-            Utc::now().date_naive(),
-            &self.classification,
-        ))
+        let mut invoice = convert::invoice(&stored, Utc::now().date_naive(), &self.classification);
+        self.set_dunning_levels(std::slice::from_mut(&mut invoice))
+            .await?;
+        Ok(invoice)
+    }
+
+    /// Each invoice's highest dunning level reached (0 when never dunned).
+    async fn set_dunning_levels(&self, invoices: &mut [pb::Invoice]) -> Result<(), ServiceError> {
+        let customers: Vec<String> = invoices
+            .iter()
+            .map(|invoice| invoice.customer_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let mut highest: BTreeMap<String, u32> = BTreeMap::new();
+        for taken in self
+            .dunning()
+            .taken_levels(Some(&customers))
+            .await
+            .map_err(store_error)?
+        {
+            let level = highest.entry(taken.invoice_id).or_default();
+            *level = (*level).max(taken.level);
+        }
+        for invoice in invoices {
+            invoice.dunning_level = highest
+                .get(&invoice.invoice_id)
+                .map_or(0, |level| i32::try_from(*level).unwrap_or(i32::MAX));
+        }
+        Ok(())
     }
 
     pub(super) async fn list_invoices_now(
@@ -564,15 +592,17 @@ impl CollectionsApi {
             })
             .collect();
         let next_page_token = page.finish(&mut keyed, |(key, _)| key);
+        let mut invoices: Vec<pb::Invoice> = keyed
+            .into_iter()
+            .map(|(_, invoice)| invoice)
+            .filter(|invoice| {
+                (status == pb::InvoiceStatus::Unspecified || invoice.status == status as i32)
+                    && (!request.overdue_only || invoice.days_past_due > 0)
+            })
+            .collect();
+        self.set_dunning_levels(&mut invoices).await?;
         Ok(pb::ListInvoicesResponse {
-            invoices: keyed
-                .into_iter()
-                .map(|(_, invoice)| invoice)
-                .filter(|invoice| {
-                    (status == pb::InvoiceStatus::Unspecified || invoice.status == status as i32)
-                        && (!request.overdue_only || invoice.days_past_due > 0)
-                })
-                .collect(),
+            invoices,
             next_page_token,
         })
     }
