@@ -124,6 +124,7 @@ mod both {
         due_reviews_are_found_and_rerated,
         a_new_statement_rerates_and_limits_sees_the_new_grade,
         overdue_past_thirty_days_rerates_once,
+        payment_behaviour_from_collections_is_scored,
     );
     on_both_backends!(collections:
         aging_as_of_a_past_date_matches_a_hand_computed_table,

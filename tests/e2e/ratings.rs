@@ -1054,3 +1054,62 @@ pub async fn overdue_past_thirty_days_rerates_once(suite: &TestSuite) {
         ]
     );
 }
+
+pub async fn payment_behaviour_from_collections_is_scored(suite: &TestSuite) {
+    use crate::collections::{billing, days_ago, pay, post_invoice};
+    publish_model(suite).await;
+    let analyst = suite.issue_token("ana", &[Role::Analyst]).await;
+    let customer_id = register(suite, "Late Payer Two Co", 51_008).await;
+    // Collections: an invoice due 60 days ago, paid today: 60 days overdue at settlement.
+    let mut collections = billing(suite).await;
+    let invoice = post_invoice(
+        &mut collections,
+        &customer_id,
+        "LP-1",
+        "1000.00",
+        days_ago(90),
+        days_ago(60),
+        "",
+    )
+    .await
+    .unwrap()
+    .invoice
+    .unwrap();
+    pay(
+        &mut collections,
+        &customer_id,
+        "BANK-LP",
+        "1000.00",
+        days_ago(0),
+        &[(&invoice.invoice_id, "1000.00")],
+    )
+    .await
+    .unwrap();
+
+    let mut rating = suite.rating(&analyst);
+    let rated = rate(&mut rating, "rate-late", &customer_id, &[])
+        .await
+        .unwrap()
+        .rating
+        .unwrap();
+    // 60 days -> [30, inf) 0 points (was the missing 40), so 460 - 40 = 420: CCC.
+    let line = rated
+        .breakdown
+        .iter()
+        .find(|line| line.code == "MAX_DAYS_OVERDUE_12M")
+        .unwrap();
+    assert!(!line.missing);
+    assert_eq!(line.points, "0");
+    assert_eq!(
+        line.input.as_ref().unwrap().value,
+        Some(pb::rating_input::Value::Number("60".into()))
+    );
+    assert!(
+        line.input
+            .as_ref()
+            .unwrap()
+            .origin
+            .starts_with("payment_behaviour:")
+    );
+    assert_eq!((rated.score.as_str(), rated.grade.as_str()), ("420", "CCC"));
+}
