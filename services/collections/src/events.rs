@@ -30,6 +30,14 @@ impl EventHandler for RatingProjection {
         CONSUMER
     }
 
+    fn producers(&self) -> &'static [&'static str] {
+        &[credit_proto::service_names::RATING]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        event_type == "RatingChanged"
+    }
+
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
         self.store
             .apply_rating_event(CONSUMER, event)

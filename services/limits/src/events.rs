@@ -34,6 +34,14 @@ impl EventHandler for CustomerProjection {
         CONSUMER
     }
 
+    fn producers(&self) -> &'static [&'static str] {
+        &[
+            credit_proto::service_names::INTAKE,
+            credit_proto::service_names::RATING,
+            credit_proto::service_names::COLLECTIONS,
+        ]
+    }
+
     /// The events `LimitStore::apply_customer_event` applies.
     fn handles(&self, event_type: &str) -> bool {
         matches!(

@@ -245,6 +245,10 @@ impl EventHandler for ReceivablesProjection {
         CONSUMER
     }
 
+    fn producers(&self) -> &'static [&'static str] {
+        &[credit_proto::service_names::COLLECTIONS]
+    }
+
     fn handles(&self, event_type: &str) -> bool {
         matches!(
             event_type,

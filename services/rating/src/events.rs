@@ -111,6 +111,13 @@ impl EventHandler for RatingTriggers {
         CONSUMER
     }
 
+    fn producers(&self) -> &'static [&'static str] {
+        &[
+            credit_proto::service_names::INTAKE,
+            credit_proto::service_names::COLLECTIONS,
+        ]
+    }
+
     fn handles(&self, event_type: &str) -> bool {
         matches!(
             event_type,

@@ -154,6 +154,13 @@ pub trait EventHandler: Send + Sync + std::fmt::Debug {
     /// Consumer name, unique per service ("limits"): the Redis consumer group, and the key
     /// under which processed event ids are recorded.
     fn consumer(&self) -> &'static str;
+    /// The services whose events the handler reads (`credit.v1.IntakeService`, ...): on Redis
+    /// each producer has a stream of its own, so a consumer reads only the streams it needs
+    /// (nobody in the suite reads limits' referrals and holds, the bulk under load). Events of
+    /// one producer arrive in the order they were committed.
+    fn producers(&self) -> &'static [&'static str] {
+        &ALL_PRODUCERS
+    }
     /// Whether events of this type (see [`event_type`]) concern the handler. The bus skips
     /// the others without decoding them: most of the stream under load is referrals and holds
     /// that few consumers read.
@@ -163,6 +170,14 @@ pub trait EventHandler: Send + Sync + std::fmt::Debug {
     }
     async fn handle(&self, event: &Event) -> Result<(), EventError>;
 }
+
+/// Every producing service of the suite.
+pub const ALL_PRODUCERS: [&str; 4] = [
+    credit_proto::service_names::INTAKE,
+    credit_proto::service_names::RATING,
+    credit_proto::service_names::LIMITS,
+    credit_proto::service_names::COLLECTIONS,
+];
 
 /// Where published events go.
 #[async_trait]
@@ -215,7 +230,7 @@ impl EventBus for InProcessBus {
             .unwrap_or_default();
         let kind = event_type(event);
         for handler in handlers {
-            if handler.handles(kind) {
+            if handler.producers().contains(&event.producer.as_str()) && handler.handles(kind) {
                 handler.handle(event).await?;
             }
         }
@@ -243,11 +258,11 @@ const READ_BLOCK_MILLIS: usize = 1_000;
 /// The consumer connection's answer deadline: longer than the blocking read.
 const READ_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The production bus: one Redis Stream, a consumer group per consuming service.
+/// The production bus: one Redis Stream per producing service, a consumer group per consuming
+/// service on each stream it reads.
 #[derive(Debug, Clone)]
 pub struct RedisStreamsBus {
     redis: RedisHandle,
-    stream: String,
     /// This process's consumer name within each group (host and pid), so a restarted process
     /// first re-reads what it had been given but not acknowledged.
     consumer_name: String,
@@ -257,26 +272,30 @@ impl RedisStreamsBus {
     pub fn new(redis: RedisHandle) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
         Self {
-            stream: redis.key("events"),
             redis,
             consumer_name: host,
         }
     }
 
-    pub fn stream_key(&self) -> &str {
-        &self.stream
+    /// The stream of one producer's events (`<prefix>events:credit.v1.LimitService`).
+    pub fn stream_key(&self, producer: &str) -> String {
+        self.redis.key(&format!("events:{producer}"))
     }
 
-    async fn ensure_group(&self, group: &str) -> Result<(), EventError> {
+    async fn ensure_groups(&self, group: &str, streams: &[String]) -> Result<(), EventError> {
         let mut connection = self.redis.connection();
-        // From the start of the stream: a service deployed later still sees every event kept.
-        let created: Result<(), redis::RedisError> = connection
-            .xgroup_create_mkstream(&self.stream, group, "0")
-            .await;
-        match created {
-            Err(error) if error.code() != Some("BUSYGROUP") => Err(error.into()),
-            _ => Ok(()),
+        for stream in streams {
+            // From the start of the stream: a service deployed later still sees every event
+            // kept.
+            let created: Result<(), redis::RedisError> =
+                connection.xgroup_create_mkstream(stream, group, "0").await;
+            if let Err(error) = created
+                && error.code() != Some("BUSYGROUP")
+            {
+                return Err(error.into());
+            }
         }
+        Ok(())
     }
 
     /// Reads and handles one batch: pending entries of this consumer first (`0`), then new
@@ -284,6 +303,7 @@ impl RedisStreamsBus {
     async fn consume_batch(
         &self,
         handler: &dyn EventHandler,
+        streams: &[String],
         from_pending: bool,
         connection: &mut redis::aio::ConnectionManager,
     ) -> Result<usize, EventError> {
@@ -296,41 +316,42 @@ impl RedisStreamsBus {
             options = options.block(READ_BLOCK_MILLIS);
         }
         let start = if from_pending { "0" } else { ">" };
-        let reply: Option<StreamReadReply> = connection
-            .xread_options(&[&self.stream], &[start], &options)
-            .await?;
-        let entries: Vec<_> = reply
-            .into_iter()
-            .flat_map(|reply| reply.keys)
-            .flat_map(|key| key.ids)
-            .collect();
-        let count = entries.len();
-        // Acknowledged together after handling, one round trip per batch: on a failure the
-        // entries handled so far are acknowledged and the rest stays pending, to be read
-        // again (handlers are idempotent by event id).
-        let mut handled = Vec::with_capacity(count);
+        let starts = vec![start; streams.len()];
+        let reply: Option<StreamReadReply> =
+            connection.xread_options(streams, &starts, &options).await?;
+        let mut count = 0;
         let mut failure = None;
-        for entry in &entries {
-            let kind: Option<String> = entry.get("type");
-            if kind.is_some_and(|kind| !handler.handles(&kind)) {
-                handled.push(entry.id.as_str());
-                continue;
-            }
-            let payload: Option<Vec<u8>> = entry.get("payload");
-            if let Some(payload) = payload {
-                let outcome = match Event::decode(payload.as_slice()) {
-                    Ok(event) => handler.handle(&event).await,
-                    Err(error) => Err(error.into()),
-                };
-                if let Err(error) = outcome {
-                    failure = Some(error);
-                    break;
+        for key in reply.into_iter().flat_map(|reply| reply.keys) {
+            count += key.ids.len();
+            // Acknowledged together after handling, one round trip per stream and batch: on a
+            // failure the entries handled so far are acknowledged and the rest stays pending,
+            // to be read again (handlers are idempotent by event id).
+            let mut handled = Vec::with_capacity(key.ids.len());
+            for entry in &key.ids {
+                let kind: Option<String> = entry.get("type");
+                if kind.is_some_and(|kind| !handler.handles(&kind)) {
+                    handled.push(entry.id.as_str());
+                    continue;
                 }
+                let payload: Option<Vec<u8>> = entry.get("payload");
+                if let Some(payload) = payload {
+                    let outcome = match Event::decode(payload.as_slice()) {
+                        Ok(event) => handler.handle(&event).await,
+                        Err(error) => Err(error.into()),
+                    };
+                    if let Err(error) = outcome {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+                handled.push(entry.id.as_str());
             }
-            handled.push(entry.id.as_str());
-        }
-        if !handled.is_empty() {
-            let _: usize = connection.xack(&self.stream, group, &handled).await?;
+            if !handled.is_empty() {
+                let _: usize = connection.xack(&key.key, group, &handled).await?;
+            }
+            if failure.is_some() {
+                break;
+            }
         }
         match failure {
             Some(error) => Err(error),
@@ -350,7 +371,7 @@ impl EventBus for RedisStreamsBus {
         for (event, encoded) in events {
             pipeline
                 .cmd("XADD")
-                .arg(&self.stream)
+                .arg(self.stream_key(&event.producer))
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(STREAM_MAX_LENGTH)
@@ -378,6 +399,11 @@ impl EventBus for RedisStreamsBus {
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let bus = self.clone();
+        let streams: Vec<String> = handler
+            .producers()
+            .iter()
+            .map(|producer| bus.stream_key(producer))
+            .collect();
         tokio::spawn(async move {
             let mut pending_first = true;
             let mut group_ready = false;
@@ -385,7 +411,7 @@ impl EventBus for RedisStreamsBus {
             while !*stop.borrow() {
                 let round = async {
                     if !group_ready {
-                        bus.ensure_group(handler.consumer()).await?;
+                        bus.ensure_groups(handler.consumer(), &streams).await?;
                     }
                     // The blocking read gets a connection of its own (see
                     // RedisHandle::dedicated_connection), opened on first use.
@@ -398,7 +424,7 @@ impl EventBus for RedisStreamsBus {
                     }
                     match reader.as_mut() {
                         Some(connection) => {
-                            bus.consume_batch(handler.as_ref(), pending_first, connection)
+                            bus.consume_batch(handler.as_ref(), &streams, pending_first, connection)
                                 .await
                         }
                         None => Ok(0),

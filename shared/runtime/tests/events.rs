@@ -77,6 +77,13 @@ impl EventHandler for RecordingHandler {
         "limits"
     }
 
+    fn producers(&self) -> &'static [&'static str] {
+        &[
+            credit_proto::service_names::INTAKE,
+            credit_proto::service_names::LIMITS,
+        ]
+    }
+
     fn handles(&self, event_type: &str) -> bool {
         event_type == "CustomerRegistered"
     }
@@ -208,13 +215,23 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
             .unwrap()
             .contains_key("evt-rolled-back")
     );
-    // An event of a type the handler does not handle is passed over (and acknowledged).
+    // An event of a type the handler does not handle is passed over (and acknowledged), and
+    // the events of a producer it does not read never reach it.
     append(
         &producer,
         &Event {
             event_id: "evt-referral".to_owned(),
+            producer: credit_proto::service_names::LIMITS.to_owned(),
             payload: Some(Payload::ReferralCreated(Default::default())),
             ..Default::default()
+        },
+    )
+    .await;
+    append(
+        &producer,
+        &Event {
+            producer: credit_proto::service_names::RATING.to_owned(),
+            ..registered("evt-other-producer", "c-9")
         },
     )
     .await;
@@ -240,6 +257,14 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
             .unwrap()
             .contains_key("evt-referral"),
         "an event the handler does not handle is never delivered to it"
+    );
+    assert!(
+        !handler
+            .deliveries
+            .lock()
+            .unwrap()
+            .contains_key("evt-other-producer"),
+        "an event of a producer the handler does not read is never delivered to it"
     );
 
     stop_sender.send(true).unwrap();
@@ -275,14 +300,21 @@ async fn events_conformance_on_postgres_and_redis_streams() {
 
     // Nothing is left pending in the consumer group.
     let mut connection = redis.connection();
-    let pending: redis::streams::StreamPendingReply =
-        redis::AsyncCommands::xpending(&mut connection, bus.stream_key(), "limits")
+    for producer in [
+        credit_proto::service_names::INTAKE,
+        credit_proto::service_names::LIMITS,
+    ] {
+        let pending: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut connection, bus.stream_key(producer), "limits")
+                .await
+                .unwrap();
+        assert_eq!(pending.count(), 0, "{producer}");
+    }
+    for producer in credit_runtime::events::ALL_PRODUCERS {
+        let _: () = redis::AsyncCommands::del(&mut connection, bus.stream_key(producer))
             .await
             .unwrap();
-    assert_eq!(pending.count(), 0);
-    let _: () = redis::AsyncCommands::del(&mut connection, bus.stream_key())
-        .await
-        .unwrap();
+    }
     producer.close().await;
     database.drop_database().await;
 }
