@@ -689,3 +689,67 @@ pub async fn overdue_past_tolerance_refers_orders_until_paid(suite: &TestSuite) 
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 }
+
+pub async fn an_invoice_without_a_due_date_takes_the_customers_terms_from_limits(
+    suite: &TestSuite,
+) {
+    let mut collections = billing(suite).await;
+    let customer_id = customer(suite, 61_002, true).await;
+    let mut limits = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    // Limits learns of the customer from intake's event, a moment later.
+    let mut terms = None;
+    for _ in 0..credit_e2e_tests::POLLS {
+        if let Ok(answer) = limits
+            .get_credit_terms(pb::GetCreditTermsRequest {
+                customer_id: customer_id.clone(),
+            })
+            .await
+        {
+            terms = answer
+                .into_inner()
+                .terms
+                .and_then(|terms| terms.payment_terms);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let terms = terms.expect("limits knows the customer's terms");
+    let issued = days_ago(10);
+    let invoice = collections
+        .post_invoice(pb::PostInvoiceRequest {
+            customer_id: customer_id.clone(),
+            invoice_number: "TERMS-1".into(),
+            amount: cny("250.00"),
+            issue_date: Some(issued),
+            due: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+        .unwrap();
+    let net_days = u64::try_from(terms.net_days).unwrap();
+    let expected_due = {
+        let issued_on =
+            chrono::NaiveDate::from_ymd_opt(issued.year, issued.month as u32, issued.day as u32)
+                .unwrap();
+        to_date(issued_on + Days::new(net_days))
+    };
+    assert_eq!(invoice.due_date, Some(expected_due));
+    assert_eq!(invoice.payment_terms.unwrap().net_days, terms.net_days);
+
+    // A customer limits does not know: the due date must be given.
+    let unknown = collections
+        .post_invoice(pb::PostInvoiceRequest {
+            customer_id: "cus_not_in_limits".into(),
+            invoice_number: "TERMS-2".into(),
+            amount: cny("250.00"),
+            issue_date: Some(issued),
+            due: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&unknown), ["due"]);
+}

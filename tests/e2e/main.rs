@@ -131,6 +131,7 @@ mod both {
         an_overpayment_is_kept_and_applied_to_the_next_invoice,
         bad_or_repeated_postings_are_refused_and_write_nothing,
         overdue_past_tolerance_refers_orders_until_paid,
+        an_invoice_without_a_due_date_takes_the_customers_terms_from_limits,
     );
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,
