@@ -753,3 +753,41 @@ pub async fn an_invoice_without_a_due_date_takes_the_customers_terms_from_limits
         .unwrap_err();
     assert_eq!(violated_fields(&unknown), ["due"]);
 }
+
+pub async fn two_overdue_detections_at_once_announce_a_change_once(suite: &TestSuite) {
+    let mut first = billing(suite).await;
+    let mut second = billing(suite).await;
+    let customer_id = "cus_detect_twice";
+    post_invoice(
+        &mut first,
+        customer_id,
+        "DT-1",
+        "700.00",
+        days_ago(50),
+        days_ago(40),
+        "",
+    )
+    .await
+    .unwrap();
+    let request = || pb::DetectOverdueRequest {
+        as_of_date: None,
+        customer_ids: vec![customer_id.into()],
+    };
+    let (one, two) = tokio::join!(
+        first.detect_overdue(request()),
+        second.detect_overdue(request())
+    );
+    let announced =
+        one.unwrap().into_inner().changed.len() + two.unwrap().into_inner().changed.len();
+    assert_eq!(
+        announced, 1,
+        "one of the two detections announces the change"
+    );
+    let overdue_events = suite
+        .outbox_event_types(&credit_collections::STORE)
+        .await
+        .into_iter()
+        .filter(|kind| kind == "InvoiceOverdue")
+        .count();
+    assert_eq!(overdue_events, 1);
+}

@@ -204,6 +204,15 @@ pub struct Changes {
 /// Plans a change against the account; refusals are the caller's errors.
 pub type Plan<'a> = &'a (dyn Fn(&Account) -> Result<Changes, ServiceError> + Send + Sync);
 
+/// A customer's oldest overdue days moving from `previous` to `days`, with its announcement.
+#[derive(Debug, Clone)]
+pub struct OverdueChange {
+    pub customer_id: String,
+    pub previous: u32,
+    pub days: u32,
+    pub event: Event,
+}
+
 /// Filter of ListInvoices.
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceFilter {
@@ -275,11 +284,13 @@ pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
     /// Customers' oldest overdue days as last announced.
     async fn overdue_positions(&self) -> StoreResult<BTreeMap<String, u32>>;
 
-    /// Records the new positions with their InvoiceOverdue events, in one transaction.
+    /// Records each change of position with its InvoiceOverdue event, in one transaction —
+    /// only where the stored position is still the `previous` the change was computed from,
+    /// so two detections running at once announce a change once. Returns the customers
+    /// whose change was recorded.
     async fn save_overdue_positions(
         &self,
-        positions: &[(String, u32)],
+        changes: &[OverdueChange],
         as_of: NaiveDate,
-        events: &[Event],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Vec<String>>;
 }

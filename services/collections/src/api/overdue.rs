@@ -17,6 +17,7 @@ use credit_runtime::events::new_event;
 use super::convert::{as_of_date, money, to_date};
 use super::{CollectionsApi, store_error};
 use crate::domain::overdue_positions;
+use crate::store::OverdueChange;
 
 impl CollectionsApi {
     pub(super) async fn detect_overdue_now(
@@ -93,8 +94,7 @@ impl CollectionsApi {
             }
         }
         let mut changed = Vec::new();
-        let mut events = Vec::new();
-        let mut saved = Vec::new();
+        let mut changes = Vec::new();
         for (customer, (days, amounts, invoices)) in &evaluated {
             if only.is_some_and(|only| !only.contains(customer)) {
                 continue;
@@ -110,7 +110,7 @@ impl CollectionsApi {
                 oldest_overdue_days: to_i32(*days),
                 overdue_amounts: amounts.clone(),
             });
-            events.push(pb::Event {
+            let event = pb::Event {
                 aggregate_id: customer.clone(),
                 customer_id: customer.clone(),
                 ..new_event(
@@ -124,14 +124,22 @@ impl CollectionsApi {
                         invoices: invoices.clone(),
                     }),
                 )
+            };
+            changes.push(OverdueChange {
+                customer_id: customer.clone(),
+                previous,
+                days: *days,
+                event,
             });
-            saved.push((customer.clone(), *days));
         }
-        if !saved.is_empty() {
-            self.store
-                .save_overdue_positions(&saved, as_of, &events)
+        if !changes.is_empty() {
+            let saved = self
+                .store
+                .save_overdue_positions(&changes, as_of)
                 .await
                 .map_err(store_error)?;
+            // A change another detection recorded first is its to announce.
+            changed.retain(|position| saved.contains(&position.customer_id));
             tracing::info!(changed = saved.len(), %as_of, "overdue positions announced");
         }
         let overdue_days: BTreeMap<String, u32> = evaluated

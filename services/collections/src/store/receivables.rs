@@ -6,15 +6,14 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use credit_core::{Currency, ServiceError};
-use credit_proto::v1::Event;
 use credit_runtime::sql::{KeyReused, retry_once_on_race};
 use credit_runtime::{Database, insert_outbox_event, on_database};
 use rust_decimal::Decimal;
 
 use super::{
     Account, CreditNoteRecord, InvoiceFilter, InvoiceRecord, LedgerDocument, NaturalKey,
-    NewMovement, Outcome, PaymentRecord, Plan, ReceivableStore, StoreError, StoreResult,
-    StoredInvoice, Terms,
+    NewMovement, Outcome, OverdueChange, PaymentRecord, Plan, ReceivableStore, StoreError,
+    StoreResult, StoredInvoice, Terms,
 };
 use crate::domain::{CustomerId, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind};
 
@@ -812,29 +811,35 @@ impl ReceivableStore for SqlReceivableStore {
 
     async fn save_overdue_positions(
         &self,
-        positions: &[(String, u32)],
+        changes: &[OverdueChange],
         as_of: NaiveDate,
-        events: &[Event],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<String>> {
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
-            for (customer_id, days) in positions {
-                sqlx::query(&sql(
+            let mut saved = Vec::new();
+            for change in changes {
+                // Inserted when none is stored (the change was computed from 0), updated only
+                // when the stored days are still the ones the change was computed from.
+                let written = sqlx::query(&sql(
                     "INSERT INTO overdue_positions (customer_id, oldest_overdue_days, as_of_date) VALUES ($1, $2, $3) \
                      ON CONFLICT (customer_id) DO UPDATE SET oldest_overdue_days = excluded.oldest_overdue_days, \
-                     as_of_date = excluded.as_of_date",
+                     as_of_date = excluded.as_of_date WHERE overdue_positions.oldest_overdue_days = $4",
                 ))
-                .bind(customer_id)
-                .bind(i32::try_from(*days).unwrap_or(i32::MAX))
+                .bind(&change.customer_id)
+                .bind(i32::try_from(change.days).unwrap_or(i32::MAX))
                 .bind(as_of)
+                .bind(i32::try_from(change.previous).unwrap_or(i32::MAX))
                 .execute(&mut *tx)
-                .await?;
-            }
-            for event in events {
-                insert_outbox_event!(tx, sql, event)?;
+                .await?
+                .rows_affected()
+                    == 1;
+                if written {
+                    insert_outbox_event!(tx, sql, &change.event)?;
+                    saved.push(change.customer_id.clone());
+                }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(saved)
         })
     }
 }
