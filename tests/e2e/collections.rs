@@ -791,3 +791,73 @@ pub async fn two_overdue_detections_at_once_announce_a_change_once(suite: &TestS
         .count();
     assert_eq!(overdue_events, 1);
 }
+
+pub async fn concurrent_payments_never_allocate_the_same_open_amount(suite: &TestSuite) {
+    let customer_id = "cus_many_payers";
+    let mut collections = billing(suite).await;
+    let invoice = post_invoice(
+        &mut collections,
+        customer_id,
+        "MP-1",
+        "1000.00",
+        days_ago(5),
+        days_ago(0),
+        "",
+    )
+    .await
+    .unwrap()
+    .invoice
+    .unwrap();
+    // Ten payments of 200.00 at once against 1,000.00 owed: 1,000.00 is applied in all, the
+    // other 1,000.00 is kept as unapplied credit, whatever the order.
+    let mut payers = Vec::new();
+    for index in 0..10 {
+        let mut client = billing(suite).await;
+        payers.push(tokio::spawn(async move {
+            pay(
+                &mut client,
+                "cus_many_payers",
+                &format!("MP-BANK-{index}"),
+                "200.00",
+                days_ago(0),
+                &[],
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut applied = Decimal::ZERO;
+    let mut unapplied = Decimal::ZERO;
+    for payer in payers {
+        let payment = payer.await.unwrap().payment.unwrap();
+        applied += payment
+            .allocations
+            .iter()
+            .map(|allocation| amount(&allocation.amount))
+            .sum::<Decimal>();
+        unapplied += amount(&payment.unapplied_amount);
+    }
+    assert_eq!(applied, Decimal::from(1000));
+    assert_eq!(unapplied, Decimal::from(1000));
+    let settled = collections
+        .get_invoice(pb::GetInvoiceRequest {
+            invoice_id: invoice.invoice_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+        .unwrap();
+    assert_eq!(shown(&settled.paid_amount), "1000.00 CNY");
+    assert_eq!(shown(&settled.open_amount), "0.00 CNY");
+    let ledger = collections
+        .get_customer_ledger(pb::GetCustomerLedgerRequest {
+            customer_id: customer_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown(&ledger.balances[0].unapplied_credit), "1000.00 CNY");
+    assert_eq!(shown(&ledger.balances[0].balance), "-1000.00 CNY");
+}

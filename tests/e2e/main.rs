@@ -133,6 +133,7 @@ mod both {
         overdue_past_tolerance_refers_orders_until_paid,
         an_invoice_without_a_due_date_takes_the_customers_terms_from_limits,
         two_overdue_detections_at_once_announce_a_change_once,
+        concurrent_payments_never_allocate_the_same_open_amount,
     );
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,
