@@ -11,8 +11,9 @@ pub(crate) use ratings::{run_reviews, system_actor};
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use credit_core::{FieldViolation, Principal, ServiceError, both};
+use credit_proto::time::timestamp;
 use credit_proto::v1 as pb;
 use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
 use credit_runtime::principal;
@@ -523,13 +524,6 @@ fn actor(publisher: &Publisher) -> pb::Actor {
             .filter_map(|role| pb::Role::from_str_name(&format!("ROLE_{role}")))
             .map(Into::into)
             .collect(),
-    }
-}
-
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

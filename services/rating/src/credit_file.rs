@@ -21,6 +21,7 @@ use crate::domain::CustomerKind;
 use crate::domain::inputs::{
     BureauFacts, CreditFacts, PaymentExperience, PaymentFacts, StatementFacts, TradeReferenceFacts,
 };
+pub use credit_proto::time::{from_date, to_date};
 
 /// Statements a report shows: the latest versions of the three most recent periods.
 pub const REPORT_STATEMENTS: usize = 3;
@@ -338,21 +339,4 @@ fn payment_facts(behaviour: &pb::PaymentBehaviour) -> Option<PaymentFacts> {
 
 fn money_amount(money: &pb::Money) -> Option<Decimal> {
     Decimal::from_str(money.amount.trim()).ok()
-}
-
-pub fn from_date(date: &pb::Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month).ok()?,
-        u32::try_from(date.day).ok()?,
-    )
-}
-
-pub fn to_date(date: NaiveDate) -> pb::Date {
-    use chrono::Datelike;
-    pb::Date {
-        year: date.year(),
-        month: i32::try_from(date.month()).unwrap_or(0),
-        day: i32::try_from(date.day()).unwrap_or(0),
-    }
 }

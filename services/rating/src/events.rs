@@ -184,9 +184,7 @@ impl RatingTriggers {
         let occurred_at = event
             .occurred_at
             .as_ref()
-            .and_then(|time| {
-                DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
-            })
+            .and_then(credit_proto::time::from_timestamp)
             .unwrap_or_else(Utc::now);
         self.ratings
             .note_customer_status(customer_id, status, occurred_at)

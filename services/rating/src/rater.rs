@@ -17,6 +17,7 @@ use crate::domain::inputs::{self, QualitativeInputs};
 use crate::domain::overrides::next_review_date;
 use crate::domain::{ModelId, RatingInputs, ScorecardModel, scoring, selection};
 use crate::store::{ModelStore, Outcome, RatingStore, RecordedRating, StoreError};
+pub use credit_proto::time::timestamp;
 
 /// The principal name of ratings nobody asked for (schedule, events).
 pub const SYSTEM_RATER: &str = "system:rating";
@@ -231,13 +232,6 @@ pub fn rating_changed(
                 next_review_date: rating.next_review_date,
             }),
         )
-    }
-}
-
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

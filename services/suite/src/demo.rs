@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use credit_core::Role;
 use credit_core::error::ErrorChain;
+use credit_proto::time::to_date;
 use credit_proto::v1 as pb;
 use credit_proto::v1::collections_service_client::CollectionsServiceClient;
 use credit_proto::v1::intake_service_client::IntakeServiceClient;
@@ -1494,14 +1495,6 @@ struct Order {
 /// `percent` % of `amount`, to the cent.
 fn share(amount: Decimal, percent: i64) -> Decimal {
     (amount * Decimal::new(percent, 2)).round_dp(2)
-}
-
-fn to_date(date: NaiveDate) -> pb::Date {
-    pb::Date {
-        year: date.year(),
-        month: i32::try_from(date.month()).unwrap_or_default(),
-        day: i32::try_from(date.day()).unwrap_or_default(),
-    }
 }
 
 fn shown_date(date: Option<&pb::Date>) -> String {

@@ -7,6 +7,7 @@ pub mod v1 {
 }
 
 mod redacted;
+pub mod time;
 
 /// The encoded `FileDescriptorSet` of the contract, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("credit_descriptor");

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use credit_core::{Currency, Principal, ServiceError, both};
 use credit_proto::v1 as pb;
 use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
@@ -365,16 +365,11 @@ impl CollectionsApi {
         let contact_name = bounded_text("contact_name", &request.contact_name, 200);
         let contacted_at = match &request.contacted_at {
             None => Ok(now),
-            Some(time) => {
-                DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
-                    .filter(|time| *time <= now)
-                    .ok_or_else(|| {
-                        ServiceError::invalid(
-                            "contacted_at",
-                            "must be a valid time, not in the future",
-                        )
-                    })
-            }
+            Some(time) => credit_proto::time::from_timestamp(time)
+                .filter(|time| *time <= now)
+                .ok_or_else(|| {
+                    ServiceError::invalid("contacted_at", "must be a valid time, not in the future")
+                }),
         };
         let next_given = match &request.next_contact_date {
             None => Ok(None),

@@ -1,7 +1,7 @@
 //! Between the contract and the domain: request fields parsed into domain values (each problem
 //! named by its field), stored records turned into the contract's messages.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::NaiveDate;
 use credit_core::{Currency, Money, ServiceError};
 use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
@@ -12,30 +12,9 @@ use crate::domain::{
 };
 use crate::store::{CreditNoteRecord, NewMovement, PaymentRecord, StoredInvoice};
 
+pub use credit_proto::time::{from_date, timestamp, to_date};
+
 pub const MAX_ID_LEN: usize = 100;
-
-pub fn to_date(date: NaiveDate) -> pb::Date {
-    pb::Date {
-        year: date.year(),
-        month: i32::try_from(date.month()).unwrap_or(0),
-        day: i32::try_from(date.day()).unwrap_or(0),
-    }
-}
-
-pub fn from_date(date: &pb::Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month).ok()?,
-        u32::try_from(date.day).ok()?,
-    )
-}
-
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 pub fn money(amount: Decimal, currency: Currency) -> Option<pb::Money> {
     Some(Money::new(round_money(amount), currency).into())

@@ -367,9 +367,7 @@ fn occurred_at(event: &Event) -> DateTime<Utc> {
     event
         .occurred_at
         .as_ref()
-        .and_then(|time| {
-            DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
-        })
+        .and_then(credit_proto::time::from_timestamp)
         .unwrap_or_else(Utc::now)
 }
 

@@ -238,9 +238,7 @@ fn rated_at(rating: &pb::Rating) -> DateTime<Utc> {
     rating
         .rated_at
         .as_ref()
-        .and_then(|time| {
-            DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0))
-        })
+        .and_then(credit_proto::time::from_timestamp)
         .map(stored_time)
         .unwrap_or_default()
 }
