@@ -64,6 +64,22 @@ impl MaybeRace for StoreError {
     }
 }
 
+/// PostgreSQL keeps microseconds: what a write answers with is what a later read shows.
+fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(time, 6)
+}
+
+/// A stored decimal string; unreadable is a corrupt record (`place` says which).
+fn decimal(place: &str, text: &str) -> StoreResult<Decimal> {
+    <Decimal as std::str::FromStr>::from_str(text)
+        .map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
+}
+
+/// A stored currency code; unreadable is a corrupt record.
+fn currency(place: &str, code: &str) -> StoreResult<Currency> {
+    Currency::parse(code).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
+}
+
 /// A change's outcome: done now, or done by an earlier call with the same natural key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome<T> {

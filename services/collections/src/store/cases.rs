@@ -3,10 +3,9 @@
 //! the customers' ratings as rating announces them — one body for both backends.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::Currency;
 use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
@@ -14,7 +13,7 @@ use credit_runtime::sql::{IdempotencyKey, KeyLookup, KeyReused};
 use credit_runtime::{insert_idempotency_key, lookup_idempotency_key, on_database};
 use rust_decimal::Decimal;
 
-use super::{Outcome, SqlReceivableStore, StoreError, StoreResult};
+use super::{Outcome, SqlReceivableStore, StoreError, StoreResult, currency, decimal, stored_time};
 
 /// A collection case as stored; overdue figures are computed from the receivables on read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,18 +182,6 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
 
     /// Applies a RatingChanged once (other events are skipped); the newest rating wins.
     async fn apply_rating_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
-}
-
-fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.trunc_subsecs(6)
-}
-
-fn decimal(place: &str, text: &str) -> StoreResult<Decimal> {
-    Decimal::from_str(text).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
-}
-
-fn currency(place: &str, code: &str) -> StoreResult<Currency> {
-    Currency::parse(code).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
 }
 
 macro_rules! case_columns {

@@ -5,7 +5,7 @@
 //! runs at the same time still create each level once.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::ServiceError;
 use credit_proto::v1 as pb;
 use credit_proto::v1::Event;
@@ -94,7 +94,7 @@ pub trait DunningStore: Send + Sync + std::fmt::Debug {
 }
 
 fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    super::stored_time(Utc::now())
 }
 
 fn decode_policy(document: &[u8]) -> StoreResult<pb::DunningPolicy> {
@@ -225,23 +225,33 @@ impl DunningStore for SqlReceivableStore {
     }
 
     async fn taken_levels(&self, customer_ids: Option<&[String]>) -> StoreResult<Vec<TakenLevel>> {
-        let rows: Vec<(String, String, i32, NaiveDate)> =
-            on_database!(self.database(), |pool, sql| {
+        // Per customer through its index (GetInvoice and ListInvoices ask for one); every
+        // customer only for a run over the whole portfolio.
+        let scopes: Vec<&str> = match customer_ids {
+            Some(customers) => customers.iter().map(String::as_str).collect(),
+            None => vec![""],
+        };
+        let mut taken = Vec::new();
+        for customer in scopes {
+            let rows: Vec<(String, i32, NaiveDate)> = on_database!(self.database(), |pool, sql| {
                 sqlx::query_as(&sql(
-                    "SELECT customer_id, invoice_id, level, as_of_date FROM dunning_actions",
+                    "SELECT invoice_id, level, as_of_date FROM dunning_actions \
+                     WHERE ($1 = '' OR customer_id = $1)",
                 ))
+                .bind(customer)
                 .fetch_all(pool)
                 .await?
             });
-        Ok(rows
-            .into_iter()
-            .filter(|(customer_id, ..)| customer_ids.is_none_or(|only| only.contains(customer_id)))
-            .map(|(_, invoice_id, level, as_of)| TakenLevel {
-                invoice_id,
-                level: u32::try_from(level).unwrap_or(0),
-                as_of,
-            })
-            .collect())
+            taken.extend(
+                rows.into_iter()
+                    .map(|(invoice_id, level, as_of)| TakenLevel {
+                        invoice_id,
+                        level: u32::try_from(level).unwrap_or(0),
+                        as_of,
+                    }),
+            );
+        }
+        Ok(taken)
     }
 
     async fn record_actions(

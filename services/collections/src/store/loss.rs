@@ -5,10 +5,8 @@
 //! does (`ReceivableStore::commit`), so an approval never writes off an amount a concurrent
 //! payment has just settled, and the account's counter gives the ledger position.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::{Currency, ServiceError};
 use credit_proto::v1::Event;
 use credit_runtime::sql::{IdempotencyKey, KeyLookup, KeyReused, retry_once_on_race};
@@ -17,7 +15,9 @@ use credit_runtime::{
 };
 use rust_decimal::Decimal;
 
-use super::{LedgerDocument, NewMovement, Outcome, StoreError, StoreResult};
+use super::{
+    LedgerDocument, NewMovement, Outcome, StoreError, StoreResult, currency, decimal, stored_time,
+};
 use crate::domain::WriteOffStatus;
 
 /// A write-off as stored.
@@ -159,18 +159,6 @@ impl SqlLossStore {
     pub fn new(database: Database) -> Self {
         Self { database }
     }
-}
-
-fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.trunc_subsecs(6)
-}
-
-fn decimal(place: &str, text: &str) -> StoreResult<Decimal> {
-    Decimal::from_str(text).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
-}
-
-fn currency(place: &str, code: &str) -> StoreResult<Currency> {
-    Currency::parse(code).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -1,10 +1,9 @@
 //! [`ReceivableStore`] on both backends.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::{Currency, ServiceError};
 use credit_runtime::sql::{KeyReused, retry_once_on_race};
 use credit_runtime::{Database, insert_outbox_event, on_database};
@@ -13,7 +12,7 @@ use rust_decimal::Decimal;
 use super::{
     Account, CreditNoteRecord, InvoiceFilter, InvoiceRecord, LedgerDocument, NaturalKey,
     NewMovement, Outcome, OverdueChange, PaymentRecord, Plan, ReceivableStore, StoreError,
-    StoreResult, StoredInvoice, Terms,
+    StoreResult, StoredInvoice, Terms, currency, decimal, stored_time,
 };
 use crate::domain::{CustomerId, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind};
 
@@ -56,11 +55,6 @@ impl SqlReceivableStore {
     }
 }
 
-/// PostgreSQL keeps microseconds: what a write answers with is what a read shows.
-fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.trunc_subsecs(6)
-}
-
 fn kind_name(kind: MovementKind) -> &'static str {
     match kind {
         MovementKind::Payment => "PAYMENT",
@@ -76,14 +70,6 @@ fn parse_kind(text: &str) -> StoreResult<MovementKind> {
         "WRITE_OFF" => Ok(MovementKind::WriteOff),
         other => Err(StoreError::Corrupt(format!("movement kind {other}"))),
     }
-}
-
-fn decimal(place: &str, text: &str) -> StoreResult<Decimal> {
-    Decimal::from_str(text).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
-}
-
-fn currency(place: &str, code: &str) -> StoreResult<Currency> {
-    Currency::parse(code).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
 }
 
 #[derive(Debug, sqlx::FromRow)]
