@@ -262,6 +262,30 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// A required text field, trimmed: refused when empty or longer than `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ServiceError::invalid(
+            field,
+            format!("is required, at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An optional text field, trimmed: empty is fine, longer than `max` characters is refused.
+pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// Both results, or every field violation of both, so a caller fixes all problems of a request
 /// at once instead of one per attempt. Any other error wins as it is.
 pub fn both<A, B>(
@@ -283,6 +307,15 @@ pub fn both<A, B>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_fields_are_trimmed_required_or_bounded() {
+        assert_eq!(required_text("f", "  ab ", 2).unwrap(), "ab");
+        assert!(required_text("f", "   ", 2).is_err());
+        assert!(required_text("f", "abc", 2).is_err());
+        assert_eq!(optional_text("f", "  ", 2).unwrap(), "");
+        assert!(optional_text("f", "abc", 2).is_err());
+    }
+
     #[test]
     fn both_collects_the_violations_of_both_sides() {
         let merged = both::<(), ()>(

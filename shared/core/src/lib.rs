@@ -4,6 +4,6 @@ pub mod error;
 pub mod identity;
 pub mod money;
 
-pub use error::{FieldViolation, ServiceError, Violations, both};
+pub use error::{FieldViolation, ServiceError, Violations, both, optional_text, required_text};
 pub use identity::{AccessPolicy, Principal, Role};
 pub use money::{Currency, Money, MoneyError};

@@ -629,14 +629,7 @@ pub(super) fn default_pd() -> Result<Fraction, ServiceError> {
 }
 
 fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.chars().count() > max {
-        return Err(ServiceError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::optional_text(field, value, max)
 }
 
 /// (amount, currency, promised date, invoice ids) of a promise given to LogContact.

@@ -29,26 +29,12 @@ pub fn actor(principal: &str) -> Option<pb::Actor> {
 
 /// A required id of at most [`MAX_ID_LEN`] characters.
 pub fn required_id(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_ID_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("is required, at most {MAX_ID_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::required_text(field, value, MAX_ID_LEN)
 }
 
 /// An optional id: empty, or at most [`MAX_ID_LEN`] characters.
 pub fn optional_id(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.chars().count() > MAX_ID_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("at most {MAX_ID_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::optional_text(field, value, MAX_ID_LEN)
 }
 
 /// A positive amount with its currency.

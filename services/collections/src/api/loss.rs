@@ -553,14 +553,7 @@ fn currency_mismatch(field: &str, expected: credit_core::Currency) -> ServiceErr
 }
 
 fn required_text(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_REASON_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("is required, at most {MAX_REASON_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::required_text(field, value, MAX_REASON_LEN)
 }
 
 /// Open amount after every movement recorded, whatever its date.

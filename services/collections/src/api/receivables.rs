@@ -962,25 +962,11 @@ fn customer_id(value: &str) -> Result<String, ServiceError> {
 }
 
 fn document_number(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_NUMBER_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("is required, at most {MAX_NUMBER_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::required_text(field, value, MAX_NUMBER_LEN)
 }
 
 pub(super) fn required_text(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_REASON_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("is required, at most {MAX_REASON_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::required_text(field, value, MAX_REASON_LEN)
 }
 
 fn check_terms(field: &str, terms: &pb::PaymentTerms) -> Result<(), ServiceError> {

@@ -611,25 +611,11 @@ const MAX_ID_LEN: usize = 100;
 const MAX_NOTE_LEN: usize = 2_000;
 
 fn required_id(field: &str, value: &str) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_ID_LEN {
-        return Err(ServiceError::invalid(
-            field,
-            format!("is required, at most {MAX_ID_LEN} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::required_text(field, value, MAX_ID_LEN)
 }
 
 fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.chars().count() > max {
-        return Err(ServiceError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    credit_core::optional_text(field, value, max)
 }
 
 /// A requested as-of date; unset is today (UTC).
