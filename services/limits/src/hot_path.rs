@@ -709,8 +709,8 @@ impl HotPath {
     }
 
     /// Every reason of a decision with the figures behind it, under the metadata keys the
-    /// contract lists for each code. An approval has none and costs nothing; otherwise the
-    /// cached profile is read once, and the store only for the rarer reasons that need it.
+    /// contract lists for each code. The figures come with the decision (read in the same
+    /// atomic step); the store is read only for the rarer reasons that need more.
     async fn reasons(&self, customer_id: &str, decided: &Decided) -> Vec<pb::Reason> {
         let decision = &decided.decision;
         if decision.reasons.is_empty() {
@@ -718,7 +718,7 @@ impl HotPath {
         }
         let currency = decided.amount.currency();
         let money = |minor: i64| from_minor(minor, currency).amount_string();
-        let profile = self.cache.get_customer(customer_id).await.ok().flatten();
+        let figures = &decision.figures;
         let mut reasons = Vec::with_capacity(decision.reasons.len());
         for code in &decision.reasons {
             let mut metadata = std::collections::HashMap::new();
@@ -726,11 +726,7 @@ impl HotPath {
                 metadata.insert(key.to_owned(), value);
             };
             match code {
-                ReasonCode::CustomerInactive => {
-                    if let Some(profile) = &profile {
-                        put("status", profile.status.as_str().to_owned());
-                    }
-                }
+                ReasonCode::CustomerInactive => put("status", figures.status.as_str().to_owned()),
                 ReasonCode::NoValidLimit => {
                     let limits = self
                         .limits
@@ -755,13 +751,11 @@ impl HotPath {
                     put("block_types", types.join(","));
                 }
                 ReasonCode::Overdue => {
-                    if let Some(profile) = &profile {
-                        put(
-                            "oldest_overdue_days",
-                            profile.oldest_overdue_days.to_string(),
-                        );
-                        put("tolerance_days", profile.overdue_tolerance_days.to_string());
-                    }
+                    put(
+                        "oldest_overdue_days",
+                        figures.oldest_overdue_days.to_string(),
+                    );
+                    put("tolerance_days", figures.overdue_tolerance_days.to_string());
                 }
                 ReasonCode::RatingStale => {
                     let rating = self
@@ -783,7 +777,7 @@ impl HotPath {
                     }
                 }
                 ReasonCode::OrderAmountLimit => {
-                    if let Some(cap) = profile.as_ref().and_then(|profile| profile.order_cap) {
+                    if let Some(cap) = figures.order_cap {
                         put("order_amount_cap", money(cap));
                     }
                 }
@@ -792,7 +786,7 @@ impl HotPath {
                         ReasonCode::LimitExceeded => (
                             decision.limit,
                             decision.exposure_after,
-                            profile.as_ref().map(|profile| profile.tolerance_bps),
+                            Some(figures.tolerance_bps),
                         ),
                         _ => (
                             decision.group.as_ref().and_then(|group| group.limit),
@@ -800,7 +794,7 @@ impl HotPath {
                                 .group
                                 .as_ref()
                                 .map_or(0, |group| group.exposure_after),
-                            self.policy.read().0.tolerance_bps().into(),
+                            decision.group.as_ref().map(|group| group.tolerance_bps),
                         ),
                     };
                     // Not reserved (referred or declined): the exposure is the one before.

@@ -18,7 +18,7 @@ use credit_limits::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
     ExposureCache, ExposureError, Fence, GroupPosition, GroupProfile, GroupUpdate,
     InProcessExposureCache, Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus, ReasonCode,
-    RedisExposureCache, UpdateOutcome, evaluate,
+    RedisExposureCache, RuleFigures, UpdateOutcome, evaluate,
 };
 use credit_runtime::RedisHandle;
 
@@ -149,6 +149,7 @@ macro_rules! conformance {
 
 conformance!(
     approves_and_reserves_at_customer_and_group_level,
+    a_refusal_quotes_the_figures_it_compared,
     inactive_customers_are_declined,
     a_missing_or_expired_limit_is_referred,
     an_order_in_another_currency_than_the_limits_is_refused_unreserved,
@@ -300,9 +301,17 @@ async fn approves_and_reserves_at_customer_and_group_level(fixture: &Fixture) {
                 exposure_after: 41_000,
                 available_after: Some(459_000),
                 epoch: 5,
+                tolerance_bps: 500,
             }),
             reserved: true,
             epoch: 11,
+            figures: RuleFigures {
+                status: ProfileStatus::Active,
+                oldest_overdue_days: 0,
+                overdue_tolerance_days: 15,
+                order_cap: None,
+                tolerance_bps: 1000,
+            },
         }
     );
     assert_eq!(exposure_of(fixture, "C1").await, 40_000);
@@ -316,6 +325,32 @@ async fn approves_and_reserves_at_customer_and_group_level(fixture: &Fixture) {
     assert_eq!(decision.available_after, Some(0));
     assert_eq!(exposure_of(fixture, "C2").await, 100_000);
     assert_eq!(group_exposure_of(fixture, "G1").await, 41_000);
+}
+
+async fn a_refusal_quotes_the_figures_it_compared(fixture: &Fixture) {
+    let mut profile = customer("C1", Some("G1"));
+    profile.status = ProfileStatus::Suspended;
+    profile.oldest_overdue_days = 40;
+    profile.overdue_tolerance_days = 30;
+    profile.order_cap = Some(5_000);
+    profile.tolerance_bps = 750;
+    load(fixture, &profile).await;
+    load_group(fixture, &group("G1", Some(500_000), 0)).await;
+
+    let decision = decide(fixture, &order("C1", Some("G1"), 6_000)).await;
+
+    assert_eq!(decision.outcome, Outcome::Declined);
+    assert_eq!(
+        decision.figures,
+        RuleFigures {
+            status: ProfileStatus::Suspended,
+            oldest_overdue_days: 40,
+            overdue_tolerance_days: 30,
+            order_cap: Some(5_000),
+            tolerance_bps: 750,
+        }
+    );
+    assert_eq!(decision.group.map(|group| group.tolerance_bps), Some(500));
 }
 
 async fn inactive_customers_are_declined(fixture: &Fixture) {

@@ -247,6 +247,32 @@ pub struct GroupPosition {
     pub available_after: Option<i64>,
     /// The group's rebuild epoch, to fence the hold's durable write against a group rebuild.
     pub epoch: u64,
+    /// The group's referral band over its limit, in basis points, as the rules read it.
+    pub tolerance_bps: u32,
+}
+
+/// The profile's figures the rules compared, read in the same atomic step as the decision,
+/// so that the reasons of an answer quote exactly what it was decided on (and need no second
+/// read of the cache).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RuleFigures {
+    pub status: ProfileStatus,
+    pub oldest_overdue_days: u32,
+    pub overdue_tolerance_days: u32,
+    pub order_cap: Option<i64>,
+    pub tolerance_bps: u32,
+}
+
+impl RuleFigures {
+    pub(crate) fn of(customer: &CustomerProfile) -> Self {
+        Self {
+            status: customer.status,
+            oldest_overdue_days: customer.oldest_overdue_days,
+            overdue_tolerance_days: customer.overdue_tolerance_days,
+            order_cap: customer.order_cap,
+            tolerance_bps: customer.tolerance_bps,
+        }
+    }
 }
 
 /// The answer to one [`AuthorizeInput`].
@@ -269,6 +295,8 @@ pub struct Decision {
     pub reserved: bool,
     /// The customer profile's rebuild epoch, to write with the hold (the fence of DESIGN.md).
     pub epoch: u64,
+    /// What the rules compared, for the reasons of the answer.
+    pub figures: RuleFigures,
 }
 
 /// What `authorize` found.

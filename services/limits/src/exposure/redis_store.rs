@@ -27,7 +27,7 @@ use redis::Script;
 use super::model::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, Fence,
     GroupPosition, GroupProfile, GroupUpdate, Level, Limit, Outcome, ProfileStatus, ReasonCode,
-    UpdateOutcome, check_adjustment, check_authorize_input, check_customer_profile,
+    RuleFigures, UpdateOutcome, check_adjustment, check_authorize_input, check_customer_profile,
     check_customer_update, check_group_profile, check_group_update, check_id,
 };
 use super::{ExposureCache, ExposureError};
@@ -762,6 +762,12 @@ fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError
         group_limit,
         group_exposure_after,
         group_epoch,
+        group_tolerance_bps,
+        status,
+        oldest_overdue_days,
+        overdue_tolerance_days,
+        order_cap,
+        tolerance_bps,
     ] = reply
     else {
         return Err(unexpected_reply(key, reply));
@@ -789,7 +795,15 @@ fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError
             exposure_after,
             available_after: limit.map(|limit| limit.saturating_sub(exposure_after)),
             epoch: parse_number(key, EPOCH, group_epoch)?,
+            tolerance_bps: parse_number(key, TOLERANCE_BPS, group_tolerance_bps)?,
         })
+    };
+    let figures = RuleFigures {
+        status: ProfileStatus::parse(status),
+        oldest_overdue_days: parse_number(key, OLDEST_OVERDUE_DAYS, oldest_overdue_days)?,
+        overdue_tolerance_days: parse_number(key, OVERDUE_TOLERANCE_DAYS, overdue_tolerance_days)?,
+        order_cap: optional_number(key, ORDER_CAP, order_cap)?,
+        tolerance_bps: parse_number(key, TOLERANCE_BPS, tolerance_bps)?,
     };
     Ok(Decision {
         outcome,
@@ -800,6 +814,7 @@ fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError
         group,
         reserved: reserved == "1",
         epoch: parse_number(key, EPOCH, epoch)?,
+        figures,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::model::{
     AuthorizeInput, BASIS_POINTS, CustomerProfile, Decision, GroupPosition, GroupProfile, Limit,
-    Outcome, ReasonCode,
+    Outcome, ReasonCode, RuleFigures,
 };
 
 /// Decides one order for `customer`, whose cached group is `group` (`None` when the customer
@@ -95,10 +95,12 @@ pub fn evaluate(
                 exposure_after,
                 available_after: group_limit.map(|limit| limit.saturating_sub(exposure_after)),
                 epoch: group.epoch,
+                tolerance_bps: group.tolerance_bps,
             }
         }),
         reserved,
         epoch: customer.epoch,
+        figures: RuleFigures::of(customer),
     }
 }
 
@@ -391,6 +393,7 @@ mod tests {
                 exposure_after: 50_000,
                 available_after: Some(0),
                 epoch: 3,
+                tolerance_bps: group.tolerance_bps,
             })
         );
         let at_band = evaluate(&customer, Some(&group), &order(32_500));

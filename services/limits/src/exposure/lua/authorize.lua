@@ -226,6 +226,13 @@ local function authorize()
     group_limit_text or '',
     group_exposure_after,
     group ~= nil and (group['epoch'] or '') or '',
+    group ~= nil and (group['tolerance_bps'] or '') or '',
+    -- The figures the rules compared, quoted by the answer's reasons.
+    customer['status'] or '',
+    customer['oldest_overdue_days'],
+    customer['overdue_tolerance_days'],
+    customer['order_cap'] or '',
+    customer['tolerance_bps'],
   }
 end
 
