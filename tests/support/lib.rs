@@ -316,7 +316,8 @@ impl TestSuite {
         )
     }
 
-    /// Event types in a service's outbox, oldest first: what the service announced.
+    /// Event types in a service's outbox, oldest first, one per event (a packed row gives
+    /// one per event it packs): what the service announced.
     pub async fn outbox_event_types(
         &self,
         store: &'static credit_runtime::StoreSpec,
@@ -324,14 +325,21 @@ impl TestSuite {
         let database = credit_runtime::Database::open(&self.settings.backend, store, 1, false)
             .await
             .unwrap();
-        let types = credit_runtime::on_database!(&database, |pool, sql| {
-            sqlx::query_scalar::<_, String>(&sql("SELECT event_type FROM outbox ORDER BY position"))
-                .fetch_all(pool)
-                .await
-                .unwrap()
+        let rows = credit_runtime::on_database!(&database, |pool, sql| {
+            sqlx::query_as::<_, (Vec<u8>, bool)>(&sql(
+                "SELECT payload, packed FROM outbox ORDER BY position",
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap()
         });
         database.close().await;
-        types
+        rows.into_iter()
+            .flat_map(|(payload, packed)| {
+                credit_runtime::events::outbox_row_events(payload, packed).unwrap()
+            })
+            .map(|(event, _)| credit_runtime::events::event_type(&event).to_owned())
+            .collect()
     }
 }
 

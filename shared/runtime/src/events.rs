@@ -83,6 +83,8 @@ pub enum EventError {
     Stream(#[from] redis::RedisError),
     #[error("an event could not be decoded: {0}")]
     Decode(#[from] prost::DecodeError),
+    #[error("a packed outbox row is malformed: {0}")]
+    Packed(&'static str),
     #[error("a handler failed: {0}")]
     Handler(String),
 }
@@ -113,6 +115,36 @@ pub async fn append_sqlite(
         .execute(transaction)
         .await?;
     Ok(())
+}
+
+/// One event's part of a packed outbox payload (see the `outbox_packed` migration): its
+/// length-delimited encoding. A packed payload is these parts one after another.
+pub fn packed_part(event: &Event) -> Vec<u8> {
+    event.encode_length_delimited_to_vec()
+}
+
+/// The events of one outbox row, each with its own encoding: the payload itself, or, for a
+/// packed row, every part of it in order.
+pub fn outbox_row_events(
+    payload: Vec<u8>,
+    packed: bool,
+) -> Result<Vec<(Event, Vec<u8>)>, EventError> {
+    if !packed {
+        return Ok(vec![(Event::decode(payload.as_slice())?, payload)]);
+    }
+    let mut events = Vec::new();
+    let mut rest = payload.as_slice();
+    while !rest.is_empty() {
+        let length = usize::try_from(prost::encoding::decode_varint(&mut rest)?)
+            .map_err(|_| EventError::Packed("an event's length is out of range"))?;
+        if length > rest.len() {
+            return Err(EventError::Packed("an event runs past the payload"));
+        }
+        let (encoded, after) = rest.split_at(length);
+        events.push((Event::decode(encoded)?, encoded.to_vec()));
+        rest = after;
+    }
+    Ok(events)
 }
 
 /// Records that `consumer` applied `event_id`, in the handler's PostgreSQL transaction.
@@ -508,7 +540,7 @@ impl OutboxRelay {
         if !locked {
             return Ok(0);
         }
-        let rows = sqlx::query("SELECT position, payload FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1")
+        let rows = sqlx::query("SELECT position, payload, packed FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1")
             .bind(RELAY_BATCH)
             .fetch_all(&mut *transaction)
             .await?;
@@ -516,8 +548,7 @@ impl OutboxRelay {
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             positions.push(row.try_get::<i64, _>(0)?);
-            let payload: Vec<u8> = row.try_get(1)?;
-            events.push((Event::decode(payload.as_slice())?, payload));
+            events.extend(outbox_row_events(row.try_get(1)?, row.try_get(2)?)?);
         }
         // The batch in one call to the bus and one update: a round trip per batch, not two
         // per event.
@@ -527,28 +558,29 @@ impl OutboxRelay {
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
-        Ok(rows.len())
+        Ok(events.len())
     }
 
     /// One batch on SQLite: one process owns the file, so no lock is needed; each row is
     /// marked after its subscribers handled it.
     async fn relay_sqlite_batch(&self, pool: &sqlx::SqlitePool) -> Result<usize, EventError> {
-        let rows = sqlx::query("SELECT position, payload FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT ?1")
+        let rows = sqlx::query("SELECT position, payload, packed FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT ?1")
             .bind(RELAY_BATCH)
             .fetch_all(pool)
             .await?;
+        let mut published = 0;
         for row in &rows {
             let position: i64 = row.try_get(0)?;
-            let payload: Vec<u8> = row.try_get(1)?;
-            self.bus
-                .publish(&Event::decode(payload.as_slice())?, &payload)
-                .await?;
+            for (event, encoded) in outbox_row_events(row.try_get(1)?, row.try_get(2)?)? {
+                self.bus.publish(&event, &encoded).await?;
+                published += 1;
+            }
             sqlx::query("UPDATE outbox SET published_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE position = ?1")
                 .bind(position)
                 .execute(pool)
                 .await?;
         }
-        Ok(rows.len())
+        Ok(published)
     }
 
     /// Runs until `stop` turns true: publishes on every wake-up and at least every 250 ms.
@@ -564,5 +596,46 @@ impl OutboxRelay {
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_id: &str) -> Event {
+        Event {
+            event_id: event_id.to_owned(),
+            producer: "limits".to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_packed_row_gives_its_events_in_order_with_their_own_encodings() {
+        let events = [event("a"), event("b"), event("c")];
+        let payload: Vec<u8> = events.iter().flat_map(packed_part).collect();
+        let unpacked = outbox_row_events(payload, true).unwrap();
+        let ids: Vec<&str> = unpacked
+            .iter()
+            .map(|(event, _)| event.event_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        for (event, encoded) in &unpacked {
+            assert_eq!(encoded, &event.encode_to_vec());
+        }
+    }
+
+    #[test]
+    fn a_packed_row_cut_short_is_an_error() {
+        let mut payload: Vec<u8> = [event("a"), event("b")]
+            .iter()
+            .flat_map(packed_part)
+            .collect();
+        payload.truncate(payload.len() - 1);
+        assert!(matches!(
+            outbox_row_events(payload, true),
+            Err(EventError::Packed(_))
+        ));
     }
 }

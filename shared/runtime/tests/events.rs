@@ -35,6 +35,10 @@ const POSTGRES_OUTBOX: &str =
     include_str!("../../../services/limits/migrations/postgres/0001_outbox.sql");
 const SQLITE_OUTBOX: &str =
     include_str!("../../../services/limits/migrations/sqlite/0001_outbox.sql");
+const POSTGRES_OUTBOX_PACKED: &str =
+    include_str!("../../../services/limits/migrations/postgres/0010_outbox_packed.sql");
+const SQLITE_OUTBOX_PACKED: &str =
+    include_str!("../../../services/limits/migrations/sqlite/0010_outbox_packed.sql");
 
 fn registered(event_id: &str, customer_id: &str) -> Event {
     Event {
@@ -152,6 +156,23 @@ async fn append(database: &Database, event: &Event) {
     }
 }
 
+/// Several events in one packed row, as limits' group commit writes them.
+async fn append_packed(database: &Database, events: &[Event]) {
+    let payload: Vec<u8> = events.iter().flat_map(events::packed_part).collect();
+    let first = &events[0];
+    credit_runtime::on_database!(database, |pool, sql| {
+        sqlx::query(&sql(
+            "INSERT INTO outbox (event_id, event_type, payload, packed) VALUES ($1, $2, $3, true)",
+        ))
+        .bind(&first.event_id)
+        .bind(events::event_type(first))
+        .bind(&payload)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+}
+
 /// An event appended in a rolled-back transaction is never published.
 async fn append_and_roll_back(database: &Database, event: &Event) {
     match database {
@@ -242,6 +263,14 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
         append(&producer, &registered(&event_id, "c-4")).await;
         wanted.push(event_id);
     }
+    // A packed row is published as its events, one by one, in order.
+    let packed: Vec<Event> = (60..63)
+        .map(|index| registered(&format!("evt-{index}"), "c-5"))
+        .collect();
+    append_packed(&producer, &packed).await;
+    wanted.extend(packed.iter().map(|event| event.event_id.clone()));
+    append(&producer, &registered("evt-63", "c-5")).await;
+    wanted.push("evt-63".to_owned());
     relay.waker().notify_one();
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     wait_for(&handler, &wanted).await;
@@ -291,6 +320,10 @@ async fn events_conformance_on_postgres_and_redis_streams() {
         unreachable!()
     };
     sqlx::raw_sql(POSTGRES_OUTBOX).execute(pool).await.unwrap();
+    sqlx::raw_sql(POSTGRES_OUTBOX_PACKED)
+        .execute(pool)
+        .await
+        .unwrap();
     let redis = RedisHandle::connect(redis_url, redis_key_prefix)
         .await
         .unwrap();
@@ -332,6 +365,10 @@ async fn events_conformance_on_sqlite_and_in_process_bus() {
         unreachable!()
     };
     sqlx::raw_sql(SQLITE_OUTBOX).execute(pool).await.unwrap();
+    sqlx::raw_sql(SQLITE_OUTBOX_PACKED)
+        .execute(pool)
+        .await
+        .unwrap();
     conformance(
         producer.clone(),
         producer.clone(),
