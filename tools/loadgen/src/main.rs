@@ -183,6 +183,7 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
             run: run.to_owned(),
         };
 
+        database.settle().await?;
         eprintln!("== suite: warm-up {} s", args.warmup);
         let warmup = load::run(
             plan(warm_rate, args.contended_callers, args.warmup),
@@ -239,6 +240,7 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
             customer_id: customer_id.to_owned(),
             run: run.to_owned(),
         };
+        database.settle().await?;
         eprintln!(
             "== baseline ({connections} connections): warm-up {} s",
             args.warmup

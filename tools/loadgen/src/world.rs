@@ -56,6 +56,17 @@ impl BenchDatabase {
         })
     }
 
+    /// Vacuums this database and checkpoints, so that a system does not pay for the writes of
+    /// the one measured before it (autovacuum and a checkpoint would otherwise run during its
+    /// measurement).
+    pub async fn settle(&self) -> Result<()> {
+        let mut connection = PgConnection::connect(&self.url).await?;
+        sqlx::query("VACUUM").execute(&mut connection).await?;
+        sqlx::query("CHECKPOINT").execute(&mut connection).await?;
+        let _ = connection.close().await;
+        Ok(())
+    }
+
     pub async fn drop_database(&self) -> Result<()> {
         let mut connection = PgConnection::connect(&self.admin_url).await?;
         sqlx::query(&format!(
