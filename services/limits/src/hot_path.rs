@@ -666,26 +666,23 @@ impl HotPath {
                 &response,
                 now,
             );
-            let created = referral.as_ref().map(|referral| {
-                let wire = referral_to_proto(referral);
-                pb::Event {
-                    aggregate_id: referral.id.clone(),
-                    customer_id: referral.customer_id.clone(),
-                    group_id: referral.group_id.clone().unwrap_or_default(),
-                    actor: Some(referral.created_by.to_proto()),
-                    request_id: key.to_owned(),
-                    ..new_event(
-                        LIMITS,
-                        Payload::ReferralCreated(pb::ReferralCreated {
-                            referral_id: referral.id.clone(),
-                            customer_id: referral.customer_id.clone(),
-                            order_id: referral.order_id.clone(),
-                            amount: wire.amount,
-                            reasons: wire.reasons,
-                            decision_id: referral.decision_id.clone(),
-                        }),
-                    )
-                }
+            let created = referral.as_ref().map(|referral| pb::Event {
+                aggregate_id: referral.id.clone(),
+                customer_id: referral.customer_id.clone(),
+                group_id: referral.group_id.clone().unwrap_or_default(),
+                actor: Some(referral.created_by.to_proto()),
+                request_id: key.to_owned(),
+                ..new_event(
+                    LIMITS,
+                    Payload::ReferralCreated(pb::ReferralCreated {
+                        referral_id: referral.id.clone(),
+                        customer_id: referral.customer_id.clone(),
+                        order_id: referral.order_id.clone(),
+                        amount: Some(from_minor(referral.amount_minor, currency).into()),
+                        reasons: wire_reasons(&referral.reasons),
+                        decision_id: referral.decision_id.clone(),
+                    }),
+                )
             });
             let referral_and_event = referral.as_ref().zip(created.as_ref());
             match self.ledger.record_answer(&answer, referral_and_event).await {
@@ -1728,6 +1725,18 @@ fn position(
     }
 }
 
+/// Stored reason codes on the wire, each with its text (the figures live in the answer).
+fn wire_reasons(codes: &[String]) -> Vec<pb::Reason> {
+    codes
+        .iter()
+        .map(|code| pb::Reason {
+            code: code.clone(),
+            message: reason_text(code).to_owned(),
+            metadata: Default::default(),
+        })
+        .collect()
+}
+
 pub fn referral_to_proto(referral: &Referral) -> pb::Referral {
     let currency = Currency::parse(&referral.currency).ok();
     let amount = currency.map(|currency| from_minor(referral.amount_minor, currency).into());
@@ -1738,15 +1747,7 @@ pub fn referral_to_proto(referral: &Referral) -> pb::Referral {
         order_id: referral.order_id.clone(),
         amount: amount.clone(),
         amount_in_limit_currency: amount,
-        reasons: referral
-            .reasons
-            .iter()
-            .map(|code| pb::Reason {
-                code: code.clone(),
-                message: reason_text(code).to_owned(),
-                metadata: Default::default(),
-            })
-            .collect(),
+        reasons: wire_reasons(&referral.reasons),
         decision_id: referral.decision_id.clone(),
         idempotency_key: referral.idempotency_key.clone(),
         status: match referral.status {
