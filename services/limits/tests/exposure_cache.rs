@@ -179,6 +179,7 @@ conformance!(
     out_of_range_amounts_and_bad_ids_are_refused,
     concurrent_authorizations_respect_the_customer_limit,
     concurrent_authorizations_respect_the_group_limit,
+    simultaneous_orders_are_decided_one_after_another,
 );
 
 // ---- builders --------------------------------------------------------------------------
@@ -1705,6 +1706,105 @@ async fn concurrent_authorizations_respect_the_customer_limit(fixture: &Fixture)
 
 async fn concurrent_authorizations_respect_the_group_limit(fixture: &Fixture) {
     concurrent_orders(fixture, 5_000_000, 250_000).await;
+}
+
+/// 64 orders released at once on one customer (on Redis they are decided together, in script
+/// calls of several orders): every order gets its own outcome, and the approvals form one
+/// sequence in which each saw exactly the reservations before it, at both levels.
+async fn simultaneous_orders_are_decided_one_after_another(fixture: &Fixture) {
+    let customer_start = 5_000;
+    let group_start = 12_000;
+    load(
+        fixture,
+        &CustomerProfile {
+            limit: Some(Limit {
+                amount: 60_000,
+                valid_until: None,
+            }),
+            limit_currency: Some("CNY".to_owned()),
+            exposure: customer_start,
+            ..customer("C1", Some("G1"))
+        },
+    )
+    .await;
+    load_group(fixture, &group("G1", Some(5_000_000), group_start)).await;
+
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let cache = fixture.cache.clone();
+        let start = start.clone();
+        tasks.spawn(async move {
+            let amount = 1_000 + i64::try_from(task).unwrap() * 37;
+            let input = AuthorizeInput {
+                // Every eighth order is in another currency, every fourth a what-if.
+                currency: if task % 8 == 7 { "USD" } else { "CNY" }.to_owned(),
+                reserve: task % 4 != 3,
+                ..order("C1", Some("G1"), amount)
+            };
+            start.wait().await;
+            (input.clone(), cache.authorize(&input).await)
+        });
+    }
+    let mut approved = Vec::new();
+    let mut seen_exposures = Vec::new();
+    let mut not_approved = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (input, outcome) = result.unwrap();
+        if input.currency == "USD" {
+            assert!(
+                matches!(outcome, Err(ExposureError::CurrencyMismatch { ref limit_currency }) if limit_currency == "CNY"),
+                "{outcome:?}"
+            );
+            continue;
+        }
+        let Ok(AuthorizeOutcome::Decided(decision)) = outcome else {
+            panic!("the customer and group are warm: {outcome:?}");
+        };
+        let group = decision.group.as_ref().expect("the customer is in G1");
+        assert_eq!(
+            group.exposure_after - group_start,
+            decision.exposure_after - customer_start,
+            "both levels moved together"
+        );
+        assert_eq!(
+            decision.reserved,
+            input.reserve && decision.outcome == Outcome::Approved
+        );
+        if decision.reserved {
+            approved.push((decision.exposure_after, input.amount));
+        } else {
+            if decision.outcome != Outcome::Approved {
+                not_approved += 1;
+            }
+            seen_exposures.push(decision.exposure_after);
+        }
+    }
+    assert!(not_approved > 0, "the limit was offered more than it holds");
+    approved.sort_unstable();
+    let mut exposure = customer_start;
+    let mut states = vec![exposure];
+    for (exposure_after, amount) in &approved {
+        assert_eq!(
+            *exposure_after,
+            exposure + amount,
+            "each approval saw exactly the ones before it: {approved:?}"
+        );
+        exposure = *exposure_after;
+        states.push(exposure);
+    }
+    assert!(exposure <= 60_000);
+    for seen in seen_exposures {
+        assert!(
+            states.contains(&seen),
+            "an unreserved order saw {seen}, not a state of the sequence {states:?}"
+        );
+    }
+    assert_eq!(exposure_of(fixture, "C1").await, exposure);
+    assert_eq!(
+        group_exposure_of(fixture, "G1").await,
+        group_start + (exposure - customer_start)
+    );
 }
 
 // ---- Redis script against the Rust rules -------------------------------------------------

@@ -56,7 +56,7 @@ pub use redis_store::RedisExposureCache;
 pub use rules::evaluate;
 
 /// Why a cache operation did not happen. Nothing was written in any of these cases.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ExposureError {
     /// An input amount, limit, cap, exposure or time is outside what the cache computes
     /// exactly (see the module docs); the caller's input is wrong, retrying will not help.

@@ -1,30 +1,36 @@
 -- Authorize: the rules, the limit checks and the reservation at customer and group level in
--- one atomic step. Mirrors `rules::evaluate` in Rust; tests/exposure_cache.rs checks that both
--- give the same decisions.
+-- one atomic step, for one order or for several orders of the same customer, decided one after
+-- the other as if each were its own call (each sees the reservations of those before it).
+-- Mirrors `rules::evaluate` in Rust; tests/exposure_cache.rs checks that both give the same
+-- decisions.
 --
 -- KEYS[1]  the customer's hash  {prefix}{<tag>}:customer:<customer_id>
 -- KEYS[2]  the group's hash     {prefix}{<tag>}:group:<tag>  (read only when the customer has
 --          a group; declared always so the script never touches an undeclared key)
--- ARGV[1]  amount, minor units, 1 .. 2^53-1 (checked by the caller)
--- ARGV[2]  now, unix seconds, within +-(2^53-1) (checked by the caller)
--- ARGV[3]  "1": reserve when approved; "0": what-if
--- ARGV[4]  the hash tag the keys were built with (the group id, or the customer id)
--- ARGV[5]  the ISO 4217 code of the amount's currency
+-- ARGV[1]  the hash tag the keys were built with (the group id, or the customer id)
+-- then four arguments per order, the orders in sequence:
+--   amount, minor units, 1 .. 2^53-1 (checked by the caller)
+--   now, unix seconds, within +-(2^53-1) (checked by the caller)
+--   "1": reserve when approved; "0": what-if
+--   the ISO 4217 code of the amount's currency
 --
--- Reply, every element a string:
+-- Reply: one reply per order, in order, every element a string:
 --   {"COLD", customer_cold "1"/"0", group_cold "1"/"0"}
 --   {"DECIDED", outcome, reasons joined by ",", reserved "1"/"0", exposure_after,
 --    limit or "", epoch, group_id or "", group_limit or "", group_exposure_after or "",
---    group_epoch or ""}
+--    group_epoch or "", group_tolerance_bps or "", status, oldest_overdue_days,
+--    overdue_tolerance_days, order_cap or "", tolerance_bps}
 --   {"ERROR", "CURRENCY", limit_currency, ""}  the order is not in the limit's currency
 --   {"ERROR", "RANGE", level, id}     the amount would take an exposure beyond 2^53-1
---   {"ERROR", "CORRUPT", key, detail} a field missing or not a number
+--   {"ERROR", "CORRUPT", key, detail} a field missing or not a number (every order gets it)
 -- Refusals are replies, not Redis errors: Redis appends script details to raised errors, and
--- a reply keeps the id exact. Every refusal happens before the first write.
+-- a reply keeps the id exact. The reservations are written after every order is decided, so
+-- a corrupt entry found at any order leaves everything unwritten.
 --
 -- Numbers are Lua 5.1 doubles: exact because every amount, limit and exposure stays within
--- 2^53-1 and the tolerance band is computed without an inexact product (see `band`). The
--- reservation itself uses HINCRBY, which is exact 64-bit integer arithmetic in Redis.
+-- 2^53-1 (checked per order before it reserves) and the tolerance band is computed without
+-- an inexact product (see `band`). The reservations are written with HINCRBY, exact 64-bit
+-- integer arithmetic in Redis.
 
 local MAX_EXACT = 9007199254740991
 
@@ -83,20 +89,6 @@ local function required_number(fields, name, key)
   return value
 end
 
--- The limit amount (as number and as stored text) when it may be used at `now`: expiry exactly
--- at now means expired.
-local function valid_limit(fields, key, now)
-  local amount = optional_number(fields, 'limit_amount', key)
-  if amount == nil then
-    return nil, nil
-  end
-  local valid_until = optional_number(fields, 'limit_valid_until', key)
-  if valid_until ~= nil and valid_until <= now then
-    return nil, nil
-  end
-  return amount, fields['limit_amount']
-end
-
 -- floor(limit * (10000 + tolerance) / 10000) for 0 <= limit <= 2^53-1, computed as
 -- limit + whole * tolerance + floor(rest * tolerance / 10000) with limit = whole * 10000 + rest:
 -- every term is exact while the band is below 2^53 (rest * tolerance < 2^47); above, rounding
@@ -107,15 +99,25 @@ local function band(limit, tolerance)
   return limit + whole * tolerance + math.floor(rest * tolerance / 10000)
 end
 
-local function authorize()
-  local amount = tonumber(ARGV[1])
-  local now = tonumber(ARGV[2])
-  local reserve = ARGV[3] == '1'
-  local tag = ARGV[4]
+-- Decimal text of an exact integer (below 2^53 in magnitude).
+local function integer_text(value)
+  return string.format('%.0f', value)
+end
+
+local function authorize_all()
+  local tag = ARGV[1]
+  local orders = (#ARGV - 1) / 4
+  local function every(reply)
+    local replies = {}
+    for i = 1, orders do
+      replies[i] = reply
+    end
+    return replies
+  end
 
   local customer = read_hash(KEYS[1])
   if customer == nil then
-    return { 'COLD', '1', '0' }
+    return every({ 'COLD', '1', '0' })
   end
   local group_id = customer['group_id']
   local group = nil
@@ -125,122 +127,168 @@ local function authorize()
     end
     group = read_hash(KEYS[2])
     if group == nil then
-      return { 'COLD', '0', '1' }
+      return every({ 'COLD', '0', '1' })
     end
   end
 
-  local limit_currency = customer['limit_currency']
-  if limit_currency ~= nil and limit_currency ~= ARGV[5] then
-    refuse('CURRENCY', limit_currency, '')
-  end
-
+  -- The exposures as the orders so far left them; written once, after the last order.
   local exposure = exposure_of(customer, KEYS[1])
-  if exposure + amount > MAX_EXACT then
-    refuse('RANGE', 'customer', customer['customer_id'] or KEYS[1])
-  end
   local group_exposure = nil
   if group ~= nil then
     group_exposure = exposure_of(group, KEYS[2])
-    if group_exposure + amount > MAX_EXACT then
-      refuse('RANGE', 'group', group_id)
-    end
+  end
+  local reserved_total = 0
+
+  -- The profile's figures, read once for all the orders.
+  local limit_currency = customer['limit_currency']
+  local limit_amount = optional_number(customer, 'limit_amount', KEYS[1])
+  local limit_valid_until = optional_number(customer, 'limit_valid_until', KEYS[1])
+  local overdue = required_number(customer, 'oldest_overdue_days', KEYS[1])
+    > required_number(customer, 'overdue_tolerance_days', KEYS[1])
+  local rating_required = customer['rating_required'] == '1'
+  local rating_valid_until = optional_number(customer, 'rating_valid_until', KEYS[1])
+  local order_cap = optional_number(customer, 'order_cap', KEYS[1])
+  local tolerance = optional_number(customer, 'tolerance_bps', KEYS[1])
+  local group_limit_amount, group_limit_valid_until, group_tolerance = nil, nil, nil
+  if group ~= nil then
+    group_limit_amount = optional_number(group, 'limit_amount', KEYS[2])
+    group_limit_valid_until = optional_number(group, 'limit_valid_until', KEYS[2])
+    group_tolerance = optional_number(group, 'tolerance_bps', KEYS[2])
+  end
+  -- A limit may be used at `now` until its expiry: expiry exactly at now means expired.
+  local function usable(amount, valid_until, now)
+    return amount ~= nil and (valid_until == nil or valid_until > now)
   end
 
   local OUTCOMES = { 'APPROVED', 'REFERRED', 'DECLINED' }
   local APPROVED, REFERRED, DECLINED = 1, 2, 3
-  local outcome = APPROVED
-  local reasons = {}
-  local function flag(reason, severity)
-    reasons[#reasons + 1] = reason
-    if severity > outcome then
-      outcome = severity
+
+  -- The outcome a limit check adds: nil within the limit, REFERRED within the tolerance band
+  -- above it, DECLINED beyond.
+  local function over_limit(total, limit, tolerance_bps, key)
+    if total <= limit then
+      return nil
     end
+    if tolerance_bps == nil then
+      corrupt(key, 'tolerance_bps is missing')
+    end
+    if total <= band(limit, tolerance_bps) then
+      return REFERRED
+    end
+    return DECLINED
   end
-  local function check_limit(reason, current, limit, tolerance)
-    local total = current + amount
-    if total > limit then
-      if total <= band(limit, tolerance) then
-        flag(reason, REFERRED)
-      else
-        flag(reason, DECLINED)
+
+  local function decide(amount, now, reserve, currency)
+    if limit_currency ~= nil and limit_currency ~= currency then
+      return { 'ERROR', 'CURRENCY', limit_currency, '' }
+    end
+    if exposure + amount > MAX_EXACT then
+      return { 'ERROR', 'RANGE', 'customer', customer['customer_id'] or KEYS[1] }
+    end
+    if group ~= nil and group_exposure + amount > MAX_EXACT then
+      return { 'ERROR', 'RANGE', 'group', group_id }
+    end
+
+    local outcome = APPROVED
+    local reasons = {}
+    local function flag(reason, severity)
+      reasons[#reasons + 1] = reason
+      if severity > outcome then
+        outcome = severity
       end
     end
-  end
 
-  if customer['status'] ~= 'ACTIVE' then
-    flag('CUSTOMER_INACTIVE', DECLINED)
-  end
-  local limit, limit_text = valid_limit(customer, KEYS[1], now)
-  if limit == nil then
-    flag('NO_VALID_LIMIT', REFERRED)
-  end
-  if customer['blocked'] == '1' then
-    flag('CREDIT_BLOCK', REFERRED)
-  end
-  if required_number(customer, 'oldest_overdue_days', KEYS[1])
-      > required_number(customer, 'overdue_tolerance_days', KEYS[1]) then
-    flag('OVERDUE', REFERRED)
-  end
-  if customer['rating_required'] == '1' then
-    local rating_valid_until = optional_number(customer, 'rating_valid_until', KEYS[1])
-    if rating_valid_until == nil or rating_valid_until <= now then
+    if customer['status'] ~= 'ACTIVE' then
+      flag('CUSTOMER_INACTIVE', DECLINED)
+    end
+    local limit_valid = usable(limit_amount, limit_valid_until, now)
+    if not limit_valid then
+      flag('NO_VALID_LIMIT', REFERRED)
+    end
+    if customer['blocked'] == '1' then
+      flag('CREDIT_BLOCK', REFERRED)
+    end
+    if overdue then
+      flag('OVERDUE', REFERRED)
+    end
+    if rating_required and (rating_valid_until == nil or rating_valid_until <= now) then
       flag('RATING_STALE', REFERRED)
     end
-  end
-  local order_cap = optional_number(customer, 'order_cap', KEYS[1])
-  if order_cap ~= nil and amount > order_cap then
-    flag('ORDER_AMOUNT_LIMIT', REFERRED)
-  end
-  if limit ~= nil then
-    check_limit('LIMIT_EXCEEDED', exposure, limit, required_number(customer, 'tolerance_bps', KEYS[1]))
-  end
-  local group_limit, group_limit_text = nil, nil
-  if group ~= nil then
-    group_limit, group_limit_text = valid_limit(group, KEYS[2], now)
-    if group_limit ~= nil then
-      check_limit('GROUP_LIMIT_EXCEEDED', group_exposure, group_limit,
-        required_number(group, 'tolerance_bps', KEYS[2]))
+    if order_cap ~= nil and amount > order_cap then
+      flag('ORDER_AMOUNT_LIMIT', REFERRED)
     end
+    if limit_valid then
+      local severity = over_limit(exposure + amount, limit_amount, tolerance, KEYS[1])
+      if severity ~= nil then
+        flag('LIMIT_EXCEEDED', severity)
+      end
+    end
+    local group_limit_valid = group ~= nil
+      and usable(group_limit_amount, group_limit_valid_until, now)
+    if group_limit_valid then
+      local severity = over_limit(group_exposure + amount, group_limit_amount, group_tolerance,
+        KEYS[2])
+      if severity ~= nil then
+        flag('GROUP_LIMIT_EXCEEDED', severity)
+      end
+    end
+
+    local reserved = '0'
+    if outcome == APPROVED and reserve then
+      exposure = exposure + amount
+      if group ~= nil then
+        group_exposure = group_exposure + amount
+      end
+      reserved_total = reserved_total + amount
+      reserved = '1'
+    end
+
+    return {
+      'DECIDED',
+      OUTCOMES[outcome],
+      table.concat(reasons, ','),
+      reserved,
+      integer_text(exposure),
+      limit_valid and customer['limit_amount'] or '',
+      customer['epoch'] or '',
+      group_id or '',
+      group_limit_valid and group['limit_amount'] or '',
+      group ~= nil and integer_text(group_exposure) or '',
+      group ~= nil and (group['epoch'] or '') or '',
+      group ~= nil and (group['tolerance_bps'] or '') or '',
+      -- The figures the rules compared, quoted by the answer's reasons.
+      customer['status'] or '',
+      customer['oldest_overdue_days'],
+      customer['overdue_tolerance_days'],
+      customer['order_cap'] or '',
+      customer['tolerance_bps'],
+    }
   end
 
-  local exposure_after = customer['exposure']
-  local group_exposure_after = group ~= nil and group['exposure'] or ''
-  local reserved = '0'
-  if outcome == APPROVED and reserve then
-    exposure_after = string.format('%.0f', redis.call('HINCRBY', KEYS[1], 'exposure', ARGV[1]))
+  local replies = {}
+  for i = 1, orders do
+    local first = 1 + (i - 1) * 4
+    replies[i] = decide(tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
+      ARGV[first + 3] == '1', ARGV[first + 4])
+  end
+  if reserved_total > 0 then
+    redis.call('HINCRBY', KEYS[1], 'exposure', integer_text(reserved_total))
     if group ~= nil then
-      group_exposure_after = string.format('%.0f', redis.call('HINCRBY', KEYS[2], 'exposure', ARGV[1]))
+      redis.call('HINCRBY', KEYS[2], 'exposure', integer_text(reserved_total))
     end
-    reserved = '1'
   end
-
-  return {
-    'DECIDED',
-    OUTCOMES[outcome],
-    table.concat(reasons, ','),
-    reserved,
-    exposure_after,
-    limit_text or '',
-    customer['epoch'] or '',
-    group_id or '',
-    group_limit_text or '',
-    group_exposure_after,
-    group ~= nil and (group['epoch'] or '') or '',
-    group ~= nil and (group['tolerance_bps'] or '') or '',
-    -- The figures the rules compared, quoted by the answer's reasons.
-    customer['status'] or '',
-    customer['oldest_overdue_days'],
-    customer['overdue_tolerance_days'],
-    customer['order_cap'] or '',
-    customer['tolerance_bps'],
-  }
+  return replies
 end
 
-local ok, reply = pcall(authorize)
+local ok, reply = pcall(authorize_all)
 if ok then
   return reply
 end
 if type(reply) == 'table' and reply.refusal ~= nil then
-  return reply.refusal
+  local replies = {}
+  for i = 1, (#ARGV - 1) / 4 do
+    replies[i] = reply.refusal
+  end
+  return replies
 end
 error(reply)
