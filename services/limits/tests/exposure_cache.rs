@@ -1626,10 +1626,13 @@ impl SplitMix {
 const TASKS: usize = 64;
 const ORDERS_PER_TASK: usize = 16;
 
-/// 64 tasks send 16 orders each (1..=2_000 minor units, every fourth a what-if) to one customer
-/// in one group, offering far more than the limits allow. Afterwards the approved total fits
-/// both limits and the cached exposure at both levels is exactly the start plus that total.
-async fn concurrent_orders(fixture: &Fixture, customer_limit: i64, group_limit: i64) {
+/// C1 in G1 with open-ended limits, already carrying exposure at both levels; returns the
+/// customer's and the group's exposure before the orders.
+async fn load_busy_customer(
+    fixture: &Fixture,
+    customer_limit: i64,
+    group_limit: i64,
+) -> (i64, i64) {
     let customer_start = 5_000;
     let group_start = 12_000;
     load(
@@ -1645,6 +1648,15 @@ async fn concurrent_orders(fixture: &Fixture, customer_limit: i64, group_limit: 
     )
     .await;
     load_group(fixture, &group("G1", Some(group_limit), group_start)).await;
+    (customer_start, group_start)
+}
+
+/// 64 tasks send 16 orders each (1..=2_000 minor units, every fourth a what-if) to one customer
+/// in one group, offering far more than the limits allow. Afterwards the approved total fits
+/// both limits and the cached exposure at both levels is exactly the start plus that total.
+async fn concurrent_orders(fixture: &Fixture, customer_limit: i64, group_limit: i64) {
+    let (customer_start, group_start) =
+        load_busy_customer(fixture, customer_limit, group_limit).await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..TASKS {
@@ -1712,22 +1724,7 @@ async fn concurrent_authorizations_respect_the_group_limit(fixture: &Fixture) {
 /// calls of several orders): every order gets its own outcome, and the approvals form one
 /// sequence in which each saw exactly the reservations before it, at both levels.
 async fn simultaneous_orders_are_decided_one_after_another(fixture: &Fixture) {
-    let customer_start = 5_000;
-    let group_start = 12_000;
-    load(
-        fixture,
-        &CustomerProfile {
-            limit: Some(Limit {
-                amount: 60_000,
-                valid_until: None,
-            }),
-            limit_currency: Some("CNY".to_owned()),
-            exposure: customer_start,
-            ..customer("C1", Some("G1"))
-        },
-    )
-    .await;
-    load_group(fixture, &group("G1", Some(5_000_000), group_start)).await;
+    let (customer_start, group_start) = load_busy_customer(fixture, 60_000, 5_000_000).await;
 
     let start = Arc::new(tokio::sync::Barrier::new(TASKS));
     let mut tasks = tokio::task::JoinSet::new();
