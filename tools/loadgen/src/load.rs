@@ -16,6 +16,8 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::machine::{self, MachineUse};
+
 /// What one call decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -56,6 +58,8 @@ pub struct Report {
     pub latency: Histogram<u64>,
     /// Latency from the actual send (service time only), microseconds.
     pub service: Histogram<u64>,
+    /// The whole machine's CPU per answer and steal over the run, where Linux tells.
+    pub machine: Option<MachineUse>,
 }
 
 impl Report {
@@ -145,6 +149,7 @@ pub async fn run<T: Target>(plan: Plan, target: T) -> Result<Report> {
         })
         .context("starting the dispatcher thread")?;
 
+    let cpu_before = machine::sample();
     let mut callers = Vec::with_capacity(plan.callers);
     for _ in 0..plan.callers {
         let released = released.clone();
@@ -208,6 +213,7 @@ pub async fn run<T: Target>(plan: Plan, target: T) -> Result<Report> {
         elapsed: Duration::ZERO,
         latency: histogram()?,
         service: histogram()?,
+        machine: None,
     };
     let mut last_answer = t0;
     for caller in callers {
@@ -238,5 +244,8 @@ pub async fn run<T: Target>(plan: Plan, target: T) -> Result<Report> {
         .context("joining the dispatcher")?
         .map_err(|_| anyhow::anyhow!("the dispatcher thread panicked"))?;
     report.elapsed = last_answer.saturating_duration_since(t0);
+    report.machine = cpu_before
+        .zip(machine::sample())
+        .and_then(|(before, after)| machine::between(before, after, report.answered()));
     Ok(report)
 }

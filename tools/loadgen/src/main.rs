@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baseline;
 mod load;
+mod machine;
 mod world;
 
 use std::time::Duration;
@@ -321,9 +322,11 @@ fn print(args: &Args, rows: &[Row]) -> usize {
     );
     println!();
     println!(
-        "| system | scenario | callers | offered/s | accepted/s | answered | approved / referred / declined | errors | backlog | p50 | p90 | p99 | p99.9 | max | p50 service | approved holds / limit (CNY) | within limit |"
+        "| system | scenario | callers | offered/s | accepted/s | answered | approved / referred / declined | errors | backlog | p50 | p90 | p99 | p99.9 | max | p50 service | machine CPU µs / answer | steal % | approved holds / limit (CNY) | within limit |"
     );
-    println!("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!(
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    );
     let mut violations = 0;
     for row in rows {
         let report = &row.report;
@@ -333,7 +336,7 @@ fn print(args: &Args, rows: &[Row]) -> usize {
             violations += 1;
         }
         println!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
             row.system,
             row.scenario,
             report.plan.callers,
@@ -351,6 +354,14 @@ fn print(args: &Args, rows: &[Row]) -> usize {
             ms(latency.value_at_quantile(0.999)),
             ms(latency.max()),
             ms(report.service.value_at_quantile(0.5)),
+            report.machine.map_or_else(
+                || "n/a".to_owned(),
+                |used| format!("{:.0}", used.busy_micros_per_answer)
+            ),
+            report.machine.map_or_else(
+                || "n/a".to_owned(),
+                |used| format!("{:.1}", used.steal_percent)
+            ),
             cny(row.ledger_minor),
             cny(row.limit_minor),
             match (row.within_limit(), row.ledger_matches()) {
