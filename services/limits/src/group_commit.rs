@@ -198,7 +198,7 @@ WITH fence AS ( \
     RETURNING 1 \
 ), event AS ( \
     INSERT INTO outbox (event_id, event_type, payload, packed) \
-    SELECT (array_agg(event.event_id ORDER BY event.n))[1], 'ReferralCreated', \
+    SELECT (array_agg(event.event_id ORDER BY event.n))[1], $33::text, \
         string_agg(event.part, ''::bytea ORDER BY event.n), true \
     FROM UNNEST($30::text[], $31::text[], $32::bytea[]) WITH ORDINALITY \
     AS event(decision_id, event_id, part, n) \
@@ -423,6 +423,10 @@ async fn write_batch(
                 .map(|(_, _, event)| credit_runtime::events::packed_part(event))
                 .collect::<Vec<_>>(),
         )
+        // The packed row's type: that of its events (every one a ReferralCreated).
+        .bind(referrals.first().map_or("", |(_, _, event)| {
+            credit_runtime::events::event_type(event)
+        }))
         .fetch_all(pool)
         .await?;
 
