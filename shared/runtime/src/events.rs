@@ -584,7 +584,6 @@ impl OutboxRelay {
     }
 
     /// Runs until `stop` turns true: publishes on every wake-up and at least every 250 ms.
-    ///
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             if let Err(error) = self.publish_pending().await {

@@ -46,13 +46,22 @@ local function read_hash(key)
   return fields
 end
 
--- Refusals travel as a table through `error` to the `pcall` at the bottom, which returns them.
-local function refuse(code, subject, detail)
-  error({ refusal = { 'ERROR', code, subject, detail } })
+-- The number of orders: four arguments each, after the tag.
+local ORDERS = (#ARGV - 1) / 4
+
+-- The same reply for every order (a cold or corrupt entry concerns them all).
+local function for_every_order(reply)
+  local replies = {}
+  for i = 1, ORDERS do
+    replies[i] = reply
+  end
+  return replies
 end
 
+-- A corrupt entry travels as a table through `error` to the `pcall` at the bottom, which
+-- answers it for every order.
 local function corrupt(key, detail)
-  refuse('CORRUPT', key, detail)
+  error({ refusal = { 'ERROR', 'CORRUPT', key, detail } })
 end
 
 -- An exposure must be an integer HINCRBY can add to; checked before any write so that a
@@ -106,18 +115,10 @@ end
 
 local function authorize_all()
   local tag = ARGV[1]
-  local orders = (#ARGV - 1) / 4
-  local function every(reply)
-    local replies = {}
-    for i = 1, orders do
-      replies[i] = reply
-    end
-    return replies
-  end
 
   local customer = read_hash(KEYS[1])
   if customer == nil then
-    return every({ 'COLD', '1', '0' })
+    return for_every_order({ 'COLD', '1', '0' })
   end
   local group_id = customer['group_id']
   local group = nil
@@ -127,7 +128,7 @@ local function authorize_all()
     end
     group = read_hash(KEYS[2])
     if group == nil then
-      return every({ 'COLD', '0', '1' })
+      return for_every_order({ 'COLD', '0', '1' })
     end
   end
 
@@ -266,7 +267,7 @@ local function authorize_all()
   end
 
   local replies = {}
-  for i = 1, orders do
+  for i = 1, ORDERS do
     local first = 1 + (i - 1) * 4
     replies[i] = decide(tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
       ARGV[first + 3] == '1', ARGV[first + 4])
@@ -285,10 +286,6 @@ if ok then
   return reply
 end
 if type(reply) == 'table' and reply.refusal ~= nil then
-  local replies = {}
-  for i = 1, (#ARGV - 1) / 4 do
-    replies[i] = reply.refusal
-  end
-  return replies
+  return for_every_order(reply.refusal)
 end
 error(reply)
