@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use credit_proto::v1::Event;
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::ledger::{Hold, LedgerError, LedgerResult, Referral, StoredAnswer};
@@ -78,11 +78,15 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// What the writers share: the queue, taken by one writer at a time, and the commits in
-/// flight (the gathering writer writes when none is).
+/// What the writers share: the queue, taken by one writer at a time, the commits in flight
+/// (the gathering writer writes when none is), and the connection they write on.
 struct Writers {
     pool: PgPool,
     queue: Mutex<mpsc::Receiver<Pending>>,
+    /// A connection of the writers' own, outside the pool, opened on first use and again
+    /// after a failed batch. A pooled connection is tested with a round trip each time it
+    /// goes back to the pool: one more round trip per commit, on the database and on us.
+    connection: Mutex<Option<PgConnection>>,
     committing: AtomicUsize,
     committed: Notify,
 }
@@ -94,6 +98,7 @@ impl GroupCommit {
         let writers = Arc::new(Writers {
             pool,
             queue: Mutex::new(receiver),
+            connection: Mutex::new(None),
             committing: AtomicUsize::new(0),
             committed: Notify::new(),
         });
@@ -121,7 +126,7 @@ async fn run_writer(writers: Arc<Writers>) {
             .map(|pending| (pending.write, pending.done))
             .unzip();
         tracing::debug!(writes = writes.len(), "group commit");
-        let written = write_batch(&writers.pool, &writes).await;
+        let written = writers.commit(&writes).await;
         // The gathering writer may go now; answering our callers overlaps its commit.
         writers.committing.fetch_sub(1, Ordering::AcqRel);
         writers.committed.notify_waiters();
@@ -140,9 +145,28 @@ async fn run_writer(writers: Arc<Writers>) {
             }
         }
     }
+    // Every handle is gone: say goodbye to the database rather than drop the socket.
+    if let Some(connection) = writers.connection.lock().await.take() {
+        let _ = connection.close().await;
+    }
 }
 
 impl Writers {
+    /// Writes `writes` in one statement on the writers' connection.
+    async fn commit(&self, writes: &[Write]) -> Result<Vec<LedgerResult<()>>, sqlx::Error> {
+        let mut held = self.connection.lock().await;
+        let connection = match &mut *held {
+            Some(connection) => connection,
+            None => held.insert(self.pool.connect_options().connect().await?),
+        };
+        let written = write_batch(connection, writes).await;
+        if written.is_err() {
+            // The connection may be the cause: the next batch opens a new one.
+            *held = None;
+        }
+        written
+    }
+
     /// The next batch: the first write to arrive, and everything that arrives until no
     /// commit is in flight (at once when none is) or the batch is full. Marks the batch's
     /// commit in flight before letting the other writer gather. `None` once every handle
@@ -234,7 +258,7 @@ SELECT 'admitted', decision_id FROM admitted UNION ALL SELECT 'inserted', decisi
 
 /// Writes the batch; the outcome of each write, in order.
 async fn write_batch(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     writes: &[Write],
 ) -> Result<Vec<LedgerResult<()>>, sqlx::Error> {
     let mut scope_keys = Vec::new();
@@ -451,7 +475,7 @@ async fn write_batch(
         .bind(referrals.first().map_or("", |(_, _, event)| {
             credit_runtime::events::event_type(event)
         }))
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await?;
 
     let mut admitted = HashSet::new();
