@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use credit_proto::v1::Event;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
@@ -81,7 +82,9 @@ impl std::fmt::Debug for Pending {
 /// What the writers share: the queue, taken by one writer at a time, the commits in flight
 /// (the gathering writer writes when none is), and the connection they write on.
 struct Writers {
-    pool: PgPool,
+    /// Where the writers' connection goes: the pool's database, schema and settings. The
+    /// writers never take a connection from the pool itself.
+    options: Arc<PgConnectOptions>,
     queue: Mutex<mpsc::Receiver<Pending>>,
     /// A connection of the writers' own, outside the pool, opened on first use and again
     /// after a failed batch. A pooled connection is tested with a round trip each time it
@@ -92,11 +95,11 @@ struct Writers {
 }
 
 impl GroupCommit {
-    /// Starts the writers on `pool`; they stop when the last handle is dropped.
+    /// Starts the writers on `pool`'s database; they stop when the last handle is dropped.
     pub fn start(pool: PgPool) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let writers = Arc::new(Writers {
-            pool,
+            options: pool.connect_options(),
             queue: Mutex::new(receiver),
             connection: Mutex::new(None),
             committing: AtomicUsize::new(0),
@@ -157,7 +160,7 @@ impl Writers {
         let mut held = self.connection.lock().await;
         let connection = match &mut *held {
             Some(connection) => connection,
-            None => held.insert(self.pool.connect_options().connect().await?),
+            None => held.insert(self.options.connect().await?),
         };
         let written = write_batch(connection, writes).await;
         if written.is_err() {
