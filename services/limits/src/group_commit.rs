@@ -234,7 +234,7 @@ WITH fence AS ( \
     ON CONFLICT DO NOTHING RETURNING decision_id \
 ), hold AS ( \
     INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
-    SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::jsonb, order_id \
+    SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::json, order_id \
     FROM UNNEST($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[], $19::bigint[], \
         $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[]) \
     AS hold(decision_id, id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document, order_id) \
@@ -242,7 +242,7 @@ WITH fence AS ( \
     RETURNING 1 \
 ), referral AS ( \
     INSERT INTO referrals (id, customer_id, status, document, created_at) \
-    SELECT id, customer_id, status, document::jsonb, created_at \
+    SELECT id, customer_id, status, document::json, created_at \
     FROM UNNEST($24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamptz[]) \
     AS referral(decision_id, id, customer_id, status, document, created_at) \
     WHERE referral.decision_id IN (SELECT decision_id FROM answer) \
