@@ -376,19 +376,24 @@ impl RedisExposureCache {
         }
         let mut connection = self.redis.connection();
         let replies: Vec<Vec<String>> = invocation.invoke_async(&mut connection).await?;
-        if replies.len() != inputs.len() {
+        let Some((profile, orders)) = replies.split_first() else {
+            return Err(unexpected_reply(customer_key, &[]));
+        };
+        if orders.len() != inputs.len() {
             return Err(corrupt(
                 customer_key,
                 format!(
                     "the script answered {} orders of {}",
-                    replies.len(),
+                    orders.len(),
                     inputs.len()
                 ),
             ));
         }
-        Ok(replies
+        // Parsed once for the call; an error in it concerns only the orders it decided.
+        let profile = parse_call_profile(customer_key, profile);
+        Ok(orders
             .iter()
-            .map(|reply| parse_authorize_reply(customer_key, reply))
+            .map(|reply| parse_authorize_reply(customer_key, &profile, reply))
             .collect())
     }
 
@@ -924,8 +929,78 @@ fn parse_group(key: &str, fields: &HashMap<String, String>) -> Result<GroupProfi
     })
 }
 
-/// One order's reply of the authorize script (see the script's header).
-fn parse_authorize_reply(customer_key: &str, reply: &[String]) -> Decided {
+/// What the authorize script reports once per call: the epochs the reservations were made in
+/// and the profile's figures the rules compared (see the script's header).
+#[derive(Debug, Clone)]
+struct CallProfile {
+    epoch: u64,
+    group: Option<CallGroup>,
+    figures: RuleFigures,
+}
+
+#[derive(Debug, Clone)]
+struct CallGroup {
+    group_id: String,
+    epoch: u64,
+    tolerance_bps: u32,
+}
+
+/// Decodes the profile the authorize script sends before its orders' replies; `None` when it
+/// decided no order (the profile is then empty).
+fn parse_call_profile(key: &str, reply: &[String]) -> Option<Result<CallProfile, ExposureError>> {
+    if reply.is_empty() {
+        return None;
+    }
+    let [
+        epoch,
+        group_id,
+        group_epoch,
+        group_tolerance_bps,
+        status,
+        oldest_overdue_days,
+        overdue_tolerance_days,
+        order_cap,
+        tolerance_bps,
+    ] = reply
+    else {
+        return Some(Err(unexpected_reply(key, reply)));
+    };
+    let parse = || -> Result<CallProfile, ExposureError> {
+        let group = if group_id.is_empty() {
+            None
+        } else {
+            Some(CallGroup {
+                group_id: group_id.clone(),
+                epoch: parse_number(key, EPOCH, group_epoch)?,
+                tolerance_bps: parse_number(key, TOLERANCE_BPS, group_tolerance_bps)?,
+            })
+        };
+        Ok(CallProfile {
+            epoch: parse_number(key, EPOCH, epoch)?,
+            group,
+            figures: RuleFigures {
+                status: ProfileStatus::parse(status),
+                oldest_overdue_days: parse_number(key, OLDEST_OVERDUE_DAYS, oldest_overdue_days)?,
+                overdue_tolerance_days: parse_number(
+                    key,
+                    OVERDUE_TOLERANCE_DAYS,
+                    overdue_tolerance_days,
+                )?,
+                order_cap: optional_number(key, ORDER_CAP, order_cap)?,
+                tolerance_bps: parse_number(key, TOLERANCE_BPS, tolerance_bps)?,
+            },
+        })
+    };
+    Some(parse())
+}
+
+/// One order's reply of the authorize script (see the script's header), with the call's
+/// profile.
+fn parse_authorize_reply(
+    customer_key: &str,
+    profile: &Option<Result<CallProfile, ExposureError>>,
+    reply: &[String],
+) -> Decided {
     match reply {
         [status, code, subject, detail] if status == REFUSED => {
             Err(refusal(customer_key, code, subject, detail))
@@ -934,32 +1009,33 @@ fn parse_authorize_reply(customer_key: &str, reply: &[String]) -> Decided {
             customer: customer == "1",
             group: group == "1",
         }),
-        [status, rest @ ..] if status == "DECIDED" => Ok(AuthorizeOutcome::Decided(
-            parse_decision(customer_key, rest)?,
-        )),
+        [status, rest @ ..] if status == "DECIDED" => match profile {
+            Some(Ok(profile)) => Ok(AuthorizeOutcome::Decided(parse_decision(
+                customer_key,
+                profile,
+                rest,
+            )?)),
+            Some(Err(error)) => Err(error.clone()),
+            None => Err(unexpected_reply(customer_key, reply)),
+        },
         _ => Err(unexpected_reply(customer_key, reply)),
     }
 }
 
 /// Decodes the `DECIDED` reply of `lua/authorize.lua` (after its first element).
-fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError> {
+fn parse_decision(
+    key: &str,
+    profile: &CallProfile,
+    reply: &[String],
+) -> Result<Decision, ExposureError> {
     let [
         outcome,
         reasons,
         reserved,
         exposure_after,
         limit,
-        epoch,
-        group_id,
         group_limit,
         group_exposure_after,
-        group_epoch,
-        group_tolerance_bps,
-        status,
-        oldest_overdue_days,
-        overdue_tolerance_days,
-        order_cap,
-        tolerance_bps,
     ] = reply
     else {
         return Err(unexpected_reply(key, reply));
@@ -976,26 +1052,20 @@ fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError
         .collect::<Result<Vec<_>, _>>()?;
     let exposure_after: i64 = parse_number(key, EXPOSURE, exposure_after)?;
     let limit: Option<i64> = optional_number(key, LIMIT_AMOUNT, limit)?;
-    let group = if group_id.is_empty() {
-        None
-    } else {
-        let limit: Option<i64> = optional_number(key, LIMIT_AMOUNT, group_limit)?;
-        let exposure_after: i64 = parse_number(key, EXPOSURE, group_exposure_after)?;
-        Some(GroupPosition {
-            group_id: group_id.clone(),
-            limit,
-            exposure_after,
-            available_after: limit.map(|limit| limit.saturating_sub(exposure_after)),
-            epoch: parse_number(key, EPOCH, group_epoch)?,
-            tolerance_bps: parse_number(key, TOLERANCE_BPS, group_tolerance_bps)?,
-        })
-    };
-    let figures = RuleFigures {
-        status: ProfileStatus::parse(status),
-        oldest_overdue_days: parse_number(key, OLDEST_OVERDUE_DAYS, oldest_overdue_days)?,
-        overdue_tolerance_days: parse_number(key, OVERDUE_TOLERANCE_DAYS, overdue_tolerance_days)?,
-        order_cap: optional_number(key, ORDER_CAP, order_cap)?,
-        tolerance_bps: parse_number(key, TOLERANCE_BPS, tolerance_bps)?,
+    let group = match &profile.group {
+        None => None,
+        Some(group) => {
+            let limit: Option<i64> = optional_number(key, LIMIT_AMOUNT, group_limit)?;
+            let exposure_after: i64 = parse_number(key, EXPOSURE, group_exposure_after)?;
+            Some(GroupPosition {
+                group_id: group.group_id.clone(),
+                limit,
+                exposure_after,
+                available_after: limit.map(|limit| limit.saturating_sub(exposure_after)),
+                epoch: group.epoch,
+                tolerance_bps: group.tolerance_bps,
+            })
+        }
     };
     Ok(Decision {
         outcome,
@@ -1005,8 +1075,8 @@ fn parse_decision(key: &str, reply: &[String]) -> Result<Decision, ExposureError
         available_after: limit.map(|limit| limit.saturating_sub(exposure_after)),
         group,
         reserved: reserved == "1",
-        epoch: parse_number(key, EPOCH, epoch)?,
-        figures,
+        epoch: profile.epoch,
+        figures: profile.figures.clone(),
     })
 }
 

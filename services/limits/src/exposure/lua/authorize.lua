@@ -14,12 +14,15 @@
 --   "1": reserve when approved; "0": what-if
 --   the ISO 4217 code of the amount's currency
 --
--- Reply: one reply per order, in order, every element a string:
+-- Reply: first the profile's figures, the same for every order of the call (sent once rather
+-- than with each order), then one reply per order, in order; every element a string.
+--   profile: {epoch, group_id or "", group_epoch or "", group_tolerance_bps or "", status,
+--            oldest_overdue_days, overdue_tolerance_days, order_cap or "", tolerance_bps or ""}
+--            or {} when no order was decided (a cold or corrupt entry)
 --   {"COLD", customer_cold "1"/"0", group_cold "1"/"0"}
 --   {"DECIDED", outcome, reasons joined by ",", reserved "1"/"0", exposure_after,
---    limit or "", epoch, group_id or "", group_limit or "", group_exposure_after or "",
---    group_epoch or "", group_tolerance_bps or "", status, oldest_overdue_days,
---    overdue_tolerance_days, order_cap or "", tolerance_bps}
+--    limit or "", group_limit or "", group_exposure_after or ""}
+--     (the limits are "" when expired at the order's `now`)
 --   {"ERROR", "CURRENCY", limit_currency, ""}  the order is not in the limit's currency
 --   {"ERROR", "RANGE", level, id}     the amount would take an exposure beyond 2^53-1
 --   {"ERROR", "CORRUPT", key, detail} a field missing or not a number (every order gets it)
@@ -49,11 +52,12 @@ end
 -- The number of orders: four arguments each, after the tag.
 local ORDERS = (#ARGV - 1) / 4
 
--- The same reply for every order (a cold or corrupt entry concerns them all).
+-- The same reply for every order (a cold or corrupt entry concerns them all), after an
+-- empty profile.
 local function for_every_order(reply)
-  local replies = {}
+  local replies = { {} }
   for i = 1, ORDERS do
-    replies[i] = reply
+    replies[i + 1] = reply
   end
   return replies
 end
@@ -251,25 +255,27 @@ local function authorize_all()
       reserved,
       integer_text(exposure),
       limit_valid and customer['limit_amount'] or '',
-      customer['epoch'] or '',
-      group_id or '',
       group_limit_valid and group['limit_amount'] or '',
       group ~= nil and integer_text(group_exposure) or '',
-      group ~= nil and (group['epoch'] or '') or '',
-      group ~= nil and (group['tolerance_bps'] or '') or '',
-      -- The figures the rules compared, quoted by the answer's reasons.
-      customer['status'] or '',
-      customer['oldest_overdue_days'],
-      customer['overdue_tolerance_days'],
-      customer['order_cap'] or '',
-      customer['tolerance_bps'],
     }
   end
 
-  local replies = {}
+  -- The epochs the reservations are made in, and the figures the rules compared (quoted by
+  -- the answers' reasons): the same for every order.
+  local replies = { {
+    customer['epoch'] or '',
+    group_id or '',
+    group ~= nil and (group['epoch'] or '') or '',
+    group ~= nil and (group['tolerance_bps'] or '') or '',
+    customer['status'] or '',
+    customer['oldest_overdue_days'],
+    customer['overdue_tolerance_days'],
+    customer['order_cap'] or '',
+    customer['tolerance_bps'] or '',
+  } }
   for i = 1, ORDERS do
     local first = 1 + (i - 1) * 4
-    replies[i] = decide(tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
+    replies[i + 1] = decide(tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
       ARGV[first + 3] == '1', ARGV[first + 4])
   end
   if reserved_total > 0 then
