@@ -497,6 +497,17 @@ pub struct OutboxRelay {
 
 const RELAY_BATCH: i64 = 200;
 const RELAY_POLL: Duration = Duration::from_millis(250);
+/// The relay's rest after a round. Producers wake it after every commit, and under load a
+/// limits service commits a few hundred times a second; a round costs a transaction of its
+/// own (lock, read, mark, commit). Resting this long lets one round carry what several
+/// commits wrote, for at most this much more delay on an event.
+const RELAY_REST: Duration = Duration::from_millis(10);
+
+/// What one relay transaction took from the outbox.
+struct RelayBatch {
+    rows: usize,
+    events: usize,
+}
 
 impl OutboxRelay {
     pub fn new(database: Database, bus: Arc<dyn EventBus>) -> Self {
@@ -520,17 +531,19 @@ impl OutboxRelay {
                 Database::Postgres(pool) => self.relay_postgres_batch(pool).await?,
                 Database::Sqlite(pool) => self.relay_sqlite_batch(pool).await?,
             };
-            if batch == 0 {
+            published += batch.events;
+            // A short batch took everything pending: no need for a transaction to find that
+            // nothing is left.
+            if batch.rows < RELAY_BATCH as usize {
                 return Ok(published);
             }
-            published += batch;
         }
     }
 
     /// One batch on PostgreSQL. An advisory lock per schema lets one replica of a service
     /// relay at a time, so events leave in commit order even with several replicas; the rows
     /// are marked in the same transaction, so a crash mid-batch republishes rather than loses.
-    async fn relay_postgres_batch(&self, pool: &sqlx::PgPool) -> Result<usize, EventError> {
+    async fn relay_postgres_batch(&self, pool: &sqlx::PgPool) -> Result<RelayBatch, EventError> {
         let mut transaction = pool.begin().await?;
         let locked: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
@@ -538,7 +551,8 @@ impl OutboxRelay {
         .fetch_one(&mut *transaction)
         .await?;
         if !locked {
-            return Ok(0);
+            // Another replica relays.
+            return Ok(RelayBatch { rows: 0, events: 0 });
         }
         let rows = sqlx::query("SELECT position, payload, packed FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1")
             .bind(RELAY_BATCH)
@@ -558,12 +572,15 @@ impl OutboxRelay {
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
-        Ok(events.len())
+        Ok(RelayBatch {
+            rows: rows.len(),
+            events: events.len(),
+        })
     }
 
     /// One batch on SQLite: one process owns the file, so no lock is needed; each row is
     /// marked after its subscribers handled it.
-    async fn relay_sqlite_batch(&self, pool: &sqlx::SqlitePool) -> Result<usize, EventError> {
+    async fn relay_sqlite_batch(&self, pool: &sqlx::SqlitePool) -> Result<RelayBatch, EventError> {
         let rows = sqlx::query("SELECT position, payload, packed FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT ?1")
             .bind(RELAY_BATCH)
             .fetch_all(pool)
@@ -580,14 +597,23 @@ impl OutboxRelay {
                 .execute(pool)
                 .await?;
         }
-        Ok(published)
+        Ok(RelayBatch {
+            rows: rows.len(),
+            events: published,
+        })
     }
 
-    /// Runs until `stop` turns true: publishes on every wake-up and at least every 250 ms.
+    /// Runs until `stop` turns true: publishes on every wake-up and at least every 250 ms,
+    /// resting [`RELAY_REST`] between rounds. An event committed while the relay waits goes
+    /// at once; one committed during the rest or a round, at most that much later.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             if let Err(error) = self.publish_pending().await {
                 tracing::warn!(error = %error, "outbox relay failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RELAY_REST) => {}
+                _ = stop.changed() => return,
             }
             tokio::select! {
                 () = self.wake.notified() => {}
