@@ -328,40 +328,39 @@ async fn write_batch(
         .iter()
         .map(|(_, referral, _)| json(serde_json::to_string(referral)))
         .collect::<Result<Vec<_>, _>>()?;
-    let owned = |values: Vec<&str>| values.into_iter().map(str::to_owned).collect::<Vec<_>>();
 
     let rows: Vec<(String, String)> = sqlx::query_as(BATCH_STATEMENT)
         .bind(&scope_keys)
-        .bind(owned(
+        .bind(
             answers
                 .iter()
                 .map(|answer| answer.customer_id.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             answers
                 .iter()
                 .map(|answer| answer.idempotency_key.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             answers
                 .iter()
                 .map(|answer| answer.fingerprint.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             answers
                 .iter()
                 .map(|answer| answer.decision_id.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             answers
                 .iter()
                 .map(|answer| answer.decision.as_str())
-                .collect(),
-        ))
+                .collect::<Vec<&str>>(),
+        )
         .bind(
             answers
                 .iter()
@@ -378,27 +377,36 @@ async fn write_batch(
         .bind(&customer_epochs)
         .bind(&group_keys)
         .bind(&group_epochs)
-        .bind(owned(
-            holds.iter().map(|(decision_id, _)| *decision_id).collect(),
-        ))
-        .bind(owned(
-            holds.iter().map(|(_, hold)| hold.id.as_str()).collect(),
-        ))
-        .bind(owned(
+        .bind(
+            holds
+                .iter()
+                .map(|(decision_id, _)| *decision_id)
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.id.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             holds
                 .iter()
                 .map(|(_, hold)| hold.customer_id.as_str())
-                .collect(),
-        ))
+                .collect::<Vec<&str>>(),
+        )
         .bind(
             holds
                 .iter()
                 .map(|(_, hold)| hold.group_id.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind(owned(
-            holds.iter().map(|(_, hold)| hold.status.as_str()).collect(),
-        ))
+        .bind(
+            holds
+                .iter()
+                .map(|(_, hold)| hold.status.as_str())
+                .collect::<Vec<&str>>(),
+        )
         .bind(
             holds
                 .iter()
@@ -419,36 +427,36 @@ async fn write_batch(
                 .collect::<Vec<_>>(),
         )
         .bind(hold_documents)
-        .bind(owned(
+        .bind(
             holds
                 .iter()
                 .map(|(_, hold)| hold.order_id.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             referrals
                 .iter()
                 .map(|(decision_id, _, _)| *decision_id)
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             referrals
                 .iter()
                 .map(|(_, referral, _)| referral.id.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             referrals
                 .iter()
                 .map(|(_, referral, _)| referral.customer_id.as_str())
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             referrals
                 .iter()
                 .map(|(_, referral, _)| referral.status.as_str())
-                .collect(),
-        ))
+                .collect::<Vec<&str>>(),
+        )
         .bind(referral_documents)
         .bind(
             referrals
@@ -456,18 +464,18 @@ async fn write_batch(
                 .map(|(_, referral, _)| referral.created_at)
                 .collect::<Vec<_>>(),
         )
-        .bind(owned(
+        .bind(
             referrals
                 .iter()
                 .map(|(decision_id, _, _)| *decision_id)
-                .collect(),
-        ))
-        .bind(owned(
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
             referrals
                 .iter()
                 .map(|(_, _, event)| event.event_id.as_str())
-                .collect(),
-        ))
+                .collect::<Vec<&str>>(),
+        )
         .bind(
             referrals
                 .iter()
