@@ -259,6 +259,11 @@ WITH fence AS ( \
 ) \
 SELECT 'admitted', decision_id FROM admitted UNION ALL SELECT 'inserted', decision_id FROM answer";
 
+/// One column of the batch's rows: the array bound for it.
+fn column<'a, Row, Value>(rows: &'a [Row], field: impl Fn(&'a Row) -> Value) -> Vec<Value> {
+    rows.iter().map(field).collect()
+}
+
 /// Writes the batch; the outcome of each write, in order.
 async fn write_batch(
     connection: &mut PgConnection,
@@ -331,157 +336,43 @@ async fn write_batch(
 
     let rows: Vec<(String, String)> = sqlx::query_as(BATCH_STATEMENT)
         .bind(&scope_keys)
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.customer_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.idempotency_key.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.fingerprint.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.decision_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.decision.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.response.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            answers
-                .iter()
-                .map(|answer| answer.created_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(&answers, |answer| answer.customer_id.as_str()))
+        .bind(column(&answers, |answer| answer.idempotency_key.as_str()))
+        .bind(column(&answers, |answer| answer.fingerprint.as_str()))
+        .bind(column(&answers, |answer| answer.decision_id.as_str()))
+        .bind(column(&answers, |answer| answer.decision.as_str()))
+        .bind(column(&answers, |answer| answer.response.clone()))
+        .bind(column(&answers, |answer| answer.created_at))
         .bind(&customer_keys)
         .bind(&customer_epochs)
         .bind(&group_keys)
         .bind(&group_epochs)
-        .bind(
-            holds
-                .iter()
-                .map(|(decision_id, _)| *decision_id)
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.customer_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.group_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.status.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.amount_minor)
-                .collect::<Vec<_>>(),
-        )
-        .bind(holds.iter().map(|(_, hold)| hold.epoch).collect::<Vec<_>>())
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.expires_at)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.created_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(&holds, |(decision_id, _)| *decision_id))
+        .bind(column(&holds, |(_, hold)| hold.id.as_str()))
+        .bind(column(&holds, |(_, hold)| hold.customer_id.as_str()))
+        .bind(column(&holds, |(_, hold)| hold.group_id.clone()))
+        .bind(column(&holds, |(_, hold)| hold.status.as_str()))
+        .bind(column(&holds, |(_, hold)| hold.amount_minor))
+        .bind(column(&holds, |(_, hold)| hold.epoch))
+        .bind(column(&holds, |(_, hold)| hold.expires_at))
+        .bind(column(&holds, |(_, hold)| hold.created_at))
         .bind(hold_documents)
-        .bind(
-            holds
-                .iter()
-                .map(|(_, hold)| hold.order_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(decision_id, _, _)| *decision_id)
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, referral, _)| referral.id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, referral, _)| referral.customer_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, referral, _)| referral.status.as_str())
-                .collect::<Vec<&str>>(),
-        )
+        .bind(column(&holds, |(_, hold)| hold.order_id.as_str()))
+        .bind(column(&referrals, |(decision_id, _, _)| *decision_id))
+        .bind(column(&referrals, |(_, referral, _)| referral.id.as_str()))
+        .bind(column(&referrals, |(_, referral, _)| {
+            referral.customer_id.as_str()
+        }))
+        .bind(column(&referrals, |(_, referral, _)| {
+            referral.status.as_str()
+        }))
         .bind(referral_documents)
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, referral, _)| referral.created_at)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(decision_id, _, _)| *decision_id)
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, _, event)| event.event_id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            referrals
-                .iter()
-                .map(|(_, _, event)| credit_runtime::events::packed_part(event))
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(&referrals, |(_, referral, _)| referral.created_at))
+        .bind(column(&referrals, |(decision_id, _, _)| *decision_id))
+        .bind(column(&referrals, |(_, _, event)| event.event_id.as_str()))
+        .bind(column(&referrals, |(_, _, event)| {
+            credit_runtime::events::packed_part(event)
+        }))
         // The packed row's type: that of its events (every one a ReferralCreated).
         .bind(referrals.first().map_or("", |(_, _, event)| {
             credit_runtime::events::event_type(event)
