@@ -22,12 +22,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use credit_proto::v1::Event;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
 use crate::ledger::{Hold, LedgerError, LedgerResult, Referral, StoredAnswer};
 
@@ -79,8 +78,9 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// What the writers share: the queue, taken by one writer at a time, the commits in flight
-/// (the gathering writer writes when none is), and the connection they write on.
+/// What the writers share: the queue, taken by one writer at a time, and the connection they
+/// write on, held by the writer whose commit is in flight (the gathering writer writes when it
+/// gets it).
 struct Writers {
     /// Where the writers' connection goes: the pool's database, schema and settings. The
     /// writers never take a connection from the pool itself.
@@ -90,8 +90,6 @@ struct Writers {
     /// after a failed batch. A pooled connection is tested with a round trip each time it
     /// goes back to the pool: one more round trip per commit, on the database and on us.
     connection: Mutex<Option<PgConnection>>,
-    committing: AtomicUsize,
-    committed: Notify,
 }
 
 impl GroupCommit {
@@ -102,8 +100,6 @@ impl GroupCommit {
             options: pool.connect_options(),
             queue: Mutex::new(receiver),
             connection: Mutex::new(None),
-            committing: AtomicUsize::new(0),
-            committed: Notify::new(),
         });
         for _ in 0..WRITERS {
             tokio::spawn(run_writer(writers.clone()));
@@ -123,16 +119,15 @@ impl GroupCommit {
 }
 
 async fn run_writer(writers: Arc<Writers>) {
-    while let Some(batch) = writers.gather().await {
+    while let Some((batch, connection)) = writers.gather().await {
         let (writes, waiting): (Vec<Write>, Vec<oneshot::Sender<LedgerResult<()>>>) = batch
             .into_iter()
             .map(|pending| (pending.write, pending.done))
             .unzip();
         tracing::debug!(writes = writes.len(), "group commit");
-        let written = writers.commit(&writes).await;
-        // The gathering writer may go now; answering our callers overlaps its commit.
-        writers.committing.fetch_sub(1, Ordering::AcqRel);
-        writers.committed.notify_waiters();
+        // Giving the connection back lets the gathering writer go; answering our callers
+        // overlaps its commit.
+        let written = writers.commit(connection, &writes).await;
         match written {
             Ok(outcomes) => {
                 for (done, outcome) in waiting.into_iter().zip(outcomes) {
@@ -155,9 +150,12 @@ async fn run_writer(writers: Arc<Writers>) {
 }
 
 impl Writers {
-    /// Writes `writes` in one statement on the writers' connection.
-    async fn commit(&self, writes: &[Write]) -> Result<Vec<LedgerResult<()>>, sqlx::Error> {
-        let mut held = self.connection.lock().await;
+    /// Writes `writes` in one statement on the writers' connection, then gives it back.
+    async fn commit(
+        &self,
+        mut held: MutexGuard<'_, Option<PgConnection>>,
+        writes: &[Write],
+    ) -> Result<Vec<LedgerResult<()>>, sqlx::Error> {
         let connection = match &mut *held {
             Some(connection) => connection,
             None => held.insert(self.options.connect().await?),
@@ -170,38 +168,36 @@ impl Writers {
         written
     }
 
-    /// The next batch: the first write to arrive, and everything that arrives until no
-    /// commit is in flight (at once when none is) or the batch is full. Marks the batch's
-    /// commit in flight before letting the other writer gather. `None` once every handle
-    /// is dropped and the queue is empty.
-    async fn gather(&self) -> Option<Vec<Pending>> {
+    /// The next batch and the connection to write it on: the first write to arrive, and
+    /// everything that arrives until the connection is free (at once when no commit is in
+    /// flight) or the batch is full. `None` once every handle is dropped and the queue is
+    /// empty.
+    async fn gather(&self) -> Option<(Vec<Pending>, MutexGuard<'_, Option<PgConnection>>)> {
         let mut queue = self.queue.lock().await;
         let mut batch = vec![queue.recv().await?];
-        while batch.len() < MAX_BATCH {
-            // Asked before looking at the flag, so a commit returning in between still wakes
-            // this writer.
-            let committed = self.committed.notified();
-            tokio::pin!(committed);
-            committed.as_mut().enable();
+        // One wait for the connection for the whole gathering, so it keeps its place.
+        let connection = self.connection.lock();
+        tokio::pin!(connection);
+        loop {
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(next) => batch.push(next),
                     Err(_) => break,
                 }
             }
-            if batch.len() >= MAX_BATCH || self.committing.load(Ordering::Acquire) == 0 {
-                break;
+            if batch.len() >= MAX_BATCH {
+                return Some((batch, connection.await));
             }
             tokio::select! {
+                // Polled first: a free connection ends the gathering before more is taken.
+                biased;
+                held = &mut connection => return Some((batch, held)),
                 next = queue.recv() => match next {
                     Some(next) => batch.push(next),
-                    None => break,
+                    None => return Some((batch, connection.await)),
                 },
-                () = &mut committed => break,
             }
         }
-        self.committing.fetch_add(1, Ordering::AcqRel);
-        Some(batch)
     }
 }
 
