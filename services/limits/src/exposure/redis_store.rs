@@ -945,12 +945,9 @@ struct CallGroup {
     tolerance_bps: u32,
 }
 
-/// Decodes the profile the authorize script sends before its orders' replies; `None` when it
-/// decided no order (the profile is then empty).
-fn parse_call_profile(key: &str, reply: &[String]) -> Option<Result<CallProfile, ExposureError>> {
-    if reply.is_empty() {
-        return None;
-    }
+/// Decodes the profile the authorize script sends before its orders' replies. It is empty
+/// when the script decided no order, and then no order's reply asks for it.
+fn parse_call_profile(key: &str, reply: &[String]) -> Result<CallProfile, ExposureError> {
     let [
         epoch,
         group_id,
@@ -963,42 +960,39 @@ fn parse_call_profile(key: &str, reply: &[String]) -> Option<Result<CallProfile,
         tolerance_bps,
     ] = reply
     else {
-        return Some(Err(unexpected_reply(key, reply)));
+        return Err(unexpected_reply(key, reply));
     };
-    let parse = || -> Result<CallProfile, ExposureError> {
-        let group = if group_id.is_empty() {
-            None
-        } else {
-            Some(CallGroup {
-                group_id: group_id.clone(),
-                epoch: parse_number(key, EPOCH, group_epoch)?,
-                tolerance_bps: parse_number(key, TOLERANCE_BPS, group_tolerance_bps)?,
-            })
-        };
-        Ok(CallProfile {
-            epoch: parse_number(key, EPOCH, epoch)?,
-            group,
-            figures: RuleFigures {
-                status: ProfileStatus::parse(status),
-                oldest_overdue_days: parse_number(key, OLDEST_OVERDUE_DAYS, oldest_overdue_days)?,
-                overdue_tolerance_days: parse_number(
-                    key,
-                    OVERDUE_TOLERANCE_DAYS,
-                    overdue_tolerance_days,
-                )?,
-                order_cap: optional_number(key, ORDER_CAP, order_cap)?,
-                tolerance_bps: parse_number(key, TOLERANCE_BPS, tolerance_bps)?,
-            },
+    let group = if group_id.is_empty() {
+        None
+    } else {
+        Some(CallGroup {
+            group_id: group_id.clone(),
+            epoch: parse_number(key, EPOCH, group_epoch)?,
+            tolerance_bps: parse_number(key, TOLERANCE_BPS, group_tolerance_bps)?,
         })
     };
-    Some(parse())
+    Ok(CallProfile {
+        epoch: parse_number(key, EPOCH, epoch)?,
+        group,
+        figures: RuleFigures {
+            status: ProfileStatus::parse(status),
+            oldest_overdue_days: parse_number(key, OLDEST_OVERDUE_DAYS, oldest_overdue_days)?,
+            overdue_tolerance_days: parse_number(
+                key,
+                OVERDUE_TOLERANCE_DAYS,
+                overdue_tolerance_days,
+            )?,
+            order_cap: optional_number(key, ORDER_CAP, order_cap)?,
+            tolerance_bps: parse_number(key, TOLERANCE_BPS, tolerance_bps)?,
+        },
+    })
 }
 
 /// One order's reply of the authorize script (see the script's header), with the call's
 /// profile.
 fn parse_authorize_reply(
     customer_key: &str,
-    profile: &Option<Result<CallProfile, ExposureError>>,
+    profile: &Result<CallProfile, ExposureError>,
     reply: &[String],
 ) -> Decided {
     match reply {
@@ -1009,15 +1003,14 @@ fn parse_authorize_reply(
             customer: customer == "1",
             group: group == "1",
         }),
-        [status, rest @ ..] if status == "DECIDED" => match profile {
-            Some(Ok(profile)) => Ok(AuthorizeOutcome::Decided(parse_decision(
+        [status, rest @ ..] if status == "DECIDED" => {
+            let profile = profile.as_ref().map_err(Clone::clone)?;
+            Ok(AuthorizeOutcome::Decided(parse_decision(
                 customer_key,
                 profile,
                 rest,
-            )?)),
-            Some(Err(error)) => Err(error.clone()),
-            None => Err(unexpected_reply(customer_key, reply)),
-        },
+            )?))
+        }
         _ => Err(unexpected_reply(customer_key, reply)),
     }
 }
