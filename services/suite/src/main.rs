@@ -133,10 +133,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match credit_runtime::server::runtime() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error),
     };

@@ -119,10 +119,8 @@ const HUGE_LIMIT_MINOR: i64 = 10_000_000_000; // 100,000,000.00 CNY
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")?;
+    // The servers' runtime: the suite runs in this process.
+    let runtime = credit_runtime::server::runtime().context("building the tokio runtime")?;
     let rows = runtime.block_on(run(&args))?;
     let violations = print(&args, &rows);
     if violations > 0 {
