@@ -36,8 +36,8 @@ use crate::telemetry::HeaderExtractor;
 /// thirty orders at once, each order's task hands its response to the HTTP/2 connection task,
 /// which then runs at once and writes that one response with a syscall of its own: about 2.5
 /// socket writes per order under load. Without the slot the connection task runs after the
-/// woken orders and writes their responses in one `writev`: 1.4 writes per order, about 10 %
-/// less CPU per order and 6–11 % more orders a second with 64 callers (BENCHMARKS.md, tenth
+/// woken orders and writes their responses in one `writev`: 1.4 writes per order, 5–10 % less
+/// CPU per order and about 7 % more orders a second with 64 callers (BENCHMARKS.md, tenth
 /// run). One caller's order waits about 0.05–0.1 ms longer, well inside its budget.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
