@@ -289,6 +289,14 @@ const READ_BATCH: usize = 100;
 const READ_BLOCK_MILLIS: usize = 1_000;
 /// The consumer connection's answer deadline: longer than the blocking read.
 const READ_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The publishing connection's answer deadline, per pipeline.
+const PUBLISH_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most XADDs in one pipeline. Under load a relay round carries a thousand events or more;
+/// sent as one pipeline, Redis spends milliseconds on them while the `Authorize` script calls
+/// wait, and the driver task parses a thousand replies in one go on a worker the requests need.
+/// In pipelines of this size the round costs a round trip per hundred events, and no step of
+/// it takes long.
+const PUBLISH_PIPELINE: usize = 100;
 
 /// The production bus: one Redis Stream per producing service, a consumer group per consuming
 /// service on each stream it reads.
@@ -298,6 +306,10 @@ pub struct RedisStreamsBus {
     /// This process's consumer name within each group (host and pid), so a restarted process
     /// first re-reads what it had been given but not acknowledged.
     consumer_name: String,
+    /// The relay's connection, opened on first publish. Redis answers a connection's commands
+    /// in order: on the shared connection, every `Authorize` script call sent during a relay
+    /// round would wait behind the round's XADDs.
+    publisher: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>>,
 }
 
 impl RedisStreamsBus {
@@ -306,7 +318,16 @@ impl RedisStreamsBus {
         Self {
             redis,
             consumer_name: host,
+            publisher: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    async fn publisher(&self) -> Result<redis::aio::ConnectionManager, EventError> {
+        let connection = self
+            .publisher
+            .get_or_try_init(|| self.redis.dedicated_connection(PUBLISH_RESPONSE_TIMEOUT))
+            .await?;
+        Ok(connection.clone())
     }
 
     /// The stream of one producer's events (`<prefix>events:credit.v1.LimitService`).
@@ -395,29 +416,33 @@ impl RedisStreamsBus {
 #[async_trait]
 impl EventBus for RedisStreamsBus {
     async fn publish_all(&self, events: &[(Event, Vec<u8>)]) -> Result<(), EventError> {
-        if events.is_empty() {
-            return Ok(());
+        let mut connection = None;
+        for chunk in events.chunks(PUBLISH_PIPELINE) {
+            // One pipeline per chunk: Redis applies its XADDs in order, in one round trip, and
+            // the chunks go one after another, so the stream keeps the order of `events`.
+            let mut pipeline = redis::pipe();
+            for (event, encoded) in chunk {
+                pipeline
+                    .cmd("XADD")
+                    .arg(self.stream_key(&event.producer))
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(STREAM_MAX_LENGTH)
+                    .arg("*")
+                    .arg("event_id")
+                    .arg(&event.event_id)
+                    .arg("type")
+                    .arg(event_type(event))
+                    .arg("payload")
+                    .arg(encoded.as_slice())
+                    .ignore();
+            }
+            let connection = match &mut connection {
+                Some(connection) => connection,
+                None => connection.insert(self.publisher().await?),
+            };
+            pipeline.query_async::<()>(connection).await?;
         }
-        // One pipeline: Redis applies the XADDs in order, in one round trip.
-        let mut pipeline = redis::pipe();
-        for (event, encoded) in events {
-            pipeline
-                .cmd("XADD")
-                .arg(self.stream_key(&event.producer))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(STREAM_MAX_LENGTH)
-                .arg("*")
-                .arg("event_id")
-                .arg(&event.event_id)
-                .arg("type")
-                .arg(event_type(event))
-                .arg("payload")
-                .arg(encoded.as_slice())
-                .ignore();
-        }
-        let mut connection = self.redis.connection();
-        pipeline.query_async::<()>(&mut connection).await?;
         Ok(())
     }
 
@@ -496,6 +521,8 @@ pub struct OutboxRelay {
 }
 
 const RELAY_BATCH: i64 = 200;
+/// Rows of a relay round decoded between two yields to the scheduler.
+const RELAY_YIELD_ROWS: usize = 16;
 const RELAY_POLL: Duration = Duration::from_millis(250);
 /// The relay's rest after a round. Producers wake it after every commit, and under load a
 /// limits service commits a few hundred times a second; a round costs a transaction of its
@@ -563,9 +590,14 @@ impl OutboxRelay {
         for row in &rows {
             positions.push(row.try_get::<i64, _>(0)?);
             events.extend(outbox_row_events(row.try_get(1)?, row.try_get(2)?)?);
+            // A round decodes up to a thousand events or so: let the requests waiting on this
+            // worker run between rows rather than after all of them.
+            if positions.len() % RELAY_YIELD_ROWS == 0 {
+                tokio::task::yield_now().await;
+            }
         }
-        // The batch in one call to the bus and one update: a round trip per batch, not two
-        // per event.
+        // The batch in one call to the bus (a pipeline per hundred events) and one update, not
+        // round trips per event.
         self.bus.publish_all(&events).await?;
         sqlx::query("UPDATE outbox SET published_at = now() WHERE position = ANY($1)")
             .bind(&positions)
