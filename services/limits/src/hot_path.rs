@@ -314,6 +314,13 @@ impl HotPath {
     /// old policy) and the ledger: the rebuild of a cold customer, and the repair
     /// reconciliation makes.
     pub(crate) async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
+        // Read before the store: an eviction after this point means the facts below may
+        // predate a change (see `ExposureCache::customer_generation`).
+        let generation = self
+            .cache
+            .customer_generation(customer_id)
+            .await
+            .map_err(cache_error)?;
         let facts = self
             .limits
             .customer(customer_id)
@@ -368,7 +375,21 @@ impl HotPath {
         self.cache
             .load_customer(&profile)
             .await
-            .map_err(cache_error)
+            .map_err(cache_error)?;
+        let now = self
+            .cache
+            .customer_generation(customer_id)
+            .await
+            .map_err(cache_error)?;
+        if now != generation {
+            // Evicted while we read: what we loaded may be older than the store. The next
+            // decision finds the customer cold and rebuilds it again.
+            self.cache
+                .evict_customer(customer_id)
+                .await
+                .map_err(cache_error)?;
+        }
+        Ok(())
     }
 
     /// A per-order cap in minor units of the limit's currency; a cap in another currency is

@@ -175,6 +175,7 @@ conformance!(
     a_customer_moving_group_is_found_under_its_new_group,
     updates_change_profile_fields_but_not_exposure,
     evicted_profiles_are_cold,
+    only_evictions_move_a_customers_generation,
     evicting_all_makes_every_profile_cold_and_leaves_other_keys,
     out_of_range_amounts_and_bad_ids_are_refused,
     concurrent_authorizations_respect_the_customer_limit,
@@ -1242,8 +1243,9 @@ async fn a_customer_moving_group_is_found_under_its_new_group(fixture: &Fixture)
         None
     );
     if let (Some(keys_in_g1), Some(keys_now)) = (keys_in_g1, fixture.stored_keys().await) {
-        // Still one customer hash, one index and two group hashes.
-        assert_eq!(keys_now.len(), keys_in_g1.len());
+        // Still one customer hash, one index and two group hashes, and now the count of the
+        // customer's evictions.
+        assert_eq!(keys_now.len(), keys_in_g1.len() + 1);
         let prefix = &fixture.prefix;
         assert!(keys_now.contains(&format!("{prefix}{{C1}}:customer:C1")));
         assert!(!keys_now.contains(&format!("{prefix}{{G1}}:customer:C1")));
@@ -1404,8 +1406,15 @@ async fn evicting_all_makes_every_profile_cold_and_leaves_other_keys(fixture: &F
         ));
     }
     assert_eq!(fixture.cache.get_group("G1").await.unwrap(), None);
+    // Besides, only the count of evictions of everything (see `customer_generation`).
     if let Some(keys) = fixture.stored_keys().await {
-        assert_eq!(keys, vec![format!("{}events-marker", fixture.prefix)]);
+        assert_eq!(
+            keys,
+            vec![
+                format!("{}events-marker", fixture.prefix),
+                format!("{}generation:all", fixture.prefix)
+            ]
+        );
     }
 }
 
@@ -1438,12 +1447,52 @@ async fn evicted_profiles_are_cold(fixture: &Fixture) {
     );
     assert_eq!(fixture.cache.get_customer("C1").await.unwrap(), None);
     assert_eq!(fixture.cache.get_group("G1").await.unwrap(), None);
+    // Nothing is left but the count of the customer's evictions.
     if let Some(keys) = fixture.stored_keys().await {
-        assert!(keys.is_empty(), "{keys:?}");
+        assert_eq!(
+            keys,
+            vec![format!("{}generation:customer:C1", fixture.prefix)]
+        );
     }
     // Evicting what is not cached is fine.
     fixture.cache.evict_customer("C1").await.unwrap();
     fixture.cache.evict_group("G1").await.unwrap();
+}
+
+/// A rebuild compares the generation it read before the store with the one after its load
+/// and drops its load when they differ: so every eviction must move it on, and nothing else
+/// may (or every rebuild beside a busy customer would be dropped).
+async fn only_evictions_move_a_customers_generation(fixture: &Fixture) {
+    let generation = |customer_id: &'static str| async move {
+        fixture
+            .cache
+            .customer_generation(customer_id)
+            .await
+            .unwrap()
+    };
+    let start = generation("C1").await;
+    load(fixture, &customer("C1", Some("G1"))).await;
+    load_group(fixture, &group("G1", Some(500_000), 0)).await;
+    decide(fixture, &order("C1", Some("G1"), 100)).await;
+    fixture
+        .cache
+        .update_customer("C1", &CustomerUpdate::default())
+        .await
+        .unwrap();
+    assert_eq!(generation("C1").await, start, "loading, deciding, updating");
+
+    fixture.cache.evict_customer("C1").await.unwrap();
+    let evicted = generation("C1").await;
+    assert_ne!(evicted, start, "evicting the customer");
+    fixture.cache.evict_customer("C2").await.unwrap();
+    fixture.cache.evict_group("G1").await.unwrap();
+    assert_eq!(
+        generation("C1").await,
+        evicted,
+        "evicting another customer or the group"
+    );
+    fixture.cache.evict_all().await.unwrap();
+    assert_ne!(generation("C1").await, evicted, "evicting everything");
 }
 
 async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {

@@ -27,6 +27,9 @@ pub struct InProcessExposureCache {
 struct State {
     customers: HashMap<String, CustomerProfile>,
     groups: HashMap<String, GroupProfile>,
+    /// Evictions of each customer, and of everything (see `customer_generation`).
+    evictions: HashMap<String, u64>,
+    evictions_of_all: u64,
 }
 
 impl State {
@@ -260,8 +263,17 @@ impl ExposureCache for InProcessExposureCache {
 
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError> {
         check_id("customer_id", customer_id)?;
-        self.state().customers.remove(customer_id);
+        let mut state = self.state();
+        state.customers.remove(customer_id);
+        *state.evictions.entry(customer_id.to_owned()).or_default() += 1;
         Ok(())
+    }
+
+    async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError> {
+        check_id("customer_id", customer_id)?;
+        let state = self.state();
+        let own = state.evictions.get(customer_id).copied().unwrap_or(0);
+        Ok(own.wrapping_add(state.evictions_of_all))
     }
 
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError> {
@@ -274,6 +286,7 @@ impl ExposureCache for InProcessExposureCache {
         let mut state = self.state();
         state.customers.clear();
         state.groups.clear();
+        state.evictions_of_all += 1;
         Ok(())
     }
 }

@@ -191,14 +191,24 @@ pub trait ExposureCache: Send + Sync + std::fmt::Debug {
     async fn get_group(&self, group_id: &str) -> Result<Option<GroupProfile>, ExposureError>;
 
     /// Drops a customer's cached profile, making it cold (before a rebuild, or when it changes
-    /// group). Its group stays cached.
+    /// group), and moves on its generation. Its group stays cached.
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError>;
+
+    /// A number that changes whenever the customer is evicted, alone or with every profile.
+    ///
+    /// A rebuild reads the store and then loads what it read; an event applied to the store in
+    /// between evicts the customer, but the load that follows would put the old facts back
+    /// until the next eviction. So a rebuild reads the generation before the store and again
+    /// after loading, and evicts its own load when the two differ. (An evictor applies its
+    /// change to the store before it evicts.)
+    async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError>;
 
     /// Drops a group's cached profile, making it and every member's authorization cold until it
     /// is rebuilt. The members' own profiles stay cached.
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError>;
 
     /// Drops every cached customer and group profile (after a credit policy change, whose
-    /// tolerances and caps every profile carries). Each is rebuilt on its next use.
+    /// tolerances and caps every profile carries) and moves on every customer's generation.
+    /// Each is rebuilt on its next use.
     async fn evict_all(&self) -> Result<(), ExposureError>;
 }

@@ -48,6 +48,8 @@ static ADJUST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua
 static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/update.lua")));
 
 // Hash fields, shared by the writers here and the Lua scripts (which spell them the same).
+/// How long a generation outlives its last change: far longer than any rebuild takes.
+const GENERATION_TTL_SECONDS: i64 = 3_600;
 const CUSTOMER_ID: &str = "customer_id";
 const GROUP_ID: &str = "group_id";
 const STATUS: &str = "status";
@@ -251,6 +253,29 @@ impl RedisExposureCache {
 
     fn tag_index_key(&self, customer_id: &str) -> String {
         self.redis.key(&format!("customer-tag:{customer_id}"))
+    }
+
+    /// The count of a customer's evictions, and that of evictions of everything.
+    fn generation_keys(&self, customer_id: &str) -> [String; 2] {
+        [
+            self.redis
+                .key(&format!("generation:customer:{customer_id}")),
+            self.redis.key("generation:all"),
+        ]
+    }
+
+    /// Moves a generation on. It lives long enough to outlast any rebuild in flight; one
+    /// that expired reads as 0, which a rebuild that read it before compares unequal with.
+    async fn bump_generation(&self, key: &str) -> Result<(), ExposureError> {
+        let mut connection = self.redis.connection();
+        redis::pipe()
+            .incr(key, 1)
+            .ignore()
+            .expire(key, GENERATION_TTL_SECONDS)
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(())
     }
 
     /// The customer's hash tag, `None` when the customer is not cached.
@@ -646,8 +671,20 @@ impl ExposureCache for RedisExposureCache {
         self.read_hash(&key, parse_group).await
     }
 
+    async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError> {
+        check_id("customer_id", customer_id)?;
+        let mut connection = self.redis.connection();
+        let counts: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(&self.generation_keys(customer_id))
+            .query_async(&mut connection)
+            .await?;
+        Ok(counts.into_iter().flatten().fold(0, u64::wrapping_add))
+    }
+
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError> {
         check_id("customer_id", customer_id)?;
+        let [generation, _] = self.generation_keys(customer_id);
+        self.bump_generation(&generation).await?;
         self.tags.forget(customer_id);
         let tag = self.tag_of(customer_id).await?;
         let mut connection = self.redis.connection();
@@ -677,6 +714,8 @@ impl ExposureCache for RedisExposureCache {
     }
 
     async fn evict_all(&self) -> Result<(), ExposureError> {
+        let [_, generation] = self.generation_keys("all");
+        self.bump_generation(&generation).await?;
         self.tags.clear();
         let mut connection = self.redis.connection();
         // The index entries first: from then on every customer reads as cold. SCAN walks the
