@@ -314,13 +314,10 @@ impl HotPath {
     /// old policy) and the ledger: the rebuild of a cold customer, and the repair
     /// reconciliation makes.
     pub(crate) async fn warm_customer(&self, customer_id: &str) -> Result<(), ServiceError> {
+        let scope = Scope::Customer(customer_id.to_owned());
         // Read before the store: an eviction after this point means the facts below may
         // predate a change (see `ExposureCache::customer_generation`).
-        let generation = self
-            .cache
-            .customer_generation(customer_id)
-            .await
-            .map_err(cache_error)?;
+        let generation = self.cache_generation(&scope).await?;
         let facts = self
             .limits
             .customer(customer_id)
@@ -376,20 +373,36 @@ impl HotPath {
             .load_customer(&profile)
             .await
             .map_err(cache_error)?;
-        let now = self
-            .cache
-            .customer_generation(customer_id)
-            .await
-            .map_err(cache_error)?;
-        if now != generation {
-            // Evicted while we read: what we loaded may be older than the store. The next
-            // decision finds the customer cold and rebuilds it again.
-            self.cache
-                .evict_customer(customer_id)
-                .await
-                .map_err(cache_error)?;
+        self.keep_unless_evicted(&scope, generation).await
+    }
+
+    /// How many times `scope` was evicted (see `ExposureCache::customer_generation`).
+    async fn cache_generation(&self, scope: &Scope) -> Result<u64, ServiceError> {
+        match scope {
+            Scope::Customer(id) => self.cache.customer_generation(id).await,
+            Scope::Group(id) => self.cache.group_generation(id).await,
+            Scope::Portfolio => Ok(0),
         }
-        Ok(())
+        .map_err(cache_error)
+    }
+
+    /// After a rebuild loaded `scope`: evicts it again when it was evicted since `generation`
+    /// was read before the store, for what was read may predate the change that evicted it.
+    /// The next decision finds it cold and rebuilds it again.
+    async fn keep_unless_evicted(
+        &self,
+        scope: &Scope,
+        generation: u64,
+    ) -> Result<(), ServiceError> {
+        if self.cache_generation(scope).await? == generation {
+            return Ok(());
+        }
+        match scope {
+            Scope::Customer(id) => self.cache.evict_customer(id).await,
+            Scope::Group(id) => self.cache.evict_group(id).await,
+            Scope::Portfolio => Ok(()),
+        }
+        .map_err(cache_error)
     }
 
     /// A per-order cap in minor units of the limit's currency; a cap in another currency is
@@ -411,6 +424,9 @@ impl HotPath {
 
     /// Loads the group's profile into the cache from its limit and the ledger, in a new epoch.
     pub(crate) async fn warm_group(&self, group_id: &str) -> Result<(), ServiceError> {
+        let scope = Scope::Group(group_id.to_owned());
+        // As for a customer: an eviction while we read drops our load.
+        let generation = self.cache_generation(&scope).await?;
         let (limit, _) = self
             .cached_limit(&Scope::Group(group_id.to_owned()))
             .await?;
@@ -426,7 +442,8 @@ impl HotPath {
             exposure: exposure.total(),
             epoch,
         };
-        self.cache.load_group(&profile).await.map_err(cache_error)
+        self.cache.load_group(&profile).await.map_err(cache_error)?;
+        self.keep_unless_evicted(&scope, generation).await
     }
 
     /// Decides (and with `reserve`, reserves) in the cache: warms cold profiles first and

@@ -176,6 +176,7 @@ conformance!(
     updates_change_profile_fields_but_not_exposure,
     evicted_profiles_are_cold,
     only_evictions_move_a_customers_generation,
+    only_evictions_move_a_groups_generation,
     evicting_all_makes_every_profile_cold_and_leaves_other_keys,
     out_of_range_amounts_and_bad_ids_are_refused,
     concurrent_authorizations_respect_the_customer_limit,
@@ -1447,11 +1448,14 @@ async fn evicted_profiles_are_cold(fixture: &Fixture) {
     );
     assert_eq!(fixture.cache.get_customer("C1").await.unwrap(), None);
     assert_eq!(fixture.cache.get_group("G1").await.unwrap(), None);
-    // Nothing is left but the count of the customer's evictions.
+    // Nothing is left but the counts of evictions.
     if let Some(keys) = fixture.stored_keys().await {
         assert_eq!(
             keys,
-            vec![format!("{}generation:customer:C1", fixture.prefix)]
+            vec![
+                format!("{}generation:customer:C1", fixture.prefix),
+                format!("{}generation:group:G1", fixture.prefix)
+            ]
         );
     }
     // Evicting what is not cached is fine.
@@ -1493,6 +1497,29 @@ async fn only_evictions_move_a_customers_generation(fixture: &Fixture) {
     );
     fixture.cache.evict_all().await.unwrap();
     assert_ne!(generation("C1").await, evicted, "evicting everything");
+}
+
+async fn only_evictions_move_a_groups_generation(fixture: &Fixture) {
+    let generation = |group_id: &'static str| async move {
+        fixture.cache.group_generation(group_id).await.unwrap()
+    };
+    let start = generation("G1").await;
+    load(fixture, &customer("C1", Some("G1"))).await;
+    load_group(fixture, &group("G1", Some(500_000), 0)).await;
+    decide(fixture, &order("C1", Some("G1"), 100)).await;
+    fixture.cache.evict_customer("C1").await.unwrap();
+    fixture.cache.evict_group("G2").await.unwrap();
+    assert_eq!(
+        generation("G1").await,
+        start,
+        "loading, deciding, other evictions"
+    );
+
+    fixture.cache.evict_group("G1").await.unwrap();
+    let evicted = generation("G1").await;
+    assert_ne!(evicted, start, "evicting the group");
+    fixture.cache.evict_all().await.unwrap();
+    assert_ne!(generation("G1").await, evicted, "evicting everything");
 }
 
 async fn out_of_range_amounts_and_bad_ids_are_refused(fixture: &Fixture) {

@@ -27,8 +27,9 @@ pub struct InProcessExposureCache {
 struct State {
     customers: HashMap<String, CustomerProfile>,
     groups: HashMap<String, GroupProfile>,
-    /// Evictions of each customer, and of everything (see `customer_generation`).
+    /// Evictions of each customer and group, and of everything (see `customer_generation`).
     evictions: HashMap<String, u64>,
+    group_evictions: HashMap<String, u64>,
     evictions_of_all: u64,
 }
 
@@ -278,8 +279,20 @@ impl ExposureCache for InProcessExposureCache {
 
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError> {
         check_id("group_id", group_id)?;
-        self.state().groups.remove(group_id);
+        let mut state = self.state();
+        state.groups.remove(group_id);
+        *state
+            .group_evictions
+            .entry(group_id.to_owned())
+            .or_default() += 1;
         Ok(())
+    }
+
+    async fn group_generation(&self, group_id: &str) -> Result<u64, ExposureError> {
+        check_id("group_id", group_id)?;
+        let state = self.state();
+        let own = state.group_evictions.get(group_id).copied().unwrap_or(0);
+        Ok(own.wrapping_add(state.evictions_of_all))
     }
 
     async fn evict_all(&self) -> Result<(), ExposureError> {

@@ -204,11 +204,15 @@ pub trait ExposureCache: Send + Sync + std::fmt::Debug {
     async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError>;
 
     /// Drops a group's cached profile, making it and every member's authorization cold until it
-    /// is rebuilt. The members' own profiles stay cached.
+    /// is rebuilt, and moves on its generation. The members' own profiles stay cached.
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError>;
 
+    /// As [`ExposureCache::customer_generation`], for a group: moved on by every eviction of
+    /// the group and every eviction of everything.
+    async fn group_generation(&self, group_id: &str) -> Result<u64, ExposureError>;
+
     /// Drops every cached customer and group profile (after a credit policy change, whose
-    /// tolerances and caps every profile carries) and moves on every customer's generation.
+    /// tolerances and caps every profile carries) and moves on every generation.
     /// Each is rebuilt on its next use.
     async fn evict_all(&self) -> Result<(), ExposureError>;
 }

@@ -255,13 +255,22 @@ impl RedisExposureCache {
         self.redis.key(&format!("customer-tag:{customer_id}"))
     }
 
-    /// The count of a customer's evictions, and that of evictions of everything.
-    fn generation_keys(&self, customer_id: &str) -> [String; 2] {
+    /// The count of a customer's (`kind` "customer") or group's evictions, and that of
+    /// evictions of everything.
+    fn generation_keys(&self, kind: &str, id: &str) -> [String; 2] {
         [
-            self.redis
-                .key(&format!("generation:customer:{customer_id}")),
+            self.redis.key(&format!("generation:{kind}:{id}")),
             self.redis.key("generation:all"),
         ]
+    }
+
+    async fn generation(&self, kind: &str, id: &str) -> Result<u64, ExposureError> {
+        let mut connection = self.redis.connection();
+        let counts: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(&self.generation_keys(kind, id))
+            .query_async(&mut connection)
+            .await?;
+        Ok(counts.into_iter().flatten().fold(0, u64::wrapping_add))
     }
 
     /// Moves a generation on. It lives long enough to outlast any rebuild in flight; one
@@ -673,17 +682,17 @@ impl ExposureCache for RedisExposureCache {
 
     async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError> {
         check_id("customer_id", customer_id)?;
-        let mut connection = self.redis.connection();
-        let counts: Vec<Option<u64>> = redis::cmd("MGET")
-            .arg(&self.generation_keys(customer_id))
-            .query_async(&mut connection)
-            .await?;
-        Ok(counts.into_iter().flatten().fold(0, u64::wrapping_add))
+        self.generation("customer", customer_id).await
+    }
+
+    async fn group_generation(&self, group_id: &str) -> Result<u64, ExposureError> {
+        check_id("group_id", group_id)?;
+        self.generation("group", group_id).await
     }
 
     async fn evict_customer(&self, customer_id: &str) -> Result<(), ExposureError> {
         check_id("customer_id", customer_id)?;
-        let [generation, _] = self.generation_keys(customer_id);
+        let [generation, _] = self.generation_keys("customer", customer_id);
         self.bump_generation(&generation).await?;
         self.tags.forget(customer_id);
         let tag = self.tag_of(customer_id).await?;
@@ -705,6 +714,8 @@ impl ExposureCache for RedisExposureCache {
 
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError> {
         check_id("group_id", group_id)?;
+        let [generation, _] = self.generation_keys("group", group_id);
+        self.bump_generation(&generation).await?;
         let mut connection = self.redis.connection();
         redis::cmd("DEL")
             .arg(self.group_key(group_id))
@@ -714,7 +725,7 @@ impl ExposureCache for RedisExposureCache {
     }
 
     async fn evict_all(&self) -> Result<(), ExposureError> {
-        let [_, generation] = self.generation_keys("all");
+        let [_, generation] = self.generation_keys("all", "all");
         self.bump_generation(&generation).await?;
         self.tags.clear();
         let mut connection = self.redis.connection();
