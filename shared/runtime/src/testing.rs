@@ -51,8 +51,19 @@ impl TestDatabase {
         Backend::Production {
             database_url: SecretString::from(self.url.clone()),
             redis_url: SecretString::from(redis_url()),
-            redis_key_prefix: format!("test:{}:", self.name),
+            redis_key_prefix: self.redis_key_prefix(),
         }
+    }
+
+    /// A Redis connection under the key prefix of [`TestDatabase::backend`].
+    pub async fn redis(&self) -> crate::RedisHandle {
+        crate::RedisHandle::connect(&SecretString::from(redis_url()), &self.redis_key_prefix())
+            .await
+            .unwrap_or_else(|error| unreachable!("Redis must run for this test: {error}"))
+    }
+
+    fn redis_key_prefix(&self) -> String {
+        format!("test:{}:", self.name)
     }
 
     /// Drops the database, closing any connection still open to it.
