@@ -397,12 +397,7 @@ impl HotPath {
         if self.cache_generation(scope).await? == generation {
             return Ok(());
         }
-        match scope {
-            Scope::Customer(id) => self.cache.evict_customer(id).await,
-            Scope::Group(id) => self.cache.evict_group(id).await,
-            Scope::Portfolio => Ok(()),
-        }
-        .map_err(cache_error)
+        self.evict(scope).await.map_err(cache_error)
     }
 
     /// A per-order cap in minor units of the limit's currency; a cap in another currency is
@@ -1607,13 +1602,17 @@ impl HotPath {
     /// Forgets a customer's cached profile so the next decision rebuilds it (after its
     /// limit, status or group changed).
     pub async fn invalidate(&self, scope: &Scope) {
-        let result = match scope {
+        if let Err(error) = self.evict(scope).await {
+            tracing::warn!(error = %error, "could not evict a cached profile");
+        }
+    }
+
+    /// Drops the cached profile of a customer or group (the portfolio has none).
+    async fn evict(&self, scope: &Scope) -> Result<(), ExposureError> {
+        match scope {
             Scope::Customer(id) => self.cache.evict_customer(id).await,
             Scope::Group(id) => self.cache.evict_group(id).await,
             Scope::Portfolio => Ok(()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(error = %error, "could not evict a cached profile");
         }
     }
 }

@@ -20,7 +20,7 @@ use credit_runtime::events::{
     self, EventBus, EventError, EventHandler, InProcessBus, OutboxRelay, RedisStreamsBus,
 };
 use credit_runtime::testing::TestDatabase;
-use credit_runtime::{Database, RedisHandle, StoreSpec};
+use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 use tokio::sync::watch;
 
@@ -306,14 +306,6 @@ async fn conformance(producer: Database, consumer: Database, bus: Arc<dyn EventB
 async fn events_conformance_on_postgres_and_redis_streams() {
     let database = TestDatabase::create().await;
     let backend = database.backend();
-    let Backend::Production {
-        redis_url,
-        redis_key_prefix,
-        ..
-    } = &backend
-    else {
-        unreachable!()
-    };
     let producer = Database::open(&backend, &EVENTS_TEST_STORE, 2, true)
         .await
         .unwrap();
@@ -325,9 +317,7 @@ async fn events_conformance_on_postgres_and_redis_streams() {
         .execute(pool)
         .await
         .unwrap();
-    let redis = RedisHandle::connect(redis_url, redis_key_prefix)
-        .await
-        .unwrap();
+    let redis = database.redis().await;
     let bus = Arc::new(RedisStreamsBus::new(redis.clone()));
 
     conformance(producer.clone(), producer.clone(), bus.clone()).await;

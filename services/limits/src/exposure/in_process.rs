@@ -34,6 +34,11 @@ struct State {
 }
 
 impl State {
+    /// The evictions of `id` counted in `evictions`, plus those of everything.
+    fn generation(evictions: &HashMap<String, u64>, id: &str, of_all: u64) -> u64 {
+        evictions.get(id).copied().unwrap_or(0).wrapping_add(of_all)
+    }
+
     /// The cold flags for `customer_id`, or `None` when the customer and its cached group
     /// (if any) are both cached. A cold customer reports the caller's believed group too.
     fn cold_flags(&self, customer_id: &str, believed_group: Option<&str>) -> Option<(bool, bool)> {
@@ -273,8 +278,11 @@ impl ExposureCache for InProcessExposureCache {
     async fn customer_generation(&self, customer_id: &str) -> Result<u64, ExposureError> {
         check_id("customer_id", customer_id)?;
         let state = self.state();
-        let own = state.evictions.get(customer_id).copied().unwrap_or(0);
-        Ok(own.wrapping_add(state.evictions_of_all))
+        Ok(State::generation(
+            &state.evictions,
+            customer_id,
+            state.evictions_of_all,
+        ))
     }
 
     async fn evict_group(&self, group_id: &str) -> Result<(), ExposureError> {
@@ -291,8 +299,11 @@ impl ExposureCache for InProcessExposureCache {
     async fn group_generation(&self, group_id: &str) -> Result<u64, ExposureError> {
         check_id("group_id", group_id)?;
         let state = self.state();
-        let own = state.group_evictions.get(group_id).copied().unwrap_or(0);
-        Ok(own.wrapping_add(state.evictions_of_all))
+        Ok(State::generation(
+            &state.group_evictions,
+            group_id,
+            state.evictions_of_all,
+        ))
     }
 
     async fn evict_all(&self) -> Result<(), ExposureError> {
