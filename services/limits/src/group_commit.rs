@@ -205,19 +205,20 @@ impl Writers {
 ///
 /// Every write's answer goes through the fence (holds only: their epochs must still be the
 /// ones the reservation was made in, share-locked until the commit), then into
-/// `authorizations` with ON CONFLICT DO NOTHING; a hold, referral or event is inserted only
-/// for an answer that was. The batch's ReferralCreated events go into one packed outbox row
-/// (an outbox row and its publication per batch instead of per referral); the relay publishes
-/// each of them as its own stream entry. The statement returns the admitted and the inserted
+/// `authorizations` with ON CONFLICT DO NOTHING, a referral in its answer's row; a hold or
+/// event is inserted only for an answer that was. The batch's ReferralCreated events go into
+/// one packed outbox row (an outbox row and its publication per batch instead of per
+/// referral); the relay publishes each of them as its own stream entry. The statement returns the admitted and the inserted
 /// decision ids, from which each write's outcome follows.
 const BATCH_STATEMENT: &str = "\
 WITH fence AS ( \
     SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key = ANY($1::text[]) FOR SHARE \
 ), batch AS ( \
     SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], \
-        $8::timestamptz[], $9::text[], $10::bigint[], $11::text[], $12::bigint[]) WITH ORDINALITY \
+        $8::timestamptz[], $9::text[], $10::bigint[], $11::text[], $12::bigint[], \
+        $13::text[], $14::text[], $15::text[]) WITH ORDINALITY \
     AS batch(customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
-        customer_key, customer_epoch, group_key, group_epoch, n) \
+        customer_key, customer_epoch, group_key, group_epoch, referral_id, referral_status, referral, n) \
 ), admitted AS ( \
     SELECT * FROM batch \
     WHERE batch.customer_key IS NULL \
@@ -225,29 +226,24 @@ WITH fence AS ( \
            AND (batch.group_key IS NULL \
                 OR EXISTS (SELECT 1 FROM fence WHERE fence.scope_key = batch.group_key AND fence.epoch = batch.group_epoch))) \
 ), answer AS ( \
-    INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
-    SELECT customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at FROM admitted ORDER BY n \
+    INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
+        referral_id, referral_status, referral) \
+    SELECT customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
+        referral_id, referral_status, referral::json FROM admitted ORDER BY n \
     ON CONFLICT DO NOTHING RETURNING decision_id \
 ), hold AS ( \
     INSERT INTO holds (id, customer_id, group_id, status, amount_minor, open_minor, epoch, expires_at, created_at, document, order_id) \
     SELECT id, customer_id, group_id, status, amount_minor, amount_minor, epoch, expires_at, created_at, document::json, order_id \
-    FROM UNNEST($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[], $19::bigint[], \
-        $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[]) \
+    FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::bigint[], $22::bigint[], \
+        $23::timestamptz[], $24::timestamptz[], $25::text[], $26::text[]) \
     AS hold(decision_id, id, customer_id, group_id, status, amount_minor, epoch, expires_at, created_at, document, order_id) \
     WHERE hold.decision_id IN (SELECT decision_id FROM answer) \
     RETURNING 1 \
-), referral AS ( \
-    INSERT INTO referrals (id, customer_id, status, document, created_at) \
-    SELECT id, customer_id, status, document::json, created_at \
-    FROM UNNEST($24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamptz[]) \
-    AS referral(decision_id, id, customer_id, status, document, created_at) \
-    WHERE referral.decision_id IN (SELECT decision_id FROM answer) \
-    RETURNING 1 \
 ), event AS ( \
     INSERT INTO outbox (event_id, event_type, payload, packed) \
-    SELECT (array_agg(event.event_id ORDER BY event.n))[1], $33::text, \
+    SELECT (array_agg(event.event_id ORDER BY event.n))[1], $30::text, \
         string_agg(event.part, ''::bytea ORDER BY event.n), true \
-    FROM UNNEST($30::text[], $31::text[], $32::bytea[]) WITH ORDINALITY \
+    FROM UNNEST($27::text[], $28::text[], $29::bytea[]) WITH ORDINALITY \
     AS event(decision_id, event_id, part, n) \
     WHERE event.decision_id IN (SELECT decision_id FROM answer) \
     HAVING count(*) > 0 \
@@ -308,14 +304,22 @@ async fn write_batch(
             Write::Answer { .. } => None,
         })
         .collect();
-    let referrals: Vec<(&str, &Referral, &Event)> = writes
+    // Each answer's referral, if any, in the answer's place.
+    let referrals: Vec<Option<&(Referral, Event)>> = writes
         .iter()
-        .filter_map(|write| match write {
+        .map(|write| match write {
             Write::Answer {
-                answer,
                 referral: Some(referral),
-            } => Some((answer.decision_id.as_str(), &referral.0, &referral.1)),
+                ..
+            } => Some(referral.as_ref()),
             _ => None,
+        })
+        .collect();
+    let events: Vec<(&str, &Event)> = answers
+        .iter()
+        .zip(&referrals)
+        .filter_map(|(answer, referral)| {
+            referral.map(|(_, event)| (answer.decision_id.as_str(), event))
         })
         .collect();
     let json = |value: Result<String, serde_json::Error>| {
@@ -327,7 +331,11 @@ async fn write_batch(
         .collect::<Result<Vec<_>, _>>()?;
     let referral_documents = referrals
         .iter()
-        .map(|(_, referral, _)| json(serde_json::to_string(referral)))
+        .map(|referral| {
+            referral
+                .map(|(referral, _)| json(serde_json::to_string(referral)))
+                .transpose()
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let rows: Vec<(String, String)> = sqlx::query_as(BATCH_STATEMENT)
@@ -343,6 +351,13 @@ async fn write_batch(
         .bind(&customer_epochs)
         .bind(&group_keys)
         .bind(&group_epochs)
+        .bind(column(&referrals, |referral| {
+            referral.map(|(referral, _)| referral.id.as_str())
+        }))
+        .bind(column(&referrals, |referral| {
+            referral.map(|(referral, _)| referral.status.as_str())
+        }))
+        .bind(referral_documents)
         .bind(column(&holds, |(decision_id, _)| *decision_id))
         .bind(column(&holds, |(_, hold)| hold.id.as_str()))
         .bind(column(&holds, |(_, hold)| hold.customer_id.as_str()))
@@ -354,25 +369,17 @@ async fn write_batch(
         .bind(column(&holds, |(_, hold)| hold.created_at))
         .bind(hold_documents)
         .bind(column(&holds, |(_, hold)| hold.order_id.as_str()))
-        .bind(column(&referrals, |(decision_id, _, _)| *decision_id))
-        .bind(column(&referrals, |(_, referral, _)| referral.id.as_str()))
-        .bind(column(&referrals, |(_, referral, _)| {
-            referral.customer_id.as_str()
-        }))
-        .bind(column(&referrals, |(_, referral, _)| {
-            referral.status.as_str()
-        }))
-        .bind(referral_documents)
-        .bind(column(&referrals, |(_, referral, _)| referral.created_at))
-        .bind(column(&referrals, |(decision_id, _, _)| *decision_id))
-        .bind(column(&referrals, |(_, _, event)| event.event_id.as_str()))
-        .bind(column(&referrals, |(_, _, event)| {
+        .bind(column(&events, |(decision_id, _)| *decision_id))
+        .bind(column(&events, |(_, event)| event.event_id.as_str()))
+        .bind(column(&events, |(_, event)| {
             credit_runtime::events::packed_part(event)
         }))
         // The packed row's type: that of its events (every one a ReferralCreated).
-        .bind(referrals.first().map_or("", |(_, _, event)| {
-            credit_runtime::events::event_type(event)
-        }))
+        .bind(
+            events
+                .first()
+                .map_or("", |(_, event)| credit_runtime::events::event_type(event)),
+        )
         .fetch_all(connection)
         .await?;
 

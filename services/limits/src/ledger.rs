@@ -83,6 +83,9 @@ impl ReferralStatus {
 
 /// An order referred to a person, waiting for a decision, and that decision. Amounts are
 /// minor units of `currency`, the limit's; positions are the ones seen when it was referred.
+///
+/// Stored as a document in its answer's row, written with nearly every order of a customer
+/// past its limit: what an open referral leaves unset is left out of the document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Referral {
     pub id: String,
@@ -97,26 +100,26 @@ pub struct Referral {
     pub created_by: Person,
     #[serde(default)]
     pub status: ReferralStatus,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     /// The hold TTL the order asked for, applied on release.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_ttl_seconds: Option<i64>,
     #[serde(default)]
     pub limit_minor: Option<i64>,
     #[serde(default)]
     pub exposure_minor: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_limit_minor: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_exposure_minor: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<Person>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub decision_reason: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hold_id: String,
 }
 
@@ -555,18 +558,31 @@ impl LedgerStore for SqlLedger {
             // An async block, so that `?` ends the block and the error is matched below.
             async {
             let mut tx = pool.begin_with(begin_write).await?;
-            insert_answer!(tx, sql, answer)?;
-            if let Some((referral, event)) = referral {
-                sqlx::query(&sql("INSERT INTO referrals (id, customer_id, status, document, created_at) VALUES ($1, $2, $3, $4, $5)"))
+            match referral {
+                None => {
+                    insert_answer!(tx, sql, answer)?;
+                }
+                Some((referral, event)) => {
+                    // The referral lives in its answer's row (see the migration).
+                    sqlx::query(&sql(
+                        "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
+                         referral_id, referral_status, referral) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    ))
+                    .bind(&answer.customer_id)
+                    .bind(&answer.idempotency_key)
+                    .bind(&answer.fingerprint)
+                    .bind(&answer.decision_id)
+                    .bind(&answer.decision)
+                    .bind(&answer.response)
+                    .bind(answer.created_at)
                     .bind(&referral.id)
-                    .bind(&referral.customer_id)
                     .bind(referral.status.as_str())
                     .bind(Json(referral))
-                    .bind(referral.created_at)
                     .execute(&mut *tx)
                     .await?;
-                insert_outbox_event!(tx, sql, event)?;
-            }
+                    insert_outbox_event!(tx, sql, event)?;
+                }
+            };
             tx.commit().await?;
             Ok(())
         }
@@ -680,10 +696,12 @@ impl LedgerStore for SqlLedger {
 
     async fn referral(&self, referral_id: &str) -> LedgerResult<Option<Referral>> {
         on_database!(&self.database, |pool, sql| {
-            let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
-                .bind(referral_id)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(&sql(
+                "SELECT referral FROM authorizations WHERE referral_id = $1",
+            ))
+            .bind(referral_id)
+            .fetch_optional(pool)
+            .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(row.try_get::<Json<Referral>, _>(0)?.0))
         })
@@ -697,13 +715,15 @@ impl LedgerStore for SqlLedger {
     ) -> LedgerResult<Vec<(String, Referral)>> {
         let status = status.map(|status| status.as_str()).unwrap_or_default();
         on_database!(&self.database, |pool, sql| {
-            // The queue key puts open referrals before decided ones; ids sort by time.
+            // The queue key puts open referrals before decided ones; ids sort by time. It is
+            // the expression of the queue's index (see the migration).
             let rows = sqlx::query(&sql(
-                "SELECT queue_key, document FROM ( \
-                   SELECT CASE WHEN status = 'OPEN' THEN '0' ELSE '1' END || id AS queue_key, document, status, customer_id \
-                   FROM referrals) AS queue \
-                 WHERE queue_key > $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR customer_id = $3) \
-                 ORDER BY queue_key LIMIT $4",
+                "SELECT CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id, referral \
+                 FROM authorizations \
+                 WHERE referral_id IS NOT NULL \
+                   AND (CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id) > $1 \
+                   AND ($2 = '' OR referral_status = $2) AND ($3 = '' OR customer_id = $3) \
+                 ORDER BY CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id LIMIT $4",
             ))
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(status)
@@ -733,7 +753,7 @@ impl LedgerStore for SqlLedger {
                 async {
                 let mut tx = pool.begin_with(begin_write).await?;
                 if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
-                    let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
+                    let row = sqlx::query(&sql("SELECT referral FROM authorizations WHERE referral_id = $1"))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -755,7 +775,7 @@ impl LedgerStore for SqlLedger {
                     });
                 }
                 let updated = sqlx::query(&sql(
-                    "UPDATE referrals SET status = $1, document = $2 WHERE id = $3 AND status = 'OPEN'",
+                    "UPDATE authorizations SET referral_status = $1, referral = $2 WHERE referral_id = $3 AND referral_status = 'OPEN'",
                 ))
                 .bind(decided.status.as_str())
                 .bind(Json(decided))
@@ -763,7 +783,7 @@ impl LedgerStore for SqlLedger {
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
-                    let row = sqlx::query(&sql("SELECT document FROM referrals WHERE id = $1"))
+                    let row = sqlx::query(&sql("SELECT referral FROM authorizations WHERE referral_id = $1"))
                         .bind(&decided.id)
                         .fetch_one(&mut *tx)
                         .await?;

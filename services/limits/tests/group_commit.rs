@@ -191,10 +191,11 @@ async fn batched_writes_keep_their_own_outcomes() {
         .await
         .unwrap();
     assert_eq!(usize::try_from(answers).unwrap(), written_keys.len());
-    let referrals: i64 = sqlx::query_scalar("SELECT count(*) FROM referrals")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let referrals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM authorizations WHERE referral_id IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     let rows: Vec<(Vec<u8>, bool)> =
         sqlx::query_as("SELECT payload, packed FROM outbox WHERE event_type = 'ReferralCreated'")
             .fetch_all(pool)

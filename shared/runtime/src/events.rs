@@ -572,8 +572,12 @@ impl OutboxRelay {
     /// are marked in the same transaction, so a crash mid-batch republishes rather than loses.
     async fn relay_postgres_batch(&self, pool: &sqlx::PgPool) -> Result<RelayBatch, EventError> {
         let mut transaction = pool.begin().await?;
+        // The mark need not wait for the disk: lost in a crash, it only means the rows are
+        // published again, and consumers skip events they have seen (event id). Its commit
+        // then no longer flushes the WAL beside the group commit's, which waited for it.
         let locked: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay'))",
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_relay')) \
+             FROM set_config('synchronous_commit', 'off', true)",
         )
         .fetch_one(&mut *transaction)
         .await?;
