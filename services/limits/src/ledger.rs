@@ -323,12 +323,13 @@ macro_rules! insert_hold {
     };
 }
 
-/// Inserts the stored answer `$answer` inside transaction `$tx`.
+/// Inserts the stored answer `$answer` inside transaction `$tx`, with `$referral` (an
+/// `Option<&Referral>`) in the same row when the order was referred (see migration 0012).
 macro_rules! insert_answer {
-    ($tx:expr, $sql:ident, $answer:expr) => {
+    ($tx:expr, $sql:ident, $answer:expr, $referral:expr) => {
         sqlx::query(&$sql(
-            "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
+             referral_id, referral_status, referral) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         ))
         .bind(&$answer.customer_id)
         .bind(&$answer.idempotency_key)
@@ -337,6 +338,9 @@ macro_rules! insert_answer {
         .bind(&$answer.decision)
         .bind(&$answer.response)
         .bind($answer.created_at)
+        .bind($referral.map(|referral: &Referral| referral.id.as_str()))
+        .bind($referral.map(|referral: &Referral| referral.status.as_str()))
+        .bind($referral.map(Json))
         .execute(&mut *$tx)
         .await
     };
@@ -525,7 +529,7 @@ impl LedgerStore for SqlLedger {
                         return Err(LedgerError::EpochMoved);
                     }
                 }
-                insert_answer!(tx, sql, answer)?;
+                insert_answer!(tx, sql, answer, None::<&Referral>)?;
                 insert_hold!(tx, sql, hold)?;
                 tx.commit().await?;
                 Ok(())
@@ -557,35 +561,14 @@ impl LedgerStore for SqlLedger {
         let result: LedgerResult<()> = on_database!(&self.database, |pool, sql, begin_write| {
             // An async block, so that `?` ends the block and the error is matched below.
             async {
-            let mut tx = pool.begin_with(begin_write).await?;
-            match referral {
-                None => {
-                    insert_answer!(tx, sql, answer)?;
-                }
-                Some((referral, event)) => {
-                    // The referral lives in its answer's row (see the migration).
-                    sqlx::query(&sql(
-                        "INSERT INTO authorizations (customer_id, idempotency_key, fingerprint, decision_id, decision, response, created_at, \
-                         referral_id, referral_status, referral) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    ))
-                    .bind(&answer.customer_id)
-                    .bind(&answer.idempotency_key)
-                    .bind(&answer.fingerprint)
-                    .bind(&answer.decision_id)
-                    .bind(&answer.decision)
-                    .bind(&answer.response)
-                    .bind(answer.created_at)
-                    .bind(&referral.id)
-                    .bind(referral.status.as_str())
-                    .bind(Json(referral))
-                    .execute(&mut *tx)
-                    .await?;
+                let mut tx = pool.begin_with(begin_write).await?;
+                insert_answer!(tx, sql, answer, referral.map(|(referral, _)| referral))?;
+                if let Some((_, event)) = referral {
                     insert_outbox_event!(tx, sql, event)?;
                 }
-            };
-            tx.commit().await?;
-            Ok(())
-        }
+                tx.commit().await?;
+                Ok(())
+            }
             .await
         });
         match result {
