@@ -29,7 +29,8 @@ use crate::rpc_path::RpcPath;
 use crate::storage::{Database, RedisHandle};
 use crate::telemetry::HeaderExtractor;
 
-/// The multi-threaded tokio runtime a server process runs on.
+/// The multi-threaded tokio runtime a server process runs on: a worker thread per core, or as
+/// many as `TOKIO_WORKER_THREADS` says (tokio reads it; README, "Configuration").
 ///
 /// Built with `tokio_unstable` (.cargo/config.toml), it has no LIFO slot. With the slot, a
 /// task woken by a running task runs next on the same worker. When one group commit answers
