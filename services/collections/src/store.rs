@@ -16,6 +16,22 @@ macro_rules! dispute_columns {
     };
 }
 
+/// Takes the customer's account row, on which all of the customer's writes queue, and
+/// evaluates to the sequence number of this posting (`Result<i64, sqlx::Error>`). The first
+/// statement of every transaction that changes a customer's account.
+macro_rules! next_posting {
+    ($tx:ident, $sql:ident, $customer_id:expr) => {
+        sqlx::query_scalar::<_, i64>(&$sql(
+            "INSERT INTO customer_accounts (customer_id, postings) VALUES ($1, 1) \
+             ON CONFLICT (customer_id) DO UPDATE SET postings = customer_accounts.postings + 1 \
+             RETURNING postings",
+        ))
+        .bind($customer_id)
+        .fetch_one(&mut *$tx)
+        .await
+    };
+}
+
 mod cases;
 mod dunning;
 mod loss;

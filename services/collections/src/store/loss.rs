@@ -250,6 +250,35 @@ macro_rules! write_offs_where {
     };
 }
 
+/// The write-off `$write_off_id` as it is once its customer's account row is taken (its
+/// writes queue there): evaluates to `(customer_id, posting sequence, WriteOffRecord)`, or
+/// returns NOT_FOUND from the enclosing transaction when there is no such write-off.
+macro_rules! locked_write_off {
+    ($tx:ident, $sql:ident, $write_off_id:expr) => {{
+        let customer_id: Option<String> = sqlx::query_scalar(&$sql(
+            "SELECT customer_id FROM write_offs WHERE write_off_id = $1",
+        ))
+        .bind($write_off_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let Some(customer_id) = customer_id else {
+            return Err(StoreError::Refused(ServiceError::not_found(
+                "write-off",
+                $write_off_id,
+            )));
+        };
+        let seq = next_posting!($tx, $sql, &customer_id)?;
+        // Read after the account row is taken: a concurrent decision on it has committed.
+        let write_off =
+            sqlx::query_as::<_, WriteOffRow>(&$sql(write_offs_where!("write_off_id = $1")))
+                .bind($write_off_id)
+                .fetch_one(&mut *$tx)
+                .await?
+                .into_record()?;
+        (customer_id, seq, write_off)
+    }};
+}
+
 /// `SELECT <columns> FROM recoveries WHERE <condition>` as one static string.
 macro_rules! recoveries_where {
     ($condition:literal) => {
@@ -355,32 +384,7 @@ impl LossStore for SqlLossStore {
                 if let Some(outcome) = key_outcome(lookup_idempotency_key!(tx, sql, key)?) {
                     return outcome;
                 }
-                let customer_id: Option<String> = sqlx::query_scalar(&sql(
-                    "SELECT customer_id FROM write_offs WHERE write_off_id = $1",
-                ))
-                .bind(write_off_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(customer_id) = customer_id else {
-                    return Err(StoreError::Refused(ServiceError::not_found(
-                        "write-off",
-                        write_off_id,
-                    )));
-                };
-                // The account row first: the customer's writes queue here.
-                let seq: i64 = sqlx::query_scalar(&sql(
-                    "INSERT INTO customer_accounts (customer_id, postings) VALUES ($1, 1) \
-                     ON CONFLICT (customer_id) DO UPDATE SET postings = customer_accounts.postings + 1 \
-                     RETURNING postings",
-                ))
-                .bind(&customer_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let write_off = sqlx::query_as::<_, WriteOffRow>(&sql(write_offs_where!("write_off_id = $1")))
-                .bind(write_off_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .into_record()?;
+                let (customer_id, seq, write_off) = locked_write_off!(tx, sql, write_off_id);
                 let amount: String =
                     sqlx::query_scalar(&sql("SELECT amount FROM invoices WHERE invoice_id = $1"))
                         .bind(&write_off.invoice_id)
@@ -464,31 +468,7 @@ impl LossStore for SqlLossStore {
                 if let Some(outcome) = key_outcome(lookup_idempotency_key!(tx, sql, key)?) {
                     return outcome;
                 }
-                let customer_id: Option<String> = sqlx::query_scalar(&sql(
-                    "SELECT customer_id FROM write_offs WHERE write_off_id = $1",
-                ))
-                .bind(write_off_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(customer_id) = customer_id else {
-                    return Err(StoreError::Refused(ServiceError::not_found(
-                        "write-off",
-                        write_off_id,
-                    )));
-                };
-                let seq: i64 = sqlx::query_scalar(&sql(
-                    "INSERT INTO customer_accounts (customer_id, postings) VALUES ($1, 1) \
-                     ON CONFLICT (customer_id) DO UPDATE SET postings = customer_accounts.postings + 1 \
-                     RETURNING postings",
-                ))
-                .bind(&customer_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let write_off = sqlx::query_as::<_, WriteOffRow>(&sql(write_offs_where!("write_off_id = $1")))
-                .bind(write_off_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .into_record()?;
+                let (customer_id, seq, write_off) = locked_write_off!(tx, sql, write_off_id);
                 let changes = plan(&write_off).map_err(StoreError::Refused)?;
                 let recovery = &changes.recovery;
                 sqlx::query(&sql(

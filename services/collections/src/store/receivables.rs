@@ -283,15 +283,7 @@ impl ReceivableStore for SqlReceivableStore {
         retry_once_on_race(|| async {
             on_database!(&self.database, |pool, sql, begin_write| {
                 let mut tx = pool.begin_with(begin_write).await?;
-                // The account row first: the customer's writes queue here.
-                let seq: i64 = sqlx::query_scalar(&sql(
-                    "INSERT INTO customer_accounts (customer_id, postings) VALUES ($1, 1) \
-                     ON CONFLICT (customer_id) DO UPDATE SET postings = customer_accounts.postings + 1 \
-                     RETURNING postings",
-                ))
-                .bind(customer_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                let seq = next_posting!(tx, sql, customer_id)?;
                 let existing: Option<(String, String)> = match key {
                     NaturalKey::Invoice(number) => sqlx::query_as(&sql(
                         "SELECT invoice_id, fingerprint FROM invoices WHERE customer_id = $1 AND invoice_number = $2",
