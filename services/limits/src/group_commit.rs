@@ -208,8 +208,9 @@ impl Writers {
 /// `authorizations` with ON CONFLICT DO NOTHING, a referral in its answer's row; a hold or
 /// event is inserted only for an answer that was. The batch's ReferralCreated events go into
 /// one packed outbox row (an outbox row and its publication per batch instead of per
-/// referral); the relay publishes each of them as its own stream entry. The statement returns the admitted and the inserted
-/// decision ids, from which each write's outcome follows.
+/// referral); the relay publishes each of them as its own stream entry. The statement
+/// returns the admitted and the inserted decision ids, from which each write's outcome
+/// follows.
 const BATCH_STATEMENT: &str = "\
 WITH fence AS ( \
     SELECT scope_key, epoch FROM exposure_epochs WHERE scope_key = ANY($1::text[]) FOR SHARE \

@@ -300,6 +300,17 @@ pub struct ReceivableRecorded {
     pub hold_released_minor: i64,
 }
 
+/// A referral's document, found by its id.
+const REFERRAL_BY_ID: &str = "SELECT referral FROM authorizations WHERE referral_id = $1";
+
+/// A referral's place in the review queue: open referrals first, then by id (ids sort by
+/// time). The expression of the queue's index (migration 0012), so a page is a range of it.
+macro_rules! referral_queue_key {
+    () => {
+        "(CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id)"
+    };
+}
+
 /// Inserts `$hold` inside transaction `$tx` (the SQLite paths; PostgreSQL's hot path writes
 /// holds in one statement, see `group_commit`).
 macro_rules! insert_hold {
@@ -679,12 +690,10 @@ impl LedgerStore for SqlLedger {
 
     async fn referral(&self, referral_id: &str) -> LedgerResult<Option<Referral>> {
         on_database!(&self.database, |pool, sql| {
-            let row = sqlx::query(&sql(
-                "SELECT referral FROM authorizations WHERE referral_id = $1",
-            ))
-            .bind(referral_id)
-            .fetch_optional(pool)
-            .await?;
+            let row = sqlx::query(&sql(REFERRAL_BY_ID))
+                .bind(referral_id)
+                .fetch_optional(pool)
+                .await?;
             let Some(row) = row else { return Ok(None) };
             Ok(Some(row.try_get::<Json<Referral>, _>(0)?.0))
         })
@@ -698,16 +707,17 @@ impl LedgerStore for SqlLedger {
     ) -> LedgerResult<Vec<(String, Referral)>> {
         let status = status.map(|status| status.as_str()).unwrap_or_default();
         on_database!(&self.database, |pool, sql| {
-            // The queue key puts open referrals before decided ones; ids sort by time. It is
-            // the expression of the queue's index (see the migration).
-            let rows = sqlx::query(&sql(
-                "SELECT CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id, referral \
-                 FROM authorizations \
-                 WHERE referral_id IS NOT NULL \
-                   AND (CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id) > $1 \
-                   AND ($2 = '' OR referral_status = $2) AND ($3 = '' OR customer_id = $3) \
-                 ORDER BY CASE WHEN referral_status = 'OPEN' THEN '0' ELSE '1' END || referral_id LIMIT $4",
-            ))
+            let rows = sqlx::query(&sql(concat!(
+                "SELECT ",
+                referral_queue_key!(),
+                ", referral FROM authorizations \
+                 WHERE referral_id IS NOT NULL AND ",
+                referral_queue_key!(),
+                " > $1 AND ($2 = '' OR referral_status = $2) AND ($3 = '' OR customer_id = $3) \
+                 ORDER BY ",
+                referral_queue_key!(),
+                " LIMIT $4"
+            )))
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(status)
             .bind(customer_id)
@@ -736,7 +746,7 @@ impl LedgerStore for SqlLedger {
                 async {
                 let mut tx = pool.begin_with(begin_write).await?;
                 if let Some(existing_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
-                    let row = sqlx::query(&sql("SELECT referral FROM authorizations WHERE referral_id = $1"))
+                    let row = sqlx::query(&sql(REFERRAL_BY_ID))
                         .bind(&existing_id)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -766,7 +776,7 @@ impl LedgerStore for SqlLedger {
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
-                    let row = sqlx::query(&sql("SELECT referral FROM authorizations WHERE referral_id = $1"))
+                    let row = sqlx::query(&sql(REFERRAL_BY_ID))
                         .bind(&decided.id)
                         .fetch_one(&mut *tx)
                         .await?;
