@@ -73,7 +73,7 @@ impl EventHandler for CustomerProjection {
                     self.hot
                         .overdue_changed(&overdue.customer_id, &event.event_id)
                         .await
-                        .map_err(|error| EventError::Handler(error.to_string()))?;
+                        .map_err(EventError::from)?;
                 }
                 // The grade picks the policy defaults and the review date RATING_STALE.
                 Payload::RatingChanged(changed) => {

@@ -109,17 +109,13 @@ pub(crate) fn store_error(error: StoreError) -> ServiceError {
 
 /// Money → minor units of its currency. Exact: parsed money has at most the minor units.
 pub(crate) fn to_minor(money: &Money) -> Result<i64, ServiceError> {
-    let scale = Decimal::from(10_i64.pow(money.currency().minor_units()));
-    let minor = (money.amount() * scale).trunc();
-    i64::try_from(minor).map_err(|_| ServiceError::invalid("amount", "is too large"))
+    money
+        .to_minor_units()
+        .map_err(|_| ServiceError::invalid("amount", "is too large"))
 }
 
 pub(crate) fn from_minor(minor: i64, currency: Currency) -> Money {
-    Money::new(Decimal::new(minor, money_scale(currency)), currency)
-}
-
-fn money_scale(currency: Currency) -> u32 {
-    currency.minor_units()
+    Money::from_minor_units(minor, currency)
 }
 
 fn unix(time: DateTime<Utc>) -> i64 {

@@ -257,8 +257,6 @@ impl EventHandler for ReceivablesProjection {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
-        self.apply(event)
-            .await
-            .map_err(|error| EventError::Handler(error.to_string()))
+        self.apply(event).await.map_err(EventError::from)
     }
 }

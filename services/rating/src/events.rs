@@ -63,7 +63,7 @@ impl RatingTriggers {
             .ratings
             .current_rating(customer_id)
             .await
-            .map_err(|error| EventError::Handler(error.to_string()))?;
+            .map_err(store_failure)?;
         let Some(current) = current else {
             return Ok(());
         };
@@ -100,7 +100,7 @@ impl RatingTriggers {
                 Ok(())
             }
             // A peer or the store did not answer: the event is delivered again.
-            Err(error) => Err(EventError::Handler(error.to_string())),
+            Err(error) => Err(EventError::from(error)),
         }
     }
 }
@@ -189,7 +189,15 @@ impl RatingTriggers {
         self.ratings
             .note_customer_status(customer_id, status, occurred_at)
             .await
-            .map_err(|error| EventError::Handler(error.to_string()))
+            .map_err(store_failure)
+    }
+}
+
+/// A store failure as the event pipeline judges it: an unreachable database is waited for.
+fn store_failure(error: crate::store::StoreError) -> EventError {
+    match error {
+        crate::store::StoreError::Database(error) => EventError::Store(error),
+        other => EventError::Handler(other.to_string()),
     }
 }
 

@@ -14,17 +14,23 @@ use std::sync::Arc;
 
 use credit_core::{Principal, Role};
 use credit_runtime::config::{Backend, ConfigError, Settings};
-use credit_runtime::events::{EventBus, EventHandler, InProcessBus, OutboxRelay, RedisStreamsBus};
+use credit_runtime::events::{
+    DeadLetterStore, EVENTS_STORE, EventBus, EventHandler, EventPipeline, InProcessBus,
+    OutboxRelay, RedisStreamsBus,
+};
 use credit_runtime::identity::{self, Authenticator, IDENTITY_STORE, NewPrincipal, TokenStore};
 use credit_runtime::peers::{self, PeerChannel};
 use credit_runtime::server::ServeError;
+use credit_runtime::server::TaskLiveness;
 use credit_runtime::storage::StorageError;
 use credit_runtime::{
     BoundServer, Database, Dependency, Listeners, RedisHandle, ServerParts, StoreSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod client;
 pub mod demo;
+pub mod events_cli;
 pub mod import;
 pub mod reconcile;
 
@@ -301,6 +307,10 @@ pub struct Application {
     /// Where this process publishes, and from where its services consume.
     bus: Arc<dyn EventBus>,
     handlers: Vec<Arc<dyn EventHandler>>,
+    /// Readiness of each consumer task, in the order of `handlers`, and of each relay, in
+    /// the order of `relays`: a process whose consumer or relay died is not ready.
+    consumer_liveness: Vec<TaskLiveness>,
+    relay_liveness: Vec<TaskLiveness>,
     background: BackgroundWork,
 }
 
@@ -357,9 +367,24 @@ impl Application {
             }
             Backend::Embedded { .. } => None,
         };
+        // The event pipeline's own store: dead letters, and how far consumers got.
+        let events_database =
+            Database::open(&settings.backend, &EVENTS_STORE, max_connections, migrate).await?;
+        parts.add_dependency(Dependency::Database("events", events_database.clone()));
+        databases.push(events_database.clone());
+        let dead_letters = DeadLetterStore::new(events_database);
+        parts.add_service(
+            credit_runtime::operations::server(dead_letters.clone()),
+            credit_runtime::operations::access_policy(),
+        );
+        let pipeline = EventPipeline::new(
+            dead_letters,
+            parts.metrics().events(),
+            settings.delivery.clone(),
+        );
         let bus: Arc<dyn EventBus> = match &redis {
-            Some(redis) => Arc::new(RedisStreamsBus::new(redis.clone())),
-            None => Arc::new(InProcessBus::default()),
+            Some(redis) => Arc::new(RedisStreamsBus::new(redis.clone(), pipeline)),
+            None => Arc::new(InProcessBus::new(pipeline)),
         };
         let mut relays = Vec::new();
         let mut handlers = Vec::new();
@@ -378,8 +403,23 @@ impl Application {
                 )
                 .await?,
             );
-            relays.push(OutboxRelay::new(database.clone(), bus.clone()));
+            relays.push(OutboxRelay::new(
+                kind.as_str(),
+                database.clone(),
+                bus.clone(),
+            ));
             databases.push(database);
+        }
+        let consumer_liveness: Vec<TaskLiveness> = handlers
+            .iter()
+            .map(|handler| TaskLiveness::new(format!("event consumer {}", handler.consumer())))
+            .collect();
+        let relay_liveness: Vec<TaskLiveness> = selection
+            .iter()
+            .map(|kind| TaskLiveness::new(format!("outbox relay {kind}")))
+            .collect();
+        for liveness in consumer_liveness.iter().chain(&relay_liveness) {
+            parts.add_dependency(Dependency::Task(liveness.clone()));
         }
 
         let server = BoundServer::on(listeners, settings, parts, authenticator);
@@ -389,6 +429,8 @@ impl Application {
             relays,
             bus,
             handlers,
+            consumer_liveness,
+            relay_liveness,
             background,
         })
     }
@@ -419,15 +461,29 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), StartupError> {
         let (stop_relays, relays_stopped) = tokio::sync::watch::channel(false);
+        let metrics = self.bus.pipeline().metrics().clone();
         let consumers: Vec<_> = self
             .handlers
             .into_iter()
-            .map(|handler| self.bus.subscribe(handler, relays_stopped.clone()))
+            .zip(self.consumer_liveness)
+            .map(|(handler, liveness)| {
+                let consumer = handler.consumer();
+                let task = self.bus.subscribe(handler, relays_stopped.clone());
+                let metrics = metrics.clone();
+                metrics.set_consumer_down(consumer, false);
+                tokio::spawn(async move {
+                    liveness.watch(task).await;
+                    metrics.set_consumer_down(consumer, true);
+                })
+            })
             .collect();
         let relay_tasks: Vec<_> = self
             .relays
             .into_iter()
-            .map(|relay| tokio::spawn(relay.run(relays_stopped.clone())))
+            .zip(self.relay_liveness)
+            .map(|(relay, liveness)| {
+                tokio::spawn(liveness.watch(tokio::spawn(relay.run(relays_stopped.clone()))))
+            })
             .chain(
                 self.background
                     .sweepers
@@ -507,8 +563,9 @@ fn write_private_file(path: &PathBuf, contents: &str) -> std::io::Result<()> {
 /// Applies the migrations of every store (identity and the four services) and returns.
 pub async fn migrate(settings: &Settings) -> Result<Vec<&'static str>, StartupError> {
     let mut migrated = Vec::new();
-    let stores =
-        std::iter::once(&IDENTITY_STORE).chain(ServiceKind::ALL.iter().map(ServiceKind::store));
+    let stores = [&IDENTITY_STORE, &EVENTS_STORE]
+        .into_iter()
+        .chain(ServiceKind::ALL.iter().map(ServiceKind::store));
     for spec in stores {
         let database = Database::open(&settings.backend, spec, 1, true).await?;
         database.close().await;

@@ -17,6 +17,7 @@ use credit_runtime::identity::{self, NewPrincipal};
 use credit_runtime::telemetry::init_telemetry;
 use credit_runtime::{Backend, Settings};
 use credit_suite::demo::DemoArgs;
+use credit_suite::events_cli::EventsArgs;
 use credit_suite::import::ImportArgs;
 use credit_suite::reconcile::ReconcileArgs;
 use credit_suite::{Application, ServiceSelection, StartupError};
@@ -89,6 +90,13 @@ enum Command {
     ///
     /// Exit code 0: the story completed; 1: a step failed (one line says which and why).
     Demo(DemoArgs),
+    /// Operate the event pipeline: list, show, replay or drop dead letters (events a consumer
+    /// could not apply; see docs/operations.md). A client of a running suite, with an ADMIN
+    /// token from CREDIT_TOKEN, else --token-file, else CREDIT_DATA_DIR/admin.token.
+    ///
+    /// Exit code 0: done (replay: the event was applied); 1: a replay failed again or was not
+    /// finished in time; 2: the command could not be carried out.
+    Events(EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +135,9 @@ fn main() -> ExitCode {
         Command::Demo(arguments) => {
             return credit_suite::demo::run_command(arguments, cli.config.as_deref());
         }
+        Command::Events(arguments) => {
+            return credit_suite::events_cli::run_command(arguments, cli.config.as_deref());
+        }
         command => command,
     };
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -143,7 +154,9 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(settings).await,
             Command::Token(TokenCommand::Create(request)) => create_token(settings, request).await,
             // Dispatched above, before the settings are loaded.
-            Command::Import(_) | Command::Reconcile(_) | Command::Demo(_) => Ok(()),
+            Command::Import(_) | Command::Reconcile(_) | Command::Demo(_) | Command::Events(_) => {
+                Ok(())
+            }
         }
     });
     match result {

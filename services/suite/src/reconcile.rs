@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use credit_core::error::ErrorChain;
 use credit_proto::v1::limit_scope::Scope;
@@ -18,15 +17,10 @@ use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_proto::v1::{
     ExposureDifference, LimitScope, Money, ReconcileExposureRequest, ReconcileExposureResponse,
 };
-use credit_runtime::config::ConfigError;
-use secrecy::ExposeSecret;
 use tonic::Code;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::Endpoint;
 
+use crate::client::{ConnectError, SuiteConnection};
 use crate::import::{ImportError, SuiteTarget, code_name, resolve_target};
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every difference of a whole portfolio comes in one answer: allow more than tonic's default
 /// 4 MiB (a difference is about a hundred bytes).
@@ -65,13 +59,7 @@ pub enum ReconcileError {
     #[error(transparent)]
     Target(#[from] ImportError),
     #[error(transparent)]
-    Usage(#[from] ConfigError),
-    #[error("cannot connect to {addr}")]
-    Connect {
-        addr: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    Connect(#[from] ConnectError),
     #[error(
         "{addr} refused the token from {token_source}: {code}: {message} (ReconcileExposure needs the ADMIN role)"
     )]
@@ -92,33 +80,10 @@ pub async fn run_reconcile(
     target: &SuiteTarget,
     request: ReconcileExposureRequest,
 ) -> Result<ReconcileExposureResponse, ReconcileError> {
-    let authorization: MetadataValue<Ascii> = format!("Bearer {}", target.token.expose_secret())
-        .parse()
-        .map_err(|_| {
-            ConfigError::new(
-                target.token_source.clone(),
-                "the token holds characters that cannot be sent in a header",
-            )
-        })?;
-    let endpoint = Endpoint::from_shared(target.addr.clone())
-        .map_err(|_| {
-            ConfigError::new(
-                "--addr (CREDIT_ADDR)",
-                format!("'{}' is not a URL", target.addr),
-            )
-        })?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|source| ReconcileError::Connect {
-            addr: target.addr.clone(),
-            source,
-        })?;
-    let mut client = LimitServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES);
-    let mut call = tonic::Request::new(request);
-    call.metadata_mut().insert("authorization", authorization);
+    let connection = SuiteConnection::open(target).await?;
+    let mut client = LimitServiceClient::new(connection.channel.clone())
+        .max_decoding_message_size(MAX_RESPONSE_BYTES);
+    let call = connection.call(request);
     match client.reconcile_exposure(call).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => {

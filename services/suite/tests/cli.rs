@@ -123,7 +123,7 @@ async fn migrate_applies_every_store_on_postgres_and_can_run_again() {
         );
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
-            stdout.contains("identity, intake, rating, limits, collections"),
+            stdout.contains("identity, events, intake, rating, limits, collections"),
             "{stdout}"
         );
     }

@@ -14,6 +14,14 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// that parsing cost is bounded.
 const MAX_AMOUNT_LEN: usize = 40;
 
+/// The largest amount the suite accepts from a caller, in the major units of any currency:
+/// a caller's amount must be below 10^15 (one quadrillion) in magnitude. Far beyond any
+/// real invoice, limit or statement line, and small enough that every figure the suite
+/// derives from amounts stays exact: one amount is at most 10^18 minor units (three decimal
+/// places), which fits an `i64`, and sums of them are computed with checked arithmetic
+/// that refuses rather than wraps.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 /// An ISO 4217 currency with its number of minor units (2 for CNY, 0 for JPY, 3 for KWD).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency(iso_currency::Currency);
@@ -81,6 +89,8 @@ pub enum MoneyError {
     UnknownCurrency(String),
     #[error("currencies differ: {0} and {1}")]
     CurrencyMismatch(Currency, Currency),
+    #[error("amount must be below 1000000000000000 (10^15) in magnitude")]
+    TooLarge,
     #[error("amount is out of range")]
     Overflow,
 }
@@ -200,6 +210,24 @@ impl Money {
         shown.rescale(self.currency.minor_units());
         shown.to_string()
     }
+
+    /// The amount in whole minor units of its currency (cents, fen), as the exposure ledger
+    /// and cache count: exact for a parsed amount, which has at most the minor units; a
+    /// finer computed amount is cut towards zero. `Overflow` when it does not fit an `i64`.
+    pub fn to_minor_units(&self) -> Result<i64, MoneyError> {
+        let scale = Decimal::from(10_i64.pow(self.currency.minor_units()));
+        let minor = self
+            .amount
+            .checked_mul(scale)
+            .ok_or(MoneyError::Overflow)?
+            .trunc();
+        i64::try_from(minor).map_err(|_| MoneyError::Overflow)
+    }
+
+    /// `minor` minor units of `currency` as money: the inverse of [`Money::to_minor_units`].
+    pub fn from_minor_units(minor: i64, currency: Currency) -> Self {
+        Self::new(Decimal::new(minor, currency.minor_units()), currency)
+    }
 }
 
 impl fmt::Display for Money {
@@ -234,7 +262,11 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     if !all_digits(whole) || fraction.is_some_and(|fraction| !all_digits(fraction)) {
         return Err(MoneyError::NotADecimal);
     }
-    Decimal::from_str_exact(text).map_err(|_| MoneyError::Overflow)
+    let amount = Decimal::from_str_exact(text).map_err(|_| MoneyError::TooLarge)?;
+    if amount.abs() >= MAX_AMOUNT {
+        return Err(MoneyError::TooLarge);
+    }
+    Ok(amount)
 }
 
 impl serde::Serialize for Currency {
@@ -386,6 +418,50 @@ mod tests {
     }
 
     #[test]
+    fn amounts_of_10_to_the_15_or_more_are_refused_in_any_currency() {
+        assert_eq!(MAX_AMOUNT, dec!(1_000_000_000_000_000));
+        for code in ["CNY", "JPY", "KWD"] {
+            let largest = Money::parse("999999999999999", code).unwrap();
+            assert!(largest.to_minor_units().is_ok());
+            assert_eq!(
+                Money::parse("1000000000000000", code),
+                Err(MoneyError::TooLarge)
+            );
+            assert_eq!(
+                Money::parse("-1000000000000000", code),
+                Err(MoneyError::TooLarge)
+            );
+        }
+        assert_eq!(
+            Money::parse("100000000000000000.00", "CNY"),
+            Err(MoneyError::TooLarge)
+        );
+        // Beyond what a Decimal holds at all: refused the same way, not an overflow panic.
+        assert_eq!(
+            Money::parse("9999999999999999999999999999999", "CNY"),
+            Err(MoneyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn minor_units_are_exact_and_refuse_what_does_not_fit() {
+        let kwd = Money::parse("999999999999999.999", "KWD").unwrap();
+        assert_eq!(kwd.to_minor_units(), Ok(999_999_999_999_999_999));
+        assert_eq!(
+            Money::from_minor_units(123_456, cny()).amount(),
+            dec!(1234.56)
+        );
+        assert_eq!(
+            Money::new(Decimal::MAX, cny()).to_minor_units(),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::new(dec!(100_000_000_000_000_000), cny()).to_minor_units(),
+            Err(MoneyError::Overflow)
+        );
+    }
+
+    #[test]
     fn sign_checks() {
         assert_eq!(
             Money::parse("-1", "CNY").unwrap().non_negative(),
@@ -414,6 +490,21 @@ mod tests {
             let wire = credit_proto::v1::Money::from(money);
             let back = Money::try_from(&wire).unwrap();
             prop_assert_eq!(back.amount(), money.amount());
+        }
+
+        #[test]
+        fn parsed_amounts_are_below_the_maximum_and_fit_minor_units(
+            whole in "[0-9]{1,30}",
+            fraction in "[0-9]{0,3}",
+            code in prop::sample::select(vec!["CNY", "JPY", "KWD", "USD"]),
+        ) {
+            let text = if fraction.is_empty() { whole.clone() } else { format!("{whole}.{fraction}") };
+            if let Ok(money) = Money::parse(&text, code) {
+                prop_assert!(money.amount().abs() < MAX_AMOUNT);
+                let minor = money.to_minor_units();
+                prop_assert!(minor.is_ok());
+                prop_assert_eq!(Money::from_minor_units(minor.unwrap(), money.currency()).amount(), money.amount());
+            }
         }
 
         #[test]

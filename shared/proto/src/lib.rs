@@ -18,4 +18,5 @@ pub mod service_names {
     pub const RATING: &str = "credit.v1.RatingService";
     pub const LIMITS: &str = "credit.v1.LimitService";
     pub const COLLECTIONS: &str = "credit.v1.CollectionsService";
+    pub const OPERATIONS: &str = "credit.v1.OperationsService";
 }

@@ -89,6 +89,8 @@ struct RawSettings {
     collections_url: Option<Scalar>,
     service_token: Option<Scalar>,
     classification_rules: Option<Scalar>,
+    events_max_attempts: Option<Scalar>,
+    events_claim_idle_ms: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +173,9 @@ pub struct Settings {
     /// `CREDIT_CLASSIFICATION_RULES`: collections' five-level classification as
     /// `min days:rate %` per class, NORMAL to LOSS; checked by collections at start.
     pub classification_rules: Option<String>,
+    /// How the event pipeline retries and takes over (`CREDIT_EVENTS_MAX_ATTEMPTS`,
+    /// `CREDIT_EVENTS_CLAIM_IDLE_MS`).
+    pub delivery: crate::events::DeliveryPolicy,
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -276,6 +281,21 @@ impl Settings {
                 .classification_rules
                 .map(|Scalar(rules)| rules.trim().to_owned())
                 .filter(|rules| !rules.is_empty()),
+            delivery: crate::events::DeliveryPolicy {
+                max_attempts: parse_number(
+                    "CREDIT_EVENTS_MAX_ATTEMPTS",
+                    raw.events_max_attempts,
+                    crate::events::DeliveryPolicy::default().max_attempts,
+                    1..=100,
+                )?,
+                claim_idle: Duration::from_millis(parse_number(
+                    "CREDIT_EVENTS_CLAIM_IDLE_MS",
+                    raw.events_claim_idle_ms,
+                    30_000,
+                    100..=86_400_000,
+                )?),
+                ..crate::events::DeliveryPolicy::default()
+            },
         })
     }
 
@@ -296,6 +316,7 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!("CNY is ISO 4217")),
             peers: PeerUrls::default(),
             classification_rules: None,
+            delivery: crate::events::DeliveryPolicy::default(),
         }
     }
 }

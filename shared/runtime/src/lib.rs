@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod events;
 pub mod identity;
 pub mod metrics;
+pub mod operations;
 pub mod peers;
 pub mod rpc_path;
 pub mod server;

@@ -1,4 +1,5 @@
-//! Prometheus metrics: per-RPC request count and latency, served at `GET /metrics`.
+//! Prometheus metrics: per-RPC request count and latency, and the event pipeline's figures
+//! ([`EventMetrics`]), served at `GET /metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -36,6 +38,164 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    events: EventMetrics,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    consumer: String,
+    /// `applied`, `retried`, `dead_lettered`, `waited` (a dependency was down)
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    consumer: String,
+    producer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProducerLabels {
+    producer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+}
+
+/// The event pipeline's figures; docs/operations.md says what each means and when to act.
+#[derive(Debug, Clone, Default)]
+pub struct EventMetrics {
+    deliveries: Family<DeliveryLabels, Counter>,
+    dead_letters_open: Family<ConsumerLabels, Gauge>,
+    lag: Family<StreamLabels, Gauge>,
+    oldest_pending: Family<StreamLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    claimed: Family<StreamLabels, Counter>,
+    resyncs: Family<ProducerLabels, Counter>,
+    outbox_unpublished: Family<StoreLabels, Gauge>,
+    outbox_oldest_unpublished: Family<StoreLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    consumers_down: Family<ConsumerLabels, Gauge>,
+}
+
+impl EventMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "events_deliveries",
+            "Events handed to a consumer, by consumer group and outcome (applied, retried, dead_lettered, waited)",
+            self.deliveries.clone(),
+        );
+        registry.register(
+            "events_dead_letters_open",
+            "Dead letters waiting for an operator (credit-suite events list-dead), by consumer group",
+            self.dead_letters_open.clone(),
+        );
+        registry.register(
+            "events_consumer_lag",
+            "Stream entries not yet delivered to a consumer group, by group and producing service",
+            self.lag.clone(),
+        );
+        registry.register(
+            "events_oldest_pending_age_seconds",
+            "Age of the oldest entry a consumer group has not yet acknowledged (delivered or not); 0 when none",
+            self.oldest_pending.clone(),
+        );
+        registry.register(
+            "events_claimed",
+            "Entries taken over from a consumer that stopped reading them (XAUTOCLAIM)",
+            self.claimed.clone(),
+        );
+        registry.register(
+            "events_resyncs",
+            "Times a producer's stream was published again from its outbox after Redis lost it",
+            self.resyncs.clone(),
+        );
+        registry.register(
+            "outbox_unpublished",
+            "Outbox rows not yet published, by service store",
+            self.outbox_unpublished.clone(),
+        );
+        registry.register(
+            "outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest outbox row not yet published; 0 when none",
+            self.outbox_oldest_unpublished.clone(),
+        );
+        registry.register(
+            "events_consumers_down",
+            "1 when a consumer group's task in this process has stopped (readiness is then NOT_SERVING)",
+            self.consumers_down.clone(),
+        );
+    }
+
+    pub fn delivered(&self, consumer: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                consumer: consumer.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_dead_letters_open(&self, consumer: &str, open: i64) {
+        self.dead_letters_open
+            .get_or_create(&ConsumerLabels {
+                consumer: consumer.to_owned(),
+            })
+            .set(open);
+    }
+
+    pub fn set_lag(&self, consumer: &str, producer: &str, lag: i64, oldest_pending_secs: f64) {
+        let labels = StreamLabels {
+            consumer: consumer.to_owned(),
+            producer: producer.to_owned(),
+        };
+        self.lag.get_or_create(&labels).set(lag);
+        self.oldest_pending
+            .get_or_create(&labels)
+            .set(oldest_pending_secs);
+    }
+
+    pub fn claimed(&self, consumer: &str, producer: &str, count: u64) {
+        self.claimed
+            .get_or_create(&StreamLabels {
+                consumer: consumer.to_owned(),
+                producer: producer.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    pub fn resynced(&self, producer: &str) {
+        self.resyncs
+            .get_or_create(&ProducerLabels {
+                producer: producer.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_outbox_backlog(&self, store: &str, unpublished: i64, oldest_secs: f64) {
+        let labels = StoreLabels {
+            store: store.to_owned(),
+        };
+        self.outbox_unpublished
+            .get_or_create(&labels)
+            .set(unpublished);
+        self.outbox_oldest_unpublished
+            .get_or_create(&labels)
+            .set(oldest_secs);
+    }
+
+    pub fn set_consumer_down(&self, consumer: &str, down: bool) {
+        self.consumers_down
+            .get_or_create(&ConsumerLabels {
+                consumer: consumer.to_owned(),
+            })
+            .set(i64::from(down));
+    }
 }
 
 /// Latency buckets in seconds: fine below 10 ms, where `Authorize` must stay.
@@ -60,11 +220,19 @@ impl Metrics {
             "Time to the response headers of a gRPC call, by service and method",
             latency.clone(),
         );
+        let events = EventMetrics::default();
+        events.register(&mut registry);
         Arc::new(Self {
             registry,
             requests,
             latency,
+            events,
         })
+    }
+
+    /// The event pipeline's metrics, registered here (handles share their values).
+    pub fn events(&self) -> EventMetrics {
+        self.events.clone()
     }
 
     fn observe(&self, path: &RpcPath, code: &str, seconds: f64) {

@@ -53,6 +53,9 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub enum Dependency {
     Database(&'static str, Database),
     Redis(RedisHandle),
+    /// A task the process must keep running, such as an event consumer: a process whose
+    /// consumer died answers calls on figures that no longer move.
+    Task(TaskLiveness),
 }
 
 impl Dependency {
@@ -63,12 +66,55 @@ impl Dependency {
                 .await
                 .map_err(|error| format!("{name} {error}")),
             Dependency::Redis(redis) => redis.probe().await,
+            Dependency::Task(task) => {
+                if task.is_alive() {
+                    Ok(())
+                } else {
+                    Err(format!("{} stopped", task.name))
+                }
+            }
+        }
+    }
+}
+
+/// Whether a background task still runs: alive from creation until [`TaskLiveness::watch`]
+/// sees the task end.
+#[derive(Debug, Clone)]
+pub struct TaskLiveness {
+    name: String,
+    alive: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TaskLiveness {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits for `task` and marks this liveness dead when it ends (returned, or panicked).
+    pub async fn watch(self, task: tokio::task::JoinHandle<()>) {
+        let ended = task.await;
+        self.alive
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Err(error) = ended
+            && error.is_panic()
+        {
+            tracing::error!(task = %self.name, "background task panicked; readiness is NOT_SERVING");
         }
     }
 }
 
 /// What the services of one process contribute to its server.
-#[derive(Default)]
 pub struct ServerParts {
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
@@ -76,6 +122,21 @@ pub struct ServerParts {
     dependencies: Vec<Dependency>,
     /// Methods allowed more than the default deadline, by path.
     long_running: HashMap<String, Duration>,
+    /// The process's metrics, which its services and background tasks also report to.
+    metrics: Arc<Metrics>,
+}
+
+impl Default for ServerParts {
+    fn default() -> Self {
+        Self {
+            routes: RoutesBuilder::default(),
+            service_names: Vec::new(),
+            policies: Vec::new(),
+            dependencies: Vec::new(),
+            long_running: HashMap::new(),
+            metrics: Metrics::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerParts {
@@ -117,6 +178,11 @@ impl ServerParts {
     pub fn add_dependency(&mut self, dependency: Dependency) -> &mut Self {
         self.dependencies.push(dependency);
         self
+    }
+
+    /// The metrics the server will serve at `GET /metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 }
 
@@ -258,6 +324,7 @@ impl BoundServer {
             policies,
             dependencies,
             long_running,
+            metrics,
         } = parts;
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -291,7 +358,6 @@ impl BoundServer {
             stop_receiver.clone(),
         ));
 
-        let metrics = Metrics::new();
         let metrics_task = metrics_listener.map(|listener| {
             let mut stop = stop_receiver.clone();
             tokio::spawn(serve_metrics(listener, metrics.clone(), async move {
