@@ -257,6 +257,12 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
 #[derive(Debug, Clone)]
 pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().unwrap())
+    }
+}
+
 impl tonic::service::Interceptor for Bearer {
     fn call(
         &mut self,
@@ -273,7 +279,7 @@ pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Beare
 
 impl TestSuite {
     fn bearer(token: &str) -> Bearer {
-        Bearer(format!("Bearer {token}").parse().unwrap())
+        Bearer::new(token)
     }
 
     pub fn limits(
