@@ -404,17 +404,30 @@ fn service_names(services: &str) -> Vec<&'static str> {
 
 /// Runs a `credit-suite` client command with the scenario's settings; its stdout, stderr and
 /// exit code.
-pub fn run_command(storage: &Storage, args: &[&str], extra_env: &[(&str, String)]) -> std::process::Output {
+pub fn run_command(
+    storage: &Storage,
+    args: &[&str],
+    extra_env: &[(&str, String)],
+) -> std::process::Output {
     Command::new(suite_binary())
         .args(args)
         .envs(storage.env())
-        .envs(extra_env.iter().map(|(name, value)| (*name, value.as_str())))
+        .envs(
+            extra_env
+                .iter()
+                .map(|(name, value)| (*name, value.as_str())),
+        )
         .output()
         .unwrap()
 }
 
 /// Issues a token through `credit-suite token create`, as an operator does.
-pub fn issue_token(storage: &Storage, name: &str, roles: &[&str], authority: Option<&str>) -> String {
+pub fn issue_token(
+    storage: &Storage,
+    name: &str,
+    roles: &[&str],
+    authority: Option<&str>,
+) -> String {
     let mut args = vec!["token", "create", "--name", name];
     for role in roles {
         args.extend(["--role", role]);

@@ -33,7 +33,7 @@ use tonic_types::StatusExt;
 
 use harness::{ONE_AT_A_TIME, OwnPostgres, OwnRedis, Storage, SuiteProcess, run_command};
 use world::{
-    Endpoints, Seen, Tokens, bank_check, billing_load, collections, cny, decimal, limits,
+    Endpoints, Seen, Tokens, bank_check, billing_load, cny, collections, decimal, limits,
     order_load, prepare_customers, stop_load,
 };
 
@@ -57,7 +57,11 @@ struct Load {
 }
 
 impl Load {
-    fn start(channels: Vec<tonic::transport::Channel>, tokens: &Tokens, customers: &[String]) -> Self {
+    fn start(
+        channels: Vec<tonic::transport::Channel>,
+        tokens: &Tokens,
+        customers: &[String],
+    ) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = order_load(
@@ -68,7 +72,12 @@ impl Load {
             seen.clone(),
             stopped.clone(),
         );
-        tasks.push(billing_load(channels[0].clone(), tokens, seen.clone(), stopped));
+        tasks.push(billing_load(
+            channels[0].clone(),
+            tokens,
+            seen.clone(),
+            stopped,
+        ));
         Self { seen, stop, tasks }
     }
 
@@ -282,16 +291,16 @@ async fn a_killed_consumers_pending_entries_are_taken_over_and_applied_once() {
     };
     let client = redis::Client::open(redis_url.as_str()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let stream = format!("{key_prefix}events:{}", credit_proto::service_names::COLLECTIONS);
+    let stream = format!(
+        "{key_prefix}events:{}",
+        credit_proto::service_names::COLLECTIONS
+    );
     let mut pending = usize::MAX;
     for _ in 0..100 {
-        let reply: redis::streams::StreamPendingReply = redis::AsyncCommands::xpending(
-            &mut connection,
-            &stream,
-            "limits-receivables",
-        )
-        .await
-        .unwrap();
+        let reply: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut connection, &stream, "limits-receivables")
+                .await
+                .unwrap();
         pending = reply.count();
         if pending == 0 {
             break;
@@ -407,12 +416,21 @@ async fn poison_then_normal(storage: Storage, write_poison: impl AsyncFnOnce(&st
         }
         settle(100).await;
     }
-    assert_eq!(receivables, Decimal::from(3_000), "the normal invoices reached limits");
+    assert_eq!(
+        receivables,
+        Decimal::from(3_000),
+        "the normal invoices reached limits"
+    );
 
     // The poison ones wait as dead letters, as an operator sees them.
     let listed = run_command(
         &storage,
-        &["events", "list-dead", "--addr", &format!("http://{}", suite.addr)],
+        &[
+            "events",
+            "list-dead",
+            "--addr",
+            &format!("http://{}", suite.addr),
+        ],
         &[("CREDIT_TOKEN", tokens.admin.clone())],
     );
     let listing = String::from_utf8_lossy(&listed.stdout);
@@ -444,9 +462,17 @@ async fn poison_then_normal(storage: Storage, write_poison: impl AsyncFnOnce(&st
     let fields: Vec<String> = refused
         .get_error_details()
         .bad_request()
-        .map(|bad| bad.field_violations.iter().map(|v| v.field.clone()).collect())
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| v.field.clone())
+                .collect()
+        })
         .unwrap_or_default();
-    assert!(fields.iter().any(|field| field.contains("amount")), "{fields:?}");
+    assert!(
+        fields.iter().any(|field| field.contains("amount")),
+        "{fields:?}"
+    );
     bank_check(&endpoints, &tokens, &customers, &Seen::default()).await;
     drop(suite);
 }
@@ -464,7 +490,10 @@ async fn poison_events_on_redis_streams_never_block_the_ones_behind() {
     poison_then_normal(storage, async |customer_id: &str| {
         let client = redis::Client::open(shared_redis_url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-        let stream = format!("{prefix}events:{}", credit_proto::service_names::COLLECTIONS);
+        let stream = format!(
+            "{prefix}events:{}",
+            credit_proto::service_names::COLLECTIONS
+        );
         let poison = poison_invoice(customer_id);
         for (event_id, payload) in [
             ("garbage".to_owned(), vec![0xff, 0xff, 0xff, 0x01]),

@@ -50,7 +50,12 @@ impl Tokens {
     pub fn issue(storage: &Storage) -> Self {
         Self {
             admin: issue_token(storage, "faults-admin", &["ADMIN"], None),
-            clerk: issue_token(storage, "faults-clerk", &["ANALYST", "CREDIT_MANAGER"], None),
+            clerk: issue_token(
+                storage,
+                "faults-clerk",
+                &["ANALYST", "CREDIT_MANAGER"],
+                None,
+            ),
             maker: issue_token(storage, "faults-maker", &["ANALYST"], None),
             checker: issue_token(
                 storage,
@@ -205,7 +210,10 @@ async fn wait_until_approvable(channel: &Channel, tokens: &Tokens, customer_id: 
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{customer_id} never became approvable");
+        assert!(
+            Instant::now() < deadline,
+            "{customer_id} never became approvable"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -262,7 +270,8 @@ pub fn order_load(
                 while !*stop.borrow() {
                     order += 1;
                     let customer_id = &customers[(caller + order as usize) % customers.len()];
-                    let amount = Decimal::from(500 + (order * 7919 + caller as u64 * 104_729) % 7_500);
+                    let amount =
+                        Decimal::from(500 + (order * 7919 + caller as u64 * 104_729) % 7_500);
                     let call = client.authorize(pb::AuthorizeRequest {
                         customer_id: customer_id.clone(),
                         order_id: format!("order-{caller}-{order}"),
@@ -369,7 +378,6 @@ pub fn billing_load(
                         invoice_id: invoice.invoice_id,
                         amount: cny(half),
                     }],
-                    ..Default::default()
                 }),
             )
             .await;
@@ -426,12 +434,7 @@ pub async fn open_receivables(channel: &Channel, tokens: &Tokens, customer_id: &
 ///   reached limits, once);
 /// - the cached exposure equals the ledger for every customer and group (ReconcileExposure,
 ///   dry run), once the background repair has had its turn.
-pub async fn bank_check(
-    endpoints: &Endpoints,
-    tokens: &Tokens,
-    customers: &[String],
-    seen: &Seen,
-) {
+pub async fn bank_check(endpoints: &Endpoints, tokens: &Tokens, customers: &[String], seen: &Seen) {
     eprintln!(
         "bank check: {} approvals seen, {} referred or declined, failures {:?}, {} invoices and {} payments answered",
         seen.approvals(),
@@ -448,7 +451,9 @@ pub async fn bank_check(
             })
             .await
             .unwrap_or_else(|status| {
-                panic!("approval {hold_id} of {amount} CNY to {customer_id} is not durable: {status:?}")
+                panic!(
+                    "approval {hold_id} of {amount} CNY to {customer_id} is not durable: {status:?}"
+                )
             })
             .into_inner()
             .hold

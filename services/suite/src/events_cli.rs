@@ -217,9 +217,10 @@ async fn run(target: &SuiteTarget, command: EventsCommand) -> Result<(String, u8
             let letter = response.dead_letter.unwrap_or_default();
             Ok((
                 format!(
-                    "{id}: dropped; {} will not apply event {}\n",
+                    "{id}: dropped ({} {} of {}); kept with your reason, see `credit-suite events show {id}`\n",
+                    letter.event_type,
+                    shown(&letter.event_id),
                     letter.consumer,
-                    shown(&letter.event_id)
                 ),
                 EXIT_DONE,
             ))

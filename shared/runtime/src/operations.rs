@@ -51,6 +51,10 @@ fn dead_letter_error(error: DeadLetterError) -> ServiceError {
             "DEAD_LETTER_CLOSED",
             format!("dead letter '{id}' was already replayed or dropped"),
         ),
+        DeadLetterError::NotReplayable(id) => ServiceError::failed_precondition(
+            "DEAD_LETTER_NOT_REPLAYABLE",
+            format!("dead letter '{id}' is an outbox row that cannot be decoded; drop it"),
+        ),
         DeadLetterError::Store(error) => storage_error(error),
     }
 }

@@ -559,6 +559,15 @@ async fn dead_letter_conformance(producer: Database, bus: Arc<dyn EventBus>) {
         "{}",
         garbage.source
     );
+    assert!(
+        matches!(
+            dead_letters
+                .request_replay(&garbage.dead_letter_id, "alice", "")
+                .await,
+            Err(events::DeadLetterError::NotReplayable(_))
+        ),
+        "an undecodable row has nothing to replay"
+    );
 
     // The cause fixed, an operator replays: the consumer applies it and closes the letter.
     handler.heal("evt-always");

@@ -147,6 +147,9 @@ pub enum DeadLetterError {
     NotFound(String),
     #[error("dead letter '{0}' is closed already (replayed or dropped)")]
     Closed(String),
+    /// A row the relay could not decode: there is no event to apply again.
+    #[error("dead letter '{0}' is an outbox row that cannot be decoded; it can only be dropped")]
+    NotReplayable(String),
     #[error("the events store failed: {0}")]
     Store(#[from] sqlx::Error),
 }
@@ -384,6 +387,13 @@ impl DeadLetterStore {
         actor: &str,
         reason: &str,
     ) -> Result<DeadLetter, DeadLetterError> {
+        let letter = self
+            .get(dead_letter_id)
+            .await?
+            .ok_or_else(|| DeadLetterError::NotFound(dead_letter_id.to_owned()))?;
+        if letter.consumer == super::outbox::RELAY_CONSUMER {
+            return Err(DeadLetterError::NotReplayable(dead_letter_id.to_owned()));
+        }
         self.operator_step(
             dead_letter_id,
             DeadLetterStatus::ReplayRequested,

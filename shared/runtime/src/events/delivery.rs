@@ -273,12 +273,16 @@ impl EventPipeline {
                     tracing::warn!(consumer, error = %error, "cannot read requested replays; trying again");
                 }
             }
+            // Every process reports every group's open letters (the relay's too, which has no
+            // consumer task): the store is shared, so the figures agree across processes.
             if let Ok(counts) = self.dead_letters.open_counts().await {
-                let open = counts
-                    .iter()
-                    .find(|(name, _)| name == consumer)
-                    .map_or(0, |(_, count)| *count);
-                self.metrics.set_dead_letters_open(consumer, open);
+                let own = counts.iter().any(|(name, _)| name == consumer);
+                for (name, open) in &counts {
+                    self.metrics.set_dead_letters_open(name, *open);
+                }
+                if !own {
+                    self.metrics.set_dead_letters_open(consumer, 0);
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(self.policy.replay_poll) => {}
