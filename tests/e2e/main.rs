@@ -7,6 +7,7 @@
     reason = "tests"
 )]
 
+mod arbitrary;
 mod auth;
 mod authorize;
 mod cases;

@@ -89,6 +89,24 @@ pub(crate) fn cache_error(error: ExposureError) -> ServiceError {
         ExposureError::Redis(error) => {
             ServiceError::unavailable("the exposure cache did not answer; retry", error)
         }
+        // The caller's order is beyond what the cache decides exactly (2^53 - 1 minor units):
+        // bad input, not a fault of the suite.
+        ExposureError::AmountOutOfRange {
+            field: "amount",
+            max,
+            ..
+        } => ServiceError::invalid(
+            "amount",
+            format!("is beyond the largest order the suite decides exactly ({max} minor units)"),
+        ),
+        ExposureError::ExposureOutOfRange { .. } => ServiceError::invalid(
+            "amount",
+            "would take the exposure beyond the largest figure the suite decides exactly",
+        ),
+        ExposureError::InvalidId {
+            field: "customer_id",
+            ..
+        } => ServiceError::invalid("customer_id", "must contain neither '{' nor '}'"),
         other => ServiceError::internal(other),
     }
 }
