@@ -32,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // An RPC whose issue has not landed answers UNIMPLEMENTED instead of failing the build.
         .generate_default_stubs(true)
+        // Maps as BTreeMap: encoded in key order, so the same request always has the same
+        // bytes (idempotency fingerprints hash them) and iterating one is deterministic.
+        .btree_map(".")
         // Messages that carry personal data get a hand-written Debug that redacts it
         // (src/redacted.rs), so a `{:?}` can never put it in a log.
         .skip_debug(["credit.v1.IndividualDetails", "credit.v1.Contact"])

@@ -97,7 +97,7 @@ async fn metrics_count_calls_by_method_and_code() {
 }
 
 /// A minimal HTTP/1.0 GET, enough for the metrics endpoint.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream

@@ -429,3 +429,76 @@ pub async fn bad_input_is_refused_with_field_violations(suite: &TestSuite) {
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     assert!(unknown.message().contains("cus_nobody"), "{unknown:?}");
 }
+
+/// Nobody calls ReconcileExposure: the suite's own background reconcile finds the damaged
+/// entry, rebuilds it from the ledger and counts the repair in its metric.
+async fn the_background_reconcile_repairs_by_itself(suite: TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(&suite, 26_301, true).await;
+    grant(
+        &suite,
+        scope_of_customer(&customer_id),
+        "1000.00",
+        "recon-bg",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    authorize(&mut orders, &customer_id, "recon-bg-1", "250.00")
+        .await
+        .unwrap();
+    let cache = suite.exposure_cache();
+    if let Backend::Production {
+        redis_url,
+        redis_key_prefix,
+        ..
+    } = suite.backend()
+    {
+        let key = format!("{redis_key_prefix}{{{customer_id}}}:customer:{customer_id}");
+        hset(redis_url.expose_secret(), &key, "exposure", "99999").await;
+    } else {
+        let mut profile = cache.get_customer(&customer_id).await.unwrap().unwrap();
+        profile.exposure = 99_999;
+        cache.load_customer(&profile).await.unwrap();
+    }
+
+    let mut exposure = 0;
+    for _ in 0..credit_e2e_tests::POLLS {
+        exposure = cache
+            .get_customer(&customer_id)
+            .await
+            .unwrap()
+            .map_or(0, |profile| profile.exposure);
+        if exposure == 25_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(exposure, 25_000, "rebuilt from the ledger: 250.00 held");
+    let metrics = crate::health::http_get(suite.metrics_addr.unwrap(), "/metrics").await;
+    let repairs: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("credit_limits_exposure_repairs_total "))
+        .unwrap_or_else(|| panic!("the repair counter is exported:\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(repairs >= 1, "the repair is counted: {repairs}");
+    suite.stop().await;
+}
+
+fn every_second(settings: &mut credit_runtime::Settings) {
+    settings.exposure_reconcile_interval = Some(Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn the_background_reconcile_repairs_by_itself_on_redis() {
+    let suite =
+        TestSuite::production_with(credit_suite::ServiceSelection::all(), None, every_second).await;
+    the_background_reconcile_repairs_by_itself(suite).await;
+}
+
+#[tokio::test]
+async fn the_background_reconcile_repairs_by_itself_embedded() {
+    let suite = TestSuite::embedded_with(every_second).await;
+    the_background_reconcile_repairs_by_itself(suite).await;
+}

@@ -322,6 +322,7 @@ impl SuiteProcess {
             .env("CREDIT_READINESS_INTERVAL_MS", "200")
             .env("CREDIT_SHUTDOWN_TIMEOUT_SECS", "5")
             .env("CREDIT_EVENTS_CLAIM_IDLE_MS", "1000")
+            .env("CREDIT_EXPOSURE_RECONCILE_INTERVAL_SECS", "3")
             .env("CREDIT_DATABASE_MAX_CONNECTIONS", "4")
             .env("HOSTNAME", &self.name)
             .env("RUST_LOG", "info")

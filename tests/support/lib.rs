@@ -54,8 +54,14 @@ pub struct TestSuite {
 impl TestSuite {
     /// All four services on the embedded default, in a fresh data folder.
     pub async fn embedded() -> Self {
+        Self::embedded_with(|_| {}).await
+    }
+
+    /// As [`TestSuite::embedded`], with settings changed by `configure` first.
+    pub async fn embedded_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let settings = Settings::for_tests(data_dir.path().to_owned());
+        let mut settings = Settings::for_tests(data_dir.path().to_owned());
+        configure(&mut settings);
         let mut suite = Self::start(settings, ServiceSelection::all(), None).await;
         suite.admin_token = std::fs::read_to_string(data_dir.path().join(ADMIN_TOKEN_FILE))
             .expect("the first start writes admin.token")
@@ -72,8 +78,18 @@ impl TestSuite {
 
     /// As [`TestSuite::production`], on the Redis at `redis_url` when given.
     pub async fn production_on(selection: ServiceSelection, redis_url: Option<String>) -> Self {
+        Self::production_with(selection, redis_url, |_| {}).await
+    }
+
+    /// As [`TestSuite::production_on`], with settings changed by `configure` first.
+    pub async fn production_with(
+        selection: ServiceSelection,
+        redis_url: Option<String>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let database = TestDatabase::create().await;
         let mut settings = Settings::for_tests(std::env::temp_dir());
+        configure(&mut settings);
         settings.backend = database.backend();
         if let (Some(url), Backend::Production { redis_url, .. }) =
             (redis_url, &mut settings.backend)

@@ -765,7 +765,7 @@ impl HotPath {
         let figures = &decision.figures;
         let mut reasons = Vec::with_capacity(decision.reasons.len());
         for code in &decision.reasons {
-            let mut metadata = std::collections::HashMap::new();
+            let mut metadata = std::collections::BTreeMap::new();
             let mut put = |key: &str, value: String| {
                 metadata.insert(key.to_owned(), value);
             };

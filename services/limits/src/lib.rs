@@ -41,17 +41,41 @@ pub static STORE: StoreSpec = StoreSpec {
     sqlite_migrations: &SQLITE_MIGRATIONS,
 };
 
-/// The `LimitService` server, the event handlers of limits and its hold expiry sweeper (for
-/// the caller to run), on `database`, with the exposure cache in `redis` (PostgreSQL mode) or
-/// in this process (the embedded default).
-pub fn build(
-    database: Database,
-    redis: Option<credit_runtime::RedisHandle>,
-) -> (
-    LimitServiceServer<api::LimitsApi>,
-    Vec<Arc<dyn credit_runtime::events::EventHandler>>,
-    expiry::ExpirySweeper,
-) {
+/// What limits runs: its server, the handlers of the events it consumes, and the background
+/// work for the caller to run.
+pub struct Limits {
+    pub server: LimitServiceServer<api::LimitsApi>,
+    pub handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>>,
+    /// Releases holds whose TTL has passed.
+    pub sweeper: expiry::ExpirySweeper,
+    store: Arc<dyn store::LimitStore>,
+    hot: hot_path::HotPath,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Limits")
+            .field("handlers", &self.handlers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limits {
+    /// The periodic compare-and-repair of cached exposure with the ledger, every `interval`,
+    /// counting repairs in `repairs`.
+    pub fn background_reconcile(
+        &self,
+        interval: std::time::Duration,
+        repairs: credit_runtime::metrics::Counter,
+    ) -> reconcile::BackgroundReconcile {
+        reconcile::BackgroundReconcile::new(self.hot.clone(), self.store.clone(), interval, repairs)
+    }
+}
+
+/// Limits on `database`, with the exposure cache in `redis` (PostgreSQL mode) or in this
+/// process (the embedded default).
+pub fn build(database: Database, redis: Option<credit_runtime::RedisHandle>) -> Limits {
     let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database.clone()));
     let ledger: Arc<dyn ledger::LedgerStore> = Arc::new(ledger::SqlLedger::new(database));
     let cache: Arc<dyn exposure::ExposureCache> = match redis {
@@ -64,11 +88,13 @@ pub fn build(
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
     ];
     let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
-    (
-        LimitServiceServer::new(api::LimitsApi::new(store, hot)),
+    Limits {
+        server: LimitServiceServer::new(api::LimitsApi::new(store.clone(), hot.clone())),
         handlers,
         sweeper,
-    )
+        store,
+        hot,
+    }
 }
 
 /// Order-entry systems reserve, capture and release credit for orders.

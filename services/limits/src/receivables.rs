@@ -164,6 +164,10 @@ impl ReceivablesProjection {
             .await
             .map_err(ledger_error)?
         else {
+            // Delivered again: the ledger has the movement, but whether the cache got it too
+            // is unknown (the process that recorded it may have died in between). Evict the
+            // entries so the next decision rebuilds them from the ledger, which is exact.
+            self.evict(change).await;
             return Ok(());
         };
         let net = change.amount_minor - recorded.hold_released_minor;
@@ -192,15 +196,20 @@ impl ReceivablesProjection {
             // ledger rather than leave exposure wrong (understated, for an invoice).
             Err(error) => {
                 tracing::warn!(error = %error, customer_id = %change.customer_id, "receivable movement not applied to the cache; evicting it for a rebuild");
-                self.hot
-                    .invalidate(&Scope::Customer(change.customer_id.to_owned()))
-                    .await;
-                if let Some(group_id) = change.group_id {
-                    self.hot
-                        .invalidate(&Scope::Group(group_id.to_owned()))
-                        .await;
-                }
+                self.evict(change).await;
             }
+        }
+    }
+
+    /// Drops the cached entries `change` moves, to be rebuilt from the ledger.
+    async fn evict(&self, change: &ReceivableChange<'_>) {
+        self.hot
+            .invalidate(&Scope::Customer(change.customer_id.to_owned()))
+            .await;
+        if let Some(group_id) = change.group_id {
+            self.hot
+                .invalidate(&Scope::Group(group_id.to_owned()))
+                .await;
         }
     }
 

@@ -20,12 +20,15 @@
 //! wrong figure.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use credit_core::error::ErrorChain;
 use credit_core::{Currency, Principal, ServiceError, Violations};
 use credit_proto::v1 as pb;
+use credit_runtime::metrics::Counter;
+use tokio::sync::watch;
 
 use crate::domain::limits::{Scope, to_timestamp};
 use crate::exposure::ExposureError;
@@ -153,9 +156,38 @@ pub async fn reconcile_exposure(
 ) -> Result<pb::ReconcileExposureResponse, ServiceError> {
     let requested = requested_customers(&request.customer_ids)?;
     let started_at = Utc::now();
+    let run = compare_and_repair(hot, limits, requested, request.dry_run).await?;
+    let finished_at = Utc::now();
+    tracing::info!(
+        requested_by = %principal.name,
+        dry_run = run.dry_run,
+        customers_checked = run.customers_checked,
+        groups_checked = run.groups_seen.len(),
+        differences = run.differences.len(),
+        repaired = run.repaired_count,
+        "exposure reconciled with the ledger"
+    );
+    Ok(pb::ReconcileExposureResponse {
+        customers_checked: run.customers_checked,
+        groups_checked: i64::try_from(run.groups_seen.len()).unwrap_or(i64::MAX),
+        differences: run.differences,
+        repaired_count: run.repaired_count,
+        started_at: Some(to_timestamp(started_at)),
+        finished_at: Some(to_timestamp(finished_at)),
+    })
+}
+
+/// Compares (and unless `dry_run`, repairs) the named customers, or every customer when
+/// `requested` is `None`, with the groups they belong to.
+async fn compare_and_repair<'a>(
+    hot: &'a HotPath,
+    limits: &dyn LimitStore,
+    requested: Option<Vec<String>>,
+    dry_run: bool,
+) -> Result<Run<'a>, ServiceError> {
     let mut run = Run {
         hot,
-        dry_run: request.dry_run,
+        dry_run,
         customers_checked: 0,
         groups_seen: HashSet::new(),
         differences: Vec::new(),
@@ -197,24 +229,84 @@ pub async fn reconcile_exposure(
             }
         }
     }
-    let finished_at = Utc::now();
-    tracing::info!(
-        requested_by = %principal.name,
-        dry_run = run.dry_run,
-        customers_checked = run.customers_checked,
-        groups_checked = run.groups_seen.len(),
-        differences = run.differences.len(),
-        repaired = run.repaired_count,
-        "exposure reconciled with the ledger"
-    );
-    Ok(pb::ReconcileExposureResponse {
-        customers_checked: run.customers_checked,
-        groups_checked: i64::try_from(run.groups_seen.len()).unwrap_or(i64::MAX),
-        differences: run.differences,
-        repaired_count: run.repaired_count,
-        started_at: Some(to_timestamp(started_at)),
-        finished_at: Some(to_timestamp(finished_at)),
-    })
+    Ok(run)
+}
+
+/// The reconcile the suite runs by itself every `CREDIT_EXPOSURE_RECONCILE_INTERVAL_SECS`:
+/// every customer and group, repairing what differs, so that a reservation left behind by a
+/// call that never finished (a crash between the cache and the ledger, a cancelled caller)
+/// overstates exposure for one interval at most. Each repair counts in
+/// `credit_limits_exposure_repairs_total`.
+#[derive(Clone)]
+pub struct BackgroundReconcile {
+    hot: HotPath,
+    limits: Arc<dyn LimitStore>,
+    interval: Duration,
+    repairs: Counter,
+}
+
+impl std::fmt::Debug for BackgroundReconcile {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("BackgroundReconcile")
+            .field("interval", &self.interval)
+            .field("repairs", &self.repairs.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name and help of the repair counter (`credit_` is the registry's prefix).
+pub const REPAIRS_METRIC: (&str, &str) = (
+    "limits_exposure_repairs",
+    "Cached exposure entries the background reconcile found different from the ledger and rebuilt",
+);
+
+impl BackgroundReconcile {
+    pub fn new(
+        hot: HotPath,
+        limits: Arc<dyn LimitStore>,
+        interval: Duration,
+        repairs: Counter,
+    ) -> Self {
+        Self {
+            hot,
+            limits,
+            interval,
+            repairs,
+        }
+    }
+
+    /// One pass over every customer; returns how many entries it repaired.
+    pub async fn pass(&self) -> Result<i64, ServiceError> {
+        let run = compare_and_repair(&self.hot, self.limits.as_ref(), None, false).await?;
+        let repaired = run.repaired_count;
+        if repaired > 0 {
+            self.repairs.inc_by(u64::try_from(repaired).unwrap_or(0));
+            tracing::warn!(
+                repaired,
+                differences = run.differences.len(),
+                "background reconcile rebuilt cached exposure that differed from the ledger"
+            );
+        }
+        Ok(repaired)
+    }
+
+    /// Runs a pass every interval until `stop` turns true; the first after one interval, so
+    /// a start-up (when every entry is cold anyway) costs nothing.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.interval) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(error) = self.pass().await {
+                tracing::warn!(error = %error, "background reconcile failed; trying again next interval");
+            }
+        }
+    }
 }
 
 impl Run<'_> {

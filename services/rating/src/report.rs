@@ -948,7 +948,7 @@ fn money_with_currency(value: Option<&Money>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     use chrono::{TimeZone, Utc};
     use credit_proto::v1::{
@@ -1120,7 +1120,7 @@ mod tests {
         Reason {
             code: code.to_owned(),
             message: message.to_owned(),
-            metadata: HashMap::from([("points_lost".to_owned(), points_lost.to_owned())]),
+            metadata: BTreeMap::from([("points_lost".to_owned(), points_lost.to_owned())]),
         }
     }
 

@@ -111,15 +111,22 @@ impl ServiceKind {
                 rating.handlers
             }
             ServiceKind::Limits => {
-                let (server, handlers, sweeper) = credit_limits::build(database, redis.cloned());
+                let limits = credit_limits::build(database, redis.cloned());
+                if let Some(interval) = peers.settings.exposure_reconcile_interval {
+                    let (name, help) = credit_limits::reconcile::REPAIRS_METRIC;
+                    let repairs = parts.metrics().register_counter(name, help);
+                    background
+                        .reconciles
+                        .push(limits.background_reconcile(interval, repairs));
+                }
                 parts
-                    .add_service(server, credit_limits::access_policy())
+                    .add_service(limits.server, credit_limits::access_policy())
                     .set_deadline(
                         credit_limits::RECONCILE_PATH,
                         credit_limits::RECONCILE_DEADLINE,
                     );
-                background.sweepers.push(sweeper);
-                handlers
+                background.sweepers.push(limits.sweeper);
+                limits.handlers
             }
             ServiceKind::Collections => {
                 let collections = credit_collections::build(
@@ -204,6 +211,8 @@ fn collections_config(
 struct BackgroundWork {
     /// Release expired holds (limits).
     sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
+    /// Compare cached exposure with the ledger and repair it (limits).
+    reconciles: Vec<credit_limits::reconcile::BackgroundReconcile>,
     /// Re-rate customers whose review date has come (rating).
     review_schedulers: Vec<credit_rating::events::ReviewScheduler>,
     /// Announce receivables going overdue (collections).
@@ -489,6 +498,12 @@ impl Application {
                     .sweepers
                     .into_iter()
                     .map(|sweeper| tokio::spawn(sweeper.run(relays_stopped.clone()))),
+            )
+            .chain(
+                self.background
+                    .reconciles
+                    .into_iter()
+                    .map(|reconcile| tokio::spawn(reconcile.run(relays_stopped.clone()))),
             )
             .chain(
                 self.background

@@ -91,6 +91,7 @@ struct RawSettings {
     classification_rules: Option<Scalar>,
     events_max_attempts: Option<Scalar>,
     events_claim_idle_ms: Option<Scalar>,
+    exposure_reconcile_interval_secs: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,11 +177,17 @@ pub struct Settings {
     /// How the event pipeline retries and takes over (`CREDIT_EVENTS_MAX_ATTEMPTS`,
     /// `CREDIT_EVENTS_CLAIM_IDLE_MS`).
     pub delivery: crate::events::DeliveryPolicy,
+    /// `CREDIT_EXPOSURE_RECONCILE_INTERVAL_SECS`: how often limits compares its cached
+    /// exposure with the ledger and repairs what differs; `None` (0) turns it off.
+    pub exposure_reconcile_interval: Option<Duration>,
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 pub const DEFAULT_DATA_DIR: &str = "data";
+/// Every five minutes: a reservation orphaned by a crash overstates exposure (refusing credit
+/// that is free) for at most this long.
+pub const DEFAULT_EXPOSURE_RECONCILE_INTERVAL_SECS: u64 = 300;
 
 impl Settings {
     /// Reads the layers: defaults, `config_file` if given, then `CREDIT_*` variables.
@@ -296,6 +303,15 @@ impl Settings {
                 )?),
                 ..crate::events::DeliveryPolicy::default()
             },
+            exposure_reconcile_interval: match parse_number(
+                "CREDIT_EXPOSURE_RECONCILE_INTERVAL_SECS",
+                raw.exposure_reconcile_interval_secs,
+                DEFAULT_EXPOSURE_RECONCILE_INTERVAL_SECS,
+                0..=86_400,
+            )? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         })
     }
 
@@ -317,6 +333,9 @@ impl Settings {
             peers: PeerUrls::default(),
             classification_rules: None,
             delivery: crate::events::DeliveryPolicy::default(),
+            // Tests that want it turn it on: a repair in the middle of a test's own
+            // comparison would make its figures depend on timing.
+            exposure_reconcile_interval: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -35,7 +35,8 @@ struct LatencyLabels {
 /// The suite's metrics and the registry that renders them.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
+    /// Behind a lock so a service can add its own figures after start-up (`register_counter`).
+    registry: std::sync::Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     events: EventMetrics,
@@ -223,11 +224,21 @@ impl Metrics {
         let events = EventMetrics::default();
         events.register(&mut registry);
         Arc::new(Self {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             requests,
             latency,
             events,
         })
+    }
+
+    /// A counter of a service's own (`credit_<name>_total`); the handle shares its value
+    /// with what `/metrics` renders.
+    pub fn register_counter(&self, name: &str, help: &str) -> Counter {
+        let counter = Counter::default();
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, counter.clone());
+        }
+        counter
     }
 
     /// The event pipeline's metrics, registered here (handles share their values).
@@ -254,7 +265,11 @@ impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+        let encoded = match self.registry.lock() {
+            Ok(registry) => prometheus_client::encoding::text::encode(&mut text, &registry),
+            Err(_) => Err(std::fmt::Error),
+        };
+        if encoded.is_err() {
             text.clear();
         }
         text

@@ -140,6 +140,38 @@ fn next_page_token(last_key: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A retry builds its request anew, so its map entries may be inserted in another order:
+    /// the fingerprint must not see the difference (a map's wire order follows its keys).
+    #[test]
+    fn a_fingerprint_does_not_depend_on_the_order_map_entries_were_inserted() {
+        let request = |inputs: &[(&str, i32)]| credit_proto::v1::RateCustomerRequest {
+            request_id: "r-1".to_owned(),
+            customer_id: "c-1".to_owned(),
+            qualitative_inputs: inputs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), *value))
+                .collect(),
+            ..Default::default()
+        };
+        let pairs = [
+            ("management_quality", 4),
+            ("market_position", 3),
+            ("industry_outlook", 2),
+            ("payment_history", 5),
+        ];
+        let mut reversed = pairs;
+        reversed.reverse();
+        assert_eq!(
+            fingerprint(&request(&pairs)),
+            fingerprint(&request(&reversed))
+        );
+        assert_ne!(
+            fingerprint(&request(&pairs)),
+            fingerprint(&request(&pairs[..3])),
+            "other content, another fingerprint"
+        );
+    }
+
     #[test]
     fn placeholders_become_sqlite_numbered_parameters() {
         assert_eq!(

@@ -106,7 +106,7 @@ pub struct QualitativeInputs(BTreeMap<String, i32>);
 impl QualitativeInputs {
     /// Keys must be lower_snake_case, values 1..5; every problem is reported, each under
     /// `qualitative_inputs[<key>]`.
-    pub fn parse(wire: &std::collections::HashMap<String, i32>) -> Result<Self, ServiceError> {
+    pub fn parse(wire: &std::collections::BTreeMap<String, i32>) -> Result<Self, ServiceError> {
         if wire.len() > MAX_QUALITATIVE_INPUTS {
             return Err(ServiceError::invalid(
                 "qualitative_inputs",
@@ -523,7 +523,7 @@ mod tests {
 
     #[test]
     fn qualitative_inputs_given_win_and_the_others_carry_over_with_their_origin() {
-        let wire = std::collections::HashMap::from([("market_position".to_owned(), 4)]);
+        let wire = std::collections::BTreeMap::from([("market_position".to_owned(), 4)]);
         let given = QualitativeInputs::parse(&wire).unwrap();
         let mut previous = RatingInputs::new();
         previous.insert(RatingInput::new(
@@ -556,7 +556,7 @@ mod tests {
 
     #[test]
     fn qualitative_inputs_off_the_scale_or_badly_named_are_refused_each_by_key() {
-        let wire = std::collections::HashMap::from([
+        let wire = std::collections::BTreeMap::from([
             ("management_quality".to_owned(), 6),
             ("Market Position".to_owned(), 3),
             ("industry_outlook".to_owned(), 0),
