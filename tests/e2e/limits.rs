@@ -483,3 +483,106 @@ pub async fn group_limits_follow_memberships_made_in_intake(suite: &TestSuite) {
         .unwrap_err();
     assert_eq!(reason(&group_in_euros), "CURRENCY_MISMATCH");
 }
+
+/// Requests that each fit under the cap, decided at the same moment by two checkers: the
+/// approvals queue in their transactions, so the second sees the first and is refused. The
+/// cap holds whatever the interleaving.
+pub async fn concurrent_approvals_never_pass_the_portfolio_cap_together(suite: &TestSuite) {
+    let mut maker = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let checkers = [
+        suite
+            .issue_token_with_authority("sen", &[Role::CreditManager], Some("5000000"))
+            .await,
+        suite
+            .issue_token_with_authority("mei", &[Role::CreditManager], Some("5000000"))
+            .await,
+    ];
+    let mut checker = suite.limits(&checkers[0]);
+    let cap = request(&mut maker, "race-cap", portfolio_scope(), "1000000.00")
+        .await
+        .unwrap();
+    decide(&mut checker, "race-cap-d", &cap.limit_request_id, true)
+        .await
+        .unwrap();
+
+    // Rounds of two pending requests of 600,000 each: both fit alone, not together.
+    for round in 0..3_u64 {
+        let customers = [
+            registered_customer(suite, 12_100 + 2 * round).await,
+            registered_customer(suite, 12_101 + 2 * round).await,
+        ];
+        let mut pending = Vec::new();
+        for (index, customer_id) in customers.iter().enumerate() {
+            let filed = request(
+                &mut maker,
+                &format!("race-{round}-{index}"),
+                customer_scope(customer_id),
+                "600000.00",
+            )
+            .await
+            .unwrap();
+            pending.push(filed.limit_request_id);
+        }
+        let decisions: Vec<_> = pending
+            .iter()
+            .zip(&checkers)
+            .enumerate()
+            .map(|(index, (limit_request_id, token))| {
+                let mut limits = suite.limits(token);
+                let limit_request_id = limit_request_id.clone();
+                tokio::spawn(async move {
+                    decide(
+                        &mut limits,
+                        &format!("race-{round}-d{index}"),
+                        &limit_request_id,
+                        true,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut approved = 0;
+        for decision in decisions {
+            match decision.await.unwrap() {
+                Ok(_) => approved += 1,
+                Err(status) => {
+                    assert_eq!(reason(&status), "PORTFOLIO_CAP_EXCEEDED", "{status:?}");
+                }
+            }
+        }
+        assert_eq!(approved, 1, "round {round}: exactly one of the two fits");
+        let total = maker
+            .get_credit_limit(pb::GetCreditLimitRequest {
+                scope: portfolio_scope(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .granted_limits_total;
+        assert_eq!(total, cny("600000.00"), "round {round}");
+        // Make room for the next round: the approved limit is lowered to zero.
+        for customer_id in &customers {
+            if effective_amount(&mut maker, customer_scope(customer_id))
+                .await
+                .is_some()
+            {
+                let lowered = request(
+                    &mut maker,
+                    &format!("race-{round}-low"),
+                    customer_scope(customer_id),
+                    "0.00",
+                )
+                .await
+                .unwrap();
+                decide(
+                    &mut checker,
+                    &format!("race-{round}-lowd"),
+                    &lowered.limit_request_id,
+                    true,
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+}

@@ -75,6 +75,7 @@ mod both {
     on_both_backends!(limits:
         limits_need_a_second_person_with_enough_authority,
         the_portfolio_cap_bounds_the_total_of_customer_limits,
+        concurrent_approvals_never_pass_the_portfolio_cap_together,
         limit_requests_are_checked_before_anything_is_written,
         group_limits_follow_memberships_made_in_intake,
     );
@@ -95,6 +96,7 @@ mod both {
     on_both_backends!(receivables:
         receivable_events_move_exposure_once_each,
         overdue_beyond_the_grade_tolerance_blocks_until_paid,
+        receivables_without_a_rate_wait_and_block_credit_until_one_is_set,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,
@@ -160,6 +162,7 @@ mod both {
         damaged_exposure_is_reported_exactly_then_repaired,
         cold_customers_are_not_differences,
         only_an_admin_may_reconcile,
+        cancelled_authorizations_leave_no_reservation_behind,
         bad_input_is_refused_with_field_violations,
     );
 }

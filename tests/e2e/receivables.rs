@@ -236,3 +236,131 @@ pub async fn overdue_beyond_the_grade_tolerance_blocks_until_paid(suite: &TestSu
     assert!(codes(&check(&mut orders, &customer_id, "1.00").await.reasons).is_empty());
     assert!(position(&mut orders, &customer_id).await.blocks.is_empty());
 }
+
+fn money_in(amount: &str, currency: &str) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount: amount.into(),
+        currency: currency.into(),
+    })
+}
+
+fn invoice_in(customer_id: &str, invoice_id: &str, open: &str, currency: &str) -> Payload {
+    Payload::InvoicePosted(pb::InvoicePosted {
+        invoice_id: invoice_id.into(),
+        customer_id: customer_id.into(),
+        invoice_number: format!("INV-{invoice_id}"),
+        amount: money_in(open, currency),
+        open_amount: money_in(open, currency),
+        ..Default::default()
+    })
+}
+
+fn block_types(exposure: &pb::Exposure) -> Vec<pb::CreditBlockType> {
+    exposure
+        .blocks
+        .iter()
+        .map(|block| block.block_type())
+        .collect()
+}
+
+/// Exposure is kept in one currency per customer: its limit's, else the suite's base (CNY).
+/// An amount no rate converts yet is neither dropped nor mixed in, and holds nothing back: it
+/// waits, the customer's orders are referred meanwhile (FX_RATE_MISSING block), and a rate
+/// brings it in and lifts the block.
+pub async fn receivables_without_a_rate_wait_and_block_credit_until_one_is_set(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let mut treasury = suite.limits(&suite.admin_token);
+
+    // Without a limit: a USD invoice and a CNY one are never added as 15.00 of anything.
+    let unlimited = customer(suite, 41_101, true).await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let known = orders
+            .get_exposure(pb::GetExposureRequest {
+                scope: scope_of_customer(&unlimited),
+            })
+            .await;
+        if known.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    suite
+        .publish(COLLECTIONS, invoice_in(&unlimited, "fx-u1", "10.00", "USD"))
+        .await;
+    suite
+        .publish(COLLECTIONS, invoice_in(&unlimited, "fx-u2", "5.00", "CNY"))
+        .await;
+    wait_for_position(&mut orders, &unlimited, "0.00", "5.00").await;
+    let waiting = position(&mut orders, &unlimited).await;
+    assert_eq!(waiting.currency, "CNY");
+    assert_eq!(block_types(&waiting), [pb::CreditBlockType::FxRateMissing]);
+    let reason = waiting.blocks[0].reason.clone().unwrap_or_default().message;
+    assert!(
+        reason.contains("10.00 USD"),
+        "the block says what waits: {reason:?}"
+    );
+
+    // With a CNY limit: the USD invoice waits, the CNY invoice after it does not; orders are
+    // referred while an amount is missing from exposure.
+    let limited = customer(suite, 41_102, true).await;
+    grant(
+        suite,
+        scope_of_customer(&limited),
+        "10000.00",
+        "fx-wait-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &limited, "1.00").await;
+    suite
+        .publish(COLLECTIONS, invoice_in(&limited, "fx-l1", "100.00", "USD"))
+        .await;
+    suite
+        .publish(COLLECTIONS, invoice_in(&limited, "fx-l2", "300.00", "CNY"))
+        .await;
+    wait_for_position(&mut orders, &limited, "0.00", "300.00").await;
+    let referred = check(&mut orders, &limited, "1.00").await;
+    assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
+    assert_eq!(codes(&referred.reasons), ["CREDIT_BLOCK"]);
+    // A USD payment of part of it waits as well (it would lower exposure).
+    suite
+        .publish(
+            COLLECTIONS,
+            Payload::PaymentReceived(pb::PaymentReceived {
+                payment_id: "fx-pay".into(),
+                customer_id: limited.clone(),
+                amount: money_in("40.00", "USD"),
+                allocations: vec![pb::PaymentAllocationApplied {
+                    invoice_id: "fx-l1".into(),
+                    amount: money_in("40.00", "USD"),
+                    invoice_open_amount: money_in("60.00", "USD"),
+                }],
+                ..Default::default()
+            }),
+        )
+        .await;
+
+    // The rate: every waiting amount enters exposure converted, and the blocks are lifted.
+    crate::authorize::set_rate(&mut treasury, "fx-wait-rate", "USD", "CNY", "7.10")
+        .await
+        .unwrap();
+    wait_for_position(&mut orders, &unlimited, "0.00", "76.00").await;
+    // 300.00 + 100 × 7.10 − 40 × 7.10
+    wait_for_position(&mut orders, &limited, "0.00", "726.00").await;
+    for customer_id in [&unlimited, &limited] {
+        let mut blocks = block_types(&position(&mut orders, customer_id).await);
+        for _ in 0..credit_e2e_tests::POLLS {
+            if blocks.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            blocks = block_types(&position(&mut orders, customer_id).await);
+        }
+        assert!(blocks.is_empty(), "{customer_id}: {blocks:?}");
+    }
+    wait_until_approvable(&mut orders, &limited, "9000.00").await;
+    assert_eq!(
+        codes(&check(&mut orders, &limited, "9500.00").await.reasons),
+        ["LIMIT_EXCEEDED"],
+        "the converted receivables count: 726.00 + 9,500.00 is past the limit's band"
+    );
+}

@@ -502,3 +502,69 @@ async fn the_background_reconcile_repairs_by_itself_embedded() {
     let suite = TestSuite::embedded_with(every_second).await;
     the_background_reconcile_repairs_by_itself(suite).await;
 }
+
+/// Callers that give up mid-call (a deadline of a fraction of a millisecond): whatever the
+/// cache reserved for them is written durably or taken back, so the cache equals the ledger
+/// right after, without waiting for any repair.
+pub async fn cancelled_authorizations_leave_no_reservation_behind(suite: &TestSuite) {
+    let mut admin = suite.limits(&suite.admin_token);
+    let token = suite.issue_token("erp", &[Role::OrderEntry]).await;
+    let mut orders = suite.limits(&token);
+    let customer_id = customer(suite, 26_401, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "100000.00",
+        "recon-cancel",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    let callers: Vec<_> = (0..4)
+        .map(|caller| {
+            let mut orders = suite.limits(&token);
+            let customer_id = customer_id.clone();
+            tokio::spawn(async move {
+                let mut gave_up = 0;
+                for number in 0..25 {
+                    for deadline_micros in [100, 400, 1_500] {
+                        let mut request = tonic::Request::new(pb::AuthorizeRequest {
+                            customer_id: customer_id.clone(),
+                            order_id: format!("cancel-{caller}-{number}-{deadline_micros}"),
+                            amount: Some(pb::Money {
+                                amount: "10.00".into(),
+                                currency: "CNY".into(),
+                            }),
+                            idempotency_key: format!("cancel-{caller}-{number}-{deadline_micros}"),
+                            hold_ttl: None,
+                        });
+                        request.set_timeout(Duration::from_micros(deadline_micros));
+                        if orders.authorize(request).await.is_err() {
+                            gave_up += 1;
+                        }
+                    }
+                }
+                gave_up
+            })
+        })
+        .collect();
+    let mut gave_up = 0;
+    for caller in callers {
+        gave_up += caller.await.unwrap();
+    }
+    assert!(gave_up > 0, "some callers gave up before their answer");
+    // Calls the callers left run to their end on the server; give them a moment.
+    let mut report = reconcile(&mut admin, &[&customer_id], true).await;
+    for _ in 0..40 {
+        if report.differences.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        report = reconcile(&mut admin, &[&customer_id], true).await;
+    }
+    assert!(
+        report.differences.is_empty(),
+        "{} calls given up; cache and ledger differ: {:?}",
+        gave_up,
+        report.differences
+    );
+}

@@ -275,6 +275,7 @@ fn store_error(error: StoreError) -> ServiceError {
             "the limit request was decided meanwhile",
         ),
         StoreError::Database(error) => storage_error(error),
+        StoreError::Refused(answer) => *answer,
         corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
     }
 }
@@ -372,46 +373,29 @@ impl LimitsApi {
         Ok(())
     }
 
-    /// The limit in force for each customer now. Reads every customer limit: fine for the
-    /// thousands of customers of a seller; a maintained total replaces it when that grows.
+    /// The limit in force for each customer now (every customer limit is read).
     async fn customer_limits_in_force(
         &self,
         now: chrono::DateTime<Utc>,
     ) -> Result<Vec<CreditLimit>, ServiceError> {
         let all = self.store.customer_limits().await.map_err(store_error)?;
-        let mut by_scope: std::collections::HashMap<Scope, Vec<CreditLimit>> =
-            std::collections::HashMap::new();
-        for limit in all {
-            by_scope.entry(limit.scope.clone()).or_default().push(limit);
-        }
-        Ok(by_scope
-            .values()
-            .filter_map(|limits| limits::effective_limit(limits, now).cloned())
-            .collect())
+        Ok(limits::limits_in_force(all, now))
     }
 
-    /// Refuses `amount` for `scope` when it would take the customer limits past the cap.
+    /// Refuses `amount` for `scope` early when it would take the customer limits past the
+    /// cap (the request is not even filed). Reads every customer limit: fine for the
+    /// thousands of customers of a seller. The approval checks again inside its transaction.
     async fn check_cap(&self, scope: &Scope, amount: &Money) -> Result<(), ServiceError> {
-        let now = Utc::now();
         let portfolio = self
             .store
             .limits(&Scope::Portfolio)
             .await
             .map_err(store_error)?;
-        let Some(cap) = limits::effective_limit(&portfolio, now) else {
+        if portfolio.is_empty() {
             return Ok(());
-        };
-        let in_force = self.customer_limits_in_force(now).await?;
-        let in_cap_currency = || {
-            in_force
-                .iter()
-                .filter(|limit| limit.amount.currency() == cap.amount.currency())
-        };
-        let total: Decimal = in_cap_currency().map(|limit| limit.amount.amount()).sum();
-        let current = in_cap_currency()
-            .find(|limit| &limit.scope == scope)
-            .map(|limit| &limit.amount);
-        limits::check_portfolio_cap(Some(cap), total, current, scope, amount)
+        }
+        let customer_limits = self.store.customer_limits().await.map_err(store_error)?;
+        limits::check_portfolio(&portfolio, customer_limits, scope, amount, Utc::now())
     }
 }
 
@@ -659,9 +643,17 @@ impl LimitService for LimitsApi {
         request: Request<pb::AuthorizeRequest>,
     ) -> Answer<pb::AuthorizeResponse> {
         let principal = principal(&request)?.clone();
-        Ok(Response::new(
-            self.hot.authorize(&principal, request.get_ref()).await?,
-        ))
+        let request = request.into_inner();
+        let hot = self.hot.clone();
+        // Runs to its end even when the caller goes away: a reservation made in the cache is
+        // then either written durably or taken back, never left behind by a cancelled call
+        // (the background reconcile repairs what a crash leaves).
+        let decided = tokio::spawn(async move { hot.authorize(&principal, &request).await })
+            .await
+            .map_err(|error| {
+                ServiceError::internal(format!("the authorization task failed: {error}"))
+            })?;
+        Ok(Response::new(decided?))
     }
 
     async fn check_credit(
@@ -763,6 +755,14 @@ impl LimitService for LimitsApi {
             .await
             .map_err(store_error)?
             .into_inner();
+        // Amounts that waited for this rate enter exposure now rather than at the next
+        // background pass; the rate is stored either way, so a failure here only delays them.
+        if let Err(error) = crate::receivables::ReceivablesProjection::new(self.hot.clone())
+            .convert_waiting()
+            .await
+        {
+            tracing::warn!(error = %error, "could not convert the receivables waiting for a rate yet; the background sweep retries");
+        }
         Ok(Response::new(pb::SetFxRateResponse {
             fx_rate: Some(stored.to_proto()),
         }))

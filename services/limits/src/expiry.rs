@@ -1,5 +1,6 @@
 //! The hold expiry sweeper: releases open holds whose TTL has passed (EXPIRED in the ledger,
-//! then the amount given back in the exposure cache). The suite runs it in the background;
+//! then the amount given back in the exposure cache), and converts receivables that waited for
+//! an FX rate once one exists (see `receivables`). The suite runs it in the background;
 //! tests call [`ExpirySweeper::sweep`] with the time they want.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use crate::exposure::ExposureCache;
 use crate::hot_path::HotPath;
 use crate::ledger::Hold;
+use crate::receivables::ReceivablesProjection;
 
 /// How often the background sweep runs. Holds live at least a minute, so a hold is released
 /// at most this long after its expiry (exposure overstated meanwhile, never understated).
@@ -48,6 +50,14 @@ impl ExpirySweeper {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(error = %error, "hold expiry sweep failed; retrying"),
+            }
+            // Receivables that waited for an FX rate, when one has been set since (by this
+            // process or another replica).
+            if let Err(error) = ReceivablesProjection::new(self.hot.clone())
+                .convert_waiting()
+                .await
+            {
+                tracing::warn!(error = %error, "converting receivables that wait for a rate failed; retrying");
             }
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}

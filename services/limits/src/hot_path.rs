@@ -82,6 +82,8 @@ pub struct HotPath {
     ledger: Arc<dyn LedgerStore>,
     cache: Arc<dyn ExposureCache>,
     policy: PolicyCopy,
+    /// The currency exposure is kept in for a scope that has never had a limit.
+    base_currency: Currency,
 }
 
 pub(crate) fn cache_error(error: ExposureError) -> ServiceError {
@@ -121,6 +123,7 @@ pub(crate) fn ledger_error(error: LedgerError) -> ServiceError {
 pub(crate) fn store_error(error: StoreError) -> ServiceError {
     match error {
         StoreError::Database(error) => storage_error(error),
+        StoreError::Refused(answer) => *answer,
         other => ServiceError::internal(other),
     }
 }
@@ -174,12 +177,14 @@ impl HotPath {
         limits: Arc<dyn LimitStore>,
         ledger: Arc<dyn LedgerStore>,
         cache: Arc<dyn ExposureCache>,
+        base_currency: Currency,
     ) -> Self {
         Self {
             limits,
             ledger,
             cache,
             policy: PolicyCopy::new(),
+            base_currency,
         }
     }
 
@@ -302,17 +307,18 @@ impl HotPath {
     }
 
     /// The scope's limit in force now in the cache's form (minor units, unix time), and the
-    /// currency exposure is kept in: the limit's, or the newest granted one's when none is
-    /// in force.
+    /// one currency its exposure is kept in: the limit's, or the newest granted one's when
+    /// none is in force, or the suite's base currency when the scope never had a limit. Every
+    /// amount is converted into it on entry, so minor units of two currencies never meet.
     pub(crate) async fn cached_limit(
         &self,
         scope: &Scope,
-    ) -> Result<(Option<Limit>, Option<Currency>), ServiceError> {
+    ) -> Result<(Option<Limit>, Currency), ServiceError> {
         let limits = self.limits.limits(scope).await.map_err(store_error)?;
         let in_force = limits::effective_limit(&limits, Utc::now());
         let currency = in_force
             .or_else(|| limits.iter().max_by_key(|limit| limit.granted_at))
-            .map(|limit| limit.amount.currency());
+            .map_or(self.base_currency, |limit| limit.amount.currency());
         let limit = match in_force {
             Some(limit) => Some(Limit {
                 amount: to_minor(&limit.amount)?,
@@ -321,6 +327,11 @@ impl HotPath {
             None => None,
         };
         Ok((limit, currency))
+    }
+
+    /// The currency the scope's exposure is kept in (see [`HotPath::cached_limit`]).
+    pub(crate) async fn exposure_currency(&self, scope: &Scope) -> Result<Currency, ServiceError> {
+        Ok(self.cached_limit(scope).await?.1)
     }
 
     /// Loads the customer's profile into the cache, in a new epoch, from the limits tables,
@@ -352,12 +363,9 @@ impl HotPath {
         let (grade_policy, _) = policy.for_grade(grade);
         let own_terms = self.limits.terms(customer_id).await.map_err(store_error)?;
         let terms = terms::effective(customer_id, own_terms.as_ref(), &policy, grade);
-        let order_cap = match (terms.order_amount_cap, currency) {
-            (Some(cap), Some(currency)) => self.cap_in(cap, currency).await?,
-            // Without a limit every order is referred anyway; the cap applies in its own
-            // currency until one is granted.
-            (Some(cap), None) => Some(to_minor(&cap)?),
-            (None, _) => None,
+        let order_cap = match terms.order_amount_cap {
+            Some(cap) => self.cap_in(cap, currency).await?,
+            None => None,
         };
         let (epoch, exposure) = self
             .ledger
@@ -369,7 +377,7 @@ impl HotPath {
             group_id: facts.group_id.clone(),
             status: ProfileStatus::parse(&facts.status),
             limit,
-            limit_currency: currency.map(|currency| currency.code().to_owned()),
+            limit_currency: Some(currency.code().to_owned()),
             blocked,
             oldest_overdue_days: facts.oldest_overdue_days,
             overdue_tolerance_days: grade_policy.overdue_tolerance_days,
@@ -1104,10 +1112,7 @@ impl HotPath {
         let now = Utc::now();
         let limits = self.limits.limits(scope).await.map_err(store_error)?;
         let limit = limits::effective_limit(&limits, now);
-        let currency = limit.map(|limit| limit.amount.currency()).map_or_else(
-            || Currency::parse("CNY").map_err(ServiceError::internal),
-            Ok,
-        )?;
+        let currency = self.exposure_currency(scope).await?;
         let ledger = self
             .ledger
             .exposure(&scope_key)
@@ -1696,7 +1701,7 @@ fn block_event(principal: &Principal, customer_id: &str, blocked: bool, reason: 
     )
 }
 
-fn credit_block_event(
+pub(crate) fn credit_block_event(
     actor: &Person,
     customer_id: &str,
     block_type: pb::CreditBlockType,
@@ -1705,6 +1710,7 @@ fn credit_block_event(
 ) -> pb::Event {
     let code = match block_type {
         pb::CreditBlockType::Overdue => CreditBlock::OVERDUE,
+        pb::CreditBlockType::FxRateMissing => CreditBlock::FX_RATE_MISSING,
         _ => CreditBlock::MANUAL,
     };
     pb::Event {

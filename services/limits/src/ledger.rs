@@ -274,6 +274,37 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         event_id: &str,
         change: &ReceivableChange<'_>,
     ) -> LedgerResult<Option<ReceivableRecorded>>;
+
+    /// Records an event's amounts that cannot be converted yet, once (per `consumer` and event
+    /// id, like `record_receivable`); `false` when the event was recorded before.
+    async fn record_unconverted(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        amounts: &[Unconverted],
+    ) -> LedgerResult<bool>;
+
+    /// The oldest `limit` amounts still waiting for a rate.
+    async fn unconverted(&self, limit: i64) -> LedgerResult<Vec<Unconverted>>;
+
+    /// Whether any of the customer's amounts still waits for a rate.
+    async fn has_unconverted(&self, customer_id: &str) -> LedgerResult<bool>;
+
+    /// Forgets an amount once its conversion is in `receivable_movements`.
+    async fn forget_unconverted(&self, source: &str) -> LedgerResult<()>;
+}
+
+/// A receivable amount not yet converted into the customer's exposure currency (no rate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unconverted {
+    /// What it comes from ("invoice:<id>", "payment:<id>:<currency>", ...); one row each.
+    pub source: String,
+    pub event_id: String,
+    pub customer_id: String,
+    pub currency: String,
+    /// Signed decimal text: positive raises exposure (an invoice), negative lowers it.
+    pub amount: String,
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// A change of a customer's receivables, from an invoice, payment, credit note or write-off.
@@ -918,6 +949,94 @@ impl LedgerStore for SqlLedger {
                 fence,
                 hold_released_minor,
             }))
+        })
+    }
+
+    async fn record_unconverted(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        amounts: &[Unconverted],
+    ) -> LedgerResult<bool> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let first_time = sqlx::query(&sql(
+                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            ))
+            .bind(consumer)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !first_time {
+                return Ok(false);
+            }
+            for amount in amounts {
+                sqlx::query(&sql(
+                    "INSERT INTO unconverted_receivables (source, event_id, customer_id, currency, amount, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source) DO NOTHING",
+                ))
+                .bind(&amount.source)
+                .bind(&amount.event_id)
+                .bind(&amount.customer_id)
+                .bind(&amount.currency)
+                .bind(&amount.amount)
+                .bind(amount.recorded_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn unconverted(&self, limit: i64) -> LedgerResult<Vec<Unconverted>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query(&sql(
+                "SELECT source, event_id, customer_id, currency, amount, recorded_at \
+                 FROM unconverted_receivables ORDER BY recorded_at, source LIMIT $1",
+            ))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Unconverted {
+                        source: row.try_get("source")?,
+                        event_id: row.try_get("event_id")?,
+                        customer_id: row.try_get("customer_id")?,
+                        currency: row.try_get("currency")?,
+                        amount: row.try_get("amount")?,
+                        recorded_at: row.try_get("recorded_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(LedgerError::from)
+        })
+    }
+
+    async fn has_unconverted(&self, customer_id: &str) -> LedgerResult<bool> {
+        on_database!(&self.database, |pool, sql| {
+            let found: Option<String> = sqlx::query_scalar(&sql(
+                "SELECT source FROM unconverted_receivables WHERE customer_id = $1 LIMIT 1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found.is_some())
+        })
+    }
+
+    async fn forget_unconverted(&self, source: &str) -> LedgerResult<()> {
+        on_database!(&self.database, |pool, sql| {
+            sqlx::query(&sql(
+                "DELETE FROM unconverted_receivables WHERE source = $1",
+            ))
+            .bind(source)
+            .execute(pool)
+            .await?;
+            Ok(())
         })
     }
 }

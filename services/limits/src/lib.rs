@@ -75,14 +75,20 @@ impl Limits {
 
 /// Limits on `database`, with the exposure cache in `redis` (PostgreSQL mode) or in this
 /// process (the embedded default).
-pub fn build(database: Database, redis: Option<credit_runtime::RedisHandle>) -> Limits {
+///
+/// Exposure of a scope without a limit is kept in `base_currency`.
+pub fn build(
+    database: Database,
+    redis: Option<credit_runtime::RedisHandle>,
+    base_currency: credit_core::Currency,
+) -> Limits {
     let store: Arc<dyn store::LimitStore> = Arc::new(store::SqlLimitStore::new(database.clone()));
     let ledger: Arc<dyn ledger::LedgerStore> = Arc::new(ledger::SqlLedger::new(database));
     let cache: Arc<dyn exposure::ExposureCache> = match redis {
         Some(redis) => Arc::new(exposure::RedisExposureCache::new(redis)),
         None => Arc::new(exposure::InProcessExposureCache::new()),
     };
-    let hot = hot_path::HotPath::new(store.clone(), ledger, cache);
+    let hot = hot_path::HotPath::new(store.clone(), ledger, cache, base_currency);
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![
         Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),

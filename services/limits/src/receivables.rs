@@ -4,26 +4,55 @@
 //! its movement; the cached exposure then moves by the net change, fenced by the epochs the
 //! ledger wrote under, so a rebuild in between never counts a movement twice.
 //!
-//! Amounts are converted into the currency of the customer's limit with the FX table. An
-//! event whose currency has no rate yet fails and is delivered again later: the ledger never
-//! holds an amount in the wrong currency (set the rate, and the consumer catches up).
+//! # Currencies
+//! A customer's exposure is kept in one currency (its limit's, else the suite's base
+//! currency); every amount is converted into it with the FX table on entry. An amount no rate
+//! converts yet is neither dropped nor added in the wrong currency, and it holds back neither
+//! this customer's later events nor anyone else's: it is kept in `unconverted_receivables`
+//! and the customer gets an FX_RATE_MISSING credit block, so its orders are referred, not
+//! decided on exposure that leaves the amount out. [`ReceivablesProjection::convert_waiting`]
+//! (run by the background sweep and right after SetFxRate) converts what a rate now covers
+//! and lifts the block once nothing waits. An invoice that waits does not capture its hold:
+//! the hold keeps counting until it expires, which overstates exposure, never understates it.
+
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use credit_core::{Money, ServiceError};
+use credit_core::{Currency, Money, ServiceError};
 use credit_proto::v1 as pb;
 use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::{EventError, EventHandler};
 
-use crate::domain::limits::Scope;
+use crate::domain::limits::{CreditBlock, Person, Scope};
 use crate::exposure::{Adjustment, Fence};
-use crate::hot_path::{HotPath, hold_event, ledger_error, store_error, to_minor};
-use crate::ledger::{Hold, HoldStatus, ReceivableChange};
+use crate::hot_path::{
+    HotPath, credit_block_event, hold_event, ledger_error, store_error, to_minor,
+};
+use crate::ledger::{Hold, HoldStatus, ReceivableChange, Unconverted};
 
 /// The consumer group (and processed-events key) of the receivables projection; apart from
 /// the customer projection's, so each reads the stream at its own pace.
 pub const CONSUMER: &str = "limits-receivables";
+
+/// The processed-events key under which an event's waiting amounts are recorded (apart from
+/// its converted movement, recorded under [`CONSUMER`]).
+const WAITING: &str = "limits-receivables-waiting";
+
+/// The processed-events key of conversions of waiting amounts.
+const CONVERSION: &str = "limits-fx-conversion";
+
+/// Waiting amounts converted per pass; the rest waits for the next pass.
+const CONVERSION_BATCH: i64 = 500;
+
+/// An amount in the customer's exposure currency, or why it is not (yet).
+enum Converted {
+    /// Minor units of the exposure currency (0 for nothing to count).
+    Minor(i64),
+    /// No rate converts `amount` into `into` yet.
+    NoRate { amount: Money, into: Currency },
+}
 
 #[derive(Debug, Clone)]
 pub struct ReceivablesProjection {
@@ -35,31 +64,196 @@ impl ReceivablesProjection {
         Self { hot }
     }
 
-    /// `money` in minor units of the currency the customer's exposure is kept in.
-    async fn in_limit_currency(
+    /// `money` (when positive) in minor units of the currency the customer's exposure is
+    /// kept in.
+    async fn in_exposure_currency(
         &self,
         customer_id: &str,
         money: Option<&pb::Money>,
-    ) -> Result<i64, ServiceError> {
+    ) -> Result<Converted, ServiceError> {
         let Some(money) = money else {
-            return Ok(0);
+            return Ok(Converted::Minor(0));
         };
         let amount = Money::try_from(money)
             .map_err(|error| ServiceError::invalid("amount", error.to_string()))?;
         if amount.is_negative() || amount.amount().is_zero() {
-            return Ok(0);
+            return Ok(Converted::Minor(0));
         }
-        let (_, currency) = self
+        let into = self
             .hot
-            .cached_limit(&Scope::Customer(customer_id.to_owned()))
+            .exposure_currency(&Scope::Customer(customer_id.to_owned()))
             .await?;
-        let amount = match currency {
-            Some(currency) if currency != amount.currency() => {
-                self.hot.convert(amount, currency).await?.0
-            }
-            _ => amount,
+        if into == amount.currency() {
+            return to_minor(&amount).map(Converted::Minor);
+        }
+        match self.hot.convert(amount, into).await {
+            Ok((converted, _)) => to_minor(&converted).map(Converted::Minor),
+            Err(ServiceError::FailedPrecondition {
+                reason: "FX_RATE_MISSING",
+                ..
+            }) => Ok(Converted::NoRate { amount, into }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Keeps amounts no rate converts yet (signed: + raises exposure) and blocks the
+    /// customer's credit until they are converted. The block is set first: redelivered after
+    /// a crash in between, the event finds it set and records the amounts.
+    async fn wait_for_rate(
+        &self,
+        event: &Event,
+        customer_id: &str,
+        waiting: Vec<(String, Money)>,
+        into: Currency,
+    ) -> Result<(), ServiceError> {
+        let described: Vec<String> = waiting
+            .iter()
+            .map(|(source, amount)| {
+                format!(
+                    "{} {} ({source})",
+                    amount.amount_string(),
+                    amount.currency()
+                )
+            })
+            .collect();
+        let reason = format!(
+            "{} not in exposure yet: no rate converts it into {into}; set one with SetFxRate",
+            described.join(", ")
+        );
+        tracing::warn!(customer_id = %customer_id, waiting = %described.join(", "), exposure_currency = %into, "receivable waits for an FX rate; the customer's credit is blocked until it is converted");
+        let system = system_person();
+        let block = CreditBlock {
+            customer_id: customer_id.to_owned(),
+            block_type: CreditBlock::FX_RATE_MISSING.to_owned(),
+            reason: reason.clone(),
+            set_at: Utc::now(),
+            set_by: system.clone(),
+            source_event_id: event.event_id.clone(),
         };
-        to_minor(&amount)
+        let block_event = credit_block_event(
+            &system,
+            customer_id,
+            pb::CreditBlockType::FxRateMissing,
+            true,
+            &reason,
+        );
+        self.hot
+            .limits()
+            .set_block(&block, &block_event)
+            .await
+            .map_err(store_error)?;
+        let rows: Vec<Unconverted> = waiting
+            .into_iter()
+            .map(|(source, amount)| Unconverted {
+                source,
+                event_id: event.event_id.clone(),
+                customer_id: customer_id.to_owned(),
+                currency: amount.currency().code().to_owned(),
+                amount: amount.amount_string(),
+                recorded_at: Utc::now(),
+            })
+            .collect();
+        self.hot
+            .ledger()
+            .record_unconverted(WAITING, &event.event_id, &rows)
+            .await
+            .map_err(ledger_error)?;
+        // The cached profile carries the block.
+        self.hot
+            .invalidate(&Scope::Customer(customer_id.to_owned()))
+            .await;
+        Ok(())
+    }
+
+    /// Converts the waiting amounts a rate now covers into exposure and lifts the
+    /// FX_RATE_MISSING block of every customer with nothing left waiting. Returns how many
+    /// amounts it converted.
+    pub async fn convert_waiting(&self) -> Result<usize, ServiceError> {
+        let waiting = self
+            .hot
+            .ledger()
+            .unconverted(CONVERSION_BATCH)
+            .await
+            .map_err(ledger_error)?;
+        let mut converted = 0;
+        let mut customers = BTreeSet::new();
+        for row in waiting {
+            customers.insert(row.customer_id.clone());
+            let amount =
+                Money::parse(&row.amount, &row.currency).map_err(ServiceError::internal)?;
+            let magnitude = Money::new(amount.amount().abs(), amount.currency());
+            let into = self
+                .hot
+                .exposure_currency(&Scope::Customer(row.customer_id.clone()))
+                .await?;
+            let in_exposure = if into == magnitude.currency() {
+                magnitude
+            } else {
+                match self.hot.convert(magnitude, into).await {
+                    Ok((converted, _)) => converted,
+                    Err(ServiceError::FailedPrecondition {
+                        reason: "FX_RATE_MISSING",
+                        ..
+                    }) => continue,
+                    Err(error) => return Err(error),
+                }
+            };
+            let minor = to_minor(&in_exposure)?;
+            let group_id = self.group_of(&row.customer_id).await?;
+            let change = ReceivableChange {
+                customer_id: &row.customer_id,
+                group_id: group_id.as_deref(),
+                amount_minor: if amount.is_negative() { -minor } else { minor },
+                source: row.source.clone(),
+                captured: None,
+                at: Utc::now(),
+            };
+            // Keyed by the amount's source: a pass that dies before forgetting the row
+            // finds the movement recorded the next time and only forgets it.
+            let key = format!("{}#{}", row.event_id, row.source);
+            self.record(CONVERSION, &key, &change).await?;
+            self.hot
+                .ledger()
+                .forget_unconverted(&row.source)
+                .await
+                .map_err(ledger_error)?;
+            converted += 1;
+        }
+        for customer_id in customers {
+            if self
+                .hot
+                .ledger()
+                .has_unconverted(&customer_id)
+                .await
+                .map_err(ledger_error)?
+            {
+                continue;
+            }
+            let system = system_person();
+            let reason = "every waiting amount is converted into exposure";
+            let event = credit_block_event(
+                &system,
+                &customer_id,
+                pb::CreditBlockType::FxRateMissing,
+                false,
+                reason,
+            );
+            self.hot
+                .limits()
+                .clear_block(&customer_id, CreditBlock::FX_RATE_MISSING, &event)
+                .await
+                .map_err(store_error)?;
+            self.hot
+                .invalidate(&Scope::Customer(customer_id.clone()))
+                .await;
+        }
+        if converted > 0 {
+            tracing::info!(
+                converted,
+                "receivables that waited for an FX rate are in exposure"
+            );
+        }
+        Ok(converted)
     }
 
     async fn group_of(&self, customer_id: &str) -> Result<Option<String>, ServiceError> {
@@ -78,9 +272,18 @@ impl ReceivablesProjection {
         invoice: &pb::InvoicePosted,
     ) -> Result<(), ServiceError> {
         let customer_id = invoice.customer_id.as_str();
-        let open_minor = self
-            .in_limit_currency(customer_id, invoice.open_amount.as_ref())
-            .await?;
+        let open_minor = match self
+            .in_exposure_currency(customer_id, invoice.open_amount.as_ref())
+            .await?
+        {
+            Converted::Minor(minor) => minor,
+            Converted::NoRate { amount, into } => {
+                let source = format!("invoice:{}", invoice.invoice_id);
+                return self
+                    .wait_for_rate(event, customer_id, vec![(source, amount)], into)
+                    .await;
+            }
+        };
         let hold = match invoice.hold_id.trim() {
             "" => None,
             hold_id => self
@@ -125,7 +328,7 @@ impl ReceivablesProjection {
             captured: captured.as_ref().zip(captured_event.as_ref()),
             at: now,
         };
-        self.record(event, &change).await
+        self.record(CONSUMER, &event.event_id, &change).await
     }
 
     /// A payment, credit note or write-off: lowers receivables by `minor`.
@@ -148,19 +351,21 @@ impl ReceivablesProjection {
             captured: None,
             at: Utc::now(),
         };
-        self.record(event, &change).await
+        self.record(CONSUMER, &event.event_id, &change).await
     }
 
-    /// Writes the movement once and moves the cached exposure by the net change.
+    /// Writes the movement once (per `consumer` and `key`) and moves the cached exposure by
+    /// the net change.
     async fn record(
         &self,
-        event: &Event,
+        consumer: &str,
+        key: &str,
         change: &ReceivableChange<'_>,
     ) -> Result<(), ServiceError> {
         let Some(recorded) = self
             .hot
             .ledger()
-            .record_receivable(CONSUMER, &event.event_id, change)
+            .record_receivable(consumer, key, change)
             .await
             .map_err(ledger_error)?
         else {
@@ -213,38 +418,89 @@ impl ReceivablesProjection {
         }
     }
 
+    /// A payment, credit note or write-off: its amounts (the payment's allocations), each
+    /// converted into exposure or kept waiting for a rate, lower the customer's receivables.
+    async fn lowered_by(
+        &self,
+        event: &Event,
+        customer_id: &str,
+        source: String,
+        amounts: &[Option<&pb::Money>],
+    ) -> Result<(), ServiceError> {
+        let mut minor = 0_i64;
+        let mut waiting: Vec<(String, Money)> = Vec::new();
+        let mut waiting_into = None;
+        for amount in amounts {
+            match self.in_exposure_currency(customer_id, *amount).await? {
+                Converted::Minor(converted) => {
+                    minor = minor.checked_add(converted).ok_or_else(|| {
+                        ServiceError::invalid("amount", "the amounts add up beyond the bound")
+                    })?;
+                }
+                Converted::NoRate { amount, into } => {
+                    waiting_into = Some(into);
+                    // One waiting row per currency: a payment's allocations add up.
+                    let lowering = Money::new(-amount.amount(), amount.currency());
+                    match waiting
+                        .iter_mut()
+                        .find(|(_, kept)| kept.currency() == amount.currency())
+                    {
+                        Some((_, kept)) => {
+                            *kept = kept.checked_add(lowering).map_err(|error| {
+                                ServiceError::invalid("amount", error.to_string())
+                            })?;
+                        }
+                        None => waiting.push((format!("{source}:{}", amount.currency()), lowering)),
+                    }
+                }
+            }
+        }
+        if let Some(into) = waiting_into {
+            self.wait_for_rate(event, customer_id, waiting, into)
+                .await?;
+        }
+        self.lowered(event, customer_id, minor, source).await
+    }
+
     async fn apply(&self, event: &Event) -> Result<(), ServiceError> {
         match &event.payload {
             Some(Payload::InvoicePosted(invoice)) => self.invoice_posted(event, invoice).await,
             Some(Payload::PaymentReceived(payment)) => {
-                let mut minor = 0_i64;
-                for allocation in &payment.allocations {
-                    minor = minor.saturating_add(
-                        self.in_limit_currency(&payment.customer_id, allocation.amount.as_ref())
-                            .await?,
-                    );
-                }
+                let amounts: Vec<_> = payment
+                    .allocations
+                    .iter()
+                    .map(|allocation| allocation.amount.as_ref())
+                    .collect();
                 let source = format!("payment:{}", payment.payment_id);
-                self.lowered(event, &payment.customer_id, minor, source)
+                self.lowered_by(event, &payment.customer_id, source, &amounts)
                     .await
             }
             Some(Payload::CreditNotePosted(note)) => {
-                let minor = self
-                    .in_limit_currency(&note.customer_id, note.amount.as_ref())
-                    .await?;
                 let source = format!("credit_note:{}", note.credit_note_id);
-                self.lowered(event, &note.customer_id, minor, source).await
+                self.lowered_by(event, &note.customer_id, source, &[note.amount.as_ref()])
+                    .await
             }
             Some(Payload::ReceivableWrittenOff(write_off)) => {
-                let minor = self
-                    .in_limit_currency(&write_off.customer_id, write_off.amount.as_ref())
-                    .await?;
                 let source = format!("write_off:{}", write_off.write_off_id);
-                self.lowered(event, &write_off.customer_id, minor, source)
-                    .await
+                self.lowered_by(
+                    event,
+                    &write_off.customer_id,
+                    source,
+                    &[write_off.amount.as_ref()],
+                )
+                .await
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Who limits' own blocks are set by.
+fn system_person() -> Person {
+    Person {
+        principal_id: "system:limits".to_owned(),
+        name: "system:limits".to_owned(),
+        roles: Vec::new(),
     }
 }
 

@@ -52,10 +52,6 @@ pub const SETTLE_PAUSE: Duration = Duration::from_millis(250);
 /// The one figure the cache keeps per customer and group (see the module docs).
 const EXPOSURE_FIELD: &str = "exposure";
 
-/// The currency exposure is shown in when the scope has no limit at all, as `GetExposure`
-/// shows it.
-const CURRENCY_WITHOUT_LIMIT: &str = "CNY";
-
 /// What the cache keeps an exposure figure for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum CachedScope {
@@ -425,13 +421,9 @@ impl Run<'_> {
         }
     }
 
-    /// The currency the scope's exposure is kept in: its limit's.
+    /// The currency the scope's exposure is kept in.
     async fn exposure_currency(&self, scope: &CachedScope) -> Result<Currency, ServiceError> {
-        let (_, currency) = self.hot.cached_limit(&scope.scope()).await?;
-        match currency {
-            Some(currency) => Ok(currency),
-            None => Currency::parse(CURRENCY_WITHOUT_LIMIT).map_err(ServiceError::internal),
-        }
+        self.hot.exposure_currency(&scope.scope()).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use credit_core::Currency;
+use credit_core::{Currency, ServiceError};
 use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
 use credit_runtime::sql::{
@@ -30,6 +30,10 @@ pub enum StoreError {
     KeyReused(#[from] KeyReused),
     #[error("the limit request was decided meanwhile")]
     NotPending,
+    /// The approval would take the customer limits past the portfolio cap (checked under the
+    /// portfolio lock); the answer to give the caller.
+    #[error("{0}")]
+    Refused(Box<ServiceError>),
     #[error("a stored record is unreadable: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -675,6 +679,46 @@ impl LimitStore for SqlLimitStore {
                 .await?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::NotPending);
+            }
+            if let Some(approval) = approval
+                && matches!(approval.limit.scope, Scope::Customer(_))
+            {
+                // Queue behind every other approval of a customer limit, then check the cap
+                // against what they granted (see migration 0014).
+                sqlx::query(&sql(
+                    "UPDATE portfolio_cap_lock SET approvals = approvals + 1 WHERE id = 1",
+                ))
+                .execute(&mut *tx)
+                .await?;
+                let portfolio: Vec<CreditLimit> = sqlx::query(&sql(
+                    "SELECT document FROM credit_limits WHERE scope_key = $1 AND status = $2",
+                ))
+                .bind(Scope::Portfolio.key())
+                .bind("ACTIVE")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| row.try_get::<Json<CreditLimit>, _>(0).map(|json| json.0))
+                .collect::<Result<_, _>>()?;
+                if !portfolio.is_empty() {
+                    let customer_limits: Vec<CreditLimit> = sqlx::query(&sql(
+                        "SELECT document FROM credit_limits WHERE scope_key LIKE 'customer:%' AND status = $1",
+                    ))
+                    .bind("ACTIVE")
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|row| row.try_get::<Json<CreditLimit>, _>(0).map(|json| json.0))
+                    .collect::<Result<_, _>>()?;
+                    crate::domain::limits::check_portfolio(
+                        &portfolio,
+                        customer_limits,
+                        &approval.limit.scope,
+                        &approval.limit.amount,
+                        now,
+                    )
+                    .map_err(|refused| StoreError::Refused(Box::new(refused)))?;
+                }
             }
             if let Some(approval) = approval {
                 for limit_id in &approval.superseded {

@@ -162,6 +162,7 @@ async fn a_change_during_a_rebuild_is_not_lost(database: Database, inner: Arc<dy
         store.clone() as Arc<dyn LimitStore>,
         Arc::new(SqlLedger::new(database.clone())),
         cache.clone(),
+        credit_core::Currency::parse("CNY").unwrap(),
     );
 
     let answer = hot

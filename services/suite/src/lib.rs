@@ -111,7 +111,8 @@ impl ServiceKind {
                 rating.handlers
             }
             ServiceKind::Limits => {
-                let limits = credit_limits::build(database, redis.cloned());
+                let limits =
+                    credit_limits::build(database, redis.cloned(), peers.settings.base_currency);
                 if let Some(interval) = peers.settings.exposure_reconcile_interval {
                     let (name, help) = credit_limits::reconcile::REPAIRS_METRIC;
                     let repairs = parts.metrics().register_counter(name, help);

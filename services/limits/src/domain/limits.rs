@@ -315,6 +315,51 @@ pub fn check_checker(
     Ok(())
 }
 
+/// The limit in force at `now` of each scope among `limits`.
+pub fn limits_in_force(limits: Vec<CreditLimit>, now: DateTime<Utc>) -> Vec<CreditLimit> {
+    let mut by_scope: std::collections::HashMap<Scope, Vec<CreditLimit>> =
+        std::collections::HashMap::new();
+    for limit in limits {
+        by_scope.entry(limit.scope.clone()).or_default().push(limit);
+    }
+    by_scope
+        .values()
+        .filter_map(|limits| effective_limit(limits, now).cloned())
+        .collect()
+}
+
+/// Checks granting `amount` to `scope` against the portfolio cap in force at `now`, from the
+/// portfolio's limits and every customer limit not superseded (each scope's limit in force
+/// counts). The decision's transaction calls it again under the portfolio lock, so two
+/// approvals at once cannot both pass a cap that has room for one.
+pub fn check_portfolio(
+    portfolio: &[CreditLimit],
+    customer_limits: Vec<CreditLimit>,
+    scope: &Scope,
+    amount: &Money,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(cap) = effective_limit(portfolio, now) else {
+        return Ok(());
+    };
+    let in_force = limits_in_force(customer_limits, now);
+    let in_cap_currency: Vec<&CreditLimit> = in_force
+        .iter()
+        .filter(|limit| limit.amount.currency() == cap.amount.currency())
+        .collect();
+    let total = in_cap_currency
+        .iter()
+        .try_fold(Decimal::ZERO, |total, limit| {
+            total.checked_add(limit.amount.amount())
+        })
+        .unwrap_or(Decimal::MAX);
+    let current = in_cap_currency
+        .iter()
+        .find(|limit| &limit.scope == scope)
+        .map(|limit| &limit.amount);
+    check_portfolio_cap(Some(cap), total, current, scope, amount)
+}
+
 /// The total of granted customer limits after replacing `scope`'s current limit with
 /// `amount`, against the portfolio cap. Limits in another currency than the cap are outside
 /// the cap's total (the FX rates table of limits converts them once it lands).
@@ -334,7 +379,11 @@ pub fn check_portfolio_cap(
     let replaced = current_of_scope
         .filter(|current| current.currency() == cap.amount.currency())
         .map_or(Decimal::ZERO, Money::amount);
-    let after = granted_customer_total - replaced + amount.amount();
+    // Checked: a total beyond Decimal's range is certainly above any cap.
+    let after = granted_customer_total
+        .checked_sub(replaced)
+        .and_then(|total| total.checked_add(amount.amount()))
+        .unwrap_or(Decimal::MAX);
     if after > cap.amount.amount() {
         return Err(ServiceError::FailedPrecondition {
             reason: "PORTFOLIO_CAP_EXCEEDED",
@@ -625,6 +674,8 @@ pub struct CreditBlock {
 impl CreditBlock {
     pub const MANUAL: &'static str = "MANUAL";
     pub const OVERDUE: &'static str = "OVERDUE";
+    /// A receivable waits for an FX rate (see `receivables`); set and lifted by limits.
+    pub const FX_RATE_MISSING: &'static str = "FX_RATE_MISSING";
 
     pub fn wire_type(&self) -> pb::CreditBlockType {
         pb::CreditBlockType::from_str_name(&format!("CREDIT_BLOCK_TYPE_{}", self.block_type))
