@@ -118,6 +118,7 @@ pub fn conversion_rate(direct: Option<Decimal>, inverse: Option<Decimal>) -> Opt
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

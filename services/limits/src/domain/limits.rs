@@ -405,9 +405,12 @@ impl LimitRequest {
             (Some(current), amount)
                 if !current.amount().is_zero() && current.currency() == amount.currency() =>
             {
-                let percent =
-                    (amount.amount() - current.amount()) / current.amount() * Decimal::ONE_HUNDRED;
-                Some(percent.round_dp(2).to_string())
+                amount
+                    .amount()
+                    .checked_sub(current.amount())
+                    .and_then(|change| change.checked_div(current.amount()))
+                    .and_then(|ratio| ratio.checked_mul(Decimal::ONE_HUNDRED))
+                    .map(|percent| percent.round_dp(2).to_string())
             }
             _ => None,
         };
@@ -493,6 +496,7 @@ impl HistoryEntry {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 mod tests {
     use super::*;
     use chrono::Duration;

@@ -1,3 +1,7 @@
+// Money and limits are decided here: an overflow must be an answer, never a panic, so every
+// arithmetic operation that can overflow is a checked one (the lint refuses the others).
+#![deny(clippy::arithmetic_side_effects)]
+
 //! The limits service's rules, pure: limits and their approval, the credit policy, terms and
 //! limit proposals. No I/O here.
 

@@ -224,9 +224,9 @@ impl CreditPolicy {
 
     /// The tolerance band in basis points (10 % = 1000), as the exposure cache takes it.
     pub fn tolerance_bps(&self) -> u32 {
-        (self.over_limit_tolerance_percent * Decimal::ONE_HUNDRED)
-            .trunc()
-            .try_into()
+        self.over_limit_tolerance_percent
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .and_then(|bps| bps.trunc().try_into().ok())
             .unwrap_or(0)
     }
 
@@ -253,9 +253,13 @@ impl CreditPolicy {
         let current = current.filter(|current| current.currency() == new.currency())?;
         self.auto_approval_rules.iter().find(|rule| {
             let grade_ok = self.rank(&rule.min_grade).is_some_and(|min| rank <= min);
-            let ceiling = current.amount()
-                * (Decimal::ONE + rule.max_increase_percent / Decimal::ONE_HUNDRED);
-            let increase_ok = new.amount() <= ceiling;
+            let ceiling = rule
+                .max_increase_percent
+                .checked_div(Decimal::ONE_HUNDRED)
+                .and_then(|fraction| Decimal::ONE.checked_add(fraction))
+                .and_then(|factor| current.amount().checked_mul(factor));
+            // A ceiling beyond Decimal's range bounds nothing.
+            let increase_ok = ceiling.is_none_or(|ceiling| new.amount() <= ceiling);
             let bound_ok = rule.max_amount.is_none_or(|bound| {
                 bound.currency() == new.currency() && new.amount() <= bound.amount()
             });
@@ -584,6 +588,7 @@ fn hold_ttl(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;

@@ -353,7 +353,11 @@ fn equity_share(
             ),
         );
     }
-    match equity.times(percent / Decimal::ONE_HUNDRED) {
+    let share = percent
+        .checked_div(Decimal::ONE_HUNDRED)
+        .ok_or(credit_core::MoneyError::TooLarge)
+        .and_then(|fraction| equity.times(fraction));
+    match share {
         Ok(share) => computable(
             kind,
             share,
@@ -439,9 +443,9 @@ fn readable(money: Money) -> String {
         Some((whole, fraction)) => (whole, Some(fraction)),
         None => (digits, None),
     };
-    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    let mut grouped = String::with_capacity(whole.len().saturating_mul(2));
     for (index, digit) in whole.chars().enumerate() {
-        if index > 0 && (whole.len() - index) % 3 == 0 {
+        if index > 0 && whole.len().saturating_sub(index) % 3 == 0 {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -453,6 +457,7 @@ fn readable(money: Money) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;

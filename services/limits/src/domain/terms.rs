@@ -104,6 +104,7 @@ impl EffectiveTerms {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 //! script `lua/authorize.lua` mirrors it rule for rule, and the conformance suite checks that
 //! both give the same decision.
 
+// Decides on money: every operation that could overflow is a checked or saturating one.
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::model::{
     AuthorizeInput, BASIS_POINTS, CustomerProfile, Decision, GroupPosition, GroupProfile, Limit,
     Outcome, ReasonCode, RuleFigures,
@@ -114,7 +117,8 @@ fn valid_limit(limit: Option<&Limit>, now: i64) -> Option<i64> {
 /// `None` when `exposure + amount` fits the limit; REFERRED when it fits the tolerance band
 /// `floor(limit × (10000 + tolerance_bps) / 10000)`; DECLINED beyond.
 fn over_limit(exposure: i64, amount: i64, limit: i64, tolerance_bps: u32) -> Option<Outcome> {
-    let total = i128::from(exposure) + i128::from(amount);
+    // Two i64 in an i128 cannot overflow; saturating says so to the lint.
+    let total = i128::from(exposure).saturating_add(i128::from(amount));
     let limit = i128::from(limit);
     if total <= limit {
         return None;
@@ -130,10 +134,14 @@ fn over_limit(exposure: i64, amount: i64, limit: i64, tolerance_bps: u32) -> Opt
 /// `floor(limit × (10000 + tolerance_bps) / 10000)`, exact (floor also for a negative limit).
 pub(crate) fn tolerance_band(limit: i128, tolerance_bps: u32) -> i128 {
     let basis_points = i128::from(BASIS_POINTS);
-    (limit * (basis_points + i128::from(tolerance_bps))).div_euclid(basis_points)
+    // An i64 limit times at most 10000 + u32::MAX fits an i128 many times over.
+    limit
+        .saturating_mul(basis_points.saturating_add(i128::from(tolerance_bps)))
+        .div_euclid(basis_points)
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)] // fixed test figures
 mod tests {
     use super::*;
     use crate::exposure::model::ProfileStatus;
