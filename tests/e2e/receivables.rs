@@ -300,6 +300,26 @@ pub async fn receivables_without_a_rate_wait_and_block_credit_until_one_is_set(s
         "the block says what waits: {reason:?}"
     );
 
+    // Its exposure is kept in CNY and is not zero: a USD limit would change what every figure
+    // means, so it is refused until the exposure is cleared.
+    let mut maker = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let refused = maker
+        .request_limit_change(pb::RequestLimitChangeRequest {
+            request_id: "fx-usd-limit".into(),
+            scope: scope_of_customer(&unlimited),
+            amount: money_in("1000.00", "USD"),
+            reason: "export customer".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("kept in CNY"), "{refused:?}");
+
     // With a CNY limit: the USD invoice waits, the CNY invoice after it does not; orders are
     // referred while an amount is missing from exposure.
     let limited = customer(suite, 41_102, true).await;

@@ -64,6 +64,8 @@ impl LimitsApi {
         now: chrono::DateTime<Utc>,
     ) -> Result<(LimitRequest, Approval), ServiceError> {
         self.check_cap(&pending.scope, &pending.amount).await?;
+        self.check_exposure_currency(&pending.scope, &pending.amount)
+            .await?;
         let current = self
             .store
             .limits(&pending.scope)
@@ -373,6 +375,36 @@ impl LimitsApi {
         Ok(())
     }
 
+    /// A scope's exposure is kept in one currency (its limit's, else the base currency) and
+    /// the ledger's figures carry no currency of their own: a limit in another currency may
+    /// be granted only while the scope has no exposure, or every figure would change meaning.
+    async fn check_exposure_currency(
+        &self,
+        scope: &Scope,
+        amount: &Money,
+    ) -> Result<(), ServiceError> {
+        if matches!(scope, Scope::Portfolio) {
+            return Ok(());
+        }
+        let kept_in = self.hot.exposure_currency(scope).await?;
+        if kept_in == amount.currency() {
+            return Ok(());
+        }
+        let exposure = self.hot.ledger_exposure(scope).await?;
+        if exposure == 0 {
+            return Ok(());
+        }
+        Err(ServiceError::FailedPrecondition {
+            reason: "EXPOSURE_CURRENCY_MISMATCH",
+            message: format!(
+                "the exposure of {} is kept in {kept_in} and is not zero; grant the limit in {kept_in} (a limit in {} can replace it once the exposure is cleared)",
+                scope.key(),
+                amount.currency()
+            ),
+            metadata: vec![("exposure_currency", kept_in.code().to_owned())],
+        })
+    }
+
     /// The limit in force for each customer now (every customer limit is read).
     async fn customer_limits_in_force(
         &self,
@@ -413,6 +445,8 @@ impl LimitService for LimitsApi {
         self.check_scope_exists(&new.scope).await?;
         self.check_group_currency(&new.scope, &new.amount).await?;
         self.check_cap(&new.scope, &new.amount).await?;
+        self.check_exposure_currency(&new.scope, &new.amount)
+            .await?;
         let current = self.store.limits(&new.scope).await.map_err(store_error)?;
         let limit_request = LimitRequest {
             id: new_id("lrq"),

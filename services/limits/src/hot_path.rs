@@ -329,6 +329,17 @@ impl HotPath {
         Ok((limit, currency))
     }
 
+    /// The scope's exposure in the ledger (open holds and receivables), in minor units of
+    /// its exposure currency.
+    pub(crate) async fn ledger_exposure(&self, scope: &Scope) -> Result<i64, ServiceError> {
+        Ok(self
+            .ledger
+            .exposure(&scope.key())
+            .await
+            .map_err(ledger_error)?
+            .total())
+    }
+
     /// The currency the scope's exposure is kept in (see [`HotPath::cached_limit`]).
     pub(crate) async fn exposure_currency(&self, scope: &Scope) -> Result<Currency, ServiceError> {
         Ok(self.cached_limit(scope).await?.1)
