@@ -265,6 +265,20 @@ fn key(
     })
 }
 
+/// Runs a call that writes the ledger and the exposure cache one after the other in a task of
+/// its own, so it reaches its end even when the caller goes away (a deadline, a closed
+/// connection) instead of stopping between the two writes: a reservation is then written
+/// durably or taken back, a released referral's hold reaches the cache. A crash in between is
+/// left to the background reconcile.
+async fn run_to_end<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, ServiceError>> + Send + 'static,
+) -> Answer<T> {
+    let answer = tokio::spawn(call)
+        .await
+        .map_err(|error| ServiceError::internal(format!("the call's task failed: {error}")))?;
+    Ok(Response::new(answer?))
+}
+
 fn store_error(error: StoreError) -> ServiceError {
     match error {
         StoreError::KeyReused(_) => ServiceError::AlreadyExists {
@@ -679,15 +693,7 @@ impl LimitService for LimitsApi {
         let principal = principal(&request)?.clone();
         let request = request.into_inner();
         let hot = self.hot.clone();
-        // Runs to its end even when the caller goes away: a reservation made in the cache is
-        // then either written durably or taken back, never left behind by a cancelled call
-        // (the background reconcile repairs what a crash leaves).
-        let decided = tokio::spawn(async move { hot.authorize(&principal, &request).await })
-            .await
-            .map_err(|error| {
-                ServiceError::internal(format!("the authorization task failed: {error}"))
-            })?;
-        Ok(Response::new(decided?))
+        run_to_end(async move { hot.authorize(&principal, &request).await }).await
     }
 
     async fn check_credit(
@@ -700,11 +706,15 @@ impl LimitService for LimitsApi {
     }
 
     async fn capture(&self, request: Request<pb::CaptureRequest>) -> Answer<pb::CaptureResponse> {
-        Ok(Response::new(self.hot.capture(request.get_ref()).await?))
+        let request = request.into_inner();
+        let hot = self.hot.clone();
+        run_to_end(async move { hot.capture(&request).await }).await
     }
 
     async fn release(&self, request: Request<pb::ReleaseRequest>) -> Answer<pb::ReleaseResponse> {
-        Ok(Response::new(self.hot.release(request.get_ref()).await?))
+        let request = request.into_inner();
+        let hot = self.hot.clone();
+        run_to_end(async move { hot.release(&request).await }).await
     }
 
     async fn get_exposure(
@@ -731,11 +741,9 @@ impl LimitService for LimitsApi {
         request: Request<pb::DecideReferralRequest>,
     ) -> Answer<pb::DecideReferralResponse> {
         let principal = principal(&request)?.clone();
-        Ok(Response::new(
-            self.hot
-                .decide_referral(&principal, request.get_ref())
-                .await?,
-        ))
+        let request = request.into_inner();
+        let hot = self.hot.clone();
+        run_to_end(async move { hot.decide_referral(&principal, &request).await }).await
     }
 
     async fn set_credit_block(
