@@ -334,6 +334,21 @@ pub struct ReceivableRecorded {
 /// A referral's document, found by its id.
 const REFERRAL_BY_ID: &str = "SELECT referral FROM authorizations WHERE referral_id = $1";
 
+/// Records inside transaction `$tx` that `$consumer` has seen event `$event_id`: `true` the
+/// first time, `false` for a redelivery (whose effects are then written already).
+macro_rules! first_delivery {
+    ($tx:ident, $sql:ident, $consumer:expr, $event_id:expr) => {
+        sqlx::query(&$sql(
+            "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        ))
+        .bind($consumer)
+        .bind($event_id)
+        .execute(&mut *$tx)
+        .await
+        .map(|done| done.rows_affected() == 1)
+    };
+}
+
 /// A referral's place in the review queue: open referrals first, then by id (ids sort by
 /// time). The expression of the queue's index (migration 0012), so a page is a range of it.
 macro_rules! referral_queue_key {
@@ -893,15 +908,7 @@ impl LedgerStore for SqlLedger {
         let lock = self.epochs_share_lock();
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
-            let first_time = sqlx::query(&sql(
-                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            ))
-            .bind(consumer)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
+            let first_time = first_delivery!(tx, sql, consumer, event_id)?;
             if !first_time {
                 return Ok(None);
             }
@@ -960,15 +967,7 @@ impl LedgerStore for SqlLedger {
     ) -> LedgerResult<bool> {
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
-            let first_time = sqlx::query(&sql(
-                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            ))
-            .bind(consumer)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
+            let first_time = first_delivery!(tx, sql, consumer, event_id)?;
             if !first_time {
                 return Ok(false);
             }

@@ -690,35 +690,29 @@ impl LimitStore for SqlLimitStore {
                 ))
                 .execute(&mut *tx)
                 .await?;
-                let portfolio: Vec<CreditLimit> = sqlx::query(&sql(
-                    "SELECT document FROM credit_limits WHERE scope_key = $1 AND status = $2",
+                // The cap and every customer limit, read under the lock (an approval is a
+                // person's decision: reading them all is cheap at that pace).
+                let limits: Vec<CreditLimit> = sqlx::query(&sql(
+                    "SELECT document FROM credit_limits WHERE status = $1 AND (scope_key = $2 OR scope_key LIKE 'customer:%')",
                 ))
-                .bind(Scope::Portfolio.key())
                 .bind("ACTIVE")
+                .bind(Scope::Portfolio.key())
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .map(|row| row.try_get::<Json<CreditLimit>, _>(0).map(|json| json.0))
                 .collect::<Result<_, _>>()?;
-                if !portfolio.is_empty() {
-                    let customer_limits: Vec<CreditLimit> = sqlx::query(&sql(
-                        "SELECT document FROM credit_limits WHERE scope_key LIKE 'customer:%' AND status = $1",
-                    ))
-                    .bind("ACTIVE")
-                    .fetch_all(&mut *tx)
-                    .await?
+                let (portfolio, customer_limits): (Vec<_>, Vec<_>) = limits
                     .into_iter()
-                    .map(|row| row.try_get::<Json<CreditLimit>, _>(0).map(|json| json.0))
-                    .collect::<Result<_, _>>()?;
-                    crate::domain::limits::check_portfolio(
-                        &portfolio,
-                        customer_limits,
-                        &approval.limit.scope,
-                        &approval.limit.amount,
-                        now,
-                    )
-                    .map_err(|refused| StoreError::Refused(Box::new(refused)))?;
-                }
+                    .partition(|limit| limit.scope == Scope::Portfolio);
+                crate::domain::limits::check_portfolio(
+                    &portfolio,
+                    customer_limits,
+                    &approval.limit.scope,
+                    &approval.limit.amount,
+                    now,
+                )
+                .map_err(|refused| StoreError::Refused(Box::new(refused)))?;
             }
             if let Some(approval) = approval {
                 for limit_id in &approval.superseded {
