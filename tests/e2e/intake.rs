@@ -1412,3 +1412,108 @@ pub async fn personal_data_never_reaches_the_logs(suite: &TestSuite) {
         assert!(!logs.contains(secret), "'{secret}' appeared in the logs");
     }
 }
+
+/// Issue #19: UpdateCustomer compared masked values, so a new phone number, e-mail or
+/// national id that kept the last four characters was answered as saved and dropped.
+pub async fn a_change_that_keeps_the_last_four_characters_is_saved(suite: &TestSuite) {
+    let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let created = create(
+        &mut intake,
+        "last-four-1",
+        enterprise("Last Four Trading", &uscc(3101)),
+    )
+    .await
+    .unwrap();
+    let update_contacts = |contacts: Vec<pb::Contact>, etag: String| pb::UpdateCustomerRequest {
+        customer: Some(pb::Customer {
+            customer_id: created.customer_id.clone(),
+            etag,
+            contacts,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["contacts".into()],
+        }),
+        reason: "new office number".into(),
+    };
+    let mut contacts = created.contacts.clone();
+    // Same length, same last four digits as "+86 592 555 0100".
+    contacts[0].phone = "+86 593 555 0100".into();
+    let updated = intake
+        .update_customer(update_contacts(contacts.clone(), created.etag.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_ne!(updated.etag, created.etag, "the change was saved");
+
+    let read_back = intake
+        .get_customer(pb::GetCustomerRequest {
+            customer_id: created.customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(read_back.contacts[0].phone, "+86 593 555 0100");
+    assert_eq!(read_back.etag, updated.etag);
+
+    // The same contacts again change nothing: no new version, no audit entry.
+    let again = intake
+        .update_customer(update_contacts(contacts, String::new()))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(again.etag, updated.etag);
+
+    let audit = intake
+        .list_customer_audit(pb::ListCustomerAuditRequest {
+            customer_id: created.customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(audit.len(), 2, "created, then one update");
+    let changes = &audit[1].changes;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].field, "contacts[0].phone");
+    // The trail names the change without spreading the number.
+    assert!(!changes[0].new_value.contains("593"), "{changes:?}");
+
+    // A national id that keeps its last four characters is saved too.
+    let person = create(
+        &mut intake,
+        "last-four-2",
+        individual("Wu Hua", "350203198005170036"),
+    )
+    .await
+    .unwrap();
+    let mut patch = individual("Wu Hua", "350203199001010036");
+    patch.customer_id = person.customer_id.clone();
+    intake
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(patch),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["individual.national_id".into()],
+            }),
+            reason: "id card reissued".into(),
+        })
+        .await
+        .unwrap();
+    let person = intake
+        .get_customer(pb::GetCustomerRequest {
+            customer_id: person.customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(national_id_of(&person), "350203199001010036");
+}
