@@ -522,7 +522,7 @@ impl ImportCall {
 }
 
 /// An import row that passed its checks, ready to store.
-struct CheckedRow {
+pub(crate) struct CheckedRow {
     row_number: i64,
     customer: NewCustomer,
     key: IdempotencyKey,
@@ -539,7 +539,7 @@ impl CheckedRow {
 }
 
 /// Checks one import row, or answers it as invalid.
-fn check_import_row(
+pub(crate) fn check_import_row(
     row: &pb::ImportCustomerRow,
     import_id: &str,
 ) -> Result<CheckedRow, Box<pb::ImportCustomerRowResult>> {
