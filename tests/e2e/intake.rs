@@ -1412,3 +1412,229 @@ pub async fn personal_data_never_reaches_the_logs(suite: &TestSuite) {
         assert!(!logs.contains(secret), "'{secret}' appeared in the logs");
     }
 }
+
+/// Issue #19: UpdateCustomer compared masked values, so a new phone number, e-mail or
+/// national id that kept the last four characters was answered as saved and dropped.
+pub async fn a_change_that_keeps_the_last_four_characters_is_saved(suite: &TestSuite) {
+    let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let created = create(
+        &mut intake,
+        "last-four-1",
+        enterprise("Last Four Trading", &uscc(3101)),
+    )
+    .await
+    .unwrap();
+    let update_contacts = |contacts: Vec<pb::Contact>, etag: String| pb::UpdateCustomerRequest {
+        customer: Some(pb::Customer {
+            customer_id: created.customer_id.clone(),
+            etag,
+            contacts,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["contacts".into()],
+        }),
+        reason: "new office number".into(),
+    };
+    let mut contacts = created.contacts.clone();
+    // Same length, same last four digits as "+86 592 555 0100".
+    contacts[0].phone = "+86 593 555 0100".into();
+    let updated = intake
+        .update_customer(update_contacts(contacts.clone(), created.etag.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_ne!(updated.etag, created.etag, "the change was saved");
+
+    let read_back = intake
+        .get_customer(pb::GetCustomerRequest {
+            customer_id: created.customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(read_back.contacts[0].phone, "+86 593 555 0100");
+    assert_eq!(read_back.etag, updated.etag);
+
+    // The same contacts again change nothing: no new version, no audit entry.
+    let again = intake
+        .update_customer(update_contacts(contacts, String::new()))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(again.etag, updated.etag);
+
+    let audit = intake
+        .list_customer_audit(pb::ListCustomerAuditRequest {
+            customer_id: created.customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(audit.len(), 2, "created, then one update");
+    let changes = &audit[1].changes;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].field, "contacts[0].phone");
+    // The trail names the change without spreading the number.
+    assert!(!changes[0].new_value.contains("593"), "{changes:?}");
+
+    // A national id that keeps its last four characters is saved too.
+    let person = create(
+        &mut intake,
+        "last-four-2",
+        individual("Wu Hua", "350203198005170036"),
+    )
+    .await
+    .unwrap();
+    let mut patch = individual("Wu Hua", "350203199001010036");
+    patch.customer_id = person.customer_id.clone();
+    intake
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(patch),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["individual.national_id".into()],
+            }),
+            reason: "id card reissued".into(),
+        })
+        .await
+        .unwrap();
+    let person = intake
+        .get_customer(pb::GetCustomerRequest {
+            customer_id: person.customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(national_id_of(&person), "350203199001010036");
+}
+
+fn import_message(import_id: &str, rows: Vec<pb::ImportCustomerRow>) -> pb::ImportCustomersRequest {
+    pb::ImportCustomersRequest {
+        import_id: import_id.into(),
+        validate_only: false,
+        rows,
+    }
+}
+
+fn good_import_rows(numbers: std::ops::RangeInclusive<i64>) -> Vec<pb::ImportCustomerRow> {
+    numbers
+        .map(|row_number| pb::ImportCustomerRow {
+            row_number,
+            request_id: String::new(),
+            customer: Some(enterprise(
+                &format!("Capped Co {row_number}"),
+                &uscc(20_000 + u64::try_from(row_number).unwrap()),
+            )),
+        })
+        .collect()
+}
+
+/// Issue #19: ImportCustomers writes rows as they arrive, so a call over its caps ends with
+/// INVALID_ARGUMENT naming the cap and how many rows were settled; those stay written, and
+/// sending the rows again under the same import id creates nothing twice.
+pub async fn an_import_over_its_caps_keeps_what_it_settled_and_resumes(suite: &TestSuite) {
+    let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    // 600 good rows, then rows without a customer (answered INVALID, nothing to write) up to
+    // one more than the row cap.
+    let mut messages = vec![import_message("capped", good_import_rows(1..=600))];
+    let max_rows = i64::try_from(credit_intake::api::MAX_IMPORT_ROWS).unwrap();
+    let mut next = 601;
+    while next <= max_rows + 1 {
+        let last = (next + 4_999).min(max_rows + 1);
+        let rows = (next..=last)
+            .map(|row_number| pb::ImportCustomerRow {
+                row_number,
+                ..Default::default()
+            })
+            .collect();
+        messages.push(import_message("", rows));
+        next = last + 1;
+    }
+    let refused = intake
+        .import_customers(tokio_stream::iter(messages))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["rows"]);
+    assert!(
+        refused.message().contains("at most 50000 rows"),
+        "{}",
+        refused.message()
+    );
+    // Everything before the message that crossed the cap was settled: the 600 good rows among them.
+    assert!(
+        refused.message().contains("the first 45500 rows"),
+        "{}",
+        refused.message()
+    );
+    let pages = all_pages(500, |page_token| {
+        let mut intake = intake.clone();
+        async move {
+            let page = intake
+                .list_customers(pb::ListCustomersRequest {
+                    page_size: 500,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (page.customers, page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(pages.concat().len(), 600);
+
+    // Resumed in a call of its own: the settled rows come back with their customers.
+    let again = intake
+        .import_customers(tokio_stream::iter([import_message(
+            "capped",
+            good_import_rows(1..=601),
+        )]))
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = again.summary.unwrap();
+    assert_eq!((summary.already_imported, summary.created), (600, 1));
+
+    // The byte cap: 17 messages of 4 MB rows (no customer, so nothing is written) pass 64 MiB.
+    let huge_row = |row_number: i64| pb::ImportCustomerRow {
+        row_number,
+        request_id: "x".repeat(1_000_000),
+        customer: None,
+    };
+    let messages: Vec<_> = (0..17_i64)
+        .map(|message| {
+            import_message(
+                "huge",
+                (1..=4).map(|row| huge_row(message * 4 + row)).collect(),
+            )
+        })
+        .collect();
+    let refused = intake
+        .import_customers(tokio_stream::iter(messages))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["rows"]);
+    assert!(
+        refused.message().contains("64 MiB"),
+        "{}",
+        refused.message()
+    );
+    // A batch is full at 4 MiB as well as at 500 rows: the 64 rows of the 16 messages that
+    // fit were settled before the 17th.
+    assert!(
+        refused.message().contains("the first 64 rows"),
+        "{}",
+        refused.message()
+    );
+}

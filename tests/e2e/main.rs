@@ -70,6 +70,8 @@ mod both {
         credit_file_lists_come_newest_first,
         import_reports_each_row_and_creates_nothing_twice,
         personal_data_never_reaches_the_logs,
+        a_change_that_keeps_the_last_four_characters_is_saved,
+        an_import_over_its_caps_keeps_what_it_settled_and_resumes,
     );
     on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
     on_both_backends!(limits:

@@ -5,7 +5,7 @@
 //! [`loss`].
 
 mod cases;
-mod convert;
+pub mod convert;
 mod disputes;
 mod dunning;
 

@@ -29,9 +29,24 @@ use crate::store::{
 };
 use credit_runtime::sql::IdempotencyKey;
 
-/// Rows one `ImportCustomers` call may carry, so its single response stays well under the
-/// gRPC message size limit.
+/// Rows one `ImportCustomers` call may carry (the contract's limit). The call answers once,
+/// with one result per row, so the server keeps every row's result (a number, an outcome, an
+/// id: about 200 bytes) until the end: this cap bounds that at about 10 MB a call.
 pub const MAX_IMPORT_ROWS: usize = 50_000;
+
+/// Bytes of rows (as encoded on the wire) one `ImportCustomers` call may carry: 64 MiB, on
+/// average 1.3 KiB a row at [`MAX_IMPORT_ROWS`], several times a full row with an address
+/// and contacts. It keeps one caller from holding a writer for hours with huge rows.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Rows checked and written together. Rows are read until a batch is full, written, and
+/// dropped before more are read, so what a call holds of its rows is one batch plus one
+/// message (which gRPC bounds at 4 MiB), whatever the size of the file.
+pub const IMPORT_BATCH_ROWS: usize = 500;
+
+/// Bytes of rows that also make a batch full: with rows near the message size limit, 500 of
+/// them would be hundreds of megabytes.
+pub const IMPORT_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct IntakeApi {
@@ -299,9 +314,10 @@ impl IntakeApi {
         Ok(())
     }
 
-    /// Checks every row, then stores the good ones several at a time. When rows of one import
-    /// share a registration number, the first in the file is stored first and the others
-    /// come out as its duplicates, whatever the concurrency.
+    /// Checks every row of one batch, then stores the good ones several at a time. When rows
+    /// of a batch share a registration number, the first in the file is stored first and the
+    /// others come out as its duplicates, whatever the concurrency. Rows of earlier batches
+    /// are stored before this one starts, so a repeat of one of them is a duplicate too.
     async fn import_rows(
         &self,
         rows: Vec<pb::ImportCustomerRow>,
@@ -377,8 +393,136 @@ impl IntakeApi {
     }
 }
 
+impl IntakeApi {
+    /// Checks and stores one batch of an import, and adds its results to the call's.
+    async fn import_batch(
+        &self,
+        call: &mut ImportCall,
+        batch: Vec<pb::ImportCustomerRow>,
+        actor: &ActorRecord,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let results = self
+            .import_rows(batch, &call.import_id, call.validate_only, actor)
+            .await;
+        call.results.extend(results);
+    }
+}
+
+/// One `ImportCustomers` call in progress: what it has received, the rows read but not yet
+/// written, and the results of the rows before them, in the order they came.
+struct ImportCall {
+    import_id: String,
+    validate_only: bool,
+    rows_received: usize,
+    bytes_received: usize,
+    pending: Vec<pb::ImportCustomerRow>,
+    /// Encoded size of the rows in `pending`.
+    pending_bytes: usize,
+    results: Vec<pb::ImportCustomerRowResult>,
+}
+
+impl ImportCall {
+    /// The call as its first message opens it: the import id and `validate_only` are read
+    /// from that message only.
+    fn start(first: &pb::ImportCustomersRequest) -> Result<Self, ServiceError> {
+        if first.import_id.trim().is_empty() {
+            return Err(ServiceError::invalid(
+                "import_id",
+                "is required in the first message",
+            ));
+        }
+        let import_id = required_id(&first.import_id, "import_id")?;
+        Ok(Self {
+            import_id,
+            validate_only: first.validate_only,
+            rows_received: 0,
+            bytes_received: 0,
+            pending: Vec::with_capacity(IMPORT_BATCH_ROWS),
+            pending_bytes: 0,
+            results: Vec::new(),
+        })
+    }
+
+    /// Counts `message` against the call's caps, or says which cap it crosses and how many
+    /// rows of the call were settled (stored, or answered invalid) before it.
+    fn admit(&mut self, message: &pb::ImportCustomersRequest) -> Result<(), ServiceError> {
+        let rows = self.rows_received.saturating_add(message.rows.len());
+        let bytes = self
+            .bytes_received
+            .saturating_add(prost::Message::encoded_len(message));
+        let settled = self.results.len();
+        let resume = format!(
+            "the first {settled} rows of this call were settled and stay so; send the rest \
+             (or all of them again) under the same import_id in smaller calls"
+        );
+        if rows > MAX_IMPORT_ROWS {
+            return Err(ServiceError::invalid(
+                "rows",
+                format!("one call carries at most {MAX_IMPORT_ROWS} rows; {resume}"),
+            ));
+        }
+        if bytes > MAX_IMPORT_BYTES {
+            return Err(ServiceError::invalid(
+                "rows",
+                format!(
+                    "one call carries at most {MAX_IMPORT_BYTES} bytes ({} MiB) of rows; {resume}",
+                    MAX_IMPORT_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        self.rows_received = rows;
+        self.bytes_received = bytes;
+        Ok(())
+    }
+
+    /// Keeps rows read from the stream until they make a batch.
+    fn hold(&mut self, rows: Vec<pb::ImportCustomerRow>) {
+        for row in rows {
+            self.pending_bytes = self
+                .pending_bytes
+                .saturating_add(prost::Message::encoded_len(&row));
+            self.pending.push(row);
+        }
+    }
+
+    /// The oldest rows held, when they make a full batch by count or by size.
+    fn full_batch(&mut self) -> Option<Vec<pb::ImportCustomerRow>> {
+        let full = self.pending.len() >= IMPORT_BATCH_ROWS
+            || (self.pending_bytes >= IMPORT_BATCH_BYTES && !self.pending.is_empty());
+        if !full {
+            return None;
+        }
+        let take = self.pending.len().min(IMPORT_BATCH_ROWS);
+        let batch: Vec<_> = self.pending.drain(..take).collect();
+        let batch_bytes: usize = batch.iter().map(prost::Message::encoded_len).sum();
+        self.pending_bytes = self.pending_bytes.saturating_sub(batch_bytes);
+        Some(batch)
+    }
+
+    fn summary(&self) -> pb::ImportCustomersSummary {
+        let mut summary = pb::ImportCustomersSummary {
+            rows_received: i64::try_from(self.results.len()).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        for result in &self.results {
+            match pb::ImportRowOutcome::try_from(result.outcome) {
+                Ok(pb::ImportRowOutcome::Created) => summary.created += 1,
+                Ok(pb::ImportRowOutcome::AlreadyImported) => summary.already_imported += 1,
+                Ok(pb::ImportRowOutcome::Duplicate) => summary.duplicates += 1,
+                Ok(pb::ImportRowOutcome::Invalid) => summary.invalid += 1,
+                Ok(pb::ImportRowOutcome::Failed) => summary.failed += 1,
+                _ => {}
+            }
+        }
+        summary
+    }
+}
+
 /// An import row that passed its checks, ready to store.
-struct CheckedRow {
+pub(crate) struct CheckedRow {
     row_number: i64,
     customer: NewCustomer,
     key: IdempotencyKey,
@@ -395,7 +539,7 @@ impl CheckedRow {
 }
 
 /// Checks one import row, or answers it as invalid.
-fn check_import_row(
+pub(crate) fn check_import_row(
     row: &pb::ImportCustomerRow,
     import_id: &str,
 ) -> Result<CheckedRow, Box<pb::ImportCustomerRowResult>> {
@@ -1118,58 +1262,53 @@ impl IntakeService for IntakeApi {
         }))
     }
 
+    /// Rows are checked and written batch by batch as they arrive (see [`IMPORT_BATCH_ROWS`]),
+    /// not after the whole stream. A call that goes over [`MAX_IMPORT_ROWS`] or
+    /// [`MAX_IMPORT_BYTES`] ends with INVALID_ARGUMENT naming the cap and how many of its
+    /// first rows were already settled: those stay written. As every row's key is
+    /// `<import_id>:<row_number>` (or its own request id), sending the rows again under the
+    /// same import id, in smaller calls, answers the settled ones ALREADY_IMPORTED and creates
+    /// nothing twice, the way a bulk load is resumed. A call the client cancels leaves its
+    /// settled rows the same way.
     async fn import_customers(
         &self,
         request: Request<Streaming<pb::ImportCustomersRequest>>,
     ) -> Answer<pb::ImportCustomersResponse> {
         let (actor, _) = actor_of(&request)?;
         let mut messages = request.into_inner();
-        let mut import_id = String::new();
-        let mut validate_only = false;
-        let mut rows: Vec<pb::ImportCustomerRow> = Vec::new();
-        // Read the whole call first: a call over the row limit is refused before any row is
-        // stored, rather than half-done.
+        let mut import: Option<ImportCall> = None;
         while let Some(message) = messages.next().await {
             let message = message?;
-            if import_id.is_empty() {
-                import_id = required_id(&message.import_id, "import_id")?;
-                validate_only = message.validate_only;
+            let call = match &mut import {
+                Some(call) => call,
+                None => import.insert(ImportCall::start(&message)?),
+            };
+            if let Err(over_cap) = call.admit(&message) {
+                tracing::warn!(
+                    import_id = %call.import_id,
+                    rows_settled = call.results.len(),
+                    "customer import ended at its cap"
+                );
+                return Err(over_cap.into());
             }
-            if rows.len() + message.rows.len() > MAX_IMPORT_ROWS {
-                return Err(ServiceError::invalid(
-                    "rows",
-                    format!("one call carries at most {MAX_IMPORT_ROWS} rows; split the file"),
-                )
-                .into());
+            call.hold(message.rows);
+            while let Some(batch) = call.full_batch() {
+                self.import_batch(call, batch, &actor).await;
             }
-            rows.extend(message.rows);
         }
-        if import_id.is_empty() {
+        let Some(mut call) = import else {
             return Err(
                 ServiceError::invalid("import_id", "is required in the first message").into(),
             );
-        }
-        let results = self
-            .import_rows(rows, &import_id, validate_only, &actor)
-            .await;
-        let mut summary = pb::ImportCustomersSummary {
-            rows_received: i64::try_from(results.len()).unwrap_or(i64::MAX),
-            ..Default::default()
         };
-        for result in &results {
-            match pb::ImportRowOutcome::try_from(result.outcome) {
-                Ok(pb::ImportRowOutcome::Created) => summary.created += 1,
-                Ok(pb::ImportRowOutcome::AlreadyImported) => summary.already_imported += 1,
-                Ok(pb::ImportRowOutcome::Duplicate) => summary.duplicates += 1,
-                Ok(pb::ImportRowOutcome::Invalid) => summary.invalid += 1,
-                Ok(pb::ImportRowOutcome::Failed) => summary.failed += 1,
-                _ => {}
-            }
-        }
-        tracing::info!(import_id = %import_id, rows = summary.rows_received, created = summary.created, invalid = summary.invalid, "customer import finished");
+        let rest = std::mem::take(&mut call.pending);
+        call.pending_bytes = 0;
+        self.import_batch(&mut call, rest, &actor).await;
+        let summary = call.summary();
+        tracing::info!(import_id = %call.import_id, rows = summary.rows_received, created = summary.created, invalid = summary.invalid, "customer import finished");
         Ok(Response::new(pb::ImportCustomersResponse {
-            import_id,
-            results,
+            import_id: call.import_id,
+            results: call.results,
             summary: Some(summary),
         }))
     }

@@ -7,6 +7,9 @@ pub mod api;
 pub mod domain;
 pub mod store;
 
+#[cfg(test)]
+mod properties;
+
 use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};

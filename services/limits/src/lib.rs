@@ -18,6 +18,9 @@ pub mod receivables;
 pub mod reconcile;
 pub mod store;
 
+#[cfg(test)]
+mod properties;
+
 use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};

@@ -453,7 +453,7 @@ fn optional_kind(field: &str, value: i32) -> Result<Option<CustomerKind>, Servic
         .ok_or_else(|| ServiceError::invalid(field, format!("unknown value {value}")))
 }
 
-fn model_filter(request: &pb::ListModelsRequest) -> Result<ModelFilter, ServiceError> {
+pub(crate) fn model_filter(request: &pb::ListModelsRequest) -> Result<ModelFilter, ServiceError> {
     let customer_kind = optional_kind("customer_kind", request.customer_kind);
     let model_id = match request.model_id.trim() {
         "" => Ok(None),
@@ -483,7 +483,7 @@ fn model_and_version(
 }
 
 /// A requested version: 0 is the latest (`None`), negative versions do not exist.
-fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
+pub(crate) fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
     match u32::try_from(version) {
         Ok(0) => Ok(None),
         Ok(version) => Ok(Some(version)),

@@ -16,6 +16,9 @@ pub mod report;
 pub mod seed;
 pub mod store;
 
+#[cfg(test)]
+mod properties;
+
 use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};

@@ -929,7 +929,9 @@ fn copy_field(target: &mut pb::Customer, source: &pb::Customer, path: &str) {
 }
 
 /// One changed field for the audit trail. Personal data appears masked: the trail says that
-/// a national id changed without spreading it further.
+/// a national id changed without spreading it further. A change that keeps the last four
+/// characters therefore shows the same masked value on both sides; the entry itself is the
+/// record that the field changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub field: String,
@@ -937,37 +939,70 @@ pub struct FieldChange {
     pub new_value: String,
 }
 
-/// Every field that differs between two profiles.
+/// One field of a profile: the value it holds, and the value the audit trail shows.
+/// They differ only for personal data, which is shown masked.
+struct FieldValue {
+    raw: String,
+    shown: String,
+}
+
+/// Every field that differs between two profiles. Fields are compared on their raw values:
+/// comparing the masked form would take a new phone number with the same last four digits
+/// for no change, and the update would be silently dropped.
 pub fn diff(old: &Profile, new: &Profile) -> Vec<FieldChange> {
-    let before = flatten(old);
-    let after = flatten(new);
+    let before = fields_of(old);
+    let after = fields_of(new);
     let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
     fields.sort();
     fields.dedup();
     fields
         .into_iter()
         .filter_map(|field| {
-            let old_value = before.get(field).cloned().unwrap_or_default();
-            let new_value = after.get(field).cloned().unwrap_or_default();
-            (old_value != new_value).then(|| FieldChange {
+            let old_value = before.get(field);
+            let new_value = after.get(field);
+            if old_value.map(|value| &value.raw) == new_value.map(|value| &value.raw) {
+                return None;
+            }
+            let shown = |value: Option<&FieldValue>| {
+                value.map(|value| value.shown.clone()).unwrap_or_default()
+            };
+            Some(FieldChange {
                 field: field.clone(),
-                old_value,
-                new_value,
+                old_value: shown(old_value),
+                new_value: shown(new_value),
             })
         })
         .collect()
 }
 
-/// The profile as field path → shown value (personal data masked).
+/// The profile as field path → shown value (personal data masked), as the audit trail of a
+/// new customer lists it.
 pub fn flatten(profile: &Profile) -> BTreeMap<String, String> {
+    fields_of(profile)
+        .into_iter()
+        .map(|(field, value)| (field, value.shown))
+        .collect()
+}
+
+/// The profile as field path → value; empty fields are left out, so a field that is cleared
+/// and one that was never set compare alike.
+fn fields_of(profile: &Profile) -> BTreeMap<String, FieldValue> {
     let mut fields = BTreeMap::new();
-    let mut put = |field: String, value: String| {
-        if !value.is_empty() {
-            fields.insert(field, value);
+    let mut put = |field: String, raw: String| {
+        if !raw.is_empty() {
+            fields.insert(
+                field,
+                FieldValue {
+                    shown: raw.clone(),
+                    raw,
+                },
+            );
         }
     };
     let money = |money: &Option<Money>| money.map(|money| money.to_string()).unwrap_or_default();
     let date = |date: &Option<NaiveDate>| date.map(|date| date.to_string()).unwrap_or_default();
+    // Personal data is kept raw for the comparison and masked for the trail.
+    let mut personal = Vec::new();
     match &profile.details {
         Details::Enterprise(enterprise) => {
             put(
@@ -997,10 +1032,7 @@ pub fn flatten(profile: &Profile) -> BTreeMap<String, String> {
         }
         Details::Individual(individual) => {
             put("individual.full_name".into(), individual.full_name.clone());
-            put(
-                "individual.national_id".into(),
-                individual.national_id.masked(),
-            );
+            personal.push(("individual.national_id".to_owned(), &individual.national_id));
             put("individual.birth_date".into(), date(&individual.birth_date));
             put(
                 "individual.occupation".into(),
@@ -1024,22 +1056,12 @@ pub fn flatten(profile: &Profile) -> BTreeMap<String, String> {
         let prefix = format!("contacts[{index}]");
         put(format!("{prefix}.name"), contact.name.clone());
         put(format!("{prefix}.role"), contact.role.clone());
-        put(
-            format!("{prefix}.phone"),
-            contact
-                .phone
-                .as_ref()
-                .map(PersonalData::masked)
-                .unwrap_or_default(),
-        );
-        put(
-            format!("{prefix}.email"),
-            contact
-                .email
-                .as_ref()
-                .map(PersonalData::masked)
-                .unwrap_or_default(),
-        );
+        if let Some(phone) = &contact.phone {
+            personal.push((format!("{prefix}.phone"), phone));
+        }
+        if let Some(email) = &contact.email {
+            personal.push((format!("{prefix}.email"), email));
+        }
         put(
             format!("{prefix}.primary"),
             if contact.primary {
@@ -1053,6 +1075,17 @@ pub fn flatten(profile: &Profile) -> BTreeMap<String, String> {
         "external_reference".into(),
         profile.external_reference.clone(),
     );
+    for (field, value) in personal {
+        if !value.expose().is_empty() {
+            fields.insert(
+                field,
+                FieldValue {
+                    raw: value.expose().to_owned(),
+                    shown: value.masked(),
+                },
+            );
+        }
+    }
     fields
 }
 
@@ -1373,5 +1406,69 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].old_value, "**************002X");
         assert_eq!(changes[0].new_value, "**************0011");
+    }
+
+    /// Issue #19: the diff compared masked values, so these changes were dropped.
+    #[test]
+    fn personal_data_that_keeps_its_last_four_characters_still_changes() {
+        let current = stored(
+            parse_customer(&enterprise(&valid_uscc()), today(), "customer")
+                .unwrap()
+                .profile,
+        );
+        let mut patch = enterprise(&valid_uscc());
+        patch.contacts[0].phone = "+86 593 555 0100".into();
+        patch.contacts[0].email = "lin.feng@example.cn".into();
+        let profile = apply_update(&current, &patch, &["contacts".to_owned()], today()).unwrap();
+        let changes = diff(&current.profile, &profile);
+        let fields: Vec<&str> = changes.iter().map(|change| change.field.as_str()).collect();
+        assert_eq!(fields, ["contacts[0].email", "contacts[0].phone"]);
+        for change in &changes {
+            assert!(change.old_value.starts_with('*'), "{change:?}");
+            assert!(change.new_value.starts_with('*'), "{change:?}");
+        }
+        assert!(!format!("{changes:?}").contains("555"));
+
+        let individual_now = stored(
+            parse_customer(&individual(), today(), "customer")
+                .unwrap()
+                .profile,
+        );
+        let mut patch = individual();
+        if let Some(pb::customer::Details::Individual(details)) = &mut patch.details {
+            details.national_id = "11010519500101002X".into();
+        }
+        let profile = apply_update(
+            &individual_now,
+            &patch,
+            &["individual.national_id".to_owned()],
+            today(),
+        )
+        .unwrap();
+        let changes = diff(&individual_now.profile, &profile);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "individual.national_id");
+    }
+
+    #[test]
+    fn the_same_values_again_are_no_change() {
+        let current = stored(
+            parse_customer(&individual(), today(), "customer")
+                .unwrap()
+                .profile,
+        );
+        // A lower-case id normalises to the stored one: still no change.
+        let mut patch = individual();
+        if let Some(pb::customer::Details::Individual(details)) = &mut patch.details {
+            details.national_id = "11010519491231002x".into();
+        }
+        let profile = apply_update(
+            &current,
+            &patch,
+            &["individual.national_id".to_owned(), "contacts".to_owned()],
+            today(),
+        )
+        .unwrap();
+        assert_eq!(diff(&current.profile, &profile), []);
     }
 }
