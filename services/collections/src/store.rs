@@ -365,10 +365,6 @@ pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
     /// Every document of the customer's ledger, in posting order.
     async fn ledger(&self, customer_id: &str) -> StoreResult<Vec<LedgerDocument>>;
 
-    /// Unapplied credit per currency.
-    async fn unapplied_credit(&self, customer_id: &str)
-    -> StoreResult<BTreeMap<Currency, Decimal>>;
-
     /// Invoices (with movements) issued on or before `issued_by` and not closed before
     /// `open_on` — what aging as of a date, overdue detection and payment behaviour read. One
     /// customer, or every customer.

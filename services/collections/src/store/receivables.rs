@@ -1116,18 +1116,41 @@ impl ReceivableStore for SqlReceivableStore {
             .bind(limit)
             .fetch_all(pool)
             .await?;
+            // Movements and open disputes of this page only (not of every invoice the
+            // customer ever had): the same filter, bounded above by the page's last row.
+            let Some(last) = invoices.last() else {
+                return Ok(Vec::new());
+            };
+            let (last_due, last_number) = (last.due_date, last.invoice_number.clone());
             let movements = sqlx::query_as::<_, MovementRow>(&sql(movements_of_invoices_where!(
-                "i.customer_id = $1"
+                "i.customer_id = $1 AND (NOT $2 OR i.closed_date IS NULL) AND (NOT $3 OR i.closed_date IS NOT NULL) \
+                 AND ($4 IS NULL OR i.due_date > $4 OR (i.due_date = $4 AND i.invoice_number > $5)) \
+                 AND (i.due_date < $6 OR (i.due_date = $6 AND i.invoice_number <= $7))"
             )))
             .bind(customer_id)
+            .bind(filter.open_only)
+            .bind(filter.closed_only)
+            .bind(after_due)
+            .bind(&after_number)
+            .bind(last_due)
+            .bind(&last_number)
             .fetch_all(pool)
             .await?;
             let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
                 "SELECT ",
                 dispute_columns!(),
-                " FROM disputes WHERE customer_id = $1 AND status = 'OPEN'"
+                " FROM disputes WHERE status = 'OPEN' AND invoice_id IN (SELECT invoice_id FROM invoices \
+                 WHERE customer_id = $1 AND (NOT $2 OR closed_date IS NULL) AND (NOT $3 OR closed_date IS NOT NULL) \
+                 AND ($4 IS NULL OR due_date > $4 OR (due_date = $4 AND invoice_number > $5)) \
+                 AND (due_date < $6 OR (due_date = $6 AND invoice_number <= $7)))"
             )))
             .bind(customer_id)
+            .bind(filter.open_only)
+            .bind(filter.closed_only)
+            .bind(after_due)
+            .bind(&after_number)
+            .bind(last_due)
+            .bind(&last_number)
             .fetch_all(pool)
             .await?;
             (invoices, movements, disputes)
@@ -1151,8 +1174,10 @@ impl ReceivableStore for SqlReceivableStore {
     async fn payment_allocations(&self, payment_id: &str) -> StoreResult<Vec<NewMovement>> {
         let rows = on_database!(&self.database, |pool, sql| {
             sqlx::query_as::<_, MovementRow>(&sql(
+                // Movement ids are "<document>-<index>": by length first, so the eleventh
+                // allocation comes after the second, not between the first and the second.
                 "SELECT invoice_id, kind, amount, effective_date, document_id FROM receivable_movements \
-                 WHERE document_id = $1 ORDER BY movement_id",
+                 WHERE document_id = $1 ORDER BY length(movement_id), movement_id",
             ))
             .bind(payment_id)
             .fetch_all(pool)
@@ -1244,28 +1269,6 @@ impl ReceivableStore for SqlReceivableStore {
             .into_iter()
             .map(|(_, document)| document)
             .collect())
-    }
-
-    async fn unapplied_credit(
-        &self,
-        customer_id: &str,
-    ) -> StoreResult<BTreeMap<Currency, Decimal>> {
-        let rows: Vec<(String, String)> = on_database!(&self.database, |pool, sql| {
-            sqlx::query_as(&sql(
-                "SELECT currency, unapplied FROM payments WHERE customer_id = $1 AND has_unapplied",
-            ))
-            .bind(customer_id)
-            .fetch_all(pool)
-            .await?
-        });
-        let mut totals = BTreeMap::new();
-        for (code, unapplied) in rows {
-            let place = format!("unapplied credit of {customer_id}");
-            *totals
-                .entry(currency(&place, &code)?)
-                .or_insert(Decimal::ZERO) += decimal(&place, &unapplied)?;
-        }
-        Ok(totals)
     }
 
     async fn histories(
