@@ -212,7 +212,7 @@ impl Suite {
 
 #[derive(Debug, Clone)]
 pub struct Tokens {
-    clerk: MetadataValue<Ascii>,
+    pub clerk: MetadataValue<Ascii>,
     maker: MetadataValue<Ascii>,
     checker: MetadataValue<Ascii>,
     pub order_entry: MetadataValue<Ascii>,
