@@ -171,7 +171,9 @@ impl CollectionsApi {
             if let Some(payment) = self.store.payment(document).await.map_err(store_error)?
                 && payment.recorded_at <= stored.record.posted_at
             {
-                credit_applied += movement.amount;
+                credit_applied = credit_applied
+                    .checked_add(movement.amount)
+                    .ok_or_else(|| too_large("the credit applied"))?;
             }
         }
         if !replayed {
@@ -443,10 +445,14 @@ impl CollectionsApi {
                 amount: amount.amount(),
             }
         } else {
+            // Each invoice once, even when named twice (the plan refuses that request, but
+            // must see each invoice once to say so).
             AccountScope::Invoices(
                 instructions
                     .iter()
                     .map(|instruction| instruction.invoice_id.to_string())
+                    .collect::<std::collections::BTreeSet<String>>()
+                    .into_iter()
                     .collect(),
             )
         };
@@ -699,7 +705,10 @@ impl CollectionsApi {
         for (index, document) in documents.iter().enumerate() {
             let entry = ledger_entry(document);
             let balance = balances.entry(entry.currency).or_insert(Decimal::ZERO);
-            *balance += entry.debit - entry.credit;
+            *balance = balance
+                .checked_add(entry.debit)
+                .and_then(|balance| balance.checked_sub(entry.credit))
+                .ok_or_else(|| too_large("the ledger's running balance"))?;
             let in_currency = currency.is_none_or(|wanted| wanted == entry.currency);
             let in_period = period.is_none_or(|(start, end)| {
                 start <= entry.posting_date && entry.posting_date <= end

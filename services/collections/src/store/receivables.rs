@@ -279,7 +279,9 @@ const FIRST_ALLOCATION_BATCH: i64 = 8;
 const MAX_ALLOCATION_BATCH: i64 = 512;
 
 /// The open invoices of the customer in allocation order (due date, issue date, invoice
-/// number, id), after the key `$3..$6` when `$3` is not NULL, in `$2`'s currency.
+/// number, id), after the key `$3..$6`, in `$2`'s currency. The first batch passes
+/// [`first_key_date`] and empty strings: a plain row comparison (no "`$3 IS NULL OR`") is a
+/// range on the index, also in the generic plan PostgreSQL caches for a prepared statement.
 macro_rules! open_in_allocation_order {
     ($prefix:literal) => {
         concat!(
@@ -289,7 +291,7 @@ macro_rules! open_in_allocation_order {
             "currency = $2 AND ",
             $prefix,
             "closed_date IS NULL \
-             AND ($3 IS NULL OR (",
+             AND (",
             $prefix,
             "due_date, ",
             $prefix,
@@ -297,9 +299,16 @@ macro_rules! open_in_allocation_order {
             $prefix,
             "invoice_number, ",
             $prefix,
-            "invoice_id) > ($3, $4, $5, $6))"
+            "invoice_id) > ($3, $4, $5, $6)"
         )
     };
+}
+
+/// Below every due and issue date stored (dates come from callers as calendar dates of year 1
+/// or later, and both databases store this one): the start key of a walk from the first
+/// invoice.
+fn first_key_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
 /// Reads the part of customer `$customer_id`'s account that `$scope` ([`AccountScope`])
@@ -373,9 +382,14 @@ macro_rules! load_account {
                     loop {
                         let (after_due, after_issue, after_number, after_id) = match &after {
                             Some((due, issue, number, id)) => {
-                                (Some(*due), Some(*issue), number.clone(), id.clone())
+                                (*due, *issue, number.clone(), id.clone())
                             }
-                            None => (None, None, String::new(), String::new()),
+                            None => (
+                                first_key_date(),
+                                first_key_date(),
+                                String::new(),
+                                String::new(),
+                            ),
                         };
                         let invoices = sqlx::query_as::<_, InvoiceRow>(&$sql(concat!(
                             invoices_where!(""),
@@ -978,18 +992,20 @@ impl ReceivableStore for SqlReceivableStore {
         limit: i64,
     ) -> StoreResult<Vec<StoredInvoice>> {
         let code = currency.map_or("", |currency| currency.code());
+        // From the first invoice: a start key below every stored one, so that the query is
+        // one plain row comparison (see `open_in_allocation_order!`).
         let (after_due, after_number, after_id) = match after {
             Some(key) => (
-                Some(key.due_date),
+                key.due_date,
                 key.invoice_number.as_str(),
                 key.invoice_id.as_str(),
             ),
-            None => (None, "", ""),
+            None => (first_key_date(), "", ""),
         };
         let (invoices, movements, disputes) = on_database!(&self.database, |pool, sql| {
             let invoices = sqlx::query_as::<_, InvoiceRow>(&sql(invoices_where!(
                 "customer_id = $1 AND closed_date IS NULL AND ($2 = '' OR currency = $2) \
-                 AND ($3 IS NULL OR (due_date, invoice_number, invoice_id) > ($3, $4, $5)) \
+                 AND (due_date, invoice_number, invoice_id) > ($3, $4, $5) \
                  ORDER BY due_date, invoice_number, invoice_id LIMIT $6"
             )))
             .bind(customer_id)
@@ -1012,7 +1028,7 @@ impl ReceivableStore for SqlReceivableStore {
             };
             let movements = sqlx::query_as::<_, MovementRow>(&sql(movements_of_invoices_where!(
                 "i.customer_id = $1 AND i.closed_date IS NULL AND ($2 = '' OR i.currency = $2) \
-                 AND ($3 IS NULL OR (i.due_date, i.invoice_number, i.invoice_id) > ($3, $4, $5)) \
+                 AND (i.due_date, i.invoice_number, i.invoice_id) > ($3, $4, $5) \
                  AND (i.due_date, i.invoice_number, i.invoice_id) <= ($6, $7, $8)"
             )))
             .bind(customer_id)
@@ -1030,7 +1046,7 @@ impl ReceivableStore for SqlReceivableStore {
                 dispute_columns!(),
                 " FROM disputes WHERE status = 'OPEN' AND invoice_id IN (SELECT invoice_id FROM invoices \
                  WHERE customer_id = $1 AND closed_date IS NULL AND ($2 = '' OR currency = $2) \
-                 AND ($3 IS NULL OR (due_date, invoice_number, invoice_id) > ($3, $4, $5)) \
+                 AND (due_date, invoice_number, invoice_id) > ($3, $4, $5) \
                  AND (due_date, invoice_number, invoice_id) <= ($6, $7, $8))"
             )))
             .bind(customer_id)
