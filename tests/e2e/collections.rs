@@ -861,3 +861,254 @@ pub async fn concurrent_payments_never_allocate_the_same_open_amount(suite: &Tes
     assert_eq!(shown(&ledger.balances[0].unapplied_credit), "1000.00 CNY");
     assert_eq!(shown(&ledger.balances[0].balance), "-1000.00 CNY");
 }
+
+/// The running balances (issue #19) follow every kind of change, and an aging as of today —
+/// totals from the balances per due date, lines in keyset pages — shows what aging the
+/// invoices gives. Payments allocated automatically walk the open invoices by index in
+/// batches: one reaching past the first batches still pays oldest first and skips what is
+/// disputed. At the end the stored balances equal the ones computed from the rows, and a
+/// backfill (migration 0007's, for customers from before it) computes the same again.
+pub async fn running_balances_and_todays_aging_follow_every_change(suite: &TestSuite) {
+    let mut collections = billing(suite).await;
+    let customer_id = customer(suite, 61_900, true).await;
+    // 20 invoices of 10.00 issued 100 days ago, due 90 days ago down to 71 days ago (61–90
+    // bucket), then one due in 10 days (current).
+    let mut invoices = Vec::new();
+    for index in 0..20_u64 {
+        let posted = post_invoice(
+            &mut collections,
+            &customer_id,
+            &format!("B-{index:02}"),
+            "10.00",
+            days_ago(100),
+            days_ago(90 - index),
+            "",
+        )
+        .await
+        .unwrap();
+        invoices.push(posted.invoice.unwrap().invoice_id);
+    }
+    post_invoice(
+        &mut collections,
+        &customer_id,
+        "C-1",
+        "500.00",
+        days_ago(1),
+        to_date(Utc::now().date_naive() + Days::new(10)),
+        "",
+    )
+    .await
+    .unwrap();
+    // The third oldest is partly disputed: automatic allocation leaves 4.00 of it alone.
+    collections
+        .open_dispute(pb::OpenDisputeRequest {
+            request_id: "bal-dsp-1".into(),
+            invoice_id: invoices[2].clone(),
+            amount: cny("4.00"),
+            reason: "short delivery".into(),
+        })
+        .await
+        .unwrap();
+    // 150.00 oldest first: 14 whole invoices (the disputed one gives 6.00) and 4.00 of the
+    // sixteenth: beyond the first two batches of the walk (8 + 16 invoices read at most).
+    let paid = pay(
+        &mut collections,
+        &customer_id,
+        "BAL-P1",
+        "150.00",
+        days_ago(0),
+        &[],
+    )
+    .await
+    .unwrap();
+    let allocations: Vec<(String, String)> = paid
+        .payment
+        .unwrap()
+        .allocations
+        .iter()
+        .map(|allocation| (allocation.invoice_id.clone(), shown(&allocation.amount)))
+        .collect();
+    let mut expected: Vec<(String, String)> = (0..15)
+        .map(|index| (invoices[index].clone(), "10.00 CNY".to_owned()))
+        .collect();
+    expected[2].1 = "6.00 CNY".to_owned();
+    expected.push((invoices[15].clone(), "4.00 CNY".to_owned()));
+    assert_eq!(allocations, expected);
+    // A credit note closes the sixteenth; an overpayment leaves credit that the next
+    // invoice takes at once.
+    collections
+        .post_credit_note(pb::PostCreditNoteRequest {
+            customer_id: customer_id.clone(),
+            invoice_id: invoices[15].clone(),
+            credit_note_number: "BAL-CN-1".into(),
+            amount: cny("6.00"),
+            issue_date: Some(days_ago(0)),
+            reason: "price correction".into(),
+        })
+        .await
+        .unwrap();
+    pay(
+        &mut collections,
+        &customer_id,
+        "BAL-P2",
+        "30.00",
+        days_ago(0),
+        &[(&invoices[16], "10.00")],
+    )
+    .await
+    .unwrap();
+    let taken = post_invoice(
+        &mut collections,
+        &customer_id,
+        "C-2",
+        "25.00",
+        days_ago(0),
+        to_date(Utc::now().date_naive() + Days::new(30)),
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(shown(&taken.credit_applied), "20.00 CNY");
+    // A write-off of the last old invoice, four eyes.
+    let mut maker = suite.collections(
+        &suite
+            .issue_token_with_authority("mia", &[Role::CreditManager], Some("100000"))
+            .await,
+    );
+    let mut checker = suite.collections(
+        &suite
+            .issue_token_with_authority("max", &[Role::CreditManager], Some("100000"))
+            .await,
+    );
+    let write_off = maker
+        .request_write_off(pb::RequestWriteOffRequest {
+            request_id: "bal-wo-1".into(),
+            invoice_id: invoices[19].clone(),
+            amount: None,
+            reason: "insolvent".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .write_off
+        .unwrap();
+    checker
+        .decide_write_off(pb::DecideWriteOffRequest {
+            request_id: "bal-wo-2".into(),
+            write_off_id: write_off.write_off_id,
+            decision: pb::ApprovalDecision::Approve as i32,
+            reason: "checked the file".into(),
+        })
+        .await
+        .unwrap();
+
+    // Open now: B-02 4.00 (disputed), B-17 and B-18 10.00 each (61–90 days past due),
+    // C-1 500.00 and C-2 5.00 (current).
+    let mut lines = Vec::new();
+    let mut page_token = String::new();
+    let mut totals = None;
+    loop {
+        let page = collections
+            .get_aging(pb::GetAgingRequest {
+                scope: Some(pb::get_aging_request::Scope::CustomerId(
+                    customer_id.clone(),
+                )),
+                page_size: 2,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.invoices.len() <= 2);
+        lines.extend(
+            page.invoices
+                .iter()
+                .map(|line| (line.invoice_number.clone(), shown(&line.open_amount))),
+        );
+        totals.get_or_insert(page.totals);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(number, amount)| ((*number).to_owned(), (*amount).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        lines,
+        owned(&[
+            ("B-02", "4.00 CNY"),
+            ("B-17", "10.00 CNY"),
+            ("B-18", "10.00 CNY"),
+            ("C-1", "500.00 CNY"),
+            ("C-2", "5.00 CNY"),
+        ])
+    );
+    assert_eq!(
+        buckets(&totals.unwrap()),
+        vec![
+            (pb::AgingBucket::Current, "505.00 CNY".to_owned(), 2),
+            (pb::AgingBucket::Days1To30, "0.00 CNY".to_owned(), 0),
+            (pb::AgingBucket::Days31To60, "0.00 CNY".to_owned(), 0),
+            (pb::AgingBucket::Days61To90, "24.00 CNY".to_owned(), 3),
+            (pb::AgingBucket::Days91To180, "0.00 CNY".to_owned(), 0),
+            (pb::AgingBucket::Days181To360, "0.00 CNY".to_owned(), 0),
+            (pb::AgingBucket::Over360Days, "0.00 CNY".to_owned(), 0),
+        ]
+    );
+    let ledger = collections
+        .get_customer_ledger(pb::GetCustomerLedgerRequest {
+            customer_id: customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let balance = &ledger.balances[0];
+    assert_eq!(
+        (
+            shown(&balance.open_receivables),
+            shown(&balance.unapplied_credit),
+            shown(&balance.balance)
+        ),
+        (
+            "529.00 CNY".to_owned(),
+            "0.00 CNY".to_owned(),
+            "529.00 CNY".to_owned()
+        )
+    );
+
+    // The stored balances are the ones the rows give, and a backfill recomputes the same.
+    let database =
+        credit_runtime::Database::open(suite.backend(), &credit_collections::STORE, 2, false)
+            .await
+            .unwrap();
+    let store = credit_collections::store::SqlReceivableStore::new(database.clone());
+    use credit_collections::store::ReceivableStore;
+    let stored = store.balances(&customer_id).await.unwrap();
+    assert_eq!(stored, store.computed_balances(&customer_id).await.unwrap());
+    assert_eq!(stored.due_dates.len(), 5, "{stored:?}");
+    credit_runtime::on_database!(&database, |pool, sql| {
+        sqlx::query(&sql(
+            "UPDATE customer_balances SET open_receivables = '0' WHERE customer_id = $1",
+        ))
+        .bind(&customer_id)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(&sql(
+            "INSERT INTO balance_backfill (customer_id) VALUES ($1)",
+        ))
+        .bind(&customer_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    assert_eq!(store.backfill_balances().await.unwrap(), 1);
+    assert_eq!(store.balances(&customer_id).await.unwrap(), stored);
+    database.close().await;
+}

@@ -139,6 +139,7 @@ mod both {
         an_invoice_without_a_due_date_takes_the_customers_terms_from_limits,
         two_overdue_detections_at_once_announce_a_change_once,
         concurrent_payments_never_allocate_the_same_open_amount,
+        running_balances_and_todays_aging_follow_every_change,
     );
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,

@@ -60,6 +60,18 @@ pub async fn build(
     let receivables: Arc<dyn store::ReceivableStore> = sql.clone();
     let dunning: Arc<dyn store::DunningStore> = sql.clone();
     seed::publish_shipped_policy(sql.as_ref()).await?;
+    // Customers that had receivables before the running balances existed get theirs before
+    // the first request is served.
+    let backfilled = sql
+        .backfill_balances()
+        .await
+        .map_err(seed::SeedError::Balances)?;
+    if backfilled > 0 {
+        tracing::info!(
+            customers = backfilled,
+            "running balances computed for existing customers"
+        );
+    }
     let cases: Arc<dyn store::CaseStore> = sql;
     let loss: Arc<dyn store::LossStore> = Arc::new(store::SqlLossStore::new(database));
     let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers, config);

@@ -25,6 +25,8 @@ pub enum SeedError {
     Invalid(String),
     #[error("publishing the shipped dunning policy failed: {0}")]
     Store(#[from] StoreError),
+    #[error("computing the running balances of existing customers failed: {0}")]
+    Balances(StoreError),
 }
 
 fn level(

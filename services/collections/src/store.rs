@@ -32,6 +32,7 @@ macro_rules! next_posting {
     };
 }
 
+mod balances;
 mod cases;
 mod dunning;
 mod loss;
@@ -200,15 +201,62 @@ pub struct CreditNoteRecord {
     pub posted_by: String,
 }
 
-/// A customer's account as a change is planned against it.
+/// Which part of a customer's account a change is planned against. The store reads only
+/// that part, so a change costs the same whether the customer has 10 or 100,000 open items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountScope {
+    /// The payments holding unapplied credit in a currency (a new invoice takes it at once).
+    Credit(Currency),
+    /// These invoices, when open, with their open disputes (credit notes, disputes, explicit
+    /// allocations).
+    Invoices(Vec<String>),
+    /// The open invoices in `currency`, oldest due first (the allocation order), until their
+    /// undisputed open amounts cover `amount` — all an automatic allocation can touch.
+    OldestOpen { currency: Currency, amount: Decimal },
+}
+
+/// The part of a customer's account an [`AccountScope`] selects, as a change is planned
+/// against it.
 #[derive(Debug, Clone, Default)]
 pub struct Account {
-    /// Open invoices with their movements.
+    /// Open invoices with their movements, in allocation order (due date, issue date,
+    /// invoice number).
     pub open_invoices: Vec<StoredInvoice>,
     /// Payments with unapplied credit left, oldest value date first.
     pub credits: Vec<PaymentRecord>,
-    /// The customer's open disputes.
+    /// The open disputes of `open_invoices`.
     pub open_disputes: Vec<DisputeRecord>,
+}
+
+/// A customer's running balances as stored (migration 0007).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerBalances {
+    /// Per currency: open receivables and unapplied credit. Currencies the customer never
+    /// used are absent.
+    pub currencies: BTreeMap<Currency, CurrencyBalance>,
+    /// Per currency and due date with an open invoice: the open amount and the count.
+    pub due_dates: BTreeMap<(Currency, NaiveDate), DueBalance>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CurrencyBalance {
+    pub open_receivables: Decimal,
+    pub unapplied_credit: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DueBalance {
+    pub open_amount: Decimal,
+    pub open_invoices: u32,
+}
+
+/// Where a page of a customer's open invoices starts: after this (due date, invoice number,
+/// invoice id), the order of an aging's lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInvoiceKey {
+    pub due_date: NaiveDate,
+    pub invoice_number: String,
+    pub invoice_id: String,
 }
 
 /// What a plan writes.
@@ -266,16 +314,34 @@ pub enum LedgerDocument {
 
 #[async_trait]
 pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
-    /// Applies the plan to the customer's account once per natural key: a replay with the
-    /// same fingerprint returns the id of the document the key made, other content is
-    /// `KeyReused`.
+    /// Applies the plan to the part of the customer's account `scope` selects, once per
+    /// natural key: a replay with the same fingerprint returns the id of the document the key
+    /// made, other content is `KeyReused`. The running balances move in the same transaction.
     async fn commit(
         &self,
         customer_id: &str,
         key: &NaturalKey,
         fingerprint: &str,
+        scope: &AccountScope,
         plan: Plan<'_>,
     ) -> StoreResult<Outcome<String>>;
+
+    /// The customer's running balances.
+    async fn balances(&self, customer_id: &str) -> StoreResult<CustomerBalances>;
+
+    /// Up to `limit` of the customer's invoices open now (in `currency` when given), by due
+    /// date, invoice number and id, after `after`: one page of an aging as of today, read by
+    /// index whatever the customer's history.
+    async fn open_invoice_page(
+        &self,
+        customer_id: &str,
+        currency: Option<Currency>,
+        after: Option<&OpenInvoiceKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredInvoice>>;
+
+    /// The customer's oldest overdue days as last announced (0 when never).
+    async fn overdue_position(&self, customer_id: &str) -> StoreResult<u32>;
 
     async fn invoice(&self, invoice_id: &str) -> StoreResult<Option<StoredInvoice>>;
 
@@ -298,10 +364,6 @@ pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
 
     /// Every document of the customer's ledger, in posting order.
     async fn ledger(&self, customer_id: &str) -> StoreResult<Vec<LedgerDocument>>;
-
-    /// Unapplied credit per currency.
-    async fn unapplied_credit(&self, customer_id: &str)
-    -> StoreResult<BTreeMap<Currency, Decimal>>;
 
     /// Invoices (with movements) issued on or before `issued_by` and not closed before
     /// `open_on` — what aging as of a date, overdue detection and payment behaviour read. One

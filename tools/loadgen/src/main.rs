@@ -1,4 +1,5 @@
-//! `credit-loadgen`: the Authorize benchmark (issue #4).
+//! `credit-loadgen`: the Authorize benchmark (issue #4), and with `--bench collections` the
+//! collections benchmark of issue #19 (see [`collections`]).
 //!
 //! In one run: the suite on PostgreSQL + Redis, served in this process, and a baseline that
 //! keeps exposure in a PostgreSQL row under `SELECT … FOR UPDATE`, both driven by the same
@@ -12,6 +13,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baseline;
+mod collections;
 mod load;
 mod machine;
 mod world;
@@ -83,6 +85,33 @@ struct Args {
     /// Run only the suite or only the baseline.
     #[arg(long, value_enum, default_value_t = Only::Both)]
     only: Only,
+    /// Which benchmark: Authorize (issue #4) or collections (issue #19).
+    #[arg(long, value_enum, default_value_t = Bench::Authorize)]
+    bench: Bench,
+    /// Collections: open invoices of the small customer.
+    #[arg(long, default_value_t = 100)]
+    small: u64,
+    /// Collections: open invoices of the large customer.
+    #[arg(long, default_value_t = 20_000)]
+    large: u64,
+    /// Collections: callers posting invoices on one customer.
+    #[arg(long, default_value_t = 8)]
+    invoice_callers: usize,
+    /// Collections: invoices posted in the measured PostInvoice run of each customer.
+    #[arg(long, default_value_t = 2_000)]
+    invoices: u64,
+    /// Collections: payments recorded (one caller) on each customer.
+    #[arg(long, default_value_t = 300)]
+    payments: u64,
+    /// Collections: aging pages read (one caller) on each customer.
+    #[arg(long, default_value_t = 500)]
+    aging_calls: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Bench {
+    Authorize,
+    Collections,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +150,14 @@ fn main() -> Result<()> {
     let args = Args::parse();
     // The servers' runtime: the suite runs in this process.
     let runtime = credit_runtime::server::runtime().context("building the tokio runtime")?;
+    if args.bench == Bench::Collections {
+        let failed = runtime.block_on(run_collections(&args))?;
+        if failed > 0 {
+            eprintln!("FAILED: {failed} call(s) were refused or failed");
+            std::process::exit(2);
+        }
+        return Ok(());
+    }
     let rows = runtime.block_on(run(&args))?;
     let violations = print(&args, &rows);
     if violations > 0 {
@@ -144,6 +181,34 @@ async fn run(args: &Args) -> Result<Vec<Row>> {
     match world::delete_redis_prefix(&args.redis_url, &prefix).await {
         Ok(deleted) => eprintln!("== cleaned up: database dropped, {deleted} Redis keys deleted"),
         Err(error) => eprintln!("warning: could not delete Redis keys {prefix}*: {error:#}"),
+    }
+    result
+}
+
+/// The collections benchmark in a database and Redis prefix of its own, cleaned up after.
+async fn run_collections(args: &Args) -> Result<u64> {
+    let database = BenchDatabase::create(&args.database_url).await?;
+    let prefix = format!("bench:{}:", database.name);
+    eprintln!(
+        "== database {} on {}, Redis prefix {prefix}",
+        database.name, args.database_url
+    );
+    let settings = collections::CollectionsArgs {
+        small: args.small,
+        large: args.large,
+        callers: args.invoice_callers,
+        aging_calls: args.aging_calls,
+        payments: args.payments,
+        invoices: args.invoices,
+        grpc_connections: args.grpc_connections,
+        suite_connections: args.suite_connections,
+    };
+    let result = collections::run(&settings, &database, &args.redis_url, &prefix).await;
+    if let Err(error) = database.drop_database().await {
+        eprintln!("warning: could not drop {}: {error:#}", database.name);
+    }
+    if let Err(error) = world::delete_redis_prefix(&args.redis_url, &prefix).await {
+        eprintln!("warning: could not delete Redis keys {prefix}*: {error:#}");
     }
     result
 }

@@ -56,12 +56,15 @@ impl BenchDatabase {
         })
     }
 
-    /// Vacuums this database and checkpoints, so that a system does not pay for the writes of
-    /// the one measured before it (autovacuum and a checkpoint would otherwise run during its
-    /// measurement).
+    /// Vacuums and analyzes this database and checkpoints, so that a system does not pay for
+    /// the writes of the one measured before it (autovacuum and a checkpoint would otherwise
+    /// run during its measurement), and the planner knows the tables as they are after a bulk
+    /// fill (as autovacuum's analyze would tell it a minute later).
     pub async fn settle(&self) -> Result<()> {
         let mut connection = PgConnection::connect(&self.url).await?;
-        sqlx::query("VACUUM").execute(&mut connection).await?;
+        sqlx::query("VACUUM ANALYZE")
+            .execute(&mut connection)
+            .await?;
         sqlx::query("CHECKPOINT").execute(&mut connection).await?;
         let _ = connection.close().await;
         Ok(())
@@ -212,7 +215,7 @@ impl Suite {
 
 #[derive(Debug, Clone)]
 pub struct Tokens {
-    clerk: MetadataValue<Ascii>,
+    pub clerk: MetadataValue<Ascii>,
     maker: MetadataValue<Ascii>,
     checker: MetadataValue<Ascii>,
     pub order_entry: MetadataValue<Ascii>,

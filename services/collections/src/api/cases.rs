@@ -177,7 +177,8 @@ impl CollectionsApi {
             .histories(Some(&record.customer_id), today, today)
             .await
             .map_err(store_error)?;
-        let positions = overdue_positions(&histories, today);
+        let positions = overdue_positions(&histories, today)
+            .map_err(|_| super::convert::too_large("an overdue amount"))?;
         let position = positions
             .into_values()
             .find(|position| position.customer_id.as_str() == record.customer_id);
@@ -218,6 +219,7 @@ impl CollectionsApi {
             .await
             .map_err(store_error)?;
         let positions: BTreeMap<String, OverduePosition> = overdue_positions(&histories, today)
+            .map_err(|_| super::convert::too_large("an overdue amount"))?
             .into_iter()
             .map(|(customer, position)| (customer.to_string(), position))
             .collect();

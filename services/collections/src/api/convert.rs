@@ -110,8 +110,22 @@ pub fn classification_to_proto(classification: AssetClassification) -> pb::Asset
     }
 }
 
-pub fn aging_summary(summary: &AgingSummary) -> pb::AgingSummary {
-    pb::AgingSummary {
+/// A sum of stored amounts too large to compute (see `domain::AmountOverflow`): the figure
+/// cannot be given, and saying so is better than a panic or a wrong total.
+pub fn too_large(what: &str) -> ServiceError {
+    ServiceError::FailedPrecondition {
+        reason: "AMOUNT_OUT_OF_RANGE",
+        message: format!("{what} is too large to compute"),
+        metadata: Vec::new(),
+    }
+}
+
+pub fn aging_summary(summary: &AgingSummary) -> Result<pb::AgingSummary, ServiceError> {
+    let total = summary.total().map_err(|_| too_large("an aging total"))?;
+    let overdue_total = summary
+        .overdue_total()
+        .map_err(|_| too_large("an aging total"))?;
+    Ok(pb::AgingSummary {
         currency: summary.currency.code().to_owned(),
         buckets: summary
             .buckets()
@@ -121,9 +135,9 @@ pub fn aging_summary(summary: &AgingSummary) -> pb::AgingSummary {
                 invoice_count: i32::try_from(amount.invoice_count).unwrap_or(i32::MAX),
             })
             .collect(),
-        total: money(summary.total(), summary.currency),
-        overdue_total: money(summary.overdue_total(), summary.currency),
-    }
+        total: money(total, summary.currency),
+        overdue_total: money(overdue_total, summary.currency),
+    })
 }
 
 /// The contract's invoice: amounts from its movements, days past due and classification as

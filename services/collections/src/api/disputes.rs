@@ -16,7 +16,7 @@ use super::receivables::{
     NewCreditNote, credit_note_changes, currency_mismatch, open_invoice, open_now, required_text,
 };
 use super::{CollectionsApi, store_error};
-use crate::store::{Account, Changes, DisputeFilter, DisputeRecord, NaturalKey};
+use crate::store::{Account, AccountScope, Changes, DisputeFilter, DisputeRecord, NaturalKey};
 
 impl CollectionsApi {
     pub(super) async fn open_dispute_now(
@@ -80,7 +80,13 @@ impl CollectionsApi {
         let fingerprint = key.fingerprint.clone();
         let outcome = self
             .store
-            .commit(&customer_id, &NaturalKey::Request(key), &fingerprint, &plan)
+            .commit(
+                &customer_id,
+                &NaturalKey::Request(key),
+                &fingerprint,
+                &AccountScope::Invoices(vec![invoice_id.clone()]),
+                &plan,
+            )
             .await
             .map_err(store_error)?;
         let dispute = self.stored_dispute(&outcome.into_inner()).await?;
@@ -193,6 +199,8 @@ impl CollectionsApi {
                 &dispute.customer_id,
                 &NaturalKey::Request(key),
                 &fingerprint,
+                // The dispute's invoice, with its open disputes (the one resolved among them).
+                &AccountScope::Invoices(vec![dispute.invoice_id.clone()]),
                 &plan,
             )
             .await

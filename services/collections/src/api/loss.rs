@@ -31,7 +31,8 @@ use super::{CollectionsApi, store_error};
 use crate::domain::kpi::{Period, PromiseOutcome, compute_kpis, kpi_inputs};
 use crate::domain::{
     Checker, MovementKind, ProvisionMethod, WriteOffDecision, WriteOffError, WriteOffStatus,
-    compute_provisions, decide_write_off, exposure_lines, record_recovery, write_off_amount,
+    classification::ProvisionError, compute_provisions, decide_write_off, exposure_lines,
+    record_recovery, write_off_amount,
 };
 use crate::domain::{DEFAULT_LGD, Fraction, PromiseStatus};
 use crate::store::{
@@ -93,8 +94,10 @@ impl CollectionsApi {
         } else {
             ProvisionMethod::Classification
         };
-        let report =
-            compute_provisions(&lines, &policy, &method).map_err(ServiceError::internal)?;
+        let report = compute_provisions(&lines, &policy, &method).map_err(|error| match error {
+            ProvisionError::TooLarge(_) => super::convert::too_large("a provision total"),
+            missing @ ProvisionError::MissingPd(_) => ServiceError::internal(missing),
+        })?;
 
         let after = page.after.as_deref().unwrap_or("");
         let mut customers: Vec<(String, pb::CustomerProvision)> = report
@@ -129,21 +132,27 @@ impl CollectionsApi {
             summaries: report
                 .summaries
                 .values()
-                .map(|summary| pb::ProvisionSummary {
-                    currency: summary.currency.code().to_owned(),
-                    by_class: summary
-                        .by_class()
-                        .map(|(classification, class)| pb::ClassProvision {
-                            classification: classification_to_proto(classification).into(),
-                            exposure: money(class.exposure, summary.currency),
-                            provision: money(class.provision, summary.currency),
-                            invoice_count: i32::try_from(class.invoice_count).unwrap_or(i32::MAX),
-                        })
-                        .collect(),
-                    total_exposure: money(summary.total_exposure(), summary.currency),
-                    total_provision: money(summary.total_provision(), summary.currency),
+                .map(|summary| {
+                    let too_large = |_| super::convert::too_large("a provision total");
+                    let total_exposure = summary.total_exposure().map_err(too_large)?;
+                    let total_provision = summary.total_provision().map_err(too_large)?;
+                    Ok(pb::ProvisionSummary {
+                        currency: summary.currency.code().to_owned(),
+                        by_class: summary
+                            .by_class()
+                            .map(|(classification, class)| pb::ClassProvision {
+                                classification: classification_to_proto(classification).into(),
+                                exposure: money(class.exposure, summary.currency),
+                                provision: money(class.provision, summary.currency),
+                                invoice_count: i32::try_from(class.invoice_count)
+                                    .unwrap_or(i32::MAX),
+                            })
+                            .collect(),
+                        total_exposure: money(total_exposure, summary.currency),
+                        total_provision: money(total_provision, summary.currency),
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ServiceError>>()?,
             customers: customers.into_iter().map(|(_, line)| line).collect(),
             rules: policy
                 .rules()
@@ -483,15 +492,17 @@ impl CollectionsApi {
                 })
             })
             .collect();
-        let inputs = kpi_inputs(&histories, &promises, &period);
+        let inputs = kpi_inputs(&histories, &promises, &period)
+            .map_err(|_| super::convert::too_large("a KPI figure"))?;
         let kpis = inputs
             .into_values()
             .filter(|inputs| currency.is_none_or(|wanted| wanted == inputs.currency))
             .map(|inputs| {
-                let kpis = compute_kpis(inputs);
+                let kpis =
+                    compute_kpis(inputs).map_err(|_| super::convert::too_large("a KPI figure"))?;
                 let inputs = &kpis.inputs;
                 let code = inputs.currency;
-                pb::KpiSet {
+                Ok(pb::KpiSet {
                     currency: code.code().to_owned(),
                     credit_sales: money(inputs.credit_sales, code),
                     opening_receivables: money(inputs.opening_receivables, code),
@@ -509,9 +520,9 @@ impl CollectionsApi {
                     promise_kept_rate: kpis.promise_kept_rate.map(|value| value.to_string()),
                     promises_due: i32::try_from(inputs.promises_due).unwrap_or(i32::MAX),
                     promises_kept: i32::try_from(inputs.promises_kept).unwrap_or(i32::MAX),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ServiceError>>()?;
         Ok(pb::GetKpisResponse {
             period: request.period,
             kpis,

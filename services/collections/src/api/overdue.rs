@@ -54,7 +54,8 @@ impl CollectionsApi {
                 .await
                 .map_err(store_error)?,
         };
-        let positions = overdue_positions(&histories, as_of);
+        let positions = overdue_positions(&histories, as_of)
+            .map_err(|_| super::convert::too_large("an overdue amount"))?;
         let announced = self.store.overdue_positions().await.map_err(store_error)?;
         let mut evaluated: BTreeMap<String, (u32, Vec<pb::Money>, Vec<pb::OverdueInvoice>)> =
             BTreeMap::new();

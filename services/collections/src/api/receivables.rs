@@ -15,16 +15,17 @@ use rust_decimal::Decimal;
 
 use super::convert::{
     self, aging_summary, as_of_date, money, optional_id, past_date, positive_money, required_id,
-    to_date,
+    to_date, too_large,
 };
 use super::{CollectionsApi, store_error};
 use crate::domain::{
-    AllocationInstruction, CustomerId, Funds, Invoice, InvoiceHistory, InvoiceId, Movement,
-    MovementKind, OpenItem, age, allocate_payment, apply_unapplied_credit, payment_behaviour,
+    AllocationInstruction, CustomerId, DueDateTotal, Funds, Invoice, InvoiceHistory, InvoiceId,
+    Movement, MovementKind, OpenItem, age, allocate_payment, apply_unapplied_credit,
+    payment_behaviour, summarize_due_dates,
 };
 use crate::store::{
-    Account, Changes, CreditNoteRecord, InvoiceFilter, InvoiceRecord, LedgerDocument, NaturalKey,
-    NewMovement, PaymentRecord, StoredInvoice, Terms,
+    Account, AccountScope, Changes, CreditNoteRecord, InvoiceFilter, InvoiceRecord, LedgerDocument,
+    NaturalKey, NewMovement, OpenInvoiceKey, PaymentRecord, StoredInvoice, Terms,
 };
 use credit_core::both;
 
@@ -148,6 +149,8 @@ impl CollectionsApi {
                 &customer_id,
                 &NaturalKey::Invoice(number.clone()),
                 &fingerprint,
+                // Only the credit that can pay the new invoice: none of the open invoices.
+                &AccountScope::Credit(amount.currency()),
                 &plan,
             )
             .await
@@ -168,7 +171,9 @@ impl CollectionsApi {
             if let Some(payment) = self.store.payment(document).await.map_err(store_error)?
                 && payment.recorded_at <= stored.record.posted_at
             {
-                credit_applied += movement.amount;
+                credit_applied = credit_applied
+                    .checked_add(movement.amount)
+                    .ok_or_else(|| too_large("the credit applied"))?;
             }
         }
         if !replayed {
@@ -302,6 +307,7 @@ impl CollectionsApi {
                 &customer_id,
                 &NaturalKey::CreditNote(number.clone()),
                 &fingerprint,
+                &AccountScope::Invoices(vec![invoice_id.clone()]),
                 &plan,
             )
             .await
@@ -431,19 +437,39 @@ impl CollectionsApi {
                 ..Changes::default()
             })
         };
+        // Explicit allocations read the invoices they name; an automatic one walks the open
+        // invoices oldest due first only as far as the payment reaches.
+        let scope = if instructions.is_empty() {
+            AccountScope::OldestOpen {
+                currency: amount.currency(),
+                amount: amount.amount(),
+            }
+        } else {
+            // Each invoice once, even when named twice (the plan refuses that request, but
+            // must see each invoice once to say so).
+            AccountScope::Invoices(
+                instructions
+                    .iter()
+                    .map(|instruction| instruction.invoice_id.to_string())
+                    .collect::<std::collections::BTreeSet<String>>()
+                    .into_iter()
+                    .collect(),
+            )
+        };
         let outcome = self
             .store
             .commit(
                 &customer_id,
                 &NaturalKey::Payment(reference.clone()),
                 &fingerprint,
+                &scope,
                 &plan,
             )
             .await
             .map_err(store_error)?;
         let replayed = outcome.is_replay();
         let payment_id = outcome.into_inner();
-        if !replayed {
+        if !replayed && self.payment_may_move_overdue(&customer_id, today).await? {
             // A payment may end the customer's overdue: announce it now rather than at the
             // next scheduled run.
             if let Err(error) = self
@@ -454,6 +480,44 @@ impl CollectionsApi {
             }
         }
         self.payment_response(&payment_id, replayed, today).await
+    }
+
+    /// Whether a detection for the customer after a payment could change anything: its
+    /// oldest overdue days moved away from what was announced, or it has an open promise the
+    /// payment may keep. Answered from the running balances and two keyed reads, because the
+    /// detection itself reads every open invoice of the customer (the InvoiceOverdue event
+    /// lists them) and would make every payment cost as much as the customer's history.
+    async fn payment_may_move_overdue(
+        &self,
+        customer_id: &str,
+        today: NaiveDate,
+    ) -> Result<bool, ServiceError> {
+        let balances = self
+            .store
+            .balances(customer_id)
+            .await
+            .map_err(store_error)?;
+        // Every due date with a row has an open invoice; the earliest is the oldest.
+        let oldest_overdue_days = balances
+            .due_dates
+            .keys()
+            .map(|(_, due_date)| crate::domain::days_past_due(*due_date, today))
+            .max()
+            .unwrap_or(0);
+        let announced = self
+            .store
+            .overdue_position(customer_id)
+            .await
+            .map_err(store_error)?;
+        if oldest_overdue_days != announced {
+            return Ok(true);
+        }
+        let promises = self
+            .cases
+            .open_promises(Some(customer_id))
+            .await
+            .map_err(store_error)?;
+        Ok(!promises.is_empty())
     }
 
     async fn payment_response(
@@ -641,7 +705,10 @@ impl CollectionsApi {
         for (index, document) in documents.iter().enumerate() {
             let entry = ledger_entry(document);
             let balance = balances.entry(entry.currency).or_insert(Decimal::ZERO);
-            *balance += entry.debit - entry.credit;
+            *balance = balance
+                .checked_add(entry.debit)
+                .and_then(|balance| balance.checked_sub(entry.credit))
+                .ok_or_else(|| too_large("the ledger's running balance"))?;
             let in_currency = currency.is_none_or(|wanted| wanted == entry.currency);
             let in_period = period.is_none_or(|(start, end)| {
                 start <= entry.posting_date && entry.posting_date <= end
@@ -657,44 +724,35 @@ impl CollectionsApi {
             .take(page.size + 1)
             .collect();
         let next_page_token = page.finish(&mut page_entries, |(key, _)| key);
-        let open = self
+        // The running balances, not a sum over every open invoice (issue #19).
+        let stored = self
             .store
-            .histories(Some(&customer_id), last_day(), last_day())
+            .balances(&customer_id)
             .await
             .map_err(store_error)?;
-        let mut open_receivables: BTreeMap<Currency, Decimal> = BTreeMap::new();
-        for history in &open {
-            *open_receivables
-                .entry(history.invoice.currency)
-                .or_insert(Decimal::ZERO) += open_now(history);
+        let mut balances = Vec::new();
+        for (code, balance) in &stored.currencies {
+            let shown = currency.is_none_or(|wanted| wanted == *code)
+                && (balance.open_receivables > Decimal::ZERO
+                    || balance.unapplied_credit > Decimal::ZERO);
+            if !shown {
+                continue;
+            }
+            let net = balance
+                .open_receivables
+                .checked_sub(balance.unapplied_credit)
+                .ok_or_else(|| too_large("the balance"))?;
+            balances.push(pb::CurrencyBalance {
+                currency: code.code().to_owned(),
+                open_receivables: money(balance.open_receivables, *code),
+                unapplied_credit: money(balance.unapplied_credit, *code),
+                balance: money(net, *code),
+            });
         }
-        let credits = self
-            .store
-            .unapplied_credit(&customer_id)
-            .await
-            .map_err(store_error)?;
-        let currencies: std::collections::BTreeSet<Currency> = open_receivables
-            .keys()
-            .chain(credits.keys())
-            .copied()
-            .filter(|code| currency.is_none_or(|wanted| wanted == *code))
-            .collect();
         Ok(pb::GetCustomerLedgerResponse {
             entries: page_entries.into_iter().map(|(_, entry)| entry).collect(),
             next_page_token,
-            balances: currencies
-                .into_iter()
-                .map(|code| {
-                    let open = open_receivables.get(&code).copied().unwrap_or_default();
-                    let credit = credits.get(&code).copied().unwrap_or_default();
-                    pb::CurrencyBalance {
-                        currency: code.code().to_owned(),
-                        open_receivables: money(open, code),
-                        unapplied_credit: money(credit, code),
-                        balance: money(open - credit, code),
-                    }
-                })
-                .collect(),
+            balances,
         })
     }
 
@@ -721,6 +779,13 @@ impl CollectionsApi {
         };
         let page = Page::parse(request.page_size, &request.page_token);
         let ((scope, as_of), (currency, page)) = both(both(scope, as_of), both(currency, page))?;
+        if let Some(customer_id) = &scope
+            && as_of >= today
+        {
+            return self
+                .customer_aging_now(customer_id, as_of, currency, &page)
+                .await;
+        }
         let histories: Vec<InvoiceHistory> = self
             .store
             .histories(scope.as_deref(), as_of, as_of)
@@ -729,8 +794,12 @@ impl CollectionsApi {
             .into_iter()
             .filter(|history| currency.is_none_or(|wanted| wanted == history.invoice.currency))
             .collect();
-        let aging = age(&histories, as_of);
-        let totals = aging.summaries.values().map(aging_summary).collect();
+        let aging = age(&histories, as_of).map_err(|_| too_large("an aging total"))?;
+        let totals = aging
+            .summaries
+            .values()
+            .map(aging_summary)
+            .collect::<Result<_, _>>()?;
         let mut response = pb::GetAgingResponse {
             as_of_date: Some(to_date(as_of)),
             totals,
@@ -742,43 +811,37 @@ impl CollectionsApi {
                 .invoices
                 .iter()
                 .enumerate()
-                .map(|(index, line)| {
-                    (
-                        format!("{index:010}"),
-                        pb::AgedInvoice {
-                            invoice_id: line.invoice_id.to_string(),
-                            invoice_number: line.invoice_number.clone(),
-                            due_date: Some(to_date(line.due_date)),
-                            days_past_due: i32::try_from(line.days_past_due).unwrap_or(i32::MAX),
-                            bucket: convert::bucket_to_proto(line.bucket).into(),
-                            open_amount: money(line.open_amount, line.currency),
-                        },
-                    )
-                })
+                .map(|(index, line)| (format!("{index:010}"), aged_invoice(line)))
                 .filter(|(key, _)| *key > after)
-                .take(page.size + 1)
+                .take(page.size.saturating_add(1))
                 .collect();
             response.next_page_token = page.finish(&mut lines, |(key, _)| key);
             response.invoices = lines.into_iter().map(|(_, line)| line).collect();
         } else {
-            let by_customer = crate::domain::age_by_customer(&histories, as_of);
-            let mut customers: Vec<(Decimal, String, pb::CustomerAging)> = by_customer
-                .iter()
-                .map(|(customer, summaries)| {
-                    let overdue: Decimal = summaries
-                        .values()
-                        .map(|summary| summary.overdue_total())
-                        .sum();
-                    (
-                        overdue,
-                        customer.to_string(),
-                        pb::CustomerAging {
-                            customer_id: customer.to_string(),
-                            summaries: summaries.values().map(aging_summary).collect(),
-                        },
-                    )
-                })
-                .collect();
+            let by_customer = crate::domain::age_by_customer(&histories, as_of)
+                .map_err(|_| too_large("an aging total"))?;
+            let mut customers: Vec<(Decimal, String, pb::CustomerAging)> = Vec::new();
+            for (customer, summaries) in &by_customer {
+                let mut overdue = Decimal::ZERO;
+                for summary in summaries.values() {
+                    overdue = summary
+                        .overdue_total()
+                        .ok()
+                        .and_then(|total| overdue.checked_add(total))
+                        .ok_or_else(|| too_large("an aging total"))?;
+                }
+                customers.push((
+                    overdue,
+                    customer.to_string(),
+                    pb::CustomerAging {
+                        customer_id: customer.to_string(),
+                        summaries: summaries
+                            .values()
+                            .map(aging_summary)
+                            .collect::<Result<_, _>>()?,
+                    },
+                ));
+            }
             // Largest overdue first, then customer id.
             customers
                 .sort_by(|left, right| right.0.cmp(&left.0).then_with(|| left.1.cmp(&right.1)));
@@ -787,12 +850,77 @@ impl CollectionsApi {
                 .enumerate()
                 .map(|(index, (_, _, line))| (format!("{index:010}"), line))
                 .filter(|(key, _)| *key > after)
-                .take(page.size + 1)
+                .take(page.size.saturating_add(1))
                 .collect();
             response.next_page_token = page.finish(&mut lines, |(key, _)| key);
             response.customers = lines.into_iter().map(|(_, line)| line).collect();
         }
         Ok(response)
+    }
+
+    /// One customer's aging as of today (or later): totals from the running balances per due
+    /// date and one keyset page of the open invoices, so the cost does not grow with the
+    /// customer's open items (issue #19). An aging of a past date cannot use them (they hold
+    /// no history) and ages the invoices instead.
+    async fn customer_aging_now(
+        &self,
+        customer_id: &str,
+        as_of: NaiveDate,
+        currency: Option<Currency>,
+        page: &Page,
+    ) -> Result<pb::GetAgingResponse, ServiceError> {
+        let balances = self
+            .store
+            .balances(customer_id)
+            .await
+            .map_err(store_error)?;
+        let due_totals = balances
+            .due_dates
+            .iter()
+            .filter(|((code, _), _)| currency.is_none_or(|wanted| wanted == *code))
+            .map(|(&(code, due_date), due)| DueDateTotal {
+                currency: code,
+                due_date,
+                open_amount: due.open_amount,
+                open_invoices: due.open_invoices,
+            });
+        let totals = summarize_due_dates(due_totals, as_of)
+            .map_err(|_| too_large("an aging total"))?
+            .values()
+            .map(aging_summary)
+            .collect::<Result<_, _>>()?;
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(key) => Some(parse_aging_key(key)?),
+        };
+        let stored = self
+            .store
+            .open_invoice_page(customer_id, currency, after.as_ref(), page.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let histories: Vec<InvoiceHistory> =
+            stored.into_iter().map(|stored| stored.history).collect();
+        let mut lines: Vec<(String, pb::AgedInvoice)> =
+            crate::domain::aging::aged_invoices(&histories, as_of)
+                .iter()
+                .map(|line| {
+                    (
+                        format!(
+                            "{}|{}|{}",
+                            line.due_date, line.invoice_id, line.invoice_number
+                        ),
+                        aged_invoice(line),
+                    )
+                })
+                .collect();
+        let next_page_token = page.finish(&mut lines, |(key, _)| key);
+        Ok(pb::GetAgingResponse {
+            as_of_date: Some(to_date(as_of)),
+            totals,
+            invoices: lines.into_iter().map(|(_, line)| line).collect(),
+            next_page_token,
+            ..Default::default()
+        })
     }
 
     pub(super) async fn payment_behaviour_now(
@@ -951,10 +1079,33 @@ fn ledger_entry(document: &LedgerDocument) -> LedgerLine {
     }
 }
 
-/// The last date both databases store and compare as a date: "every invoice ever issued and
-/// still open" (SQLite compares dates as text, and chrono's own maximum is not "YYYY-MM-DD").
-fn last_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
+fn aged_invoice(line: &crate::domain::aging::AgedInvoice) -> pb::AgedInvoice {
+    pb::AgedInvoice {
+        invoice_id: line.invoice_id.to_string(),
+        invoice_number: line.invoice_number.clone(),
+        due_date: Some(to_date(line.due_date)),
+        days_past_due: i32::try_from(line.days_past_due).unwrap_or(i32::MAX),
+        bucket: convert::bucket_to_proto(line.bucket).into(),
+        open_amount: money(line.open_amount, line.currency),
+    }
+}
+
+/// The key of the last line of an aging page: "<due date>|<invoice id>|<invoice number>" (the
+/// number last, as it may itself contain '|').
+fn parse_aging_key(key: &str) -> Result<OpenInvoiceKey, ServiceError> {
+    let mut parts = key.splitn(3, '|');
+    let due_date = parts.next().and_then(|due| due.parse::<NaiveDate>().ok());
+    match (due_date, parts.next(), parts.next()) {
+        (Some(due_date), Some(invoice_id), Some(invoice_number)) => Ok(OpenInvoiceKey {
+            due_date,
+            invoice_number: invoice_number.to_owned(),
+            invoice_id: invoice_id.to_owned(),
+        }),
+        _ => Err(ServiceError::invalid(
+            "page_token",
+            "is not a token of this aging",
+        )),
+    }
 }
 
 fn customer_id(value: &str) -> Result<String, ServiceError> {

@@ -2,6 +2,12 @@
 //!
 //! Totals are per currency; amounts are never converted here. An invoice counts when it was
 //! issued on or before the date and still had an open amount at the end of that day.
+//!
+//! Totals are summed with checked arithmetic: each amount is bounded on input, but a sum of
+//! many (or of rows stored before the bound) is not, and a total that does not fit is an
+//! [`AmountOverflow`] the caller reports, never a panic.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -9,6 +15,7 @@ use chrono::NaiveDate;
 use credit_core::Currency;
 use rust_decimal::Decimal;
 
+use super::AmountOverflow;
 use super::receivable::{CustomerId, InvoiceHistory, InvoiceId};
 
 /// Aging bucket by days past due (`AgingBucket` in collections.proto).
@@ -84,10 +91,17 @@ impl AgingSummary {
         }
     }
 
-    fn add(&mut self, bucket: AgingBucket, amount: Decimal) {
+    /// Adds `invoice_count` invoices open for `amount` in all to `bucket`.
+    fn add(
+        &mut self,
+        bucket: AgingBucket,
+        amount: Decimal,
+        invoice_count: u32,
+    ) -> Result<(), AmountOverflow> {
         let slot = &mut self.buckets[bucket.index()];
-        slot.amount += amount;
-        slot.invoice_count += 1;
+        slot.amount = slot.amount.checked_add(amount).ok_or(AmountOverflow)?;
+        slot.invoice_count = slot.invoice_count.saturating_add(invoice_count);
+        Ok(())
     }
 
     /// One bucket's amount and count.
@@ -103,17 +117,25 @@ impl AgingSummary {
     }
 
     /// Total open amount.
-    pub fn total(&self) -> Decimal {
-        self.buckets.iter().map(|slot| slot.amount).sum()
+    pub fn total(&self) -> Result<Decimal, AmountOverflow> {
+        checked_sum(self.buckets.iter().map(|slot| slot.amount))
     }
 
     /// Total of the past-due buckets.
-    pub fn overdue_total(&self) -> Decimal {
-        self.buckets()
-            .filter(|(bucket, _)| bucket.is_past_due())
-            .map(|(_, slot)| slot.amount)
-            .sum()
+    pub fn overdue_total(&self) -> Result<Decimal, AmountOverflow> {
+        checked_sum(
+            self.buckets()
+                .filter(|(bucket, _)| bucket.is_past_due())
+                .map(|(_, slot)| slot.amount),
+        )
     }
+}
+
+/// The sum of `amounts`, or [`AmountOverflow`] when it does not fit a `Decimal`.
+pub fn checked_sum(amounts: impl IntoIterator<Item = Decimal>) -> Result<Decimal, AmountOverflow> {
+    amounts.into_iter().try_fold(Decimal::ZERO, |sum, amount| {
+        sum.checked_add(amount).ok_or(AmountOverflow)
+    })
 }
 
 /// One invoice's line in a customer aging (`AgedInvoice`).
@@ -175,21 +197,21 @@ pub fn aged_invoices(histories: &[InvoiceHistory], as_of: NaiveDate) -> Vec<Aged
 }
 
 /// Ages `histories` (one customer's, or the whole portfolio's) as of `as_of`.
-pub fn age(histories: &[InvoiceHistory], as_of: NaiveDate) -> Aging {
+pub fn age(histories: &[InvoiceHistory], as_of: NaiveDate) -> Result<Aging, AmountOverflow> {
     let invoices = aged_invoices(histories, as_of);
-    let summaries = summarize(&invoices);
-    Aging {
+    let summaries = summarize(&invoices)?;
+    Ok(Aging {
         as_of,
         invoices,
         summaries,
-    }
+    })
 }
 
 /// A portfolio aging split by customer (`CustomerAging`), customers by id.
 pub fn age_by_customer(
     histories: &[InvoiceHistory],
     as_of: NaiveDate,
-) -> BTreeMap<CustomerId, BTreeMap<Currency, AgingSummary>> {
+) -> Result<BTreeMap<CustomerId, BTreeMap<Currency, AgingSummary>>, AmountOverflow> {
     let mut by_customer: BTreeMap<CustomerId, Vec<AgedInvoice>> = BTreeMap::new();
     for line in aged_invoices(histories, as_of) {
         by_customer
@@ -199,19 +221,51 @@ pub fn age_by_customer(
     }
     by_customer
         .into_iter()
-        .map(|(customer, lines)| (customer, summarize(&lines)))
+        .map(|(customer, lines)| Ok((customer, summarize(&lines)?)))
         .collect()
 }
 
-fn summarize(lines: &[AgedInvoice]) -> BTreeMap<Currency, AgingSummary> {
+fn summarize(lines: &[AgedInvoice]) -> Result<BTreeMap<Currency, AgingSummary>, AmountOverflow> {
     let mut summaries: BTreeMap<Currency, AgingSummary> = BTreeMap::new();
     for line in lines {
         summaries
             .entry(line.currency)
             .or_insert_with(|| AgingSummary::new(line.currency))
-            .add(line.bucket, line.open_amount);
+            .add(line.bucket, line.open_amount, 1)?;
     }
-    summaries
+    Ok(summaries)
+}
+
+/// What a customer has open in one currency on one due date: `open_invoices` invoices, open
+/// for `open_amount` in all (the store's running balance per due date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueDateTotal {
+    pub currency: Currency,
+    pub due_date: NaiveDate,
+    pub open_amount: Decimal,
+    pub open_invoices: u32,
+}
+
+/// The summaries of an aging as of `as_of` from what is open per due date. An invoice's bucket
+/// depends only on its due date, so this equals the summaries of [`age`] over the invoices open
+/// on `as_of`, with one row read per due date instead of one per invoice. Only for what is open
+/// now: the totals per due date hold no history, so an aging of a past date ages invoices.
+pub fn summarize_due_dates(
+    totals: impl IntoIterator<Item = DueDateTotal>,
+    as_of: NaiveDate,
+) -> Result<BTreeMap<Currency, AgingSummary>, AmountOverflow> {
+    let mut summaries: BTreeMap<Currency, AgingSummary> = BTreeMap::new();
+    for total in totals {
+        if total.open_invoices == 0 {
+            continue;
+        }
+        let bucket = AgingBucket::for_days_past_due(super::days_past_due(total.due_date, as_of));
+        summaries
+            .entry(total.currency)
+            .or_insert_with(|| AgingSummary::new(total.currency))
+            .add(bucket, total.open_amount, total.open_invoices)?;
+    }
+    Ok(summaries)
 }
 
 #[cfg(test)]
@@ -283,7 +337,7 @@ mod tests {
     #[test]
     fn aging_as_of_a_past_date_matches_the_hand_computed_table() {
         let as_of = date("2026-03-31");
-        let aging = age(&portfolio(), as_of);
+        let aging = age(&portfolio(), as_of).unwrap();
         // Open on 2026-03-31 (days past due = as_of − due date):
         //   A 1000.00, due 01-31: 28 (Feb) + 31 (Mar) = 59  → 31–60
         //   B  400.00 (500 − 100 credit note of 03-31), due 03-15: 16 → 1–30
@@ -314,13 +368,13 @@ mod tests {
             ]
         );
         // 250 + 400 + 1000 + 300 = 1950; overdue = 1950 − 250 = 1700.
-        assert_eq!(summary.total(), dec!(1950.00));
-        assert_eq!(summary.overdue_total(), dec!(1700.00));
+        assert_eq!(summary.total().unwrap(), dec!(1950.00));
+        assert_eq!(summary.overdue_total().unwrap(), dec!(1700.00));
     }
 
     #[test]
     fn aging_today_reflects_later_payments_and_write_offs() {
-        let aging = age(&portfolio(), date("2026-06-30"));
+        let aging = age(&portfolio(), date("2026-06-30")).unwrap();
         // On 2026-06-30:
         //   A 600.00 (1000 − 400), due 01-31: 28 + 31 + 30 + 31 + 30 = 150 → 91–180
         //   B 400.00, due 03-15: 16 + 30 + 31 + 30 = 107 → 91–180
@@ -338,7 +392,7 @@ mod tests {
         assert_eq!(summary.bucket(AgingBucket::Days61To90).amount, dec!(250.00));
         assert_eq!(summary.bucket(AgingBucket::Days31To60).amount, dec!(80.00));
         assert_eq!(summary.bucket(AgingBucket::Over360Days).invoice_count, 0);
-        assert_eq!(summary.total(), dec!(1330.00));
+        assert_eq!(summary.total().unwrap(), dec!(1330.00));
     }
 
     #[test]
@@ -347,13 +401,13 @@ mod tests {
         let mut dollar = invoice("c1", "G", dec!(10.00), "2026-03-01", "2026-03-31");
         dollar.currency = usd();
         histories.push(InvoiceHistory::new(dollar, vec![]));
-        let by_customer = age_by_customer(&histories, date("2026-03-31"));
+        let by_customer = age_by_customer(&histories, date("2026-03-31")).unwrap();
         let c1 = &by_customer[&CustomerId::parse("c1").unwrap()];
         // c1 in CNY: A 1000 + B 400; in USD: G 10, due that day → current.
-        assert_eq!(c1[&cny()].total(), dec!(1400.00));
+        assert_eq!(c1[&cny()].total().unwrap(), dec!(1400.00));
         assert_eq!(c1[&usd()].bucket(AgingBucket::Current).amount, dec!(10.00));
         let c2 = &by_customer[&CustomerId::parse("c2").unwrap()];
-        assert_eq!(c2[&cny()].total(), dec!(250.00));
+        assert_eq!(c2[&cny()].total().unwrap(), dec!(250.00));
         assert_eq!(by_customer.len(), 3);
     }
 }

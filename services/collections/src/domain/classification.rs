@@ -11,6 +11,8 @@ use chrono::NaiveDate;
 use credit_core::{Currency, FieldViolation};
 use rust_decimal::Decimal;
 
+use super::AmountOverflow;
+use super::aging::checked_sum;
 use super::fraction::Fraction;
 use super::receivable::{CustomerId, InvoiceHistory, InvoiceId};
 use super::rounding::round_money;
@@ -268,6 +270,8 @@ pub enum ProvisionMethod {
 pub enum ProvisionError {
     #[error("customer '{0}' has no PD: rate it before computing expected credit loss")]
     MissingPd(CustomerId),
+    #[error(transparent)]
+    TooLarge(#[from] AmountOverflow),
 }
 
 /// One invoice's provision.
@@ -315,12 +319,13 @@ impl ProvisionSummary {
             .map(|classification| (classification, self.class(classification)))
     }
 
-    pub fn total_exposure(&self) -> Decimal {
-        self.by_class.iter().map(|class| class.exposure).sum()
+    /// Checked: the classes' totals are bounded only by the portfolio.
+    pub fn total_exposure(&self) -> Result<Decimal, AmountOverflow> {
+        checked_sum(self.by_class.iter().map(|class| class.exposure))
     }
 
-    pub fn total_provision(&self) -> Decimal {
-        self.by_class.iter().map(|class| class.provision).sum()
+    pub fn total_provision(&self) -> Result<Decimal, AmountOverflow> {
+        checked_sum(self.by_class.iter().map(|class| class.provision))
     }
 }
 
@@ -349,8 +354,14 @@ pub struct ProvisionReport {
     pub customers: Vec<CustomerProvision>,
 }
 
+fn add(left: Decimal, right: Decimal) -> Result<Decimal, AmountOverflow> {
+    left.checked_add(right).ok_or(AmountOverflow)
+}
+
 /// Provisions for `exposures` by `method`; every line is classified by `policy` whatever the
-/// method, so the class columns are filled in both.
+/// method, so the class columns are filled in both. Sums and products are checked (a total
+/// too large is [`ProvisionError::TooLarge`], never a panic); the lint keeps them so.
+#[deny(clippy::arithmetic_side_effects)]
 pub fn compute_provisions(
     exposures: &[ExposureLine],
     policy: &ClassificationPolicy,
@@ -368,14 +379,18 @@ pub fn compute_provisions(
                 let pd = pd_by_customer
                     .get(&exposure.customer_id)
                     .ok_or_else(|| ProvisionError::MissingPd(exposure.customer_id.clone()))?;
-                pd.value() * lgd.value()
+                pd.value().checked_mul(lgd.value()).ok_or(AmountOverflow)?
             }
         };
+        let provision = exposure
+            .open_amount
+            .checked_mul(rate)
+            .ok_or(AmountOverflow)?;
         lines.push(ProvisionLine {
             exposure: exposure.clone(),
             classification,
             rate,
-            provision: round_money(exposure.open_amount * rate),
+            provision: round_money(provision),
         });
     }
 
@@ -387,9 +402,9 @@ pub fn compute_provisions(
             .entry(currency)
             .or_insert_with(|| ProvisionSummary::new(currency));
         let class = &mut summary.by_class[line.classification.index()];
-        class.exposure += line.exposure.open_amount;
-        class.provision += line.provision;
-        class.invoice_count += 1;
+        class.exposure = add(class.exposure, line.exposure.open_amount)?;
+        class.provision = add(class.provision, line.provision)?;
+        class.invoice_count = class.invoice_count.saturating_add(1);
 
         let (pd, lgd) = match method {
             ProvisionMethod::Classification => (None, None),
@@ -413,8 +428,8 @@ pub fn compute_provisions(
                 lgd,
             });
         customer.classification = customer.classification.max(line.classification);
-        customer.exposure += line.exposure.open_amount;
-        customer.provision += line.provision;
+        customer.exposure = add(customer.exposure, line.exposure.open_amount)?;
+        customer.provision = add(customer.provision, line.provision)?;
     }
     let mut customers: Vec<CustomerProvision> = customers.into_values().collect();
     customers.sort_by(|left, right| {
@@ -565,9 +580,9 @@ mod tests {
             }
         );
         // 10000 + 2500.50 + 333.33 + 1234.57 + 99.99 + 0.50 = 14168.89.
-        assert_eq!(summary.total_exposure(), dec!(14168.89));
+        assert_eq!(summary.total_exposure().unwrap(), dec!(14168.89));
         // 100.00 + 50.01 + 83.33 + 617.28 + 99.99 + 0.01 = 950.62.
-        assert_eq!(summary.total_provision(), dec!(950.62));
+        assert_eq!(summary.total_provision().unwrap(), dec!(950.62));
         // By customer, largest provision first: c2 700.61, c1 150.01, c3 100.00.
         let by_customer: Vec<(&str, AssetClassification, Decimal)> = report
             .customers
@@ -610,7 +625,10 @@ mod tests {
         assert_eq!(report.lines[1].provision, dec!(137.70));
         assert_eq!(report.customers[0].customer_id.as_str(), "c2");
         assert_eq!(report.customers[0].pd.unwrap().value(), dec!(0.153));
-        assert_eq!(report.summaries[&cny()].total_provision(), dec!(227.70));
+        assert_eq!(
+            report.summaries[&cny()].total_provision().unwrap(),
+            dec!(227.70)
+        );
         // The class columns are still filled: B is SUBSTANDARD at 100 days.
         assert_eq!(
             report.summaries[&cny()]

@@ -9,6 +9,11 @@
 //! - promise-kept rate = promises due in the period that were kept / promises due.
 //!
 //! Each is rounded once, to 4 places ([`super::rounding::round_ratio`]).
+//!
+//! Sums and products are checked: each amount is bounded on input, a portfolio's sum is not,
+//! and a figure too large to compute is an [`AmountOverflow`] for the handler, never a panic.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
@@ -16,6 +21,8 @@ use chrono::{Days, NaiveDate};
 use credit_core::Currency;
 use rust_decimal::Decimal;
 
+use super::AmountOverflow;
+use super::aging::checked_sum;
 use super::promise::PromiseStatus;
 use super::receivable::{InvoiceHistory, MovementKind};
 use super::rounding::ratio;
@@ -52,7 +59,11 @@ impl Period {
 
     /// Days in the period, both ends counted: January is 31.
     pub fn days(&self) -> u32 {
-        let days = self.end.signed_duration_since(self.start).num_days() + 1;
+        let days = self
+            .end
+            .signed_duration_since(self.start)
+            .num_days()
+            .saturating_add(1);
         u32::try_from(days).unwrap_or(u32::MAX)
     }
 
@@ -128,13 +139,24 @@ pub struct Kpis {
 }
 
 /// Computes the KPIs of `inputs`.
-pub fn compute_kpis(inputs: KpiInputs) -> Kpis {
+pub fn compute_kpis(inputs: KpiInputs) -> Result<Kpis, AmountOverflow> {
     let days = Decimal::from(inputs.days_in_period);
-    let collectable = inputs.opening_receivables + inputs.credit_sales;
-    let dso = ratio(inputs.closing_receivables * days, inputs.credit_sales);
+    let collectable = add(inputs.opening_receivables, inputs.credit_sales)?;
+    let dso = ratio(
+        inputs
+            .closing_receivables
+            .checked_mul(days)
+            .ok_or(AmountOverflow)?,
+        inputs.credit_sales,
+    );
     let collection_effectiveness_percent = ratio(
-        (collectable - inputs.closing_receivables) * Decimal::ONE_HUNDRED,
-        collectable - inputs.closing_current_receivables,
+        collectable
+            .checked_sub(inputs.closing_receivables)
+            .and_then(|collected| collected.checked_mul(Decimal::ONE_HUNDRED))
+            .ok_or(AmountOverflow)?,
+        collectable
+            .checked_sub(inputs.closing_current_receivables)
+            .ok_or(AmountOverflow)?,
     );
     let overdue_ratio = ratio(
         inputs.closing_overdue_receivables,
@@ -145,14 +167,18 @@ pub fn compute_kpis(inputs: KpiInputs) -> Kpis {
         Decimal::from(inputs.promises_kept),
         Decimal::from(inputs.promises_due),
     );
-    Kpis {
+    Ok(Kpis {
         inputs,
         dso,
         overdue_ratio,
         bad_debt_ratio,
         collection_effectiveness_percent,
         promise_kept_rate,
-    }
+    })
+}
+
+fn add(left: Decimal, right: Decimal) -> Result<Decimal, AmountOverflow> {
+    left.checked_add(right).ok_or(AmountOverflow)
 }
 
 /// Gathers the KPI inputs of `period` per currency from invoice histories (balances as of
@@ -163,7 +189,7 @@ pub fn kpi_inputs(
     histories: &[InvoiceHistory],
     promises: &[PromiseOutcome],
     period: &Period,
-) -> BTreeMap<Currency, KpiInputs> {
+) -> Result<BTreeMap<Currency, KpiInputs>, AmountOverflow> {
     let mut by_currency: BTreeMap<Currency, KpiInputs> = BTreeMap::new();
     for history in histories {
         let invoice = &history.invoice;
@@ -174,28 +200,33 @@ pub fn kpi_inputs(
             .entry(invoice.currency)
             .or_insert_with(|| KpiInputs::empty(invoice.currency, period));
         if period.contains(invoice.issue_date) {
-            inputs.credit_sales += invoice.amount;
+            inputs.credit_sales = add(inputs.credit_sales, invoice.amount)?;
         }
-        inputs.opening_receivables += history
-            .open_amount_as_of(period.day_before())
-            .unwrap_or(Decimal::ZERO);
+        inputs.opening_receivables = add(
+            inputs.opening_receivables,
+            history
+                .open_amount_as_of(period.day_before())
+                .unwrap_or(Decimal::ZERO),
+        )?;
         let closing = history
             .open_amount_as_of(period.end)
             .unwrap_or(Decimal::ZERO);
-        inputs.closing_receivables += closing;
+        inputs.closing_receivables = add(inputs.closing_receivables, closing)?;
         if invoice.days_past_due(period.end) == 0 {
-            inputs.closing_current_receivables += closing;
+            inputs.closing_current_receivables = add(inputs.closing_current_receivables, closing)?;
         } else {
-            inputs.closing_overdue_receivables += closing;
+            inputs.closing_overdue_receivables = add(inputs.closing_overdue_receivables, closing)?;
         }
-        inputs.write_offs += history
-            .movements
-            .iter()
-            .filter(|movement| {
-                movement.kind == MovementKind::WriteOff && period.contains(movement.date)
-            })
-            .map(|movement| movement.amount)
-            .sum::<Decimal>();
+        let written_off = checked_sum(
+            history
+                .movements
+                .iter()
+                .filter(|movement| {
+                    movement.kind == MovementKind::WriteOff && period.contains(movement.date)
+                })
+                .map(|movement| movement.amount),
+        )?;
+        inputs.write_offs = add(inputs.write_offs, written_off)?;
     }
     for promise in promises {
         if !period.contains(promise.promised_date) {
@@ -204,12 +235,12 @@ pub fn kpi_inputs(
         let inputs = by_currency
             .entry(promise.currency)
             .or_insert_with(|| KpiInputs::empty(promise.currency, period));
-        inputs.promises_due += 1;
+        inputs.promises_due = inputs.promises_due.saturating_add(1);
         if promise.status == PromiseStatus::Kept {
-            inputs.promises_kept += 1;
+            inputs.promises_kept = inputs.promises_kept.saturating_add(1);
         }
     }
-    by_currency
+    Ok(by_currency)
 }
 
 #[cfg(test)]
@@ -236,7 +267,8 @@ mod tests {
             days_in_period: quarter().days(),
             promises_due: 4,
             promises_kept: 3,
-        });
+        })
+        .unwrap();
         // 31 + 28 + 31 = 90 days.
         assert_eq!(kpis.inputs.days_in_period, 90);
         // DSO = 60000 / 90000 × 90 = 60.
@@ -252,7 +284,7 @@ mod tests {
 
     #[test]
     fn zero_denominators_leave_kpis_missing() {
-        let kpis = compute_kpis(KpiInputs::empty(cny(), &quarter()));
+        let kpis = compute_kpis(KpiInputs::empty(cny(), &quarter())).unwrap();
         assert_eq!(kpis.dso, None);
         assert_eq!(kpis.collection_effectiveness_percent, None);
         assert_eq!(kpis.overdue_ratio, None);
@@ -312,7 +344,7 @@ mod tests {
                 status: PromiseStatus::Broken,
             },
         ];
-        let inputs = &kpi_inputs(&histories, &promises, &quarter())[&cny()];
+        let inputs = &kpi_inputs(&histories, &promises, &quarter()).unwrap()[&cny()];
         assert_eq!(inputs.credit_sales, dec!(2610.00)); // B 2000 + C 500 + E 100 + F 10
         assert_eq!(inputs.opening_receivables, dec!(1000.00)); // A only
         assert_eq!(inputs.closing_receivables, dec!(2710.00)); // 400 + 2000 + 200 + 100 + 10
@@ -320,7 +352,7 @@ mod tests {
         assert_eq!(inputs.closing_overdue_receivables, dec!(610.00)); // A 400 + C 200 + F 10
         assert_eq!(inputs.write_offs, dec!(300.00));
         assert_eq!((inputs.promises_due, inputs.promises_kept), (2, 1));
-        let kpis = compute_kpis(inputs.clone());
+        let kpis = compute_kpis(inputs.clone()).unwrap();
         // DSO = 2710 / 2610 × 90 = 243900 / 2610 = 93.44827… → 93.4483.
         assert_eq!(kpis.dso, Some(dec!(93.4483)));
         // CEI = (1000 + 2610 − 2710) / (1000 + 2610 − 2100) × 100 = 90000 / 1510

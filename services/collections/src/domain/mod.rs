@@ -17,6 +17,12 @@
 //! - the types here are the service's own; conversions from and to `credit_proto` live with
 //!   the handlers.
 
+/// A total of amounts that does not fit a `Decimal`: each amount is bounded on input, a sum of
+/// many is not. Aggregates return it instead of panicking or wrapping; the handlers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a total of amounts is too large to compute")]
+pub struct AmountOverflow;
+
 pub mod aging;
 pub mod allocation;
 pub mod behaviour;
@@ -33,7 +39,9 @@ pub mod template;
 pub mod worklist;
 pub mod write_off;
 
-pub use aging::{Aging, AgingBucket, AgingSummary, age, age_by_customer};
+pub use aging::{
+    Aging, AgingBucket, AgingSummary, DueDateTotal, age, age_by_customer, summarize_due_dates,
+};
 pub use allocation::{
     AllocationError, AllocationInstruction, Application, Funds, OpenItem, allocate_payment,
     apply_unapplied_credit,

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use credit_core::Currency;
 use rust_decimal::Decimal;
 
+use super::AmountOverflow;
 use super::receivable::{CustomerId, InvoiceHistory};
 
 /// A customer's overdue position on a date.
@@ -33,11 +34,12 @@ impl OverduePosition {
 
 /// The overdue position of every customer with an invoice in `histories` on `as_of`, by
 /// customer id. Customers with invoices but nothing overdue appear with 0 days, so that a run
-/// can tell "no longer overdue" from "not looked at".
+/// can tell "no longer overdue" from "not looked at". Overdue amounts are summed with checked
+/// arithmetic: a sum too large is an [`AmountOverflow`], never a panic.
 pub fn overdue_positions(
     histories: &[InvoiceHistory],
     as_of: NaiveDate,
-) -> BTreeMap<CustomerId, OverduePosition> {
+) -> Result<BTreeMap<CustomerId, OverduePosition>, AmountOverflow> {
     let mut positions: BTreeMap<CustomerId, OverduePosition> = BTreeMap::new();
     for history in histories {
         let invoice = &history.invoice;
@@ -56,12 +58,13 @@ pub fn overdue_positions(
             continue;
         }
         position.oldest_overdue_days = position.oldest_overdue_days.max(days);
-        *position
+        let overdue = position
             .overdue_amounts
             .entry(invoice.currency)
-            .or_insert(Decimal::ZERO) += open;
+            .or_insert(Decimal::ZERO);
+        *overdue = overdue.checked_add(open).ok_or(AmountOverflow)?;
     }
-    positions
+    Ok(positions)
 }
 
 /// Oldest overdue days of one customer's invoices on `as_of` (0 when nothing is overdue).
@@ -124,7 +127,7 @@ mod tests {
     #[test]
     fn oldest_overdue_days_is_the_maximum_over_open_invoices() {
         let as_of = date("2026-03-12");
-        let positions = overdue_positions(&histories(), as_of);
+        let positions = overdue_positions(&histories(), as_of).unwrap();
         let c1 = &positions[&CustomerId::parse("c1").unwrap()];
         assert_eq!(c1.oldest_overdue_days, 40);
         // 600 (A) + 50 (B).
@@ -142,7 +145,7 @@ mod tests {
 
     #[test]
     fn only_changed_customers_are_reported_and_a_second_run_reports_nothing() {
-        let positions = overdue_positions(&histories(), date("2026-03-12"));
+        let positions = overdue_positions(&histories(), date("2026-03-12")).unwrap();
         let previous = BTreeMap::from([
             (CustomerId::parse("c1").unwrap(), 39),
             (CustomerId::parse("c2").unwrap(), 0),

@@ -192,13 +192,19 @@ impl InvoiceHistory {
         if !self.is_issued_by(as_of) {
             return None;
         }
-        let reduced: Decimal = self
+        // Checked: a sum of movements beyond `Decimal` is certainly more than the amount, so
+        // nothing is open (the same clamp as below), rather than a panic.
+        let reduced = self
             .movements
             .iter()
             .filter(|movement| movement.date <= as_of)
-            .map(|movement| movement.amount)
-            .sum();
-        Some((self.invoice.amount - reduced).max(Decimal::ZERO))
+            .try_fold(Decimal::ZERO, |sum, movement| {
+                sum.checked_add(movement.amount)
+            });
+        let open = reduced
+            .and_then(|reduced| self.invoice.amount.checked_sub(reduced))
+            .unwrap_or(Decimal::ZERO);
+        Some(open.max(Decimal::ZERO))
     }
 
     /// When and how the invoice closed, if its open amount reached zero: the date of the

@@ -15,6 +15,7 @@ use credit_runtime::{
 };
 use rust_decimal::Decimal;
 
+use super::balances::{self, BalanceDeltas, write_balances};
 use super::{
     LedgerDocument, NewMovement, Outcome, StoreError, StoreResult, currency, decimal, stored_time,
 };
@@ -385,11 +386,13 @@ impl LossStore for SqlLossStore {
                     return outcome;
                 }
                 let (customer_id, seq, write_off) = locked_write_off!(tx, sql, write_off_id);
-                let amount: String =
-                    sqlx::query_scalar(&sql("SELECT amount FROM invoices WHERE invoice_id = $1"))
-                        .bind(&write_off.invoice_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let (amount, invoice_currency, due_date): (String, String, NaiveDate) =
+                    sqlx::query_as(&sql(
+                        "SELECT amount, currency, due_date FROM invoices WHERE invoice_id = $1",
+                    ))
+                    .bind(&write_off.invoice_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 let reductions: Vec<String> = sqlx::query_scalar(&sql(
                     "SELECT amount FROM receivable_movements WHERE invoice_id = $1",
                 ))
@@ -398,9 +401,10 @@ impl LossStore for SqlLossStore {
                 .await?;
                 let place = format!("invoice {}", write_off.invoice_id);
                 let amount = decimal(&place, &amount)?;
+                let invoice_currency = currency(&place, &invoice_currency)?;
                 let mut reduced = Decimal::ZERO;
                 for reduction in &reductions {
-                    reduced += decimal(&place, reduction)?;
+                    reduced = balances::add(reduced, decimal(&place, reduction)?, "open receivables")?;
                 }
                 let state = InvoiceState {
                     amount,
@@ -444,6 +448,15 @@ impl LossStore for SqlLossStore {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // The running balances move with the write-off (migration 0007).
+                let mut deltas = BalanceDeltas::default();
+                if let Some(movement) = &changes.movement {
+                    deltas.invoice_reduced(invoice_currency, due_date, movement.amount)?;
+                }
+                if changes.close_invoice_on.is_some() {
+                    deltas.invoice_closed(invoice_currency, due_date)?;
+                }
+                write_balances!(tx, sql, &customer_id, &deltas)?;
                 for event in &changes.events {
                     insert_outbox_event!(tx, sql, event)?;
                 }

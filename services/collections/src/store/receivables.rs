@@ -9,9 +9,11 @@ use credit_runtime::sql::{KeyReused, retry_once_on_race};
 use credit_runtime::{Database, insert_outbox_event, on_database};
 use rust_decimal::Decimal;
 
+use super::balances::{BalanceDeltas, write_balances};
 use super::{
-    Account, CreditNoteRecord, InvoiceFilter, InvoiceRecord, LedgerDocument, NaturalKey,
-    NewMovement, Outcome, OverdueChange, PaymentRecord, Plan, ReceivableStore, StoreError,
+    Account, AccountScope, Changes, CreditNoteRecord, CurrencyBalance, CustomerBalances,
+    DueBalance, InvoiceFilter, InvoiceRecord, LedgerDocument, NaturalKey, NewMovement,
+    OpenInvoiceKey, Outcome, OverdueChange, PaymentRecord, Plan, ReceivableStore, StoreError,
     StoreResult, StoredInvoice, Terms, currency, decimal, stored_time,
 };
 use crate::domain::{CustomerId, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind};
@@ -248,7 +250,7 @@ fn join_histories(
 
 /// `SELECT <columns> FROM invoices WHERE <condition>` as one static string per query.
 macro_rules! invoices_where {
-    ($condition:literal) => {
+    ($condition:expr) => {
         concat!(
             "SELECT invoice_id, customer_id, invoice_number, currency, amount, issue_date, due_date, \
              order_id, hold_id, net_days, discount_percent, discount_days, closed_date, posted_at, posted_by \
@@ -260,7 +262,7 @@ macro_rules! invoices_where {
 
 /// Movements of the invoices a condition on `i` (invoices) selects.
 macro_rules! movements_of_invoices_where {
-    ($condition:literal) => {
+    ($condition:expr) => {
         concat!(
             "SELECT m.invoice_id, m.kind, m.amount, m.effective_date, m.document_id \
              FROM receivable_movements AS m JOIN invoices AS i ON i.invoice_id = m.invoice_id WHERE ",
@@ -270,6 +272,446 @@ macro_rules! movements_of_invoices_where {
     };
 }
 
+/// How many open invoices an oldest-first allocation reads in its first batch; each further
+/// batch is twice as large (up to [`MAX_ALLOCATION_BATCH`]). Most payments settle one to a few
+/// invoices, so most read one small batch.
+const FIRST_ALLOCATION_BATCH: i64 = 8;
+const MAX_ALLOCATION_BATCH: i64 = 512;
+
+/// The open invoices of the customer in allocation order (due date, issue date, invoice
+/// number, id), after the key `$3..$6`, in `$2`'s currency. The first batch passes
+/// [`first_key_date`] and empty strings: a plain row comparison (no "`$3 IS NULL OR`") is a
+/// range on the index, also in the generic plan PostgreSQL caches for a prepared statement.
+macro_rules! open_in_allocation_order {
+    ($prefix:literal) => {
+        concat!(
+            $prefix,
+            "customer_id = $1 AND ",
+            $prefix,
+            "currency = $2 AND ",
+            $prefix,
+            "closed_date IS NULL \
+             AND (",
+            $prefix,
+            "due_date, ",
+            $prefix,
+            "issue_date, ",
+            $prefix,
+            "invoice_number, ",
+            $prefix,
+            "invoice_id) > ($3, $4, $5, $6)"
+        )
+    };
+}
+
+/// Below every due and issue date stored (dates come from callers as calendar dates of year 1
+/// or later, and both databases store this one): the start key of a walk from the first
+/// invoice.
+fn first_key_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// Reads the part of customer `$customer_id`'s account that `$scope` ([`AccountScope`])
+/// selects, inside the write transaction `$tx`. Evaluates to `StoreResult<Account>`. Nothing
+/// here reads all of the customer's open items: a scope names its invoices, or walks the
+/// allocation-order index only as far as the payment reaches.
+macro_rules! load_account {
+    ($tx:ident, $sql:ident, $customer_id:expr, $scope:expr) => {
+        async {
+            let customer_id: &str = $customer_id;
+            let mut account = Account::default();
+            match $scope {
+                AccountScope::Credit(currency) => {
+                    account.credits = sqlx::query_as::<_, PaymentRow>(&$sql(
+                        "SELECT payment_id, customer_id, reference, currency, amount, value_date, \
+                         unapplied_at_recording, unapplied, recorded_at, recorded_by FROM payments \
+                         WHERE customer_id = $1 AND currency = $2 AND has_unapplied ORDER BY value_date, ledger_seq",
+                    ))
+                    .bind(customer_id)
+                    .bind(currency.code())
+                    .fetch_all(&mut *$tx)
+                    .await?
+                    .into_iter()
+                    .map(PaymentRow::into_record)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                }
+                AccountScope::Invoices(invoice_ids) => {
+                    for invoice_id in invoice_ids {
+                        let invoices = sqlx::query_as::<_, InvoiceRow>(&$sql(invoices_where!(
+                            "invoice_id = $1 AND customer_id = $2 AND closed_date IS NULL"
+                        )))
+                        .bind(invoice_id)
+                        .bind(customer_id)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        // Open disputes of the invoice even when it is closed: a dispute
+                        // stays open until resolved, whatever paid the invoice.
+                        let disputes = sqlx::query_as::<_, DisputeRow>(&$sql(concat!(
+                            "SELECT ", dispute_columns!(),
+                            " FROM disputes WHERE invoice_id = $1 AND customer_id = $2 AND status = 'OPEN' ORDER BY dispute_id"
+                        )))
+                        .bind(invoice_id)
+                        .bind(customer_id)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        if invoices.is_empty() {
+                            account.open_disputes.extend(
+                                disputes
+                                    .into_iter()
+                                    .map(DisputeRow::into_record)
+                                    .collect::<StoreResult<Vec<_>>>()?,
+                            );
+                            continue;
+                        }
+                        let movements = sqlx::query_as::<_, MovementRow>(&$sql(
+                            movements_of_invoices_where!("i.invoice_id = $1")
+                        ))
+                        .bind(invoice_id)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        add_to_account(&mut account, invoices, movements, disputes)?;
+                    }
+                    account.open_invoices.sort_by(|left, right| {
+                        allocation_key(&left.history.invoice).cmp(&allocation_key(&right.history.invoice))
+                    });
+                }
+                AccountScope::OldestOpen { currency, amount } => {
+                    let mut covered = Decimal::ZERO;
+                    let mut after: Option<(NaiveDate, NaiveDate, String, String)> = None;
+                    let mut batch = FIRST_ALLOCATION_BATCH;
+                    loop {
+                        let (after_due, after_issue, after_number, after_id) = match &after {
+                            Some((due, issue, number, id)) => {
+                                (*due, *issue, number.clone(), id.clone())
+                            }
+                            None => (
+                                first_key_date(),
+                                first_key_date(),
+                                String::new(),
+                                String::new(),
+                            ),
+                        };
+                        let invoices = sqlx::query_as::<_, InvoiceRow>(&$sql(concat!(
+                            invoices_where!(""),
+                            open_in_allocation_order!(""),
+                            " ORDER BY due_date, issue_date, invoice_number, invoice_id LIMIT $7"
+                        )))
+                        .bind(customer_id)
+                        .bind(currency.code())
+                        .bind(after_due)
+                        .bind(after_issue)
+                        .bind(&after_number)
+                        .bind(&after_id)
+                        .bind(batch)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        let Some(last) = invoices.last() else {
+                            break;
+                        };
+                        let last_key = (
+                            last.due_date,
+                            last.issue_date,
+                            last.invoice_number.clone(),
+                            last.invoice_id.clone(),
+                        );
+                        let full = i64::try_from(invoices.len()).unwrap_or(i64::MAX) >= batch;
+                        // Movements and open disputes of exactly this batch: the same walk,
+                        // bounded above by the batch's last invoice.
+                        let movements = sqlx::query_as::<_, MovementRow>(&$sql(
+                            movements_of_invoices_where!(concat!(
+                                open_in_allocation_order!("i."),
+                                " AND (i.due_date, i.issue_date, i.invoice_number, i.invoice_id) <= ($7, $8, $9, $10)"
+                            ))
+                        ))
+                        .bind(customer_id)
+                        .bind(currency.code())
+                        .bind(after_due)
+                        .bind(after_issue)
+                        .bind(&after_number)
+                        .bind(&after_id)
+                        .bind(last_key.0)
+                        .bind(last_key.1)
+                        .bind(&last_key.2)
+                        .bind(&last_key.3)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        let disputes = sqlx::query_as::<_, DisputeRow>(&$sql(concat!(
+                            "SELECT ", dispute_columns!(),
+                            " FROM disputes WHERE status = 'OPEN' AND invoice_id IN (SELECT invoice_id FROM invoices WHERE ",
+                            open_in_allocation_order!(""),
+                            " AND (due_date, issue_date, invoice_number, invoice_id) <= ($7, $8, $9, $10)) ORDER BY dispute_id"
+                        )))
+                        .bind(customer_id)
+                        .bind(currency.code())
+                        .bind(after_due)
+                        .bind(after_issue)
+                        .bind(&after_number)
+                        .bind(&after_id)
+                        .bind(last_key.0)
+                        .bind(last_key.1)
+                        .bind(&last_key.2)
+                        .bind(&last_key.3)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                        let read_before = account.open_invoices.len();
+                        add_to_account(&mut account, invoices, movements, disputes)?;
+                        for stored in account.open_invoices.iter().skip(read_before) {
+                            let open = stored
+                                .history
+                                .open_amount_as_of(NaiveDate::MAX)
+                                .unwrap_or(Decimal::ZERO);
+                            let undisputed = open
+                                .checked_sub(stored.disputed_amount)
+                                .unwrap_or(Decimal::ZERO)
+                                .max(Decimal::ZERO);
+                            covered = super::balances::add(covered, undisputed, "open receivables")?;
+                        }
+                        if covered >= *amount || !full {
+                            break;
+                        }
+                        after = Some(last_key);
+                        batch = batch.saturating_mul(2).min(MAX_ALLOCATION_BATCH);
+                    }
+                }
+            }
+            Ok::<Account, StoreError>(account)
+        }
+        .await
+    };
+}
+
+/// The order of automatic allocation (`domain::allocation`), which the index walks.
+fn allocation_key(invoice: &Invoice) -> (NaiveDate, NaiveDate, &str, &str) {
+    (
+        invoice.due_date,
+        invoice.issue_date,
+        &invoice.invoice_number,
+        invoice.invoice_id.as_str(),
+    )
+}
+
+/// Adds invoices read with their movements and open disputes to `account`.
+fn add_to_account(
+    account: &mut Account,
+    invoices: Vec<InvoiceRow>,
+    movements: Vec<MovementRow>,
+    disputes: Vec<DisputeRow>,
+) -> StoreResult<()> {
+    account.open_disputes.extend(
+        disputes
+            .iter()
+            .cloned()
+            .map(DisputeRow::into_record)
+            .collect::<StoreResult<Vec<_>>>()?,
+    );
+    account.open_invoices.extend(with_disputes(
+        join_histories(invoices, movements)?,
+        disputes,
+    )?);
+    Ok(())
+}
+
+/// What a change does to the customer's running balances. Every invoice a movement or a
+/// closure names is one the change read (`account`) or posts (`changes.invoice`).
+fn balance_deltas(account: &Account, changes: &Changes) -> StoreResult<BalanceDeltas> {
+    let mut invoices: BTreeMap<&str, &Invoice> = account
+        .open_invoices
+        .iter()
+        .map(|stored| {
+            (
+                stored.history.invoice.invoice_id.as_str(),
+                &stored.history.invoice,
+            )
+        })
+        .collect();
+    let mut deltas = BalanceDeltas::default();
+    if let Some(record) = &changes.invoice {
+        let invoice = &record.invoice;
+        deltas.invoice_posted(invoice.currency, invoice.due_date, invoice.amount)?;
+        invoices.insert(invoice.invoice_id.as_str(), invoice);
+    }
+    let read = |invoice_id: &str| {
+        invoices.get(invoice_id).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a change moves invoice {invoice_id}, which it did not read"
+            ))
+        })
+    };
+    for movement in &changes.movements {
+        let invoice = read(&movement.invoice_id)?;
+        deltas.invoice_reduced(invoice.currency, invoice.due_date, movement.amount)?;
+    }
+    for (invoice_id, _) in &changes.closed {
+        let invoice = read(invoice_id)?;
+        deltas.invoice_closed(invoice.currency, invoice.due_date)?;
+    }
+    if let Some(payment) = &changes.payment {
+        deltas.credit_changed(payment.currency, payment.unapplied_at_recording)?;
+    }
+    for (payment_id, left) in &changes.credits_left {
+        let credit = account
+            .credits
+            .iter()
+            .find(|credit| &credit.payment_id == payment_id)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a change uses the credit of payment {payment_id}, which it did not read"
+                ))
+            })?;
+        let used = left
+            .checked_sub(credit.unapplied)
+            .ok_or_else(|| super::balances::overflow("unapplied credit"))?;
+        deltas.credit_changed(credit.currency, used)?;
+    }
+    Ok(deltas)
+}
+
+/// A customer's running balances computed from its rows: the open invoices with their
+/// movements and the payments holding credit. What the backfill writes, and what the
+/// stored balances must always equal.
+macro_rules! computed_balances {
+    ($executor:expr, $sql:ident, $customer_id:expr) => {
+        async {
+            let customer_id: &str = $customer_id;
+            let invoices = sqlx::query_as::<_, InvoiceRow>(&$sql(invoices_where!(
+                "customer_id = $1 AND closed_date IS NULL"
+            )))
+            .bind(customer_id)
+            .fetch_all(&mut *$executor)
+            .await?;
+            let movements = sqlx::query_as::<_, MovementRow>(&$sql(movements_of_invoices_where!(
+                "i.customer_id = $1 AND i.closed_date IS NULL"
+            )))
+            .bind(customer_id)
+            .fetch_all(&mut *$executor)
+            .await?;
+            let credits: Vec<(String, String)> = sqlx::query_as(&$sql(
+                "SELECT currency, unapplied FROM payments WHERE customer_id = $1 AND has_unapplied",
+            ))
+            .bind(customer_id)
+            .fetch_all(&mut *$executor)
+            .await?;
+            let mut deltas = BalanceDeltas::default();
+            for stored in join_histories(invoices, movements)? {
+                let invoice = &stored.history.invoice;
+                deltas.invoice_posted(invoice.currency, invoice.due_date, invoice.amount)?;
+                for movement in &stored.history.movements {
+                    deltas.invoice_reduced(invoice.currency, invoice.due_date, movement.amount)?;
+                }
+            }
+            let place = format!("unapplied credit of {customer_id}");
+            for (code, unapplied) in credits {
+                deltas.credit_changed(currency(&place, &code)?, decimal(&place, &unapplied)?)?;
+            }
+            Ok::<BalanceDeltas, StoreError>(deltas)
+        }
+        .await
+    };
+}
+
+/// Stored running balances as the API reads them.
+fn as_balances(deltas: BalanceDeltas) -> CustomerBalances {
+    CustomerBalances {
+        currencies: deltas
+            .currencies
+            .into_iter()
+            .map(|(currency, delta)| {
+                (
+                    currency,
+                    CurrencyBalance {
+                        open_receivables: delta.open_receivables,
+                        unapplied_credit: delta.unapplied_credit,
+                    },
+                )
+            })
+            .collect(),
+        due_dates: deltas
+            .due_dates
+            .into_iter()
+            .filter(|(_, delta)| delta.open_invoices > 0)
+            .map(|(key, delta)| {
+                (
+                    key,
+                    DueBalance {
+                        open_amount: delta.open_amount,
+                        open_invoices: u32::try_from(delta.open_invoices).unwrap_or(u32::MAX),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+impl SqlReceivableStore {
+    /// Computes the running balances of the customers that had receivables before migration
+    /// 0007 (listed in `balance_backfill`), one customer per transaction under its account
+    /// lock. Run at start-up, before serving; a replica already serving may have moved a
+    /// listed customer's balances meanwhile, which is why each is recomputed from the rows
+    /// (not added to). Returns how many customers were done.
+    pub async fn backfill_balances(&self) -> StoreResult<u64> {
+        let mut done = 0_u64;
+        loop {
+            let pending: Vec<String> = on_database!(&self.database, |pool, sql| {
+                sqlx::query_scalar(&sql(
+                    "SELECT customer_id FROM balance_backfill ORDER BY customer_id LIMIT 100",
+                ))
+                .fetch_all(pool)
+                .await?
+            });
+            if pending.is_empty() {
+                return Ok(done);
+            }
+            for customer_id in &pending {
+                self.rebuild_balances(customer_id).await?;
+                done = done.saturating_add(1);
+            }
+        }
+    }
+
+    /// Recomputes one customer's running balances from its rows, replacing what is stored.
+    async fn rebuild_balances(&self, customer_id: &str) -> StoreResult<()> {
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            // The account lock: no posting of this customer runs while its balances are
+            // replaced.
+            sqlx::query(&sql(
+                "UPDATE customer_accounts SET postings = postings WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
+            let deltas = computed_balances!(tx, sql, customer_id)?;
+            sqlx::query(&sql("DELETE FROM customer_balances WHERE customer_id = $1"))
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&sql(
+                "DELETE FROM customer_due_balances WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
+            write_balances!(tx, sql, customer_id, &deltas)?;
+            sqlx::query(&sql("DELETE FROM balance_backfill WHERE customer_id = $1"))
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The customer's running balances as its rows give them, computed from scratch (every
+    /// open item read): for checks, never in a request path.
+    pub async fn computed_balances(&self, customer_id: &str) -> StoreResult<CustomerBalances> {
+        let deltas = on_database!(&self.database, |pool, sql| {
+            let mut connection = pool.acquire().await?;
+            computed_balances!(connection, sql, customer_id)?
+        });
+        Ok(as_balances(deltas))
+    }
+}
+
 #[async_trait]
 impl ReceivableStore for SqlReceivableStore {
     async fn commit(
@@ -277,6 +719,7 @@ impl ReceivableStore for SqlReceivableStore {
         customer_id: &str,
         key: &NaturalKey,
         fingerprint: &str,
+        scope: &AccountScope,
         plan: Plan<'_>,
     ) -> StoreResult<Outcome<String>> {
         let now = stored_time(Utc::now());
@@ -325,46 +768,10 @@ impl ReceivableStore for SqlReceivableStore {
                     return Ok(Outcome::Replayed(document_id));
                 }
 
-                let invoices = sqlx::query_as::<_, InvoiceRow>(&sql(invoices_where!(
-                    "customer_id = $1 AND closed_date IS NULL ORDER BY due_date, issue_date, invoice_number"
-                )))
-                .bind(customer_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let movements = sqlx::query_as::<_, MovementRow>(&sql(movements_of_invoices_where!(
-                    "i.customer_id = $1 AND i.closed_date IS NULL"
-                )))
-                .bind(customer_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let credits = sqlx::query_as::<_, PaymentRow>(&sql(
-                    "SELECT payment_id, customer_id, reference, currency, amount, value_date, \
-                     unapplied_at_recording, unapplied, recorded_at, recorded_by \
-                     FROM payments WHERE customer_id = $1 AND has_unapplied ORDER BY value_date, ledger_seq",
-                ))
-                .bind(customer_id)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(PaymentRow::into_record)
-                .collect::<StoreResult<Vec<_>>>()?;
-                let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
-                    "SELECT ", dispute_columns!(), " FROM disputes WHERE customer_id = $1 AND status = 'OPEN' ORDER BY dispute_id"
-                )))
-                .bind(customer_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let open_disputes = disputes
-                    .iter()
-                    .cloned()
-                    .map(DisputeRow::into_record)
-                    .collect::<StoreResult<Vec<_>>>()?;
-                let account = Account {
-                    open_invoices: with_disputes(join_histories(invoices, movements)?, disputes)?,
-                    credits,
-                    open_disputes,
-                };
+                let account = load_account!(tx, sql, customer_id, scope)?;
                 let changes = plan(&account).map_err(StoreError::Refused)?;
+                let deltas = balance_deltas(&account, &changes)?;
+                write_balances!(tx, sql, customer_id, &deltas)?;
 
                 if let Some(invoice) = &changes.invoice {
                     let terms = invoice.terms.as_ref();
@@ -532,6 +939,143 @@ impl ReceivableStore for SqlReceivableStore {
         .await
     }
 
+    async fn balances(&self, customer_id: &str) -> StoreResult<CustomerBalances> {
+        let (currencies, due_dates): (
+            Vec<(String, String, String)>,
+            Vec<(String, NaiveDate, String, i64)>,
+        ) = on_database!(&self.database, |pool, sql| {
+            let currencies = sqlx::query_as(&sql(
+                "SELECT currency, open_receivables, unapplied_credit FROM customer_balances \
+                     WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_all(pool)
+            .await?;
+            let due_dates = sqlx::query_as(&sql(
+                "SELECT currency, due_date, open_amount, open_invoices FROM customer_due_balances \
+                     WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_all(pool)
+            .await?;
+            (currencies, due_dates)
+        });
+        let place = format!("balances of {customer_id}");
+        let mut balances = CustomerBalances::default();
+        for (code, open, credit) in currencies {
+            balances.currencies.insert(
+                currency(&place, &code)?,
+                CurrencyBalance {
+                    open_receivables: decimal(&place, &open)?,
+                    unapplied_credit: decimal(&place, &credit)?,
+                },
+            );
+        }
+        for (code, due_date, open, count) in due_dates {
+            balances.due_dates.insert(
+                (currency(&place, &code)?, due_date),
+                DueBalance {
+                    open_amount: decimal(&place, &open)?,
+                    open_invoices: u32::try_from(count)
+                        .map_err(|_| StoreError::Corrupt(format!("{place}: count {count}")))?,
+                },
+            );
+        }
+        Ok(balances)
+    }
+
+    async fn open_invoice_page(
+        &self,
+        customer_id: &str,
+        currency: Option<Currency>,
+        after: Option<&OpenInvoiceKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredInvoice>> {
+        let code = currency.map_or("", |currency| currency.code());
+        // From the first invoice: a start key below every stored one, so that the query is
+        // one plain row comparison (see `open_in_allocation_order!`).
+        let (after_due, after_number, after_id) = match after {
+            Some(key) => (
+                key.due_date,
+                key.invoice_number.as_str(),
+                key.invoice_id.as_str(),
+            ),
+            None => (first_key_date(), "", ""),
+        };
+        let (invoices, movements, disputes) = on_database!(&self.database, |pool, sql| {
+            let invoices = sqlx::query_as::<_, InvoiceRow>(&sql(invoices_where!(
+                "customer_id = $1 AND closed_date IS NULL AND ($2 = '' OR currency = $2) \
+                 AND (due_date, invoice_number, invoice_id) > ($3, $4, $5) \
+                 ORDER BY due_date, invoice_number, invoice_id LIMIT $6"
+            )))
+            .bind(customer_id)
+            .bind(code)
+            .bind(after_due)
+            .bind(after_number)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            // Movements and open disputes of exactly this page: the same walk, bounded above
+            // by the page's last invoice.
+            let (last_due, last_number, last_id) = match invoices.last() {
+                Some(last) => (
+                    last.due_date,
+                    last.invoice_number.clone(),
+                    last.invoice_id.clone(),
+                ),
+                None => return Ok(Vec::new()),
+            };
+            let movements = sqlx::query_as::<_, MovementRow>(&sql(movements_of_invoices_where!(
+                "i.customer_id = $1 AND i.closed_date IS NULL AND ($2 = '' OR i.currency = $2) \
+                 AND (i.due_date, i.invoice_number, i.invoice_id) > ($3, $4, $5) \
+                 AND (i.due_date, i.invoice_number, i.invoice_id) <= ($6, $7, $8)"
+            )))
+            .bind(customer_id)
+            .bind(code)
+            .bind(after_due)
+            .bind(after_number)
+            .bind(after_id)
+            .bind(last_due)
+            .bind(&last_number)
+            .bind(&last_id)
+            .fetch_all(pool)
+            .await?;
+            let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
+                "SELECT ",
+                dispute_columns!(),
+                " FROM disputes WHERE status = 'OPEN' AND invoice_id IN (SELECT invoice_id FROM invoices \
+                 WHERE customer_id = $1 AND closed_date IS NULL AND ($2 = '' OR currency = $2) \
+                 AND (due_date, invoice_number, invoice_id) > ($3, $4, $5) \
+                 AND (due_date, invoice_number, invoice_id) <= ($6, $7, $8))"
+            )))
+            .bind(customer_id)
+            .bind(code)
+            .bind(after_due)
+            .bind(after_number)
+            .bind(after_id)
+            .bind(last_due)
+            .bind(&last_number)
+            .bind(&last_id)
+            .fetch_all(pool)
+            .await?;
+            (invoices, movements, disputes)
+        });
+        with_disputes(join_histories(invoices, movements)?, disputes)
+    }
+
+    async fn overdue_position(&self, customer_id: &str) -> StoreResult<u32> {
+        let days: Option<i32> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_scalar(&sql(
+                "SELECT oldest_overdue_days FROM overdue_positions WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(days.map_or(0, |days| u32::try_from(days).unwrap_or(0)))
+    }
+
     async fn invoice(&self, invoice_id: &str) -> StoreResult<Option<StoredInvoice>> {
         let (invoices, movements, disputes) = on_database!(&self.database, |pool, sql| {
             let invoices =
@@ -588,18 +1132,41 @@ impl ReceivableStore for SqlReceivableStore {
             .bind(limit)
             .fetch_all(pool)
             .await?;
+            // Movements and open disputes of this page only (not of every invoice the
+            // customer ever had): the same filter, bounded above by the page's last row.
+            let Some(last) = invoices.last() else {
+                return Ok(Vec::new());
+            };
+            let (last_due, last_number) = (last.due_date, last.invoice_number.clone());
             let movements = sqlx::query_as::<_, MovementRow>(&sql(movements_of_invoices_where!(
-                "i.customer_id = $1"
+                "i.customer_id = $1 AND (NOT $2 OR i.closed_date IS NULL) AND (NOT $3 OR i.closed_date IS NOT NULL) \
+                 AND ($4 IS NULL OR i.due_date > $4 OR (i.due_date = $4 AND i.invoice_number > $5)) \
+                 AND (i.due_date < $6 OR (i.due_date = $6 AND i.invoice_number <= $7))"
             )))
             .bind(customer_id)
+            .bind(filter.open_only)
+            .bind(filter.closed_only)
+            .bind(after_due)
+            .bind(&after_number)
+            .bind(last_due)
+            .bind(&last_number)
             .fetch_all(pool)
             .await?;
             let disputes = sqlx::query_as::<_, DisputeRow>(&sql(concat!(
                 "SELECT ",
                 dispute_columns!(),
-                " FROM disputes WHERE customer_id = $1 AND status = 'OPEN'"
+                " FROM disputes WHERE status = 'OPEN' AND invoice_id IN (SELECT invoice_id FROM invoices \
+                 WHERE customer_id = $1 AND (NOT $2 OR closed_date IS NULL) AND (NOT $3 OR closed_date IS NOT NULL) \
+                 AND ($4 IS NULL OR due_date > $4 OR (due_date = $4 AND invoice_number > $5)) \
+                 AND (due_date < $6 OR (due_date = $6 AND invoice_number <= $7)))"
             )))
             .bind(customer_id)
+            .bind(filter.open_only)
+            .bind(filter.closed_only)
+            .bind(after_due)
+            .bind(&after_number)
+            .bind(last_due)
+            .bind(&last_number)
             .fetch_all(pool)
             .await?;
             (invoices, movements, disputes)
@@ -623,8 +1190,10 @@ impl ReceivableStore for SqlReceivableStore {
     async fn payment_allocations(&self, payment_id: &str) -> StoreResult<Vec<NewMovement>> {
         let rows = on_database!(&self.database, |pool, sql| {
             sqlx::query_as::<_, MovementRow>(&sql(
+                // Movement ids are "<document>-<index>": by length first, so the eleventh
+                // allocation comes after the second, not between the first and the second.
                 "SELECT invoice_id, kind, amount, effective_date, document_id FROM receivable_movements \
-                 WHERE document_id = $1 ORDER BY movement_id",
+                 WHERE document_id = $1 ORDER BY length(movement_id), movement_id",
             ))
             .bind(payment_id)
             .fetch_all(pool)
@@ -716,28 +1285,6 @@ impl ReceivableStore for SqlReceivableStore {
             .into_iter()
             .map(|(_, document)| document)
             .collect())
-    }
-
-    async fn unapplied_credit(
-        &self,
-        customer_id: &str,
-    ) -> StoreResult<BTreeMap<Currency, Decimal>> {
-        let rows: Vec<(String, String)> = on_database!(&self.database, |pool, sql| {
-            sqlx::query_as(&sql(
-                "SELECT currency, unapplied FROM payments WHERE customer_id = $1 AND has_unapplied",
-            ))
-            .bind(customer_id)
-            .fetch_all(pool)
-            .await?
-        });
-        let mut totals = BTreeMap::new();
-        for (code, unapplied) in rows {
-            let place = format!("unapplied credit of {customer_id}");
-            *totals
-                .entry(currency(&place, &code)?)
-                .or_insert(Decimal::ZERO) += decimal(&place, &unapplied)?;
-        }
-        Ok(totals)
     }
 
     async fn histories(
