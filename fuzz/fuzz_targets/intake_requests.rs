@@ -5,9 +5,9 @@
 mod common;
 
 use common::{assert_invalid_argument, split, today};
-use credit_intake::domain::customer::parse_customer;
-use credit_intake::domain::records::{parse_bureau_report, parse_group, parse_trade_reference};
-use credit_intake::domain::statement::parse_statement;
+use credit_intake::api::convert::{
+    parse_bureau_report, parse_customer, parse_group, parse_statement, parse_trade_reference,
+};
 use credit_proto::v1 as pb;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

@@ -6,8 +6,8 @@ mod common;
 
 use common::{assert_invalid_argument, split};
 use credit_core::Money;
-use credit_limits::domain::fx::FxRate;
-use credit_limits::domain::limits::{Person, parse_limit_request};
+use credit_limits::api::convert::{parse_fx_rate, parse_limit_request};
+use credit_limits::domain::limits::Actor;
 use credit_proto::v1 as pb;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
@@ -44,12 +44,12 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             let Ok(request) = pb::SetFxRateRequest::decode(bytes) else { return };
-            let person = Person {
+            let actor = Actor {
                 principal_id: "fuzz".into(),
                 name: "fuzz".into(),
                 roles: vec!["ADMIN".into()],
             };
-            assert_invalid_argument("SetFxRate", FxRate::from_request(request.fx_rate.as_ref(), person, now()));
+            assert_invalid_argument("SetFxRate", parse_fx_rate(request.fx_rate.as_ref(), actor, now()));
         }
     }
 });

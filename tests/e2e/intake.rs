@@ -119,6 +119,52 @@ fn national_id_of(customer: &pb::Customer) -> String {
     }
 }
 
+/// A request_id is its sender's own: another principal sending the same id does its own work
+/// instead of getting the first sender's customer (or a "reused" refusal), and each retry
+/// replays its own sender's answer.
+pub async fn request_ids_are_the_callers_own(suite: &TestSuite) {
+    let mut ana = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
+    let mut bob = suite.intake(&suite.issue_token("bob", &[Role::Analyst]).await);
+    let anas = create(
+        &mut ana,
+        "batch-7",
+        enterprise("Ana's Trading", &uscc(1101)),
+    )
+    .await
+    .unwrap();
+    let bobs = create(
+        &mut bob,
+        "batch-7",
+        enterprise("Bob's Trading", &uscc(1102)),
+    )
+    .await
+    .unwrap();
+    assert_ne!(anas.customer_id, bobs.customer_id);
+    assert_eq!(bobs.display_name, "Bob's Trading");
+
+    let ana_again = create(
+        &mut ana,
+        "batch-7",
+        enterprise("Ana's Trading", &uscc(1101)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ana_again.customer_id, anas.customer_id);
+    let bob_again = create(
+        &mut bob,
+        "batch-7",
+        enterprise("Bob's Trading", &uscc(1102)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bob_again.customer_id, bobs.customer_id);
+    // Within one sender, other content under the same id is still refused.
+    let reused = create(&mut bob, "batch-7", enterprise("Bob's Other", &uscc(1103)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&reused), "IDEMPOTENCY_KEY_REUSED");
+}
+
 pub async fn registers_and_refuses_duplicates(suite: &TestSuite) {
     let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
     let code = uscc(1001);

@@ -59,6 +59,7 @@ macro_rules! on_both_backends {
 mod both {
     on_both_backends!(intake:
         registers_and_refuses_duplicates,
+        request_ids_are_the_callers_own,
         bad_input_is_refused_with_field_violations_and_nothing_written,
         national_ids_are_masked_for_roles_that_may_not_see_them,
         updates_follow_the_mask_and_are_audited,

@@ -13,6 +13,7 @@
 //! RecoveryRecorded) and GetKpis.
 
 pub mod api;
+pub mod app;
 pub mod domain;
 pub mod events;
 pub mod schedule;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1::collections_service_server::CollectionsServiceServer;
+use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -31,12 +33,19 @@ pub use api::{CollectionsApi, CollectionsConfig, CollectionsPeers};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The store kit's migrations, at the versions this service first had them.
+const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
+    (1, CommonMigration::Outbox),
+    (6, CommonMigration::OutboxPacked),
+    (9, CommonMigration::IdempotencyKeysPerCaller),
+];
 
 /// This service's store: schema `collections` on PostgreSQL, `collections.db` on SQLite.
 pub static STORE: StoreSpec = StoreSpec {
     name: "collections",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: COMMON_MIGRATIONS,
 };
 
 /// The collections service as a process runs it.

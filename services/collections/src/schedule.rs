@@ -31,6 +31,7 @@ impl OverdueScheduler {
         loop {
             if let Err(error) = self
                 .api
+                .app()
                 .detect_overdue_for(Utc::now().date_naive(), None)
                 .await
             {

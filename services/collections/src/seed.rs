@@ -108,7 +108,7 @@ pub async fn publish_shipped_policy(store: &dyn DunningStore) -> Result<bool, Se
         return Ok(false);
     }
     let shipped = shipped_policy();
-    let draft = crate::api::dunning_policy_draft(&shipped);
+    let draft = crate::app::dunning_policy_draft(&shipped);
     DunningPolicy::parse(&draft, 1)
         .map_err(|violations| SeedError::Invalid(format!("{violations:?}")))?;
     let admit = |published: &[pb::DunningPolicy], version: u32| {
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn the_shipped_policy_passes_the_policy_checks() {
-        let draft = crate::api::dunning_policy_draft(&shipped_policy());
+        let draft = crate::app::dunning_policy_draft(&shipped_policy());
         let policy = DunningPolicy::parse(&draft, 1).unwrap();
         assert!(policy.is_default());
         let days: Vec<u32> = policy

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::{Currency, ServiceError};
 use credit_proto::v1::Event;
-use credit_runtime::sql::{KeyReused, MaybeRace, is_unique_violation};
+
 use rust_decimal::Decimal;
 
 use crate::domain::{Invoice, InvoiceHistory, MovementKind};
@@ -60,26 +60,7 @@ pub use loss::{
 };
 pub use receivables::SqlReceivableStore;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    KeyReused(#[from] KeyReused),
-    /// The plan refused the change against the account as it is.
-    #[error("the change was refused: {0}")]
-    Refused(ServiceError),
-    #[error("a stored record is unreadable: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl MaybeRace for StoreError {
-    fn is_race(&self) -> bool {
-        matches!(self, StoreError::Database(error) if is_unique_violation(error))
-    }
-}
+pub use credit_runtime::store::{Outcome, StoreError, StoreResult};
 
 /// PostgreSQL keeps microseconds: what a write answers with is what a later read shows.
 fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
@@ -95,25 +76,6 @@ fn decimal(place: &str, text: &str) -> StoreResult<Decimal> {
 /// A stored currency code; unreadable is a corrupt record.
 fn currency(place: &str, code: &str) -> StoreResult<Currency> {
     Currency::parse(code).map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))
-}
-
-/// A change's outcome: done now, or done by an earlier call with the same natural key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T> {
-    New(T),
-    Replayed(T),
-}
-
-impl<T> Outcome<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Outcome::New(value) | Outcome::Replayed(value) => value,
-        }
-    }
-
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Outcome::Replayed(_))
-    }
 }
 
 /// The key a document is idempotent on, with the customer.

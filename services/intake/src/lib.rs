@@ -1,9 +1,11 @@
 //! `credit.v1.IntakeService`: Customers, corporate groups, financial statements, bureau reports and trade references: the credit file kept before and while a customer is rated.
 //!
-//! Layout: `domain` (pure rules), `store` (persistence behind a trait, both backends), `api`
-//! (the gRPC handlers).
+//! Layout: `domain` (pure rules, no protobuf), `app` (the use cases), `store` (persistence
+//! behind a trait, both backends), `api` (the gRPC handlers, and in `api::convert` every
+//! conversion between the contract and the domain).
 
 pub mod api;
+pub mod app;
 pub mod domain;
 pub mod store;
 
@@ -15,17 +17,25 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::INTAKE;
 use credit_proto::v1::intake_service_server::IntakeServiceServer;
+use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The store kit's migrations, at the versions this service first had them.
+const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
+    (1, CommonMigration::Outbox),
+    (4, CommonMigration::OutboxPacked),
+    (5, CommonMigration::IdempotencyKeysPerCaller),
+];
 
 /// This service's store: schema `intake` on PostgreSQL, `intake.db` on SQLite.
 pub static STORE: StoreSpec = StoreSpec {
     name: "intake",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: COMMON_MIGRATIONS,
 };
 
 /// `ImportCustomers` may run this long (up to 50,000 rows a call) instead of the default

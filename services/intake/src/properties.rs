@@ -5,17 +5,16 @@
 //! stored customer reads the same (UpdateCustomer re-checks the stored customer).
 
 use chrono::NaiveDate;
-use credit_core::ServiceError;
+use credit_core::{Actor, ServiceError};
 use credit_proto::v1 as pb;
 use proptest::option;
 use proptest::prelude::*;
 
-use crate::api::check_import_row;
-use crate::domain::customer::{
-    ActorRecord, Customer, CustomerStatus, UPDATABLE_PATHS, apply_update, parse_customer,
+use crate::api::convert::{
+    apply_update, check_import_row, customer_to_proto, parse_bureau_report, parse_customer,
+    parse_group, parse_statement, parse_trade_reference,
 };
-use crate::domain::records::{parse_bureau_report, parse_group, parse_trade_reference};
-use crate::domain::statement::parse_statement;
+use crate::domain::customer::{Customer, CustomerStatus, UPDATABLE_PATHS};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 26).unwrap_or_default()
@@ -307,8 +306,9 @@ fn assert_refused_under(error: ServiceError, prefix: &str) -> Result<(), TestCas
 
 fn stored(country: String, profile: crate::domain::customer::Profile) -> Customer {
     let now = chrono::Utc::now();
-    let actor = ActorRecord {
-        principal: "ana".into(),
+    let actor = Actor {
+        principal_id: "ana-id".into(),
+        name: "ana".into(),
         roles: vec!["ANALYST".into()],
     };
     Customer {
@@ -341,7 +341,7 @@ proptest! {
                 // UpdateCustomer checks the stored customer again with the patch applied:
                 // what was accepted once must be accepted again, unchanged.
                 let customer = stored(parsed.country.clone(), parsed.profile.clone());
-                let again = parse_customer(&customer.to_proto(true), today(), "customer");
+                let again = parse_customer(&customer_to_proto(&customer, true), today(), "customer");
                 prop_assert!(again.is_ok(), "{again:?}");
                 if let Ok(again) = again {
                     prop_assert_eq!(again, parsed);
@@ -409,7 +409,7 @@ proptest! {
         import_id in text(),
     ) {
         let row = pb::ImportCustomerRow { row_number, request_id, customer };
-        match check_import_row(&row, &import_id) {
+        match check_import_row(&row, &import_id, "caller-1") {
             Ok(_) => prop_assert!(row.customer.is_some()),
             Err(result) => {
                 prop_assert_eq!(result.row_number, row_number);

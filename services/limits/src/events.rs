@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use credit_proto::v1::Event;
 use credit_runtime::events::{EventError, EventHandler};
 
+use crate::app::HotPath;
 use crate::domain::limits::Scope;
-use crate::hot_path::HotPath;
 use crate::store::{LimitStore, StoreError};
 
 /// The consumer group and processed-event key of the limits service.

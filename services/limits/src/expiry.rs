@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
 use tokio::sync::watch;
 
+use crate::app::HotPath;
 use crate::exposure::ExposureCache;
-use crate::hot_path::HotPath;
 use crate::ledger::Hold;
 use crate::receivables::ReceivablesProjection;
 

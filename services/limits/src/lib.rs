@@ -7,12 +7,12 @@
 //! ledger (`ReconcileExposure`). Other RPCs answer UNIMPLEMENTED until they land (#4).
 
 pub mod api;
+pub mod app;
 pub mod domain;
 pub mod events;
 pub mod expiry;
 pub mod exposure;
-pub mod group_commit;
-pub mod hot_path;
+
 pub mod ledger;
 pub mod receivables;
 pub mod reconcile;
@@ -26,6 +26,7 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::LIMITS;
 use credit_proto::v1::limit_service_server::LimitServiceServer;
+use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -36,12 +37,19 @@ pub const RECONCILE_PATH: &str = "/credit.v1.LimitService/ReconcileExposure";
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The store kit's migrations, at the versions this service first had them.
+const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
+    (1, CommonMigration::Outbox),
+    (10, CommonMigration::OutboxPacked),
+    (15, CommonMigration::IdempotencyKeysPerCaller),
+];
 
 /// This service's store: schema `limits` on PostgreSQL, `limits.db` on SQLite.
 pub static STORE: StoreSpec = StoreSpec {
     name: "limits",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: COMMON_MIGRATIONS,
 };
 
 /// What limits runs: its server, the handlers of the events it consumes, and the background
@@ -52,7 +60,7 @@ pub struct Limits {
     /// Releases holds whose TTL has passed.
     pub sweeper: expiry::ExpirySweeper,
     store: Arc<dyn store::LimitStore>,
-    hot: hot_path::HotPath,
+    hot: app::HotPath,
 }
 
 impl std::fmt::Debug for Limits {
@@ -91,7 +99,7 @@ pub fn build(
         Some(redis) => Arc::new(exposure::RedisExposureCache::new(redis)),
         None => Arc::new(exposure::InProcessExposureCache::new()),
     };
-    let hot = hot_path::HotPath::new(store.clone(), ledger, cache, base_currency);
+    let hot = app::HotPath::new(store.clone(), ledger, cache, base_currency);
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![
         Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),

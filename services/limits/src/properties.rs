@@ -8,8 +8,8 @@ use credit_proto::v1 as pb;
 use proptest::option;
 use proptest::prelude::*;
 
-use crate::domain::fx::FxRate;
-use crate::domain::limits::{Person, Scope, parse_limit_request};
+use crate::api::convert::{parse_fx_rate, parse_limit_request, parse_scope};
+use crate::domain::limits::Actor;
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default()
@@ -98,7 +98,7 @@ proptest! {
         if let Err(error) = parse_limit_request(&request, now()) {
             assert_invalid(&error)?;
         }
-        if let Err(error) = Scope::parse(request.scope.as_ref(), "scope") {
+        if let Err(error) = parse_scope(request.scope.as_ref(), "scope") {
             assert_invalid(&error)?;
         }
     }
@@ -115,12 +115,12 @@ proptest! {
             effective_at,
             ..Default::default()
         };
-        let person = Person {
+        let person = Actor {
             principal_id: "ana".into(),
             name: "ana".into(),
             roles: vec!["ADMIN".into()],
         };
-        let checked = FxRate::from_request((!missing).then_some(&wire), person, now());
+        let checked = parse_fx_rate((!missing).then_some(&wire), person, now());
         if let Err(error) = checked {
             assert_invalid(&error)?;
         }

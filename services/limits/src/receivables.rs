@@ -25,11 +25,9 @@ use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::{EventError, EventHandler};
 
-use crate::domain::limits::{CreditBlock, Person, Scope};
+use crate::app::{HotPath, credit_block_event, hold_event, ledger_error, to_minor};
+use crate::domain::limits::{Actor, CreditBlock, Scope};
 use crate::exposure::{Adjustment, Fence};
-use crate::hot_path::{
-    HotPath, credit_block_event, hold_event, ledger_error, store_error, to_minor,
-};
 use crate::ledger::{Hold, HoldStatus, ReceivableChange, Unconverted};
 
 /// The consumer group (and processed-events key) of the receivables projection; apart from
@@ -121,7 +119,7 @@ impl ReceivablesProjection {
             described.join(", ")
         );
         tracing::warn!(customer_id = %customer_id, waiting = %described.join(", "), exposure_currency = %into, "receivable waits for an FX rate; the customer's credit is blocked until it is converted");
-        let system = system_person();
+        let system = system_actor();
         let block = CreditBlock {
             customer_id: customer_id.to_owned(),
             block_type: CreditBlock::FX_RATE_MISSING.to_owned(),
@@ -141,7 +139,7 @@ impl ReceivablesProjection {
             .limits()
             .set_block(&block, &block_event)
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let rows: Vec<Unconverted> = waiting
             .into_iter()
             .map(|(source, amount)| Unconverted {
@@ -229,7 +227,7 @@ impl ReceivablesProjection {
             {
                 continue;
             }
-            let system = system_person();
+            let system = system_actor();
             let reason = "every waiting amount is converted into exposure";
             let event = credit_block_event(
                 &system,
@@ -242,7 +240,7 @@ impl ReceivablesProjection {
                 .limits()
                 .clear_block(&customer_id, CreditBlock::FX_RATE_MISSING, &event)
                 .await
-                .map_err(store_error)?;
+                .map_err(ServiceError::from)?;
             self.hot
                 .invalidate(&Scope::Customer(customer_id.clone()))
                 .await;
@@ -262,7 +260,7 @@ impl ReceivablesProjection {
             .limits()
             .customer(customer_id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .and_then(|facts| facts.group_id))
     }
 
@@ -496,8 +494,8 @@ impl ReceivablesProjection {
 }
 
 /// Who limits' own blocks are set by.
-fn system_person() -> Person {
-    Person {
+fn system_actor() -> Actor {
+    Actor {
         principal_id: "system:limits".to_owned(),
         name: "system:limits".to_owned(),
         roles: Vec::new(),

@@ -30,9 +30,10 @@ use credit_proto::v1 as pb;
 use credit_runtime::metrics::Counter;
 use tokio::sync::watch;
 
-use crate::domain::limits::{Scope, to_timestamp};
+use crate::api::convert::{scope_to_proto, to_timestamp};
+use crate::app::{HotPath, cache_error, from_minor, ledger_error};
+use crate::domain::limits::Scope;
 use crate::exposure::ExposureError;
-use crate::hot_path::{HotPath, cache_error, from_minor, ledger_error, store_error};
 use crate::store::{CustomerFacts, LimitStore};
 
 /// Most customer ids one call may name; an empty list checks every customer.
@@ -198,7 +199,7 @@ async fn compare_and_repair<'a>(
                 let facts = limits
                     .customer(&customer_id)
                     .await
-                    .map_err(store_error)?
+                    .map_err(ServiceError::from)?
                     .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
                 customers.push(facts);
             }
@@ -213,7 +214,7 @@ async fn compare_and_repair<'a>(
                 let batch = limits
                     .customers_after(&after, batch_size)
                     .await
-                    .map_err(store_error)?;
+                    .map_err(ServiceError::from)?;
                 let Some(last) = batch.last() else {
                     break;
                 };
@@ -396,7 +397,7 @@ impl Run<'_> {
             self.repaired_count += 1;
         }
         self.differences.push(pb::ExposureDifference {
-            scope: Some(scope.scope().to_proto()),
+            scope: Some(scope_to_proto(&scope.scope())),
             field: EXPOSURE_FIELD.to_owned(),
             cached,
             ledger: Some(from_minor(look.ledger, currency).into()),

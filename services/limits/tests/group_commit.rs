@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use credit_limits::domain::limits::Person;
+use credit_limits::domain::limits::Actor;
 use credit_limits::ledger::{
     Hold, HoldStatus, LedgerError, LedgerStore, Referral, ReferralStatus, SqlLedger, StoredAnswer,
 };
@@ -22,8 +22,8 @@ use credit_proto::v1 as pb;
 use credit_runtime::events::new_event;
 use credit_runtime::{Database, testing::TestDatabase};
 
-fn person() -> Person {
-    Person {
+fn person() -> Actor {
+    Actor {
         principal_id: "erp".to_owned(),
         name: "erp".to_owned(),
         roles: vec!["ORDER_ENTRY".to_owned()],

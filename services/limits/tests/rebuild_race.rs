@@ -16,12 +16,12 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use credit_limits::app::HotPath;
 use credit_limits::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, ExposureCache,
     ExposureError, Fence, GroupProfile, GroupUpdate, InProcessExposureCache, RedisExposureCache,
     UpdateOutcome,
 };
-use credit_limits::hot_path::HotPath;
 use credit_limits::ledger::SqlLedger;
 use credit_limits::store::{LimitStore, SqlLimitStore};
 use credit_proto::v1 as pb;

@@ -13,10 +13,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
-use credit_limits::domain::limits::Person;
+use credit_limits::domain::limits::Actor;
 use credit_limits::ledger::{LedgerStore, Referral, ReferralStatus, SqlLedger};
 use credit_runtime::config::Backend;
 use credit_runtime::sql::Page;
+use credit_runtime::store::{Engine, compose};
 use credit_runtime::testing::TestDatabase;
 use credit_runtime::{Database, on_database};
 use sqlx::migrate::Migrator;
@@ -36,7 +37,7 @@ fn referral(number: u32, status: ReferralStatus) -> Referral {
         decision_id: format!("dec_{number:02}"),
         idempotency_key: format!("key-{number}"),
         created_at: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, number).unwrap(),
-        created_by: Person {
+        created_by: Actor {
             principal_id: "erp".to_owned(),
             name: "erp".to_owned(),
             roles: vec!["ORDER_ENTRY".to_owned()],
@@ -78,7 +79,19 @@ async fn referrals_survive_the_move(backend: Backend, migrations: &str) {
         .await
         .unwrap();
     let (_copy, old_migrations) = migrations_before_move(migrations);
-    let old = Migrator::new(old_migrations.as_path()).await.unwrap();
+    let own = Migrator::new(old_migrations.as_path()).await.unwrap();
+    // The outbox migrations every service shares come from the store kit, at their versions.
+    let common: Vec<_> = credit_limits::STORE
+        .common_migrations
+        .iter()
+        .copied()
+        .filter(|(version, _)| *version < MOVE_VERSION)
+        .collect();
+    let engine = match migrations {
+        "postgres" => Engine::Postgres,
+        _ => Engine::Sqlite,
+    };
+    let old = compose(&own, &common, engine);
     match &database {
         Database::Postgres(pool) => {
             // Opening the store creates its schema only when it migrates.

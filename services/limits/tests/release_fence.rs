@@ -15,7 +15,7 @@
 )]
 
 use chrono::Utc;
-use credit_limits::domain::limits::Person;
+use credit_limits::domain::limits::Actor;
 use credit_limits::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, ExposureCache, GroupProfile,
     InProcessExposureCache, Limit, ProfileStatus,
@@ -106,7 +106,7 @@ async fn approve(
         created_at: now,
         expires_at: now + chrono::Duration::days(7),
         closed_at: None,
-        created_by: Person {
+        created_by: Actor {
             principal_id: "erp".to_owned(),
             name: "erp".to_owned(),
             roles: vec!["ORDER_ENTRY".to_owned()],

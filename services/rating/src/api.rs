@@ -2,36 +2,32 @@
 //! GetModel, ImportScorecardTable) and ScoreSnapshot here; customer ratings, the report,
 //! overrides and reviews in [`ratings`].
 //!
-//! Each handler turns the request into domain values, lets the domain decide, and stores; the
+//! Each handler checks the request's fields, turns them into domain values (conversions in
+//! [`convert`]), hands them to a use case in `app`, and answers in the contract's messages; the
 //! rules themselves live in `domain`.
 
+pub mod convert;
 mod ratings;
-
-pub(crate) use ratings::{run_reviews, system_actor};
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use credit_core::{FieldViolation, Principal, ServiceError, both};
+use credit_core::{Actor, FieldViolation, Principal, ServiceError, both};
 use credit_proto::time::timestamp;
 use credit_proto::v1 as pb;
 use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
 use credit_runtime::principal;
-use credit_runtime::sql::{IdempotencyKey, Page, fingerprint, storage_error};
+use credit_runtime::sql::{IdempotencyKey, Page};
 use tonic::{Request, Response, Status};
 
+use crate::app::models::{self, Publishing};
+use crate::app::rater::Rater;
 use crate::domain::scoring::{self, RatingInputs};
 use crate::domain::table::{TableImport, import_table};
-use crate::domain::{CustomerKind, ModelId, ScorecardModel, selection};
-use crate::rater::Rater;
-use crate::store::{
-    ModelCursor, ModelFilter, ModelStore, Outcome, Publication, PublishedModel, Publisher,
-    StoreError,
-};
+use crate::domain::{CustomerKind, ModelId, ScorecardModel};
+use crate::store::{ModelCursor, ModelFilter, ModelStore, PublishedModel};
 
 const PUBLISH_MODEL: &str = "PublishModel";
 const IMPORT_SCORECARD_TABLE: &str = "ImportScorecardTable";
-const MAX_REQUEST_ID_LEN: usize = 100;
 
 /// The gRPC handlers of `RatingService`.
 #[derive(Debug, Clone)]
@@ -51,49 +47,18 @@ impl RatingApi {
         RatingServiceServer::new(self)
     }
 
-    /// Publishes a checked model, or with `validate_only` shows it as it would be published.
-    /// Either way a model that would share a claim with another model is refused.
+    /// Publishes a checked model (see [`models::publish`]) and answers it as published.
     async fn publish(
         &self,
         model: ScorecardModel,
-        publisher: Publisher,
+        publisher: Actor,
         key: &IdempotencyKey,
         validate_only: bool,
     ) -> Result<pb::ScorecardModel, ServiceError> {
-        let admit =
-            |published: &[ScorecardModel]| selection::check_applicability(&model, published);
-        if validate_only {
-            let published: Vec<ScorecardModel> = self
-                .latest_models()
-                .await?
-                .into_iter()
-                .map(|published| published.model)
-                .collect();
-            admit(&published)?;
-            return Ok(pb::ScorecardModel::from(&model));
+        match models::publish(self.store.as_ref(), model, publisher, key, validate_only).await? {
+            Publishing::Validated(model) => Ok(pb::ScorecardModel::from(&model)),
+            Publishing::Published(published) => Ok(model_to_proto(&published)),
         }
-        let publication = Publication {
-            published_at: Utc::now(),
-            published_by: publisher,
-        };
-        let outcome = self
-            .store
-            .publish(&model, &publication, key, &admit)
-            .await
-            .map_err(store_error)?;
-        if let Outcome::New(published) = &outcome {
-            tracing::info!(
-                model_id = %published.model.model_id(),
-                version = published.model.version(),
-                published_by = %published.published_by.principal,
-                "model published"
-            );
-        }
-        Ok(model_to_proto(&outcome.into_inner()))
-    }
-
-    async fn latest_models(&self) -> Result<Vec<PublishedModel>, ServiceError> {
-        self.store.latest_models().await.map_err(store_error)
     }
 
     /// The model a ScoreSnapshot names, or the one selected for the snapshot's kind and
@@ -118,7 +83,7 @@ impl RatingApi {
                 format!(
                     "model '{}' rates {} customers",
                     model.model_id(),
-                    model.customer_kind().to_proto().as_str_name()
+                    model.customer_kind().contract_name()
                 ),
             )),
             _ => Ok(model),
@@ -137,7 +102,7 @@ impl RatingApi {
             .ratings()
             .rating(rating_id.trim())
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("rating", rating_id.trim()))?;
         let own_model =
             request.model_id.trim().is_empty() || request.model_id.trim() == rating.model_id;
@@ -160,8 +125,8 @@ impl RatingApi {
         })
     }
 
-    /// The latest model that rates customers of `kind` in `industry_code` (see
-    /// `selection::select_model`).
+    /// The model a snapshot of `kind` in `industry_code` is scored with (see
+    /// [`models::selected_model`]); a version needs a named model.
     async fn selected_model(
         &self,
         kind: Option<CustomerKind>,
@@ -187,13 +152,7 @@ impl RatingApi {
                 return Err(ServiceError::InvalidArgument(violations));
             }
         };
-        let published: Vec<ScorecardModel> = self
-            .latest_models()
-            .await?
-            .into_iter()
-            .map(|published| published.model)
-            .collect();
-        selection::select_model(&published, kind, industry_code).cloned()
+        models::selected_model(self.store.as_ref(), kind, industry_code).await
     }
 
     /// A version of a model (`None` = the latest), NOT_FOUND when there is none.
@@ -202,17 +161,7 @@ impl RatingApi {
         model_id: &ModelId,
         version: Option<u32>,
     ) -> Result<PublishedModel, ServiceError> {
-        let found = self
-            .store
-            .model(model_id, version)
-            .await
-            .map_err(store_error)?;
-        found.ok_or_else(|| match version {
-            None => ServiceError::not_found("model", model_id.as_str()),
-            Some(version) => {
-                ServiceError::not_found("model version", format!("{model_id} version {version}"))
-            }
-        })
+        models::published_model(self.store.as_ref(), model_id, version).await
     }
 }
 
@@ -222,9 +171,10 @@ impl RatingService for RatingApi {
         &self,
         request: Request<pb::PublishModelRequest>,
     ) -> Answer<pb::PublishModelResponse> {
-        let publisher = publisher_of(principal(&request)?);
+        let caller = principal(&request)?.clone();
+        let publisher = Actor::of(&caller);
         let request = request.into_inner();
-        let key = idempotency_key(&request.request_id, PUBLISH_MODEL, &request);
+        let key = idempotency_key(&caller, &request.request_id, PUBLISH_MODEL, &request);
         let model = match &request.model {
             Some(wire) => ScorecardModel::try_from(wire),
             None => Err(ServiceError::invalid("model", "is required")),
@@ -257,7 +207,7 @@ impl RatingService for RatingApi {
             .store
             .list_models(&filter, after.as_ref(), page.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let mut keyed: Vec<(String, PublishedModel)> = rows
             .into_iter()
             .map(|published| (ModelCursor::of(&published.model).to_key(), published))
@@ -288,11 +238,20 @@ impl RatingService for RatingApi {
         &self,
         request: Request<pb::ImportScorecardTableRequest>,
     ) -> Answer<pb::ImportScorecardTableResponse> {
-        let publisher = publisher_of(principal(&request)?);
+        let caller = principal(&request)?.clone();
+        let publisher = Actor::of(&caller);
         let request = request.into_inner();
-        let key = idempotency_key(&request.request_id, IMPORT_SCORECARD_TABLE, &request);
+        let key = idempotency_key(
+            &caller,
+            &request.request_id,
+            IMPORT_SCORECARD_TABLE,
+            &request,
+        );
         // The table is parsed again on a replay; the same rows give the same warnings.
-        let (key, TableImport { model, warnings }) = both(key, import_table(&request))?;
+        let (key, TableImport { model, warnings }) = both(
+            key,
+            import_table(&convert::model::unchecked_table(&request)).map_err(ServiceError::from),
+        )?;
         let published = self
             .publish(model, publisher, &key, request.validate_only)
             .await?;
@@ -323,10 +282,11 @@ impl RatingService for RatingApi {
             }
         };
         let snapshot = &snapshot;
-        let inputs = RatingInputs::parse(&snapshot.inputs, "inputs.inputs");
+        let inputs = convert::inputs_from_proto(&snapshot.inputs, "inputs.inputs")
+            .map_err(ServiceError::from);
         let model = self.model_for_snapshot(&request, snapshot).await;
         let (inputs, model) = both(inputs, model)?;
-        let result = scoring::score(&model, &inputs)?;
+        let result = scoring::score(&model, &inputs).map_err(ServiceError::from)?;
         Ok(Response::new(pb::ScoreSnapshotResponse {
             result: Some(pb::ScoreResult::from(&result)),
         }))
@@ -367,7 +327,7 @@ impl RatingService for RatingApi {
         request: Request<pb::GetRatingReportRequest>,
     ) -> Answer<pb::GetRatingReportResponse> {
         let report = self.rating_report(request.get_ref()).await?;
-        let html = crate::report::render_html(&report);
+        let html = crate::app::report::render_html(&report);
         Ok(Response::new(pb::GetRatingReportResponse {
             report: Some(report),
             html,
@@ -418,29 +378,21 @@ impl RatingService for RatingApi {
         &self,
         request: Request<pb::RunScheduledReviewsRequest>,
     ) -> Answer<pb::RunScheduledReviewsResponse> {
+        let caller = principal(&request)?.clone();
         Ok(Response::new(
-            self.run_scheduled_reviews_now(request.into_inner()).await?,
+            self.run_scheduled_reviews_now(&caller, request.into_inner())
+                .await?,
         ))
     }
 }
 
 fn idempotency_key(
+    caller: &Principal,
     request_id: &str,
     operation: &'static str,
     content: &impl prost::Message,
 ) -> Result<IdempotencyKey, ServiceError> {
-    let request_id = request_id.trim();
-    if request_id.is_empty() || request_id.chars().count() > MAX_REQUEST_ID_LEN {
-        return Err(ServiceError::invalid(
-            "request_id",
-            format!("is required, at most {MAX_REQUEST_ID_LEN} characters"),
-        ));
-    }
-    Ok(IdempotencyKey {
-        request_id: request_id.to_owned(),
-        operation,
-        fingerprint: fingerprint(content),
-    })
+    IdempotencyKey::of_request(&caller.name, request_id, operation, content)
 }
 
 /// A customer kind given as a filter or hint: UNSPECIFIED is none.
@@ -448,7 +400,7 @@ fn optional_kind(field: &str, value: i32) -> Result<Option<CustomerKind>, Servic
     if value == 0 {
         return Ok(None);
     }
-    CustomerKind::from_proto(value)
+    convert::customer_kind_from_proto(value)
         .map(Some)
         .ok_or_else(|| ServiceError::invalid(field, format!("unknown value {value}")))
 }
@@ -491,46 +443,10 @@ pub(crate) fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
     }
 }
 
-pub(crate) fn store_error(error: StoreError) -> ServiceError {
-    match error {
-        StoreError::KeyReused(_) => ServiceError::AlreadyExists {
-            reason: "IDEMPOTENCY_KEY_REUSED",
-            message: "request_id was used before with different content".to_owned(),
-            metadata: Vec::new(),
-        },
-        StoreError::Refused(refusal) => refusal,
-        StoreError::Database(error) => storage_error(error),
-        corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
-    }
-}
-
-fn publisher_of(principal: &Principal) -> Publisher {
-    Publisher {
-        principal: principal.name.clone(),
-        roles: principal
-            .roles
-            .iter()
-            .map(|role| role.as_str().to_owned())
-            .collect(),
-    }
-}
-
-fn actor(publisher: &Publisher) -> pb::Actor {
-    pb::Actor {
-        principal: publisher.principal.clone(),
-        roles: publisher
-            .roles
-            .iter()
-            .filter_map(|role| pb::Role::from_str_name(&format!("ROLE_{role}")))
-            .map(Into::into)
-            .collect(),
-    }
-}
-
 fn model_to_proto(published: &PublishedModel) -> pb::ScorecardModel {
     pb::ScorecardModel {
         published_at: Some(timestamp(published.published_at)),
-        published_by: Some(actor(&published.published_by)),
+        published_by: Some(pb::Actor::from(&published.published_by)),
         ..pb::ScorecardModel::from(&published.model)
     }
 }

@@ -8,8 +8,9 @@
 //! - Intake's status events keep closed customers off the review list.
 //! - [`ReviewScheduler`] re-rates the customers whose review date has come, once a day.
 //!
-//! Each event is rated under the key `event:<event id>`, so a redelivered event replays the
-//! rating it made instead of rating again.
+//! Each event is decoded once into a `Signal` and then acted on. Each event is rated under the
+//! key `event:<event id>`, so a redelivered event replays the rating it made instead of rating
+//! again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
+use credit_proto::time::from_timestamp;
 use credit_proto::v1 as pb;
 use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
@@ -24,9 +26,10 @@ use credit_runtime::events::{EventError, EventHandler};
 use credit_runtime::sql::{IdempotencyKey, fingerprint};
 use tokio::sync::watch;
 
-use crate::api::{RatingApi, run_reviews, system_actor};
+use crate::app::rater::{RateRequest, Rater};
+use crate::app::reviews::{run_reviews, system_actor};
 use crate::domain::inputs::QualitativeInputs;
-use crate::rater::{RateRequest, Rater};
+use crate::domain::rating::{RatingTrigger, ReviewRun};
 use crate::store::RatingStore;
 
 /// The consumer group and processed-event key of the rating service.
@@ -54,8 +57,9 @@ impl RatingTriggers {
     async fn rerate(
         &self,
         event: &Event,
+        occurred_at: Option<DateTime<Utc>>,
         customer_id: &str,
-        trigger: pb::RatingTrigger,
+        trigger: RatingTrigger,
     ) -> Result<(), EventError> {
         // A first rating is an analyst's act (with the qualitative assessment); events only
         // re-rate customers already rated.
@@ -68,10 +72,7 @@ impl RatingTriggers {
             return Ok(());
         };
         // A rating made after the event read what the event announces already.
-        let seconds = |time: &Option<prost_types::Timestamp>| {
-            time.as_ref().map(|time| (time.seconds, time.nanos))
-        };
-        if seconds(&current.rated_at) >= seconds(&event.occurred_at) {
+        if current.rated_at >= occurred_at {
             return Ok(());
         }
         let request = RateRequest {
@@ -81,11 +82,12 @@ impl RatingTriggers {
             note: String::new(),
             trigger,
             rated_by: system_actor(),
-            key: IdempotencyKey {
-                request_id: format!("event:{}", event.event_id),
-                operation: EVENT_RATING,
-                fingerprint: fingerprint(event),
-            },
+            key: IdempotencyKey::of_system(
+                "rating",
+                format!("event:{}", event.event_id),
+                EVENT_RATING,
+                fingerprint(event),
+            ),
         };
         match self.rater.rate(&request, Utc::now()).await {
             Ok(_) => Ok(()),
@@ -130,67 +132,83 @@ impl EventHandler for RatingTriggers {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), EventError> {
-        let Some(payload) = &event.payload else {
-            return Ok(());
-        };
-        match payload {
-            Payload::FinancialStatementSubmitted(submitted) => {
-                self.rerate(
-                    event,
-                    &submitted.customer_id,
-                    pb::RatingTrigger::FinancialStatement,
-                )
+        let occurred_at = event.occurred_at.as_ref().and_then(from_timestamp);
+        match Signal::of(event) {
+            Signal::Rerate {
+                customer_id,
+                trigger,
+            } => self.rerate(event, occurred_at, customer_id, trigger).await,
+            Signal::CustomerStatus {
+                customer_id,
+                status,
+            } => self
+                .ratings
+                .note_customer_status(customer_id, status, occurred_at.unwrap_or_else(Utc::now))
                 .await
-            }
-            Payload::BureauReportRecorded(recorded) => {
-                self.rerate(
-                    event,
-                    &recorded.customer_id,
-                    pb::RatingTrigger::BureauReport,
-                )
-                .await
-            }
-            Payload::InvoiceOverdue(overdue)
-                if overdue.previous_oldest_overdue_days < OVERDUE_RERATING_DAYS
-                    && overdue.oldest_overdue_days >= OVERDUE_RERATING_DAYS =>
-            {
-                self.rerate(event, &overdue.customer_id, pb::RatingTrigger::Overdue)
-                    .await
-            }
-            Payload::CustomerRegistered(registered) => {
-                self.note_status(event, &registered.customer_id, registered.status)
-                    .await
-            }
-            Payload::CustomerStatusChanged(changed) => {
-                self.note_status(event, &changed.customer_id, changed.status)
-                    .await
-            }
-            _ => Ok(()),
+                .map_err(store_failure),
+            Signal::Nothing => Ok(()),
         }
     }
 }
 
-impl RatingTriggers {
-    async fn note_status(
-        &self,
-        event: &Event,
-        customer_id: &str,
-        status: i32,
-    ) -> Result<(), EventError> {
-        let status = pb::CustomerStatus::try_from(status)
-            .unwrap_or(pb::CustomerStatus::Unspecified)
-            .as_str_name()
-            .trim_start_matches("CUSTOMER_STATUS_");
-        let occurred_at = event
-            .occurred_at
-            .as_ref()
-            .and_then(credit_proto::time::from_timestamp)
-            .unwrap_or_else(Utc::now);
-        self.ratings
-            .note_customer_status(customer_id, status, occurred_at)
-            .await
-            .map_err(store_failure)
+/// What an incoming event asks of rating, decoded once from its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal<'e> {
+    /// Re-rate a customer already rated.
+    Rerate {
+        customer_id: &'e str,
+        trigger: RatingTrigger,
+    },
+    /// Keep a customer's lifecycle status, by the contract's name without its prefix.
+    CustomerStatus {
+        customer_id: &'e str,
+        status: &'static str,
+    },
+    Nothing,
+}
+
+impl<'e> Signal<'e> {
+    fn of(event: &'e Event) -> Self {
+        let Some(payload) = &event.payload else {
+            return Self::Nothing;
+        };
+        match payload {
+            Payload::FinancialStatementSubmitted(submitted) => Self::Rerate {
+                customer_id: &submitted.customer_id,
+                trigger: RatingTrigger::FinancialStatement,
+            },
+            Payload::BureauReportRecorded(recorded) => Self::Rerate {
+                customer_id: &recorded.customer_id,
+                trigger: RatingTrigger::BureauReport,
+            },
+            Payload::InvoiceOverdue(overdue)
+                if overdue.previous_oldest_overdue_days < OVERDUE_RERATING_DAYS
+                    && overdue.oldest_overdue_days >= OVERDUE_RERATING_DAYS =>
+            {
+                Self::Rerate {
+                    customer_id: &overdue.customer_id,
+                    trigger: RatingTrigger::Overdue,
+                }
+            }
+            Payload::CustomerRegistered(registered) => Self::CustomerStatus {
+                customer_id: &registered.customer_id,
+                status: status_name(registered.status),
+            },
+            Payload::CustomerStatusChanged(changed) => Self::CustomerStatus {
+                customer_id: &changed.customer_id,
+                status: status_name(changed.status),
+            },
+            _ => Self::Nothing,
+        }
     }
+}
+
+/// A customer status as rating stores it: the contract's name without its prefix.
+fn status_name(status: i32) -> &'static str {
+    pb::CustomerStatus::try_from(status)
+        .unwrap_or(pb::CustomerStatus::Unspecified)
+        .as_str_name()
+        .trim_start_matches("CUSTOMER_STATUS_")
 }
 
 /// A store failure as the event pipeline judges it: an unreachable database is waited for.
@@ -205,30 +223,28 @@ fn store_failure(error: crate::store::StoreError) -> EventError {
 /// replicas, or a restart, run it once).
 #[derive(Debug, Clone)]
 pub struct ReviewScheduler {
-    api: RatingApi,
+    rater: Rater,
     interval: Duration,
 }
 
 impl ReviewScheduler {
-    pub fn new(api: RatingApi) -> Self {
+    pub fn new(rater: Rater) -> Self {
         Self {
-            api,
+            rater,
             interval: REVIEW_CHECK_INTERVAL,
         }
     }
 
     /// Runs today's reviews (once per day and key).
-    pub async fn run_due_reviews(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<pb::RunScheduledReviewsResponse, ServiceError> {
+    pub async fn run_due_reviews(&self, now: DateTime<Utc>) -> Result<ReviewRun, ServiceError> {
         let today = now.date_naive();
-        let key = IdempotencyKey {
-            request_id: format!("schedule:{today}"),
-            operation: "ScheduledReviews",
-            fingerprint: today.to_string(),
-        };
-        run_reviews(&self.api, &key, today, usize::MAX).await
+        let key = IdempotencyKey::of_system(
+            "rating",
+            format!("schedule:{today}"),
+            "ScheduledReviews",
+            today.to_string(),
+        );
+        run_reviews(&self.rater, &key, today, usize::MAX).await
     }
 
     /// Checks for due reviews every interval until `stop` turns true.

@@ -2,19 +2,20 @@
 //!
 //! Models are versioned data (PublishModel, ImportScorecardTable); the shipped ones are
 //! published on the first start. RateCustomer reads the credit file from intake and
-//! collections over gRPC ([`credit_file`]), scores it ([`domain`]) and stores the rating with
+//! collections over gRPC ([`app::credit_file`]), scores it ([`domain`]) and stores the rating with
 //! its snapshot; a grade change is announced as RatingChanged, which limits consumes.
 //! Statements, bureau reports and overdue invoices re-rate a customer ([`events`]), and so does
 //! the review schedule.
 
 pub mod api;
-pub mod credit_file;
+pub mod app;
 pub mod domain;
 pub mod events;
-pub mod rater;
-pub mod report;
 pub mod seed;
 pub mod store;
+
+/// The use cases under their earlier paths.
+pub use app::{credit_file, rater, report};
 
 #[cfg(test)]
 mod properties;
@@ -26,6 +27,7 @@ use credit_proto::service_names::RATING;
 use credit_proto::v1::rating_service_server::RatingServiceServer;
 use credit_runtime::events::EventHandler;
 use credit_runtime::peers::PeerChannel;
+use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
 
@@ -33,12 +35,19 @@ pub use api::RatingApi;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The store kit's migrations, at the versions this service first had them.
+const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
+    (1, CommonMigration::Outbox),
+    (4, CommonMigration::OutboxPacked),
+    (5, CommonMigration::IdempotencyKeysPerCaller),
+];
 
 /// This service's store: schema `rating` on PostgreSQL, `rating.db` on SQLite.
 pub static STORE: StoreSpec = StoreSpec {
     name: "rating",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: COMMON_MIGRATIONS,
 };
 
 /// The services rating asks over gRPC.
@@ -71,9 +80,9 @@ pub async fn build(database: Database, peers: Peers) -> Result<RatingParts, seed
     let rater = rater::Rater::new(models.clone(), ratings, files);
     let api = RatingApi::new(models, rater.clone());
     Ok(RatingParts {
-        server: api.clone().into_server(),
-        handlers: vec![Arc::new(events::RatingTriggers::new(rater))],
-        scheduler: events::ReviewScheduler::new(api),
+        server: api.into_server(),
+        handlers: vec![Arc::new(events::RatingTriggers::new(rater.clone()))],
+        scheduler: events::ReviewScheduler::new(rater),
     })
 }
 

@@ -11,11 +11,15 @@ use credit_proto::v1 as pb;
 use proptest::option;
 use proptest::prelude::*;
 
+use crate::api::convert::inputs_from_proto;
+use crate::api::convert::model::{
+    unchecked_model_to_proto, unchecked_scale_to_proto, unchecked_table,
+};
 use crate::api::{model_filter, parse_version};
 use crate::domain::defaults::{enterprise_default, individual_default};
 use crate::domain::inputs::QualitativeInputs;
 use crate::domain::table::import_table;
-use crate::domain::{RatingInputs, ScorecardModel, score};
+use crate::domain::{ScorecardModel, score};
 
 /// Text as callers send it: mostly plausible, sometimes any unicode, control characters, or
 /// hundreds of kilobytes.
@@ -162,7 +166,11 @@ fn apply(model: &mut pb::ScorecardModel, mutation: &Mutation) {
 }
 
 fn shipped_model() -> BoxedStrategy<pb::ScorecardModel> {
-    prop_oneof![Just(enterprise_default()), Just(individual_default())].boxed()
+    prop_oneof![
+        Just(unchecked_model_to_proto(&enterprise_default())),
+        Just(unchecked_model_to_proto(&individual_default()))
+    ]
+    .boxed()
 }
 
 /// Refused as INVALID_ARGUMENT, with at least one violation, none of them blank.
@@ -235,10 +243,10 @@ proptest! {
         let model = ScorecardModel::try_from(&base);
         prop_assert!(model.is_ok(), "a shipped model is valid: {model:?}");
         let Ok(model) = model else { return Ok(()) };
-        match RatingInputs::parse(&inputs, "inputs.inputs") {
+        match inputs_from_proto(&inputs, "inputs.inputs").map_err(ServiceError::from) {
             Err(error) => assert_invalid(&error)?,
             Ok(inputs) => {
-                if let Err(error) = score(&model, &inputs) {
+                if let Err(error) = score(&model, &inputs).map_err(ServiceError::from) {
                     assert_invalid(&error)?;
                 }
             }
@@ -266,7 +274,10 @@ proptest! {
                 }),
             0..6,
         ),
-        scale in prop_oneof![Just(None), Just(enterprise_default().master_scale)],
+        scale in prop_oneof![
+            Just(None),
+            Just(enterprise_default().master_scale.as_ref().map(unchecked_scale_to_proto))
+        ],
     ) {
         let request = pb::ImportScorecardTableRequest {
             model_id,
@@ -278,7 +289,7 @@ proptest! {
             master_scale: scale,
             ..Default::default()
         };
-        if let Err(error) = import_table(&request) {
+        if let Err(error) = import_table(&unchecked_table(&request)).map_err(ServiceError::from) {
             assert_invalid(&error)?;
         }
     }
@@ -293,7 +304,7 @@ proptest! {
         (customer_kind, model_id, version) in (enum_value(), text(), any::<i32>()),
     ) {
         let qualitative: BTreeMap<String, i32> = qualitative;
-        if let Err(error) = QualitativeInputs::parse(&qualitative) {
+        if let Err(error) = QualitativeInputs::parse(&qualitative).map_err(ServiceError::from) {
             assert_invalid(&error)?;
         }
         let filter = pb::ListModelsRequest { customer_kind, model_id, ..Default::default() };

@@ -10,7 +10,8 @@ use chrono::Utc;
 
 use crate::domain::ScorecardModel;
 use crate::domain::defaults::shipped_models;
-use crate::store::{ModelStore, Publication, Publisher, StoreError, describe};
+use crate::store::{ModelStore, Publication, StoreError, describe};
+use credit_core::Actor;
 
 /// How the service names itself when it acts on its own (the contract's "system:<service>").
 pub const SYSTEM_PRINCIPAL: &str = "system:rating";
@@ -30,10 +31,7 @@ pub enum SeedError {
 pub async fn publish_shipped_models(store: &dyn ModelStore) -> Result<Vec<String>, SeedError> {
     let publication = Publication {
         published_at: Utc::now(),
-        published_by: Publisher {
-            principal: SYSTEM_PRINCIPAL.to_owned(),
-            roles: Vec::new(),
-        },
+        published_by: Actor::named(SYSTEM_PRINCIPAL),
     };
     let mut published_now = Vec::new();
     for wire in shipped_models() {

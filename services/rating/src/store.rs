@@ -10,74 +10,29 @@ mod ratings;
 
 pub use ratings::{
     DueRating, EffectiveGrade, OverrideFilter, RatingStore, RecordedRating, SqlRatingStore,
-    status_name,
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use credit_core::ServiceError;
+use credit_core::{Actor, ServiceError};
 use credit_proto::v1 as pb;
-use credit_runtime::sql::{
-    IdempotencyKey, KeyReused, MaybeRace, is_unique_violation, retry_once_on_race,
-};
+use credit_runtime::sql::{IdempotencyKey, retry_once_on_race};
 use credit_runtime::{Database, insert_idempotency_key, lookup_idempotency_key, on_database};
-use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
-use crate::domain::model::ProtoPaths;
-use crate::domain::{CustomerKind, ModelId, ScorecardModel};
+use crate::api::convert::ProtoPaths;
+use crate::api::convert::model::unchecked_model;
+use crate::domain::model::ModelError;
+use crate::domain::{CustomerKind, InvalidFields, ModelId, ScorecardModel};
 use document::ModelDocument;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    KeyReused(#[from] KeyReused),
-    /// The admission check refused the model against the models already published.
-    #[error("the model was refused: {0}")]
-    Refused(ServiceError),
-    #[error("a stored record is unreadable: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl MaybeRace for StoreError {
-    fn is_race(&self) -> bool {
-        matches!(self, StoreError::Database(error) if is_unique_violation(error))
-    }
-}
-
-/// A state change's outcome: done now, or done by an earlier call with the same key.
-#[derive(Debug, Clone)]
-pub enum Outcome<T> {
-    New(T),
-    Replayed(T),
-}
-
-impl<T> Outcome<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Outcome::New(value) | Outcome::Replayed(value) => value,
-        }
-    }
-}
-
-/// Who published a model version, as the contract's `Actor` records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Publisher {
-    /// Principal name ("alice"), or "system:rating" for the shipped models.
-    pub principal: String,
-    /// Role names without the contract's prefix ("ADMIN").
-    pub roles: Vec<String>,
-}
+pub use credit_runtime::store::{Outcome, StoreError, StoreResult};
 
 /// When and by whom a version is published.
 #[derive(Debug, Clone)]
 pub struct Publication {
     pub published_at: DateTime<Utc>,
-    pub published_by: Publisher,
+    pub published_by: Actor,
 }
 
 /// A published model version with its publication.
@@ -86,7 +41,7 @@ pub struct PublishedModel {
     /// Carries its version (1, 2, ...).
     pub model: ScorecardModel,
     pub published_at: DateTime<Utc>,
-    pub published_by: Publisher,
+    pub published_by: Actor,
 }
 
 /// Which versions ListModels returns.
@@ -199,7 +154,7 @@ struct ModelRow {
     version: i64,
     document: Json<ModelDocument>,
     published_at: DateTime<Utc>,
-    published_by: Json<Publisher>,
+    published_by: Json<Actor>,
 }
 
 impl ModelRow {
@@ -211,7 +166,7 @@ impl ModelRow {
             .map_err(|_| StoreError::Corrupt(format!("{place}: version out of range")))?;
         let wire = pb::ScorecardModel::try_from(self.document.0)
             .map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))?;
-        let model = ScorecardModel::parse(&wire, &ProtoPaths::new(""))
+        let model = ScorecardModel::parse(&unchecked_model(&wire), &ProtoPaths::new(""))
             .map_err(|error| StoreError::Corrupt(format!("{place}: {}", describe(&error))))?
             .with_version(version);
         if model.model_id().as_str() != self.model_id {
@@ -230,9 +185,9 @@ impl ModelRow {
 
 /// A refused model with every violation, for the log (never for a client: it may be a stored
 /// model's problem, not the caller's).
-pub(crate) fn describe(error: &ServiceError) -> String {
+pub(crate) fn describe(error: &ModelError) -> String {
     match error {
-        ServiceError::InvalidArgument(violations) => violations
+        ModelError::Invalid(InvalidFields(violations)) => violations
             .iter()
             .map(|violation| format!("{}: {}", violation.field, violation.description))
             .collect::<Vec<_>>()
@@ -310,7 +265,7 @@ impl ModelStore for SqlModelStore {
                     .into_iter()
                     .map(|published| published.model)
                     .collect();
-                admit(&published).map_err(StoreError::Refused)?;
+                admit(&published).map_err(StoreError::refused)?;
                 let version: i64 = sqlx::query_scalar(&sql(
                     "SELECT COALESCE(MAX(version), 0) + 1 FROM scorecard_models WHERE model_id = $1",
                 ))

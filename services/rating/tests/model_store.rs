@@ -10,14 +10,13 @@
 )]
 
 use chrono::Utc;
-use credit_core::ServiceError;
+use credit_core::{Actor, ServiceError};
 use credit_proto::v1 as pb;
 use credit_rating::domain::defaults::{ENTERPRISE_DEFAULT, INDIVIDUAL_DEFAULT, enterprise_default};
 use credit_rating::domain::{ModelId, ScorecardModel, selection};
 use credit_rating::seed::{SYSTEM_PRINCIPAL, publish_shipped_models};
 use credit_rating::store::{
-    ModelCursor, ModelFilter, ModelStore, Outcome, Publication, Publisher, SqlModelStore,
-    StoreError,
+    ModelCursor, ModelFilter, ModelStore, Outcome, Publication, SqlModelStore, StoreError,
 };
 use credit_runtime::Database;
 use credit_runtime::config::Backend;
@@ -42,8 +41,9 @@ fn model(model_id: &str, industry_codes: &[&str]) -> ScorecardModel {
 fn publication() -> Publication {
     Publication {
         published_at: Utc::now(),
-        published_by: Publisher {
-            principal: "ada".into(),
+        published_by: Actor {
+            principal_id: "ada-id".into(),
+            name: "ada".into(),
             roles: vec!["ADMIN".into()],
         },
     }
@@ -51,6 +51,7 @@ fn publication() -> Publication {
 
 fn key(request_id: &str, fingerprint: &str) -> IdempotencyKey {
     IdempotencyKey {
+        caller: "ada-id".into(),
         request_id: request_id.into(),
         operation: "PublishModel",
         fingerprint: fingerprint.into(),
@@ -102,7 +103,7 @@ async fn shipped_models_are_published_once(backend: &Backend) {
             (
                 published.model.model_id().as_str(),
                 published.model.version(),
-                published.published_by.principal.as_str(),
+                published.published_by.name.as_str(),
             )
         })
         .collect();
@@ -183,10 +184,12 @@ async fn concurrent_publications_never_conflict(backend: &Backend) {
     let (second_database, second) = open(backend).await;
     let alpha = model("alpha", &[]);
     let beta = model("beta", &[]);
-    let admit_alpha =
-        |published: &[ScorecardModel]| selection::check_applicability(&alpha, published);
-    let admit_beta =
-        |published: &[ScorecardModel]| selection::check_applicability(&beta, published);
+    let admit_alpha = |published: &[ScorecardModel]| {
+        selection::check_applicability(&alpha, published).map_err(ServiceError::from)
+    };
+    let admit_beta = |published: &[ScorecardModel]| {
+        selection::check_applicability(&beta, published).map_err(ServiceError::from)
+    };
     let (alpha_key, beta_key) = (key("alpha", "a"), key("beta", "b"));
     let (alpha_publication, beta_publication) = (publication(), publication());
     let (alpha_outcome, beta_outcome) = tokio::join!(
@@ -198,7 +201,7 @@ async fn concurrent_publications_never_conflict(backend: &Backend) {
     let refusal = alpha_outcome.err().or(beta_outcome.err()).unwrap();
     assert!(matches!(
         refusal,
-        StoreError::Refused(ServiceError::FailedPrecondition {
+        StoreError::Refused(answer) if matches!(*answer, ServiceError::FailedPrecondition {
             reason: "MODEL_APPLICABILITY_CONFLICT",
             ..
         })

@@ -207,6 +207,10 @@ fn collections_config(
     })
 }
 
+/// How often keys past their retention are swept: hourly keeps the table within an hour of
+/// the retention at a cost of one indexed delete.
+const IDEMPOTENCY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3_600);
+
 /// Work a process does besides answering calls.
 #[derive(Debug, Default)]
 struct BackgroundWork {
@@ -218,6 +222,9 @@ struct BackgroundWork {
     review_schedulers: Vec<credit_rating::events::ReviewScheduler>,
     /// Announce receivables going overdue (collections).
     overdue_schedulers: Vec<credit_collections::schedule::OverdueScheduler>,
+    /// Forget idempotency keys older than the retention (every service's store).
+    idempotency_stores: Vec<(&'static str, Database)>,
+    idempotency_retention: std::time::Duration,
 }
 
 /// The principal the services of one process call each other as: it reads credit files.
@@ -398,7 +405,10 @@ impl Application {
         };
         let mut relays = Vec::new();
         let mut handlers = Vec::new();
-        let mut background = BackgroundWork::default();
+        let mut background = BackgroundWork {
+            idempotency_retention: settings.idempotency_retention,
+            ..BackgroundWork::default()
+        };
         for kind in selection.iter() {
             let database =
                 Database::open(&settings.backend, kind.store(), max_connections, migrate).await?;
@@ -418,6 +428,9 @@ impl Application {
                 database.clone(),
                 bus.clone(),
             ));
+            background
+                .idempotency_stores
+                .push((kind.as_str(), database.clone()));
             databases.push(database);
         }
         let consumer_liveness: Vec<TaskLiveness> = handlers
@@ -518,6 +531,14 @@ impl Application {
                     .into_iter()
                     .map(|scheduler| tokio::spawn(scheduler.run(relays_stopped.clone()))),
             )
+            .chain(std::iter::once(tokio::spawn(
+                credit_runtime::store::run_idempotency_sweeper(
+                    self.background.idempotency_stores,
+                    self.background.idempotency_retention,
+                    IDEMPOTENCY_SWEEP_INTERVAL,
+                    relays_stopped.clone(),
+                ),
+            )))
             .collect();
         let result = self.server.run_until_stopped(shutdown).await;
         let _ = stop_relays.send(true);

@@ -1,9 +1,11 @@
 //! Domain primitives shared by every credit service. Pure: no I/O, no runtime.
 
+pub mod actor;
 pub mod error;
 pub mod identity;
 pub mod money;
 
+pub use actor::Actor;
 pub use error::{FieldViolation, ServiceError, Violations, both, optional_text, required_text};
 pub use identity::{AccessPolicy, Principal, Role};
 pub use money::{Currency, Money, MoneyError};

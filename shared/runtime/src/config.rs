@@ -92,6 +92,7 @@ struct RawSettings {
     events_max_attempts: Option<Scalar>,
     events_claim_idle_ms: Option<Scalar>,
     exposure_reconcile_interval_secs: Option<Scalar>,
+    idempotency_retention_hours: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +181,9 @@ pub struct Settings {
     /// `CREDIT_EXPOSURE_RECONCILE_INTERVAL_SECS`: how often limits compares its cached
     /// exposure with the ledger and repairs what differs; `None` (0) turns it off.
     pub exposure_reconcile_interval: Option<Duration>,
+    /// `CREDIT_IDEMPOTENCY_RETENTION_HOURS`: how long a request_id is remembered; a retry
+    /// within it gets the first answer, after it the same id is new work (24 by default).
+    pub idempotency_retention: Duration,
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -188,6 +192,8 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 /// Every five minutes: a reservation orphaned by a crash overstates exposure (refusing credit
 /// that is free) for at most this long.
 pub const DEFAULT_EXPOSURE_RECONCILE_INTERVAL_SECS: u64 = 300;
+/// A day: longer than any client's retry loop, short enough that the keys stay a small table.
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: u64 = 24;
 
 impl Settings {
     /// Reads the layers: defaults, `config_file` if given, then `CREDIT_*` variables.
@@ -312,6 +318,15 @@ impl Settings {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            idempotency_retention: Duration::from_secs(
+                3_600
+                    * parse_number(
+                        "CREDIT_IDEMPOTENCY_RETENTION_HOURS",
+                        raw.idempotency_retention_hours,
+                        DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+                        1..=8_760,
+                    )?,
+            ),
         })
     }
 
@@ -336,6 +351,7 @@ impl Settings {
             // Tests that want it turn it on: a repair in the middle of a test's own
             // comparison would make its figures depend on timing.
             exposure_reconcile_interval: None,
+            idempotency_retention: Duration::from_secs(3_600 * DEFAULT_IDEMPOTENCY_RETENTION_HOURS),
         }
     }
 }

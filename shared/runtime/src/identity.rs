@@ -26,6 +26,7 @@ pub static IDENTITY_STORE: StoreSpec = StoreSpec {
     name: "identity",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: &[],
 };
 
 /// Every token starts with this, so a leaked one is recognisable by secret scanners.

@@ -13,6 +13,7 @@ pub mod rpc_path;
 pub mod server;
 pub mod sql;
 pub mod storage;
+pub mod store;
 pub mod telemetry;
 pub mod testing;
 

@@ -198,13 +198,77 @@ mod tests {
     }
 }
 
-/// The idempotency key of a state change: the caller's `request_id`, the operation, and a
-/// digest of the request's content. Kept in each service's `idempotency_keys` table.
+/// The idempotency key of a state change: who sent it, the caller's `request_id`, the
+/// operation, and a digest of the request's content. Kept in each service's `idempotency_keys`
+/// table for the retention period (see `store::sweep_idempotency_keys`). Keys are the caller's
+/// own: another principal with the same request_id does its own work.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
+    /// Whose key it is: the principal's name — the person or system as the suite knows it today,
+    /// shared by all the tokens issued to it — or `system:<service>` for a consumer or a
+    /// background job.
+    pub caller: String,
     pub request_id: String,
     pub operation: &'static str,
     pub fingerprint: String,
+}
+
+impl IdempotencyKey {
+    /// The longest request_id a caller may send.
+    pub const MAX_REQUEST_ID_LEN: usize = 100;
+
+    /// The key of a caller's request: the caller's name (`Principal::name`, `Actor::name`: one
+    /// per person or system, whichever of its tokens it calls with), its `request_id`
+    /// (required, at most [`Self::MAX_REQUEST_ID_LEN`] characters), the operation, and the
+    /// digest of `content`.
+    pub fn of_request(
+        caller: &str,
+        request_id: &str,
+        operation: &'static str,
+        content: &impl prost::Message,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            caller: caller.to_owned(),
+            request_id: credit_core::required_text(
+                "request_id",
+                request_id,
+                Self::MAX_REQUEST_ID_LEN,
+            )?,
+            operation,
+            fingerprint: fingerprint(content),
+        })
+    }
+
+    /// The key of work `service` does by itself (an event it applies, a scheduled run).
+    pub fn of_system(
+        service: &str,
+        request_id: String,
+        operation: &'static str,
+        fingerprint: String,
+    ) -> Self {
+        Self {
+            caller: format!("system:{service}"),
+            request_id,
+            operation,
+            fingerprint,
+        }
+    }
+
+    /// A key derived from this one for a step of the same request (one customer of a batch,
+    /// the automatic approval of a request): same caller, its own request_id.
+    pub fn derived(
+        &self,
+        request_id: String,
+        operation: &'static str,
+        fingerprint: String,
+    ) -> Self {
+        Self {
+            caller: self.caller.clone(),
+            request_id,
+            operation,
+            fingerprint,
+        }
+    }
 }
 
 /// What a service's idempotency table says about a key.
@@ -226,8 +290,10 @@ macro_rules! lookup_idempotency_key {
         async {
             use ::sqlx::Row as _;
             let row = ::sqlx::query(&$sql(
-                "SELECT operation, fingerprint, resource_id FROM idempotency_keys WHERE request_id = $1",
+                "SELECT operation, fingerprint, resource_id FROM idempotency_keys \
+                 WHERE caller = $1 AND request_id = $2",
             ))
+            .bind(&$key.caller)
             .bind(&$key.request_id)
             .fetch_optional(&mut *$tx)
             .await?;
@@ -250,9 +316,11 @@ macro_rules! lookup_idempotency_key {
 macro_rules! insert_idempotency_key {
     ($tx:expr, $sql:ident, $key:expr, $resource_id:expr, $now:expr) => {
         ::sqlx::query(&$sql(
-            "INSERT INTO idempotency_keys (request_id, operation, fingerprint, resource_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO idempotency_keys \
+             (caller, request_id, operation, fingerprint, resource_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         ))
+        .bind(&$key.caller)
         .bind(&$key.request_id)
         .bind($key.operation)
         .bind(&$key.fingerprint)

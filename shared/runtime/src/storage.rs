@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 };
 
 use crate::config::{Backend, redact_url};
+use crate::store::{CommonMigration, Engine, compose};
 
 /// How long a health probe waits for a store before calling it down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +29,9 @@ pub struct StoreSpec {
     pub name: &'static str,
     pub postgres_migrations: &'static Migrator,
     pub sqlite_migrations: &'static Migrator,
+    /// The migrations every service shares (the store kit's), at their versions in this
+    /// store's history; empty for stores without an outbox.
+    pub common_migrations: &'static [(i64, CommonMigration)],
 }
 
 /// A connection pool to one service's store.
@@ -116,8 +120,24 @@ impl Database {
     /// service's own schema, so services migrate independently.
     pub async fn migrate(&self, spec: &StoreSpec) -> Result<(), StorageError> {
         let result = match self {
-            Self::Postgres(pool) => spec.postgres_migrations.run(pool).await,
-            Self::Sqlite(pool) => spec.sqlite_migrations.run(pool).await,
+            Self::Postgres(pool) => {
+                compose(
+                    spec.postgres_migrations,
+                    spec.common_migrations,
+                    Engine::Postgres,
+                )
+                .run(pool)
+                .await
+            }
+            Self::Sqlite(pool) => {
+                compose(
+                    spec.sqlite_migrations,
+                    spec.common_migrations,
+                    Engine::Sqlite,
+                )
+                .run(pool)
+                .await
+            }
         };
         result.map_err(|source| StorageError::Migrate {
             store: spec.name,

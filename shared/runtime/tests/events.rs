@@ -22,6 +22,7 @@ use credit_runtime::events::{
 };
 use credit_runtime::metrics::Metrics;
 use credit_runtime::sql::Page;
+use credit_runtime::store::CommonMigration;
 use credit_runtime::testing::TestDatabase;
 use credit_runtime::{Database, StoreSpec};
 use sqlx::migrate::Migrator;
@@ -33,16 +34,11 @@ static EVENTS_TEST_STORE: StoreSpec = StoreSpec {
     name: "events_test",
     postgres_migrations: &NO_MIGRATIONS,
     sqlite_migrations: &NO_MIGRATIONS,
+    common_migrations: &[
+        (1, CommonMigration::Outbox),
+        (2, CommonMigration::OutboxPacked),
+    ],
 };
-const POSTGRES_OUTBOX: &str =
-    include_str!("../../../services/limits/migrations/postgres/0001_outbox.sql");
-const SQLITE_OUTBOX: &str =
-    include_str!("../../../services/limits/migrations/sqlite/0001_outbox.sql");
-const POSTGRES_OUTBOX_PACKED: &str =
-    include_str!("../../../services/limits/migrations/postgres/0010_outbox_packed.sql");
-const SQLITE_OUTBOX_PACKED: &str =
-    include_str!("../../../services/limits/migrations/sqlite/0010_outbox_packed.sql");
-
 fn registered(event_id: &str, customer_id: &str) -> Event {
     Event {
         event_id: event_id.to_owned(),
@@ -396,18 +392,9 @@ async fn pipeline(backend: &Backend) -> (Database, EventPipeline) {
 }
 
 async fn producer_store(backend: &Backend) -> Database {
-    let producer = Database::open(backend, &EVENTS_TEST_STORE, 2, true)
+    Database::open(backend, &EVENTS_TEST_STORE, 2, true)
         .await
-        .unwrap();
-    let (outbox, packed) = match &producer {
-        Database::Postgres(_) => (POSTGRES_OUTBOX, POSTGRES_OUTBOX_PACKED),
-        Database::Sqlite(_) => (SQLITE_OUTBOX, SQLITE_OUTBOX_PACKED),
-    };
-    credit_runtime::on_database!(&producer, |pool, _sql| {
-        sqlx::raw_sql(outbox).execute(pool).await.unwrap();
-        sqlx::raw_sql(packed).execute(pool).await.unwrap();
-    });
-    producer
+        .unwrap()
 }
 
 /// A test's own PostgreSQL database and Redis key prefix, with an outbox, an events store

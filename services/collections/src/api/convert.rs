@@ -20,11 +20,9 @@ pub fn money(amount: Decimal, currency: Currency) -> Option<pb::Money> {
     Some(Money::new(round_money(amount), currency).into())
 }
 
-pub fn actor(principal: &str) -> Option<pb::Actor> {
-    Some(pb::Actor {
-        principal: principal.to_owned(),
-        roles: Vec::new(),
-    })
+/// Collections records who acted by name only (no roles): the suite's actor with just that.
+pub fn actor(name: &str) -> Option<pb::Actor> {
+    Some(pb::Actor::from(&credit_core::Actor::named(name)))
 }
 
 /// A required id of at most [`MAX_ID_LEN`] characters.
@@ -242,5 +240,54 @@ pub fn credit_note(record: &CreditNoteRecord) -> pb::CreditNote {
         dispute_id: record.dispute_id.clone(),
         posted_at: Some(timestamp(record.posted_at)),
         posted_by: actor(&record.posted_by),
+    }
+}
+
+/// Net days longer than this are a typing error, not terms.
+const MAX_NET_DAYS: i32 = 3_650;
+
+/// Payment terms' ranges a request must keep.
+pub fn check_terms(field: &str, terms: &pb::PaymentTerms) -> Result<(), ServiceError> {
+    if !(0..=MAX_NET_DAYS).contains(&terms.net_days) {
+        return Err(ServiceError::invalid(
+            format!("{field}.net_days"),
+            format!("must be between 0 and {MAX_NET_DAYS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The allocations a payment asks for; every bad one is a field violation.
+pub fn allocation_instructions(
+    wire: &[pb::AllocationInstruction],
+) -> Result<Vec<crate::domain::AllocationInstruction>, ServiceError> {
+    let mut violations = Vec::new();
+    let mut instructions = Vec::new();
+    for (index, allocation) in wire.iter().enumerate() {
+        let invoice_id =
+            crate::domain::InvoiceId::parse(allocation.invoice_id.trim()).map_err(|error| {
+                ServiceError::invalid(
+                    format!("allocations[{index}].invoice_id"),
+                    error.to_string(),
+                )
+            });
+        let amount = positive_money(
+            &format!("allocations[{index}].amount"),
+            allocation.amount.as_ref(),
+        );
+        match credit_core::both(invoice_id, amount) {
+            Ok((invoice_id, amount)) => instructions.push(crate::domain::AllocationInstruction {
+                invoice_id,
+                amount: amount.amount(),
+                currency: amount.currency(),
+            }),
+            Err(ServiceError::InvalidArgument(found)) => violations.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if violations.is_empty() {
+        Ok(instructions)
+    } else {
+        Err(ServiceError::InvalidArgument(violations))
     }
 }

@@ -45,7 +45,7 @@ pub(super) struct BalanceDeltas {
 
 /// A running balance beyond what `Decimal` holds: the change is refused, nothing is written.
 pub(super) fn overflow(what: &str) -> StoreError {
-    StoreError::Refused(ServiceError::FailedPrecondition {
+    StoreError::refused(ServiceError::FailedPrecondition {
         reason: "BALANCE_OUT_OF_RANGE",
         message: format!("the customer's {what} would exceed the largest amount kept"),
         metadata: Vec::new(),
@@ -249,10 +249,10 @@ mod tests {
         assert!(
             matches!(
                 refused,
-                Err(StoreError::Refused(ServiceError::FailedPrecondition {
+                Err(StoreError::Refused(ref answer)) if matches!(**answer, ServiceError::FailedPrecondition {
                     reason: "BALANCE_OUT_OF_RANGE",
                     ..
-                }))
+                })
             ),
             "{refused:?}"
         );

@@ -542,7 +542,7 @@ impl CaseStore for SqlReceivableStore {
             match status.as_deref() {
                 Some("OPEN") => {}
                 Some(_) => {
-                    return Err(StoreError::Refused(
+                    return Err(StoreError::refused(
                         credit_core::ServiceError::FailedPrecondition {
                             reason: "CASE_NOT_OPEN",
                             message: format!("case {} is closed", contact.case_id),
@@ -551,7 +551,7 @@ impl CaseStore for SqlReceivableStore {
                     ));
                 }
                 None => {
-                    return Err(StoreError::Refused(credit_core::ServiceError::not_found(
+                    return Err(StoreError::refused(credit_core::ServiceError::not_found(
                         "collection case",
                         &contact.case_id,
                     )));

@@ -156,7 +156,7 @@ impl DunningStore for SqlReceivableStore {
                 .await?;
                 let version_number = u32::try_from(version)
                     .map_err(|_| StoreError::Corrupt(format!("policy {policy_id} version {version}")))?;
-                let policy = admit(&latest, version_number).map_err(StoreError::Refused)?;
+                let policy = admit(&latest, version_number).map_err(StoreError::refused)?;
                 let published_by = policy
                     .published_by
                     .as_ref()

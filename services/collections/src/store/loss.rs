@@ -263,7 +263,7 @@ macro_rules! locked_write_off {
         .fetch_optional(&mut *$tx)
         .await?;
         let Some(customer_id) = customer_id else {
-            return Err(StoreError::Refused(ServiceError::not_found(
+            return Err(StoreError::refused(ServiceError::not_found(
                 "write-off",
                 $write_off_id,
             )));
@@ -346,7 +346,7 @@ impl LossStore for SqlLossStore {
                 if let Some(outcome) = key_outcome(lookup_idempotency_key!(tx, sql, key)?) {
                     return outcome;
                 }
-                let write_off = plan().map_err(StoreError::Refused)?;
+                let write_off = plan().map_err(StoreError::refused)?;
                 sqlx::query(&sql(
                     "INSERT INTO write_offs (write_off_id, invoice_id, customer_id, currency, amount, reason, status, \
                      requested_by, requested_by_id, requested_at, decided_by, decided_at, decision_date, decision_reason, \
@@ -410,7 +410,7 @@ impl LossStore for SqlLossStore {
                     amount,
                     open_amount: (amount - reduced).max(Decimal::ZERO),
                 };
-                let changes = plan(&write_off, &state).map_err(StoreError::Refused)?;
+                let changes = plan(&write_off, &state).map_err(StoreError::refused)?;
 
                 let decided = &changes.write_off;
                 sqlx::query(&sql(
@@ -482,7 +482,7 @@ impl LossStore for SqlLossStore {
                     return outcome;
                 }
                 let (customer_id, seq, write_off) = locked_write_off!(tx, sql, write_off_id);
-                let changes = plan(&write_off).map_err(StoreError::Refused)?;
+                let changes = plan(&write_off).map_err(StoreError::refused)?;
                 let recovery = &changes.recovery;
                 sqlx::query(&sql(
                     "INSERT INTO recoveries (recovery_id, write_off_id, invoice_id, customer_id, currency, amount, \

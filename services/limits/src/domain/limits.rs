@@ -6,8 +6,7 @@
 //! the scope's previous one; a temporary limit overrides it until it expires.
 
 use chrono::{DateTime, Utc};
-use credit_core::{Money, Principal, ServiceError, Violations};
-use credit_proto::v1 as pb;
+use credit_core::{Money, Principal, ServiceError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -29,70 +28,11 @@ impl Scope {
             Scope::Portfolio => "portfolio".to_owned(),
         }
     }
-
-    pub fn parse(wire: Option<&pb::LimitScope>, field: &str) -> Result<Self, ServiceError> {
-        use pb::limit_scope::Scope as Wire;
-        match wire.and_then(|scope| scope.scope.as_ref()) {
-            Some(Wire::CustomerId(id)) if !id.trim().is_empty() && id.len() <= 100 => {
-                Ok(Scope::Customer(id.trim().to_owned()))
-            }
-            Some(Wire::GroupId(id)) if !id.trim().is_empty() && id.len() <= 100 => {
-                Ok(Scope::Group(id.trim().to_owned()))
-            }
-            Some(Wire::Portfolio(_)) => Ok(Scope::Portfolio),
-            _ => Err(ServiceError::invalid(
-                field,
-                "a customer_id, a group_id or the portfolio is required",
-            )),
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::LimitScope {
-        use pb::limit_scope::Scope as Wire;
-        pb::LimitScope {
-            scope: Some(match self {
-                Scope::Customer(id) => Wire::CustomerId(id.clone()),
-                Scope::Group(id) => Wire::GroupId(id.clone()),
-                Scope::Portfolio => Wire::Portfolio(pb::Portfolio {}),
-            }),
-        }
-    }
 }
 
-/// Who did something, as approval records show it. The id decides maker-checker; the name is
-/// what people read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Person {
-    pub principal_id: String,
-    pub name: String,
-    pub roles: Vec<String>,
-}
-
-impl Person {
-    pub fn of(principal: &Principal) -> Self {
-        Self {
-            principal_id: principal.id.clone(),
-            name: principal.name.clone(),
-            roles: principal
-                .roles
-                .iter()
-                .map(|role| role.as_str().to_owned())
-                .collect(),
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::Actor {
-        pb::Actor {
-            principal: self.name.clone(),
-            roles: self
-                .roles
-                .iter()
-                .filter_map(|role| pb::Role::from_str_name(&format!("ROLE_{role}")))
-                .map(|role| role as i32)
-                .collect(),
-        }
-    }
-}
+/// Who did something, as approval records show it: the suite's one actor record. The id
+/// decides maker-checker; the name is what people read.
+pub use credit_core::Actor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestStatus {
@@ -124,9 +64,9 @@ pub struct LimitRequest {
     pub status: RequestStatus,
     /// The scope's effective limit when the request was made.
     pub current_amount: Option<Money>,
-    pub requested_by: Person,
+    pub requested_by: Actor,
     pub requested_at: DateTime<Utc>,
-    pub decided_by: Option<Person>,
+    pub decided_by: Option<Actor>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: String,
     /// The limit granted by the approval.
@@ -154,8 +94,8 @@ pub struct CreditLimit {
     pub temporary: bool,
     pub status: LimitStatus,
     pub limit_request_id: String,
-    pub requested_by: Person,
-    pub approved_by: Person,
+    pub requested_by: Actor,
+    pub approved_by: Actor,
     pub granted_at: DateTime<Utc>,
     pub reason: String,
     /// The policy rule that approved it without a checker.
@@ -196,8 +136,8 @@ pub struct HistoryEntry {
     pub valid_from: DateTime<Utc>,
     pub valid_until: Option<DateTime<Utc>>,
     pub temporary: bool,
-    pub requested_by: Person,
-    pub approved_by: Person,
+    pub requested_by: Actor,
+    pub approved_by: Actor,
     pub reason: String,
     pub decision_reason: String,
     pub changed_at: DateTime<Utc>,
@@ -206,7 +146,7 @@ pub struct HistoryEntry {
     pub auto_approval_rule_id: Option<String>,
 }
 
-/// The checked content of a `RequestLimitChange`.
+/// A limit as a maker asks for it, checked (see `api::convert::parse_limit_request`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewLimitRequest {
     pub scope: Scope,
@@ -217,77 +157,12 @@ pub struct NewLimitRequest {
     pub reason: String,
 }
 
-pub fn parse_limit_request(
-    wire: &pb::RequestLimitChangeRequest,
-    now: DateTime<Utc>,
-) -> Result<NewLimitRequest, ServiceError> {
-    let mut violations = Violations::new();
-    let scope = violations.check(
-        "scope",
-        Scope::parse(wire.scope.as_ref(), "scope")
-            .map_err(|_| "a customer_id, a group_id or the portfolio is required"),
-    );
-    let amount = match wire.amount.as_ref() {
-        None => {
-            violations.add("amount", "is required");
-            None
-        }
-        Some(amount) => violations.check(
-            "amount",
-            Money::try_from(amount).and_then(Money::non_negative),
-        ),
-    };
-    let valid_from = match wire.valid_from.as_ref() {
-        None => Some(now),
-        Some(time) => violations.check("valid_from", timestamp(time)),
-    };
-    let valid_until = match wire.valid_until.as_ref() {
-        None => None,
-        Some(time) => violations.check("valid_until", timestamp(time)),
-    };
-    if let (Some(from), Some(until)) = (valid_from, valid_until)
-        && until <= from
-    {
-        violations.add("valid_until", "must be after valid_from");
-    }
-    if let Some(until) = valid_until
-        && until <= now
-    {
-        violations.add("valid_until", "must be in the future");
-    }
-    if wire.temporary && wire.valid_until.is_none() {
-        violations.add("valid_until", "a temporary limit needs an end");
-    }
-    let reason = wire.reason.trim();
-    if reason.is_empty() {
-        violations.add("reason", "a reason is required");
-    } else if reason.chars().count() > 1_000 {
-        violations.add("reason", "must be at most 1000 characters");
-    }
-    violations.finish()?;
-    match (scope, amount, valid_from) {
-        (Some(scope), Some(amount), Some(valid_from)) => Ok(NewLimitRequest {
-            scope,
-            amount,
-            valid_from,
-            valid_until,
-            temporary: wire.temporary,
-            reason: reason.to_owned(),
-        }),
-        _ => Err(ServiceError::invalid("limit", "is incomplete")),
-    }
-}
-
-pub fn timestamp(time: &prost_types::Timestamp) -> Result<DateTime<Utc>, &'static str> {
-    let nanos = u32::try_from(time.nanos).map_err(|_| "is not a valid time")?;
-    DateTime::from_timestamp(time.seconds, nanos).ok_or("is not a valid time")
-}
-
-pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
+/// A checker's decision on a limit request, as DecideLimitRequest states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitDecision {
+    pub limit_request_id: String,
+    pub approving: bool,
+    pub reason: String,
 }
 
 /// Four eyes: the checker is not the maker, and the amount is within the checker's
@@ -399,102 +274,6 @@ pub fn check_portfolio_cap(
     Ok(())
 }
 
-impl LimitRequest {
-    pub fn to_proto(&self) -> pb::LimitRequest {
-        let change_percent = match (&self.current_amount, self.amount) {
-            (Some(current), amount)
-                if !current.amount().is_zero() && current.currency() == amount.currency() =>
-            {
-                amount
-                    .amount()
-                    .checked_sub(current.amount())
-                    .and_then(|change| change.checked_div(current.amount()))
-                    .and_then(|ratio| ratio.checked_mul(Decimal::ONE_HUNDRED))
-                    .map(|percent| percent.round_dp(2).to_string())
-            }
-            _ => None,
-        };
-        pb::LimitRequest {
-            limit_request_id: self.id.clone(),
-            scope: Some(self.scope.to_proto()),
-            amount: Some(self.amount.into()),
-            valid_from: Some(to_timestamp(self.valid_from)),
-            valid_until: self.valid_until.map(to_timestamp),
-            temporary: self.temporary,
-            reason: self.reason.clone(),
-            status: match self.status {
-                RequestStatus::Pending => pb::ApprovalStatus::Pending,
-                RequestStatus::Approved => pb::ApprovalStatus::Approved,
-                RequestStatus::Rejected => pb::ApprovalStatus::Rejected,
-            } as i32,
-            current_amount: self.current_amount.map(Into::into),
-            change_percent,
-            requested_by: Some(self.requested_by.to_proto()),
-            requested_at: Some(to_timestamp(self.requested_at)),
-            decided_by: self.decided_by.as_ref().map(Person::to_proto),
-            decided_at: self.decided_at.map(to_timestamp),
-            decision_reason: self.decision_reason.clone(),
-            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
-            limit_id: self.limit_id.clone().unwrap_or_default(),
-        }
-    }
-}
-
-impl CreditLimit {
-    pub fn to_proto(&self, now: DateTime<Utc>) -> pb::CreditLimit {
-        let status = match self.status {
-            LimitStatus::Superseded => pb::CreditLimitStatus::Superseded,
-            LimitStatus::Active if self.valid_from > now => pb::CreditLimitStatus::Scheduled,
-            LimitStatus::Active if self.valid_until.is_some_and(|until| until <= now) => {
-                pb::CreditLimitStatus::Expired
-            }
-            LimitStatus::Active => pb::CreditLimitStatus::Active,
-        };
-        pb::CreditLimit {
-            limit_id: self.id.clone(),
-            scope: Some(self.scope.to_proto()),
-            amount: Some(self.amount.into()),
-            valid_from: Some(to_timestamp(self.valid_from)),
-            valid_until: self.valid_until.map(to_timestamp),
-            temporary: self.temporary,
-            status: status as i32,
-            limit_request_id: self.limit_request_id.clone(),
-            requested_by: Some(self.requested_by.to_proto()),
-            approved_by: approved_by(&self.approved_by, &self.auto_approval_rule_id),
-            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
-            granted_at: Some(to_timestamp(self.granted_at)),
-            reason: self.reason.clone(),
-        }
-    }
-}
-
-/// The checker, unset when a policy rule approved instead of a person.
-fn approved_by(person: &Person, rule: &Option<String>) -> Option<pb::Actor> {
-    rule.is_none().then(|| person.to_proto())
-}
-
-impl HistoryEntry {
-    pub fn to_proto(&self) -> pb::LimitHistoryEntry {
-        pb::LimitHistoryEntry {
-            entry_id: self.id.clone(),
-            scope: Some(self.scope.to_proto()),
-            limit_id: self.limit_id.clone(),
-            limit_request_id: self.limit_request_id.clone(),
-            previous_amount: self.previous_amount.map(Into::into),
-            amount: Some(self.amount.into()),
-            valid_from: Some(to_timestamp(self.valid_from)),
-            valid_until: self.valid_until.map(to_timestamp),
-            temporary: self.temporary,
-            requested_by: Some(self.requested_by.to_proto()),
-            approved_by: approved_by(&self.approved_by, &self.auto_approval_rule_id),
-            auto_approval_rule_id: self.auto_approval_rule_id.clone().unwrap_or_default(),
-            reason: self.reason.clone(),
-            decision_reason: self.decision_reason.clone(),
-            changed_at: Some(to_timestamp(self.changed_at)),
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)] // fixed test figures
 mod tests {
@@ -506,8 +285,8 @@ mod tests {
         Money::parse(amount, "CNY").unwrap()
     }
 
-    fn person(id: &str) -> Person {
-        Person {
+    fn person(id: &str) -> Actor {
+        Actor {
             principal_id: id.into(),
             name: id.into(),
             roles: vec!["CREDIT_MANAGER".into()],
@@ -670,7 +449,7 @@ pub struct CreditBlock {
     /// The person's text for a manual block; the days or status for the others.
     pub reason: String,
     pub set_at: DateTime<Utc>,
-    pub set_by: Person,
+    pub set_by: Actor,
     /// The event that set an event-driven block; empty for a manual one.
     pub source_event_id: String,
 }
@@ -680,23 +459,4 @@ impl CreditBlock {
     pub const OVERDUE: &'static str = "OVERDUE";
     /// A receivable waits for an FX rate (see `receivables`); set and lifted by limits.
     pub const FX_RATE_MISSING: &'static str = "FX_RATE_MISSING";
-
-    pub fn wire_type(&self) -> pb::CreditBlockType {
-        pb::CreditBlockType::from_str_name(&format!("CREDIT_BLOCK_TYPE_{}", self.block_type))
-            .unwrap_or(pb::CreditBlockType::Unspecified)
-    }
-
-    pub fn to_proto(&self) -> pb::CreditBlock {
-        pb::CreditBlock {
-            block_type: self.wire_type() as i32,
-            reason: Some(pb::Reason {
-                code: self.block_type.clone(),
-                message: self.reason.clone(),
-                metadata: Default::default(),
-            }),
-            set_at: Some(to_timestamp(self.set_at)),
-            set_by: Some(self.set_by.to_proto()),
-            source_event_id: self.source_event_id.clone(),
-        }
-    }
 }

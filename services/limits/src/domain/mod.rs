@@ -3,10 +3,11 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 //! The limits service's rules, pure: limits and their approval, the credit policy, terms and
-//! limit proposals. No I/O here.
+//! limit proposals. No I/O here, and no protobuf: `crate::api::convert` translates at the edge.
 
 pub mod fx;
 pub mod limits;
 pub mod policy;
+pub mod profile;
 pub mod proposal;
 pub mod terms;

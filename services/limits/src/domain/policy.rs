@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use credit_core::{Money, ServiceError, Violations};
-use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::limits::{Person, to_timestamp};
+use super::limits::Actor;
 
 /// Payment terms: due `net_days` after the invoice date, `discount_percent` off when paid
 /// within `discount_days` ("2/10 net 30").
@@ -31,64 +30,6 @@ impl PaymentTerms {
             net_days,
             discount_percent: Decimal::ZERO,
             discount_days: 0,
-        }
-    }
-
-    /// Checked terms: at most two years net, a discount below 100 % within the net days.
-    pub fn parse(
-        wire: &pb::PaymentTerms,
-        field: &str,
-        violations: &mut Violations,
-    ) -> Option<Self> {
-        let net_days = u32::try_from(wire.net_days)
-            .ok()
-            .filter(|days| *days <= 730);
-        if net_days.is_none() {
-            violations.add(format!("{field}.net_days"), "must be between 0 and 730");
-        }
-        let discount_percent = match wire.discount_percent.trim() {
-            "" => Some(Decimal::ZERO),
-            text => match text.parse::<Decimal>() {
-                Ok(percent) if percent >= Decimal::ZERO && percent < Decimal::ONE_HUNDRED => {
-                    Some(percent.normalize())
-                }
-                _ => {
-                    violations.add(
-                        format!("{field}.discount_percent"),
-                        "must be a decimal from 0 to below 100",
-                    );
-                    None
-                }
-            },
-        };
-        let discount_days = u32::try_from(wire.discount_days).ok();
-        match (net_days, discount_days) {
-            (Some(net), Some(days)) if days <= net => {}
-            _ => violations.add(
-                format!("{field}.discount_days"),
-                "must be between 0 and the net days",
-            ),
-        }
-        if discount_percent.is_some_and(|percent| percent > Decimal::ZERO)
-            && discount_days == Some(0)
-        {
-            violations.add(
-                format!("{field}.discount_days"),
-                "must be positive when there is a discount",
-            );
-        }
-        Some(Self {
-            net_days: net_days?,
-            discount_percent: discount_percent?,
-            discount_days: discount_days?,
-        })
-    }
-
-    pub fn to_proto(&self) -> pb::PaymentTerms {
-        pb::PaymentTerms {
-            net_days: i32::try_from(self.net_days).unwrap_or(i32::MAX),
-            discount_percent: self.discount_percent.to_string(),
-            discount_days: i32::try_from(self.discount_days).unwrap_or(i32::MAX),
         }
     }
 }
@@ -116,7 +57,7 @@ pub struct AutoApprovalRule {
 /// The last change of the policy, for the audit field and the etag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyChange {
-    pub changed_by: Person,
+    pub changed_by: Actor,
     pub changed_at: DateTime<Utc>,
     pub reason: String,
 }
@@ -152,6 +93,32 @@ pub const POLICY_FIELDS: [&str; 10] = [
     "revenue_multiple",
     "auto_approval_rules",
 ];
+
+/// One masked field of UpdateCreditPolicy, read and checked on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyEdit {
+    GradePolicies(Vec<GradePolicy>),
+    DefaultGradePolicy(GradePolicy),
+    OverLimitTolerancePercent(Decimal),
+    RatingRequired(bool),
+    RatingGraceDays(u32),
+    DefaultHoldTtlSeconds(u64),
+    MaxHoldTtlSeconds(u64),
+    EquitySharePercent(Decimal),
+    RevenueMultiple(Decimal),
+    AutoApprovalRules(Vec<AutoApprovalRule>),
+}
+
+/// A requested change of the policy: the masked fields that read well, in mask order, and
+/// the problems of the others. The problems are refused only together with those of the
+/// policy as a whole (see [`CreditPolicy::updated`]), so a caller fixes all at once.
+#[derive(Debug)]
+pub struct PolicyUpdate {
+    /// The field names of the mask, as the request gave them.
+    pub fields: Vec<String>,
+    pub edits: Vec<PolicyEdit>,
+    pub violations: Violations,
+}
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -274,149 +241,31 @@ impl CreditPolicy {
             .position(|policy| policy.grade == grade)
     }
 
-    pub fn to_proto(&self) -> pb::CreditPolicy {
-        pb::CreditPolicy {
-            grade_policies: self.grade_policies.iter().map(grade_to_proto).collect(),
-            default_grade_policy: Some(grade_to_proto(&self.default_grade_policy)),
-            over_limit_tolerance_percent: self.over_limit_tolerance_percent.to_string(),
-            rating_required: self.rating_required,
-            rating_grace_days: i32::try_from(self.rating_grace_days).unwrap_or(i32::MAX),
-            default_hold_ttl: Some(duration_to_proto(self.default_hold_ttl_seconds)),
-            max_hold_ttl: Some(duration_to_proto(self.max_hold_ttl_seconds)),
-            equity_share_percent: self.equity_share_percent.to_string(),
-            revenue_multiple: self.revenue_multiple.to_string(),
-            auto_approval_rules: self
-                .auto_approval_rules
-                .iter()
-                .map(|rule| pb::AutoApprovalRule {
-                    rule_id: rule.rule_id.clone(),
-                    min_grade: rule.min_grade.clone(),
-                    max_increase_percent: rule.max_increase_percent.to_string(),
-                    max_amount: rule.max_amount.map(Into::into),
-                    description: rule.description.clone(),
-                })
-                .collect(),
-            etag: self.etag(),
-            audit: self.last_change.as_ref().map(|change| pb::AuditInfo {
-                updated_at: Some(to_timestamp(change.changed_at)),
-                updated_by: Some(change.changed_by.to_proto()),
-                ..Default::default()
-            }),
-        }
-    }
-
-    /// The policy with the masked fields taken from `wire`, checked as a whole; every
-    /// problem is reported at once, named by its field path.
-    pub fn updated(&self, wire: &pb::CreditPolicy, mask: &[String]) -> Result<Self, ServiceError> {
-        let mut violations = Violations::new();
-        if mask.is_empty() {
-            violations.add("update_mask", "names no field; name the fields to change");
-        }
+    /// The policy with `update`'s edits applied in order, checked as a whole; every problem
+    /// (those found reading the request and those of the result) is reported at once.
+    pub fn updated(&self, update: PolicyUpdate) -> Result<Self, ServiceError> {
+        let PolicyUpdate {
+            edits,
+            mut violations,
+            ..
+        } = update;
         let mut next = self.clone();
-        for field in mask {
-            match field.as_str() {
-                "grade_policies" => {
-                    next.grade_policies = wire
-                        .grade_policies
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(index, grade)| {
-                            parse_grade(
-                                grade,
-                                &format!("policy.grade_policies[{index}]"),
-                                true,
-                                &mut violations,
-                            )
-                        })
-                        .collect();
+        for edit in edits {
+            match edit {
+                PolicyEdit::GradePolicies(grades) => next.grade_policies = grades,
+                PolicyEdit::DefaultGradePolicy(grade) => next.default_grade_policy = grade,
+                PolicyEdit::OverLimitTolerancePercent(percent) => {
+                    next.over_limit_tolerance_percent = percent;
                 }
-                "default_grade_policy" => match &wire.default_grade_policy {
-                    Some(grade) => {
-                        if let Some(parsed) = parse_grade(
-                            grade,
-                            "policy.default_grade_policy",
-                            false,
-                            &mut violations,
-                        ) {
-                            next.default_grade_policy = parsed;
-                        }
-                    }
-                    None => violations.add("policy.default_grade_policy", "is required"),
-                },
-                "over_limit_tolerance_percent" => {
-                    if let Some(percent) = percent(
-                        &wire.over_limit_tolerance_percent,
-                        "policy.over_limit_tolerance_percent",
-                        Decimal::ONE_HUNDRED,
-                        &mut violations,
-                    ) {
-                        next.over_limit_tolerance_percent = percent;
-                    }
+                PolicyEdit::RatingRequired(required) => next.rating_required = required,
+                PolicyEdit::RatingGraceDays(days) => next.rating_grace_days = days,
+                PolicyEdit::DefaultHoldTtlSeconds(seconds) => {
+                    next.default_hold_ttl_seconds = seconds;
                 }
-                "rating_required" => next.rating_required = wire.rating_required,
-                "rating_grace_days" => match u32::try_from(wire.rating_grace_days) {
-                    Ok(days) if days <= 365 => next.rating_grace_days = days,
-                    _ => violations.add("policy.rating_grace_days", "must be between 0 and 365"),
-                },
-                "default_hold_ttl" => {
-                    if let Some(seconds) = hold_ttl(
-                        wire.default_hold_ttl.as_ref(),
-                        "policy.default_hold_ttl",
-                        &mut violations,
-                    ) {
-                        next.default_hold_ttl_seconds = seconds;
-                    }
-                }
-                "max_hold_ttl" => {
-                    if let Some(seconds) = hold_ttl(
-                        wire.max_hold_ttl.as_ref(),
-                        "policy.max_hold_ttl",
-                        &mut violations,
-                    ) {
-                        next.max_hold_ttl_seconds = seconds;
-                    }
-                }
-                "equity_share_percent" => {
-                    if let Some(percent) = percent(
-                        &wire.equity_share_percent,
-                        "policy.equity_share_percent",
-                        Decimal::ONE_HUNDRED,
-                        &mut violations,
-                    ) {
-                        next.equity_share_percent = percent;
-                    }
-                }
-                "revenue_multiple" => {
-                    if let Some(multiple) = percent(
-                        &wire.revenue_multiple,
-                        "policy.revenue_multiple",
-                        Decimal::ONE_HUNDRED,
-                        &mut violations,
-                    ) {
-                        next.revenue_multiple = multiple;
-                    }
-                }
-                "auto_approval_rules" => {
-                    next.auto_approval_rules = wire
-                        .auto_approval_rules
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(index, rule)| {
-                            parse_rule(
-                                rule,
-                                &format!("policy.auto_approval_rules[{index}]"),
-                                &mut violations,
-                            )
-                        })
-                        .collect();
-                }
-                other => violations.add(
-                    "update_mask",
-                    format!(
-                        "{other:?} is not a policy field; fields: {}",
-                        POLICY_FIELDS.join(", ")
-                    ),
-                ),
+                PolicyEdit::MaxHoldTtlSeconds(seconds) => next.max_hold_ttl_seconds = seconds,
+                PolicyEdit::EquitySharePercent(percent) => next.equity_share_percent = percent,
+                PolicyEdit::RevenueMultiple(multiple) => next.revenue_multiple = multiple,
+                PolicyEdit::AutoApprovalRules(rules) => next.auto_approval_rules = rules,
             }
         }
         next.check_whole(&mut violations);
@@ -450,152 +299,11 @@ impl CreditPolicy {
     }
 }
 
-fn grade_to_proto(grade: &GradePolicy) -> pb::GradePolicy {
-    pb::GradePolicy {
-        grade: grade.grade.clone(),
-        payment_terms: Some(grade.payment_terms.to_proto()),
-        order_amount_cap: grade.order_amount_cap.map(Into::into),
-        overdue_tolerance_days: i32::try_from(grade.overdue_tolerance_days).unwrap_or(i32::MAX),
-        max_limit: grade.max_limit.map(Into::into),
-    }
-}
-
-fn duration_to_proto(seconds: u64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(seconds).unwrap_or(i64::MAX),
-        nanos: 0,
-    }
-}
-
-fn optional_money(
-    wire: Option<&pb::Money>,
-    field: String,
-    violations: &mut Violations,
-) -> Option<Option<Money>> {
-    match wire {
-        None => Some(None),
-        Some(money) => violations
-            .check(&field, Money::try_from(money).and_then(Money::non_negative))
-            .map(Some),
-    }
-}
-
-fn parse_grade(
-    wire: &pb::GradePolicy,
-    field: &str,
-    grade_required: bool,
-    violations: &mut Violations,
-) -> Option<GradePolicy> {
-    let grade = wire.grade.trim();
-    if grade_required && (grade.is_empty() || grade.len() > 16) {
-        violations.add(
-            format!("{field}.grade"),
-            "is required, at most 16 characters",
-        );
-    }
-    let payment_terms = match &wire.payment_terms {
-        Some(terms) => PaymentTerms::parse(terms, &format!("{field}.payment_terms"), violations),
-        None => {
-            violations.add(format!("{field}.payment_terms"), "is required");
-            None
-        }
-    };
-    let overdue_tolerance_days = match u32::try_from(wire.overdue_tolerance_days) {
-        Ok(days) if days <= 365 => Some(days),
-        _ => {
-            violations.add(
-                format!("{field}.overdue_tolerance_days"),
-                "must be between 0 and 365",
-            );
-            None
-        }
-    };
-    let order_amount_cap = optional_money(
-        wire.order_amount_cap.as_ref(),
-        format!("{field}.order_amount_cap"),
-        violations,
-    );
-    let max_limit = optional_money(
-        wire.max_limit.as_ref(),
-        format!("{field}.max_limit"),
-        violations,
-    );
-    Some(GradePolicy {
-        grade: grade.to_owned(),
-        payment_terms: payment_terms?,
-        order_amount_cap: order_amount_cap?,
-        overdue_tolerance_days: overdue_tolerance_days?,
-        max_limit: max_limit?,
-    })
-}
-
-fn parse_rule(
-    wire: &pb::AutoApprovalRule,
-    field: &str,
-    violations: &mut Violations,
-) -> Option<AutoApprovalRule> {
-    let rule_id = wire.rule_id.trim();
-    if rule_id.is_empty() || rule_id.len() > 64 {
-        violations.add(
-            format!("{field}.rule_id"),
-            "is required, at most 64 characters",
-        );
-    }
-    let max_increase_percent = percent(
-        &wire.max_increase_percent,
-        &format!("{field}.max_increase_percent"),
-        Decimal::ONE_HUNDRED,
-        violations,
-    );
-    let max_amount = optional_money(
-        wire.max_amount.as_ref(),
-        format!("{field}.max_amount"),
-        violations,
-    );
-    Some(AutoApprovalRule {
-        rule_id: rule_id.to_owned(),
-        min_grade: wire.min_grade.trim().to_owned(),
-        max_increase_percent: max_increase_percent?,
-        max_amount: max_amount?,
-        description: wire.description.trim().to_owned(),
-    })
-}
-
-/// A decimal from 0 to `max` (inclusive).
-fn percent(text: &str, field: &str, max: Decimal, violations: &mut Violations) -> Option<Decimal> {
-    match text.trim().parse::<Decimal>() {
-        Ok(value) if value >= Decimal::ZERO && value <= max => Some(value.normalize()),
-        _ => {
-            violations.add(field, format!("must be a decimal from 0 to {max}"));
-            None
-        }
-    }
-}
-
-/// A hold lifetime: from a minute to a year, whole seconds.
-fn hold_ttl(
-    wire: Option<&prost_types::Duration>,
-    field: &str,
-    violations: &mut Violations,
-) -> Option<u64> {
-    match wire.map(|duration| (duration.seconds, duration.nanos)) {
-        Some((seconds, 0)) if (60..=365 * 86_400).contains(&seconds) => u64::try_from(seconds).ok(),
-        _ => {
-            violations.add(field, "must be whole seconds from one minute to one year");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)] // fixed test figures
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    fn mask(fields: &[&str]) -> Vec<String> {
-        fields.iter().map(|field| (*field).to_owned()).collect()
-    }
 
     #[test]
     fn the_shipped_policy_refers_up_to_ten_percent_over_and_orders_grades_best_first() {
@@ -610,66 +318,6 @@ mod tests {
         assert!(!listed);
         assert_eq!(unrated.overdue_tolerance_days, 30);
         assert_eq!(policy.etag(), "v0");
-    }
-
-    #[test]
-    fn an_update_changes_only_the_masked_fields() {
-        let policy = CreditPolicy::default();
-        let mut wire = policy.to_proto();
-        wire.over_limit_tolerance_percent = "5".to_owned();
-        wire.rating_required = true;
-        let updated = policy
-            .updated(&wire, &mask(&["over_limit_tolerance_percent"]))
-            .unwrap();
-        assert_eq!(updated.tolerance_bps(), 500);
-        assert!(!updated.rating_required, "not in the mask");
-        assert_eq!(updated.grade_policies, policy.grade_policies);
-    }
-
-    #[test]
-    fn every_problem_of_an_update_is_named() {
-        let policy = CreditPolicy::default();
-        let mut wire = policy.to_proto();
-        wire.over_limit_tolerance_percent = "-1".to_owned();
-        wire.grade_policies[1].grade = "AAA".to_owned();
-        wire.grade_policies[2].payment_terms = Some(pb::PaymentTerms {
-            net_days: 30,
-            discount_percent: "2".to_owned(),
-            discount_days: 45,
-        });
-        wire.auto_approval_rules.push(pb::AutoApprovalRule {
-            rule_id: "small".to_owned(),
-            min_grade: "Z".to_owned(),
-            max_increase_percent: "10".to_owned(),
-            ..Default::default()
-        });
-        wire.default_hold_ttl = Some(prost_types::Duration {
-            seconds: 5,
-            nanos: 0,
-        });
-        let error = policy
-            .updated(
-                &wire,
-                &mask(&[
-                    "over_limit_tolerance_percent",
-                    "grade_policies",
-                    "auto_approval_rules",
-                    "default_hold_ttl",
-                    "colour",
-                ]),
-            )
-            .unwrap_err();
-        let text = format!("{error:?}");
-        for field in [
-            "policy.over_limit_tolerance_percent",
-            "policy.grade_policies[1].grade",
-            "policy.grade_policies[2].payment_terms.discount_days",
-            "policy.auto_approval_rules[0].min_grade",
-            "policy.default_hold_ttl",
-            "update_mask",
-        ] {
-            assert!(text.contains(field), "{field} missing in {text}");
-        }
     }
 
     #[test]
@@ -720,22 +368,5 @@ mod tests {
             None,
             "beyond the absolute bound"
         );
-    }
-
-    #[test]
-    fn two_ten_net_thirty_is_accepted() {
-        let mut violations = Violations::new();
-        let terms = PaymentTerms::parse(
-            &pb::PaymentTerms {
-                net_days: 30,
-                discount_percent: "2".to_owned(),
-                discount_days: 10,
-            },
-            "terms.payment_terms",
-            &mut violations,
-        )
-        .unwrap();
-        assert!(violations.is_empty());
-        assert_eq!(terms.discount_percent, Decimal::TWO);
     }
 }

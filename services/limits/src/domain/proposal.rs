@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use credit_core::{Currency, Money};
-use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
 use super::policy::CreditPolicy;
@@ -48,16 +47,6 @@ pub enum ComponentType {
     RevenueMultiple,
 }
 
-impl ComponentType {
-    pub fn to_proto(self) -> pb::LimitProposalComponentType {
-        match self {
-            ComponentType::GradeCap => pb::LimitProposalComponentType::GradeCap,
-            ComponentType::EquityShare => pb::LimitProposalComponentType::EquityShare,
-            ComponentType::RevenueMultiple => pb::LimitProposalComponentType::RevenueMultiple,
-        }
-    }
-}
-
 /// One component of a proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
@@ -74,22 +63,6 @@ pub struct Component {
     /// True for the component that sets the proposal.
     pub binding: bool,
     pub explanation: String,
-}
-
-impl Component {
-    pub fn to_proto(&self) -> pb::LimitProposalComponent {
-        pb::LimitProposalComponent {
-            component_type: self.component_type.to_proto() as i32,
-            amount: self.amount.map(Into::into),
-            basis: self.basis.map(Into::into),
-            factor: self
-                .factor
-                .map(|factor| factor.normalize().to_string())
-                .unwrap_or_default(),
-            binding: self.binding,
-            explanation: self.explanation.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -722,25 +695,6 @@ mod tests {
             ProposalCurrency::choose(None, None, None, None).currency(),
             None
         );
-    }
-
-    #[test]
-    fn the_wire_form_shows_every_component() {
-        let policy = CreditPolicy::default();
-        let figures = statement("-1.00", "1200.00", 12);
-        let proposal = propose(&policy, "B", Some(&figures), &in_cny());
-        let wire: Vec<pb::LimitProposalComponent> = proposal
-            .components
-            .iter()
-            .map(Component::to_proto)
-            .collect();
-        assert_eq!(wire[0].factor, "");
-        assert_eq!(wire[1].factor, "20");
-        assert_eq!(wire[1].amount, None);
-        assert_eq!(wire[2].factor, "1.5");
-        // 1,200 / 12 = 100 × 1.5 = 150.
-        assert_eq!(wire[2].amount.as_ref().unwrap().amount, "150.00");
-        assert!(wire[2].binding);
     }
 
     #[test]

@@ -4,10 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use credit_core::Money;
-use credit_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-use super::limits::{Person, to_timestamp};
+use super::limits::Actor;
 use super::policy::{CreditPolicy, PaymentTerms};
 
 /// The customer-specific part, as SetCreditTerms stores it. `None` = the policy's default.
@@ -16,7 +15,7 @@ pub struct CustomerTerms {
     pub customer_id: String,
     pub payment_terms: Option<PaymentTerms>,
     pub order_amount_cap: Option<Money>,
-    pub changed_by: Person,
+    pub changed_by: Actor,
     pub changed_at: DateTime<Utc>,
     pub reason: String,
 }
@@ -29,16 +28,6 @@ pub enum TermsSource {
     DefaultPolicy,
 }
 
-impl TermsSource {
-    fn to_proto(self) -> pb::CreditTermsSource {
-        match self {
-            TermsSource::Customer => pb::CreditTermsSource::Customer,
-            TermsSource::GradePolicy => pb::CreditTermsSource::GradePolicy,
-            TermsSource::DefaultPolicy => pb::CreditTermsSource::DefaultPolicy,
-        }
-    }
-}
-
 /// The terms in force for a customer, each with its source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EffectiveTerms {
@@ -48,7 +37,7 @@ pub struct EffectiveTerms {
     pub order_amount_cap: Option<Money>,
     pub order_amount_cap_source: TermsSource,
     pub grade: Option<String>,
-    pub last_change: Option<(Person, DateTime<Utc>)>,
+    pub last_change: Option<(Actor, DateTime<Utc>)>,
 }
 
 /// Resolves the customer's own terms over the policy's defaults for `grade`.
@@ -85,22 +74,11 @@ pub fn effective(
     }
 }
 
-impl EffectiveTerms {
-    pub fn to_proto(&self) -> pb::CreditTerms {
-        pb::CreditTerms {
-            customer_id: self.customer_id.clone(),
-            payment_terms: Some(self.payment_terms.to_proto()),
-            order_amount_cap: self.order_amount_cap.map(Into::into),
-            payment_terms_source: self.payment_terms_source.to_proto() as i32,
-            order_amount_cap_source: self.order_amount_cap_source.to_proto() as i32,
-            grade: self.grade.clone().unwrap_or_default(),
-            audit: self.last_change.as_ref().map(|(person, at)| pb::AuditInfo {
-                updated_at: Some(to_timestamp(*at)),
-                updated_by: Some(person.to_proto()),
-                ..Default::default()
-            }),
-        }
-    }
+/// One masked field of SetCreditTerms; `None` reverts it to the policy's default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermsEdit {
+    PaymentTerms(Option<PaymentTerms>),
+    OrderAmountCap(Option<Money>),
 }
 
 #[cfg(test)]
@@ -114,7 +92,7 @@ mod tests {
             customer_id: "C1".to_owned(),
             payment_terms,
             order_amount_cap: cap.map(|cap| Money::parse(cap, "CNY").unwrap()),
-            changed_by: Person {
+            changed_by: Actor {
                 principal_id: "p".to_owned(),
                 name: "mgr".to_owned(),
                 roles: vec![],

@@ -5,14 +5,20 @@
 //! so every rule is unit-tested without a database or a network.
 
 pub mod defaults;
+pub mod fields;
 pub mod inputs;
+pub mod kinds;
 pub mod model;
 pub mod overrides;
+pub mod rating;
 pub mod scale;
 pub mod scoring;
 pub mod selection;
 pub mod table;
+pub mod unchecked;
 
-pub use model::{CustomerKind, ModelId, ScorecardModel};
+pub use fields::InvalidFields;
+pub use model::{CustomerKind, ModelError, ModelId, ScorecardModel};
 pub use scale::{Grade, MasterScale};
-pub use scoring::{RatingInputs, ScoreResult, score};
+pub use scoring::{RatingInputs, ScoreError, ScoreResult, score};
+pub use unchecked::{UncheckedModel, UncheckedScale, UncheckedTable};

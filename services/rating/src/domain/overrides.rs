@@ -5,8 +5,9 @@
 //! the approved override's, else the model's. Limits acts on the effective grade.
 
 use chrono::{Months, NaiveDate};
-use credit_core::{Principal, Role, ServiceError};
+use credit_core::{FieldViolation, Principal, Role};
 
+use super::fields::InvalidFields;
 use super::scale::{Grade, MasterScale};
 
 /// An override moving the grade by more than this many notches needs an ADMIN as checker.
@@ -45,7 +46,7 @@ pub fn propose(
     effective_grade: &str,
     proposed_grade: &str,
     justification: &str,
-) -> Result<OverrideProposal, ServiceError> {
+) -> Result<OverrideProposal, InvalidFields> {
     let proposed_grade = proposed_grade.trim();
     let justification = justification.trim();
     let mut violations = Vec::new();
@@ -57,7 +58,7 @@ pub fn propose(
                 .iter()
                 .map(|grade| grade.code.as_str())
                 .collect();
-            violations.push(credit_core::FieldViolation::new(
+            violations.push(FieldViolation::new(
                 "proposed_grade",
                 format!(
                     "'{proposed_grade}' is not a grade of scale {}; expected one of {}",
@@ -69,18 +70,18 @@ pub fn propose(
         }
     };
     if notches.is_some() && proposed_grade == effective_grade {
-        violations.push(credit_core::FieldViolation::new(
+        violations.push(FieldViolation::new(
             "proposed_grade",
             format!("is the rating's grade already ({effective_grade})"),
         ));
     }
     if justification.is_empty() {
-        violations.push(credit_core::FieldViolation::new(
+        violations.push(FieldViolation::new(
             "justification",
             "is required: say why the model grade does not fit",
         ));
     } else if justification.chars().count() > MAX_JUSTIFICATION_LEN {
-        violations.push(credit_core::FieldViolation::new(
+        violations.push(FieldViolation::new(
             "justification",
             format!("at most {MAX_JUSTIFICATION_LEN} characters"),
         ));
@@ -92,7 +93,7 @@ pub fn propose(
             required_role: required_role(notches),
             justification: justification.to_owned(),
         }),
-        _ => Err(ServiceError::InvalidArgument(violations)),
+        _ => Err(InvalidFields(violations)),
     }
 }
 
@@ -111,23 +112,35 @@ pub fn check_decider(
     checker: &Principal,
     proposer_name: &str,
     required: Role,
-) -> Result<(), ServiceError> {
+) -> Result<(), DeciderError> {
     if checker.name == proposer_name {
-        return Err(ServiceError::PermissionDenied {
-            reason: "SELF_APPROVAL",
-            message: "an override is decided by another person than the one who proposed it"
-                .to_owned(),
-        });
+        return Err(DeciderError::SelfApproval);
     }
     let allowed =
         checker.is_admin() || (required == Role::CreditManager && checker.has_role(required));
     if !allowed {
-        return Err(ServiceError::PermissionDenied {
-            reason: "INSUFFICIENT_ROLE",
-            message: format!("this override needs a checker with role {required}"),
-        });
+        return Err(DeciderError::InsufficientRole(required));
     }
     Ok(())
+}
+
+/// Why a person may not decide an override; the api answers PERMISSION_DENIED.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeciderError {
+    #[error("an override is decided by another person than the one who proposed it")]
+    SelfApproval,
+    #[error("this override needs a checker with role {0}")]
+    InsufficientRole(Role),
+}
+
+impl DeciderError {
+    /// The stable reason code callers may branch on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::SelfApproval => "SELF_APPROVAL",
+            Self::InsufficientRole(_) => "INSUFFICIENT_ROLE",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,12 +149,13 @@ mod tests {
 
     use super::*;
     use crate::domain::scale;
+    use credit_core::ServiceError;
 
     fn agency_8() -> MasterScale {
-        let mut violations = credit_core::Violations::new();
+        let mut violations = crate::domain::fields::Violations::new();
         let scale = MasterScale::parse(
             Some(&scale::agency_8()),
-            &crate::domain::model::ProtoPaths::new("model"),
+            &crate::domain::model::ModelPaths::new("model"),
             &mut violations,
         );
         violations.finish().unwrap();
@@ -188,9 +202,7 @@ mod tests {
     #[test]
     fn a_proposal_needs_a_grade_of_the_scale_a_change_and_a_justification() {
         let scale = agency_8();
-        let Err(ServiceError::InvalidArgument(violations)) =
-            propose(&scale, "BBB", "BBB", "EXCELLENT", " ")
-        else {
+        let Err(InvalidFields(violations)) = propose(&scale, "BBB", "BBB", "EXCELLENT", " ") else {
             panic!("expected INVALID_ARGUMENT");
         };
         let fields: Vec<&str> = violations
@@ -215,14 +227,14 @@ mod tests {
         let analyst = principal("ana", &[Role::Analyst]);
         assert!(check_decider(&manager, "ana", Role::CreditManager).is_ok());
         assert!(matches!(
-            check_decider(&manager, "mei", Role::CreditManager),
+            check_decider(&manager, "mei", Role::CreditManager).map_err(ServiceError::from),
             Err(ServiceError::PermissionDenied {
                 reason: "SELF_APPROVAL",
                 ..
             })
         ));
         assert!(matches!(
-            check_decider(&admin, "root", Role::Admin),
+            check_decider(&admin, "root", Role::Admin).map_err(ServiceError::from),
             Err(ServiceError::PermissionDenied {
                 reason: "SELF_APPROVAL",
                 ..

@@ -3,14 +3,13 @@
 //! A scale is part of every model and is checked with it: score bands contiguous from the best
 //! grade down to the worst so that every score has exactly one grade, and PD bands ordered so
 //! that a better grade never carries a higher PD. Grade ranks (1 = best) give the notches an
-//! override moves. The two scales the suite ships live here as the proto an administrator would
-//! send, so they pass through exactly the checks any other scale does.
+//! override moves. The two scales the suite ships live here as an administrator would
+//! submit them, so they pass through exactly the checks any other scale does.
 
-use credit_core::Violations;
-use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
-use super::model::{FieldPaths, check_slug, check_text, parse_decimal};
+use super::fields::{FieldPaths, Violations, check_slug, check_text, parse_decimal};
+use super::unchecked::{UncheckedGrade, UncheckedScale};
 
 /// Id of the eight-grade scale modelled on rating agencies' letter grades.
 pub const AGENCY_8: &str = "agency-8";
@@ -60,20 +59,6 @@ impl Grade {
             (None, None) => "of any value".to_owned(),
         }
     }
-
-    fn to_proto(&self) -> pb::MasterScaleGrade {
-        pb::MasterScaleGrade {
-            grade: self.code.clone(),
-            display_name: self.display_name.clone(),
-            min_score: self.min_score.map(|score| score.to_string()),
-            max_score: self.max_score.map(|score| score.to_string()),
-            pd: self.pd.to_string(),
-            pd_lower: self.pd_lower.to_string(),
-            pd_upper: self.pd_upper.to_string(),
-            review_interval_months: i32::try_from(self.review_interval_months).unwrap_or(i32::MAX),
-            rank: i32::try_from(self.rank).unwrap_or(i32::MAX),
-        }
-    }
 }
 
 /// A checked master scale: grades from best to worst whose score bands cover every score once.
@@ -117,18 +102,10 @@ impl MasterScale {
         i32::try_from(from - to).ok()
     }
 
-    pub fn to_proto(&self) -> pb::MasterScale {
-        pb::MasterScale {
-            scale_id: self.scale_id.clone(),
-            display_name: self.display_name.clone(),
-            grades: self.grades.iter().map(Grade::to_proto).collect(),
-        }
-    }
-
     /// Parses and checks a scale on its own; whether a model reaches every grade is checked with
     /// the model ([`MasterScale::check_reachable`]). `None` when anything is wrong.
     pub(crate) fn parse(
-        wire: Option<&pb::MasterScale>,
+        wire: Option<&UncheckedScale>,
         paths: &dyn FieldPaths,
         violations: &mut Violations,
     ) -> Option<Self> {
@@ -188,7 +165,7 @@ impl MasterScale {
 
 /// `None` when any grade failed to parse or repeats a code (each failure is recorded).
 fn parse_grades(
-    wire: &[pb::MasterScaleGrade],
+    wire: &[UncheckedGrade],
     paths: &dyn FieldPaths,
     violations: &mut Violations,
 ) -> Option<Vec<Grade>> {
@@ -222,7 +199,7 @@ fn parse_grades(
 }
 
 fn parse_grade(
-    wire: &pb::MasterScaleGrade,
+    wire: &UncheckedGrade,
     index: usize,
     paths: &dyn FieldPaths,
     violations: &mut Violations,
@@ -428,12 +405,12 @@ type ShippedGrade = (
     i32,
 );
 
-fn shipped_scale(scale_id: &str, display_name: &str, rows: &[ShippedGrade]) -> pb::MasterScale {
+fn shipped_scale(scale_id: &str, display_name: &str, rows: &[ShippedGrade]) -> UncheckedScale {
     let grades = rows
         .iter()
         .map(
             |&(code, display_name, min_score, max_score, pd, pd_lower, pd_upper, months)| {
-                pb::MasterScaleGrade {
+                UncheckedGrade {
                     grade: code.to_owned(),
                     display_name: display_name.to_owned(),
                     min_score: min_score.map(str::to_owned),
@@ -442,12 +419,11 @@ fn shipped_scale(scale_id: &str, display_name: &str, rows: &[ShippedGrade]) -> p
                     pd_lower: pd_lower.to_owned(),
                     pd_upper: pd_upper.to_owned(),
                     review_interval_months: months,
-                    rank: 0,
                 }
             },
         )
         .collect();
-    pb::MasterScale {
+    UncheckedScale {
         scale_id: scale_id.to_owned(),
         display_name: display_name.to_owned(),
         grades,
@@ -459,7 +435,7 @@ fn shipped_scale(scale_id: &str, display_name: &str, rows: &[ShippedGrade]) -> p
 /// banks apply to the best grades). D here is the scorecard's worst band, a profile close to
 /// default, not an observed default. Reviews: yearly for A and above, half-yearly for BBB and
 /// BB, quarterly below.
-pub fn agency_8() -> pb::MasterScale {
+pub fn agency_8() -> UncheckedScale {
     shipped_scale(
         AGENCY_8,
         "Agency letter grades (8)",
@@ -532,7 +508,7 @@ pub fn agency_8() -> pb::MasterScale {
 
 /// "five-tier": the five grades of many company credit policies (优秀, 良好, 一般, 关注, 不良),
 /// on the same 0..1000 score range as agency-8 so that either scale fits the shipped models.
-pub fn five_tier() -> pb::MasterScale {
+pub fn five_tier() -> UncheckedScale {
     shipped_scale(
         FIVE_TIER,
         "Five-tier credit policy grades",
@@ -592,7 +568,7 @@ pub fn five_tier() -> pb::MasterScale {
 }
 
 /// The shipped scale with this id, if any.
-pub fn shipped(scale_id: &str) -> Option<pb::MasterScale> {
+pub fn shipped(scale_id: &str) -> Option<UncheckedScale> {
     match scale_id {
         AGENCY_8 => Some(agency_8()),
         FIVE_TIER => Some(five_tier()),
@@ -601,190 +577,4 @@ pub fn shipped(scale_id: &str) -> Option<pb::MasterScale> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::model::ProtoPaths;
-    use credit_core::{FieldViolation, ServiceError};
-    use proptest::prelude::*;
-    use rust_decimal_macros::dec;
-
-    fn parse(wire: &pb::MasterScale) -> Result<MasterScale, Vec<FieldViolation>> {
-        let mut violations = Violations::new();
-        let scale = MasterScale::parse(Some(wire), &ProtoPaths::new("model"), &mut violations);
-        match (scale, violations.finish()) {
-            (Some(scale), Ok(())) => Ok(scale),
-            (_, Err(ServiceError::InvalidArgument(found))) => Err(found),
-            (scale, other) => panic!("inconsistent outcome {scale:?} {other:?}"),
-        }
-    }
-
-    fn agency() -> MasterScale {
-        parse(&agency_8()).unwrap()
-    }
-
-    #[test]
-    fn both_shipped_scales_are_valid() {
-        let agency = agency();
-        let codes: Vec<&str> = agency.grades().iter().map(|g| g.code.as_str()).collect();
-        assert_eq!(codes, ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "D"]);
-        let five = parse(&five_tier()).unwrap();
-        let codes: Vec<&str> = five.grades().iter().map(|g| g.code.as_str()).collect();
-        assert_eq!(codes, ["EXCELLENT", "GOOD", "FAIR", "WATCH", "POOR"]);
-        assert_eq!(five.grade("FAIR").unwrap().display_name, "一般 Fair");
-    }
-
-    #[test]
-    fn review_intervals_follow_the_grade() {
-        let agency = agency();
-        let months = |code: &str| agency.grade(code).unwrap().review_interval_months;
-        assert_eq!([months("AAA"), months("AA"), months("A")], [12, 12, 12]);
-        assert_eq!([months("BBB"), months("BB")], [6, 6]);
-        assert_eq!([months("B"), months("CCC"), months("D")], [3, 3, 3]);
-    }
-
-    #[test]
-    fn a_score_gets_the_grade_of_its_band() {
-        let agency = agency();
-        let grade_of = |score: Decimal| agency.grade_for_score(score).unwrap().code.clone();
-        assert_eq!(grade_of(dec!(1000)), "AAA");
-        assert_eq!(grade_of(dec!(850)), "AAA");
-        assert_eq!(grade_of(dec!(849.99)), "AA");
-        assert_eq!(grade_of(dec!(700)), "A");
-        assert_eq!(grade_of(dec!(620)), "BBB");
-        assert_eq!(grade_of(dec!(379.5)), "D");
-        assert_eq!(grade_of(dec!(-50)), "D");
-    }
-
-    #[test]
-    fn notches_count_ranks_signed_towards_better() {
-        let agency = agency();
-        assert_eq!(agency.notches("BBB", "A"), Some(1));
-        assert_eq!(agency.notches("BBB", "B"), Some(-2));
-        assert_eq!(agency.notches("AAA", "D"), Some(-7));
-        assert_eq!(agency.notches("BBB", "BBB"), Some(0));
-        assert_eq!(agency.notches("BBB", "EXCELLENT"), None);
-    }
-
-    #[test]
-    fn a_gap_between_score_bands_is_refused() {
-        let mut wire = agency_8();
-        wire.grades[3].max_score = Some("690".into());
-        let violations = parse(&wire).unwrap_err();
-        assert_eq!(
-            violations,
-            [FieldViolation::new(
-                "model.master_scale.grades[3].max_score",
-                "gap between 690 and 700: those scores have no grade"
-            )]
-        );
-    }
-
-    #[test]
-    fn overlapping_score_bands_are_refused() {
-        let mut wire = agency_8();
-        wire.grades[1].max_score = Some("900".into());
-        let violations = parse(&wire).unwrap_err();
-        assert_eq!(
-            violations,
-            [FieldViolation::new(
-                "model.master_scale.grades[1].max_score",
-                "overlaps grade AAA between 850 and 900"
-            )]
-        );
-    }
-
-    #[test]
-    fn the_ends_of_the_scale_must_be_open() {
-        let mut wire = agency_8();
-        wire.grades[0].max_score = Some("1000".into());
-        wire.grades[7].min_score = Some("0".into());
-        let fields: Vec<String> = parse(&wire)
-            .unwrap_err()
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "model.master_scale.grades[0].max_score",
-                "model.master_scale.grades[7].min_score"
-            ]
-        );
-    }
-
-    #[test]
-    fn pd_bands_must_rise_as_grades_worsen() {
-        let mut wire = agency_8();
-        wire.grades[2].pd_lower = "0.0010".into();
-        let violations = parse(&wire).unwrap_err();
-        assert_eq!(
-            violations,
-            [FieldViolation::new(
-                "model.master_scale.grades[2].pd_lower",
-                "must be at least 0.0015, where the PD band of the better grade AA ends: \
-                 better grades have lower PDs"
-            )]
-        );
-    }
-
-    #[test]
-    fn a_pd_outside_its_band_is_refused() {
-        let mut wire = agency_8();
-        wire.grades[4].pd = "0.05".into();
-        let violations = parse(&wire).unwrap_err();
-        assert_eq!(
-            violations,
-            [FieldViolation::new(
-                "model.master_scale.grades[4].pd",
-                "0.05 is outside the grade's PD band [0.0125, 0.0350)"
-            )]
-        );
-    }
-
-    #[test]
-    fn repeated_grades_and_bad_intervals_are_refused() {
-        let mut wire = five_tier();
-        wire.grades[1].grade = "EXCELLENT".into();
-        wire.grades[2].review_interval_months = 0;
-        let fields: Vec<String> = parse(&wire)
-            .unwrap_err()
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "model.master_scale.grades[1].grade",
-                "model.master_scale.grades[2].review_interval_months"
-            ]
-        );
-    }
-
-    #[test]
-    fn ranks_and_bounds_survive_the_proto_form() {
-        let agency = agency();
-        let wire = agency.to_proto();
-        assert_eq!(wire.grades[3].rank, 4);
-        assert_eq!(wire.grades[3].pd, "0.0075");
-        assert_eq!(parse(&wire).unwrap(), agency);
-    }
-
-    proptest! {
-        #[test]
-        fn every_score_has_exactly_one_grade(hundredths in -100_000i64..200_000) {
-            let score = Decimal::new(hundredths, 2);
-            for scale in [agency(), parse(&five_tier()).unwrap()] {
-                let matching = scale.grades().iter().filter(|g| g.contains_score(score)).count();
-                prop_assert_eq!(matching, 1);
-            }
-        }
-
-        #[test]
-        fn a_higher_score_never_gets_a_worse_grade(a in 0i64..100_000, b in 0i64..100_000) {
-            let agency = agency();
-            let (low, high) = (Decimal::new(a.min(b), 2), Decimal::new(a.max(b), 2));
-            let rank = |score| agency.grade_for_score(score).unwrap().rank;
-            prop_assert!(rank(high) <= rank(low));
-        }
-    }
-}
+mod tests;

@@ -8,14 +8,66 @@
 
 use std::collections::BTreeMap;
 
-use credit_core::ServiceError;
-
 use super::model::{CustomerKind, ScorecardModel};
 
 /// ErrorInfo reason when no published model fits a customer (FAILED_PRECONDITION).
 pub const NO_MODEL_FOR_CUSTOMER: &str = "NO_MODEL_FOR_CUSTOMER";
 /// ErrorInfo reason when a model would share a claim with another (FAILED_PRECONDITION).
 pub const MODEL_APPLICABILITY_CONFLICT: &str = "MODEL_APPLICABILITY_CONFLICT";
+
+/// Why no model could be chosen, or a model may not be published beside the others. Both are
+/// preconditions the caller can fix by publishing or changing models.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error(
+        "no published model rates customers of kind {} with industry code '{industry_code}', \
+         and there is no default model for the kind",
+        .kind.contract_name()
+    )]
+    NoModelFor {
+        kind: CustomerKind,
+        industry_code: String,
+    },
+    /// `message` says which claim is shared and how to resolve it.
+    #[error("{message}")]
+    Conflict {
+        conflicting_model_id: String,
+        /// Empty when both models would be the default of the kind.
+        industry_code: String,
+        message: String,
+    },
+}
+
+impl SelectionError {
+    /// The stable reason code callers may branch on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoModelFor { .. } => NO_MODEL_FOR_CUSTOMER,
+            Self::Conflict { .. } => MODEL_APPLICABILITY_CONFLICT,
+        }
+    }
+
+    /// The ids a caller needs to act on the error.
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::NoModelFor {
+                kind,
+                industry_code,
+            } => vec![
+                ("customer_kind", kind.contract_name().to_owned()),
+                ("industry_code", industry_code.clone()),
+            ],
+            Self::Conflict {
+                conflicting_model_id,
+                industry_code,
+                ..
+            } => vec![
+                ("conflicting_model_id", conflicting_model_id.clone()),
+                ("industry_code", industry_code.clone()),
+            ],
+        }
+    }
+}
 
 /// The latest version of each model, by model id. Older versions no longer claim anything.
 pub fn latest_versions(models: &[ScorecardModel]) -> Vec<&ScorecardModel> {
@@ -36,7 +88,7 @@ pub fn select_model<'a>(
     published: &'a [ScorecardModel],
     kind: CustomerKind,
     industry_code: &str,
-) -> Result<&'a ScorecardModel, ServiceError> {
+) -> Result<&'a ScorecardModel, SelectionError> {
     let industry_code = industry_code.trim().to_ascii_uppercase();
     let mut best_match: Option<(usize, &ScorecardModel)> = None;
     let mut default_model = None;
@@ -66,18 +118,10 @@ pub fn select_model<'a>(
         .ok_or_else(|| no_model_for(kind, &industry_code))
 }
 
-fn no_model_for(kind: CustomerKind, industry_code: &str) -> ServiceError {
-    let kind_name = kind.to_proto().as_str_name();
-    ServiceError::FailedPrecondition {
-        reason: NO_MODEL_FOR_CUSTOMER,
-        message: format!(
-            "no published model rates customers of kind {kind_name} with industry code \
-             '{industry_code}', and there is no default model for the kind"
-        ),
-        metadata: vec![
-            ("customer_kind", kind_name.to_owned()),
-            ("industry_code", industry_code.to_owned()),
-        ],
+fn no_model_for(kind: CustomerKind, industry_code: &str) -> SelectionError {
+    SelectionError::NoModelFor {
+        kind,
+        industry_code: industry_code.to_owned(),
     }
 }
 
@@ -87,7 +131,7 @@ fn no_model_for(kind: CustomerKind, industry_code: &str) -> ServiceError {
 pub fn check_applicability(
     candidate: &ScorecardModel,
     published: &[ScorecardModel],
-) -> Result<(), ServiceError> {
+) -> Result<(), SelectionError> {
     let rivals = latest_versions(published).into_iter().filter(|other| {
         other.model_id() != candidate.model_id()
             && other.customer_kind() == candidate.customer_kind()
@@ -123,14 +167,11 @@ pub fn check_applicability(
     Ok(())
 }
 
-fn conflict(other: &ScorecardModel, industry_code: &str, message: String) -> ServiceError {
-    ServiceError::FailedPrecondition {
-        reason: MODEL_APPLICABILITY_CONFLICT,
+fn conflict(other: &ScorecardModel, industry_code: &str, message: String) -> SelectionError {
+    SelectionError::Conflict {
+        conflicting_model_id: other.model_id().to_string(),
+        industry_code: industry_code.to_owned(),
         message,
-        metadata: vec![
-            ("conflicting_model_id", other.model_id().to_string()),
-            ("industry_code", industry_code.to_owned()),
-        ],
     }
 }
 
@@ -138,9 +179,9 @@ fn conflict(other: &ScorecardModel, industry_code: &str, message: String) -> Ser
 mod tests {
     use super::*;
     use crate::domain::defaults;
-    use credit_proto::v1 as pb;
+    use credit_core::ServiceError;
 
-    fn model(id: &str, kind: pb::CustomerKind, codes: &[&str], version: u32) -> ScorecardModel {
+    fn model(id: &str, kind: CustomerKind, codes: &[&str], version: u32) -> ScorecardModel {
         let mut proto = defaults::enterprise_default();
         proto.model_id = id.into();
         proto.customer_kind = kind.into();
@@ -151,7 +192,7 @@ mod tests {
     }
 
     fn published() -> Vec<ScorecardModel> {
-        use pb::CustomerKind::{Enterprise, Individual};
+        use CustomerKind::{Enterprise, Individual};
         vec![
             model("enterprise-default", Enterprise, &[], 1),
             model("manufacturing", Enterprise, &["C"], 1),
@@ -168,8 +209,8 @@ mod tests {
             .to_string()
     }
 
-    fn reason_of(error: ServiceError) -> &'static str {
-        match error {
+    fn reason_of(error: SelectionError) -> &'static str {
+        match ServiceError::from(error) {
             ServiceError::FailedPrecondition { reason, .. } => reason,
             other => panic!("expected FAILED_PRECONDITION, got {other:?}"),
         }
@@ -193,26 +234,19 @@ mod tests {
 
     #[test]
     fn no_model_for_the_kind_is_a_failed_precondition() {
-        let models = vec![model(
-            "manufacturing",
-            pb::CustomerKind::Enterprise,
-            &["C"],
-            1,
-        )];
+        let models = vec![model("manufacturing", CustomerKind::Enterprise, &["C"], 1)];
         let error = select_model(&models, CustomerKind::Enterprise, "F51").unwrap_err();
-        assert_eq!(error.code(), tonic::Code::FailedPrecondition);
+        assert!(matches!(
+            ServiceError::from(error.clone()),
+            ServiceError::FailedPrecondition { .. }
+        ));
         assert_eq!(reason_of(error), NO_MODEL_FOR_CUSTOMER);
     }
 
     #[test]
     fn only_the_latest_version_of_a_model_is_selected() {
         let mut models = published();
-        models.push(model(
-            "manufacturing",
-            pb::CustomerKind::Enterprise,
-            &["G"],
-            2,
-        ));
+        models.push(model("manufacturing", CustomerKind::Enterprise, &["G"], 2));
         assert_eq!(
             select_model(&models, CustomerKind::Enterprise, "C1310")
                 .unwrap()
@@ -227,12 +261,12 @@ mod tests {
     #[test]
     fn a_second_default_or_a_shared_prefix_conflicts() {
         let models = published();
-        let second_default = model("enterprise-2", pb::CustomerKind::Enterprise, &[], 0);
+        let second_default = model("enterprise-2", CustomerKind::Enterprise, &[], 0);
         let error = check_applicability(&second_default, &models).unwrap_err();
         assert_eq!(reason_of(error), MODEL_APPLICABILITY_CONFLICT);
-        let shared = model("utilities", pb::CustomerKind::Enterprise, &["E", "C35"], 0);
+        let shared = model("utilities", CustomerKind::Enterprise, &["E", "C35"], 0);
         let ServiceError::FailedPrecondition { metadata, .. } =
-            check_applicability(&shared, &models).unwrap_err()
+            ServiceError::from(check_applicability(&shared, &models).unwrap_err())
         else {
             panic!("expected FAILED_PRECONDITION");
         };
@@ -248,13 +282,13 @@ mod tests {
     #[test]
     fn a_new_version_replaces_its_own_claims_and_other_kinds_do_not_conflict() {
         let models = published();
-        let new_version = model("power", pb::CustomerKind::Enterprise, &["C35"], 0);
+        let new_version = model("power", CustomerKind::Enterprise, &["C35"], 0);
         assert!(check_applicability(&new_version, &models).is_ok());
-        let new_default = model("enterprise-default", pb::CustomerKind::Enterprise, &[], 0);
+        let new_default = model("enterprise-default", CustomerKind::Enterprise, &[], 0);
         assert!(check_applicability(&new_default, &models).is_ok());
-        let other_kind = model("individual-c35", pb::CustomerKind::Individual, &["C35"], 0);
+        let other_kind = model("individual-c35", CustomerKind::Individual, &["C35"], 0);
         assert!(check_applicability(&other_kind, &models).is_ok());
-        let nested = model("power-plants", pb::CustomerKind::Enterprise, &["C351"], 0);
+        let nested = model("power-plants", CustomerKind::Enterprise, &["C351"], 0);
         assert!(check_applicability(&nested, &models).is_ok());
     }
 }

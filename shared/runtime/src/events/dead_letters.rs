@@ -16,6 +16,10 @@ use crate::on_database;
 use crate::sql::Page;
 use crate::storage::{Database, StoreSpec};
 
+/// The consumer name under which the outbox relay dead-letters rows it cannot decode; their
+/// replay publishes the row again instead of handing it to a consumer.
+pub const RELAY_CONSUMER: &str = "outbox-relay";
+
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/events/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/events/sqlite");
 
@@ -24,6 +28,7 @@ pub static EVENTS_STORE: StoreSpec = StoreSpec {
     name: "events",
     postgres_migrations: &POSTGRES_MIGRATIONS,
     sqlite_migrations: &SQLITE_MIGRATIONS,
+    common_migrations: &[],
 };
 
 /// A replay taken by a consumer this long ago and never finished (its process died) may be
@@ -391,7 +396,7 @@ impl DeadLetterStore {
             .get(dead_letter_id)
             .await?
             .ok_or_else(|| DeadLetterError::NotFound(dead_letter_id.to_owned()))?;
-        if letter.consumer == super::outbox::RELAY_CONSUMER {
+        if letter.consumer == RELAY_CONSUMER {
             return Err(DeadLetterError::NotReplayable(dead_letter_id.to_owned()));
         }
         self.operator_step(

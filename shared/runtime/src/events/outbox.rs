@@ -27,13 +27,10 @@ use prost::Message;
 use sqlx::{PgConnection, Row, SqliteConnection};
 use tokio::sync::{Notify, watch};
 
-use super::dead_letters::NewDeadLetter;
+use super::dead_letters::{NewDeadLetter, RELAY_CONSUMER};
 use super::redis_streams::RedisStreamsBus;
 use super::{EventBus, EventError, OutboxEvent, OutboxMark, event_type};
 use crate::storage::Database;
-
-/// The consumer name under which the relay dead-letters rows it cannot decode.
-pub const RELAY_CONSUMER: &str = "outbox-relay";
 
 /// Appends `event` to the outbox inside the caller's PostgreSQL transaction.
 pub async fn append_postgres(

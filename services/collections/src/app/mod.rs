@@ -1,0 +1,75 @@
+//! Collections' use cases, one module per area: receivables posted to a customer's account
+//! (invoices, credit notes, payments) in [`receivables`], the account as people read it
+//! (ledger, aging, payment behaviour) in [`account`], overdue detection in [`overdue`], cases,
+//! the worklist, contacts and promises in [`cases`], disputes in [`disputes`], dunning in
+//! [`dunning`], provisions, write-offs, recoveries and KPIs in [`loss`].
+//!
+//! Each use case takes the request once `api` has read who is calling, checks it through
+//! `api::convert`, plans the change with the pure `domain` against what the store reads inside
+//! the write, and answers.
+
+mod account;
+mod cases;
+mod disputes;
+mod dunning;
+mod loss;
+mod overdue;
+mod receivables;
+
+pub use cases::DEFAULT_PD;
+pub(crate) use dunning::policy_draft as dunning_policy_draft;
+
+use std::sync::Arc;
+
+use credit_proto::v1::intake_service_client::IntakeServiceClient;
+use credit_proto::v1::limit_service_client::LimitServiceClient;
+use credit_runtime::peers::PeerChannel;
+
+use crate::api::{CollectionsConfig, CollectionsPeers};
+use crate::domain::ClassificationPolicy;
+use crate::store::{CaseStore, DunningStore, LossStore, ReceivableStore};
+
+/// What collections' use cases work with: its stores, the peers it asks, and its settings.
+#[derive(Debug, Clone)]
+pub struct Collections {
+    store: Arc<dyn ReceivableStore>,
+    dunning: Arc<dyn DunningStore>,
+    /// Cases, contacts, promises, disputes, customers' ratings.
+    cases: Arc<dyn CaseStore>,
+    /// Write-offs and recoveries.
+    loss: Arc<dyn LossStore>,
+    /// For the customer's payment terms when an invoice gives no due date.
+    limits: Option<LimitServiceClient<PeerChannel>>,
+    /// For the customer's name in dunning letters.
+    intake: Option<IntakeServiceClient<PeerChannel>>,
+    /// Five-level classification thresholds and provision rates.
+    classification: ClassificationPolicy,
+    /// The currency the worklist ranks in (the suite's base currency).
+    reporting_currency: credit_core::Currency,
+}
+
+impl Collections {
+    pub fn new(
+        store: Arc<dyn ReceivableStore>,
+        dunning: Arc<dyn DunningStore>,
+        cases: Arc<dyn CaseStore>,
+        loss: Arc<dyn LossStore>,
+        peers: CollectionsPeers,
+        config: CollectionsConfig,
+    ) -> Self {
+        Self {
+            classification: config.classification,
+            reporting_currency: config.reporting_currency,
+            store,
+            dunning,
+            cases,
+            loss,
+            limits: peers.limits.map(LimitServiceClient::new),
+            intake: peers.intake.map(IntakeServiceClient::new),
+        }
+    }
+
+    fn dunning(&self) -> &dyn DunningStore {
+        self.dunning.as_ref()
+    }
+}

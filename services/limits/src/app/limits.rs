@@ -1,0 +1,579 @@
+//! The credit department's use cases on limits: a maker's limit request (checked against the
+//! scope, the group's currency, the exposure's currency and the portfolio cap, and approved
+//! at once when an auto-approval rule covers it), a checker's four-eyes decision, and the
+//! reads of requests, limits and the change log. Also [`CreditAdmin`], which carries the
+//! use cases of `policy`, `terms` and `fx` too.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use credit_core::{Actor, Money, Principal, ServiceError};
+use credit_runtime::sql::{IdempotencyKey, Page};
+use rust_decimal::Decimal;
+
+use crate::api::convert::limit_changed_event;
+use crate::domain::limits::{
+    self, CreditLimit, HistoryEntry, LimitDecision, LimitRequest, LimitStatus, NewLimitRequest,
+    RequestStatus, Scope,
+};
+use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome};
+
+use super::{HotPath, new_id};
+
+/// The use cases off the order-time path: limits with maker-checker, the credit policy,
+/// terms, FX rates and limit proposals. The hot path's caches are told when a change
+/// affects them.
+#[derive(Debug, Clone)]
+pub struct CreditAdmin {
+    pub(super) store: Arc<dyn LimitStore>,
+    pub(super) hot: HotPath,
+}
+
+/// A limit request as it stands after a call, and the limit it granted, shown as of `as_of`.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub request: LimitRequest,
+    pub limit: Option<CreditLimit>,
+    pub as_of: DateTime<Utc>,
+}
+
+/// A scope's limits as GetCreditLimit shows them, as of `as_of`.
+#[derive(Debug, Clone)]
+pub struct ScopeLimits {
+    pub limits: Vec<CreditLimit>,
+    pub effective: Option<CreditLimit>,
+    /// For the portfolio: the total of the customer limits in force in the cap's currency.
+    pub granted_limits_total: Option<Money>,
+    pub as_of: DateTime<Utc>,
+}
+
+impl CreditAdmin {
+    pub fn new(store: Arc<dyn LimitStore>, hot: HotPath) -> Self {
+        Self { store, hot }
+    }
+
+    /// A maker's request for a limit, filed (once per idempotency key) and approved at once
+    /// when a policy rule covers it; a retry answers the request as it stands now.
+    pub async fn request_limit_change(
+        &self,
+        maker: Actor,
+        new: NewLimitRequest,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Granted, ServiceError> {
+        self.check_scope_exists(&new.scope).await?;
+        self.check_group_currency(&new.scope, &new.amount).await?;
+        self.check_cap(&new.scope, &new.amount).await?;
+        self.check_exposure_currency(&new.scope, &new.amount)
+            .await?;
+        let current = self
+            .store
+            .limits(&new.scope)
+            .await
+            .map_err(ServiceError::from)?;
+        let limit_request = LimitRequest {
+            id: new_id("lrq"),
+            current_amount: limits::effective_limit(&current, now).map(|limit| limit.amount),
+            scope: new.scope,
+            amount: new.amount,
+            valid_from: new.valid_from,
+            valid_until: new.valid_until,
+            temporary: new.temporary,
+            reason: new.reason,
+            status: RequestStatus::Pending,
+            requested_by: maker,
+            requested_at: now,
+            decided_by: None,
+            decided_at: None,
+            decision_reason: String::new(),
+            limit_id: None,
+            auto_approval_rule_id: None,
+        };
+        let (stored, granted) = match self
+            .store
+            .create_limit_request(&limit_request, key)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            StoreOutcome::New(created) => self.auto_approve(created, key).await?,
+            StoreOutcome::Replayed(existing) => {
+                // A retry: the request as it stands now (approved, if a rule approved it).
+                let current = self
+                    .store
+                    .limit_request(&existing.id)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .unwrap_or(existing);
+                let granted = self.granted_by(&current).await?;
+                (current, granted)
+            }
+        };
+        Ok(Granted {
+            request: stored,
+            limit: granted,
+            as_of: Utc::now(),
+        })
+    }
+
+    /// A checker's decision: four eyes and approval authority, the portfolio cap again on
+    /// approval. A retry of a decision answers the decision made; a second one is refused.
+    pub async fn decide_limit_request(
+        &self,
+        checker: &Principal,
+        decision: LimitDecision,
+        key: &IdempotencyKey,
+    ) -> Result<Granted, ServiceError> {
+        let id = decision.limit_request_id.as_str();
+        let pending = self
+            .store
+            .limit_request(id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("limit request", id))?;
+        limits::check_checker(&pending, checker, decision.approving)?;
+        if pending.status != RequestStatus::Pending {
+            // Either a retry of the decision that was made (the store answers it from the
+            // idempotency key), or a second decision, which is refused.
+            let replayed = self
+                .store
+                .decide(&pending, key, None)
+                .await
+                .map_err(ServiceError::from)?
+                .into_inner();
+            let granted = self.granted_by(&replayed).await?;
+            return Ok(Granted {
+                request: replayed,
+                limit: granted,
+                as_of: Utc::now(),
+            });
+        }
+        let now = Utc::now();
+        let (decided, approval) = if decision.approving {
+            let (decided, approval) = self
+                .approval(
+                    &pending,
+                    Actor::of(checker),
+                    &decision.reason,
+                    &key.request_id,
+                    None,
+                    now,
+                )
+                .await?;
+            (decided, Some(approval))
+        } else {
+            let rejected = LimitRequest {
+                status: RequestStatus::Rejected,
+                decided_by: Some(Actor::of(checker)),
+                decided_at: Some(now),
+                decision_reason: decision.reason.clone(),
+                ..pending.clone()
+            };
+            (rejected, None)
+        };
+        let stored = self
+            .store
+            .decide(&decided, key, approval.as_ref())
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner();
+        if approval.is_some() {
+            // The cached profile carries the old limit: the next decision rebuilds it.
+            self.hot.invalidate(&stored.scope).await;
+        }
+        Ok(Granted {
+            request: stored,
+            limit: approval.map(|approval| approval.limit),
+            as_of: now,
+        })
+    }
+
+    pub async fn list_limit_requests(
+        &self,
+        scope: Option<&Scope>,
+        status: Option<RequestStatus>,
+        page: &Page,
+    ) -> Result<Vec<LimitRequest>, ServiceError> {
+        self.store
+            .list_limit_requests(scope, status, page)
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    /// The scope's limits and the one in force; for the portfolio also the total the cap
+    /// is measured against. NOT_FOUND for a scope limits has never heard of.
+    pub async fn credit_limit(&self, scope: &Scope) -> Result<ScopeLimits, ServiceError> {
+        let now = Utc::now();
+        let limits = self.store.limits(scope).await.map_err(ServiceError::from)?;
+        let effective = limits::effective_limit(&limits, now).cloned();
+        let granted_limits_total = match (*scope == Scope::Portfolio, &effective) {
+            (true, Some(cap)) => {
+                let total: Decimal = self
+                    .customer_limits_in_force(now)
+                    .await?
+                    .iter()
+                    .filter(|limit| limit.amount.currency() == cap.amount.currency())
+                    .map(|limit| limit.amount.amount())
+                    .sum();
+                Some(Money::new(total, cap.amount.currency()))
+            }
+            _ => None,
+        };
+        if effective.is_none() && limits.is_empty() && *scope != Scope::Portfolio {
+            self.check_scope_exists(scope).await?;
+        }
+        Ok(ScopeLimits {
+            limits,
+            effective,
+            granted_limits_total,
+            as_of: now,
+        })
+    }
+
+    pub async fn limit_history(
+        &self,
+        scope: &Scope,
+        page: &Page,
+    ) -> Result<Vec<HistoryEntry>, ServiceError> {
+        self.store
+            .history(scope, page)
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    /// The limit `request` granted, if it granted one.
+    async fn granted_by(
+        &self,
+        request: &LimitRequest,
+    ) -> Result<Option<CreditLimit>, ServiceError> {
+        Ok(match &request.limit_id {
+            Some(limit_id) => self
+                .store
+                .limits(&request.scope)
+                .await
+                .map_err(ServiceError::from)?
+                .into_iter()
+                .find(|limit| &limit.id == limit_id),
+            None => None,
+        })
+    }
+
+    /// NOT_FOUND unless limits knows the customer (from intake's events).
+    pub(super) async fn require_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<CustomerFacts, ServiceError> {
+        if customer_id.is_empty() {
+            return Err(ServiceError::invalid("customer_id", "is required"));
+        }
+        self.store
+            .customer(customer_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("customer", customer_id))
+    }
+
+    /// Everything approving `pending` writes: the decided request, the limit, the limits it
+    /// supersedes, the change log entry and the LimitChanged event. `approver` is the checker,
+    /// or the system when `rule_id` names the auto-approval rule that approved it.
+    async fn approval(
+        &self,
+        pending: &LimitRequest,
+        approver: Actor,
+        reason: &str,
+        request_id: &str,
+        rule_id: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(LimitRequest, Approval), ServiceError> {
+        self.check_cap(&pending.scope, &pending.amount).await?;
+        self.check_exposure_currency(&pending.scope, &pending.amount)
+            .await?;
+        let current = self
+            .store
+            .limits(&pending.scope)
+            .await
+            .map_err(ServiceError::from)?;
+        let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
+        let limit = CreditLimit {
+            id: new_id("lim"),
+            scope: pending.scope.clone(),
+            amount: pending.amount,
+            valid_from: pending.valid_from,
+            valid_until: pending.valid_until,
+            temporary: pending.temporary,
+            status: LimitStatus::Active,
+            limit_request_id: pending.id.clone(),
+            requested_by: pending.requested_by.clone(),
+            approved_by: approver.clone(),
+            granted_at: now,
+            reason: pending.reason.clone(),
+            auto_approval_rule_id: rule_id.clone(),
+        };
+        // A new permanent limit replaces the scope's permanent ones; temporary limits run
+        // out by themselves.
+        let superseded = if pending.temporary {
+            Vec::new()
+        } else {
+            current
+                .iter()
+                .filter(|old| !old.temporary)
+                .map(|old| old.id.clone())
+                .collect()
+        };
+        let decided = LimitRequest {
+            status: RequestStatus::Approved,
+            decided_by: rule_id.is_none().then(|| approver.clone()),
+            decided_at: Some(now),
+            decision_reason: reason.to_owned(),
+            limit_id: Some(limit.id.clone()),
+            auto_approval_rule_id: rule_id.clone(),
+            ..pending.clone()
+        };
+        let history = HistoryEntry {
+            id: new_id("lhi"),
+            scope: pending.scope.clone(),
+            limit_id: limit.id.clone(),
+            limit_request_id: pending.id.clone(),
+            previous_amount: previous,
+            amount: limit.amount,
+            valid_from: limit.valid_from,
+            valid_until: limit.valid_until,
+            temporary: limit.temporary,
+            requested_by: pending.requested_by.clone(),
+            approved_by: approver.clone(),
+            reason: pending.reason.clone(),
+            decision_reason: reason.to_owned(),
+            changed_at: now,
+            auto_approval_rule_id: rule_id.clone(),
+        };
+        let event = limit_changed_event(&limit, previous, &approver, request_id, rule_id);
+        Ok((
+            decided,
+            Approval {
+                limit,
+                superseded,
+                history,
+                event,
+            },
+        ))
+    }
+
+    /// Approves a new customer limit request at once when a policy rule covers it; the
+    /// request as it stands afterwards, and the limit when one was granted.
+    async fn auto_approve(
+        &self,
+        created: LimitRequest,
+        request_key: &IdempotencyKey,
+    ) -> Result<(LimitRequest, Option<CreditLimit>), ServiceError> {
+        let request_id = request_key.request_id.as_str();
+        let Scope::Customer(customer_id) = &created.scope else {
+            return Ok((created, None));
+        };
+        let policy = self.hot.stored_policy().await?;
+        let facts = self
+            .store
+            .customer(customer_id)
+            .await
+            .map_err(ServiceError::from)?;
+        let grade = facts
+            .as_ref()
+            .and_then(|facts| facts.rating.as_ref())
+            .map(|rating| rating.grade.as_str());
+        let Some(rule) = policy.auto_approval(grade, created.current_amount, created.amount) else {
+            return Ok((created, None));
+        };
+        let system = Actor {
+            principal_id: "system:limits".to_owned(),
+            name: format!("auto-approval rule {}", rule.rule_id),
+            roles: Vec::new(),
+        };
+        let now = Utc::now();
+        let reason = format!(
+            "auto-approved by rule {}: {}",
+            rule.rule_id, rule.description
+        );
+        let (decided, approval) = self
+            .approval(
+                &created,
+                system,
+                &reason,
+                request_id,
+                Some(rule.rule_id.clone()),
+                now,
+            )
+            .await?;
+        // The decision's own idempotency key, derived from the request's: a retry of the
+        // request replays the stored (approved) request instead.
+        let key = request_key.derived(
+            format!("{request_id}#auto-approval"),
+            "AutoApproveLimitRequest",
+            created.id.clone(),
+        );
+        let stored = self
+            .store
+            .decide(&decided, &key, Some(&approval))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner();
+        self.hot.invalidate(&stored.scope).await;
+        Ok((stored, Some(approval.limit)))
+    }
+
+    /// A group's limit and its members' limits share one currency: the group's exposure is
+    /// the sum of the members' exposures, each kept in its limit's currency, and a sum across
+    /// currencies would compare nothing with the group's limit. FAILED_PRECONDITION
+    /// CURRENCY_MISMATCH names the currency already in use.
+    async fn check_group_currency(
+        &self,
+        scope: &Scope,
+        amount: &Money,
+    ) -> Result<(), ServiceError> {
+        let now = Utc::now();
+        let currency_of = |limits: Vec<CreditLimit>| {
+            limits::effective_limit(&limits, now).map(|limit| limit.amount.currency())
+        };
+        let in_use = match scope {
+            Scope::Customer(customer_id) => {
+                let group_id = self
+                    .store
+                    .customer(customer_id)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .and_then(|facts| facts.group_id);
+                match group_id {
+                    Some(group_id) => currency_of(
+                        self.store
+                            .limits(&Scope::Group(group_id))
+                            .await
+                            .map_err(ServiceError::from)?,
+                    ),
+                    None => None,
+                }
+            }
+            Scope::Group(group_id) => {
+                let mut found = None;
+                for member in self
+                    .store
+                    .group_members(group_id)
+                    .await
+                    .map_err(ServiceError::from)?
+                {
+                    found = currency_of(
+                        self.store
+                            .limits(&Scope::Customer(member))
+                            .await
+                            .map_err(ServiceError::from)?,
+                    )
+                    .filter(|currency| *currency != amount.currency());
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                found
+            }
+            Scope::Portfolio => None,
+        };
+        match in_use {
+            Some(currency) if currency != amount.currency() => {
+                Err(ServiceError::FailedPrecondition {
+                    reason: "CURRENCY_MISMATCH",
+                    message: format!(
+                        "a group's limit and its members' limits share one currency; this one is in {currency}"
+                    ),
+                    metadata: vec![("currency", currency.code().to_owned())],
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A limit may be requested only for a customer or group limits knows of (from intake's
+    /// events), so a typo cannot create a limit nobody will ever use.
+    async fn check_scope_exists(&self, scope: &Scope) -> Result<(), ServiceError> {
+        let known = match scope {
+            Scope::Customer(id) => self
+                .store
+                .customer(id)
+                .await
+                .map_err(ServiceError::from)?
+                .is_some(),
+            Scope::Group(id) => self
+                .store
+                .group_known(id)
+                .await
+                .map_err(ServiceError::from)?,
+            Scope::Portfolio => true,
+        };
+        if !known {
+            let (resource, id) = match scope {
+                Scope::Customer(id) => ("customer", id.clone()),
+                Scope::Group(id) => ("group", id.clone()),
+                Scope::Portfolio => ("portfolio", String::new()),
+            };
+            return Err(ServiceError::not_found(resource, id));
+        }
+        Ok(())
+    }
+
+    /// A scope's exposure is kept in one currency (its limit's, else the base currency) and
+    /// the ledger's figures carry no currency of their own: a limit in another currency may
+    /// be granted only while the scope has no exposure, or every figure would change meaning.
+    async fn check_exposure_currency(
+        &self,
+        scope: &Scope,
+        amount: &Money,
+    ) -> Result<(), ServiceError> {
+        if matches!(scope, Scope::Portfolio) {
+            return Ok(());
+        }
+        let kept_in = self.hot.exposure_currency(scope).await?;
+        if kept_in == amount.currency() {
+            return Ok(());
+        }
+        let exposure = self.hot.ledger_exposure(scope).await?;
+        if exposure == 0 {
+            return Ok(());
+        }
+        Err(ServiceError::FailedPrecondition {
+            reason: "EXPOSURE_CURRENCY_MISMATCH",
+            message: format!(
+                "the exposure of {} is kept in {kept_in} and is not zero; grant the limit in {kept_in} (a limit in {} can replace it once the exposure is cleared)",
+                scope.key(),
+                amount.currency()
+            ),
+            metadata: vec![("exposure_currency", kept_in.code().to_owned())],
+        })
+    }
+
+    /// The limit in force for each customer now (every customer limit is read).
+    async fn customer_limits_in_force(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CreditLimit>, ServiceError> {
+        let all = self
+            .store
+            .customer_limits()
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(limits::limits_in_force(all, now))
+    }
+
+    /// Refuses `amount` for `scope` early when it would take the customer limits past the
+    /// cap (the request is not even filed). Reads every customer limit: fine for the
+    /// thousands of customers of a seller. The approval checks again inside its transaction.
+    async fn check_cap(&self, scope: &Scope, amount: &Money) -> Result<(), ServiceError> {
+        let portfolio = self
+            .store
+            .limits(&Scope::Portfolio)
+            .await
+            .map_err(ServiceError::from)?;
+        if portfolio.is_empty() {
+            return Ok(());
+        }
+        let customer_limits = self
+            .store
+            .customer_limits()
+            .await
+            .map_err(ServiceError::from)?;
+        limits::check_portfolio(&portfolio, customer_limits, scope, amount, Utc::now())
+    }
+}

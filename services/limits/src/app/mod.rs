@@ -1,0 +1,266 @@
+//! The order-time path: Authorize, CheckCredit, Capture, Release, GetExposure.
+//!
+//! Authorize = one atomic decision-and-reservation in the exposure cache, then one durable
+//! write of the hold and the answer, then the answer. A customer whose profile is not cached
+//! is first rebuilt from the ledger (never approved cold). If the durable write fails the
+//! reservation is undone and the caller gets UNAVAILABLE: an approval the caller has seen is
+//! always in the ledger.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use credit_core::{Currency, Money, ServiceError};
+use credit_runtime::sql::storage_error;
+use rust_decimal::Decimal;
+
+use crate::domain::policy::CreditPolicy;
+use crate::exposure::{ExposureCache, ExposureError};
+use crate::ledger::{LedgerError, LedgerStore};
+use crate::store::LimitStore;
+
+mod authorize;
+mod blocks;
+mod exposure;
+mod fx;
+mod limits;
+mod policy;
+mod referrals;
+mod settle;
+mod terms;
+mod warm;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use blocks::credit_block_event;
+pub use limits::{CreditAdmin, Granted, ScopeLimits};
+pub use policy::ProposalView;
+pub use referrals::referral_to_proto;
+pub(crate) use settle::{hold_event, hold_to_proto};
+
+/// The credit policy as the hot path reads it: a copy refreshed from the store at most every
+/// few seconds, so that an order never waits for a policy read, and a change made on another
+/// replica applies within [`PolicyCopy::MAX_AGE`]. Profile rebuilds read the store directly.
+#[derive(Debug, Clone)]
+pub struct PolicyCopy {
+    copy: Arc<std::sync::RwLock<(Arc<CreditPolicy>, std::time::Instant)>>,
+}
+
+impl PolicyCopy {
+    const MAX_AGE: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        // Stale from the start, so the first use reads the store.
+        let long_ago = std::time::Instant::now()
+            .checked_sub(Self::MAX_AGE * 2)
+            .unwrap_or_else(std::time::Instant::now);
+        Self {
+            copy: Arc::new(std::sync::RwLock::new((
+                Arc::new(CreditPolicy::default()),
+                long_ago,
+            ))),
+        }
+    }
+
+    /// The copy (shared, not cloned: every order reads it) and whether it is fresh.
+    fn read(&self) -> (Arc<CreditPolicy>, bool) {
+        let guard = self
+            .copy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard.0.clone(), guard.1.elapsed() < Self::MAX_AGE)
+    }
+
+    fn replace(&self, policy: CreditPolicy) {
+        let mut guard = self
+            .copy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = (Arc::new(policy), std::time::Instant::now());
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HotPath {
+    limits: Arc<dyn LimitStore>,
+    ledger: Arc<dyn LedgerStore>,
+    cache: Arc<dyn ExposureCache>,
+    policy: PolicyCopy,
+    /// The currency exposure is kept in for a scope that has never had a limit.
+    base_currency: Currency,
+}
+
+pub(crate) fn cache_error(error: ExposureError) -> ServiceError {
+    match error {
+        ExposureError::Redis(error) => {
+            ServiceError::unavailable("the exposure cache did not answer; retry", error)
+        }
+        // The caller's order is beyond what the cache decides exactly (2^53 - 1 minor units):
+        // bad input, not a fault of the suite.
+        ExposureError::AmountOutOfRange {
+            field: "amount",
+            max,
+            ..
+        } => ServiceError::invalid(
+            "amount",
+            format!("is beyond the largest order the suite decides exactly ({max} minor units)"),
+        ),
+        ExposureError::ExposureOutOfRange { .. } => ServiceError::invalid(
+            "amount",
+            "would take the exposure beyond the largest figure the suite decides exactly",
+        ),
+        ExposureError::InvalidId {
+            field: "customer_id",
+            ..
+        } => ServiceError::invalid("customer_id", "must contain neither '{' nor '}'"),
+        other => ServiceError::internal(other),
+    }
+}
+
+pub(crate) fn ledger_error(error: LedgerError) -> ServiceError {
+    match error {
+        LedgerError::Database(error) => storage_error(error),
+        other => ServiceError::internal(other),
+    }
+}
+
+/// Money → minor units of its currency. Exact: parsed money has at most the minor units.
+pub(crate) fn to_minor(money: &Money) -> Result<i64, ServiceError> {
+    money
+        .to_minor_units()
+        .map_err(|_| ServiceError::invalid("amount", "is too large"))
+}
+
+pub(crate) fn from_minor(minor: i64, currency: Currency) -> Money {
+    Money::from_minor_units(minor, currency)
+}
+
+fn unix(time: DateTime<Utc>) -> i64 {
+    time.timestamp()
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+impl HotPath {
+    pub fn new(
+        limits: Arc<dyn LimitStore>,
+        ledger: Arc<dyn LedgerStore>,
+        cache: Arc<dyn ExposureCache>,
+        base_currency: Currency,
+    ) -> Self {
+        Self {
+            limits,
+            ledger,
+            cache,
+            policy: PolicyCopy::new(),
+            base_currency,
+        }
+    }
+
+    /// The policy in the store (the shipped default until the first change), read now.
+    pub async fn stored_policy(&self) -> Result<CreditPolicy, ServiceError> {
+        let policy = self
+            .limits
+            .policy()
+            .await
+            .map_err(ServiceError::from)?
+            .unwrap_or_default();
+        self.policy.replace(policy.clone());
+        Ok(policy)
+    }
+
+    /// The policy, at most [`PolicyCopy::MAX_AGE`] old.
+    pub async fn policy(&self) -> Result<Arc<CreditPolicy>, ServiceError> {
+        match self.policy.read() {
+            (policy, true) => Ok(policy),
+            (_, false) => self.stored_policy().await.map(Arc::new),
+        }
+    }
+
+    /// After a policy change: every cached profile carries the old tolerances and caps, so
+    /// all are evicted and rebuilt on their next order.
+    pub async fn policy_changed(&self, policy: CreditPolicy) {
+        self.policy.replace(policy);
+        if let Err(error) = self.cache.evict_all().await {
+            tracing::warn!(error = %error, "could not evict the cached profiles after a policy change; they keep the old policy until rebuilt");
+        }
+    }
+
+    pub fn cache(&self) -> &Arc<dyn ExposureCache> {
+        &self.cache
+    }
+
+    /// The ledger the cache is rebuilt from (reconciliation compares the two).
+    pub(crate) fn limits(&self) -> &Arc<dyn LimitStore> {
+        &self.limits
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<dyn LedgerStore> {
+        &self.ledger
+    }
+
+    /// The rate in force now that converts `from` into `to`, from the FX table (the pair, or
+    /// the inverse of the opposite pair); `None` when the table has neither. For figures that
+    /// are not order amounts (ProposeLimit converts equity, which may be negative).
+    pub(crate) async fn fx_rate(
+        &self,
+        from: Currency,
+        to: Currency,
+    ) -> Result<Option<Decimal>, ServiceError> {
+        self.limits
+            .fx_rate(from, to, Utc::now())
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    /// The order amount in `currency` at today's rate: FAILED_PRECONDITION FX_RATE_MISSING
+    /// when the table has no rate for the pair (nor its inverse).
+    pub(crate) async fn convert(
+        &self,
+        amount: Money,
+        currency: Currency,
+    ) -> Result<(Money, Decimal), ServiceError> {
+        let rate = self
+            .fx_rate(amount.currency(), currency)
+            .await?
+            .ok_or_else(|| ServiceError::FailedPrecondition {
+                reason: "FX_RATE_MISSING",
+                message: format!(
+                    "the order is in {} and the limit in {}; no rate converts them",
+                    amount.currency(),
+                    currency
+                ),
+                metadata: vec![("limit_currency", currency.code().to_owned())],
+            })?;
+        // Rounded once, half-even, in the limit currency's minor units (Money::times).
+        let converted = Money::new(amount.amount(), currency)
+            .times(rate)
+            .and_then(Money::positive)
+            .map_err(|error| ServiceError::invalid("amount", error.to_string()))?;
+        Ok((converted, rate))
+    }
+
+    async fn checked_ttl(&self, seconds: i64) -> Result<Duration, ServiceError> {
+        self.checked_ttl_seconds(u64::try_from(seconds).unwrap_or(0))
+            .await
+    }
+
+    /// A hold lifetime from one minute to the policy's maximum.
+    async fn checked_ttl_seconds(&self, seconds: u64) -> Result<Duration, ServiceError> {
+        let ttl = Duration::from_secs(seconds);
+        let max = self.policy().await?.max_hold_ttl();
+        if ttl < Duration::from_secs(60) || ttl > max {
+            return Err(ServiceError::invalid(
+                "hold_ttl",
+                format!(
+                    "must be between one minute and {} days (the credit policy's maximum)",
+                    max.as_secs() / 86_400
+                ),
+            ));
+        }
+        Ok(ttl)
+    }
+}

@@ -1,0 +1,145 @@
+//! The limits service's persistence: the [`LimitStore`] trait and its SQL implementation for
+//! PostgreSQL and the embedded SQLite file (one body for both, through `on_database!`).
+//!
+//! The trait and the records it trades in live here; `sql` is its implementation.
+
+mod projection;
+mod rows;
+mod sql;
+
+pub use sql::SqlLimitStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use credit_core::{Currency, ServiceError};
+use credit_proto::v1::Event;
+use credit_runtime::sql::{IdempotencyKey, Page};
+use rust_decimal::Decimal;
+
+use crate::domain::fx::FxRate;
+use crate::domain::limits::{
+    CreditBlock, CreditLimit, HistoryEntry, LimitRequest, RequestStatus, Scope,
+};
+use crate::domain::policy::CreditPolicy;
+use crate::domain::proposal::LatestStatement;
+use crate::domain::terms::CustomerTerms;
+
+pub use credit_runtime::store::{Outcome, StoreError, StoreResult};
+
+/// The answer when another decision on a limit request came first.
+pub(super) fn not_pending() -> StoreError {
+    StoreError::refused(ServiceError::failed_precondition(
+        "REQUEST_NOT_PENDING",
+        "the limit request was decided meanwhile",
+    ))
+}
+
+pub use crate::domain::profile::{CustomerFacts, RatingFacts, WarmingFacts};
+
+/// Everything an approval writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    pub limit: CreditLimit,
+    /// Permanent limits of the scope that the new permanent limit replaces.
+    pub superseded: Vec<String>,
+    pub history: HistoryEntry,
+    pub event: Event,
+}
+
+#[async_trait]
+pub trait LimitStore: Send + Sync + std::fmt::Debug {
+    /// Applies one of intake's customer events to the projection, once per event id.
+    async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
+    async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
+    /// What warming the customer's cache profile reads, in one call: its facts, its limits,
+    /// whether it is blocked, its own terms and the stored credit policy. `None` for a customer
+    /// limits has not heard of.
+    async fn warming_facts(&self, customer_id: &str) -> StoreResult<Option<WarmingFacts>>;
+    /// The customer's latest financial statement (FinancialStatementSubmitted), if limits has
+    /// seen one.
+    async fn latest_statement(&self, customer_id: &str) -> StoreResult<Option<LatestStatement>>;
+    /// Whether any customer is known to belong to `group_id`.
+    async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
+    /// The ids of the customers known to belong to `group_id`.
+    async fn group_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
+    /// At most `limit` customers of the projection whose id sorts after `after_customer_id`,
+    /// in id order, each with its group: one batch of a walk over every customer ("" starts
+    /// it), so a walk over many customers never holds them all in memory. Without ratings.
+    async fn customers_after(
+        &self,
+        after_customer_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerFacts>>;
+
+    async fn create_limit_request(
+        &self,
+        request: &LimitRequest,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<LimitRequest>>;
+    async fn limit_request(&self, id: &str) -> StoreResult<Option<LimitRequest>>;
+    async fn list_limit_requests(
+        &self,
+        scope: Option<&Scope>,
+        status: Option<RequestStatus>,
+        page: &Page,
+    ) -> StoreResult<Vec<LimitRequest>>;
+    /// Records the decision of a pending request; with `approval` the limit is granted in the
+    /// same transaction. Refused (`REQUEST_NOT_PENDING`) when another decision came first.
+    async fn decide(
+        &self,
+        decided: &LimitRequest,
+        key: &IdempotencyKey,
+        approval: Option<&Approval>,
+    ) -> StoreResult<Outcome<LimitRequest>>;
+
+    /// The scope's limits that are not superseded (scheduled, in force or expired).
+    async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>>;
+    /// Every customer limit not superseded, for the portfolio total.
+    async fn customer_limits(&self) -> StoreResult<Vec<CreditLimit>>;
+    async fn history(&self, scope: &Scope, page: &Page) -> StoreResult<Vec<HistoryEntry>>;
+
+    /// The customer's credit blocks in force, oldest first.
+    async fn blocks(&self, customer_id: &str) -> StoreResult<Vec<CreditBlock>>;
+    /// Sets `block` with its event; `false` (and nothing written) when one of its kind is set.
+    async fn set_block(&self, block: &CreditBlock, event: &Event) -> StoreResult<bool>;
+    /// Clears the customer's block of `block_type` with its event; `false` (and nothing
+    /// written) when none is set.
+    async fn clear_block(
+        &self,
+        customer_id: &str,
+        block_type: &str,
+        event: &Event,
+    ) -> StoreResult<bool>;
+
+    /// Stores a rate, replacing one of the same pair and effective time; once per key.
+    async fn set_fx_rate(
+        &self,
+        rate: &FxRate,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<FxRate>>;
+    /// The newest direct and inverse rates of the pair effective at `at`, converted into the
+    /// rate from `base` to `quote`; `None` when neither exists.
+    async fn fx_rate(
+        &self,
+        base: Currency,
+        quote: Currency,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<Decimal>>;
+    /// The stored credit policy; `None` until the first UpdateCreditPolicy (the shipped
+    /// default applies).
+    async fn policy(&self) -> StoreResult<Option<CreditPolicy>>;
+    /// Replaces the policy if its stored version is still `expected_version`; `false` (and
+    /// nothing written) when another change came first.
+    async fn save_policy(&self, policy: &CreditPolicy, expected_version: u64) -> StoreResult<bool>;
+    /// The customer-specific credit terms.
+    async fn terms(&self, customer_id: &str) -> StoreResult<Option<CustomerTerms>>;
+    async fn save_terms(&self, terms: &CustomerTerms) -> StoreResult<()>;
+
+    /// Every stored rate, filtered by base and quote currency when given, ordered by pair,
+    /// newest effective time first. The table is reference data, small enough to list.
+    async fn fx_rates(
+        &self,
+        base: Option<Currency>,
+        quote: Option<Currency>,
+    ) -> StoreResult<Vec<FxRate>>;
+}

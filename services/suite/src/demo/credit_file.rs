@@ -1,0 +1,420 @@
+//! The story's first chapters: the customer registered, its credit file collected, rated, and a
+//! limit proposed by policy and granted through four eyes.
+
+use std::io::Write;
+use std::time::Instant;
+
+use chrono::Datelike;
+use credit_proto::v1 as pb;
+use rust_decimal::Decimal;
+use tonic::Code;
+
+use crate::import::code_name;
+
+use super::{
+    DEMO_CURRENCY, DemoError, DemoSummary, EVENT_DEADLINE, Story, approval_status, customer_scope,
+    customer_status, percent, show,
+};
+
+impl<W: Write> Story<'_, W> {
+    pub(super) async fn tell(&mut self, seed: u64) -> Result<DemoSummary, DemoError> {
+        let customer_id = self.register(seed).await?;
+        self.collect_credit_file(&customer_id).await?;
+        let rating = self.rate(&customer_id).await?;
+        let (limit, currency) = self.propose_and_grant(&customer_id).await?;
+        let [approved, referred, declined] = self.authorize_three(&customer_id, limit).await?;
+        let receivables = self
+            .invoice_and_pay_partly(&customer_id, &approved, &referred)
+            .await?;
+        let (oldest_overdue_days, blocked_order) =
+            self.go_overdue(&customer_id, limit, receivables).await?;
+        let dunning = self.dun(&customer_id).await?;
+        let (final_order, position) = self.pay_the_rest(&customer_id, limit).await?;
+        writeln!(
+            self.out,
+            "story complete: {customer_id} graded {} with a limit of {} {currency}; exposure {} = holds {} + receivables {}",
+            rating.grade, limit, position.exposure, position.holds, position.receivables
+        )?;
+        Ok(DemoSummary {
+            run_id: self.run_id.clone(),
+            customer_id,
+            grade: rating.grade,
+            pd: rating.pd,
+            currency,
+            limit,
+            orders: vec![approved.outcome, referred.outcome, declined.outcome],
+            oldest_overdue_days,
+            blocked_order,
+            dunning,
+            final_order,
+            open_holds: position.holds,
+            open_receivables: position.receivables,
+            exposure: position.exposure,
+            available: position.available,
+        })
+    }
+
+    pub(super) async fn register(&mut self, seed: u64) -> Result<String, DemoError> {
+        self.begin("register customer");
+        let body = format!("91350100{seed:09}");
+        let check = credit_intake::domain::uscc::check_character(&body)
+            .ok_or_else(|| self.unexpected("no check character for the registration number"))?;
+        let legal_name = format!("Demo Trading Co. {}", self.run_id);
+        let customer = pb::Customer {
+            kind: pb::CustomerKind::Enterprise.into(),
+            country: "CN".into(),
+            details: Some(pb::customer::Details::Enterprise(pb::EnterpriseDetails {
+                legal_name: legal_name.clone(),
+                registration_number: format!("{body}{check}"),
+                registered_capital: self.money(Decimal::new(5_000_000, 0)),
+                legal_representative: "Chen Wei".into(),
+                industry_code: "F51".into(),
+                founding_date: Some(pb::Date {
+                    year: 2009,
+                    month: 4,
+                    day: 1,
+                }),
+            })),
+            contacts: vec![pb::Contact {
+                name: "Accounts payable".into(),
+                role: "finance".into(),
+                email: "ap@demo-trading.example".into(),
+                primary: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let request_id = self.key("customer");
+        let result = self
+            .analyst_intake
+            .create_customer(pb::CreateCustomerRequest {
+                request_id,
+                customer: Some(customer),
+            })
+            .await;
+        let created = self
+            .failed("CreateCustomer", result)?
+            .customer
+            .ok_or_else(|| self.unexpected("CreateCustomer answered no customer"))?;
+        let customer_id = created.customer_id.clone();
+        let status = customer_status(created.status);
+        let result = self
+            .manager_intake
+            .set_customer_status(pb::SetCustomerStatusRequest {
+                customer_id: customer_id.clone(),
+                status: pb::CustomerStatus::Active.into(),
+                reason: "demo: approved for trade credit".into(),
+                etag: String::new(),
+            })
+            .await;
+        let active = self
+            .failed("SetCustomerStatus", result)?
+            .customer
+            .map(|customer| customer.status)
+            .unwrap_or_default();
+        let active = customer_status(active);
+        let by = self.cast.manager.name.clone();
+        self.line(&format!(
+            "{customer_id} \"{legal_name}\" (enterprise, wholesale F51): {status} -> {active} by {by}"
+        ))?;
+        Ok(customer_id)
+    }
+
+    pub(super) async fn collect_credit_file(&mut self, customer_id: &str) -> Result<(), DemoError> {
+        self.begin("financial statement");
+        let fiscal_year = self.today.year() - 1;
+        let thousands = |amount: i64| self.money(Decimal::new(amount * 1_000, 0));
+        let statement = pb::FinancialStatement {
+            period_type: pb::FiscalPeriodType::Annual.into(),
+            fiscal_year,
+            period_end_date: Some(pb::Date {
+                year: fiscal_year,
+                month: 12,
+                day: 31,
+            }),
+            currency: DEMO_CURRENCY.into(),
+            audited: true,
+            balance_sheet: Some(pb::BalanceSheet {
+                cash: thousands(900),
+                current_assets: thousands(4_500),
+                total_assets: thousands(8_000),
+                current_liabilities: thousands(2_500),
+                total_liabilities: thousands(5_500),
+                retained_earnings: thousands(1_500),
+                equity: thousands(2_500),
+            }),
+            income_statement: Some(pb::IncomeStatement {
+                revenue: thousands(24_000),
+                gross_profit: thousands(4_800),
+                ebit: thousands(2_200),
+                interest_expense: thousands(300),
+                net_income: thousands(1_440),
+            }),
+            cash_flow_statement: Some(pb::CashFlowStatement {
+                operating_cash_flow: thousands(1_800),
+            }),
+            ..Default::default()
+        };
+        let request_id = self.key("statement");
+        let result = self
+            .analyst_intake
+            .submit_financial_statement(pb::SubmitFinancialStatementRequest {
+                request_id,
+                customer_id: customer_id.into(),
+                statement: Some(statement),
+            })
+            .await;
+        let stored = self
+            .failed("SubmitFinancialStatement", result)?
+            .statement
+            .ok_or_else(|| self.unexpected("SubmitFinancialStatement answered no statement"))?;
+        let ratios = stored.ratios.unwrap_or_default();
+        let ratio = |value: &Option<String>| value.clone().unwrap_or_else(|| "n/a".into());
+        let zone = pb::AltmanZone::try_from(ratios.altman_zone)
+            .map(|zone| zone.as_str_name().trim_start_matches("ALTMAN_ZONE_"))
+            .unwrap_or("UNSPECIFIED");
+        self.line(&format!(
+            "{} FY{fiscal_year}: revenue 24000000.00, equity 2500000.00 {DEMO_CURRENCY}; current ratio {}, debt/assets {}, net margin {}, Altman Z'' {} ({zone})",
+            stored.statement_id,
+            ratio(&ratios.current_ratio),
+            ratio(&ratios.debt_to_assets),
+            ratio(&ratios.net_margin),
+            ratio(&ratios.altman_z_score),
+        ))?;
+
+        self.begin("bureau and trade ref");
+        let request_id = self.key("bureau");
+        let result = self
+            .analyst_intake
+            .record_bureau_report(pb::RecordBureauReportRequest {
+                request_id,
+                customer_id: customer_id.into(),
+                report: Some(pb::BureauReport {
+                    agency: "Demo Credit Bureau".into(),
+                    report_date: Some(self.date(3)),
+                    score: "76".into(),
+                    agency_rating: "A".into(),
+                    tax_compliance_status: pb::TaxComplianceStatus::Compliant.into(),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let report = self
+            .failed("RecordBureauReport", result)?
+            .report
+            .ok_or_else(|| self.unexpected("RecordBureauReport answered no report"))?;
+        let request_id = self.key("trade-reference");
+        let result = self
+            .analyst_intake
+            .add_trade_reference(pb::AddTradeReferenceRequest {
+                request_id,
+                customer_id: customer_id.into(),
+                reference: Some(pb::TradeReference {
+                    supplier_name: "Xiamen Packaging Supply".into(),
+                    relationship_months: 48,
+                    typical_credit_line: self.money(Decimal::new(400_000, 0)),
+                    payment_experience: pb::PaymentExperience::Prompt.into(),
+                    days_beyond_terms: 0,
+                    reference_date: Some(self.date(10)),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let reference = self
+            .failed("AddTradeReference", result)?
+            .reference
+            .ok_or_else(|| self.unexpected("AddTradeReference answered no reference"))?;
+        self.line(&format!(
+            "bureau report {} score 76 (tax compliant); trade reference {} pays PROMPT, 48 months",
+            report.report_id, reference.reference_id
+        ))?;
+        Ok(())
+    }
+
+    pub(super) async fn rate(&mut self, customer_id: &str) -> Result<pb::Rating, DemoError> {
+        self.begin("rate");
+        let request_id = self.key("rating");
+        let result = self
+            .rating
+            .rate_customer(pb::RateCustomerRequest {
+                request_id,
+                customer_id: customer_id.into(),
+                qualitative_inputs: [
+                    ("management_quality".to_owned(), 4),
+                    ("market_position".to_owned(), 4),
+                    ("industry_outlook".to_owned(), 3),
+                ]
+                .into_iter()
+                .collect(),
+                note: "demo: first rating".into(),
+                ..Default::default()
+            })
+            .await;
+        let rating = self
+            .failed("RateCustomer", result)?
+            .rating
+            .ok_or_else(|| self.unexpected("RateCustomer answered no rating"))?;
+        let reasons: Vec<&str> = rating
+            .reasons
+            .iter()
+            .map(|reason| reason.code.as_str())
+            .collect();
+        self.line(&format!(
+            "{}: grade {} (model grade {}), score {}, PD {}, model {} v{}; qualitative: management 4, market 4, outlook 3",
+            rating.rating_id,
+            rating.grade,
+            rating.model_grade,
+            rating.score,
+            percent(&rating.pd),
+            rating.model_id,
+            rating.model_version,
+        ))?;
+        self.detail(&format!(
+            "points lost most on: {}",
+            if reasons.is_empty() {
+                "nothing".to_owned()
+            } else {
+                reasons.join(", ")
+            }
+        ))?;
+        Ok(rating)
+    }
+
+    pub(super) async fn propose_and_grant(
+        &mut self,
+        customer_id: &str,
+    ) -> Result<(Decimal, String), DemoError> {
+        self.begin("propose limit");
+        // Limits learns of the rating (RatingChanged) and of the statement
+        // (FinancialStatementSubmitted) from events: wait for both.
+        let deadline = Instant::now() + EVENT_DEADLINE;
+        let proposal = loop {
+            let attempt = self
+                .maker
+                .propose_limit(pb::ProposeLimitRequest {
+                    customer_id: customer_id.into(),
+                    currency: DEMO_CURRENCY.into(),
+                })
+                .await;
+            let last = match attempt {
+                Ok(response) => {
+                    let proposal = response.into_inner();
+                    if !proposal.statement_id.is_empty() && proposal.proposed_amount.is_some() {
+                        break proposal;
+                    }
+                    "a proposal without the statement".to_owned()
+                }
+                Err(status)
+                    if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) =>
+                {
+                    format!("{}: {}", code_name(status.code()), status.message())
+                }
+                Err(status) => return Err(self.call_error("ProposeLimit", &status)),
+            };
+            self.pause(
+                deadline,
+                "limits to learn of the rating and the statement",
+                || last,
+            )
+            .await?;
+        };
+        let proposed = self.amount_of("proposed_amount", proposal.proposed_amount.as_ref())?;
+        let currency = proposal
+            .proposed_amount
+            .as_ref()
+            .map(|money| money.currency.clone())
+            .unwrap_or_else(|| DEMO_CURRENCY.into());
+        self.line(&format!(
+            "{proposed} {currency} for grade {}, the smallest of:",
+            proposal.grade
+        ))?;
+        for component in &proposal.components {
+            let kind = pb::LimitProposalComponentType::try_from(component.component_type)
+                .map(|kind| {
+                    kind.as_str_name()
+                        .trim_start_matches("LIMIT_PROPOSAL_COMPONENT_TYPE_")
+                        .to_lowercase()
+                        .replace('_', " ")
+                })
+                .unwrap_or_else(|_| "component".into());
+            let binding = if component.binding { " (binding)" } else { "" };
+            self.detail(&format!(
+                "{kind}: {}{binding} - {}",
+                show(component.amount.as_ref()),
+                component.explanation
+            ))?;
+        }
+
+        self.begin("limit request");
+        let deadline = Instant::now() + EVENT_DEADLINE;
+        let request_id = self.key("limit");
+        let requested = loop {
+            let attempt = self
+                .maker
+                .request_limit_change(pb::RequestLimitChangeRequest {
+                    request_id: request_id.clone(),
+                    scope: customer_scope(customer_id),
+                    amount: proposal.proposed_amount.clone(),
+                    reason: "demo: the proposed limit".into(),
+                    ..Default::default()
+                })
+                .await;
+            match attempt {
+                Ok(response) => break response.into_inner(),
+                // Limits learns of the customer from intake's events, a moment later.
+                Err(status) if status.code() == Code::NotFound => {
+                    let last = status.message().to_owned();
+                    self.pause(deadline, "limits to learn of the customer", || last)
+                        .await?;
+                }
+                Err(status) => return Err(self.call_error("RequestLimitChange", &status)),
+            }
+        };
+        let limit_request = requested
+            .limit_request
+            .ok_or_else(|| self.unexpected("RequestLimitChange answered no request"))?;
+        let status = approval_status(limit_request.status);
+        let maker = self.cast.analyst.name.clone();
+        self.line(&format!(
+            "{} for {proposed} {currency} by {maker}: {status}",
+            limit_request.limit_request_id
+        ))?;
+
+        self.begin("limit approval");
+        if limit_request.status() == pb::ApprovalStatus::Pending {
+            let request_id = self.key("limit-decision");
+            let result = self
+                .checker
+                .decide_limit_request(pb::DecideLimitRequestRequest {
+                    request_id,
+                    limit_request_id: limit_request.limit_request_id.clone(),
+                    decision: pb::ApprovalDecision::Approve.into(),
+                    reason: "demo: financials and rating support the proposal".into(),
+                })
+                .await;
+            let decided = self
+                .failed("DecideLimitRequest", result)?
+                .limit_request
+                .ok_or_else(|| self.unexpected("DecideLimitRequest answered no request"))?;
+            if decided.status() != pb::ApprovalStatus::Approved {
+                return Err(self.unexpected(format!(
+                    "the limit request is {}",
+                    approval_status(decided.status)
+                )));
+            }
+            let checker = decided
+                .decided_by
+                .map(|actor| actor.principal)
+                .unwrap_or_default();
+            self.line(&format!(
+                "approved by {checker} (the maker cannot approve their own request): limit {proposed} {currency} in force"
+            ))?;
+        } else {
+            self.line(&format!(
+                "approved without a checker by rule {}",
+                limit_request.auto_approval_rule_id
+            ))?;
+        }
+        Ok((proposed, currency))
+    }
+}

@@ -1,0 +1,253 @@
+//! The store kit every service's persistence is built from: the outcome of an idempotent
+//! change, the errors a store reports and their one mapping to what a caller sees, the
+//! migrations every service's schema shares, and the sweeper that ages idempotency keys out.
+//!
+//! Each service keeps its own trait and SQL; what is the same in all of them lives here once.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use credit_core::ServiceError;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::Database;
+use crate::sql::{KeyReused, MaybeRace, is_unique_violation, storage_error};
+
+/// A change's outcome: done now, or done by an earlier call with the same key (a retry gets
+/// the first answer, and nothing is written twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    New(T),
+    Replayed(T),
+}
+
+impl<T> Outcome<T> {
+    pub fn into_inner(self) -> T {
+        match self {
+            Outcome::New(value) | Outcome::Replayed(value) => value,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Outcome::Replayed(_))
+    }
+
+    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::New(value) => Outcome::New(change(value)),
+            Outcome::Replayed(value) => Outcome::Replayed(change(value)),
+        }
+    }
+}
+
+/// What a store can fail with. The variants a caller can act on carry what to tell it; the
+/// rest are a dependency down (`Database`) or a bug (`Corrupt`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The idempotency key (a request_id, or a document number) came before with other content.
+    #[error(transparent)]
+    KeyReused(#[from] KeyReused),
+    /// The record changed since it was read (optimistic concurrency lost).
+    #[error("the record changed since it was read")]
+    VersionConflict,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The page token's key is not one this list makes.
+    #[error("the page token does not belong to this list")]
+    InvalidPageToken,
+    /// A rule checked inside the transaction refused the change, against the rows as they are
+    /// (a duplicate registration, a portfolio cap, a request decided meanwhile): the answer to
+    /// give the caller.
+    #[error("the change was refused: {0}")]
+    Refused(Box<ServiceError>),
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub fn refused(answer: ServiceError) -> Self {
+        Self::Refused(Box::new(answer))
+    }
+
+    pub fn corrupt(place: &str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt(format!("{place}: {detail}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl MaybeRace for StoreError {
+    fn is_race(&self) -> bool {
+        matches!(self, StoreError::Database(error) if is_unique_violation(error))
+    }
+}
+
+/// How every service's callers see a store failure.
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::KeyReused(_) => ServiceError::AlreadyExists {
+                reason: "IDEMPOTENCY_KEY_REUSED",
+                message: "this request_id (or document number) was used before with different \
+                          content"
+                    .to_owned(),
+                metadata: Vec::new(),
+            },
+            StoreError::VersionConflict => ServiceError::Aborted {
+                reason: "CONCURRENT_CHANGE",
+                message: "the record changed while this call ran; read it again and retry"
+                    .to_owned(),
+            },
+            StoreError::NotFound(resource) => ServiceError::not_found(resource, ""),
+            StoreError::InvalidPageToken => {
+                ServiceError::invalid("page_token", "is not a token this service issued")
+            }
+            StoreError::Refused(answer) => *answer,
+            StoreError::Database(error) => storage_error(error),
+            corrupt @ StoreError::Corrupt(_) => ServiceError::internal(corrupt),
+        }
+    }
+}
+
+/// A migration every service's schema has, written once per backend. A service places each at
+/// a version of its own history (where it first had it), so schemas migrated before the kit
+/// existed keep their recorded versions and checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommonMigration {
+    /// The transactional outbox and the processed-events table of consumers.
+    Outbox,
+    /// Outbox rows that pack several events of one commit.
+    OutboxPacked,
+    /// Idempotency keys scoped per caller, with an index to sweep them by age.
+    IdempotencyKeysPerCaller,
+}
+
+impl CommonMigration {
+    fn description(self) -> &'static str {
+        match self {
+            CommonMigration::Outbox => "outbox",
+            CommonMigration::OutboxPacked => "outbox packed",
+            CommonMigration::IdempotencyKeysPerCaller => "idempotency keys per caller",
+        }
+    }
+
+    fn sql(self, engine: Engine) -> &'static str {
+        match (self, engine) {
+            (CommonMigration::Outbox, Engine::Postgres) => {
+                include_str!("../migrations/common/postgres/outbox.sql")
+            }
+            (CommonMigration::Outbox, Engine::Sqlite) => {
+                include_str!("../migrations/common/sqlite/outbox.sql")
+            }
+            (CommonMigration::OutboxPacked, Engine::Postgres) => {
+                include_str!("../migrations/common/postgres/outbox_packed.sql")
+            }
+            (CommonMigration::OutboxPacked, Engine::Sqlite) => {
+                include_str!("../migrations/common/sqlite/outbox_packed.sql")
+            }
+            (CommonMigration::IdempotencyKeysPerCaller, Engine::Postgres) => {
+                include_str!("../migrations/common/postgres/idempotency_keys_per_caller.sql")
+            }
+            (CommonMigration::IdempotencyKeysPerCaller, Engine::Sqlite) => {
+                include_str!("../migrations/common/sqlite/idempotency_keys_per_caller.sql")
+            }
+        }
+    }
+}
+
+/// Which SQL dialect a migration is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    Sqlite,
+}
+
+/// A service's own migrations with the common ones placed at their versions, in order: what
+/// `Database::migrate` runs (public for tests that build an older schema on purpose).
+pub fn compose(own: &Migrator, common: &[(i64, CommonMigration)], engine: Engine) -> Migrator {
+    let mut migrations: Vec<Migration> = own.iter().cloned().collect();
+    migrations.extend(common.iter().map(|&(version, migration)| {
+        Migration::new(
+            version,
+            Cow::Borrowed(migration.description()),
+            MigrationType::Simple,
+            Cow::Borrowed(migration.sql(engine)),
+            false,
+        )
+    }));
+    migrations.sort_by_key(|migration| migration.version);
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// How long idempotency keys are kept when `CREDIT_IDEMPOTENCY_RETENTION_HOURS` is not set: a
+/// retry within a day gets the first answer; after that the same request_id is new work.
+pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Deletes the idempotency keys of `database` made before `before`, a batch at a time so a
+/// large backlog never holds a long lock; returns how many went.
+pub async fn sweep_idempotency_keys(
+    database: &Database,
+    before: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    const BATCH: i64 = 5_000;
+    let mut swept = 0;
+    loop {
+        let deleted = match database {
+            Database::Postgres(pool) => sqlx::query(
+                "DELETE FROM idempotency_keys WHERE ctid IN \
+                 (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(BATCH)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            Database::Sqlite(pool) => sqlx::query(
+                "DELETE FROM idempotency_keys WHERE rowid IN \
+                 (SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(BATCH)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        swept += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(swept);
+        }
+    }
+}
+
+/// Sweeps the idempotency keys of every service store in this process, every `every`, keeping
+/// `retention`; a failed sweep is logged and tried again next time.
+pub async fn run_idempotency_sweeper(
+    stores: Vec<(&'static str, Database)>,
+    retention: Duration,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    loop {
+        for (store, database) in &stores {
+            let before = Utc::now()
+                .checked_sub_signed(retention)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            match sweep_idempotency_keys(database, before).await {
+                Ok(0) => {}
+                Ok(swept) => tracing::debug!(store, swept, "idempotency keys past retention swept"),
+                Err(error) => tracing::warn!(store, %error, "sweeping idempotency keys failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
