@@ -25,28 +25,13 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1::collections_service_server::CollectionsServiceServer;
-use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
-use sqlx::migrate::Migrator;
 
 pub use api::{CollectionsApi, CollectionsConfig, CollectionsPeers};
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-/// The store kit's migrations, at the versions this service first had them.
-const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
-    (1, CommonMigration::Outbox),
-    (6, CommonMigration::OutboxPacked),
-    (9, CommonMigration::IdempotencyKeysPerCaller),
-];
-
 /// This service's store: schema `collections` on PostgreSQL, `collections.db` on SQLite.
-pub static STORE: StoreSpec = StoreSpec {
-    name: "collections",
-    postgres_migrations: &POSTGRES_MIGRATIONS,
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    common_migrations: COMMON_MIGRATIONS,
-};
+pub static STORE: StoreSpec =
+    credit_runtime::service_store!("collections", outbox: 1, outbox_packed: 6, keys_per_caller: 9);
 
 /// The collections service as a process runs it.
 #[derive(Debug)]
@@ -83,7 +68,14 @@ pub async fn build(
     }
     let cases: Arc<dyn store::CaseStore> = sql;
     let loss: Arc<dyn store::LossStore> = Arc::new(store::SqlLossStore::new(database));
-    let api = CollectionsApi::new(receivables, dunning, cases.clone(), loss, peers, config);
+    let api = CollectionsApi::new(app::Collections::new(
+        receivables,
+        dunning,
+        cases.clone(),
+        loss,
+        peers,
+        config,
+    ));
     Ok(CollectionsParts {
         server: api.clone().into_server(),
         scheduler: schedule::OverdueScheduler::new(api),

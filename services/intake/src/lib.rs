@@ -17,26 +17,11 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::INTAKE;
 use credit_proto::v1::intake_service_server::IntakeServiceServer;
-use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
-use sqlx::migrate::Migrator;
-
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-/// The store kit's migrations, at the versions this service first had them.
-const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
-    (1, CommonMigration::Outbox),
-    (4, CommonMigration::OutboxPacked),
-    (5, CommonMigration::IdempotencyKeysPerCaller),
-];
 
 /// This service's store: schema `intake` on PostgreSQL, `intake.db` on SQLite.
-pub static STORE: StoreSpec = StoreSpec {
-    name: "intake",
-    postgres_migrations: &POSTGRES_MIGRATIONS,
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    common_migrations: COMMON_MIGRATIONS,
-};
+pub static STORE: StoreSpec =
+    credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
 
 /// `ImportCustomers` may run this long (up to 50,000 rows a call) instead of the default
 /// per-call deadline.

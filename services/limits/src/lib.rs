@@ -12,7 +12,6 @@ pub mod domain;
 pub mod events;
 pub mod expiry;
 pub mod exposure;
-
 pub mod ledger;
 pub mod receivables;
 pub mod reconcile;
@@ -26,31 +25,16 @@ use std::sync::Arc;
 use credit_core::{AccessPolicy, Role};
 use credit_proto::service_names::LIMITS;
 use credit_proto::v1::limit_service_server::LimitServiceServer;
-use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
-use sqlx::migrate::Migrator;
 
 /// `ReconcileExposure` reads every customer and group (thousands of cache and ledger reads)
 /// and may run this long instead of the default per-call deadline.
 pub const RECONCILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 pub const RECONCILE_PATH: &str = "/credit.v1.LimitService/ReconcileExposure";
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-/// The store kit's migrations, at the versions this service first had them.
-const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
-    (1, CommonMigration::Outbox),
-    (10, CommonMigration::OutboxPacked),
-    (15, CommonMigration::IdempotencyKeysPerCaller),
-];
-
 /// This service's store: schema `limits` on PostgreSQL, `limits.db` on SQLite.
-pub static STORE: StoreSpec = StoreSpec {
-    name: "limits",
-    postgres_migrations: &POSTGRES_MIGRATIONS,
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    common_migrations: COMMON_MIGRATIONS,
-};
+pub static STORE: StoreSpec =
+    credit_runtime::service_store!("limits", outbox: 1, outbox_packed: 10, keys_per_caller: 15);
 
 /// What limits runs: its server, the handlers of the events it consumes, and the background
 /// work for the caller to run.

@@ -27,28 +27,13 @@ use credit_proto::service_names::RATING;
 use credit_proto::v1::rating_service_server::RatingServiceServer;
 use credit_runtime::events::EventHandler;
 use credit_runtime::peers::PeerChannel;
-use credit_runtime::store::CommonMigration;
 use credit_runtime::{Database, StoreSpec};
-use sqlx::migrate::Migrator;
 
 pub use api::RatingApi;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-/// The store kit's migrations, at the versions this service first had them.
-const COMMON_MIGRATIONS: &[(i64, CommonMigration)] = &[
-    (1, CommonMigration::Outbox),
-    (4, CommonMigration::OutboxPacked),
-    (5, CommonMigration::IdempotencyKeysPerCaller),
-];
-
 /// This service's store: schema `rating` on PostgreSQL, `rating.db` on SQLite.
-pub static STORE: StoreSpec = StoreSpec {
-    name: "rating",
-    postgres_migrations: &POSTGRES_MIGRATIONS,
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    common_migrations: COMMON_MIGRATIONS,
-};
+pub static STORE: StoreSpec =
+    credit_runtime::service_store!("rating", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
 
 /// The services rating asks over gRPC.
 #[derive(Debug, Clone)]

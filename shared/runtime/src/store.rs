@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
+use serde::de::DeserializeOwned;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::types::Json;
 
 use crate::Database;
 use crate::sql::{KeyReused, MaybeRace, is_unique_violation, storage_error};
@@ -38,6 +40,19 @@ impl<T> Outcome<T> {
             Outcome::New(value) => Outcome::New(change(value)),
             Outcome::Replayed(value) => Outcome::Replayed(change(value)),
         }
+    }
+}
+
+/// `SELECT document ...`: a record kept whole as one JSON column named `document`, the way
+/// every service keeps most of its records (other columns exist to filter and order by).
+#[derive(Debug, sqlx::FromRow)]
+pub struct DocumentRow<T: DeserializeOwned> {
+    document: Json<T>,
+}
+
+impl<T: DeserializeOwned> DocumentRow<T> {
+    pub fn into_record(self) -> T {
+        self.document.0
     }
 }
 
@@ -156,6 +171,40 @@ impl CommonMigration {
             }
         }
     }
+}
+
+/// A service's store: schema `$name` on PostgreSQL and `$name.db` on SQLite, migrated by the
+/// crate's own `migrations/postgres` and `migrations/sqlite` folders plus the store kit's
+/// migrations at the versions this service first had them.
+///
+/// ```text
+/// pub static STORE: StoreSpec = credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
+/// ```
+#[macro_export]
+macro_rules! service_store {
+    ($name:literal, outbox: $outbox:literal, outbox_packed: $packed:literal, keys_per_caller: $keys:literal) => {
+        $crate::storage::StoreSpec {
+            name: $name,
+            postgres_migrations: {
+                static MIGRATIONS: ::sqlx::migrate::Migrator =
+                    ::sqlx::migrate!("migrations/postgres");
+                &MIGRATIONS
+            },
+            sqlite_migrations: {
+                static MIGRATIONS: ::sqlx::migrate::Migrator =
+                    ::sqlx::migrate!("migrations/sqlite");
+                &MIGRATIONS
+            },
+            common_migrations: &[
+                ($outbox, $crate::store::CommonMigration::Outbox),
+                ($packed, $crate::store::CommonMigration::OutboxPacked),
+                (
+                    $keys,
+                    $crate::store::CommonMigration::IdempotencyKeysPerCaller,
+                ),
+            ],
+        }
+    };
 }
 
 /// Which SQL dialect a migration is written for.

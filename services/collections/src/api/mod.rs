@@ -6,8 +6,6 @@ pub mod convert;
 
 pub(crate) use convert::timestamp;
 
-use std::sync::Arc;
-
 use credit_proto::v1 as pb;
 use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};
 use credit_runtime::peers::PeerChannel;
@@ -16,7 +14,6 @@ use tonic::{Request, Response, Status};
 
 use crate::app::Collections;
 use crate::domain::ClassificationPolicy;
-use crate::store::{CaseStore, DunningStore, LossStore, ReceivableStore};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -43,17 +40,8 @@ pub struct CollectionsConfig {
 }
 
 impl CollectionsApi {
-    pub fn new(
-        store: Arc<dyn ReceivableStore>,
-        dunning: Arc<dyn DunningStore>,
-        cases: Arc<dyn CaseStore>,
-        loss: Arc<dyn LossStore>,
-        peers: CollectionsPeers,
-        config: CollectionsConfig,
-    ) -> Self {
-        Self {
-            app: Collections::new(store, dunning, cases, loss, peers, config),
-        }
+    pub fn new(app: Collections) -> Self {
+        Self { app }
     }
 
     /// The use cases behind the handlers (the overdue scheduler runs one of them).

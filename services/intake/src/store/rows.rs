@@ -2,22 +2,9 @@
 //! JSON documents; the other columns of the tables exist for filtering and ordering, and are
 //! read back only where the document does not hold them (a statement's `superseded`).
 
-use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 
 use crate::domain::records::StatementRecord;
-
-/// `SELECT document ...`: one record kept whole.
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct DocumentRow<T: DeserializeOwned> {
-    document: Json<T>,
-}
-
-impl<T: DeserializeOwned> DocumentRow<T> {
-    pub(super) fn into_record(self) -> T {
-        self.document.0
-    }
-}
 
 /// `SELECT document, superseded FROM financial_statements ...`: `superseded` is its own
 /// column, changed when a later version of the period arrives, so it is not in the document.

@@ -9,7 +9,7 @@ use credit_runtime::sql::{IdempotencyKey, Page, retry_once_on_race};
 use credit_runtime::{insert_idempotency_key, insert_outbox_event, lookup_idempotency_key};
 use sqlx::types::Json;
 
-use super::rows::{DocumentRow, StatementRow};
+use super::rows::StatementRow;
 use super::{
     CustomerFilter, IntakeStore, Outcome, StoreError, StoreResult, bureau_report_cursor,
     date_column, duplicate_registration, statement_cursor,
@@ -17,6 +17,7 @@ use super::{
 use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::records::{AuditEntry, BureauReport, Group, StatementRecord, TradeReference};
 use crate::domain::statement::PeriodType;
+use credit_runtime::store::DocumentRow;
 
 /// The SQL store, on either backend.
 #[derive(Debug, Clone)]

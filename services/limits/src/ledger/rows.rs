@@ -2,22 +2,9 @@
 //! kept whole as JSON documents; a stored answer and an unconverted amount are kept in columns.
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 
 use super::{Referral, StoredAnswer, Unconverted};
-
-/// `SELECT document ...`: one record kept whole (a hold).
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct DocumentRow<T: DeserializeOwned> {
-    document: Json<T>,
-}
-
-impl<T: DeserializeOwned> DocumentRow<T> {
-    pub(super) fn into_record(self) -> T {
-        self.document.0
-    }
-}
 
 /// `SELECT referral FROM authorizations ...`: a referral lives in its order's answer row
 /// (migration 0012), in a column of its own name.

@@ -13,7 +13,8 @@ use sqlx::types::Json;
 use crate::exposure::Fence;
 use crate::ledger::group_commit::{GroupCommit, Write};
 
-use super::rows::{AnswerRow, DocumentRow, QueuedReferralRow, ReferralRow, UnconvertedRow};
+use super::rows::{AnswerRow, QueuedReferralRow, ReferralRow, UnconvertedRow};
+use credit_runtime::store::DocumentRow;
 
 use super::{
     DecidedReferral, FencedHold, Hold, HoldStatus, LedgerError, LedgerExposure, LedgerResult,

@@ -5,25 +5,11 @@
 use chrono::NaiveDate;
 use credit_core::{Currency, Money};
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
-use sqlx::types::Json;
 
 use crate::domain::profile::{CustomerFacts, RatingFacts};
 use crate::domain::proposal::LatestStatement;
 
 use super::{StoreError, StoreResult};
-
-/// `SELECT document ...`: one record kept whole.
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct DocumentRow<T: DeserializeOwned> {
-    document: Json<T>,
-}
-
-impl<T: DeserializeOwned> DocumentRow<T> {
-    pub(super) fn into_record(self) -> T {
-        self.document.0
-    }
-}
 
 /// `SELECT customer_id, status, group_id, rating_id, grade, next_review_date,
 /// oldest_overdue_days FROM customer_profiles ...`: everything the projection keeps.

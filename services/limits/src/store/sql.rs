@@ -19,11 +19,12 @@ use crate::domain::policy::CreditPolicy;
 use crate::domain::proposal::LatestStatement;
 use crate::domain::terms::CustomerTerms;
 
-use super::rows::{CustomerIdsRow, CustomerRow, DocumentRow, StatementRow};
+use super::rows::{CustomerIdsRow, CustomerRow, StatementRow};
 use super::{
     Approval, CustomerFacts, LimitStore, Outcome, StoreError, StoreResult, WarmingFacts,
     not_pending,
 };
+use credit_runtime::store::DocumentRow;
 
 #[derive(Debug, Clone)]
 pub struct SqlLimitStore {
