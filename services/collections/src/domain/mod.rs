@@ -14,8 +14,8 @@
 //! - computed money is rounded once, by [`rounding::round_money`] (2 places, half-even), and
 //!   ratios by [`rounding::round_ratio`] (4 places, half-even);
 //! - dates are [`chrono::NaiveDate`]; "as of" a date means at the end of that day;
-//! - the types here are the service's own; conversions from and to the contract's protobuf types live
-//!   in `api::convert`.
+//! - the types here are the service's own; conversions from and to the contract's protobuf
+//!   types live in `api::convert`.
 
 /// A total of amounts that does not fit a `Decimal`: each amount is bounded on input, a sum of
 /// many is not. Aggregates return it instead of panicking or wrapping; the handlers report it.
