@@ -27,7 +27,8 @@ use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1::collections_service_server::CollectionsServiceServer;
 use credit_runtime::{Database, StoreSpec};
 
-pub use api::{CollectionsApi, CollectionsConfig, CollectionsPeers};
+pub use api::CollectionsApi;
+pub use app::{CollectionsConfig, CollectionsPeers};
 
 /// This service's store: schema `collections` on PostgreSQL, `collections.db` on SQLite.
 pub static STORE: StoreSpec =

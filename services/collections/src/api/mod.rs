@@ -8,12 +8,10 @@ pub(crate) use convert::timestamp;
 
 use credit_proto::v1 as pb;
 use credit_proto::v1::collections_service_server::{CollectionsService, CollectionsServiceServer};
-use credit_runtime::peers::PeerChannel;
 use credit_runtime::principal;
 use tonic::{Request, Response, Status};
 
 use crate::app::Collections;
-use crate::domain::ClassificationPolicy;
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -21,22 +19,6 @@ type Answer<T> = Result<Response<T>, Status>;
 #[derive(Debug, Clone)]
 pub struct CollectionsApi {
     app: Collections,
-}
-
-/// The services collections asks over gRPC; each is optional.
-#[derive(Debug, Clone, Default)]
-pub struct CollectionsPeers {
-    pub limits: Option<PeerChannel>,
-    pub intake: Option<PeerChannel>,
-}
-
-/// How a deployment configures collections.
-#[derive(Debug, Clone)]
-pub struct CollectionsConfig {
-    /// `CREDIT_CLASSIFICATION_RULES`; the default thresholds and rates when unset.
-    pub classification: ClassificationPolicy,
-    /// `CREDIT_BASE_CURRENCY`: the worklist ranks cases in it.
-    pub reporting_currency: credit_core::Currency,
 }
 
 impl CollectionsApi {

@@ -25,9 +25,24 @@ use credit_proto::v1::intake_service_client::IntakeServiceClient;
 use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_runtime::peers::PeerChannel;
 
-use crate::api::{CollectionsConfig, CollectionsPeers};
 use crate::domain::ClassificationPolicy;
 use crate::store::{CaseStore, DunningStore, LossStore, ReceivableStore};
+
+/// The services collections asks over gRPC; each is optional.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionsPeers {
+    pub limits: Option<PeerChannel>,
+    pub intake: Option<PeerChannel>,
+}
+
+/// How a deployment configures collections.
+#[derive(Debug, Clone)]
+pub struct CollectionsConfig {
+    /// `CREDIT_CLASSIFICATION_RULES`; the default thresholds and rates when unset.
+    pub classification: ClassificationPolicy,
+    /// `CREDIT_BASE_CURRENCY`: the worklist ranks cases in it.
+    pub reporting_currency: credit_core::Currency,
+}
 
 /// What collections' use cases work with: its stores, the peers it asks, and its settings.
 #[derive(Debug, Clone)]
