@@ -69,6 +69,14 @@ impl Violations {
     }
 }
 
+/// Field problems a domain rule found, as the caller hears them: INVALID_ARGUMENT with every
+/// violation.
+impl From<Violations> for ServiceError {
+    fn from(violations: Violations) -> Self {
+        ServiceError::InvalidArgument(violations.0)
+    }
+}
+
 /// Everything a service call can fail with. Each variant maps to exactly one gRPC code.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -166,7 +166,7 @@ impl IntakeService for IntakeApi {
                     "is required: PROSPECT, ACTIVE, SUSPENDED or CLOSED",
                 )
             })?;
-        let reason = parse_reason(&request.reason, "reason")?;
+        let reason = parse_reason(&request.reason, "reason").map_err(ServiceError::from)?;
         let customer = self
             .intake
             .set_customer_status(&request.customer_id, &request.etag, next, reason, &actor)

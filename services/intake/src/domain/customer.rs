@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use credit_core::{Actor, Money, ServiceError, Violations};
+use credit_core::{Actor, Money, Violations};
 use serde::{Deserialize, Serialize};
 
 /// Longest legal or employer name, and longest address line.
@@ -290,16 +290,16 @@ pub fn is_phone(phone: &str) -> bool {
 }
 
 /// A reason a person gives for a change: required, bounded.
-pub fn parse_reason(reason: &str, field: &str) -> Result<String, ServiceError> {
+pub fn parse_reason(reason: &str, field: &str) -> Result<String, Violations> {
     let reason = reason.trim();
+    let mut violations = Violations::new();
     if reason.is_empty() {
-        return Err(ServiceError::invalid(field, "a reason is required"));
+        violations.add(field, "a reason is required");
+    } else if reason.chars().count() > MAX_REASON {
+        violations.add(field, format!("must be at most {MAX_REASON} characters"));
     }
-    if reason.chars().count() > MAX_REASON {
-        return Err(ServiceError::invalid(
-            field,
-            format!("must be at most {MAX_REASON} characters"),
-        ));
+    if !violations.is_empty() {
+        return Err(violations);
     }
     Ok(reason.to_owned())
 }
@@ -325,7 +325,7 @@ pub const UPDATABLE_PATHS: &[&str] = &[
 
 /// Checks the paths of an `UpdateCustomer` mask against [`UPDATABLE_PATHS`] and the
 /// customer's kind, reporting every path that cannot be applied.
-pub fn check_update_paths(current: &Customer, paths: &[String]) -> Result<(), ServiceError> {
+pub fn check_update_paths(current: &Customer, paths: &[String]) -> Result<(), Violations> {
     let mut violations = Violations::new();
     if paths.is_empty() {
         violations.add("update_mask", "names no field to update");
@@ -358,7 +358,11 @@ pub fn check_update_paths(current: &Customer, paths: &[String]) -> Result<(), Se
             );
         }
     }
-    violations.finish()
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
 }
 
 /// One changed field for the audit trail. Personal data appears masked: the trail says that

@@ -130,7 +130,7 @@ impl CreditAdmin {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("limit request", id))?;
-        limits::check_checker(&pending, checker, decision.approving)?;
+        limits::check_checker(&pending, checker, decision.approving).map_err(ServiceError::from)?;
         if pending.status != RequestStatus::Pending {
             // Either a retry of the decision that was made (the store answers it from the
             // idempotency key), or a second decision, which is refused.
@@ -575,5 +575,6 @@ impl CreditAdmin {
             .await
             .map_err(ServiceError::from)?;
         limits::check_portfolio(&portfolio, customer_limits, scope, amount, Utc::now())
+            .map_err(ServiceError::from)
     }
 }

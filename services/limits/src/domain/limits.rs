@@ -6,7 +6,7 @@
 //! the scope's previous one; a temporary limit overrides it until it expires.
 
 use chrono::{DateTime, Utc};
-use credit_core::{Money, Principal, ServiceError};
+use credit_core::{Money, Principal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -165,27 +165,41 @@ pub struct LimitDecision {
     pub reason: String,
 }
 
+/// Why a decision on a limit may not be taken (the API answers each with its own reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionRefused {
+    /// Four eyes: the maker of a request cannot decide it.
+    #[error("the requester of a limit cannot decide it; another person must")]
+    SelfApproval,
+    /// The amount is beyond what the checker may approve.
+    #[error("{amount} is beyond the approval authority of '{checker}'")]
+    AuthorityInsufficient { amount: Money, checker: String },
+    /// Granting would take the customer limits past the portfolio cap.
+    #[error(
+        "granting it would bring the customer limits to {total} {currency}, above the portfolio cap of {cap}"
+    )]
+    PortfolioCapExceeded {
+        total: Decimal,
+        currency: credit_core::Currency,
+        cap: Money,
+    },
+}
+
 /// Four eyes: the checker is not the maker, and the amount is within the checker's
 /// authority. ADMIN has no ceiling but is still not its own checker.
 pub fn check_checker(
     request: &LimitRequest,
     checker: &Principal,
     approving: bool,
-) -> Result<(), ServiceError> {
+) -> Result<(), DecisionRefused> {
     if checker.id == request.requested_by.principal_id {
-        return Err(ServiceError::permission_denied(
-            "SELF_APPROVAL",
-            "the requester of a limit cannot decide it; another person must",
-        ));
+        return Err(DecisionRefused::SelfApproval);
     }
     if approving && !checker.may_approve(&request.amount) {
-        return Err(ServiceError::permission_denied(
-            "AUTHORITY_INSUFFICIENT",
-            format!(
-                "{} is beyond the approval authority of '{}'",
-                request.amount, checker.name
-            ),
-        ));
+        return Err(DecisionRefused::AuthorityInsufficient {
+            amount: request.amount,
+            checker: checker.name.clone(),
+        });
     }
     Ok(())
 }
@@ -213,7 +227,7 @@ pub fn check_portfolio(
     scope: &Scope,
     amount: &Money,
     now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+) -> Result<(), DecisionRefused> {
     let Some(cap) = effective_limit(portfolio, now) else {
         return Ok(());
     };
@@ -244,7 +258,7 @@ pub fn check_portfolio_cap(
     current_of_scope: Option<&Money>,
     scope: &Scope,
     amount: &Money,
-) -> Result<(), ServiceError> {
+) -> Result<(), DecisionRefused> {
     let (Some(cap), Scope::Customer(_)) = (cap, scope) else {
         return Ok(());
     };
@@ -260,15 +274,10 @@ pub fn check_portfolio_cap(
         .and_then(|total| total.checked_add(amount.amount()))
         .unwrap_or(Decimal::MAX);
     if after > cap.amount.amount() {
-        return Err(ServiceError::FailedPrecondition {
-            reason: "PORTFOLIO_CAP_EXCEEDED",
-            message: format!(
-                "granting it would bring the customer limits to {} {}, above the portfolio cap of {}",
-                after,
-                cap.amount.currency(),
-                cap.amount
-            ),
-            metadata: vec![("portfolio_cap", cap.amount.amount_string())],
+        return Err(DecisionRefused::PortfolioCapExceeded {
+            total: after,
+            currency: cap.amount.currency(),
+            cap: cap.amount,
         });
     }
     Ok(())
@@ -367,24 +376,15 @@ mod tests {
         let admin = principal("maker", "0", &[Role::Admin]);
         assert!(matches!(
             check_checker(&request, &maker, true),
-            Err(ServiceError::PermissionDenied {
-                reason: "SELF_APPROVAL",
-                ..
-            })
+            Err(DecisionRefused::SelfApproval)
         ));
         assert!(matches!(
             check_checker(&request, &admin, true),
-            Err(ServiceError::PermissionDenied {
-                reason: "SELF_APPROVAL",
-                ..
-            })
+            Err(DecisionRefused::SelfApproval)
         ));
         assert!(matches!(
             check_checker(&request, &small, true),
-            Err(ServiceError::PermissionDenied {
-                reason: "AUTHORITY_INSUFFICIENT",
-                ..
-            })
+            Err(DecisionRefused::AuthorityInsufficient { .. })
         ));
         assert!(
             check_checker(&request, &small, false).is_ok(),
@@ -421,10 +421,7 @@ mod tests {
         );
         assert!(matches!(
             over,
-            Err(ServiceError::FailedPrecondition {
-                reason: "PORTFOLIO_CAP_EXCEEDED",
-                ..
-            })
+            Err(DecisionRefused::PortfolioCapExceeded { .. })
         ));
         assert!(check_portfolio_cap(None, total, None, &customer, &money("5000000")).is_ok());
         assert!(

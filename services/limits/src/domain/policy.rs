@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use credit_core::{Money, ServiceError, Violations};
+use credit_core::{Money, Violations};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -243,7 +243,7 @@ impl CreditPolicy {
 
     /// The policy with `update`'s edits applied in order, checked as a whole; every problem
     /// (those found reading the request and those of the result) is reported at once.
-    pub fn updated(&self, update: PolicyUpdate) -> Result<Self, ServiceError> {
+    pub fn updated(&self, update: PolicyUpdate) -> Result<Self, Violations> {
         let PolicyUpdate {
             edits,
             mut violations,
@@ -269,7 +269,9 @@ impl CreditPolicy {
             }
         }
         next.check_whole(&mut violations);
-        violations.finish()?;
+        if !violations.is_empty() {
+            return Err(violations);
+        }
         Ok(next)
     }
 

@@ -257,7 +257,8 @@ impl LimitStore for SqlLimitStore {
                     &approval.limit.amount,
                     now,
                 )
-                .map_err(StoreError::refused)?;
+                // The refusal as callers hear it (the mapping lives with the API's conversions).
+                .map_err(|refused| StoreError::refused(refused.into()))?;
             }
             if let Some(approval) = approval {
                 for limit_id in &approval.superseded {

@@ -11,8 +11,8 @@ use credit_runtime::events::new_event;
 use rust_decimal::Decimal;
 
 use crate::domain::limits::{
-    Actor, CreditBlock, CreditLimit, HistoryEntry, LimitDecision, LimitRequest, LimitStatus,
-    NewLimitRequest, RequestStatus, Scope,
+    Actor, CreditBlock, CreditLimit, DecisionRefused, HistoryEntry, LimitDecision, LimitRequest,
+    LimitStatus, NewLimitRequest, RequestStatus, Scope,
 };
 
 use super::{timestamp, to_timestamp};
@@ -304,5 +304,25 @@ pub fn limit_changed_event(
                 auto_approval_rule_id: rule_id.unwrap_or_default(),
             }),
         )
+    }
+}
+
+/// How a caller hears why a decision on a limit was refused.
+impl From<DecisionRefused> for ServiceError {
+    fn from(refused: DecisionRefused) -> Self {
+        let message = refused.to_string();
+        match refused {
+            DecisionRefused::SelfApproval => {
+                ServiceError::permission_denied("SELF_APPROVAL", message)
+            }
+            DecisionRefused::AuthorityInsufficient { .. } => {
+                ServiceError::permission_denied("AUTHORITY_INSUFFICIENT", message)
+            }
+            DecisionRefused::PortfolioCapExceeded { cap, .. } => ServiceError::FailedPrecondition {
+                reason: "PORTFOLIO_CAP_EXCEEDED",
+                message,
+                metadata: vec![("portfolio_cap", cap.amount_string())],
+            },
+        }
     }
 }
