@@ -216,6 +216,26 @@ pub async fn a_dunning_run_twice_creates_each_action_once(suite: &TestSuite) {
     }
 }
 
+/// A run's request_id is its caller's own: another collector sending the same id runs anew
+/// (and finds the levels already created) instead of being handed the first caller's answer;
+/// each caller's retry still answers its own first run.
+pub async fn a_run_id_is_the_callers_own(suite: &TestSuite) {
+    let mut billing = suite.collections(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = "cus_dunned_2";
+    let overdue = invoice(&mut billing, customer_id, "DN2-5", -5).await;
+    let mut ana = suite.collections(&suite.issue_token("ana", &[Role::Collector]).await);
+    let mut ben = suite.collections(&suite.issue_token("ben", &[Role::Collector]).await);
+
+    let anas = run(&mut ana, "daily", date_in(0), false).await;
+    assert_eq!(levels(&anas), [(overdue.clone(), 1, 5)]);
+    let bens = run(&mut ben, "daily", date_in(0), false).await;
+    assert!(bens.actions.is_empty(), "not ana's answer: {bens:?}");
+    assert_eq!(bens.skipped_already_dunned, 1);
+
+    assert_eq!(run(&mut ana, "daily", date_in(0), false).await, anas);
+    assert_eq!(run(&mut ben, "daily", date_in(0), false).await, bens);
+}
+
 pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
     let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
     let mut broken = default_policy();

@@ -144,6 +144,7 @@ mod both {
     );
     on_both_backends!(dunning:
         a_dunning_run_twice_creates_each_action_once,
+        a_run_id_is_the_callers_own,
         dunning_policies_are_checked_when_published,
         a_promise_pauses_dunning_and_a_broken_one_escalates,
     );

@@ -145,8 +145,11 @@ impl CollectionsService for CollectionsApi {
         &self,
         request: Request<pb::RunDunningRequest>,
     ) -> Answer<pb::RunDunningResponse> {
+        let principal = principal(&request)?.clone();
         Ok(Response::new(
-            self.app.run_dunning_now(request.into_inner()).await?,
+            self.app
+                .run_dunning_now(&principal, request.into_inner())
+                .await?,
         ))
     }
 

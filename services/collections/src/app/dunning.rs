@@ -11,7 +11,7 @@ use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1 as pb;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
-use credit_runtime::sql::{Page, fingerprint};
+use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
 
 use super::Collections;
 use crate::api::convert::{actor, as_of_date, money, required_id, timestamp, to_date};
@@ -114,6 +114,7 @@ impl Collections {
 
     pub(crate) async fn run_dunning_now(
         &self,
+        principal: &Principal,
         request: pb::RunDunningRequest,
     ) -> Result<pb::RunDunningResponse, ServiceError> {
         let today = Utc::now().date_naive();
@@ -121,11 +122,17 @@ impl Collections {
             required_id("request_id", &request.request_id),
             as_of_date("as_of_date", request.as_of_date.as_ref(), today),
         )?;
-        let request_fingerprint = fingerprint(&request);
+        // A run is its caller's own: another principal's run with the same id is new work.
+        let key = IdempotencyKey {
+            caller: principal.name.clone(),
+            request_id: request_id.clone(),
+            operation: "RunDunning",
+            fingerprint: fingerprint(&request),
+        };
         if !request.dry_run
             && let Some(answer) = self
                 .dunning()
-                .dunning_run(&request_id, &request_fingerprint)
+                .dunning_run(&key)
                 .await
                 .map_err(ServiceError::from)?
         {
@@ -307,7 +314,7 @@ impl Collections {
         };
         if !request.dry_run {
             self.dunning()
-                .save_dunning_run(&request_id, &request_fingerprint, &response)
+                .save_dunning_run(&key, &response)
                 .await
                 .map_err(ServiceError::from)?;
             if !response.actions.is_empty() {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::ServiceError;
 use credit_proto::v1 as pb;
 use credit_proto::v1::Event;
-use credit_runtime::sql::{KeyReused, retry_once_on_race};
+use credit_runtime::sql::{IdempotencyKey, KeyReused, retry_once_on_race};
 use credit_runtime::{insert_outbox_event, on_database};
 use prost::Message;
 
@@ -81,14 +81,12 @@ pub trait DunningStore: Send + Sync + std::fmt::Debug {
     /// content.
     async fn dunning_run(
         &self,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
     ) -> StoreResult<Option<pb::RunDunningResponse>>;
 
     async fn save_dunning_run(
         &self,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
         response: &pb::RunDunningResponse,
     ) -> StoreResult<()>;
 }
@@ -330,13 +328,14 @@ impl DunningStore for SqlReceivableStore {
 
     async fn dunning_run(
         &self,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
     ) -> StoreResult<Option<pb::RunDunningResponse>> {
+        let request_id = &key.request_id;
         let row: Option<(String, Vec<u8>)> = on_database!(self.database(), |pool, sql| {
             sqlx::query_as(&sql(
-                "SELECT fingerprint, response FROM dunning_runs WHERE request_id = $1",
+                "SELECT fingerprint, response FROM dunning_runs WHERE caller = $1 AND request_id = $2",
             ))
+            .bind(&key.caller)
             .bind(request_id)
             .fetch_optional(pool)
             .await?
@@ -344,7 +343,7 @@ impl DunningStore for SqlReceivableStore {
         let Some((stored, response)) = row else {
             return Ok(None);
         };
-        if stored != fingerprint {
+        if stored != key.fingerprint {
             return Err(StoreError::KeyReused(KeyReused));
         }
         pb::RunDunningResponse::decode(response.as_slice())
@@ -354,17 +353,17 @@ impl DunningStore for SqlReceivableStore {
 
     async fn save_dunning_run(
         &self,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
         response: &pb::RunDunningResponse,
     ) -> StoreResult<()> {
         on_database!(self.database(), |pool, sql| {
             sqlx::query(&sql(
-                "INSERT INTO dunning_runs (request_id, fingerprint, response, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (request_id) DO NOTHING",
+                "INSERT INTO dunning_runs (caller, request_id, fingerprint, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (caller, request_id) DO NOTHING",
             ))
-            .bind(request_id)
-            .bind(fingerprint)
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .bind(&key.fingerprint)
             .bind(response.encode_to_vec())
             .bind(now())
             .execute(pool)

@@ -618,8 +618,9 @@ impl RatingStore for SqlRatingStore {
     async fn review_run(&self, key: &IdempotencyKey) -> StoreResult<Option<ReviewRun>> {
         let row: Option<ReviewRunRow> = on_database!(&self.database, |pool, sql| {
             sqlx::query_as(&sql(
-                "SELECT fingerprint, response FROM review_runs WHERE request_id = $1",
+                "SELECT fingerprint, response FROM review_runs WHERE caller = $1 AND request_id = $2",
             ))
+            .bind(&key.caller)
             .bind(&key.request_id)
             .fetch_optional(pool)
             .await?
@@ -642,9 +643,10 @@ impl RatingStore for SqlRatingStore {
     async fn save_review_run(&self, key: &IdempotencyKey, run: &ReviewRun) -> StoreResult<()> {
         on_database!(&self.database, |pool, sql| {
             sqlx::query(&sql(
-                "INSERT INTO review_runs (request_id, fingerprint, response, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+                "INSERT INTO review_runs (caller, request_id, fingerprint, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (caller, request_id) DO NOTHING",
             ))
+            .bind(&key.caller)
             .bind(&key.request_id)
             .bind(&key.fingerprint)
             .bind(pb::RunScheduledReviewsResponse::from(run).encode_to_vec())
