@@ -234,6 +234,15 @@ pub async fn a_run_id_is_the_callers_own(suite: &TestSuite) {
 
     assert_eq!(run(&mut ana, "daily", date_in(0), false).await, anas);
     assert_eq!(run(&mut ben, "daily", date_in(0), false).await, bens);
+
+    // Publishing too: the same request id from another administrator is its own publication.
+    let mut root = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    let mut boss = suite.collections(&suite.issue_token("boss", &[Role::Admin]).await);
+    let roots = publish(&mut root, "pub-1", default_policy()).await.unwrap();
+    let bosses = publish(&mut boss, "pub-1", default_policy()).await.unwrap();
+    assert_eq!((roots.version, bosses.version), (2, 3));
+    let again = publish(&mut root, "pub-1", default_policy()).await.unwrap();
+    assert_eq!(again.version, 2, "root's retry answers root's publication");
 }
 
 pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {

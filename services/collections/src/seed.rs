@@ -8,7 +8,7 @@
 
 use chrono::Utc;
 use credit_proto::v1 as pb;
-use credit_runtime::sql::fingerprint;
+use credit_runtime::sql::{IdempotencyKey, fingerprint};
 
 use crate::domain::DunningPolicy;
 use crate::store::{DunningStore, Outcome, StoreError};
@@ -132,8 +132,12 @@ pub async fn publish_shipped_policy(store: &dyn DunningStore) -> Result<bool, Se
     match store
         .publish_policy(
             "default",
-            SHIPPED_REQUEST_ID,
-            &fingerprint(&shipped),
+            &IdempotencyKey {
+                caller: SYSTEM_PRINCIPAL.to_owned(),
+                request_id: SHIPPED_REQUEST_ID.to_owned(),
+                operation: "PublishDunningPolicy",
+                fingerprint: fingerprint(&shipped),
+            },
             &admit,
         )
         .await

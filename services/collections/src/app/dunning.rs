@@ -75,8 +75,12 @@ impl Collections {
             .dunning()
             .publish_policy(
                 checked.policy_id(),
-                &request_id,
-                &fingerprint(&request),
+                &IdempotencyKey {
+                    caller: principal.name.clone(),
+                    request_id: request_id.clone(),
+                    operation: "PublishDunningPolicy",
+                    fingerprint: fingerprint(&request),
+                },
                 &admit,
             )
             .await

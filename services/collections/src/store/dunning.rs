@@ -40,12 +40,12 @@ pub struct ActionFilter {
 
 #[async_trait]
 pub trait DunningStore: Send + Sync + std::fmt::Debug {
-    /// Publishes the next version of `policy_id` once per request id.
+    /// Publishes the next version of `policy_id` once per idempotency key (the publisher's
+    /// request id).
     async fn publish_policy(
         &self,
         policy_id: &str,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
         admit: PolicyAdmission<'_>,
     ) -> StoreResult<Outcome<pb::DunningPolicy>>;
 
@@ -115,8 +115,7 @@ impl DunningStore for SqlReceivableStore {
     async fn publish_policy(
         &self,
         policy_id: &str,
-        request_id: &str,
-        fingerprint: &str,
+        key: &IdempotencyKey,
         admit: PolicyAdmission<'_>,
     ) -> StoreResult<Outcome<pb::DunningPolicy>> {
         retry_once_on_race(|| async {
@@ -128,13 +127,15 @@ impl DunningStore for SqlReceivableStore {
                 .execute(&mut *tx)
                 .await?;
                 let existing: Option<(String, Vec<u8>)> = sqlx::query_as(&sql(
-                    "SELECT fingerprint, document FROM dunning_policies WHERE request_id = $1",
+                    "SELECT fingerprint, document FROM dunning_policies \
+                     WHERE published_by = $1 AND request_id = $2",
                 ))
-                .bind(request_id)
+                .bind(&key.caller)
+                .bind(&key.request_id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((stored, document)) = existing {
-                    if stored != fingerprint {
+                    if stored != key.fingerprint {
                         return Err(StoreError::KeyReused(KeyReused));
                     }
                     return Ok(Outcome::Replayed(decode_policy(&document)?));
@@ -155,11 +156,6 @@ impl DunningStore for SqlReceivableStore {
                 let version_number = u32::try_from(version)
                     .map_err(|_| StoreError::Corrupt(format!("policy {policy_id} version {version}")))?;
                 let policy = admit(&latest, version_number).map_err(StoreError::refused)?;
-                let published_by = policy
-                    .published_by
-                    .as_ref()
-                    .map(|actor| actor.principal.clone())
-                    .unwrap_or_default();
                 sqlx::query(&sql(
                     "INSERT INTO dunning_policies (policy_id, version, document, request_id, fingerprint, published_at, published_by) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -167,10 +163,11 @@ impl DunningStore for SqlReceivableStore {
                 .bind(policy_id)
                 .bind(version)
                 .bind(policy.encode_to_vec())
-                .bind(request_id)
-                .bind(fingerprint)
+                .bind(&key.request_id)
+                .bind(&key.fingerprint)
                 .bind(now())
-                .bind(published_by)
+                // The publisher is the key's caller: its request ids are its own.
+                .bind(&key.caller)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
