@@ -36,15 +36,6 @@ impl Actor {
         }
     }
 
-    /// A background job or event consumer of `service`, recorded as `system:<service>`.
-    pub fn system(service: &str) -> Self {
-        Self {
-            principal_id: String::new(),
-            name: format!("system:{service}"),
-            roles: Vec::new(),
-        }
-    }
-
     /// One who is known only by name (a record that kept no id and no roles).
     pub fn named(name: impl Into<String>) -> Self {
         Self {

@@ -227,16 +227,25 @@ impl IdempotencyKey {
         operation: &'static str,
         content: &impl prost::Message,
     ) -> Result<Self, ServiceError> {
-        Ok(Self {
+        let request_id =
+            credit_core::required_text("request_id", request_id, Self::MAX_REQUEST_ID_LEN)?;
+        Ok(Self::new(caller, request_id, operation, content))
+    }
+
+    /// The key of a caller's request whose `request_id` was checked already (with the request's
+    /// other fields, so every problem is reported at once).
+    pub fn new(
+        caller: &str,
+        request_id: String,
+        operation: &'static str,
+        content: &impl prost::Message,
+    ) -> Self {
+        Self {
             caller: caller.to_owned(),
-            request_id: credit_core::required_text(
-                "request_id",
-                request_id,
-                Self::MAX_REQUEST_ID_LEN,
-            )?,
+            request_id,
             operation,
             fingerprint: fingerprint(content),
-        })
+        }
     }
 
     /// The key of work `service` does by itself (an event it applies, a scheduled run).

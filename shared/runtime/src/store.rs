@@ -34,13 +34,6 @@ impl<T> Outcome<T> {
     pub fn is_replay(&self) -> bool {
         matches!(self, Outcome::Replayed(_))
     }
-
-    pub fn map<U>(self, change: impl FnOnce(T) -> U) -> Outcome<U> {
-        match self {
-            Outcome::New(value) => Outcome::New(change(value)),
-            Outcome::Replayed(value) => Outcome::Replayed(change(value)),
-        }
-    }
 }
 
 /// `SELECT document ...`: a record kept whole as one JSON column named `document`, the way
@@ -85,10 +78,6 @@ pub enum StoreError {
 impl StoreError {
     pub fn refused(answer: ServiceError) -> Self {
         Self::Refused(Box::new(answer))
-    }
-
-    pub fn corrupt(place: &str, detail: impl std::fmt::Display) -> Self {
-        Self::Corrupt(format!("{place}: {detail}"))
     }
 }
 
@@ -233,10 +222,6 @@ pub fn compose(own: &Migrator, common: &[(i64, CommonMigration)], engine: Engine
         ..Migrator::DEFAULT
     }
 }
-
-/// How long idempotency keys are kept when `CREDIT_IDEMPOTENCY_RETENTION_HOURS` is not set: a
-/// retry within a day gets the first answer; after that the same request_id is new work.
-pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Deletes the idempotency keys of `database` made before `before`, a batch at a time so a
 /// large backlog never holds a long lock; returns how many went.

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use chrono::{NaiveDate, Utc};
 use credit_core::{Currency, Principal, ServiceError, both};
 use credit_proto::v1 as pb;
-use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
+use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
 use super::Collections;
@@ -413,12 +413,7 @@ impl Collections {
             }
             (_, None) => None,
         };
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "LogContact",
-            fingerprint: fingerprint(request),
-        };
+        let key = IdempotencyKey::new(&principal.name, request_id.clone(), "LogContact", request);
         // The store recognises a replay before it checks the case is still open: a retry
         // answers the first result.
         let case = self

@@ -8,7 +8,7 @@
 use chrono::Utc;
 use credit_core::{Principal, ServiceError, both};
 use credit_proto::v1 as pb;
-use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
+use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
 use super::Collections;
@@ -33,12 +33,7 @@ impl Collections {
             both(both(request_id, invoice_id), both(amount, reason))?;
         let invoice = self.stored_invoice(&invoice_id).await?;
         let customer_id = invoice.record.invoice.customer_id.to_string();
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "OpenDispute",
-            fingerprint: fingerprint(request),
-        };
+        let key = IdempotencyKey::new(&principal.name, request_id.clone(), "OpenDispute", request);
         let dispute_id = format!("dsp_{}", uuid::Uuid::now_v7().simple());
         let opened_by = principal.name.clone();
         let plan = |account: &Account| -> Result<Changes, ServiceError> {
@@ -131,12 +126,12 @@ impl Collections {
             Some(amount) => Some(positive_money("credit_amount", Some(amount))?),
         };
         let dispute = self.stored_dispute(&dispute_id).await?;
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "ResolveDispute",
-            fingerprint: fingerprint(request),
-        };
+        let key = IdempotencyKey::new(
+            &principal.name,
+            request_id.clone(),
+            "ResolveDispute",
+            request,
+        );
         let request_fingerprint = key.fingerprint.clone();
         let credit_note_id = format!("crn_{}", uuid::Uuid::now_v7().simple());
         let number = if number.is_empty() {

@@ -11,7 +11,7 @@ use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1 as pb;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
-use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
+use credit_runtime::sql::{IdempotencyKey, Page};
 
 use super::Collections;
 use crate::api::convert::{actor, as_of_date, money, required_id, timestamp, to_date};
@@ -75,12 +75,12 @@ impl Collections {
             .dunning()
             .publish_policy(
                 checked.policy_id(),
-                &IdempotencyKey {
-                    caller: principal.name.clone(),
-                    request_id: request_id.clone(),
-                    operation: "PublishDunningPolicy",
-                    fingerprint: fingerprint(&request),
-                },
+                &IdempotencyKey::new(
+                    &principal.name,
+                    request_id.clone(),
+                    "PublishDunningPolicy",
+                    &request,
+                ),
                 &admit,
             )
             .await
@@ -127,12 +127,7 @@ impl Collections {
             as_of_date("as_of_date", request.as_of_date.as_ref(), today),
         )?;
         // A run is its caller's own: another principal's run with the same id is new work.
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id: request_id.clone(),
-            operation: "RunDunning",
-            fingerprint: fingerprint(&request),
-        };
+        let key = IdempotencyKey::new(&principal.name, request_id.clone(), "RunDunning", &request);
         if !request.dry_run
             && let Some(answer) = self
                 .dunning()

@@ -20,7 +20,7 @@ use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1 as pb;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
-use credit_runtime::sql::{IdempotencyKey, Page, fingerprint};
+use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
 use super::Collections;
@@ -189,12 +189,12 @@ impl Collections {
         let reason = required_text("reason", &request.reason);
         let ((request_id, invoice_id), (amount, reason)) =
             both(both(request_id, invoice_id), both(amount, reason))?;
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "RequestWriteOff",
-            fingerprint: fingerprint(&request),
-        };
+        let key = IdempotencyKey::new(
+            &principal.name,
+            request_id.clone(),
+            "RequestWriteOff",
+            &request,
+        );
         let stored = self.stored_invoice(&invoice_id).await?;
         let invoice = &stored.history.invoice;
         let open_now = open_now(&stored.history);
@@ -255,12 +255,12 @@ impl Collections {
         let reason = required_text("reason", &request.reason);
         let ((request_id, write_off_id), (approve, reason)) =
             both(both(request_id, write_off_id), both(approve, reason))?;
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "DecideWriteOff",
-            fingerprint: fingerprint(&request),
-        };
+        let key = IdempotencyKey::new(
+            &principal.name,
+            request_id.clone(),
+            "DecideWriteOff",
+            &request,
+        );
         let plan = |write_off: &WriteOffRecord,
                     invoice: &InvoiceState|
          -> Result<DecisionChanges, ServiceError> {
@@ -380,12 +380,12 @@ impl Collections {
             both(request_id, write_off_id),
             both(amount, both(value_date, reference)),
         )?;
-        let key = IdempotencyKey {
-            caller: principal.name.clone(),
-            request_id,
-            operation: "RecordRecovery",
-            fingerprint: fingerprint(&request),
-        };
+        let key = IdempotencyKey::new(
+            &principal.name,
+            request_id.clone(),
+            "RecordRecovery",
+            &request,
+        );
         let recovery_id = format!("rcv_{}", uuid::Uuid::now_v7().simple());
         let plan = |write_off: &WriteOffRecord| -> Result<RecoveryChanges, ServiceError> {
             if amount.currency() != write_off.currency {

@@ -4,7 +4,7 @@
 
 use credit_core::ServiceError;
 use credit_proto::v1 as pb;
-use credit_runtime::sql::{IdempotencyKey, fingerprint};
+use credit_runtime::sql::IdempotencyKey;
 use tonic::Status;
 
 use super::{parse_customer, today};
@@ -62,12 +62,7 @@ pub fn check_import_row(
     Ok(CheckedRow {
         row_number: row.row_number,
         customer,
-        key: IdempotencyKey {
-            caller: caller.to_owned(),
-            request_id,
-            operation: "CreateCustomer",
-            fingerprint: fingerprint(wire),
-        },
+        key: IdempotencyKey::new(caller, request_id, "CreateCustomer", wire),
     })
 }
 
