@@ -1,10 +1,13 @@
 //! Every call needs a valid token, and the caller's roles must permit the RPC.
 
+use chrono::{Duration, Utc};
 use credit_core::Role;
 use credit_e2e_tests::{TestSuite, with_token};
 use credit_proto::v1::intake_service_client::IntakeServiceClient;
 use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_proto::v1::{CreateCustomerRequest, GetCustomerRequest};
+use credit_runtime::identity::NewPrincipal;
+use secrecy::ExposeSecret;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -120,5 +123,53 @@ async fn roles_that_may_not_call_an_rpc_are_denied() {
         .await
         .unwrap_err();
     assert_eq!(allowed.code(), Code::InvalidArgument);
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_unauthenticated() {
+    let suite = TestSuite::embedded().await;
+    let mut client = IntakeServiceClient::new(suite.channel.clone());
+    let get = |token: &str| {
+        with_token(
+            GetCustomerRequest {
+                customer_id: "c1".into(),
+            },
+            token,
+        )
+    };
+    let expired = suite
+        .issue(
+            &NewPrincipal::new("ana", [Role::Analyst])
+                .expiring_at(Some(Utc::now() - Duration::minutes(1))),
+        )
+        .await;
+    let refused = client
+        .get_customer(get(expired.token.expose_secret()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert_eq!(reason(&refused), "INVALID_TOKEN");
+
+    let revoked = suite
+        .issue(&NewPrincipal::new("ana", [Role::Analyst]))
+        .await;
+    let store = suite.token_store().await;
+    assert!(
+        store
+            .revoke(&revoked.principal_id, Utc::now())
+            .await
+            .unwrap()
+    );
+    let refused = client
+        .get_customer(get(revoked.token.expose_secret()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // The same person's live token still works (NOT_FOUND: past authentication).
+    let live = suite.issue_token("ana", &[Role::Analyst]).await;
+    let found = client.get_customer(get(&live)).await.unwrap_err();
+    assert_eq!(found.code(), Code::NotFound);
     suite.stop().await;
 }

@@ -785,6 +785,29 @@ pub async fn referrals_are_released_or_rejected_by_enough_authority(suite: &Test
         .unwrap_err();
     assert_eq!(not_a_manager.code(), Code::PermissionDenied);
 
+    // Four eyes: the orderer never decides its own referral, not with a second token of the
+    // same person that holds CREDIT_MANAGER and ample authority, nor as ADMIN.
+    for (token_roles, request_id) in [
+        (&[Role::OrderEntry, Role::CreditManager][..], "d-own-1"),
+        (&[Role::Admin][..], "d-own-2"),
+    ] {
+        let mut orderer_again = suite.limits(
+            &suite
+                .issue_token_with_authority("erp", token_roles, Some("100000000"))
+                .await,
+        );
+        let own = orderer_again
+            .decide_referral(decide(
+                request_id,
+                &referred.referral_id,
+                pb::ReferralOutcome::Release,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(own.code(), Code::PermissionDenied);
+        assert_eq!(reason_of(&own), "SELF_APPROVAL");
+    }
+
     // Release: a hold past the limit, recorded as an override.
     let released = senior
         .decide_referral(decide(

@@ -159,6 +159,13 @@ pub async fn limits_need_a_second_person_with_enough_authority(suite: &TestSuite
         .unwrap_err();
     assert_eq!(own.code(), Code::PermissionDenied);
     assert_eq!(reason(&own), "SELF_APPROVAL");
+    // A second token of the same person (here an ADMIN one) is still the maker.
+    let mut maker_again = suite.limits(&suite.issue_token("mei", &[Role::Admin]).await);
+    let own_again = decide(&mut maker_again, "d-1b", &pending.limit_request_id, true)
+        .await
+        .unwrap_err();
+    assert_eq!(own_again.code(), Code::PermissionDenied);
+    assert_eq!(reason(&own_again), "SELF_APPROVAL");
     let small = decide(&mut junior, "d-2", &pending.limit_request_id, true)
         .await
         .unwrap_err();

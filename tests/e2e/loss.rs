@@ -534,6 +534,20 @@ pub async fn a_write_off_needs_a_second_person_with_enough_authority(suite: &Tes
         ),
         (Code::PermissionDenied, "SELF_APPROVAL".into())
     );
+    // The maker's second token, with ADMIN, is still the maker.
+    let mut maker_again = suite.collections(&suite.issue_token("mia", &[Role::Admin]).await);
+    assert_eq!(
+        refused(
+            decide(
+                &mut maker_again,
+                "d-self-2",
+                &pending.write_off_id,
+                pb::ApprovalDecision::Approve
+            )
+            .await
+        ),
+        (Code::PermissionDenied, "SELF_APPROVAL".into())
+    );
     let mut small = suite.collections(
         &suite
             .issue_token_with_authority("sam", &[Role::CreditManager], Some("1000"))

@@ -630,6 +630,18 @@ pub async fn an_override_needs_a_second_person_with_enough_rank(suite: &TestSuit
     .unwrap_err();
     assert_eq!(own.code(), Code::PermissionDenied);
     assert_eq!(reason(&own), "SELF_APPROVAL");
+    // Rotating the proposer's token (a new token for the same person) changes nothing.
+    let mut mei_again = suite.rating(&suite.issue_token("mei", &[Role::Admin]).await);
+    let own_again = decide(
+        &mut mei_again,
+        "dec-own-2",
+        &proposal.override_id,
+        pb::ApprovalDecision::Approve,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(own_again.code(), Code::PermissionDenied);
+    assert_eq!(reason(&own_again), "SELF_APPROVAL");
     let approved = decide(
         &mut li,
         "dec-1",

@@ -7,7 +7,6 @@
     reason = "test support: a failure is a failed test"
 )]
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -153,21 +152,29 @@ impl TestSuite {
         roles: &[Role],
         authority: Option<&str>,
     ) -> String {
-        let store = credit_suite::open_token_store(&self.settings)
+        let principal = NewPrincipal::new(name, roles.iter().copied()).with_authority(
+            authority.map(|amount| credit_core::Money::parse(amount, "CNY").unwrap()),
+        );
+        self.issue(&principal)
             .await
-            .unwrap();
-        let principal = NewPrincipal {
-            name: name.to_owned(),
-            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-            approval_authority: authority
-                .map(|amount| credit_core::Money::parse(amount, "CNY").unwrap()),
-        };
-        identity::issue_token(store.as_ref(), &principal)
-            .await
-            .unwrap()
             .token
             .expose_secret()
             .to_owned()
+    }
+
+    /// Issues `principal`'s token straight into the identity store and returns all that was
+    /// issued (token id, person id, the token).
+    pub async fn issue(&self, principal: &NewPrincipal) -> identity::IssuedToken {
+        identity::issue_token(self.token_store().await.as_ref(), principal)
+            .await
+            .unwrap()
+    }
+
+    /// The suite's identity store, as `credit-suite token …` opens it.
+    pub async fn token_store(&self) -> std::sync::Arc<dyn identity::TokenStore> {
+        credit_suite::open_token_store(&self.settings)
+            .await
+            .unwrap()
     }
 
     pub async fn health(&self, service: &str) -> Result<ServingStatus, tonic::Status> {

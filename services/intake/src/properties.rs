@@ -308,6 +308,7 @@ fn stored(country: String, profile: crate::domain::customer::Profile) -> Custome
     let now = chrono::Utc::now();
     let actor = Actor {
         principal_id: "ana-id".into(),
+        person_id: String::new(),
         name: "ana".into(),
         roles: vec!["ANALYST".into()],
     };

@@ -117,6 +117,7 @@ proptest! {
         };
         let person = Actor {
             principal_id: "ana".into(),
+            person_id: String::new(),
             name: "ana".into(),
             roles: vec!["ADMIN".into()],
         };

@@ -497,6 +497,7 @@ impl ReceivablesProjection {
 fn system_actor() -> Actor {
     Actor {
         principal_id: "system:limits".to_owned(),
+        person_id: "system:limits".to_owned(),
         name: "system:limits".to_owned(),
         roles: Vec::new(),
     }

@@ -25,6 +25,7 @@ use credit_runtime::{Database, testing::TestDatabase};
 fn person() -> Actor {
     Actor {
         principal_id: "erp".to_owned(),
+        person_id: String::new(),
         name: "erp".to_owned(),
         roles: vec!["ORDER_ENTRY".to_owned()],
     }

@@ -39,6 +39,7 @@ fn referral(number: u32, status: ReferralStatus) -> Referral {
         created_at: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, number).unwrap(),
         created_by: Actor {
             principal_id: "erp".to_owned(),
+            person_id: String::new(),
             name: "erp".to_owned(),
             roles: vec!["ORDER_ENTRY".to_owned()],
         },

@@ -108,6 +108,7 @@ async fn approve(
         closed_at: None,
         created_by: Actor {
             principal_id: "erp".to_owned(),
+            person_id: String::new(),
             name: "erp".to_owned(),
             roles: vec!["ORDER_ENTRY".to_owned()],
         },

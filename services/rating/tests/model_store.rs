@@ -43,6 +43,7 @@ fn publication() -> Publication {
         published_at: Utc::now(),
         published_by: Actor {
             principal_id: "ada-id".into(),
+            person_id: String::new(),
             name: "ada".into(),
             roles: vec!["ADMIN".into()],
         },

@@ -33,6 +33,7 @@ pub mod demo;
 pub mod events_cli;
 pub mod import;
 pub mod reconcile;
+pub mod tokens_cli;
 
 /// File in `CREDIT_DATA_DIR` where the embedded default writes the first admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -231,6 +232,7 @@ struct BackgroundWork {
 fn process_principal() -> Principal {
     Principal {
         id: "system:suite".to_owned(),
+        person_id: "system:suite".to_owned(),
         name: "system:suite".to_owned(),
         roles: BTreeSet::from([Role::Analyst]),
         approval_authority: None,
@@ -563,15 +565,7 @@ async fn bootstrap_admin_token(
     if store.count().await? > 0 {
         return Ok(());
     }
-    let issued = identity::issue_token(
-        store,
-        &NewPrincipal {
-            name: "admin".to_owned(),
-            roles: BTreeSet::from([Role::Admin]),
-            approval_authority: None,
-        },
-    )
-    .await?;
+    let issued = identity::issue_token(store, &NewPrincipal::new("admin", [Role::Admin])).await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_private_file(&path, issued.token.expose_secret()).map_err(|source| {
         StartupError::AdminToken {

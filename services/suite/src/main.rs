@@ -1,5 +1,5 @@
-//! The `credit-suite` command: `serve`, `migrate`, `token create`, `import`, `reconcile` and
-//! `demo`.
+//! The `credit-suite` command: `serve`, `migrate`, `token create|list|revoke|rotate`,
+//! `import`, `reconcile`, `demo` and `events`.
 
 /// mimalloc instead of glibc's malloc: the request path allocates a great deal (protobuf,
 /// HTTP/2, JSON documents) across threads, and glibc's allocator was about a tenth of the CPU
@@ -7,21 +7,18 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use credit_core::{Money, Role};
-use credit_runtime::identity::{self, NewPrincipal};
+use clap::{Parser, Subcommand};
 use credit_runtime::telemetry::init_telemetry;
 use credit_runtime::{Backend, Settings};
 use credit_suite::demo::DemoArgs;
 use credit_suite::events_cli::EventsArgs;
 use credit_suite::import::ImportArgs;
 use credit_suite::reconcile::ReconcileArgs;
-use credit_suite::{Application, ServiceSelection, StartupError};
-use secrecy::ExposeSecret;
+use credit_suite::tokens_cli::TokenCommand;
+use credit_suite::{Application, ServiceSelection};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,28 +96,6 @@ enum Command {
     Events(EventsArgs),
 }
 
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Issue a token and print it once; only its hash is stored.
-    Create(CreateToken),
-}
-
-#[derive(Debug, Args)]
-struct CreateToken {
-    /// Who holds the token, as audit trails will show it ("alice", "erp-orders").
-    #[arg(long)]
-    name: String,
-    /// A role: ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR or ADMIN. Repeat for several.
-    #[arg(long = "role", required = true)]
-    roles: Vec<String>,
-    /// Largest amount the holder may approve, in CREDIT_BASE_CURRENCY unless --currency.
-    #[arg(long)]
-    authority: Option<String>,
-    /// Currency of --authority.
-    #[arg(long)]
-    currency: Option<String>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `import` and `reconcile` are clients of a running suite: they need an address and a
@@ -152,7 +127,7 @@ fn main() -> ExitCode {
         match command {
             Command::Serve { services } => serve(settings, &services).await,
             Command::Migrate => migrate(settings).await,
-            Command::Token(TokenCommand::Create(request)) => create_token(settings, request).await,
+            Command::Token(command) => credit_suite::tokens_cli::run(settings, command).await,
             // Dispatched above, before the settings are loaded.
             Command::Import(_) | Command::Reconcile(_) | Command::Demo(_) | Command::Events(_) => {
                 Ok(())
@@ -199,51 +174,6 @@ async fn migrate(settings: Settings) -> CommandResult {
     let _telemetry = init_telemetry("credit-suite", settings.log_format)?;
     let migrated = credit_suite::migrate(&settings).await?;
     println!("migrated stores: {}", migrated.join(", "));
-    Ok(())
-}
-
-async fn create_token(settings: Settings, request: CreateToken) -> CommandResult {
-    let roles = request
-        .roles
-        .iter()
-        .map(|role| role.parse::<Role>())
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map_err(|error| credit_runtime::ConfigError::new("--role", error.to_string()))?;
-    let approval_authority = match &request.authority {
-        Some(amount) => {
-            let currency = request
-                .currency
-                .clone()
-                .unwrap_or_else(|| settings.base_currency.code().to_owned());
-            let money = Money::parse(amount, &currency)
-                .and_then(Money::non_negative)
-                .map_err(|error| {
-                    credit_runtime::ConfigError::new("--authority", error.to_string())
-                })?;
-            Some(money)
-        }
-        None => None,
-    };
-    let store = credit_suite::open_token_store(&settings).await?;
-    let principal = NewPrincipal {
-        name: request.name.trim().to_owned(),
-        roles,
-        approval_authority,
-    };
-    if principal.name.is_empty() {
-        return Err(Box::new(credit_runtime::ConfigError::new(
-            "--name",
-            "must not be empty",
-        )));
-    }
-    let issued = identity::issue_token(store.as_ref(), &principal)
-        .await
-        .map_err(StartupError::from)?;
-    eprintln!(
-        "issued a token for '{}' (id {}); it is shown only once:",
-        principal.name, issued.principal_id
-    );
-    println!("{}", issued.token.expose_secret());
     Ok(())
 }
 

@@ -1,6 +1,11 @@
 //! The binary refuses bad configuration with one line naming the setting, and a non-zero exit.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::process::{Command, Output};
 
@@ -195,11 +200,7 @@ async fn reconcile_on_a_clean_suite_exits_zero_with_a_summary() {
     let store = credit_suite::open_token_store(&settings).await.unwrap();
     let analyst = credit_runtime::identity::issue_token(
         store.as_ref(),
-        &credit_runtime::identity::NewPrincipal {
-            name: "ana".to_owned(),
-            roles: [credit_core::Role::Analyst].into_iter().collect(),
-            approval_authority: None,
-        },
+        &credit_runtime::identity::NewPrincipal::new("ana", [credit_core::Role::Analyst]),
     )
     .await
     .unwrap();
@@ -256,4 +257,90 @@ fn a_bad_classification_setting_is_refused_with_the_class_named() {
     );
     assert_refused(&output, "CREDIT_CLASSIFICATION_RULES");
     assert!(String::from_utf8_lossy(&output.stderr).contains("DOUBTFUL"));
+}
+
+/// The token id `token create` / `token rotate` name on standard error.
+fn issued_token_id(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr
+        .split_whitespace()
+        .find(|word| word.starts_with("prn_"))
+        .unwrap_or_else(|| panic!("no token id in: {stderr}"))
+        .to_owned()
+}
+
+#[test]
+fn tokens_are_listed_rotated_and_revoked_from_the_command_line() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = data_dir.path().to_str().unwrap();
+    let env = [("CREDIT_DATA_DIR", dir)];
+    let created = run(
+        &[
+            "token",
+            "create",
+            "--name",
+            "erp",
+            "--role",
+            "order_entry",
+            "--expires-in-days",
+            "30",
+        ],
+        &env,
+    );
+    assert!(created.status.success());
+    let first = issued_token_id(&created);
+
+    let rotated = run(&["token", "rotate", &first, "--grace-minutes", "0"], &env);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let second = issued_token_id(&rotated);
+    assert_ne!(second, first);
+    let new_token = String::from_utf8(rotated.stdout).unwrap();
+    assert!(new_token.trim().starts_with("cst_"));
+
+    let revoked = run(&["token", "revoke", &second], &env);
+    assert!(revoked.status.success());
+
+    let listed = run(&["token", "list"], &env);
+    assert!(listed.status.success());
+    let table = String::from_utf8(listed.stdout).unwrap();
+    let line_of = |id: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not listed: {table}"))
+            .to_owned()
+    };
+    // Both tokens belong to one person, the first revoked by the rotation, the second by hand.
+    let (first_line, second_line) = (line_of(&first), line_of(&second));
+    let person = |line: &str| line.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(person(&first_line), person(&second_line));
+    assert!(first_line.ends_with("revoked"), "{first_line}");
+    assert!(second_line.ends_with("revoked"), "{second_line}");
+    assert!(first_line.contains("ORDER_ENTRY"));
+    assert!(table.contains("2 tokens, 0 active"), "{table}");
+
+    // Nothing to revoke or rotate: one error line naming the token, exit code 2.
+    let unknown = run(&["token", "revoke", "prn_nobody"], &env);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_refused(&unknown, "prn_nobody");
+    let again = run(&["token", "rotate", &second], &env);
+    assert_refused(&again, &second);
+    let too_long = run(
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "analyst",
+            "--expires-in-days",
+            "9999",
+        ],
+        &env,
+    );
+    assert_refused(&too_long, "--expires-in-days");
 }

@@ -72,8 +72,11 @@ impl FromStr for Role {
 /// An authenticated caller: a person or a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// Stable id of the token's owner record.
+    /// Id of the token this call presented (`prn_…`); each token has its own.
     pub id: String,
+    /// The person (or system) behind the token (`psn_…`, `system:…`): the same for every
+    /// token of one person, so that a second or rotated token is still the same pair of eyes.
+    pub person_id: String,
     /// Who it is, as shown in audit trails ("alice", "erp-order-entry").
     pub name: String,
     pub roles: BTreeSet<Role>,
@@ -150,6 +153,7 @@ mod tests {
     fn principal(roles: &[Role], authority: Option<&str>) -> Principal {
         Principal {
             id: "p1".into(),
+            person_id: "psn_1".into(),
             name: "alice".into(),
             roles: roles.iter().copied().collect(),
             approval_authority: authority.map(|amount| Money::parse(amount, "CNY").unwrap()),

@@ -85,7 +85,7 @@ impl AuthState {
             .map_err(|error| ServiceError::unavailable("cannot check the token now; retry", error))?
             .ok_or(ServiceError::Unauthenticated {
                 reason: "INVALID_TOKEN",
-                message: "the bearer token is unknown or revoked".to_owned(),
+                message: "the bearer token is unknown, expired or revoked".to_owned(),
             })?;
         // A path outside the contract gets past here only to be answered UNIMPLEMENTED.
         if let Some(policy) = self.policies.get(path.service.as_str())

@@ -1,7 +1,6 @@
 //! The benchmark's own world: a PostgreSQL database of its own, a Redis key prefix of its own,
 //! the suite served in this process, tokens, and customers prepared through the real API.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -186,14 +185,11 @@ impl Suite {
     pub async fn tokens(&self) -> Result<Tokens> {
         let store = credit_suite::open_token_store(&self.settings).await?;
         let issue = async |name: &str, roles: &[Role], authority: Option<&str>| {
-            let principal = NewPrincipal {
-                name: name.to_owned(),
-                roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-                approval_authority: match authority {
+            let principal =
+                NewPrincipal::new(name, roles.iter().copied()).with_authority(match authority {
                     Some(amount) => Some(credit_core::Money::parse(amount, "CNY")?),
                     None => None,
-                },
-            };
+                });
             let issued = identity::issue_token(store.as_ref(), &principal).await?;
             let value: MetadataValue<Ascii> =
                 format!("Bearer {}", issued.token.expose_secret()).parse()?;

@@ -15,7 +15,7 @@
 //! - KPIs count the promises due in the period and those kept.
 
 use chrono::Utc;
-use credit_core::{Money, Principal, ServiceError, both};
+use credit_core::{Actor, Money, Principal, ServiceError, both};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1 as pb;
 use credit_proto::v1::event::Payload;
@@ -261,17 +261,22 @@ impl Collections {
             "DecideWriteOff",
             &request,
         );
+        let checker_actor = Actor::of(principal);
         let plan = |write_off: &WriteOffRecord,
                     invoice: &InvoiceState|
          -> Result<DecisionChanges, ServiceError> {
             let checker = Checker {
-                principal: &principal.id,
+                actor: &checker_actor,
                 authority_covers_amount: principal
                     .may_approve(&Money::new(write_off.amount, write_off.currency)),
             };
+            let maker = Actor {
+                principal_id: write_off.requested_by_id.clone(),
+                ..Actor::named(&write_off.requested_by)
+            };
             let decision = decide_write_off(
                 write_off.status,
-                &write_off.requested_by_id,
+                &maker,
                 write_off.amount,
                 approve,
                 &checker,

@@ -6,6 +6,7 @@
 //! later is recorded against the approved write-off, at most what was written off in total;
 //! a recovery is a memo: it does not reopen the invoice.
 
+use credit_core::Actor;
 use rust_decimal::Decimal;
 
 /// State of a write-off (`ApprovalStatus`).
@@ -100,7 +101,7 @@ pub fn write_off_amount(
 /// What the checker may do with a write-off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checker<'a> {
-    pub principal: &'a str,
+    pub actor: &'a Actor,
     /// Whether the checker's approval authority covers the amount.
     pub authority_covers_amount: bool,
 }
@@ -122,7 +123,7 @@ pub enum WriteOffDecision {
 /// still has the amount open (a payment may have come in since the request).
 pub fn decide_write_off(
     status: WriteOffStatus,
-    requested_by: &str,
+    requested_by: &Actor,
     amount: Decimal,
     approve: bool,
     checker: &Checker<'_>,
@@ -131,7 +132,7 @@ pub fn decide_write_off(
     if status != WriteOffStatus::Pending {
         return Err(WriteOffError::NotPending);
     }
-    if checker.principal == requested_by {
+    if checker.actor.same_person_as(requested_by) {
         return Err(WriteOffError::SelfApproval);
     }
     if !approve {
@@ -181,10 +182,20 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
-    fn checker(name: &str, covers: bool) -> Checker<'_> {
+    fn checker(actor: &Actor, covers: bool) -> Checker<'_> {
         Checker {
-            principal: name,
+            actor,
             authority_covers_amount: covers,
+        }
+    }
+
+    /// A person's token: `person` names the person, `token` the token.
+    fn person(person: &str, token: &str) -> Actor {
+        Actor {
+            principal_id: format!("prn_{token}"),
+            person_id: format!("psn_{person}"),
+            name: person.to_owned(),
+            roles: vec![],
         }
     }
 
@@ -212,14 +223,16 @@ mod tests {
     fn four_eyes_and_authority_are_checked_in_order() {
         use WriteOffStatus::*;
         let amount = dec!(5000.00);
+        let maker = person("maker", "first");
+        let (boss, clerk) = (person("boss", "b"), person("clerk", "c"));
         // Already decided comes first, whoever asks.
         assert_eq!(
             decide_write_off(
                 Approved,
-                "maker",
+                &maker,
                 amount,
                 true,
-                &checker("boss", true),
+                &checker(&boss, true),
                 amount
             ),
             Err(WriteOffError::NotPending)
@@ -228,10 +241,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 true,
-                &checker("maker", true),
+                &checker(&person("maker", "second"), true),
                 amount
             ),
             Err(WriteOffError::SelfApproval)
@@ -239,10 +252,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 false,
-                &checker("maker", true),
+                &checker(&person("maker", "second"), true),
                 amount
             ),
             Err(WriteOffError::SelfApproval)
@@ -251,10 +264,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 true,
-                &checker("clerk", false),
+                &checker(&clerk, false),
                 amount
             ),
             Err(WriteOffError::AuthorityInsufficient)
@@ -262,10 +275,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 false,
-                &checker("clerk", false),
+                &checker(&clerk, false),
                 amount
             ),
             Ok(WriteOffDecision::Reject)
@@ -274,10 +287,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 true,
-                &checker("boss", true),
+                &checker(&boss, true),
                 dec!(7000.00)
             ),
             Ok(WriteOffDecision::Approve {
@@ -289,10 +302,10 @@ mod tests {
         assert_eq!(
             decide_write_off(
                 Pending,
-                "maker",
+                &maker,
                 amount,
                 true,
-                &checker("boss", true),
+                &checker(&boss, true),
                 dec!(4000.00)
             ),
             Err(WriteOffError::ExceedsOpenAmount {

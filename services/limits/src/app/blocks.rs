@@ -180,6 +180,7 @@ impl HotPath {
         let tolerance = policy.for_grade(grade).0.overdue_tolerance_days;
         let system = Actor {
             principal_id: "system:limits".to_owned(),
+            person_id: "system:limits".to_owned(),
             name: "system:limits".to_owned(),
             roles: Vec::new(),
         };

@@ -383,6 +383,7 @@ impl CreditAdmin {
         };
         let system = Actor {
             principal_id: "system:limits".to_owned(),
+            person_id: "system:limits".to_owned(),
             name: format!("auto-approval rule {}", rule.rule_id),
             roles: Vec::new(),
         };

@@ -205,6 +205,14 @@ impl HotPath {
             .await
             .map_err(ledger_error)?
             .ok_or_else(|| ServiceError::not_found("referral", referral_id))?;
+        let person = Actor::of(principal);
+        // Four eyes: whoever placed the order (with any of their tokens) does not decide it.
+        if person.same_person_as(&referral.created_by) {
+            return Err(ServiceError::permission_denied(
+                "SELF_APPROVAL",
+                "the orderer of a referred order cannot release or reject it; another person must",
+            ));
+        }
         let currency = Currency::parse(&referral.currency).map_err(ServiceError::internal)?;
         let amount = from_minor(referral.amount_minor, currency);
         if !principal.may_approve(&amount) {
@@ -217,7 +225,6 @@ impl HotPath {
             ));
         }
         let now = Utc::now();
-        let person = Actor::of(principal);
         let mut decided = Referral {
             status: if releasing {
                 ReferralStatus::Released

@@ -31,6 +31,7 @@ struct Fixture {
 fn person(id: &str, roles: &[Role], authority: Option<&str>) -> Principal {
     Principal {
         id: id.to_owned(),
+        person_id: format!("psn_{id}"),
         name: id.to_owned(),
         roles: roles.iter().copied().collect::<BTreeSet<_>>(),
         approval_authority: authority.map(|amount| Money::parse(amount, "CNY").unwrap()),

@@ -192,7 +192,7 @@ pub fn check_checker(
     checker: &Principal,
     approving: bool,
 ) -> Result<(), DecisionRefused> {
-    if checker.id == request.requested_by.principal_id {
+    if Actor::of(checker).same_person_as(&request.requested_by) {
         return Err(DecisionRefused::SelfApproval);
     }
     if approving && !checker.may_approve(&request.amount) {
@@ -297,6 +297,7 @@ mod tests {
     fn person(id: &str) -> Actor {
         Actor {
             principal_id: id.into(),
+            person_id: String::new(),
             name: id.into(),
             roles: vec!["CREDIT_MANAGER".into()],
         }
@@ -366,6 +367,7 @@ mod tests {
         };
         let principal = |id: &str, authority: &str, roles: &[Role]| Principal {
             id: id.into(),
+            person_id: format!("psn_{id}"),
             name: id.into(),
             roles: roles.iter().copied().collect(),
             approval_authority: Some(money(authority)),
@@ -380,6 +382,15 @@ mod tests {
         ));
         assert!(matches!(
             check_checker(&request, &admin, true),
+            Err(DecisionRefused::SelfApproval)
+        ));
+        // The maker's second token is the same person.
+        let second_token = Principal {
+            id: "maker-phone".into(),
+            ..principal("maker", "10000000", &[Role::CreditManager])
+        };
+        assert!(matches!(
+            check_checker(&request, &second_token, true),
             Err(DecisionRefused::SelfApproval)
         ));
         assert!(matches!(

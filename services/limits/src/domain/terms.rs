@@ -94,6 +94,7 @@ mod tests {
             order_amount_cap: cap.map(|cap| Money::parse(cap, "CNY").unwrap()),
             changed_by: Actor {
                 principal_id: "p".to_owned(),
+                person_id: String::new(),
                 name: "mgr".to_owned(),
                 roles: vec![],
             },

@@ -108,12 +108,11 @@ pub async fn decide_override(
         (RatingOverride, Option<EffectiveGrade>, Option<pb::Event>),
         ServiceError,
     > {
-        let proposer = pending
-            .proposed_by
-            .as_ref()
-            .map(|actor| actor.name.as_str())
-            .unwrap_or_default();
-        overrides::check_decider(principal, proposer, required_role(pending))?;
+        overrides::check_decider(
+            principal,
+            pending.proposed_by.as_ref(),
+            required_role(pending),
+        )?;
         let decided = RatingOverride {
             status: if decision.approve {
                 ApprovalStatus::Approved

@@ -5,7 +5,7 @@
 //! the approved override's, else the model's. Limits acts on the effective grade.
 
 use chrono::{Months, NaiveDate};
-use credit_core::{FieldViolation, Principal, Role};
+use credit_core::{Actor, FieldViolation, Principal, Role};
 
 use super::fields::InvalidFields;
 use super::scale::{Grade, MasterScale};
@@ -106,14 +106,14 @@ pub fn required_role(notches: i32) -> Role {
     }
 }
 
-/// Whether `checker` may decide an override proposed by `proposer_name` needing `required`.
-/// Four eyes: never the proposer, whatever the checker's roles.
+/// Whether `checker` may decide an override proposed by `proposer` needing `required`.
+/// Four eyes: never the proposer (with any of their tokens), whatever the checker's roles.
 pub fn check_decider(
     checker: &Principal,
-    proposer_name: &str,
+    proposer: Option<&Actor>,
     required: Role,
 ) -> Result<(), DeciderError> {
-    if checker.name == proposer_name {
+    if proposer.is_some_and(|proposer| Actor::of(checker).same_person_as(proposer)) {
         return Err(DeciderError::SelfApproval);
     }
     let allowed =
@@ -169,6 +169,7 @@ mod tests {
     fn principal(name: &str, roles: &[Role]) -> Principal {
         Principal {
             id: format!("prn_{name}"),
+            person_id: format!("psn_{name}"),
             name: name.into(),
             roles: roles.iter().copied().collect::<BTreeSet<_>>(),
             approval_authority: None,
@@ -225,23 +226,33 @@ mod tests {
         let manager = principal("mei", &[Role::CreditManager]);
         let admin = principal("root", &[Role::Admin]);
         let analyst = principal("ana", &[Role::Analyst]);
-        assert!(check_decider(&manager, "ana", Role::CreditManager).is_ok());
+        assert!(check_decider(&manager, Some(&Actor::named("ana")), Role::CreditManager).is_ok());
         assert!(matches!(
-            check_decider(&manager, "mei", Role::CreditManager).map_err(ServiceError::from),
+            check_decider(&manager, Some(&Actor::named("mei")), Role::CreditManager)
+                .map_err(ServiceError::from),
             Err(ServiceError::PermissionDenied {
                 reason: "SELF_APPROVAL",
                 ..
             })
         ));
         assert!(matches!(
-            check_decider(&admin, "root", Role::Admin).map_err(ServiceError::from),
+            check_decider(&admin, Some(&Actor::named("root")), Role::Admin)
+                .map_err(ServiceError::from),
             Err(ServiceError::PermissionDenied {
                 reason: "SELF_APPROVAL",
                 ..
             })
         ));
-        assert!(check_decider(&manager, "ana", Role::Admin).is_err());
-        assert!(check_decider(&admin, "ana", Role::Admin).is_ok());
-        assert!(check_decider(&analyst, "mei", Role::CreditManager).is_err());
+        // The proposer's second token is still the proposer.
+        let second_token = Actor {
+            principal_id: "prn_mei_phone".into(),
+            person_id: "psn_mei".into(),
+            name: "mei".into(),
+            roles: vec![],
+        };
+        assert!(check_decider(&manager, Some(&second_token), Role::CreditManager).is_err());
+        assert!(check_decider(&manager, Some(&Actor::named("ana")), Role::Admin).is_err());
+        assert!(check_decider(&admin, Some(&Actor::named("ana")), Role::Admin).is_ok());
+        assert!(check_decider(&analyst, Some(&Actor::named("mei")), Role::CreditManager).is_err());
     }
 }

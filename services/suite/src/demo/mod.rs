@@ -15,7 +15,6 @@
 //! on one polls with a short pause until a deadline, never sleeps blindly. Names, ids and keys
 //! carry a run id, so the demo can run any number of times against the same suite.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -179,7 +178,8 @@ impl DemoCast {
     }
 
     /// Issues the four demo principals straight into the identity store, as `credit-suite
-    /// token create` does. The tokens live in memory only; [`DemoCast::revoke`] ends them.
+    /// token create` does. The tokens live in memory only; [`DemoCast::revoke`] ends them, and
+    /// they expire within the hour in any case.
     pub async fn issue(store: &dyn TokenStore) -> Result<Self, DemoError> {
         let authority = credit_core::Money::parse(DEMO_MANAGER_AUTHORITY, DEMO_CURRENCY)
             .map_err(|error| ConfigError::new("demo-manager authority", error.to_string()))?;
@@ -191,11 +191,11 @@ impl DemoCast {
             ("demo-erp", Role::OrderEntry, None),
             ("demo-collector", Role::Collector, None),
         ] {
-            let principal = NewPrincipal {
-                name: name.to_owned(),
-                roles: BTreeSet::from([role]),
-                approval_authority,
-            };
+            // An hour is ample for the demo; should it stop before revoking, its tokens
+            // (the manager's carries authority) do not outlive it by long.
+            let principal = NewPrincipal::new(name, [role])
+                .with_authority(approval_authority)
+                .expiring_at(Some(Utc::now() + chrono::Duration::hours(1)));
             let token = identity::issue_token(store, &principal)
                 .await
                 .map_err(DemoError::Identity)?;

@@ -112,6 +112,7 @@ mod tests {
     fn person() -> Actor {
         Actor {
             principal_id: "p1".to_owned(),
+            person_id: String::new(),
             name: "treasury".to_owned(),
             roles: vec!["ADMIN".to_owned()],
         }

@@ -78,6 +78,7 @@ pub fn role_to_proto(role: Option<Role>) -> pb::Role {
 pub fn actor_from_proto(actor: &pb::Actor) -> Actor {
     Actor {
         principal_id: String::new(),
+        person_id: String::new(),
         name: actor.principal.clone(),
         roles: actor
             .roles

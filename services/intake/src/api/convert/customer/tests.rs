@@ -188,6 +188,7 @@ fn stored(profile: Profile) -> Customer {
     let now = Utc::now();
     let actor = Actor {
         principal_id: "ana-id".into(),
+        person_id: String::new(),
         name: "ana".into(),
         roles: vec!["ANALYST".into()],
     };
