@@ -173,3 +173,72 @@ async fn expired_and_revoked_tokens_are_unauthenticated() {
     assert_eq!(found.code(), Code::NotFound);
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn a_caller_over_its_budget_is_refused_while_others_are_served() {
+    let suite = TestSuite::embedded_with(|settings| {
+        settings.rate_limit = Some(credit_runtime::config::RateLimit {
+            per_second: 1,
+            burst: 5,
+        });
+    })
+    .await;
+    let mut client = IntakeServiceClient::new(suite.channel.clone());
+    let get = |token: &str| {
+        with_token(
+            GetCustomerRequest {
+                customer_id: "c1".into(),
+            },
+            token,
+        )
+    };
+    let busy = suite.issue_token("busy", &[Role::Analyst]).await;
+    // The burst is served (NOT_FOUND: the call reached the service) ...
+    for _ in 0..5 {
+        let served = client.get_customer(get(&busy)).await.unwrap_err();
+        assert_eq!(served.code(), Code::NotFound);
+    }
+    // ... then the caller is refused with a delay to wait, with any of its tokens ...
+    let refused = client.get_customer(get(&busy)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&refused), "RATE_LIMITED");
+    let details = refused.get_error_details();
+    let delay = details.retry_info().unwrap().retry_delay;
+    assert!(delay.is_some_and(|delay| delay > std::time::Duration::ZERO));
+    let second_token = suite.issue_token("busy", &[Role::Analyst]).await;
+    let refused = client.get_customer(get(&second_token)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    // ... while another caller is served.
+    let quiet = suite.issue_token("quiet", &[Role::Analyst]).await;
+    let served = client.get_customer(get(&quiet)).await.unwrap_err();
+    assert_eq!(served.code(), Code::NotFound);
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn the_service_role_reads_what_peers_need_and_nothing_else() {
+    let suite = TestSuite::embedded().await;
+    let service = suite.issue_token("svc-peers", &[Role::Service]).await;
+    let mut intake = IntakeServiceClient::new(suite.channel.clone());
+    let read = intake
+        .get_customer(with_token(
+            GetCustomerRequest {
+                customer_id: "c1".into(),
+            },
+            &service,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Code::NotFound, "a peer may read a customer");
+    let write = intake
+        .create_customer(with_token(CreateCustomerRequest::default(), &service))
+        .await
+        .unwrap_err();
+    assert_eq!(write.code(), Code::PermissionDenied);
+    let authorize = LimitServiceClient::new(suite.channel.clone())
+        .authorize(with_token(Default::default(), &service))
+        .await
+        .unwrap_err();
+    assert_eq!(authorize.code(), Code::PermissionDenied);
+    suite.stop().await;
+}

@@ -144,3 +144,21 @@ async fn every_call_gets_a_request_id_and_keeps_the_callers_one() {
     );
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn reflection_can_be_switched_off() {
+    let suite = TestSuite::embedded_with(|settings| settings.reflection = false).await;
+    suite
+        .wait_for_health("credit.v1.LimitService", ServingStatus::Serving)
+        .await;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let refused = ServerReflectionClient::new(suite.channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    suite.stop().await;
+}

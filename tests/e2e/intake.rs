@@ -301,14 +301,20 @@ pub async fn national_ids_are_masked_for_roles_that_may_not_see_them(suite: &Tes
     let mut analyst = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
     let mut order_entry = suite.intake(&suite.issue_token("erp", &[Role::OrderEntry]).await);
     let mut collector = suite.intake(&suite.issue_token("col", &[Role::Collector]).await);
-    let created = create(
-        &mut analyst,
-        "ind-1",
-        individual("Wang Lei", "350203198005170036"),
-    )
-    .await
-    .unwrap();
+    let mut wang = individual("Wang Lei", "350203198005170036");
+    wang.contacts = vec![pb::Contact {
+        name: "Wang Lei".into(),
+        phone: "+86 138 0013 8000".into(),
+        email: "wang.lei@example.cn".into(),
+        primary: true,
+        ..Default::default()
+    }];
+    let created = create(&mut analyst, "ind-1", wang).await.unwrap();
     assert_eq!(national_id_of(&created), "350203198005170036");
+    let contact_of = |customer: &pb::Customer| {
+        let contact = &customer.contacts[0];
+        (contact.phone.clone(), contact.email.clone())
+    };
     let get = pb::GetCustomerRequest {
         customer_id: created.customer_id.clone(),
     };
@@ -320,6 +326,11 @@ pub async fn national_ids_are_masked_for_roles_that_may_not_see_them(suite: &Tes
         .customer
         .unwrap();
     assert_eq!(national_id_of(&seen_by_orders), "**************0036");
+    // Phone and e-mail are personal data too: masked where the national id is.
+    assert_eq!(
+        contact_of(&seen_by_orders),
+        ("*************8000".to_owned(), "w***@example.cn".to_owned())
+    );
     let listed = collector
         .list_customers(pb::ListCustomersRequest::default())
         .await
@@ -327,6 +338,7 @@ pub async fn national_ids_are_masked_for_roles_that_may_not_see_them(suite: &Tes
         .into_inner()
         .customers;
     assert_eq!(national_id_of(&listed[0]), "**************0036");
+    assert_eq!(contact_of(&listed[0]).1, "w***@example.cn");
     let seen_by_analyst = analyst
         .get_customer(get)
         .await
@@ -335,6 +347,13 @@ pub async fn national_ids_are_masked_for_roles_that_may_not_see_them(suite: &Tes
         .customer
         .unwrap();
     assert_eq!(national_id_of(&seen_by_analyst), "350203198005170036");
+    assert_eq!(
+        contact_of(&seen_by_analyst),
+        (
+            "+86 138 0013 8000".to_owned(),
+            "wang.lei@example.cn".to_owned()
+        )
+    );
 }
 
 pub async fn updates_follow_the_mask_and_are_audited(suite: &TestSuite) {

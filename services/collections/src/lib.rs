@@ -88,6 +88,13 @@ pub async fn build(
 const BILLING: &[Role] = &[Role::OrderEntry, Role::CreditManager];
 /// Ledgers, aging and figures are read by credit staff.
 const READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
+/// The readers, and rating (payment behaviour for the scorecard).
+const PEER_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::Service,
+];
 /// Collectors work cases; managers may too.
 const COLLECTORS: &[Role] = &[Role::Collector, Role::CreditManager];
 /// Checkers: disputes resolved and write-offs approved within authority.
@@ -109,7 +116,7 @@ pub fn access_policy() -> AccessPolicy {
             ("GetAging", READERS),
             ("ListWorklist", COLLECTORS),
             ("GetProvisions", READERS),
-            ("GetPaymentBehaviour", READERS),
+            ("GetPaymentBehaviour", PEER_READERS),
             ("GetKpis", READERS),
             ("DetectOverdue", COLLECTORS),
             ("RunDunning", COLLECTORS),

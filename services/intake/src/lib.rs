@@ -41,6 +41,15 @@ const READERS: &[Role] = &[
     Role::CreditManager,
     Role::Collector,
 ];
+/// The readers, and the suite's other services (rating reads credit files, collections the
+/// customer's name for dunning letters).
+const PEER_READERS: &[Role] = &[
+    Role::OrderEntry,
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::Service,
+];
 /// Credit analysts keep the file; managers may too.
 const MAINTAINERS: &[Role] = &[Role::Analyst, Role::CreditManager];
 /// Changing whether a customer may trade at all is a manager's decision.
@@ -54,21 +63,21 @@ pub fn access_policy() -> AccessPolicy {
             ("CreateCustomer", MAINTAINERS),
             ("UpdateCustomer", MAINTAINERS),
             ("ImportCustomers", MAINTAINERS),
-            ("GetCustomer", READERS),
+            ("GetCustomer", PEER_READERS),
             ("ListCustomers", READERS),
             ("SetCustomerStatus", MANAGERS),
             ("CreateGroup", MAINTAINERS),
             ("AddGroupMember", MAINTAINERS),
             ("RemoveGroupMember", MAINTAINERS),
-            ("GetGroup", READERS),
+            ("GetGroup", PEER_READERS),
             ("ListGroups", READERS),
             ("SubmitFinancialStatement", MAINTAINERS),
             ("GetFinancialStatement", READERS),
-            ("ListFinancialStatements", READERS),
+            ("ListFinancialStatements", PEER_READERS),
             ("RecordBureauReport", MAINTAINERS),
-            ("ListBureauReports", READERS),
+            ("ListBureauReports", PEER_READERS),
             ("AddTradeReference", MAINTAINERS),
-            ("ListTradeReferences", READERS),
+            ("ListTradeReferences", PEER_READERS),
             ("ListCustomerAudit", MAINTAINERS),
         ],
     )

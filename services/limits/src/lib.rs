@@ -109,6 +109,14 @@ const READERS: &[Role] = &[
     Role::CreditManager,
     Role::Collector,
 ];
+/// The readers, and collections (terms for due dates, FX rates for the worklist).
+const PEER_READERS: &[Role] = &[
+    Role::OrderEntry,
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::Service,
+];
 /// Analysts propose; managers may too (but never approve their own request).
 const MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager];
 /// Checkers: approval authority decides the amount they may approve.
@@ -134,7 +142,7 @@ pub fn access_policy() -> AccessPolicy {
             ("GetExposure", READERS),
             ("GetCreditLimit", READERS),
             ("ListLimitHistory", READERS),
-            ("GetCreditTerms", READERS),
+            ("GetCreditTerms", PEER_READERS),
             ("RequestLimitChange", MAKERS),
             ("DecideLimitRequest", MANAGERS),
             ("ListLimitRequests", MAKERS),
@@ -145,7 +153,7 @@ pub fn access_policy() -> AccessPolicy {
             ("ListReferrals", REVIEWERS),
             ("DecideReferral", MANAGERS),
             ("SetFxRate", ADMIN_ONLY),
-            ("ListFxRates", READERS),
+            ("ListFxRates", PEER_READERS),
             ("GetCreditPolicy", MAKERS),
             ("UpdateCreditPolicy", ADMIN_ONLY),
             ("ReconcileExposure", ADMIN_ONLY),

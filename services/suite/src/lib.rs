@@ -228,13 +228,14 @@ struct BackgroundWork {
     idempotency_retention: std::time::Duration,
 }
 
-/// The principal the services of one process call each other as: it reads credit files.
+/// The principal the services of one process call each other as: SERVICE, the reads a peer
+/// needs and nothing else.
 fn process_principal() -> Principal {
     Principal {
         id: "system:suite".to_owned(),
         person_id: "system:suite".to_owned(),
         name: "system:suite".to_owned(),
-        roles: BTreeSet::from([Role::Analyst]),
+        roles: BTreeSet::from([Role::Service]),
         approval_authority: None,
     }
 }

@@ -121,6 +121,14 @@ pub enum ServiceError {
         message: String,
     },
 
+    /// The caller (or the process) is over its budget: retry after `retry_after`.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
+
     /// A dependency (database, cache, peer service) did not answer; the caller may retry.
     #[error("{message}")]
     Unavailable {
@@ -182,6 +190,7 @@ impl ServiceError {
             Self::Aborted { .. } => Code::Aborted,
             Self::PermissionDenied { .. } => Code::PermissionDenied,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Unavailable { .. } => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
         }
@@ -254,6 +263,15 @@ impl From<ServiceError> for Status {
             | ServiceError::Aborted { reason, message }
             | ServiceError::Unauthenticated { reason, message } => {
                 let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
+                Status::with_error_details(code, message, details)
+            }
+            ServiceError::ResourceExhausted {
+                reason,
+                message,
+                retry_after,
+            } => {
+                let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
+                details.set_retry_info(Some(retry_after));
                 Status::with_error_details(code, message, details)
             }
             ServiceError::Unavailable { message, source } => {

@@ -23,15 +23,18 @@ pub enum Role {
     Collector,
     /// Administrators: everything, including models, policies and tokens.
     Admin,
+    /// The suite's services calling each other: the few reads a peer needs, nothing else.
+    Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::OrderEntry,
         Role::Analyst,
         Role::CreditManager,
         Role::Collector,
         Role::Admin,
+        Role::Service,
     ];
 
     /// The stored and displayed name, as in the contract's `Role` enum without its prefix.
@@ -42,6 +45,7 @@ impl Role {
             Role::CreditManager => "CREDIT_MANAGER",
             Role::Collector => "COLLECTOR",
             Role::Admin => "ADMIN",
+            Role::Service => "SERVICE",
         }
     }
 }
@@ -54,7 +58,7 @@ impl fmt::Display for Role {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role '{0}'; expected one of ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR, ADMIN"
+    "unknown role '{0}'; expected one of ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR, ADMIN, SERVICE"
 )]
 pub struct UnknownRole(pub String);
 

@@ -1,7 +1,7 @@
 //! The authentication and access layer in front of every service.
 //!
-//! Reads `authorization: Bearer <token>`, resolves the principal, checks the service's access
-//! policy for the method, and hands the principal to the handler in the request extensions.
+//! Reads `authorization: Bearer <token>`, resolves the principal, spends one call of the
+//! person's budget (see [`crate::admission`]), checks the service's access policy for the method, and hands the principal to the handler in the request extensions.
 //! Health and reflection are open: Kubernetes probes and grpcurl carry no token.
 
 use std::collections::HashMap;
@@ -14,12 +14,16 @@ use secrecy::SecretString;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
+use crate::admission::PersonRateLimiter;
+use crate::config::RateLimit;
 use crate::identity::Authenticator;
 use crate::rpc_path::RpcPath;
 
 #[derive(Debug)]
 struct AuthState {
     authenticator: Authenticator,
+    /// Each person's call budget; `None` when the limit is off.
+    rate_limiter: Option<PersonRateLimiter>,
     /// Access policy of each served service, by full service name.
     policies: HashMap<&'static str, AccessPolicy>,
 }
@@ -33,6 +37,7 @@ impl AuthLayer {
     pub fn new(
         authenticator: Authenticator,
         policies: impl IntoIterator<Item = AccessPolicy>,
+        rate_limit: Option<RateLimit>,
     ) -> Self {
         let policies = policies
             .into_iter()
@@ -41,6 +46,7 @@ impl AuthLayer {
         Self {
             state: Arc::new(AuthState {
                 authenticator,
+                rate_limiter: rate_limit.and_then(PersonRateLimiter::new),
                 policies,
             }),
         }
@@ -87,6 +93,9 @@ impl AuthState {
                 reason: "INVALID_TOKEN",
                 message: "the bearer token is unknown, expired or revoked".to_owned(),
             })?;
+        if let Some(limiter) = &self.rate_limiter {
+            limiter.admit(&principal)?;
+        }
         // A path outside the contract gets past here only to be answered UNIMPLEMENTED.
         if let Some(policy) = self.policies.get(path.service.as_str())
             && !policy.allows(&principal, &path.method)

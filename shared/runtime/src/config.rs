@@ -93,6 +93,10 @@ struct RawSettings {
     events_claim_idle_ms: Option<Scalar>,
     exposure_reconcile_interval_secs: Option<Scalar>,
     idempotency_retention_hours: Option<Scalar>,
+    queue_limit: Option<Scalar>,
+    rate_limit_per_second: Option<Scalar>,
+    rate_limit_burst: Option<Scalar>,
+    reflection: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +171,15 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub request_timeout: Duration,
     pub concurrency_limit: usize,
+    /// `CREDIT_QUEUE_LIMIT`: calls that may wait for one of the `concurrency_limit` slots;
+    /// beyond it a call is shed at once with RESOURCE_EXHAUSTED (and a retry delay).
+    pub queue_limit: usize,
+    /// `CREDIT_RATE_LIMIT_PER_SECOND` / `CREDIT_RATE_LIMIT_BURST`: calls a second each person
+    /// (all of their tokens together) may make; `None` (0) turns the limit off.
+    pub rate_limit: Option<RateLimit>,
+    /// `CREDIT_REFLECTION`: whether gRPC server reflection is served (grpcurl without proto
+    /// files). On by default for a newcomer; production manifests turn it off.
+    pub reflection: bool,
     pub readiness_interval: Duration,
     pub migrate_on_start: bool,
     /// Currency of approval authorities and portfolio figures.
@@ -185,6 +198,17 @@ pub struct Settings {
     /// within it gets the first answer, after it the same id is new work (24 by default).
     pub idempotency_retention: Duration,
 }
+
+/// A person's call budget: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Per person, far above what a clerk or an ERP's order stream needs, low enough that one
+/// runaway client cannot take a process for itself.
+pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 2_000;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -268,6 +292,9 @@ impl Settings {
                 1024,
                 1..=1_000_000,
             )?,
+            queue_limit: parse_number("CREDIT_QUEUE_LIMIT", raw.queue_limit, 1024, 0..=1_000_000)?,
+            rate_limit: parse_rate_limit(raw.rate_limit_per_second, raw.rate_limit_burst)?,
+            reflection: parse_bool("CREDIT_REFLECTION", raw.reflection.as_deref(), true)?,
             readiness_interval: Duration::from_millis(parse_number(
                 "CREDIT_READINESS_INTERVAL_MS",
                 raw.readiness_interval_ms,
@@ -341,6 +368,9 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             concurrency_limit: 256,
+            queue_limit: 1024,
+            rate_limit: None,
+            reflection: true,
             readiness_interval: Duration::from_millis(100),
             migrate_on_start: true,
             base_currency: Currency::parse("CNY")
@@ -386,6 +416,28 @@ where
         ));
     }
     Ok(value)
+}
+
+fn parse_rate_limit(
+    per_second: Option<Scalar>,
+    burst: Option<Scalar>,
+) -> Result<Option<RateLimit>, ConfigError> {
+    let per_second: u32 = parse_number(
+        "CREDIT_RATE_LIMIT_PER_SECOND",
+        per_second,
+        DEFAULT_RATE_LIMIT_PER_SECOND,
+        0..=10_000_000,
+    )?;
+    if per_second == 0 {
+        return Ok(None);
+    }
+    let burst: u32 = parse_number(
+        "CREDIT_RATE_LIMIT_BURST",
+        burst,
+        per_second.saturating_mul(2),
+        1..=u32::MAX,
+    )?;
+    Ok(Some(RateLimit { per_second, burst }))
 }
 
 fn parse_bool(setting: &str, text: Option<&str>, default: bool) -> Result<bool, ConfigError> {

@@ -1,6 +1,7 @@
 //! Runtime wiring every credit service shares: configuration, telemetry, metrics, identity,
 //! store connections and the gRPC server.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod deadline;

@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::admission::AdmissionLayer;
 use crate::auth::AuthLayer;
 use crate::config::Settings;
 use crate::deadline::DeadlineLayer;
@@ -336,18 +337,20 @@ impl BoundServer {
             .await;
         set_status(&health_reporter, &service_names, ServingStatus::NotServing).await;
         routes.add_service(health_service);
-        routes.add_service(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()?,
-        );
-        routes.add_service(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1alpha()?,
-        );
+        if settings.reflection {
+            routes.add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .build_v1()?,
+            );
+            routes.add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(credit_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .build_v1alpha()?,
+            );
+        }
 
         let (stop_sender, stop_receiver) = watch::channel(false);
         let readiness = tokio::spawn(watch_readiness(
@@ -376,9 +379,12 @@ impl BoundServer {
                     }),
             )
             .layer(MetricsLayer::new(metrics))
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+            .layer(AdmissionLayer::new(
+                settings.concurrency_limit,
+                settings.queue_limit,
+            ))
             .layer(DeadlineLayer::new(settings.request_timeout, long_running))
-            .layer(AuthLayer::new(authenticator, policies))
+            .layer(AuthLayer::new(authenticator, policies, settings.rate_limit))
             .into_inner();
 
         let mut stop_serving = stop_receiver.clone();

@@ -94,6 +94,18 @@ impl PersonalData {
             .map(|(index, character)| if index < shown { '*' } else { *character })
             .collect()
     }
+
+    /// An e-mail address with its mailbox hidden but the first character, the domain kept:
+    /// `z***@example.com` says which company without saying whom.
+    pub fn masked_email(&self) -> String {
+        match self.0.split_once('@') {
+            Some((mailbox, domain)) => {
+                let first: String = mailbox.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => self.masked(),
+        }
+    }
 }
 
 impl fmt::Debug for PersonalData {

@@ -111,12 +111,24 @@ pub fn customer_to_proto(customer: &Customer, reveal_personal_data: bool) -> pb:
                 phone: contact
                     .phone
                     .as_ref()
-                    .map(|phone| phone.expose().to_owned())
+                    .map(|phone| {
+                        if reveal_personal_data {
+                            phone.expose().to_owned()
+                        } else {
+                            phone.masked()
+                        }
+                    })
                     .unwrap_or_default(),
                 email: contact
                     .email
                     .as_ref()
-                    .map(|email| email.expose().to_owned())
+                    .map(|email| {
+                        if reveal_personal_data {
+                            email.expose().to_owned()
+                        } else {
+                            email.masked_email()
+                        }
+                    })
                     .unwrap_or_default(),
                 primary: contact.primary,
             })
