@@ -27,8 +27,13 @@ fn today() -> pb::Date {
     days_ago(0)
 }
 
+/// A manager whose credits up to 10,000 CNY (the four-eyes threshold) post alone.
 async fn manager(suite: &TestSuite) -> Collections {
-    suite.collections(&suite.issue_token("mgr", &[Role::CreditManager]).await)
+    suite.collections(
+        &suite
+            .issue_token_with_authority("mgr", &[Role::CreditManager], Some("10000"))
+            .await,
+    )
 }
 
 pub(crate) async fn detect(

@@ -45,10 +45,15 @@ pub(crate) fn shown(money: &Option<pb::Money>) -> String {
     format!("{} {}", money.amount, money.currency)
 }
 
+/// A billing system whose credit notes up to 10,000 CNY (the four-eyes threshold) post alone.
 pub(crate) async fn billing(suite: &TestSuite) -> Collections {
     suite.collections(
         &suite
-            .issue_token("billing", &[Role::OrderEntry, Role::Collector])
+            .issue_token_with_authority(
+                "billing",
+                &[Role::OrderEntry, Role::Collector],
+                Some("10000"),
+            )
             .await,
     )
 }

@@ -12,6 +12,7 @@ mod auth;
 mod authorize;
 mod cases;
 mod collections;
+mod credit_notes;
 mod demo;
 mod dunning;
 mod health;
@@ -161,6 +162,10 @@ mod both {
         provisions_of_a_portfolio_match_hand_computed_figures,
         a_write_off_needs_a_second_person_with_enough_authority,
         kpis_of_a_period_match_hand_computed_figures,
+    );
+    on_both_backends!(credit_notes:
+        credit_notes_need_authority_and_above_the_threshold_a_second_person,
+        a_valid_dispute_above_the_threshold_waits_for_a_second_person,
     );
     on_both_backends!(demo: the_order_to_cash_story_runs_with_four_eyes_and_twice);
     on_both_backends!(reconcile:

@@ -128,6 +128,8 @@ pub fn access_policy() -> AccessPolicy {
             ("LogContact", COLLECTORS),
             ("OpenDispute", COLLECTORS),
             ("ResolveDispute", MANAGERS),
+            ("DecideCreditNote", MANAGERS),
+            ("ListCreditNoteApprovals", READERS),
             ("RequestWriteOff", COLLECTORS),
             ("DecideWriteOff", MANAGERS),
             ("RecordRecovery", COLLECTORS),

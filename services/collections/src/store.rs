@@ -47,7 +47,7 @@ use credit_proto::v1::Event;
 
 use rust_decimal::Decimal;
 
-use crate::domain::{Invoice, InvoiceHistory, MovementKind};
+use crate::domain::{CreditNoteApproval, Invoice, InvoiceHistory, MovementKind};
 
 pub use cases::{
     CaseRecord, CaseStore, ContactRecord, DisputeFilter, DisputeRecord, PromiseDecision,
@@ -163,6 +163,42 @@ pub struct CreditNoteRecord {
     pub posted_by: String,
 }
 
+/// A credit note that needed a second person, from its request to its decision. Approval
+/// posts it into the ledger as a [`CreditNoteRecord`] with the same id and number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteApprovalRecord {
+    pub credit_note_id: String,
+    pub customer_id: String,
+    pub credit_note_number: String,
+    pub invoice_id: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+    pub issue_date: NaiveDate,
+    pub reason: String,
+    /// The dispute whose VALID resolution it carries; '' for none.
+    pub dispute_id: String,
+    /// Digest of the request that made it: the posted credit note keeps it, so a retry of
+    /// that request after the approval is still a replay.
+    pub fingerprint: String,
+    pub status: CreditNoteApproval,
+    /// The maker, with what the four-eyes check compares.
+    pub requested_by: credit_core::Actor,
+    pub requested_at: DateTime<Utc>,
+    /// Name of the checker; '' while pending.
+    pub decided_by: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: String,
+}
+
+/// A checker's decision on a waiting credit note, as a change writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteDecision {
+    pub credit_note_id: String,
+    pub status: CreditNoteApproval,
+    pub decided_by: String,
+    pub decision_reason: String,
+}
+
 /// Which part of a customer's account a change is planned against. The store reads only
 /// that part, so a change costs the same whether the customer has 10 or 100,000 open items.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +275,10 @@ pub struct Changes {
     pub new_dispute: Option<DisputeRecord>,
     /// A dispute resolved: the record as it is after the resolution.
     pub resolved_dispute: Option<DisputeRecord>,
+    /// A credit note stored to wait for a second person (nothing else moves).
+    pub credit_note_request: Option<CreditNoteApprovalRecord>,
+    /// A decision on a waiting credit note; refused unless it is still pending when written.
+    pub credit_note_decision: Option<CreditNoteDecision>,
     /// Digest of the request, stored with the document.
     pub fingerprint: String,
 }
@@ -323,6 +363,21 @@ pub trait ReceivableStore: Send + Sync + std::fmt::Debug {
     async fn payment_allocations(&self, payment_id: &str) -> StoreResult<Vec<NewMovement>>;
 
     async fn credit_note(&self, credit_note_id: &str) -> StoreResult<Option<CreditNoteRecord>>;
+
+    /// A credit note that needed a second person, whatever its state.
+    async fn credit_note_approval(
+        &self,
+        credit_note_id: &str,
+    ) -> StoreResult<Option<CreditNoteApprovalRecord>>;
+
+    /// Credit notes that needed a second person (in `status` when given), newest first, after
+    /// the id `after`.
+    async fn credit_note_approvals(
+        &self,
+        status: Option<CreditNoteApproval>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<CreditNoteApprovalRecord>>;
 
     /// Every document of the customer's ledger, in posting order.
     async fn ledger(&self, customer_id: &str) -> StoreResult<Vec<LedgerDocument>>;

@@ -193,6 +193,9 @@ impl PeerDirectory<'_> {
     }
 }
 
+/// Credit notes up to this amount of the base currency post on the poster's authority alone.
+const DEFAULT_CREDIT_NOTE_FOUR_EYES_ABOVE: &str = "10000";
+
 /// Collections' settings, checked: a bad classification stops start-up naming the setting.
 fn collections_config(
     settings: &Settings,
@@ -202,9 +205,20 @@ fn collections_config(
         Some(rules) => credit_collections::domain::ClassificationPolicy::parse_setting(rules)
             .map_err(|problem| ConfigError::new("CREDIT_CLASSIFICATION_RULES", problem))?,
     };
+    let four_eyes_above = settings
+        .credit_note_four_eyes_above
+        .as_deref()
+        .unwrap_or(DEFAULT_CREDIT_NOTE_FOUR_EYES_ABOVE);
+    let credit_note_four_eyes_above =
+        credit_core::Money::parse(four_eyes_above, settings.base_currency.code())
+            .and_then(credit_core::Money::non_negative)
+            .map_err(|problem| {
+                ConfigError::new("CREDIT_CREDIT_NOTE_FOUR_EYES_ABOVE", problem.to_string())
+            })?;
     Ok(credit_collections::CollectionsConfig {
         classification,
         reporting_currency: settings.base_currency,
+        credit_note_four_eyes_above,
     })
 }
 

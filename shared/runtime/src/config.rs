@@ -89,6 +89,7 @@ struct RawSettings {
     collections_url: Option<Scalar>,
     service_token: Option<Scalar>,
     classification_rules: Option<Scalar>,
+    credit_note_four_eyes_above: Option<Scalar>,
     events_max_attempts: Option<Scalar>,
     events_claim_idle_ms: Option<Scalar>,
     exposure_reconcile_interval_secs: Option<Scalar>,
@@ -188,6 +189,9 @@ pub struct Settings {
     /// `CREDIT_CLASSIFICATION_RULES`: collections' five-level classification as
     /// `min days:rate %` per class, NORMAL to LOSS; checked by collections at start.
     pub classification_rules: Option<String>,
+    /// `CREDIT_CREDIT_NOTE_FOUR_EYES_ABOVE`: credit notes above this amount of the base
+    /// currency need a second person; checked by collections at start (10000 when unset).
+    pub credit_note_four_eyes_above: Option<String>,
     /// How the event pipeline retries and takes over (`CREDIT_EVENTS_MAX_ATTEMPTS`,
     /// `CREDIT_EVENTS_CLAIM_IDLE_MS`).
     pub delivery: crate::events::DeliveryPolicy,
@@ -321,6 +325,10 @@ impl Settings {
                 .classification_rules
                 .map(|Scalar(rules)| rules.trim().to_owned())
                 .filter(|rules| !rules.is_empty()),
+            credit_note_four_eyes_above: raw
+                .credit_note_four_eyes_above
+                .map(|Scalar(amount)| amount.trim().to_owned())
+                .filter(|amount| !amount.is_empty()),
             delivery: crate::events::DeliveryPolicy {
                 max_attempts: parse_number(
                     "CREDIT_EVENTS_MAX_ATTEMPTS",
@@ -377,6 +385,7 @@ impl Settings {
                 .unwrap_or_else(|_| unreachable!("CNY is ISO 4217")),
             peers: PeerUrls::default(),
             classification_rules: None,
+            credit_note_four_eyes_above: None,
             delivery: crate::events::DeliveryPolicy::default(),
             // Tests that want it turn it on: a repair in the middle of a test's own
             // comparison would make its figures depend on timing.

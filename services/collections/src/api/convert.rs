@@ -7,10 +7,12 @@ use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    AgingBucket, AgingSummary, AssetClassification, ClassificationPolicy, InvoiceStatus,
-    MovementKind, round_money,
+    AgingBucket, AgingSummary, AssetClassification, ClassificationPolicy, CreditNoteApproval,
+    InvoiceStatus, MovementKind, round_money,
 };
-use crate::store::{CreditNoteRecord, NewMovement, PaymentRecord, StoredInvoice};
+use crate::store::{
+    CreditNoteApprovalRecord, CreditNoteRecord, NewMovement, PaymentRecord, StoredInvoice,
+};
 
 pub use credit_proto::time::{from_date, timestamp, to_date};
 
@@ -240,6 +242,40 @@ pub fn credit_note(record: &CreditNoteRecord) -> pb::CreditNote {
         dispute_id: record.dispute_id.clone(),
         posted_at: Some(timestamp(record.posted_at)),
         posted_by: actor(&record.posted_by),
+        approval_status: pb::ApprovalStatus::Approved as i32,
+        decided_by: None,
+        decided_at: None,
+        decision_reason: String::new(),
+    }
+}
+
+/// A credit note that needed a second person, as it stands: waiting, refused, or approved
+/// (then `posted` is the credit note on the ledger).
+pub fn credit_note_approval(
+    approval: &CreditNoteApprovalRecord,
+    posted: Option<&CreditNoteRecord>,
+) -> pb::CreditNote {
+    pb::CreditNote {
+        credit_note_id: approval.credit_note_id.clone(),
+        customer_id: approval.customer_id.clone(),
+        invoice_id: approval.invoice_id.clone(),
+        credit_note_number: approval.credit_note_number.clone(),
+        amount: money(approval.amount, approval.currency),
+        issue_date: Some(to_date(approval.issue_date)),
+        reason: approval.reason.clone(),
+        dispute_id: approval.dispute_id.clone(),
+        posted_at: posted.map(|note| timestamp(note.posted_at)),
+        posted_by: Some(pb::Actor::from(&approval.requested_by)),
+        approval_status: match approval.status {
+            CreditNoteApproval::Pending => pb::ApprovalStatus::Pending,
+            CreditNoteApproval::Approved => pb::ApprovalStatus::Approved,
+            CreditNoteApproval::Rejected => pb::ApprovalStatus::Rejected,
+        } as i32,
+        decided_by: (!approval.decided_by.is_empty())
+            .then(|| actor(&approval.decided_by))
+            .flatten(),
+        decided_at: approval.decided_at.map(timestamp),
+        decision_reason: approval.decision_reason.clone(),
     }
 }
 

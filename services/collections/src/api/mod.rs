@@ -62,6 +62,29 @@ impl CollectionsService for CollectionsApi {
         ))
     }
 
+    async fn decide_credit_note(
+        &self,
+        request: Request<pb::DecideCreditNoteRequest>,
+    ) -> Answer<pb::DecideCreditNoteResponse> {
+        let principal = principal(&request)?.clone();
+        Ok(Response::new(
+            self.app
+                .decide_credit_note_now(&principal, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn list_credit_note_approvals(
+        &self,
+        request: Request<pb::ListCreditNoteApprovalsRequest>,
+    ) -> Answer<pb::ListCreditNoteApprovalsResponse> {
+        Ok(Response::new(
+            self.app
+                .list_credit_note_approvals_now(request.get_ref())
+                .await?,
+        ))
+    }
+
     async fn record_payment(
         &self,
         request: Request<pb::RecordPaymentRequest>,

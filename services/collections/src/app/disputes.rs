@@ -12,10 +12,12 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
 use super::Collections;
+use super::credit_notes::waiting_credit_note;
 use super::receivables::{
     NewCreditNote, credit_note_changes, currency_mismatch, open_invoice, open_now, required_text,
 };
 use crate::api::convert::{self, money, optional_id, positive_money, required_id, timestamp};
+use crate::domain::may_post_alone;
 use crate::store::{Account, AccountScope, Changes, DisputeFilter, DisputeRecord, NaturalKey};
 
 impl Collections {
@@ -140,6 +142,7 @@ impl Collections {
             number
         };
         let resolved_by = principal.name.clone();
+        let four_eyes_above = self.credit_note_four_eyes_above;
         let plan = |account: &Account| -> Result<Changes, ServiceError> {
             let Some(open) = account
                 .open_disputes
@@ -169,19 +172,33 @@ impl Collections {
                 let amount = credit_amount
                     .unwrap_or_else(|| credit_core::Money::new(open.amount, open.currency));
                 resolved.credit_note_id = credit_note_id.clone();
-                credit_note_changes(
-                    stored,
-                    &NewCreditNote {
-                        credit_note_id: credit_note_id.clone(),
-                        number: number.clone(),
-                        amount,
-                        issue_date: today,
-                        reason: format!("dispute {dispute_id} resolved valid: {}", open.reason),
-                        dispute_id: dispute_id.clone(),
-                        posted_by: resolved_by.clone(),
+                let note = NewCreditNote {
+                    credit_note_id: credit_note_id.clone(),
+                    number: number.clone(),
+                    amount,
+                    issue_date: today,
+                    reason: format!("dispute {dispute_id} resolved valid: {}", open.reason),
+                    dispute_id: dispute_id.clone(),
+                    posted_by: resolved_by.clone(),
+                    fingerprint: request_fingerprint.clone(),
+                };
+                let posting = credit_note_changes(stored, &note)?;
+                // Four eyes on the credit: one the resolver may not approve alone waits, and
+                // the dispute stays open until a second person approves it.
+                if !may_post_alone(principal.may_approve(&amount), amount, four_eyes_above) {
+                    return Ok(Changes {
+                        document_id: credit_note_id.clone(),
+                        credit_note_request: Some(waiting_credit_note(
+                            &open.customer_id,
+                            &open.invoice_id,
+                            &note,
+                            principal,
+                        )),
                         fingerprint: request_fingerprint.clone(),
-                    },
-                )?
+                        ..Changes::default()
+                    });
+                }
+                posting
             } else {
                 Changes::default()
             };
@@ -205,16 +222,27 @@ impl Collections {
         if !outcome.is_replay() {
             tracing::info!(%dispute_id, valid, "dispute resolved");
         }
-        let dispute = self.stored_dispute(&outcome.into_inner()).await?;
-        let credit_note = if dispute.credit_note_id.is_empty() {
-            None
-        } else {
-            self.store
-                .credit_note(&dispute.credit_note_id)
-                .await
-                .map_err(ServiceError::from)?
-                .as_ref()
-                .map(convert::credit_note)
+        let document_id = outcome.into_inner();
+        // The document is the dispute, or the credit note left waiting for a second person.
+        let waiting = self
+            .store
+            .credit_note_approval(&document_id)
+            .await
+            .map_err(ServiceError::from)?;
+        let (dispute, credit_note) = match waiting {
+            Some(waiting) => (
+                self.stored_dispute(&waiting.dispute_id).await?,
+                Some(self.credit_note_view(&waiting.credit_note_id).await?),
+            ),
+            None => {
+                let dispute = self.stored_dispute(&document_id).await?;
+                let credit_note = if dispute.credit_note_id.is_empty() {
+                    None
+                } else {
+                    Some(self.credit_note_view(&dispute.credit_note_id).await?)
+                };
+                (dispute, credit_note)
+            }
         };
         let invoice = self.stored_invoice(&dispute.invoice_id).await?;
         Ok(pb::ResolveDisputeResponse {

@@ -10,6 +10,7 @@
 
 mod account;
 mod cases;
+mod credit_notes;
 mod disputes;
 mod dunning;
 mod loss;
@@ -42,6 +43,8 @@ pub struct CollectionsConfig {
     pub classification: ClassificationPolicy,
     /// `CREDIT_BASE_CURRENCY`: the worklist ranks cases in it.
     pub reporting_currency: credit_core::Currency,
+    /// `CREDIT_CREDIT_NOTE_FOUR_EYES_ABOVE`: credit notes above it need a second person.
+    pub credit_note_four_eyes_above: credit_core::Money,
 }
 
 /// What collections' use cases work with: its stores, the peers it asks, and its settings.
@@ -61,6 +64,8 @@ pub struct Collections {
     classification: ClassificationPolicy,
     /// The currency the worklist ranks in (the suite's base currency).
     reporting_currency: credit_core::Currency,
+    /// Credit notes above it need a second person.
+    credit_note_four_eyes_above: credit_core::Money,
 }
 
 impl Collections {
@@ -75,6 +80,7 @@ impl Collections {
         Self {
             classification: config.classification,
             reporting_currency: config.reporting_currency,
+            credit_note_four_eyes_above: config.credit_note_four_eyes_above,
             store,
             dunning,
             cases,

@@ -12,6 +12,7 @@ use credit_runtime::sql::fingerprint;
 use rust_decimal::Decimal;
 
 use super::Collections;
+use super::credit_notes::waiting_credit_note;
 use crate::api::convert::{
     self, allocation_instructions, check_terms, money, optional_id, past_date, positive_money,
     required_id, to_date, too_large,
@@ -284,21 +285,37 @@ impl Collections {
         let fingerprint = fingerprint(&request);
         let credit_note_id = format!("crn_{}", uuid::Uuid::now_v7().simple());
         let posted_by = principal.name.clone();
+        // Four eyes: beyond the poster's authority or the threshold, the credit note waits.
+        let alone = self.may_post_credit_alone(principal, amount);
         let plan = |account: &Account| -> Result<Changes, ServiceError> {
             let stored = open_invoice(account, &invoice_id)?;
-            credit_note_changes(
-                stored,
-                &NewCreditNote {
-                    credit_note_id: credit_note_id.clone(),
-                    number: number.clone(),
-                    amount,
-                    issue_date,
-                    reason: reason.clone(),
-                    dispute_id: String::new(),
-                    posted_by: posted_by.clone(),
-                    fingerprint: fingerprint.clone(),
-                },
-            )
+            let note = NewCreditNote {
+                credit_note_id: credit_note_id.clone(),
+                number: number.clone(),
+                amount,
+                issue_date,
+                reason: reason.clone(),
+                dispute_id: String::new(),
+                posted_by: posted_by.clone(),
+                fingerprint: fingerprint.clone(),
+            };
+            // Checked as if it were posted now, so a request that could never be approved as
+            // it stands (another currency, more than is open) is refused at once.
+            let posting = credit_note_changes(stored, &note)?;
+            if alone {
+                return Ok(posting);
+            }
+            Ok(Changes {
+                document_id: credit_note_id.clone(),
+                credit_note_request: Some(waiting_credit_note(
+                    &customer_id,
+                    &invoice_id,
+                    &note,
+                    principal,
+                )),
+                fingerprint: fingerprint.clone(),
+                ..Changes::default()
+            })
         };
         let outcome = self
             .store
@@ -312,15 +329,10 @@ impl Collections {
             .await
             .map_err(ServiceError::from)?;
         let replayed = outcome.is_replay();
-        let note = self
-            .store
-            .credit_note(&outcome.into_inner())
-            .await
-            .map_err(ServiceError::from)?
-            .ok_or_else(|| ServiceError::internal("a credit note just written is missing"))?;
+        let note = self.credit_note_view(&outcome.into_inner()).await?;
         let invoice = self.stored_invoice(&note.invoice_id).await?;
         Ok(pb::PostCreditNoteResponse {
-            credit_note: Some(convert::credit_note(&note)),
+            credit_note: Some(note),
             invoice: Some(convert::invoice(&invoice, today, &self.classification)),
             replayed,
         })

@@ -28,6 +28,7 @@ pub mod allocation;
 pub mod behaviour;
 pub mod classification;
 pub mod contact;
+pub mod credit_note;
 pub mod dunning;
 pub mod fraction;
 pub mod kpi;
@@ -52,6 +53,9 @@ pub use classification::{
     ProvisionReport, compute_provisions, exposure_lines,
 };
 pub use contact::{ContactOutcome, default_next_contact};
+pub use credit_note::{
+    CreditNoteApproval, CreditNoteDecisionError, decide_credit_note, may_post_alone,
+};
 pub use dunning::{
     ContactChannel, DunningCandidate, DunningPlan, DunningPolicy, DunningPolicyDraft, TakenAction,
     check_publishable, plan_dunning, select_policy,

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod account;
+mod approvals;
 mod rows;
 mod running_balances;
 
@@ -19,12 +20,12 @@ use rust_decimal::Decimal;
 
 use super::balances::write_balances;
 use super::{
-    Account, AccountScope, CreditNoteRecord, CurrencyBalance, CustomerBalances, DueBalance,
-    InvoiceFilter, LedgerDocument, NaturalKey, NewMovement, OpenInvoiceKey, Outcome, OverdueChange,
-    PaymentRecord, Plan, ReceivableStore, StoreError, StoreResult, StoredInvoice, currency,
-    decimal, stored_time,
+    Account, AccountScope, CreditNoteApprovalRecord, CreditNoteRecord, CurrencyBalance,
+    CustomerBalances, DueBalance, InvoiceFilter, LedgerDocument, NaturalKey, NewMovement,
+    OpenInvoiceKey, Outcome, OverdueChange, PaymentRecord, Plan, ReceivableStore, StoreError,
+    StoreResult, StoredInvoice, currency, decimal, stored_time,
 };
-use crate::domain::InvoiceHistory;
+use crate::domain::{CreditNoteApproval, InvoiceHistory};
 
 use super::cases::DisputeRow;
 
@@ -94,8 +95,11 @@ impl ReceivableStore for SqlReceivableStore {
                     .bind(number)
                     .fetch_optional(&mut *tx)
                     .await?,
+                    // Posted, or waiting for (or refused by) a second person.
                     NaturalKey::CreditNote(number) => sqlx::query_as(&sql(
-                        "SELECT credit_note_id, fingerprint FROM credit_notes WHERE customer_id = $1 AND credit_note_number = $2",
+                        "SELECT credit_note_id, fingerprint FROM credit_notes WHERE customer_id = $1 AND credit_note_number = $2 \
+                         UNION ALL SELECT credit_note_id, fingerprint FROM credit_note_approvals \
+                         WHERE customer_id = $1 AND credit_note_number = $2 LIMIT 1",
                     ))
                     .bind(customer_id)
                     .bind(number)
@@ -159,26 +163,40 @@ impl ReceivableStore for SqlReceivableStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(note) = &changes.credit_note {
-                    // A credit note made by a dispute's resolution names its own number: one
-                    // already in use is the caller's conflict, not a database failure.
+                // A credit note made by a dispute's resolution names its own number: one
+                // already in use (posted or waiting, by another credit note) is the caller's
+                // conflict, not a database failure.
+                let numbered = changes
+                    .credit_note
+                    .as_ref()
+                    .map(|note| (&note.credit_note_id, &note.credit_note_number))
+                    .or(changes
+                        .credit_note_request
+                        .as_ref()
+                        .map(|note| (&note.credit_note_id, &note.credit_note_number)));
+                if let Some((credit_note_id, number)) = numbered {
                     let taken: Option<String> = sqlx::query_scalar(&sql(
-                        "SELECT credit_note_id FROM credit_notes WHERE customer_id = $1 AND credit_note_number = $2",
+                        "SELECT credit_note_id FROM credit_notes WHERE customer_id = $1 AND credit_note_number = $2 \
+                         UNION ALL SELECT credit_note_id FROM credit_note_approvals \
+                         WHERE customer_id = $1 AND credit_note_number = $2 AND credit_note_id <> $3 LIMIT 1",
                     ))
                     .bind(customer_id)
-                    .bind(&note.credit_note_number)
+                    .bind(number)
+                    .bind(credit_note_id)
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(existing) = taken {
                         return Err(StoreError::refused(ServiceError::AlreadyExists {
                             reason: "CREDIT_NOTE_NUMBER_TAKEN",
                             message: format!(
-                                "credit note number {} is already used for this customer",
-                                note.credit_note_number
+                                "credit note number {number} is already used for this customer"
                             ),
                             metadata: vec![("credit_note_id", existing)],
                         }));
                     }
+                }
+                approvals::write_credit_note_approval!(tx, sql, customer_id, &changes, now).await?;
+                if let Some(note) = &changes.credit_note {
                     sqlx::query(&sql(
                         "INSERT INTO credit_notes (credit_note_id, customer_id, credit_note_number, invoice_id, \
                          currency, amount, issue_date, reason, dispute_id, fingerprint, ledger_seq, posted_at, posted_by) \
@@ -272,7 +290,7 @@ impl ReceivableStore for SqlReceivableStore {
                     .await?;
                 }
                 if let Some(dispute) = &changes.resolved_dispute {
-                    sqlx::query(&sql(
+                    let resolved = sqlx::query(&sql(
                         "UPDATE disputes SET status = $2, resolved_at = $3, resolved_by = $4, \
                          resolution_notes = $5, credit_note_id = $6 WHERE dispute_id = $1 AND status = 'OPEN'",
                     ))
@@ -283,7 +301,16 @@ impl ReceivableStore for SqlReceivableStore {
                     .bind(&dispute.resolution_notes)
                     .bind(&dispute.credit_note_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    // Resolved meanwhile (by another resolution, or a credit note approved for
+                    // it): nothing of this change may land, least of all a second credit.
+                    if resolved != 1 {
+                        return Err(StoreError::refused(ServiceError::failed_precondition(
+                            "DISPUTE_NOT_OPEN",
+                            format!("dispute {} is not open", dispute.dispute_id),
+                        )));
+                    }
                 }
                 if let NaturalKey::Request(key) = key {
                     credit_runtime::insert_idempotency_key!(tx, sql, key, &changes.document_id, now)?;
@@ -296,6 +323,22 @@ impl ReceivableStore for SqlReceivableStore {
             })
         })
         .await
+    }
+
+    async fn credit_note_approval(
+        &self,
+        credit_note_id: &str,
+    ) -> StoreResult<Option<CreditNoteApprovalRecord>> {
+        self.read_credit_note_approval(credit_note_id).await
+    }
+
+    async fn credit_note_approvals(
+        &self,
+        status: Option<CreditNoteApproval>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<CreditNoteApprovalRecord>> {
+        self.read_credit_note_approvals(status, after, limit).await
     }
 
     async fn balances(&self, customer_id: &str) -> StoreResult<CustomerBalances> {

@@ -1,0 +1,27 @@
+-- Credit notes a second person must decide; see the PostgreSQL migration.
+CREATE TABLE credit_note_approvals (
+    credit_note_id      TEXT PRIMARY KEY,
+    customer_id         TEXT NOT NULL,
+    credit_note_number  TEXT NOT NULL,
+    invoice_id          TEXT NOT NULL REFERENCES invoices (invoice_id),
+    currency            TEXT NOT NULL,
+    amount              TEXT NOT NULL,
+    issue_date          TEXT NOT NULL,
+    reason              TEXT NOT NULL,
+    -- The dispute whose VALID resolution it carries; '' for none.
+    dispute_id          TEXT NOT NULL,
+    fingerprint         TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED')),
+    -- The maker, as the four-eyes check compares people: name, token id and person id.
+    requested_by        TEXT NOT NULL,
+    requested_by_id     TEXT NOT NULL,
+    requested_by_person TEXT NOT NULL,
+    requested_at        TEXT NOT NULL,
+    decided_by          TEXT NOT NULL DEFAULT '',
+    decided_at          TEXT,
+    decision_reason     TEXT NOT NULL DEFAULT '',
+    UNIQUE (customer_id, credit_note_number)
+) STRICT;
+-- One credit note waiting per dispute: a second resolution waits for the first decision.
+CREATE UNIQUE INDEX credit_note_approvals_one_pending_per_dispute
+    ON credit_note_approvals (dispute_id) WHERE status = 'PENDING' AND dispute_id <> '';
