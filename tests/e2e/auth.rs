@@ -242,3 +242,129 @@ async fn the_service_role_reads_what_peers_need_and_nothing_else() {
     assert_eq!(authorize.code(), Code::PermissionDenied);
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn administrators_manage_tokens_over_grpc_and_a_revocation_takes_effect_at_once() {
+    use credit_proto::v1 as pb;
+    use credit_proto::v1::token_service_client::TokenServiceClient;
+
+    let suite = TestSuite::embedded().await;
+    let mut tokens = TokenServiceClient::new(suite.channel.clone());
+    let mut intake = IntakeServiceClient::new(suite.channel.clone());
+    let get = |token: &str| {
+        with_token(
+            GetCustomerRequest {
+                customer_id: "c1".into(),
+            },
+            token,
+        )
+    };
+    let created = tokens
+        .create_token(with_token(
+            pb::CreateTokenRequest {
+                name: "ana".into(),
+                roles: vec![pb::Role::Analyst as i32],
+                expires_in_days: 30,
+                ..Default::default()
+            },
+            &suite.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let token = created.token.unwrap();
+    assert_eq!(token.state(), pb::TokenState::Active);
+    assert!(token.person_id.starts_with("psn_"));
+    // The token works, and is now in this process's cache.
+    let served = intake.get_customer(get(&created.secret)).await.unwrap_err();
+    assert_eq!(served.code(), Code::NotFound);
+
+    // Rotation without grace: the old token is refused at once, the new one works.
+    let rotated = tokens
+        .rotate_token(with_token(
+            pb::RotateTokenRequest {
+                token_id: token.token_id.clone(),
+                grace_minutes: 0,
+            },
+            &suite.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let new_token = rotated.token.unwrap();
+    assert_eq!(new_token.person_id, token.person_id);
+    let old = intake.get_customer(get(&created.secret)).await.unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated);
+    let new = intake.get_customer(get(&rotated.secret)).await.unwrap_err();
+    assert_eq!(new.code(), Code::NotFound);
+
+    // Revocation: refused at once on this process although the token was just used.
+    tokens
+        .revoke_token(with_token(
+            pb::RevokeTokenRequest {
+                token_id: new_token.token_id.clone(),
+            },
+            &suite.admin_token,
+        ))
+        .await
+        .unwrap();
+    let revoked = intake.get_customer(get(&rotated.secret)).await.unwrap_err();
+    assert_eq!(revoked.code(), Code::Unauthenticated);
+    let listed = tokens
+        .list_tokens(with_token(pb::ListTokensRequest {}, &suite.admin_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    let states: Vec<(String, pb::TokenState)> = listed
+        .iter()
+        .filter(|listed| listed.name == "ana")
+        .map(|listed| (listed.token_id.clone(), listed.state()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (token.token_id.clone(), pb::TokenState::Revoked),
+            (new_token.token_id.clone(), pb::TokenState::Revoked),
+        ]
+    );
+
+    // Only an administrator; bad input named field by field; unknown ids NOT_FOUND.
+    let analyst = suite.issue_token("ana", &[Role::Analyst]).await;
+    let denied = tokens
+        .list_tokens(with_token(pb::ListTokensRequest {}, &analyst))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let bad = tokens
+        .create_token(with_token(
+            pb::CreateTokenRequest {
+                expires_in_days: 5000,
+                ..Default::default()
+            },
+            &suite.admin_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields: Vec<String> = bad
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|violation| violation.field.clone())
+        .collect();
+    assert_eq!(fields, ["name", "roles", "expires_in_days"]);
+    let unknown = tokens
+        .revoke_token(with_token(
+            pb::RevokeTokenRequest {
+                token_id: "prn_nobody".into(),
+            },
+            &suite.admin_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    suite.stop().await;
+}

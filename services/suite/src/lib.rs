@@ -375,7 +375,7 @@ impl Application {
         // Bound first: the services of this process call each other at this address.
         let listeners = Listeners::bind(settings).await?;
         let (authenticator, process_token) =
-            Authenticator::new(token_store).with_process_credential(process_principal());
+            Authenticator::new(token_store.clone()).with_process_credential(process_principal());
         let peers = PeerDirectory {
             settings,
             selection,
@@ -387,6 +387,10 @@ impl Application {
         };
 
         let mut parts = ServerParts::default();
+        parts.add_service(
+            identity::service::server(token_store.clone(), authenticator.clone()),
+            identity::service::access_policy(),
+        );
         parts.add_dependency(Dependency::Database("identity", identity_database.clone()));
         let mut databases = vec![identity_database];
         let redis = match &settings.backend {

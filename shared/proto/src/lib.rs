@@ -19,4 +19,5 @@ pub mod service_names {
     pub const LIMITS: &str = "credit.v1.LimitService";
     pub const COLLECTIONS: &str = "credit.v1.CollectionsService";
     pub const OPERATIONS: &str = "credit.v1.OperationsService";
+    pub const TOKENS: &str = "credit.v1.TokenService";
 }

@@ -6,6 +6,7 @@
 //! same pair of eyes. A token works until it expires or is revoked; only its hash is kept.
 
 mod authenticator;
+pub mod service;
 mod store;
 
 use std::collections::BTreeSet;
