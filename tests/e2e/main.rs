@@ -8,6 +8,7 @@
 )]
 
 mod arbitrary;
+mod audit;
 mod auth;
 mod authorize;
 mod cases;
@@ -163,6 +164,7 @@ mod both {
         a_write_off_needs_a_second_person_with_enough_authority,
         kpis_of_a_period_match_hand_computed_figures,
     );
+    on_both_backends!(audit: audit_verify_finds_an_edited_or_deleted_row);
     on_both_backends!(credit_notes:
         credit_notes_need_authority_and_above_the_threshold_a_second_person,
         a_valid_dispute_above_the_threshold_waits_for_a_second_person,

@@ -31,8 +31,7 @@ pub use api::CollectionsApi;
 pub use app::{CollectionsConfig, CollectionsPeers};
 
 /// This service's store: schema `collections` on PostgreSQL, `collections.db` on SQLite.
-pub static STORE: StoreSpec =
-    credit_runtime::service_store!("collections", outbox: 1, outbox_packed: 6, keys_per_caller: 9);
+pub static STORE: StoreSpec = credit_runtime::service_store!("collections", outbox: 1, outbox_packed: 6, keys_per_caller: 9, audit_chain: 13);
 
 /// The collections service as a process runs it.
 #[derive(Debug)]

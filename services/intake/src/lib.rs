@@ -20,8 +20,7 @@ use credit_proto::v1::intake_service_server::IntakeServiceServer;
 use credit_runtime::{Database, StoreSpec};
 
 /// This service's store: schema `intake` on PostgreSQL, `intake.db` on SQLite.
-pub static STORE: StoreSpec =
-    credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
+pub static STORE: StoreSpec = credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5, audit_chain: 6);
 
 /// `ImportCustomers` may run this long (up to 50,000 rows a call) instead of the default
 /// per-call deadline.

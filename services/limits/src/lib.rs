@@ -33,8 +33,7 @@ pub const RECONCILE_DEADLINE: std::time::Duration = std::time::Duration::from_se
 pub const RECONCILE_PATH: &str = "/credit.v1.LimitService/ReconcileExposure";
 
 /// This service's store: schema `limits` on PostgreSQL, `limits.db` on SQLite.
-pub static STORE: StoreSpec =
-    credit_runtime::service_store!("limits", outbox: 1, outbox_packed: 10, keys_per_caller: 15);
+pub static STORE: StoreSpec = credit_runtime::service_store!("limits", outbox: 1, outbox_packed: 10, keys_per_caller: 15, audit_chain: 16);
 
 /// What limits runs: its server, the handlers of the events it consumes, and the background
 /// work for the caller to run.

@@ -32,8 +32,7 @@ use credit_runtime::{Database, StoreSpec};
 pub use api::RatingApi;
 
 /// This service's store: schema `rating` on PostgreSQL, `rating.db` on SQLite.
-pub static STORE: StoreSpec =
-    credit_runtime::service_store!("rating", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
+pub static STORE: StoreSpec = credit_runtime::service_store!("rating", outbox: 1, outbox_packed: 4, keys_per_caller: 5, audit_chain: 7);
 
 /// The services rating asks over gRPC.
 #[derive(Debug, Clone)]

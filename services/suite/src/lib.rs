@@ -28,6 +28,7 @@ use credit_runtime::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod audit_cli;
 pub mod client;
 pub mod demo;
 pub mod events_cli;

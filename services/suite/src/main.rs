@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use credit_runtime::telemetry::init_telemetry;
 use credit_runtime::{Backend, Settings};
+use credit_suite::audit_cli::AuditCommand;
 use credit_suite::demo::DemoArgs;
 use credit_suite::events_cli::EventsArgs;
 use credit_suite::import::ImportArgs;
@@ -47,6 +48,14 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check the tamper-evident audit trail of every service.
+    ///
+    /// `audit verify` recomputes each service's audit chain (every entry hashed over the one
+    /// before it) and compares intake's customer audit rows with what the chain recorded.
+    /// Exit code 0: intact; 1: an entry was edited, deleted or inserted out of turn (each named
+    /// on a line); 2: the check could not be made.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Register the customers of a CSV file through IntakeService.ImportCustomers
     /// (see docs/import.md). Exit code 0: every row imported; 1: some rows invalid or failed;
     /// 2: nothing could be imported.
@@ -125,17 +134,22 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Serve { services } => serve(settings, &services).await,
-            Command::Migrate => migrate(settings).await,
-            Command::Token(command) => credit_suite::tokens_cli::run(settings, command).await,
+            Command::Serve { services } => {
+                serve(settings, &services).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Migrate => migrate(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Token(command) => credit_suite::tokens_cli::run(settings, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Audit(command) => credit_suite::audit_cli::run(settings, command).await,
             // Dispatched above, before the settings are loaded.
             Command::Import(_) | Command::Reconcile(_) | Command::Demo(_) | Command::Events(_) => {
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => fail(&*error),
     }
 }

@@ -2,6 +2,7 @@
 //! store connections and the gRPC server.
 
 pub mod admission;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod deadline;

@@ -127,6 +127,8 @@ pub enum CommonMigration {
     OutboxPacked,
     /// Idempotency keys scoped per caller, with an index to sweep them by age.
     IdempotencyKeysPerCaller,
+    /// The audit trail chained by hash (see [`crate::audit`]).
+    AuditChain,
 }
 
 impl CommonMigration {
@@ -135,6 +137,7 @@ impl CommonMigration {
             CommonMigration::Outbox => "outbox",
             CommonMigration::OutboxPacked => "outbox packed",
             CommonMigration::IdempotencyKeysPerCaller => "idempotency keys per caller",
+            CommonMigration::AuditChain => "audit chain",
         }
     }
 
@@ -158,6 +161,12 @@ impl CommonMigration {
             (CommonMigration::IdempotencyKeysPerCaller, Engine::Sqlite) => {
                 include_str!("../migrations/common/sqlite/idempotency_keys_per_caller.sql")
             }
+            (CommonMigration::AuditChain, Engine::Postgres) => {
+                include_str!("../migrations/common/postgres/audit_chain.sql")
+            }
+            (CommonMigration::AuditChain, Engine::Sqlite) => {
+                include_str!("../migrations/common/sqlite/audit_chain.sql")
+            }
         }
     }
 }
@@ -167,11 +176,11 @@ impl CommonMigration {
 /// migrations at the versions this service first had them.
 ///
 /// ```text
-/// pub static STORE: StoreSpec = credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5);
+/// pub static STORE: StoreSpec = credit_runtime::service_store!("intake", outbox: 1, outbox_packed: 4, keys_per_caller: 5, audit_chain: 6);
 /// ```
 #[macro_export]
 macro_rules! service_store {
-    ($name:literal, outbox: $outbox:literal, outbox_packed: $packed:literal, keys_per_caller: $keys:literal) => {
+    ($name:literal, outbox: $outbox:literal, outbox_packed: $packed:literal, keys_per_caller: $keys:literal, audit_chain: $audit:literal) => {
         $crate::storage::StoreSpec {
             name: $name,
             postgres_migrations: {
@@ -191,6 +200,7 @@ macro_rules! service_store {
                     $keys,
                     $crate::store::CommonMigration::IdempotencyKeysPerCaller,
                 ),
+                ($audit, $crate::store::CommonMigration::AuditChain),
             ],
         }
     };

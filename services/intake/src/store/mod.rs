@@ -3,6 +3,7 @@
 //! implementation, on PostgreSQL and on the embedded SQLite file, is [`SqlIntakeStore`].
 //! Every change commits together with its audit entry and its outbox event.
 
+pub mod audit;
 mod rows;
 mod sql;
 

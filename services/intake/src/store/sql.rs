@@ -50,18 +50,37 @@ impl SqlIntakeStore {
     }
 }
 
+/// The kind of a customer audit entry in the audit chain.
+pub const CUSTOMER_AUDIT_KIND: &str = "customer.audit";
+
+/// Writes a customer audit entry and appends it to the audit chain, in the transaction of the
+/// change it records: the chain holds the entry as written, so `audit verify` can tell an
+/// entry edited in `customer_audit` afterwards.
 macro_rules! insert_audit {
-    ($tx:expr, $sql:ident, $audit:expr) => {
+    ($tx:ident, $sql:ident, $audit:expr) => {{
+        let audit: &AuditEntry = $audit;
         sqlx::query(&$sql(
             "INSERT INTO customer_audit (id, customer_id, document, changed_at) VALUES ($1, $2, $3, $4)",
         ))
-        .bind(&$audit.id)
-        .bind(&$audit.customer_id)
-        .bind(Json($audit))
-        .bind($audit.changed_at)
+        .bind(&audit.id)
+        .bind(&audit.customer_id)
+        .bind(Json(audit))
+        .bind(audit.changed_at)
         .execute(&mut *$tx)
-        .await?
-    };
+        .await?;
+        let entry = serde_json::to_string(audit).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        credit_runtime::append_audit!(
+            $tx,
+            $sql,
+            &credit_runtime::audit::AuditRecord {
+                kind: CUSTOMER_AUDIT_KIND,
+                record_id: &audit.id,
+                actor: &audit.actor.name,
+                entry,
+            }
+        )
+        .await?;
+    }};
 }
 
 fn registration_column(customer: &Customer) -> Option<String> {
