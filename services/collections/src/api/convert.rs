@@ -27,6 +27,18 @@ pub fn actor(name: &str) -> Option<pb::Actor> {
     Some(pb::Actor::from(&credit_core::Actor::named(name)))
 }
 
+/// A checker's decision (`ApprovalDecision`): `true` to approve, `false` to reject.
+pub fn approve_or_reject(decision: i32) -> Result<bool, ServiceError> {
+    match pb::ApprovalDecision::try_from(decision) {
+        Ok(pb::ApprovalDecision::Approve) => Ok(true),
+        Ok(pb::ApprovalDecision::Reject) => Ok(false),
+        _ => Err(ServiceError::invalid(
+            "decision",
+            "must be APPROVE or REJECT",
+        )),
+    }
+}
+
 /// A required id of at most [`MAX_ID_LEN`] characters.
 pub fn required_id(field: &str, value: &str) -> Result<String, ServiceError> {
     credit_core::required_text(field, value, MAX_ID_LEN)

@@ -244,14 +244,7 @@ impl Collections {
         let today = Utc::now().date_naive();
         let request_id = required_id("request_id", &request.request_id);
         let write_off_id = required_id("write_off_id", &request.write_off_id);
-        let approve = match pb::ApprovalDecision::try_from(request.decision) {
-            Ok(pb::ApprovalDecision::Approve) => Ok(true),
-            Ok(pb::ApprovalDecision::Reject) => Ok(false),
-            _ => Err(ServiceError::invalid(
-                "decision",
-                "must be APPROVE or REJECT",
-            )),
-        };
+        let approve = convert::approve_or_reject(request.decision);
         let reason = required_text("reason", &request.reason);
         let ((request_id, write_off_id), (approve, reason)) =
             both(both(request_id, write_off_id), both(approve, reason))?;
