@@ -304,4 +304,16 @@ pub async fn a_valid_dispute_above_the_threshold_waits_for_a_second_person(suite
     assert_eq!(disputes[0].status(), pb::DisputeStatus::ResolvedValid);
     assert_eq!(disputes[0].credit_note_id, waiting.credit_note_id);
     assert_eq!(disputes[0].resolved_by.as_ref().unwrap().principal, "mgr");
+
+    // The request, the refused second one (nothing of it lands) and the decision are in
+    // collections' audit chain, intact.
+    let verdict = credit_suite::audit_cli::verify(&suite.settings).await.unwrap();
+    assert!(!verdict.tampered, "{:?}", verdict.lines);
+    assert!(
+        verdict
+            .lines
+            .contains(&"collections: 2 entries, chain intact".to_owned()),
+        "{:?}",
+        verdict.lines
+    );
 }

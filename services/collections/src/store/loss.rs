@@ -426,6 +426,29 @@ impl LossStore for SqlLossStore {
                 .bind(seq)
                 .execute(&mut *tx)
                 .await?;
+                let entry = serde_json::json!({
+                    "write_off_id": write_off_id,
+                    "invoice_id": &decided.invoice_id,
+                    "customer_id": &decided.customer_id,
+                    "amount": decided.amount.to_string(),
+                    "currency": decided.currency.code(),
+                    "status": decided.status.name(),
+                    "requested_by": &decided.requested_by,
+                    "requested_by_id": &decided.requested_by_id,
+                    "decided_by": &decided.decided_by,
+                    "decision_reason": &decided.decision_reason,
+                });
+                credit_runtime::append_audit!(
+                    tx,
+                    sql,
+                    &credit_runtime::audit::AuditRecord {
+                        kind: "write_off.decided",
+                        record_id: write_off_id,
+                        actor: &decided.decided_by,
+                        entry: entry.to_string(),
+                    }
+                )
+                .await?;
                 if let Some(movement) = &changes.movement {
                     sqlx::query(&sql(
                         "INSERT INTO receivable_movements (movement_id, customer_id, invoice_id, kind, amount, \

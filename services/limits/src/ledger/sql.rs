@@ -511,6 +511,19 @@ impl LedgerStore for SqlLedger {
                         .await?;
                     return Err(LedgerError::ReferralNotOpen(Box::new(current.into_referral())));
                 }
+                credit_runtime::append_audit!(
+                    tx,
+                    sql,
+                    &credit_runtime::audit::AuditRecord {
+                        kind: "referral.decided",
+                        record_id: &decided.id,
+                        actor: decided.decided_by.as_ref().map_or("", |actor| actor.name.as_str()),
+                        // A referral is plain fields (no map keys to refuse): it always
+                        // serializes, as its stored document does just above.
+                        entry: serde_json::to_string(decided).unwrap_or_default(),
+                    }
+                )
+                .await?;
                 if let Some(FencedHold { hold, group_epoch }) = hold {
                     let current: Option<i64> = sqlx::query_scalar(&sql(lock))
                         .bind(format!("customer:{}", hold.customer_id))

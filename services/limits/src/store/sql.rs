@@ -225,6 +225,22 @@ impl LimitStore for SqlLimitStore {
             if updated.rows_affected() != 1 {
                 return Err(not_pending());
             }
+            let entry = serde_json::to_string(decided)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            credit_runtime::append_audit!(
+                tx,
+                sql,
+                &credit_runtime::audit::AuditRecord {
+                    kind: "limit_request.decided",
+                    record_id: &decided.id,
+                    actor: decided
+                        .decided_by
+                        .as_ref()
+                        .map_or("", |actor| actor.name.as_str()),
+                    entry,
+                }
+            )
+            .await?;
             if let Some(approval) = approval
                 && matches!(approval.limit.scope, Scope::Customer(_))
             {

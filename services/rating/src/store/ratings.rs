@@ -516,6 +516,28 @@ impl RatingStore for SqlRatingStore {
             .bind(override_document(&decided))
             .execute(&mut *tx)
             .await?;
+            let entry = serde_json::json!({
+                "override_id": override_id,
+                "rating_id": &rating_id,
+                "status": decided.status.stored_name(),
+                "proposed_by": decided.proposed_by.as_ref().map(|actor| &actor.name),
+                "decided_by": decided.decided_by.as_ref().map(|actor| &actor.name),
+                "comment": &decided.decision_comment,
+            });
+            credit_runtime::append_audit!(
+                tx,
+                sql,
+                &credit_runtime::audit::AuditRecord {
+                    kind: "rating_override.decided",
+                    record_id: override_id,
+                    actor: decided
+                        .decided_by
+                        .as_ref()
+                        .map_or("", |actor| actor.name.as_str()),
+                    entry: entry.to_string(),
+                }
+            )
+            .await?;
             if let Some(effective) = &effective {
                 sqlx::query(&sql(
                     "UPDATE ratings SET grade = $2, grade_rank = $3, pd = $4, override_id = $5, next_review_date = $6 \

@@ -112,6 +112,28 @@ macro_rules! write_credit_note_approval {
                     }
                     Err(error) => return Err(error.into()),
                 }
+                let entry = serde_json::json!({
+                    "credit_note_id": &request.credit_note_id,
+                    "credit_note_number": &request.credit_note_number,
+                    "invoice_id": &request.invoice_id,
+                    "amount": request.amount.to_string(),
+                    "currency": request.currency.code(),
+                    "dispute_id": &request.dispute_id,
+                    "reason": &request.reason,
+                    "requested_by": &request.requested_by.name,
+                    "requested_by_person": &request.requested_by.person_id,
+                });
+                credit_runtime::append_audit!(
+                    $tx,
+                    $sql,
+                    &credit_runtime::audit::AuditRecord {
+                        kind: "credit_note.requested",
+                        record_id: &request.credit_note_id,
+                        actor: &request.requested_by.name,
+                        entry: entry.to_string(),
+                    }
+                )
+                .await?;
             }
             if let Some(decision) = &changes.credit_note_decision {
                 let decided = sqlx::query(&$sql(
@@ -134,6 +156,23 @@ macro_rules! write_credit_note_approval {
                         ),
                     ));
                 }
+                let entry = serde_json::json!({
+                    "credit_note_id": &decision.credit_note_id,
+                    "status": decision.status.name(),
+                    "decided_by": &decision.decided_by,
+                    "decision_reason": &decision.decision_reason,
+                });
+                credit_runtime::append_audit!(
+                    $tx,
+                    $sql,
+                    &credit_runtime::audit::AuditRecord {
+                        kind: "credit_note.decided",
+                        record_id: &decision.credit_note_id,
+                        actor: &decision.decided_by,
+                        entry: entry.to_string(),
+                    }
+                )
+                .await?;
             }
             Ok::<(), $crate::store::StoreError>(())
         }
