@@ -24,6 +24,14 @@ async fn losing_the_database_turns_health_to_not_serving() {
     }
     // Liveness stays up: an outage must not restart every pod.
     assert_eq!(suite.health("").await.unwrap(), ServingStatus::Serving);
+    // The same on the metrics port, for HTTP probes (gRPC probes cannot speak TLS).
+    let metrics = suite.metrics_addr.unwrap();
+    assert_eq!(crate::health::http_status(metrics, "/health").await, 200);
+    assert_eq!(crate::health::http_status(metrics, "/ready").await, 503);
+    assert_eq!(
+        crate::health::http_status(metrics, "/health/credit.v1.LimitService").await,
+        503
+    );
     suite.stop().await;
 }
 

@@ -100,6 +100,14 @@ impl TestSuite {
         suite
     }
 
+    /// `selection` on the stores `settings` already names (servers a test started itself),
+    /// with an ADMIN token issued into its identity store.
+    pub async fn on_backend(settings: Settings, selection: ServiceSelection) -> Self {
+        let mut suite = Self::start(settings, selection, None).await;
+        suite.admin_token = suite.issue_token("admin", &[Role::Admin]).await;
+        suite
+    }
+
     async fn start(
         settings: Settings,
         selection: ServiceSelection,
@@ -122,7 +130,16 @@ impl TestSuite {
                 .await
                 .expect("the suite serves until stopped");
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
+        // Over TLS when the suite serves it, trusting what its own services trust when they call
+        // each other: its server certificate, and its client certificate under mutual TLS.
+        let scheme = if settings.tls.serves_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        let channel = credit_runtime::tls::ClientTls::for_own_server(&settings.tls)
+            .unwrap()
+            .endpoint("the test suite", &format!("{scheme}://{addr}"))
             .unwrap()
             .connect_lazy();
         Self {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use credit_runtime::config::ConfigError;
 use secrecy::ExposeSecret;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::import::SuiteTarget;
 
@@ -42,13 +42,9 @@ impl SuiteConnection {
                     "the token holds characters that cannot be sent in a header",
                 )
             })?;
-        let endpoint = Endpoint::from_shared(target.addr.clone())
-            .map_err(|_| {
-                ConfigError::new(
-                    "--addr (CREDIT_ADDR)",
-                    format!("'{}' is not a URL", target.addr),
-                )
-            })?
+        let endpoint = target
+            .tls
+            .endpoint("--addr (CREDIT_ADDR)", &target.addr)?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
         let channel = endpoint

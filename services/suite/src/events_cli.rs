@@ -37,7 +37,8 @@ pub const EXIT_ERROR: u8 = 2;
 pub struct EventsArgs {
     #[command(subcommand)]
     pub command: EventsCommand,
-    /// Address of the suite [default: http:// + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
+    /// Address of the suite, http:// or https:// [default: http:// (https:// with
+    /// CREDIT_TLS_CERT_FILE) + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
     #[arg(long, env = "CREDIT_ADDR", global = true)]
     pub addr: Option<String>,
     /// File holding the bearer token of an ADMIN, when CREDIT_TOKEN is not set

@@ -23,6 +23,7 @@ use credit_runtime::peers::{self, PeerChannel};
 use credit_runtime::server::ServeError;
 use credit_runtime::server::TaskLiveness;
 use credit_runtime::storage::StorageError;
+use credit_runtime::tls::ClientTls;
 use credit_runtime::{
     BoundServer, Database, Dependency, Listeners, RedisHandle, ServerParts, StoreSpec,
 };
@@ -163,6 +164,12 @@ struct PeerDirectory<'a> {
     selection: &'a ServiceSelection,
     local_url: String,
     process_token: SecretString,
+    /// TLS of the calls to this process's own port: its own certificate trusted, its client
+    /// certificate presented. An error (mutual TLS without a client certificate) stops
+    /// start-up only when a service here calls another one here.
+    own_tls: Result<ClientTls, ConfigError>,
+    /// TLS of the calls to other processes (`CREDIT_TLS_CA_FILE`, the client certificate).
+    peer_tls: ClientTls,
 }
 
 impl PeerDirectory<'_> {
@@ -171,8 +178,15 @@ impl PeerDirectory<'_> {
         let timeout = self.settings.request_timeout;
         if self.selection.contains(kind) {
             let setting = "--listen-addr (CREDIT_LISTEN_ADDR)";
-            return peers::connect_lazy(setting, &self.local_url, &self.process_token, timeout)
-                .map(Some);
+            let tls = self.own_tls.as_ref().map_err(Clone::clone)?;
+            return peers::connect_lazy(
+                setting,
+                &self.local_url,
+                &self.process_token,
+                timeout,
+                tls,
+            )
+            .map(Some);
         }
         let configured = &self.settings.peers;
         let (setting, url) = match kind {
@@ -190,7 +204,7 @@ impl PeerDirectory<'_> {
                 format!("is required to call the service at {setting}: issue a token to this service's principal"),
             )
         })?;
-        peers::connect_lazy(setting, url, token, timeout).map(Some)
+        peers::connect_lazy(setting, url, token, timeout, &self.peer_tls).map(Some)
     }
 }
 
@@ -365,6 +379,9 @@ impl Application {
         }
         let max_connections = settings.database_max_connections;
         let migrate = settings.migrate_on_start;
+        if let Backend::Production { database_url, .. } = &settings.backend {
+            credit_runtime::storage::warn_unless_postgres_verified(database_url);
+        }
 
         let identity_database =
             Database::open(&settings.backend, &IDENTITY_STORE, max_connections, migrate).await?;
@@ -385,6 +402,8 @@ impl Application {
                 source,
             })?,
             process_token,
+            own_tls: ClientTls::for_own_server(&settings.tls),
+            peer_tls: ClientTls::load(&settings.tls)?,
         };
 
         let mut parts = ServerParts::default();
@@ -400,7 +419,12 @@ impl Application {
                 redis_key_prefix,
                 ..
             } => {
-                let redis = RedisHandle::connect(redis_url, redis_key_prefix).await?;
+                let redis = RedisHandle::connect_with_ca(
+                    redis_url,
+                    redis_key_prefix,
+                    settings.tls.redis_ca_file.as_deref(),
+                )
+                .await?;
                 parts.add_dependency(Dependency::Redis(redis.clone()));
                 Some(redis)
             }

@@ -43,7 +43,8 @@ pub struct ReconcileArgs {
     /// id ends the run before anything is checked [default: every customer].
     #[arg(long = "customer", value_name = "ID")]
     pub customers: Vec<String>,
-    /// Address of the suite [default: http:// + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
+    /// Address of the suite, http:// or https:// [default: http:// (https:// with
+    /// CREDIT_TLS_CERT_FILE) + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
     #[arg(long, env = "CREDIT_ADDR")]
     pub addr: Option<String>,
     /// File holding the bearer token of an ADMIN, when CREDIT_TOKEN is not set

@@ -98,6 +98,13 @@ struct RawSettings {
     rate_limit_per_second: Option<Scalar>,
     rate_limit_burst: Option<Scalar>,
     reflection: Option<Scalar>,
+    tls_cert_file: Option<Scalar>,
+    tls_key_file: Option<Scalar>,
+    tls_client_ca_file: Option<Scalar>,
+    tls_ca_file: Option<Scalar>,
+    tls_client_cert_file: Option<Scalar>,
+    tls_client_key_file: Option<Scalar>,
+    redis_ca_file: Option<Scalar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +167,106 @@ pub struct PeerUrls {
     pub service_token: Option<SecretString>,
 }
 
+/// A certificate (PEM, the chain from the certificate itself up) and its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// TLS of the gRPC port and of the connections this process opens (README, "TLS"). Every file
+/// named here was read and checked when the settings loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `CREDIT_TLS_CERT_FILE` / `CREDIT_TLS_KEY_FILE`: the gRPC port speaks TLS, and only TLS.
+    pub server: Option<IdentityFiles>,
+    /// `CREDIT_TLS_CLIENT_CA_FILE`: mutual TLS; a client must present a certificate this CA
+    /// signed, or the handshake fails.
+    pub client_ca_file: Option<PathBuf>,
+    /// `CREDIT_TLS_CA_FILE`: the CAs trusted on `https://` addresses (peers, the command-line
+    /// clients) instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// `CREDIT_TLS_CLIENT_CERT_FILE` / `CREDIT_TLS_CLIENT_KEY_FILE`: presented on `https://`
+    /// addresses that ask for a client certificate, this process's own port included.
+    pub client: Option<IdentityFiles>,
+    /// `CREDIT_REDIS_CA_FILE`: the CAs trusted for a `rediss://` `CREDIT_REDIS_URL` instead of
+    /// the system's roots.
+    pub redis_ca_file: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Reads the TLS settings through `value` (a setting's text by its name, such as
+    /// `CREDIT_TLS_CERT_FILE`) and checks every file they name.
+    pub fn parse(value: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::tls::{
+            CA_FILE, CERT_FILE, CLIENT_CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, KEY_FILE,
+            REDIS_CA_FILE,
+        };
+        let path = |setting: &str| {
+            value(setting)
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty())
+                .map(PathBuf::from)
+        };
+        let server = identity_files((CERT_FILE, path(CERT_FILE)), (KEY_FILE, path(KEY_FILE)))?;
+        let client_ca_file = path(CLIENT_CA_FILE);
+        if client_ca_file.is_some() && server.is_none() {
+            return Err(ConfigError::new(
+                CLIENT_CA_FILE,
+                format!(
+                    "needs {CERT_FILE} and {KEY_FILE}: client certificates are asked for in the \
+                     TLS handshake"
+                ),
+            ));
+        }
+        let settings = Self {
+            server,
+            client_ca_file,
+            ca_file: path(CA_FILE),
+            client: identity_files(
+                (CLIENT_CERT_FILE, path(CLIENT_CERT_FILE)),
+                (CLIENT_KEY_FILE, path(CLIENT_KEY_FILE)),
+            )?,
+            redis_ca_file: path(REDIS_CA_FILE),
+        };
+        crate::tls::check(&settings)?;
+        Ok(settings)
+    }
+
+    /// The TLS settings of the environment alone, for a client whose other settings do not
+    /// load.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(&|name| std::env::var(name).ok())
+    }
+
+    /// Whether the gRPC port speaks TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.server.is_some()
+    }
+}
+
+/// A certificate and its key: both or neither.
+fn identity_files(
+    (cert_setting, cert_file): (&str, Option<PathBuf>),
+    (key_setting, key_file): (&str, Option<PathBuf>),
+) -> Result<Option<IdentityFiles>, ConfigError> {
+    match (cert_file, key_file) {
+        (None, None) => Ok(None),
+        (Some(cert_file), Some(key_file)) => Ok(Some(IdentityFiles {
+            cert_file,
+            key_file,
+        })),
+        (Some(_), None) => Err(ConfigError::new(
+            key_setting,
+            format!("is required with {cert_setting} (a certificate needs its private key)"),
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            cert_setting,
+            format!("is required with {key_setting} (a private key needs its certificate)"),
+        )),
+    }
+}
+
 /// Typed, validated settings of a `credit-suite` process.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -201,6 +308,9 @@ pub struct Settings {
     /// `CREDIT_IDEMPOTENCY_RETENTION_HOURS`: how long a request_id is remembered; a retry
     /// within it gets the first answer, after it the same id is new work (24 by default).
     pub idempotency_retention: Duration,
+    /// TLS of the gRPC port, of the calls to peers, and of Redis (`CREDIT_TLS_*`,
+    /// `CREDIT_REDIS_CA_FILE`); PostgreSQL's is in `CREDIT_DATABASE_URL` (`sslmode`).
+    pub tls: TlsSettings,
 }
 
 /// A person's call budget: `per_second` sustained, `burst` at once.
@@ -267,6 +377,7 @@ impl Settings {
         };
         let base_currency = Currency::parse(raw.base_currency.as_deref().unwrap_or("CNY"))
             .map_err(|error| ConfigError::new("CREDIT_BASE_CURRENCY", error.to_string()))?;
+        let tls = parse_tls(&raw, &backend)?;
         Ok(Self {
             listen_addr,
             metrics_addr,
@@ -362,6 +473,7 @@ impl Settings {
                         1..=8_760,
                     )?,
             ),
+            tls,
         })
     }
 
@@ -391,8 +503,41 @@ impl Settings {
             // comparison would make its figures depend on timing.
             exposure_reconcile_interval: None,
             idempotency_retention: Duration::from_secs(3_600 * DEFAULT_IDEMPOTENCY_RETENTION_HOURS),
+            tls: TlsSettings::default(),
         }
     }
+}
+
+fn parse_tls(raw: &RawSettings, backend: &Backend) -> Result<TlsSettings, ConfigError> {
+    let redis_ca_set = raw
+        .redis_ca_file
+        .as_deref()
+        .is_some_and(|path| !path.trim().is_empty());
+    let rediss = match backend {
+        Backend::Production { redis_url, .. } => {
+            url::Url::parse(redis_url.expose_secret()).is_ok_and(|url| url.scheme() == "rediss")
+        }
+        Backend::Embedded { .. } => false,
+    };
+    if redis_ca_set && !rediss {
+        return Err(ConfigError::new(
+            crate::tls::REDIS_CA_FILE,
+            "is used only with a rediss:// CREDIT_REDIS_URL (Redis over TLS)",
+        ));
+    }
+    TlsSettings::parse(&|name| {
+        match name {
+            crate::tls::CERT_FILE => raw.tls_cert_file.as_ref(),
+            crate::tls::KEY_FILE => raw.tls_key_file.as_ref(),
+            crate::tls::CLIENT_CA_FILE => raw.tls_client_ca_file.as_ref(),
+            crate::tls::CA_FILE => raw.tls_ca_file.as_ref(),
+            crate::tls::CLIENT_CERT_FILE => raw.tls_client_cert_file.as_ref(),
+            crate::tls::CLIENT_KEY_FILE => raw.tls_client_key_file.as_ref(),
+            crate::tls::REDIS_CA_FILE => raw.redis_ca_file.as_ref(),
+            _ => None,
+        }
+        .map(|Scalar(text)| text.clone())
+    })
 }
 
 fn parse_addr(setting: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -622,6 +767,38 @@ mod tests {
         assert_eq!(error.setting, "CREDIT_SHUTDOWN_TIMEOUT_SECS");
         let error = load_with(&[("CREDIT_INTAKE_URL", "intake:50051")]).unwrap_err();
         assert_eq!(error.setting, "CREDIT_INTAKE_URL");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_and_are_checked_at_load() {
+        let error = load_with(&[("CREDIT_TLS_CERT_FILE", "server.pem")]).unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_KEY_FILE");
+        let error = load_with(&[("CREDIT_TLS_KEY_FILE", "server.key")]).unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_CERT_FILE");
+        let error = load_with(&[("CREDIT_TLS_CLIENT_CERT_FILE", "client.pem")]).unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_CLIENT_KEY_FILE");
+        let error = load_with(&[("CREDIT_TLS_CLIENT_CA_FILE", "ca.pem")]).unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_CLIENT_CA_FILE");
+        // Named files must exist: the process must not start and then fail every handshake.
+        let error = load_with(&[
+            ("CREDIT_TLS_CERT_FILE", "no-such-server.pem"),
+            ("CREDIT_TLS_KEY_FILE", "no-such-server.key"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_CERT_FILE");
+        assert!(!error.to_string().contains('\n'));
+        let error = load_with(&[("CREDIT_TLS_CA_FILE", "no-such-ca.pem")]).unwrap_err();
+        assert_eq!(error.setting, "CREDIT_TLS_CA_FILE");
+        // A Redis CA needs Redis over TLS.
+        let error = load_with(&[
+            ("CREDIT_DATABASE_URL", "postgres://db/credit"),
+            ("CREDIT_REDIS_URL", "redis://cache:6379/0"),
+            ("CREDIT_REDIS_CA_FILE", "ca.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.setting, "CREDIT_REDIS_CA_FILE");
+        assert!(error.problem.contains("rediss://"), "{error}");
+        assert_eq!(load_with(&[]).unwrap().tls, TlsSettings::default());
     }
 
     #[test]

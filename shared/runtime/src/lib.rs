@@ -1,5 +1,5 @@
 //! Runtime wiring every credit service shares: configuration, telemetry, metrics, identity,
-//! store connections and the gRPC server.
+//! store connections, the gRPC server and TLS.
 
 pub mod admission;
 pub mod audit;
@@ -18,8 +18,9 @@ pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 
 pub use auth::principal;
-pub use config::{Backend, ConfigError, Settings};
+pub use config::{Backend, ConfigError, Settings, TlsSettings};
 pub use server::{BoundServer, Dependency, Listeners, ServerParts};
 pub use storage::{Database, RedisHandle, StoreSpec};

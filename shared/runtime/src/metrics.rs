@@ -1,5 +1,7 @@
 //! Prometheus metrics: per-RPC request count and latency, and the event pipeline's figures
-//! ([`EventMetrics`]), served at `GET /metrics`.
+//! ([`EventMetrics`]), served at `GET /metrics`; the same plain-HTTP port answers health
+//! checks at `GET /health` and `GET /health/<service>` for probes that cannot speak gRPC over
+//! TLS (the kubelet's gRPC probes are plain text only).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -276,30 +278,91 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+/// The health statuses of a process, for HTTP probes: the gRPC health service's statuses
+/// and the names of the services the process runs.
+#[derive(Debug)]
+pub struct HttpHealth {
+    pub statuses: tonic_health::server::HealthService,
+    pub services: Vec<&'static str>,
+}
+
+impl HttpHealth {
+    async fn status(&self, service: String) -> Option<bool> {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_server::Health;
+        let request = tonic::Request::new(tonic_health::pb::HealthCheckRequest { service });
+        let response = self.statuses.check(request).await.ok()?;
+        Some(response.get_ref().status() == ServingStatus::Serving)
+    }
+}
+
+/// Serves `GET /metrics` and the health checks on `listener` until `shutdown` resolves:
+/// `/health` is the process's liveness (gRPC service ""), `/health/<service>` one service's
+/// readiness, `/ready` the readiness of every service the process runs. 200 SERVING, 503
+/// NOT_SERVING, 404 for a service this process does not run.
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    health: Arc<HttpHealth>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.render(),
-                )
-            }
-        }),
-    );
+    let (process, service, ready) = (health.clone(), health.clone(), health);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/health",
+            axum::routing::get(move || {
+                let health = process.clone();
+                async move { answer(health.status(String::new()).await) }
+            }),
+        )
+        .route(
+            "/health/{service}",
+            axum::routing::get(
+                move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    let health = service.clone();
+                    async move { answer(health.status(name).await) }
+                },
+            ),
+        )
+        .route(
+            "/ready",
+            axum::routing::get(move || {
+                let health = ready.clone();
+                async move {
+                    let mut all = true;
+                    for name in &health.services {
+                        all &= health.status((*name).to_owned()).await == Some(true);
+                    }
+                    answer(Some(all))
+                }
+            }),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+fn answer(serving: Option<bool>) -> (http::StatusCode, &'static str) {
+    match serving {
+        Some(true) => (http::StatusCode::OK, "SERVING\n"),
+        Some(false) => (http::StatusCode::SERVICE_UNAVAILABLE, "NOT_SERVING\n"),
+        None => (http::StatusCode::NOT_FOUND, "SERVICE_UNKNOWN\n"),
+    }
 }
 
 /// Binds the metrics address; a separate step so a taken port fails start-up, not later.

@@ -13,10 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::config::ConfigError;
 use crate::telemetry::TraceContextInterceptor;
+use crate::tls::ClientTls;
 
 /// How long to wait for a peer's connection before the call fails with UNAVAILABLE.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,17 +49,19 @@ impl Interceptor for PeerCredentials {
     }
 }
 
-/// A lazily connected channel to the peer at `url` (`http://intake:50051`), calling with
-/// `token`; each call gives up after `timeout`. Nothing is dialled until the first call, so
-/// the suite starts even while a peer is still starting.
+/// A lazily connected channel to the peer at `url` (`http://intake:50051`, or `https://` with
+/// `tls`), calling with `token`; each call gives up after `timeout`. Nothing is dialled until
+/// the first call, so the suite starts even while a peer is still starting; what TLS needs
+/// (certificates, roots) is loaded here, so a problem with it stops start-up instead.
 pub fn connect_lazy(
     setting: &str,
     url: &str,
     token: &SecretString,
     timeout: Duration,
+    tls: &ClientTls,
 ) -> Result<PeerChannel, ConfigError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|error| ConfigError::new(setting, format!("'{url}' is not a URL ({error})")))?
+    let endpoint = tls
+        .endpoint(setting, url)?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(timeout)
         .tcp_nodelay(true);
@@ -89,6 +92,7 @@ mod tests {
             "http://127.0.0.1:1",
             &token,
             Duration::from_secs(1),
+            &ClientTls::default(),
         )
         .unwrap_or_else(|error| panic!("{error}"));
         let mut credentials = PeerCredentials {
@@ -116,6 +120,7 @@ mod tests {
             "not a url",
             &SecretString::from("cst_x".to_owned()),
             Duration::from_secs(1),
+            &ClientTls::default(),
         )
         .err()
         .map(|error| error.setting);

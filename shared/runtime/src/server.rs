@@ -12,6 +12,7 @@ use opentelemetry::propagation::TextMapPropagator as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::RoutesBuilder;
+use tonic::transport::ServerTlsConfig;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower_http::classify::GrpcFailureClass;
@@ -25,7 +26,7 @@ use crate::auth::AuthLayer;
 use crate::config::Settings;
 use crate::deadline::DeadlineLayer;
 use crate::identity::Authenticator;
-use crate::metrics::{Metrics, MetricsLayer, serve_metrics};
+use crate::metrics::{HttpHealth, Metrics, MetricsLayer, serve_metrics};
 use crate::rpc_path::RpcPath;
 use crate::storage::{Database, RedisHandle};
 use crate::telemetry::HeaderExtractor;
@@ -199,6 +200,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::config::ConfigError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed: {0}")]
@@ -210,6 +213,7 @@ pub enum ServeError {
 pub struct BoundServer {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    tls: Option<ServerTlsConfig>,
     parts: ServerParts,
     authenticator: Authenticator,
     settings: Settings,
@@ -221,11 +225,15 @@ pub struct BoundServer {
 pub struct Listeners {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    /// The gRPC port's TLS (`CREDIT_TLS_CERT_FILE`); the metrics port is always plain HTTP.
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Listeners {
-    /// Binds the gRPC and metrics addresses, so a taken port fails here with the setting named.
+    /// Binds the gRPC and metrics addresses, so a taken port fails here with the setting named,
+    /// and loads the gRPC port's certificate and key.
     pub async fn bind(settings: &Settings) -> Result<Self, ServeError> {
+        let tls = crate::tls::server_config(&settings.tls)?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .map_err(|source| ServeError::Listen {
@@ -243,6 +251,7 @@ impl Listeners {
         Ok(Self {
             listener,
             metrics_listener,
+            tls,
         })
     }
 
@@ -251,7 +260,8 @@ impl Listeners {
     }
 
     /// The URL this process's own services are called at: the bound address, with an
-    /// unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
+    /// unspecified IP (`0.0.0.0`, `::`) replaced by loopback; `https://` when the port speaks
+    /// TLS (see [`crate::tls::ClientTls::for_own_server`] for what such a call trusts).
     pub fn local_url(&self) -> std::io::Result<String> {
         let mut addr = self.local_addr()?;
         if addr.ip().is_unspecified() {
@@ -261,7 +271,8 @@ impl Listeners {
                 std::net::Ipv6Addr::LOCALHOST.into()
             });
         }
-        Ok(format!("http://{addr}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{addr}"))
     }
 }
 
@@ -290,6 +301,7 @@ impl BoundServer {
         Self {
             listener: listeners.listener,
             metrics_listener: listeners.metrics_listener,
+            tls: listeners.tls,
             parts,
             authenticator,
             settings: settings.clone(),
@@ -315,6 +327,7 @@ impl BoundServer {
         let Self {
             listener,
             metrics_listener,
+            tls,
             parts,
             authenticator,
             settings,
@@ -363,9 +376,21 @@ impl BoundServer {
 
         let metrics_task = metrics_listener.map(|listener| {
             let mut stop = stop_receiver.clone();
-            tokio::spawn(serve_metrics(listener, metrics.clone(), async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            }))
+            // The same statuses as the gRPC health service, for HTTP probes.
+            let health = Arc::new(HttpHealth {
+                statuses: tonic_health::server::HealthService::from_health_reporter(
+                    health_reporter.clone(),
+                ),
+                services: service_names.clone(),
+            });
+            tokio::spawn(serve_metrics(
+                listener,
+                metrics.clone(),
+                health,
+                async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                },
+            ))
         });
 
         let layers = tower::ServiceBuilder::new()
@@ -388,7 +413,13 @@ impl BoundServer {
             .into_inner();
 
         let mut stop_serving = stop_receiver.clone();
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            // Every connection must complete a TLS handshake first (and with
+            // CREDIT_TLS_CLIENT_CA_FILE present a client certificate): plain text is refused.
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(layers)

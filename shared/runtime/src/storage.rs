@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -62,6 +62,11 @@ pub enum StorageError {
     Schema {
         store: &'static str,
         source: sqlx::Error,
+    },
+    #[error("cannot read CREDIT_REDIS_CA_FILE {path}: {source}")]
+    RedisCa {
+        path: String,
+        source: std::io::Error,
     },
     #[error("cannot connect to Redis at CREDIT_REDIS_URL ({url}): {source}")]
     RedisConnect {
@@ -202,6 +207,32 @@ async fn connect_postgres(
         .map_err(connect_error)
 }
 
+/// Warns when `CREDIT_DATABASE_URL` reaches a PostgreSQL server on another machine without
+/// verifying its certificate: `sslmode=prefer` (the default) silently falls back to plain text
+/// when the server offers no TLS, and `require` encrypts without checking who answers.
+pub fn warn_unless_postgres_verified(url: &SecretString) {
+    let Ok(options) = PgConnectOptions::from_str(url.expose_secret()) else {
+        return;
+    };
+    let host = options.get_host();
+    let on_this_machine = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let verified = matches!(
+        options.get_ssl_mode(),
+        PgSslMode::VerifyCa | PgSslMode::VerifyFull
+    );
+    if !on_this_machine && !verified {
+        tracing::warn!(
+            sslmode = ?options.get_ssl_mode(),
+            "CREDIT_DATABASE_URL does not verify the PostgreSQL server: set sslmode=verify-full \
+             (and sslrootcert=<CA file>) in production"
+        );
+    }
+}
+
 enum SchemaError {
     Connect(sqlx::Error),
     Create(sqlx::Error),
@@ -239,7 +270,9 @@ async fn ensure_schema(
 /// A Redis connection shared by a process, with the key prefix every key starts with.
 #[derive(Clone)]
 pub struct RedisHandle {
-    client: redis::Client,
+    /// Shared: with TLS parameters a client is a few hundred bytes, and handles are cloned
+    /// into every task and health probe.
+    client: std::sync::Arc<redis::Client>,
     connection: redis::aio::ConnectionManager,
     key_prefix: String,
 }
@@ -255,19 +288,48 @@ impl std::fmt::Debug for RedisHandle {
 
 impl RedisHandle {
     /// Connects, failing at once when Redis does not answer: a process that starts without
-    /// its cache would only refuse every authorization later.
+    /// its cache would only refuse every authorization later. A `rediss://` URL is TLS,
+    /// verified against the system's roots.
     pub async fn connect(url: &SecretString, key_prefix: &str) -> Result<Self, StorageError> {
+        Self::connect_with_ca(url, key_prefix, None).await
+    }
+
+    /// As [`RedisHandle::connect`]; a `rediss://` URL is verified against the CA certificates
+    /// (PEM) in `ca_file` when given (`CREDIT_REDIS_CA_FILE`), else the system's roots.
+    pub async fn connect_with_ca(
+        url: &SecretString,
+        key_prefix: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, StorageError> {
         let connect_error = |source| StorageError::RedisConnect {
             url: redact_url(url),
             source,
         };
+        // redis-rs builds its TLS configuration with rustls's process-wide provider.
+        crate::tls::install_crypto_provider();
         // TCP_NODELAY: redis-rs leaves Nagle's algorithm on by default, which holds small
         // writes back for delayed ACKs (tens of milliseconds) — on the Authorize path.
         let info = redis::IntoConnectionInfo::into_connection_info(url.expose_secret())
             .map_err(connect_error)?;
         let tcp_settings = info.tcp_settings().clone().set_nodelay(true);
-        let client =
-            redis::Client::open(info.set_tcp_settings(tcp_settings)).map_err(connect_error)?;
+        let info = info.set_tcp_settings(tcp_settings);
+        let client = match ca_file {
+            None => redis::Client::open(info),
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|error| StorageError::RedisCa {
+                    path: path.display().to_string(),
+                    source: error,
+                })?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+        }
+        .map_err(connect_error)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(PROBE_TIMEOUT))
@@ -285,7 +347,7 @@ impl RedisHandle {
         })?
         .map_err(connect_error)?;
         Ok(Self {
-            client,
+            client: std::sync::Arc::new(client),
             connection,
             key_prefix: key_prefix.to_owned(),
         })
@@ -302,7 +364,7 @@ impl RedisHandle {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(response_timeout))
             .set_number_of_retries(1);
-        redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await
+        redis::aio::ConnectionManager::new_with_config((*self.client).clone(), config).await
     }
 
     /// A clone of the multiplexed connection; cheap, and safe to use from many tasks.

@@ -32,13 +32,14 @@ use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_proto::v1::rating_service_client::RatingServiceClient;
 use credit_runtime::config::{Backend, ConfigError, Settings};
 use credit_runtime::identity::{self, IdentityError, NewPrincipal, TokenStore};
+use credit_runtime::tls::ClientTls;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::import::{ImportError, code_name, resolve_target};
+use crate::import::{ImportError, client_tls_settings, code_name, resolve_target};
 use crate::{ADMIN_TOKEN_FILE, StartupError};
 
 mod cash;
@@ -64,7 +65,8 @@ pub const EXIT_FAILED: u8 = 1;
 /// `credit-suite demo`: the arguments, as parsed by clap.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// Address of the suite [default: http:// + CREDIT_LISTEN_ADDR, http://127.0.0.1:50051].
+    /// Address of the suite, http:// or https:// [default: http:// (https:// with
+    /// CREDIT_TLS_CERT_FILE) + CREDIT_LISTEN_ADDR, http://127.0.0.1:50051].
     #[arg(long, visible_alias = "addr", env = "CREDIT_ADDR")]
     pub endpoint: Option<String>,
     /// The checker's token (CREDIT_MANAGER with approval authority covering the proposed limit
@@ -306,10 +308,11 @@ fn bearer(actor: &Actor) -> Result<Bearer, DemoError> {
         })
 }
 
-/// Connects to `endpoint` (`http://host:port`), failing fast when nothing answers there.
-pub async fn connect(endpoint: &str) -> Result<Channel, DemoError> {
-    let parsed = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|_| ConfigError::new("--endpoint", format!("'{endpoint}' is not a URL")))?
+/// Connects to `endpoint` (`http://host:port`, or `https://` with `tls`), failing fast when
+/// nothing answers there.
+pub async fn connect(endpoint: &str, tls: &ClientTls) -> Result<Channel, DemoError> {
+    let parsed = tls
+        .endpoint("--endpoint", endpoint)?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     parsed.connect().await.map_err(|source| DemoError::Connect {
@@ -571,19 +574,7 @@ fn approval_status(status: i32) -> &'static str {
 
 /// `host:port` gets `http://`.
 fn normalize_endpoint(endpoint: &str) -> Result<String, ConfigError> {
-    let endpoint = endpoint.trim();
-    let with_scheme = if endpoint.contains("://") {
-        endpoint.to_owned()
-    } else {
-        format!("http://{endpoint}")
-    };
-    if !with_scheme.starts_with("http://") {
-        return Err(ConfigError::new(
-            "--endpoint (CREDIT_ADDR)",
-            format!("'{endpoint}' must be an http:// address such as http://127.0.0.1:50051"),
-        ));
-    }
-    Ok(with_scheme)
+    crate::import::normalize_url("--endpoint (CREDIT_ADDR)", endpoint)
 }
 
 /// Runs `credit-suite demo`: the story on stdout; exit code 0 when it completed, else one line
@@ -617,6 +608,7 @@ async fn run_from_args(
                     Some(endpoint) => normalize_endpoint(endpoint)?,
                     None => resolve_target(None, args.token_file.as_deref(), config_file)?.addr,
                 },
+                tls: ClientTls::load(&client_tls_settings(config_file)?)?,
                 token: SecretString::from(token.trim().to_owned()),
                 token_source: "--token".into(),
             },
@@ -634,7 +626,7 @@ async fn run_from_args(
         };
         let cast =
             DemoCast::from_tokens(target.token, SecretString::from(checker.trim().to_owned()));
-        let channel = connect(&target.addr).await?;
+        let channel = connect(&target.addr, &target.tls).await?;
         return run(channel, &cast, &mut stdout).await;
     }
     // The demo's own principals, issued in the suite's identity store for this run.
@@ -648,9 +640,11 @@ async fn run_from_args(
     }
     let endpoint = match args.endpoint.as_deref() {
         Some(endpoint) => normalize_endpoint(endpoint)?,
-        None => crate::import::addr_for_listen_addr(settings.listen_addr),
+        None => {
+            crate::import::addr_for_listen_addr(settings.listen_addr, settings.tls.serves_tls())
+        }
     };
-    let channel = connect(&endpoint).await?;
+    let channel = connect(&endpoint, &ClientTls::load(&settings.tls)?).await?;
     let store = crate::open_token_store(&settings).await?;
     let cast = DemoCast::issue(store.as_ref()).await?;
     let outcome = run(channel, &cast, &mut stdout).await;

@@ -17,12 +17,16 @@ fn percent_shows_a_fraction_as_a_percentage() {
 }
 
 #[test]
-fn endpoints_get_a_scheme_and_https_is_refused() {
+fn endpoints_get_a_scheme_and_https_is_kept() {
     assert_eq!(
         normalize_endpoint("127.0.0.1:50051").unwrap_or_default(),
         "http://127.0.0.1:50051"
     );
-    assert!(normalize_endpoint("https://suite:443").is_err());
+    assert_eq!(
+        normalize_endpoint("https://suite:443").unwrap_or_default(),
+        "https://suite:443"
+    );
+    assert!(normalize_endpoint("ftp://suite:443").is_err());
 }
 
 #[test]

@@ -21,13 +21,14 @@ use credit_core::error::ErrorChain;
 use credit_proto::v1::intake_service_client::IntakeServiceClient;
 use credit_proto::v1::{ImportCustomerRowResult, ImportCustomersResponse};
 use credit_runtime::config::{
-    Backend, ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN_ADDR, Settings,
+    Backend, ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN_ADDR, Settings, TlsSettings,
 };
+use credit_runtime::tls::ClientTls;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_stream::StreamExt;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::ADMIN_TOKEN_FILE;
@@ -73,8 +74,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ImportOptions {
     /// The CSV file.
     pub file: PathBuf,
-    /// `http://host:port` of the suite (IntakeService).
+    /// `http://host:port` or `https://host:port` of the suite (IntakeService).
     pub addr: String,
+    /// What an `https://` address is trusted with and shown (`CREDIT_TLS_CA_FILE`, the client
+    /// certificate); the system's roots by default.
+    pub tls: ClientTls,
     /// Bearer token of a principal with ANALYST or ADMIN.
     pub token: SecretString,
     /// Where the token came from, for error messages ("CREDIT_TOKEN", a file path); never the
@@ -103,6 +107,7 @@ impl ImportOptions {
         Self {
             file: file.into(),
             addr: addr.into(),
+            tls: ClientTls::default(),
             token: SecretString::from(token.into()),
             token_source: "the import options".to_owned(),
             import_id: None,
@@ -256,7 +261,7 @@ async fn send_calls(
                 "the token holds characters that cannot be sent in a header",
             )
         })?;
-    let client = connect(&options.addr).await?;
+    let client = connect(&options.addr, &options.tls).await?;
     let total_rows: usize = calls.iter().map(PlannedCall::row_count).sum();
     let progress = progress_bar(options.show_progress, total_rows as u64);
     let call_count = calls.len();
@@ -281,9 +286,9 @@ async fn send_calls(
     Ok(results)
 }
 
-async fn connect(addr: &str) -> Result<IntakeServiceClient<Channel>, ImportError> {
-    let endpoint = Endpoint::from_shared(addr.to_owned())
-        .map_err(|_| ConfigError::new("--addr (CREDIT_ADDR)", format!("'{addr}' is not a URL")))?
+async fn connect(addr: &str, tls: &ClientTls) -> Result<IntakeServiceClient<Channel>, ImportError> {
+    let endpoint = tls
+        .endpoint("--addr (CREDIT_ADDR)", addr)?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     let channel = endpoint
@@ -417,7 +422,8 @@ fn progress_bar(wanted: bool, total_rows: u64) -> ProgressBar {
 pub struct ImportArgs {
     /// The CSV file: a header row naming the columns, then one customer a row (docs/import.md).
     pub file: PathBuf,
-    /// Address of the suite [default: http:// + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
+    /// Address of the suite, http:// or https:// [default: http:// (https:// with
+    /// CREDIT_TLS_CERT_FILE) + CREDIT_LISTEN_ADDR, 127.0.0.1:50051].
     #[arg(long, env = "CREDIT_ADDR")]
     pub addr: Option<String>,
     /// File holding the bearer token (ANALYST or ADMIN), when CREDIT_TOKEN is not set
@@ -454,6 +460,7 @@ impl ImportArgs {
         Ok(ImportOptions {
             file: self.file,
             addr: target.addr,
+            tls: target.tls,
             token: target.token,
             token_source: target.token_source,
             import_id: self.import_id,
@@ -468,17 +475,21 @@ impl ImportArgs {
 /// Where a client command (`import`, `reconcile`) finds the suite, and the token it shows.
 #[derive(Debug, Clone)]
 pub struct SuiteTarget {
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://host:port` for a suite that serves TLS.
     pub addr: String,
+    /// What an `https://` address is trusted with and shown: `CREDIT_TLS_CA_FILE` (else the
+    /// system's roots), the client certificate of `CREDIT_TLS_CLIENT_CERT_FILE`.
+    pub tls: ClientTls,
     pub token: SecretString,
     /// Where the token came from, for error messages; never the token itself.
     pub token_source: String,
 }
 
 /// The address from `addr` (`--addr`/`CREDIT_ADDR`), else from the suite's settings
-/// (`CREDIT_LISTEN_ADDR`, `--config`); the token from `CREDIT_TOKEN`, else `token_file`
-/// (`--token-file`), else `CREDIT_DATA_DIR/admin.token`. Server settings a client does not use
-/// never stop it: when they do not load, the two it needs are read from the environment.
+/// (`CREDIT_LISTEN_ADDR`, `--config`; `https://` when `CREDIT_TLS_CERT_FILE` is set); the token
+/// from `CREDIT_TOKEN`, else `token_file` (`--token-file`), else `CREDIT_DATA_DIR/admin.token`;
+/// TLS from the `CREDIT_TLS_*` client settings. Server settings a client does not use never
+/// stop it: when they do not load, those it needs are read from the environment.
 pub fn resolve_target(
     addr: Option<&str>,
     token_file: Option<&Path>,
@@ -495,26 +506,40 @@ pub fn resolve_target(
     let settings = if needs_settings {
         ClientSettings::load(config_file, &lookup)?
     } else {
-        ClientSettings::default()
+        ClientSettings {
+            tls: client_tls_settings(config_file)?,
+            ..ClientSettings::default()
+        }
     };
     let addr = match addr {
         Some(addr) => normalize_addr(addr)?,
-        None => addr_for_listen_addr(settings.listen_addr),
+        None => addr_for_listen_addr(settings.listen_addr, settings.tls.serves_tls()),
     };
     let (token, token_source) =
         resolve_token(lookup("CREDIT_TOKEN"), token_file, &settings.data_dir)?;
     Ok(SuiteTarget {
         addr,
+        tls: ClientTls::load(&settings.tls)?,
         token,
         token_source,
     })
 }
 
-/// The two server settings a client needs.
+/// The TLS settings from the suite's settings, else (when those do not load for another
+/// reason) from the environment alone.
+pub(crate) fn client_tls_settings(config_file: Option<&Path>) -> Result<TlsSettings, ConfigError> {
+    match Settings::load(config_file) {
+        Ok(settings) => Ok(settings.tls),
+        Err(_) => TlsSettings::from_env(),
+    }
+}
+
+/// The server settings a client needs.
 #[derive(Debug, Clone)]
 struct ClientSettings {
     listen_addr: SocketAddr,
     data_dir: PathBuf,
+    tls: TlsSettings,
 }
 
 impl Default for ClientSettings {
@@ -522,6 +547,7 @@ impl Default for ClientSettings {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -541,6 +567,7 @@ impl ClientSettings {
                     Backend::Embedded { data_dir } => data_dir,
                     Backend::Production { .. } => env_data_dir(),
                 },
+                tls: settings.tls,
             }),
             Err(_) => {
                 let text =
@@ -556,15 +583,17 @@ impl ClientSettings {
                 Ok(Self {
                     listen_addr,
                     data_dir: env_data_dir(),
+                    tls: TlsSettings::from_env()?,
                 })
             }
         }
     }
 }
 
-/// `http://` + the listen address; a server listening on every interface (0.0.0.0, ::) is
-/// called on loopback.
-pub fn addr_for_listen_addr(listen_addr: SocketAddr) -> String {
+/// `http://` (`https://` for a suite that serves TLS) + the listen address; a server listening
+/// on every interface (0.0.0.0, ::) is called on loopback, which its certificate must then name
+/// (or pass `--addr https://<a name it holds>:50051`).
+pub fn addr_for_listen_addr(listen_addr: SocketAddr, serves_tls: bool) -> String {
     let mut target = listen_addr;
     if target.ip().is_unspecified() {
         target.set_ip(match target {
@@ -572,24 +601,34 @@ pub fn addr_for_listen_addr(listen_addr: SocketAddr) -> String {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("http://{target}")
+    let scheme = if serves_tls { "https" } else { "http" };
+    format!("{scheme}://{target}")
 }
 
-/// `host:port` gets `http://`; an `https://` address is refused (this build has no TLS).
+/// `host:port` gets `http://`; `http://` and `https://` addresses are kept, any other scheme
+/// is refused.
 fn normalize_addr(addr: &str) -> Result<String, ConfigError> {
-    let setting = "--addr (CREDIT_ADDR)";
+    normalize_url("--addr (CREDIT_ADDR)", addr)
+}
+
+/// `host:port` gets `http://`; `http://` and `https://` (TLS) URLs are kept; anything else is
+/// refused naming `setting`.
+pub(crate) fn normalize_url(setting: &str, addr: &str) -> Result<String, ConfigError> {
+    let addr = addr.trim();
     let with_scheme = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
-    if !with_scheme.starts_with("http://") {
+    if !(with_scheme.starts_with("http://") || with_scheme.starts_with("https://")) {
         return Err(ConfigError::new(
             setting,
-            format!("'{addr}' must be an http:// address such as http://127.0.0.1:50051"),
+            format!(
+                "'{addr}' must be an http:// or https:// address such as http://127.0.0.1:50051"
+            ),
         ));
     }
-    if Endpoint::from_shared(with_scheme.clone()).is_err() {
+    if tonic::transport::Endpoint::from_shared(with_scheme.clone()).is_err() {
         return Err(ConfigError::new(setting, format!("'{addr}' is not a URL")));
     }
     Ok(with_scheme)

@@ -502,22 +502,32 @@ fn a_timed_out_call_points_at_the_deadline_and_says_a_rerun_is_safe() {
 #[test]
 fn addresses_default_to_the_listen_address_on_loopback() {
     assert_eq!(
-        addr_for_listen_addr("0.0.0.0:6000".parse().unwrap()),
+        addr_for_listen_addr("0.0.0.0:6000".parse().unwrap(), false),
         "http://127.0.0.1:6000"
     );
     assert_eq!(
-        addr_for_listen_addr("[::]:50051".parse().unwrap()),
+        addr_for_listen_addr("[::]:50051".parse().unwrap(), false),
         "http://[::1]:50051"
     );
     assert_eq!(
-        addr_for_listen_addr(DEFAULT_LISTEN_ADDR.parse().unwrap()),
+        addr_for_listen_addr(DEFAULT_LISTEN_ADDR.parse().unwrap(), false),
         "http://127.0.0.1:50051"
+    );
+    // A suite that serves TLS is called over TLS.
+    assert_eq!(
+        addr_for_listen_addr(DEFAULT_LISTEN_ADDR.parse().unwrap(), true),
+        "https://127.0.0.1:50051"
     );
     assert_eq!(
         normalize_addr("intake:50051").unwrap(),
         "http://intake:50051"
     );
-    assert!(normalize_addr("https://intake:443").is_err());
+    assert_eq!(
+        normalize_addr("https://intake:443").unwrap(),
+        "https://intake:443"
+    );
+    let error = normalize_addr("grpc://intake:443").unwrap_err();
+    assert_eq!(error.setting, "--addr (CREDIT_ADDR)");
 }
 
 #[test]
