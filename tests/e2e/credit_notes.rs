@@ -307,7 +307,9 @@ pub async fn a_valid_dispute_above_the_threshold_waits_for_a_second_person(suite
 
     // The request, the refused second one (nothing of it lands) and the decision are in
     // collections' audit chain, intact.
-    let verdict = credit_suite::audit_cli::verify(&suite.settings).await.unwrap();
+    let verdict = credit_suite::audit_cli::verify(&suite.settings)
+        .await
+        .unwrap();
     assert!(!verdict.tampered, "{:?}", verdict.lines);
     assert!(
         verdict
