@@ -305,7 +305,14 @@ pub async fn run(
     redis_url: &str,
     prefix: &str,
 ) -> Result<u64> {
-    let suite = Suite::start(&database.url, redis_url, prefix, args.suite_connections).await?;
+    let suite = Suite::start(
+        &database.url,
+        redis_url,
+        prefix,
+        args.suite_connections,
+        false,
+    )
+    .await?;
     eprintln!("== suite serving on {}", suite.addr);
     let tokens: Tokens = suite.tokens().await?;
     let client = Client {

@@ -13,6 +13,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baseline;
+mod certificates;
 mod collections;
 mod load;
 mod machine;
@@ -85,6 +86,10 @@ struct Args {
     /// Run only the suite or only the baseline.
     #[arg(long, value_enum, default_value_t = Only::Both)]
     only: Only,
+    /// Serve the suite over TLS (a CA and server certificate made for the run) and call it
+    /// over https, to measure what TLS costs Authorize.
+    #[arg(long)]
+    tls: bool,
     /// Which benchmark: Authorize (issue #4) or collections (issue #19).
     #[arg(long, value_enum, default_value_t = Bench::Authorize)]
     bench: Bench,
@@ -232,9 +237,14 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
             &args.redis_url,
             prefix,
             args.suite_connections,
+            args.tls,
         )
         .await?;
-        eprintln!("== suite serving on {}", suite.addr);
+        eprintln!(
+            "== suite serving on {}{}",
+            suite.addr,
+            if args.tls { " over TLS" } else { "" }
+        );
         let tokens = suite.tokens().await?;
         let orders_channel = suite.connections(args.grpc_connections);
         let warm = world::prepare_customer(&suite, &tokens, 1, HUGE_LIMIT_MINOR).await?;

@@ -13,6 +13,7 @@ use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_runtime::Settings;
 use credit_runtime::config::{Backend, LogFormat};
 use credit_runtime::identity::{self, NewPrincipal};
+use credit_runtime::tls::ClientTls;
 use credit_suite::{Application, ServiceSelection};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +25,7 @@ use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
+use crate::certificates::RunCertificates;
 use crate::load::{Outcome, Target};
 
 /// A database created for this run, dropped at the end.
@@ -111,12 +113,24 @@ pub async fn delete_redis_prefix(redis_url: &str, prefix: &str) -> Result<u64> {
     }
 }
 
+/// Where callers reach the suite at `addr`: https trusting the run's CA, or plain text.
+fn endpoint_of(addr: SocketAddr, tls: Option<&ClientTls>) -> Result<tonic::transport::Endpoint> {
+    Ok(match tls {
+        Some(tls) => tls.endpoint("the load generator", &format!("https://{addr}"))?,
+        None => tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?,
+    })
+}
+
 /// The suite serving in this process on PostgreSQL + Redis.
 #[derive(Debug)]
 pub struct Suite {
     pub addr: SocketAddr,
     pub settings: Settings,
     pub channel: Channel,
+    /// How callers reach it: plain text, or TLS trusting the run's own CA.
+    client_tls: Option<ClientTls>,
+    /// Kept for the run: the files the server's TLS settings name.
+    _certificates: Option<RunCertificates>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<()>>>,
 }
@@ -124,10 +138,12 @@ pub struct Suite {
 impl Suite {
     /// A channel over `count` connections to the suite, balanced per call.
     pub fn connections(&self, count: usize) -> Channel {
-        let endpoints = (0..count.max(1)).filter_map(|_| {
-            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr)).ok()
-        });
+        let endpoints = (0..count.max(1)).filter_map(|_| self.endpoint().ok());
         Channel::balance_list(endpoints)
+    }
+
+    fn endpoint(&self) -> Result<tonic::transport::Endpoint> {
+        endpoint_of(self.addr, self.client_tls.as_ref())
     }
 
     pub async fn start(
@@ -135,8 +151,20 @@ impl Suite {
         redis_url: &str,
         redis_key_prefix: &str,
         max_connections: u32,
+        tls: bool,
     ) -> Result<Self> {
         let mut settings = Settings::for_tests(std::env::temp_dir());
+        let certificates = if tls {
+            let certificates = RunCertificates::generate()?;
+            settings.tls = certificates.settings.clone();
+            Some(certificates)
+        } else {
+            None
+        };
+        let client_tls = match &certificates {
+            Some(certificates) => Some(ClientTls::load(&certificates.settings)?),
+            None => None,
+        };
         settings.backend = Backend::Production {
             database_url: SecretString::from(database_url.to_owned()),
             redis_url: SecretString::from(redis_url.to_owned()),
@@ -158,7 +186,7 @@ impl Suite {
                 .await
                 .context("serving the suite")
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))?
+        let channel = endpoint_of(addr, client_tls.as_ref())?
             .connect()
             .await
             .context("connecting to the suite")?;
@@ -166,6 +194,8 @@ impl Suite {
             addr,
             settings,
             channel,
+            client_tls,
+            _certificates: certificates,
             stop: Some(stop),
             task: Some(task),
         })
