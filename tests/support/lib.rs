@@ -7,6 +7,8 @@
     reason = "test support: a failure is a failed test"
 )]
 
+pub mod own_servers;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

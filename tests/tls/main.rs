@@ -15,11 +15,12 @@
     reason = "tests"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use credit_core::Role;
+use credit_e2e_tests::own_servers::{as_postgres, free_port, is_root, postgres_bin_dir};
 use credit_e2e_tests::{Bearer, SERVICE_NAMES, TestSuite, uscc};
 use credit_proto::v1 as pb;
 use credit_proto::v1::intake_service_client::IntakeServiceClient;
@@ -468,34 +469,6 @@ async fn postgres_and_redis_are_reached_over_verified_tls() {
     suite.stop().await;
 }
 
-/// Runs `program` as the `postgres` user when this process is root (PostgreSQL refuses to run
-/// as root), else as this user.
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A PostgreSQL cluster of the test's own (initdb in a temporary folder) with ssl=on, the
 /// server certificate of `Pki`, and a pg_hba.conf that accepts TCP connections over TLS only.
 struct TlsPostgres {
@@ -583,18 +556,6 @@ impl Drop for TlsPostgres {
             .args(["-w", "-m", "immediate", "stop"])
             .output();
     }
-}
-
-/// The binaries of the newest PostgreSQL installed (Debian: /usr/lib/postgresql/<v>/bin).
-fn postgres_bin_dir() -> PathBuf {
-    let root = Path::new("/usr/lib/postgresql");
-    let mut versions: Vec<u32> = std::fs::read_dir(root)
-        .expect("PostgreSQL must be installed (/usr/lib/postgresql)")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    versions.sort_unstable();
-    let version = versions.last().expect("a PostgreSQL version is installed");
-    root.join(version.to_string()).join("bin")
 }
 
 /// A redis-server of the test's own that listens on a TLS port only (`--port 0`), with the
