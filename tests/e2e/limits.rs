@@ -14,14 +14,14 @@ use crate::intake::{create, enterprise};
 
 type Limits = LimitServiceClient<Authed>;
 
-fn cny(amount: &str) -> Option<pb::Money> {
+pub(crate) fn cny(amount: &str) -> Option<pb::Money> {
     Some(pb::Money {
         amount: amount.into(),
         currency: "CNY".into(),
     })
 }
 
-fn customer_scope(customer_id: &str) -> Option<pb::LimitScope> {
+pub(crate) fn customer_scope(customer_id: &str) -> Option<pb::LimitScope> {
     Some(pb::LimitScope {
         scope: Some(pb::limit_scope::Scope::CustomerId(customer_id.into())),
     })
@@ -33,7 +33,7 @@ fn portfolio_scope() -> Option<pb::LimitScope> {
     })
 }
 
-fn reason(status: &tonic::Status) -> String {
+pub(crate) fn reason(status: &tonic::Status) -> String {
     status
         .get_error_details()
         .error_info()
@@ -42,7 +42,7 @@ fn reason(status: &tonic::Status) -> String {
 }
 
 /// Registers a customer in intake and waits until limits has its event.
-async fn registered_customer(suite: &TestSuite, seed: u64) -> String {
+pub(crate) async fn registered_customer(suite: &TestSuite, seed: u64) -> String {
     let mut intake = suite.intake(&suite.issue_token("ana", &[Role::Analyst]).await);
     let customer = create(
         &mut intake,

@@ -7,6 +7,7 @@
     reason = "tests"
 )]
 
+mod approvals;
 mod arbitrary;
 mod audit;
 mod auth;
@@ -83,6 +84,14 @@ mod both {
         concurrent_approvals_never_pass_the_portfolio_cap_together,
         limit_requests_are_checked_before_anything_is_written,
         group_limits_follow_memberships_made_in_intake,
+    );
+    on_both_backends!(approvals:
+        a_large_limit_walks_finance_risk_and_the_general_manager_and_is_filed_with_the_board,
+        nobody_decides_two_steps_of_one_chain_nor_their_own_request,
+        a_returned_request_goes_back_to_its_maker_and_a_rejection_ends_it,
+        a_small_limit_is_still_one_credit_managers_decision,
+        a_matrix_change_needs_a_second_person_and_keeps_its_history,
+        only_people_who_run_credit_propose_a_matrix,
     );
     on_both_backends!(policy:
         the_credit_policy_is_changed_by_an_admin_against_its_etag,

@@ -334,6 +334,16 @@ impl TestSuite {
         )
     }
 
+    pub fn approvals(
+        &self,
+        token: &str,
+    ) -> credit_proto::v1::approval_service_client::ApprovalServiceClient<Authed> {
+        credit_proto::v1::approval_service_client::ApprovalServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(token),
+        )
+    }
+
     pub fn rating(
         &self,
         token: &str,

@@ -23,7 +23,8 @@ mod properties;
 use std::sync::Arc;
 
 use credit_core::{AccessPolicy, Role};
-use credit_proto::service_names::LIMITS;
+use credit_proto::service_names::{APPROVALS, LIMITS};
+use credit_proto::v1::approval_service_server::ApprovalServiceServer;
 use credit_proto::v1::limit_service_server::LimitServiceServer;
 use credit_runtime::{Database, StoreSpec};
 
@@ -39,6 +40,8 @@ pub static STORE: StoreSpec = credit_runtime::service_store!("limits", outbox: 1
 /// work for the caller to run.
 pub struct Limits {
     pub server: LimitServiceServer<api::LimitsApi>,
+    /// `credit.v1.ApprovalService`: people's queues and the approval matrix.
+    pub approvals: ApprovalServiceServer<api::ApprovalsApi>,
     pub handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>>,
     /// Releases holds whose TTL has passed.
     pub sweeper: expiry::ExpirySweeper,
@@ -88,8 +91,14 @@ pub fn build(
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
     ];
     let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
+    let desk = app::ApprovalDesk::new(
+        store.clone(),
+        hot.clone(),
+        app::CreditAdmin::new(store.clone(), hot.clone()),
+    );
     Limits {
         server: LimitServiceServer::new(api::LimitsApi::new(store.clone(), hot.clone())),
+        approvals: ApprovalServiceServer::new(api::ApprovalsApi::new(desk)),
         handlers,
         sweeper,
         store,
@@ -116,10 +125,45 @@ const PEER_READERS: &[Role] = &[
     Role::Collector,
     Role::Service,
 ];
-/// Analysts propose; managers may too (but never approve their own request).
-const MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager];
+/// Analysts propose; managers and the business unit may too (but never approve their own
+/// request).
+const MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Sales];
+/// Who follows limit requests through their chains.
+const REQUEST_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Sales,
+    Role::Finance,
+    Role::Risk,
+    Role::GeneralManager,
+    Role::Board,
+];
 /// Checkers: approval authority decides the amount they may approve.
 const MANAGERS: &[Role] = &[Role::CreditManager];
+/// Who may decide a step of a limit request's chain (the step itself names which of them).
+const LIMIT_DECIDERS: &[Role] = &[
+    Role::CreditManager,
+    Role::Sales,
+    Role::Finance,
+    Role::Risk,
+    Role::GeneralManager,
+];
+/// Policy changes are proposed by those who run credit.
+const POLICY_PROPOSERS: &[Role] = &[Role::CreditManager, Role::GeneralManager];
+/// Everyone who works a queue (the step decides who may act on what).
+const PEOPLE: &[Role] = &Role::DECIDERS;
+/// The matrix is read by everyone who acts on it, and by order entry (what a referral needs).
+const MATRIX_READERS: &[Role] = &[
+    Role::OrderEntry,
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::Sales,
+    Role::Finance,
+    Role::Risk,
+    Role::GeneralManager,
+    Role::Board,
+];
 /// The referral queue is worked by credit staff and collectors (who know the overdue side).
 const REVIEWERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
 /// A collector may stop credit to a customer; only a manager lifts the stop.
@@ -143,8 +187,8 @@ pub fn access_policy() -> AccessPolicy {
             ("ListLimitHistory", READERS),
             ("GetCreditTerms", PEER_READERS),
             ("RequestLimitChange", MAKERS),
-            ("DecideLimitRequest", MANAGERS),
-            ("ListLimitRequests", MAKERS),
+            ("DecideLimitRequest", LIMIT_DECIDERS),
+            ("ListLimitRequests", REQUEST_READERS),
             ("ProposeLimit", MAKERS),
             ("SetCreditTerms", MANAGERS),
             ("SetCreditBlock", BLOCKERS),
@@ -160,10 +204,25 @@ pub fn access_policy() -> AccessPolicy {
     )
 }
 
+/// Who may call which RPC of `credit.v1.ApprovalService`. ADMIN may call all of them.
+pub fn approvals_access_policy() -> AccessPolicy {
+    AccessPolicy::new(
+        APPROVALS,
+        &[
+            ("ListApprovalTasks", PEOPLE),
+            ("DecideApprovalStep", PEOPLE),
+            ("GetApprovalMatrix", MATRIX_READERS),
+            ("ListApprovalMatrixVersions", MATRIX_READERS),
+            ("ProposeApprovalMatrix", POLICY_PROPOSERS),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn access_policy_names_every_rpc_of_the_contract_and_nothing_else() {
         credit_runtime::rpc_path::assert_policy_covers_contract(&super::access_policy());
+        credit_runtime::rpc_path::assert_policy_covers_contract(&super::approvals_access_policy());
     }
 }

@@ -123,6 +123,7 @@ impl ServiceKind {
                         .reconciles
                         .push(limits.background_reconcile(interval, repairs));
                 }
+                parts.add_service(limits.approvals, credit_limits::approvals_access_policy());
                 parts
                     .add_service(limits.server, credit_limits::access_policy())
                     .set_deadline(

@@ -46,7 +46,8 @@ pub struct CreateToken {
     /// person: a token under a name already known is another token of that person.
     #[arg(long)]
     name: String,
-    /// A role: ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR or ADMIN. Repeat for several.
+    /// A role: ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR, SALES, FINANCE, RISK,
+    /// GENERAL_MANAGER, BOARD or ADMIN. Repeat for several.
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
     /// Largest amount the holder may approve, in CREDIT_BASE_CURRENCY unless --currency.

@@ -25,16 +25,43 @@ pub enum Role {
     Admin,
     /// The suite's services calling each other: the few reads a peer needs, nothing else.
     Service,
+    /// The business unit (业务部门): applies for limits, reads its customers' position.
+    Sales,
+    /// Finance (财务部门): sizes limits and verifies the figures as an approval step.
+    Finance,
+    /// Risk management (风险管理部门): reviews requests as an approval step.
+    Risk,
+    /// The general manager (总经理): approves within their authority.
+    GeneralManager,
+    /// The board (董事会): informed of the decisions filed with it (备案).
+    Board,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 11] = [
         Role::OrderEntry,
         Role::Analyst,
         Role::CreditManager,
         Role::Collector,
         Role::Admin,
         Role::Service,
+        Role::Sales,
+        Role::Finance,
+        Role::Risk,
+        Role::GeneralManager,
+        Role::Board,
+    ];
+
+    /// The people who decide steps of approval chains (every role but systems').
+    pub const DECIDERS: [Role; 8] = [
+        Role::Analyst,
+        Role::CreditManager,
+        Role::Collector,
+        Role::Sales,
+        Role::Finance,
+        Role::Risk,
+        Role::GeneralManager,
+        Role::Board,
     ];
 
     /// The stored and displayed name, as in the contract's `Role` enum without its prefix.
@@ -46,7 +73,26 @@ impl Role {
             Role::Collector => "COLLECTOR",
             Role::Admin => "ADMIN",
             Role::Service => "SERVICE",
+            Role::Sales => "SALES",
+            Role::Finance => "FINANCE",
+            Role::Risk => "RISK",
+            Role::GeneralManager => "GENERAL_MANAGER",
+            Role::Board => "BOARD",
         }
+    }
+}
+
+/// Stored by name, so that records read the same whatever the enum's order.
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -58,7 +104,7 @@ impl fmt::Display for Role {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role '{0}'; expected one of ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR, ADMIN, SERVICE"
+    "unknown role '{0}'; expected one of ORDER_ENTRY, ANALYST, CREDIT_MANAGER, COLLECTOR, ADMIN, SERVICE, SALES, FINANCE, RISK, GENERAL_MANAGER, BOARD"
 )]
 pub struct UnknownRole(pub String);
 

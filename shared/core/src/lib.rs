@@ -1,7 +1,9 @@
 //! Domain primitives shared by every credit service. Pure: no I/O, no runtime.
 
 pub mod actor;
+pub mod approval;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod money;
 

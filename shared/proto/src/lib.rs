@@ -20,4 +20,5 @@ pub mod service_names {
     pub const COLLECTIONS: &str = "credit.v1.CollectionsService";
     pub const OPERATIONS: &str = "credit.v1.OperationsService";
     pub const TOKENS: &str = "credit.v1.TokenService";
+    pub const APPROVALS: &str = "credit.v1.ApprovalService";
 }

@@ -6,7 +6,10 @@
 //! Each handler reads the caller, converts the request (`convert`), calls the use case
 //! (`crate::app`) and converts the answer back.
 
+mod approvals;
 pub mod convert;
+
+pub use approvals::ApprovalsApi;
 
 use std::sync::Arc;
 

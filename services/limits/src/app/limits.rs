@@ -7,7 +7,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use credit_core::{Actor, Money, Principal, ServiceError};
+use credit_core::approval::{
+    ApprovalMatrix, Chain, DecisionKind, Figures, Progress, StepRefused, Verdict,
+};
+use credit_core::{Actor, Currency, Money, Principal, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
@@ -18,6 +21,7 @@ use crate::domain::limits::{
 };
 use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome};
 
+use super::approvals::{StepAction, in_force_or_shipped};
 use super::{HotPath, new_id};
 
 /// The use cases off the order-time path: limits with maker-checker, the credit policy,
@@ -71,9 +75,14 @@ impl CreditAdmin {
             .limits(&new.scope)
             .await
             .map_err(ServiceError::from)?;
+        let current_amount = limits::effective_limit(&current, now).map(|limit| limit.amount);
+        let approval_chain = self
+            .choose_chain(&new.scope, new.amount, current_amount, &maker, now)
+            .await?;
         let limit_request = LimitRequest {
             id: new_id("lrq"),
-            current_amount: limits::effective_limit(&current, now).map(|limit| limit.amount),
+            current_amount,
+            approval_chain: Some(approval_chain),
             scope: new.scope,
             amount: new.amount,
             valid_from: new.valid_from,
@@ -115,31 +124,55 @@ impl CreditAdmin {
         })
     }
 
-    /// A checker's decision: four eyes and approval authority, the portfolio cap again on
-    /// approval. A retry of a decision answers the decision made; a second one is refused.
+    /// A checker's decision through DecideLimitRequest: the verdict on the step that waits.
     pub async fn decide_limit_request(
         &self,
         checker: &Principal,
         decision: LimitDecision,
         key: &IdempotencyKey,
     ) -> Result<Granted, ServiceError> {
-        let id = decision.limit_request_id.as_str();
-        let pending = self
+        let verdict = if decision.approving {
+            Verdict::Approve
+        } else {
+            Verdict::Reject
+        };
+        self.decide_limit_step(
+            checker,
+            &decision.limit_request_id,
+            None,
+            StepAction::Decide(verdict),
+            &decision.reason,
+            key,
+        )
+        .await
+    }
+
+    /// A verdict on step `step_index` (the one that waits when `None`) of a limit request's
+    /// chain, or the maker's resubmission: four eyes across the chain, the step's role and
+    /// authority; when the last approving step approves, the limit is granted (the portfolio
+    /// cap checked again). A retry is answered with the request as it stands; a verdict for a
+    /// request no longer pending is refused.
+    pub async fn decide_limit_step(
+        &self,
+        decider: &Principal,
+        limit_request_id: &str,
+        step_index: Option<usize>,
+        action: StepAction,
+        note: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Granted, ServiceError> {
+        if let Some(recorded) = self
             .store
-            .limit_request(id)
+            .recorded_under(key)
             .await
             .map_err(ServiceError::from)?
-            .ok_or_else(|| ServiceError::not_found("limit request", id))?;
-        limits::check_checker(&pending, checker, decision.approving).map_err(ServiceError::from)?;
-        if pending.status != RequestStatus::Pending {
-            // Either a retry of the decision that was made (the store answers it from the
-            // idempotency key), or a second decision, which is refused.
+        {
             let replayed = self
                 .store
-                .decide(&pending, key, None)
+                .limit_request(&recorded)
                 .await
                 .map_err(ServiceError::from)?
-                .into_inner();
+                .ok_or_else(|| ServiceError::not_found("limit request", &recorded))?;
             let granted = self.granted_by(&replayed).await?;
             return Ok(Granted {
                 request: replayed,
@@ -147,32 +180,55 @@ impl CreditAdmin {
                 as_of: Utc::now(),
             });
         }
+        let pending = self
+            .store
+            .limit_request(limit_request_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("limit request", limit_request_id))?;
+        let mut chain = pending.chain();
+        if pending.status != RequestStatus::Pending {
+            return Err(StepRefused::NotPending {
+                status: chain.status,
+            }
+            .into());
+        }
         let now = Utc::now();
-        let (decided, approval) = if decision.approving {
-            let (decided, approval) = self
-                .approval(
-                    &pending,
-                    Actor::of(checker),
-                    &decision.reason,
-                    &key.request_id,
-                    None,
-                    now,
-                )
-                .await?;
-            (decided, Some(approval))
-        } else {
-            let rejected = LimitRequest {
-                status: RequestStatus::Rejected,
-                decided_by: Some(Actor::of(checker)),
-                decided_at: Some(now),
-                decision_reason: decision.reason.clone(),
-                ..pending.clone()
-            };
-            (rejected, None)
+        let step_index = step_index
+            .or_else(|| chain.current_step())
+            .unwrap_or_default();
+        let progress = match action {
+            StepAction::Decide(verdict) => chain.decide(decider, step_index, verdict, note, now),
+            StepAction::Resubmit => chain.resubmit(Actor::of(decider), step_index, note, now),
+        }
+        .map_err(ServiceError::from)?;
+        let expected_revision = pending.chain_revision();
+        let moved = LimitRequest {
+            approval_chain: Some(chain),
+            ..pending.clone()
+        };
+        let (decided, approval) = match progress {
+            Progress::Approved => {
+                let (decided, approval) = self
+                    .approval(&moved, Actor::of(decider), note, &key.request_id, None, now)
+                    .await?;
+                (decided, Some(approval))
+            }
+            Progress::Rejected => (
+                LimitRequest {
+                    status: RequestStatus::Rejected,
+                    decided_by: Some(Actor::of(decider)),
+                    decided_at: Some(now),
+                    decision_reason: note.to_owned(),
+                    ..moved
+                },
+                None,
+            ),
+            Progress::Advanced | Progress::Returned => (moved, None),
         };
         let stored = self
             .store
-            .decide(&decided, key, approval.as_ref())
+            .decide(&decided, expected_revision, key, approval.as_ref())
             .await
             .map_err(ServiceError::from)?
             .into_inner();
@@ -238,6 +294,107 @@ impl CreditAdmin {
             .history(scope, page)
             .await
             .map_err(ServiceError::from)
+    }
+
+    /// The approval matrix in force at `now` and its version (0 = the shipped one).
+    pub(super) async fn matrix_in_force(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(u32, ApprovalMatrix), ServiceError> {
+        let versions = self
+            .store
+            .matrix_versions()
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(in_force_or_shipped(
+            &versions,
+            self.hot.base_currency(),
+            now,
+        ))
+    }
+
+    /// The chain the matrix in force chooses for a request of `amount` for `scope`: from the
+    /// amount and its change against the limit in force, the customer's grade and whether the
+    /// amount exceeds that grade's maximum limit. Amounts are converted into the matrix's
+    /// currency (and the authority the chain needs into the base currency) at today's rate.
+    async fn choose_chain(
+        &self,
+        scope: &Scope,
+        amount: Money,
+        current_amount: Option<Money>,
+        maker: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Chain, ServiceError> {
+        let (version, matrix) = self.matrix_in_force(now).await?;
+        let grade = match scope {
+            Scope::Customer(customer_id) => self
+                .store
+                .customer(customer_id)
+                .await
+                .map_err(ServiceError::from)?
+                .and_then(|facts| facts.rating)
+                .map(|rating| rating.grade),
+            _ => None,
+        };
+        let exceeds_grade_max_limit = match &grade {
+            Some(grade) => {
+                let policy = self.hot.stored_policy().await?;
+                let (grade_policy, listed) = policy.for_grade(Some(grade));
+                match (listed, grade_policy.max_limit) {
+                    (true, Some(max)) => {
+                        self.converted(amount, max.currency()).await?.amount() > max.amount()
+                    }
+                    _ => false,
+                }
+            }
+            None => false,
+        };
+        let change_percent = current_amount
+            .filter(|current| {
+                current.currency() == amount.currency() && !current.amount().is_zero()
+            })
+            .and_then(|current| {
+                (amount.amount() - current.amount())
+                    .checked_mul(Decimal::ONE_HUNDRED)?
+                    .checked_div(current.amount())
+            });
+        let figures = Figures {
+            amount: Some(self.converted(amount, matrix.currency).await?.amount()),
+            change_percent,
+            grade,
+            exceeds_grade_max_limit,
+            ..Figures::default()
+        };
+        let rule = matrix
+            .chain_rule(DecisionKind::LimitRequest, &figures)
+            .ok_or_else(|| {
+                ServiceError::internal("the approval matrix has no LIMIT_REQUEST chain")
+            })?;
+        let authority = self.converted(amount, self.hot.base_currency()).await?;
+        Ok(Chain::start(rule, version, maker.clone(), Some(authority)))
+    }
+
+    /// `amount` in `currency` at today's rate (zero stays zero): FAILED_PRECONDITION
+    /// FX_RATE_MISSING when the FX table cannot convert it.
+    async fn converted(&self, amount: Money, currency: Currency) -> Result<Money, ServiceError> {
+        if amount.currency() == currency {
+            return Ok(amount);
+        }
+        let rate = self
+            .hot
+            .fx_rate(amount.currency(), currency)
+            .await?
+            .ok_or_else(|| ServiceError::FailedPrecondition {
+                reason: "FX_RATE_MISSING",
+                message: format!(
+                    "the approval matrix compares amounts in {currency}; no rate converts {} into it",
+                    amount.currency()
+                ),
+                metadata: vec![("currency", currency.code().to_owned())],
+            })?;
+        Money::new(amount.amount(), currency)
+            .times(rate)
+            .map_err(|error| ServiceError::invalid("amount", error.to_string()))
     }
 
     /// The limit `request` granted, if it granted one.
@@ -409,9 +566,14 @@ impl CreditAdmin {
             "AutoApproveLimitRequest",
             created.id.clone(),
         );
+        // Approved by policy: no person's chain remains (nor its place in anyone's queue).
+        let decided = LimitRequest {
+            approval_chain: None,
+            ..decided
+        };
         let stored = self
             .store
-            .decide(&decided, &key, Some(&approval))
+            .decide(&decided, created.chain_revision(), &key, Some(&approval))
             .await
             .map_err(ServiceError::from)?
             .into_inner();

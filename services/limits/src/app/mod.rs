@@ -19,6 +19,7 @@ use crate::exposure::{ExposureCache, ExposureError};
 use crate::ledger::{LedgerError, LedgerStore};
 use crate::store::LimitStore;
 
+mod approvals;
 mod authorize;
 mod blocks;
 mod exposure;
@@ -33,6 +34,7 @@ mod warm;
 #[cfg(test)]
 mod tests;
 
+pub use approvals::{ApprovalDesk, MatrixView, StepAction, Task};
 pub(crate) use blocks::credit_block_event;
 pub use limits::{CreditAdmin, Granted, ScopeLimits};
 pub use policy::ProposalView;
@@ -187,6 +189,12 @@ impl HotPath {
         if let Err(error) = self.cache.evict_all().await {
             tracing::warn!(error = %error, "could not evict the cached profiles after a policy change; they keep the old policy until rebuilt");
         }
+    }
+
+    /// The suite's base currency: exposure of a scope without a limit, approval authority
+    /// and the shipped approval matrix are in it.
+    pub fn base_currency(&self) -> Currency {
+        self.base_currency
     }
 
     pub fn cache(&self) -> &Arc<dyn ExposureCache> {

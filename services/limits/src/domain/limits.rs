@@ -6,7 +6,8 @@
 //! the scope's previous one; a temporary limit overrides it until it expires.
 
 use chrono::{DateTime, Utc};
-use credit_core::{Money, Principal};
+use credit_core::approval::{Chain, ChainRule, Conditions, DecisionKind, StepRule};
+use credit_core::{Money, Role};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,39 @@ pub struct LimitRequest {
     /// The policy rule that approved it without a checker.
     #[serde(default)]
     pub auto_approval_rule_id: Option<String>,
+    /// The approval chain the matrix chose; `None` for requests an auto-approval rule
+    /// approved and for requests stored before chains were kept ([`LimitRequest::chain`]).
+    #[serde(default, rename = "chain", skip_serializing_if = "Option::is_none")]
+    pub approval_chain: Option<Chain>,
+}
+
+impl LimitRequest {
+    /// The request's chain; a pending request stored before chains were kept gets the one
+    /// step it had then: a credit manager whose authority covers the amount.
+    pub fn chain(&self) -> Chain {
+        self.approval_chain.clone().unwrap_or_else(|| {
+            let rule = ChainRule {
+                rule_id: "before-approval-chains".to_owned(),
+                kind: DecisionKind::LimitRequest,
+                description: "a request made before approval chains: one checker".to_owned(),
+                conditions: Conditions::default(),
+                steps: vec![StepRule {
+                    name: "a credit manager approves within authority".to_owned(),
+                    roles: [Role::CreditManager].into_iter().collect(),
+                    needs_authority: true,
+                    inform_only: false,
+                }],
+            };
+            Chain::start(&rule, 0, self.requested_by.clone(), Some(self.amount))
+        })
+    }
+
+    /// How many verdicts its chain holds: the stored revision a decision must still find.
+    pub fn chain_revision(&self) -> i64 {
+        self.approval_chain.as_ref().map_or(0, |chain| {
+            i64::try_from(chain.trail.len()).unwrap_or(i64::MAX)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,12 +202,6 @@ pub struct LimitDecision {
 /// Why a decision on a limit may not be taken (the API answers each with its own reason).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecisionRefused {
-    /// Four eyes: the maker of a request cannot decide it.
-    #[error("the requester of a limit cannot decide it; another person must")]
-    SelfApproval,
-    /// The amount is beyond what the checker may approve.
-    #[error("{amount} is beyond the approval authority of '{checker}'")]
-    AuthorityInsufficient { amount: Money, checker: String },
     /// Granting would take the customer limits past the portfolio cap.
     #[error(
         "granting it would bring the customer limits to {total} {currency}, above the portfolio cap of {cap}"
@@ -183,25 +211,6 @@ pub enum DecisionRefused {
         currency: credit_core::Currency,
         cap: Money,
     },
-}
-
-/// Four eyes: the checker is not the maker, and the amount is within the checker's
-/// authority. ADMIN has no ceiling but is still not its own checker.
-pub fn check_checker(
-    request: &LimitRequest,
-    checker: &Principal,
-    approving: bool,
-) -> Result<(), DecisionRefused> {
-    if Actor::of(checker).same_person_as(&request.requested_by) {
-        return Err(DecisionRefused::SelfApproval);
-    }
-    if approving && !checker.may_approve(&request.amount) {
-        return Err(DecisionRefused::AuthorityInsufficient {
-            amount: request.amount,
-            checker: checker.name.clone(),
-        });
-    }
-    Ok(())
 }
 
 /// The limit in force at `now` of each scope among `limits`.
@@ -288,7 +297,8 @@ pub fn check_portfolio_cap(
 mod tests {
     use super::*;
     use chrono::Duration;
-    use credit_core::Role;
+    use credit_core::Principal;
+    use credit_core::approval::{StepRefused, Verdict};
 
     fn money(amount: &str) -> Money {
         Money::parse(amount, "CNY").unwrap()
@@ -364,6 +374,14 @@ mod tests {
             decision_reason: String::new(),
             limit_id: None,
             auto_approval_rule_id: None,
+            approval_chain: None,
+        };
+        // A request stored before chains were kept: one checker, as then.
+        let decide = |checker: &Principal, verdict: Verdict| {
+            request
+                .chain()
+                .decide(checker, 0, verdict, "", Utc::now())
+                .map(drop)
         };
         let principal = |id: &str, authority: &str, roles: &[Role]| Principal {
             id: id.into(),
@@ -377,12 +395,12 @@ mod tests {
         let big = principal("big", "1000000", &[Role::CreditManager]);
         let admin = principal("maker", "0", &[Role::Admin]);
         assert!(matches!(
-            check_checker(&request, &maker, true),
-            Err(DecisionRefused::SelfApproval)
+            decide(&maker, Verdict::Approve),
+            Err(StepRefused::SamePerson)
         ));
         assert!(matches!(
-            check_checker(&request, &admin, true),
-            Err(DecisionRefused::SelfApproval)
+            decide(&admin, Verdict::Approve),
+            Err(StepRefused::SamePerson)
         ));
         // The maker's second token is the same person.
         let second_token = Principal {
@@ -390,18 +408,18 @@ mod tests {
             ..principal("maker", "10000000", &[Role::CreditManager])
         };
         assert!(matches!(
-            check_checker(&request, &second_token, true),
-            Err(DecisionRefused::SelfApproval)
+            decide(&second_token, Verdict::Approve),
+            Err(StepRefused::SamePerson)
         ));
         assert!(matches!(
-            check_checker(&request, &small, true),
-            Err(DecisionRefused::AuthorityInsufficient { .. })
+            decide(&small, Verdict::Approve),
+            Err(StepRefused::AuthorityInsufficient { .. })
         ));
         assert!(
-            check_checker(&request, &small, false).is_ok(),
+            decide(&small, Verdict::Reject).is_ok(),
             "rejecting needs no authority"
         );
-        assert!(check_checker(&request, &big, true).is_ok());
+        assert!(decide(&big, Verdict::Approve).is_ok());
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //!
 //! The trait and the records it trades in live here; `sql` is its implementation.
 
+mod approvals;
 mod projection;
 mod rows;
 mod sql;
 
+pub use approvals::{MatrixVersion, TaskRef, matrix_record_id};
 pub use sql::SqlLimitStore;
 
 use async_trait::async_trait;
@@ -77,20 +79,53 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         key: &IdempotencyKey,
     ) -> StoreResult<Outcome<LimitRequest>>;
     async fn limit_request(&self, id: &str) -> StoreResult<Option<LimitRequest>>;
+    /// The id of what a call under `key` already made or moved, if one did (a limit request
+    /// id, a matrix version): a retry is answered with the record as it stands, never decided
+    /// twice. IDEMPOTENCY_KEY_REUSED when the key was used for another request.
+    async fn recorded_under(&self, key: &IdempotencyKey) -> StoreResult<Option<String>>;
     async fn list_limit_requests(
         &self,
         scope: Option<&Scope>,
         status: Option<RequestStatus>,
         page: &Page,
     ) -> StoreResult<Vec<LimitRequest>>;
-    /// Records the decision of a pending request; with `approval` the limit is granted in the
-    /// same transaction. Refused (`REQUEST_NOT_PENDING`) when another decision came first.
+    /// Records a step of a pending request's chain, or its decision; with `approval` the limit
+    /// is granted in the same transaction. Refused (`REQUEST_NOT_PENDING`) when the request is
+    /// no longer pending or another verdict came first (its chain revision is no longer
+    /// `expected_revision`).
     async fn decide(
         &self,
         decided: &LimitRequest,
+        expected_revision: i64,
         key: &IdempotencyKey,
         approval: Option<&Approval>,
     ) -> StoreResult<Outcome<LimitRequest>>;
+
+    /// Every stored version of the approval matrix, oldest first (a handful: one per change
+    /// of policy).
+    async fn matrix_versions(&self) -> StoreResult<Vec<MatrixVersion>>;
+    /// Files a proposed matrix as the next version (numbered in the transaction), once per key.
+    async fn propose_matrix(
+        &self,
+        proposal: &MatrixVersion,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<MatrixVersion>>;
+    /// Records a verdict on a proposal's chain if no other verdict came since the caller read
+    /// it (its trail is still `expected_trail` long).
+    async fn decide_matrix(
+        &self,
+        decided: &MatrixVersion,
+        expected_trail: usize,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome<MatrixVersion>>;
+    /// The chains waiting for any of `audiences` (see `Chain::audiences`), by record id.
+    async fn approval_tasks(
+        &self,
+        audiences: &[String],
+        kind: Option<credit_core::approval::DecisionKind>,
+        page: &Page,
+    ) -> StoreResult<Vec<TaskRef>>;
 
     /// The scope's limits that are not superseded (scheduled, in force or expired).
     async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>>;

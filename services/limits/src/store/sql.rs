@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use credit_core::Currency;
+use credit_core::approval::DecisionKind;
 use credit_proto::v1::Event;
 use credit_runtime::sql::{IdempotencyKey, Page, retry_once_on_race};
 use credit_runtime::{
@@ -154,6 +155,16 @@ impl LimitStore for SqlLimitStore {
                 .bind(request.requested_at)
                 .execute(&mut *tx)
                 .await?;
+                crate::replace_approval_tasks!(
+                    tx,
+                    sql,
+                    DecisionKind::LimitRequest.as_str(),
+                    &request.id,
+                    request.approval_chain.as_ref(),
+                    request.requested_at,
+                    request.requested_at
+                )
+                .await?;
                 insert_idempotency_key!(tx, sql, key, &request.id, request.requested_at)?;
                 tx.commit().await?;
                 Ok(Outcome::New(request.clone()))
@@ -171,6 +182,13 @@ impl LimitStore for SqlLimitStore {
             .fetch_optional(pool)
             .await?;
             Ok(row.map(DocumentRow::into_record))
+        })
+    }
+
+    async fn recorded_under(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
+        on_database!(&self.database, |pool, sql| {
+            let mut tx = pool.begin().await?;
+            Ok(lookup_idempotency_key!(tx, sql, key)?.into_replay()?)
         })
     }
 
@@ -200,6 +218,7 @@ impl LimitStore for SqlLimitStore {
     async fn decide(
         &self,
         decided: &LimitRequest,
+        expected_revision: i64,
         key: &IdempotencyKey,
         approval: Option<&Approval>,
     ) -> StoreResult<Outcome<LimitRequest>> {
@@ -215,16 +234,31 @@ impl LimitStore for SqlLimitStore {
                 .await?;
                 return Ok(Outcome::Replayed(existing.into_record()));
             }
-            let updated = sqlx::query(&sql("UPDATE limit_requests SET status = $1, document = $2 WHERE id = $3 AND status = $4"))
-                .bind(decided.status.as_str())
-                .bind(Json(decided))
-                .bind(&decided.id)
-                .bind(RequestStatus::Pending.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let updated = sqlx::query(&sql(
+                "UPDATE limit_requests SET status = $1, document = $2, chain_revision = $3 \
+                 WHERE id = $4 AND status = $5 AND chain_revision = $6",
+            ))
+            .bind(decided.status.as_str())
+            .bind(Json(decided))
+            .bind(decided.chain_revision())
+            .bind(&decided.id)
+            .bind(RequestStatus::Pending.as_str())
+            .bind(expected_revision)
+            .execute(&mut *tx)
+            .await?;
             if updated.rows_affected() != 1 {
                 return Err(not_pending());
             }
+            crate::replace_approval_tasks!(
+                tx,
+                sql,
+                DecisionKind::LimitRequest.as_str(),
+                &decided.id,
+                decided.approval_chain.as_ref(),
+                decided.requested_at,
+                now
+            )
+            .await?;
             let entry = serde_json::to_string(decided)
                 .map_err(|error| StoreError::Corrupt(error.to_string()))?;
             credit_runtime::append_audit!(
@@ -320,6 +354,38 @@ impl LimitStore for SqlLimitStore {
             tx.commit().await?;
             Ok(Outcome::New(decided.clone()))
         })
+    }
+
+    async fn matrix_versions(&self) -> StoreResult<Vec<super::MatrixVersion>> {
+        SqlLimitStore::matrix_versions(self).await
+    }
+
+    async fn propose_matrix(
+        &self,
+        proposal: &super::MatrixVersion,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<super::MatrixVersion>> {
+        self.insert_matrix_proposal(proposal, key).await
+    }
+
+    async fn decide_matrix(
+        &self,
+        decided: &super::MatrixVersion,
+        expected_trail: usize,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome<super::MatrixVersion>> {
+        self.update_matrix_chain(decided, expected_trail, key, now)
+            .await
+    }
+
+    async fn approval_tasks(
+        &self,
+        audiences: &[String],
+        kind: Option<DecisionKind>,
+        page: &Page,
+    ) -> StoreResult<Vec<super::TaskRef>> {
+        self.tasks_for(audiences, kind, page).await
     }
 
     async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>> {

@@ -191,6 +191,7 @@ pub fn limit_request_to_proto(request: &LimitRequest) -> pb::LimitRequest {
         decision_reason: request.decision_reason.clone(),
         auto_approval_rule_id: request.auto_approval_rule_id.clone().unwrap_or_default(),
         limit_id: request.limit_id.clone().unwrap_or_default(),
+        approval_chain: request.approval_chain.as_ref().map(super::chain_to_proto),
     }
 }
 
@@ -312,12 +313,6 @@ impl From<DecisionRefused> for ServiceError {
     fn from(refused: DecisionRefused) -> Self {
         let message = refused.to_string();
         match refused {
-            DecisionRefused::SelfApproval => {
-                ServiceError::permission_denied("SELF_APPROVAL", message)
-            }
-            DecisionRefused::AuthorityInsufficient { .. } => {
-                ServiceError::permission_denied("AUTHORITY_INSUFFICIENT", message)
-            }
             DecisionRefused::PortfolioCapExceeded { cap, .. } => ServiceError::FailedPrecondition {
                 reason: "PORTFOLIO_CAP_EXCEEDED",
                 message,

@@ -7,6 +7,7 @@
 // checked one; the conversions keep that rule.
 #![deny(clippy::arithmetic_side_effects)]
 
+mod approvals;
 mod fx;
 mod limits;
 mod policy;
@@ -19,6 +20,10 @@ use credit_proto::v1 as pb;
 
 use crate::ledger::HoldStatus;
 
+pub use approvals::{
+    StepDecision, chain_to_proto, decision_kind_filter, matrix_to_proto, parse_matrix_proposal,
+    parse_step_decision, task_to_proto,
+};
 pub use fx::{fx_rate_to_proto, parse_fx_filter, parse_fx_rate};
 pub use limits::{
     block_type_to_proto, credit_block_to_proto, history_entry_to_proto, limit_changed_event,

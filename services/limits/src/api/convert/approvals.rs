@@ -1,0 +1,387 @@
+//! Approval chains, the approval matrix and people's queues between the contract and the
+//! domain (`credit_core::approval`).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use credit_core::approval::{
+    ApprovalMatrix, Chain, ChainRule, ChainStatus, Conditions, DecisionKind, Step, StepRule,
+    StepStatus, TrailAction, Verdict,
+};
+use credit_core::governance::{Change, VersionStatus};
+use credit_core::{Currency, Money, Role, ServiceError, Violations};
+use credit_proto::v1 as pb;
+use rust_decimal::Decimal;
+
+use super::{timestamp, to_timestamp};
+use crate::app::{MatrixView, StepAction, Task};
+
+/// A verdict on a step as DecideApprovalStep states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDecision {
+    pub kind: DecisionKind,
+    pub record_id: String,
+    pub step_index: usize,
+    pub action: StepAction,
+    pub note: String,
+}
+
+pub fn parse_step_decision(
+    wire: &pb::DecideApprovalStepRequest,
+) -> Result<StepDecision, ServiceError> {
+    let mut violations = Violations::new();
+    let kind = decision_kind(wire.decision_kind);
+    if kind.is_none() {
+        violations.add("decision_kind", "is required");
+    }
+    let record_id = wire.record_id.trim().to_owned();
+    if record_id.is_empty() {
+        violations.add("record_id", "is required");
+    }
+    let step_index = usize::try_from(wire.step_index).ok();
+    if step_index.is_none() {
+        violations.add("step_index", "is not negative");
+    }
+    let action = match pb::ApprovalVerdict::try_from(wire.verdict) {
+        Ok(pb::ApprovalVerdict::Approve) => Some(StepAction::Decide(Verdict::Approve)),
+        Ok(pb::ApprovalVerdict::Reject) => Some(StepAction::Decide(Verdict::Reject)),
+        Ok(pb::ApprovalVerdict::Return) => Some(StepAction::Decide(Verdict::Return)),
+        Ok(pb::ApprovalVerdict::Resubmit) => Some(StepAction::Resubmit),
+        _ => {
+            violations.add(
+                "verdict",
+                "is required: APPROVE, REJECT, RETURN or RESUBMIT",
+            );
+            None
+        }
+    };
+    let note = wire.note.trim().to_owned();
+    let needs_note = matches!(
+        action,
+        Some(StepAction::Decide(Verdict::Reject | Verdict::Return))
+    );
+    if needs_note && note.is_empty() {
+        violations.add("note", "is required to reject or return a request");
+    }
+    if note.chars().count() > 2000 {
+        violations.add("note", "is at most 2000 characters");
+    }
+    violations.finish()?;
+    match (kind, step_index, action) {
+        (Some(kind), Some(step_index), Some(action)) => Ok(StepDecision {
+            kind,
+            record_id,
+            step_index,
+            action,
+            note,
+        }),
+        _ => Err(ServiceError::internal("a checked decision lost a field")),
+    }
+}
+
+/// The kind filter of ListApprovalTasks: none for UNSPECIFIED.
+pub fn decision_kind_filter(wire: i32) -> Result<Option<DecisionKind>, ServiceError> {
+    match pb::DecisionKind::try_from(wire) {
+        Ok(pb::DecisionKind::Unspecified) => Ok(None),
+        Ok(_) => Ok(decision_kind(wire)),
+        Err(_) => Err(ServiceError::invalid(
+            "decision_kind",
+            "is not a decision kind",
+        )),
+    }
+}
+
+fn decision_kind(wire: i32) -> Option<DecisionKind> {
+    let name = pb::DecisionKind::try_from(wire).ok()?.as_str_name();
+    DecisionKind::parse(name.strip_prefix("DECISION_KIND_")?)
+}
+
+fn decision_kind_to_proto(kind: DecisionKind) -> i32 {
+    pb::DecisionKind::from_str_name(&format!("DECISION_KIND_{}", kind.as_str()))
+        .map_or(0, |kind| kind as i32)
+}
+
+fn role_to_proto(role: Role) -> i32 {
+    pb::Role::from_str_name(&format!("ROLE_{}", role.as_str())).map_or(0, |role| role as i32)
+}
+
+fn role_from_proto(wire: i32) -> Option<Role> {
+    let name = pb::Role::try_from(wire).ok()?.as_str_name();
+    name.strip_prefix("ROLE_")?.parse().ok()
+}
+
+fn chain_status_to_proto(status: ChainStatus) -> pb::ApprovalChainStatus {
+    match status {
+        ChainStatus::Pending => pb::ApprovalChainStatus::Pending,
+        ChainStatus::Returned => pb::ApprovalChainStatus::Returned,
+        ChainStatus::Approved => pb::ApprovalChainStatus::Approved,
+        ChainStatus::Rejected => pb::ApprovalChainStatus::Rejected,
+    }
+}
+
+fn step_status_to_proto(status: StepStatus) -> pb::ApprovalStepStatus {
+    match status {
+        StepStatus::Waiting => pb::ApprovalStepStatus::Waiting,
+        StepStatus::Current => pb::ApprovalStepStatus::Current,
+        StepStatus::Returned => pb::ApprovalStepStatus::Returned,
+        StepStatus::Approved => pb::ApprovalStepStatus::Approved,
+        StepStatus::Rejected => pb::ApprovalStepStatus::Rejected,
+        StepStatus::Informed => pb::ApprovalStepStatus::Informed,
+        StepStatus::Skipped => pb::ApprovalStepStatus::Skipped,
+    }
+}
+
+fn trail_action_to_proto(action: TrailAction) -> pb::ApprovalVerdict {
+    match action {
+        TrailAction::Approve => pb::ApprovalVerdict::Approve,
+        TrailAction::Reject => pb::ApprovalVerdict::Reject,
+        TrailAction::Return => pb::ApprovalVerdict::Return,
+        TrailAction::Resubmit => pb::ApprovalVerdict::Resubmit,
+    }
+}
+
+fn index_to_proto(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
+}
+
+fn step_to_proto(index: usize, step: &Step) -> pb::ApprovalStep {
+    pb::ApprovalStep {
+        step_index: index_to_proto(index),
+        name: step.rule.name.clone(),
+        roles: step
+            .rule
+            .roles
+            .iter()
+            .map(|role| role_to_proto(*role))
+            .collect(),
+        needs_authority: step.rule.needs_authority,
+        inform_only: step.rule.inform_only,
+        status: step_status_to_proto(step.status) as i32,
+        decided_by: step.decided_by.as_ref().map(pb::Actor::from),
+        decided_at: step.decided_at.map(to_timestamp),
+        note: step.note.clone(),
+    }
+}
+
+pub fn chain_to_proto(chain: &Chain) -> pb::ApprovalChain {
+    let current_step_index = match chain.status {
+        ChainStatus::Pending | ChainStatus::Returned => chain.current_step().map(index_to_proto),
+        _ => None,
+    };
+    pb::ApprovalChain {
+        decision_kind: decision_kind_to_proto(chain.kind),
+        matrix_version: chain.matrix_version,
+        rule_id: chain.rule_id.clone(),
+        status: chain_status_to_proto(chain.status) as i32,
+        steps: chain
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| step_to_proto(index, step))
+            .collect(),
+        trail: chain
+            .trail
+            .iter()
+            .map(|entry| pb::ApprovalTrailEntry {
+                step_index: index_to_proto(entry.step_index),
+                verdict: trail_action_to_proto(entry.action) as i32,
+                actor: Some(pb::Actor::from(&entry.actor)),
+                at: Some(to_timestamp(entry.at)),
+                note: entry.note.clone(),
+            })
+            .collect(),
+        maker: Some(pb::Actor::from(&chain.maker)),
+        authority_amount: chain.authority_amount.map(Into::into),
+        current_step_index,
+    }
+}
+
+pub fn task_to_proto(task: &Task) -> pb::ApprovalTask {
+    pb::ApprovalTask {
+        decision_kind: decision_kind_to_proto(task.kind),
+        record_id: task.record_id.clone(),
+        summary: task.summary.clone(),
+        amount: task.amount.map(Into::into),
+        chain: Some(chain_to_proto(&task.chain)),
+        requested_at: Some(to_timestamp(task.requested_at)),
+        waiting_since: Some(to_timestamp(task.waiting_since)),
+    }
+}
+
+fn money_in(amount: Option<Decimal>, currency: Currency) -> Option<pb::Money> {
+    amount.map(|amount| Money::new(amount, currency).into())
+}
+
+pub fn matrix_to_proto(view: &MatrixView) -> pb::ApprovalMatrix {
+    let currency = view.matrix.currency;
+    let status = match &view.stored {
+        None => VersionStatus::Published,
+        Some(stored) => stored.status(),
+    };
+    pb::ApprovalMatrix {
+        version: view.version,
+        currency: currency.code().to_owned(),
+        rules: view
+            .matrix
+            .rules
+            .iter()
+            .map(|rule| pb::ApprovalChainRule {
+                rule_id: rule.rule_id.clone(),
+                decision_kind: decision_kind_to_proto(rule.kind),
+                description: rule.description.clone(),
+                conditions: Some(pb::ApprovalConditions {
+                    amount_above: money_in(rule.conditions.amount_above, currency),
+                    overshoot_above: money_in(rule.conditions.overshoot_above, currency),
+                    change_percent_above: rule
+                        .conditions
+                        .change_percent_above
+                        .map(|percent| percent.to_string()),
+                    grades: rule.conditions.grades.clone(),
+                    oldest_overdue_days_above: rule.conditions.oldest_overdue_days_above,
+                    exceeds_grade_max_limit: rule.conditions.exceeds_grade_max_limit,
+                }),
+                steps: rule
+                    .steps
+                    .iter()
+                    .map(|step| pb::ApprovalStepRule {
+                        name: step.name.clone(),
+                        roles: step.roles.iter().map(|role| role_to_proto(*role)).collect(),
+                        needs_authority: step.needs_authority,
+                        inform_only: step.inform_only,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        status: match status {
+            VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
+            VersionStatus::Published => pb::PolicyVersionStatus::Published,
+            VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
+        } as i32,
+        reason: view
+            .stored
+            .as_ref()
+            .map(|stored| stored.reason.clone())
+            .unwrap_or_else(|| "the matrix the suite ships".to_owned()),
+        effective_from: view
+            .stored
+            .as_ref()
+            .filter(|stored| stored.status() == VersionStatus::Published)
+            .map(|stored| to_timestamp(stored.effective_from)),
+        chain: view
+            .stored
+            .as_ref()
+            .map(|stored| chain_to_proto(&stored.chain)),
+        changes: view.changes.iter().map(change_to_proto).collect(),
+        proposed_at: view
+            .stored
+            .as_ref()
+            .map(|stored| to_timestamp(stored.proposed_at)),
+    }
+}
+
+fn change_to_proto(change: &Change) -> pb::PolicyChange {
+    pb::PolicyChange {
+        path: change.path.clone(),
+        before: change.before.clone(),
+        after: change.after.clone(),
+    }
+}
+
+/// A proposed matrix, read and checked: every problem named by its field path; the rules of
+/// the matrix are then checked as a whole (`ApprovalMatrix::check`).
+pub fn parse_matrix_proposal(
+    wire: &pb::ProposeApprovalMatrixRequest,
+) -> Result<(ApprovalMatrix, String, Option<DateTime<Utc>>), ServiceError> {
+    let mut violations = Violations::new();
+    let reason = wire.reason.trim().to_owned();
+    if reason.is_empty() {
+        violations.add("reason", "is required");
+    }
+    let effective_from = match &wire.effective_from {
+        Some(time) => violations.check("effective_from", timestamp(time)),
+        None => None,
+    };
+    let Some(matrix) = &wire.matrix else {
+        violations.add("matrix", "is required");
+        violations.finish()?;
+        return Err(ServiceError::invalid("matrix", "is required"));
+    };
+    let currency = violations.check("matrix.currency", Currency::parse(&matrix.currency));
+    let mut rules = Vec::with_capacity(matrix.rules.len());
+    for (index, rule) in matrix.rules.iter().enumerate() {
+        let field = |name: &str| format!("matrix.rules[{index}].{name}");
+        let kind = decision_kind(rule.decision_kind);
+        if kind.is_none() {
+            violations.add(field("decision_kind"), "is required");
+        }
+        let conditions = rule.conditions.clone().unwrap_or_default();
+        let mut amount = |name: &str, wire: &Option<pb::Money>| -> Option<Decimal> {
+            let wire = wire.as_ref()?;
+            let parsed =
+                violations.check(&field(&format!("conditions.{name}")), Money::try_from(wire))?;
+            if currency.is_some_and(|currency| parsed.currency() != currency) {
+                violations.add(
+                    field(&format!("conditions.{name}.currency")),
+                    "is the matrix's currency",
+                );
+            }
+            Some(parsed.amount().normalize())
+        };
+        let amount_above = amount("amount_above", &conditions.amount_above);
+        let overshoot_above = amount("overshoot_above", &conditions.overshoot_above);
+        let change_percent_above = match &conditions.change_percent_above {
+            Some(text) => violations.check(
+                &field("conditions.change_percent_above"),
+                text.trim()
+                    .parse::<Decimal>()
+                    .map(|percent| percent.normalize()),
+            ),
+            None => None,
+        };
+        let mut steps = Vec::with_capacity(rule.steps.len());
+        for (step_index, step) in rule.steps.iter().enumerate() {
+            let mut roles = BTreeSet::new();
+            for wire_role in &step.roles {
+                match role_from_proto(*wire_role) {
+                    Some(role) => {
+                        roles.insert(role);
+                    }
+                    None => violations.add(
+                        field(&format!("steps[{step_index}].roles")),
+                        "names a role of the contract",
+                    ),
+                }
+            }
+            steps.push(StepRule {
+                name: step.name.trim().to_owned(),
+                roles,
+                needs_authority: step.needs_authority,
+                inform_only: step.inform_only,
+            });
+        }
+        if let Some(kind) = kind {
+            rules.push(ChainRule {
+                rule_id: rule.rule_id.trim().to_owned(),
+                kind,
+                description: rule.description.trim().to_owned(),
+                conditions: Conditions {
+                    amount_above,
+                    overshoot_above,
+                    change_percent_above,
+                    grades: conditions
+                        .grades
+                        .iter()
+                        .map(|grade| grade.trim().to_owned())
+                        .collect(),
+                    oldest_overdue_days_above: conditions.oldest_overdue_days_above,
+                    exceeds_grade_max_limit: conditions.exceeds_grade_max_limit,
+                },
+                steps,
+            });
+        }
+    }
+    violations.finish()?;
+    let currency =
+        currency.ok_or_else(|| ServiceError::invalid("matrix.currency", "is required"))?;
+    Ok((ApprovalMatrix { currency, rules }, reason, effective_from))
+}

@@ -1,0 +1,161 @@
+//! Policies as versioned data (制度制定…定期修订): the credit policy, the approval matrix,
+//! scorecards and dunning policies change through proposals, never in place.
+//!
+//! A proposal is a new version with the proposer's reason and the date it should take effect;
+//! it walks the matrix's POLICY_CHANGE chain (so a second person approves it: the proposer
+//! decides no step) and is published when the chain approves it. Every version stays
+//! readable; the one in force at a time is the published version with the latest
+//! `effective_from` not after it. Decisions record the version they used.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::approval::{Chain, ChainStatus};
+
+/// Where a version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VersionStatus {
+    /// Its chain waits for a decider (or for the proposer's answer to a return).
+    Proposed,
+    /// Approved: in force from `effective_from`.
+    Published,
+    Rejected,
+}
+
+impl VersionStatus {
+    pub fn of(chain: &Chain) -> Self {
+        match chain.status {
+            ChainStatus::Pending | ChainStatus::Returned => VersionStatus::Proposed,
+            ChainStatus::Approved => VersionStatus::Published,
+            ChainStatus::Rejected => VersionStatus::Rejected,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VersionStatus::Proposed => "PROPOSED",
+            VersionStatus::Published => "PUBLISHED",
+            VersionStatus::Rejected => "REJECTED",
+        }
+    }
+}
+
+/// One version of a governed document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version<T> {
+    /// 1, 2, 3, … in the order proposed; 0 is the shipped document, never stored.
+    pub version: u32,
+    pub document: T,
+    /// Why the proposer wants it.
+    pub reason: String,
+    pub proposed_at: DateTime<Utc>,
+    /// When it takes effect: the date asked for, or the approval if that comes later.
+    pub effective_from: DateTime<Utc>,
+    /// When its chain approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+    /// The POLICY_CHANGE chain it walks; its maker is the proposer.
+    pub chain: Chain,
+}
+
+impl<T> Version<T> {
+    pub fn status(&self) -> VersionStatus {
+        VersionStatus::of(&self.chain)
+    }
+
+    /// Called when the chain has approved it: published now, in force from the date asked
+    /// for or from now, whichever is later (a version never takes effect in the past).
+    pub fn publish(&mut self, now: DateTime<Utc>) {
+        self.published_at = Some(now);
+        self.effective_from = self.effective_from.max(now);
+    }
+}
+
+/// The version in force at `at` among `versions`: the published one with the latest
+/// `effective_from` not after `at` (a later version number wins a tie).
+pub fn in_force<T>(versions: &[Version<T>], at: DateTime<Utc>) -> Option<&Version<T>> {
+    versions
+        .iter()
+        .filter(|version| {
+            version.status() == VersionStatus::Published && version.effective_from <= at
+        })
+        .max_by_key(|version| (version.effective_from, version.version))
+}
+
+/// One difference between two versions of a document: the path of the field (`rules[2].steps`)
+/// with its value before and after, as JSON text (empty when absent on that side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What changes from `before` to `after`, field by field, in document order: what the
+/// deciders of a proposal read.
+pub fn diff<T: Serialize>(before: &T, after: &T) -> Vec<Change> {
+    let before = serde_json::to_value(before).unwrap_or(serde_json::Value::Null);
+    let after = serde_json::to_value(after).unwrap_or(serde_json::Value::Null);
+    let mut changes = Vec::new();
+    diff_values("", &before, &after, &mut changes);
+    changes
+}
+
+fn diff_values(
+    path: &str,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    changes: &mut Vec<Change>,
+) {
+    use serde_json::Value;
+    if before == after {
+        return;
+    }
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (before, after) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                diff_values(
+                    &child(key),
+                    old.get(key).unwrap_or(&Value::Null),
+                    new.get(key).unwrap_or(&Value::Null),
+                    changes,
+                );
+            }
+        }
+        (Value::Array(old), Value::Array(new)) => {
+            for index in 0..old.len().max(new.len()) {
+                diff_values(
+                    &format!("{path}[{index}]"),
+                    old.get(index).unwrap_or(&Value::Null),
+                    new.get(index).unwrap_or(&Value::Null),
+                    changes,
+                );
+            }
+        }
+        _ => {
+            let text = |value: &Value| match value {
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            changes.push(Change {
+                path: path.to_owned(),
+                before: text(before),
+                after: text(after),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
