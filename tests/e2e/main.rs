@@ -98,6 +98,8 @@ mod both {
         credit_terms_default_by_grade_and_cap_each_order,
         a_required_rating_that_is_missing_or_past_review_refers_orders,
         small_increases_for_good_grades_are_approved_by_a_policy_rule,
+        a_five_tier_customer_gets_its_tiers_terms,
+        a_downgrade_past_the_grades_maximum_drafts_a_limit_cut,
     );
     on_both_backends!(propose:
         without_a_rating_no_limit_is_proposed,

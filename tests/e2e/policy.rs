@@ -121,7 +121,26 @@ pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &T
         .iter()
         .map(|grade| grade.grade.as_str())
         .collect();
-    assert_eq!(grades, ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "D"]);
+    // Both shipped scales, least risky first: each five-tier grade beside the agency grade of
+    // its probability of default.
+    assert_eq!(
+        grades,
+        [
+            "AAA",
+            "AA",
+            "A",
+            "EXCELLENT",
+            "BBB",
+            "GOOD",
+            "BB",
+            "FAIR",
+            "B",
+            "WATCH",
+            "CCC",
+            "POOR",
+            "D"
+        ]
+    );
 
     let customer_id = customer(suite, 31_001, true).await;
     grant(suite, scope_of_customer(&customer_id), "1000.00", "pol-lim").await;
@@ -501,4 +520,175 @@ pub async fn small_increases_for_good_grades_are_approved_by_a_policy_rule(suite
     assert_eq!(by_rule.len(), 1);
     assert_eq!(by_rule[0].approved_by, None);
     assert_eq!(by_rule[0].previous_amount, cny("100000.00"));
+}
+
+/// Rating's RatingChanged for a change of grade from `previous` to `grade`.
+async fn regrade(
+    suite: &TestSuite,
+    customer_id: &str,
+    rating_id: &str,
+    previous: &str,
+    grade: &str,
+) {
+    suite
+        .publish(
+            RATING,
+            Payload::RatingChanged(pb::RatingChanged {
+                customer_id: customer_id.into(),
+                rating_id: rating_id.into(),
+                previous_grade: previous.into(),
+                grade: grade.into(),
+                next_review_date: Some(date(90)),
+                ..Default::default()
+            }),
+        )
+        .await;
+}
+
+pub async fn a_five_tier_customer_gets_its_tiers_terms(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 32_101, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "2000000.00",
+        "tier-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+
+    // 关注 (WATCH): short terms and small orders.
+    rate(suite, &customer_id, "tier-1", "WATCH", date(90)).await;
+    wait_for_reasons(
+        &mut orders,
+        &customer_id,
+        "300000.01",
+        &["ORDER_AMOUNT_LIMIT"],
+    )
+    .await;
+    let terms = orders
+        .get_credit_terms(pb::GetCreditTermsRequest {
+            customer_id: customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .terms
+        .unwrap();
+    assert_eq!(terms.grade, "WATCH");
+    assert_eq!(
+        terms.payment_terms_source(),
+        pb::CreditTermsSource::GradePolicy
+    );
+    assert_eq!(terms.payment_terms.unwrap().net_days, 15);
+    assert_eq!(terms.order_amount_cap, cny("300000.00"));
+
+    // 优秀 (EXCELLENT): the longest terms, no per-order cap.
+    regrade(suite, &customer_id, "tier-2", "WATCH", "EXCELLENT").await;
+    wait_for_reasons(&mut orders, &customer_id, "300000.01", &[]).await;
+    let terms = orders
+        .get_credit_terms(pb::GetCreditTermsRequest {
+            customer_id: customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .terms
+        .unwrap();
+    assert_eq!(terms.payment_terms.unwrap().net_days, 60);
+    assert_eq!(terms.order_amount_cap, None);
+
+    // The policy lists the five tiers beside the agency grades, each with its maximum limit.
+    let mut manager = suite.limits(&suite.issue_token("sen", &[Role::CreditManager]).await);
+    let shipped = policy(&mut manager).await;
+    let tiers: Vec<&str> = shipped
+        .grade_policies
+        .iter()
+        .map(|grade| grade.grade.as_str())
+        .filter(|grade| ["EXCELLENT", "GOOD", "FAIR", "WATCH", "POOR"].contains(grade))
+        .collect();
+    assert_eq!(tiers, ["EXCELLENT", "GOOD", "FAIR", "WATCH", "POOR"]);
+}
+
+pub async fn a_downgrade_past_the_grades_maximum_drafts_a_limit_cut(suite: &TestSuite) {
+    let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
+    let customer_id = customer(suite, 32_102, true).await;
+    grant(
+        suite,
+        scope_of_customer(&customer_id),
+        "4000000.00",
+        "cut-lim",
+    )
+    .await;
+    wait_until_approvable(&mut orders, &customer_id, "1.00").await;
+    rate(suite, &customer_id, "cut-1", "GOOD", date(90)).await;
+    // 良好 → 关注: the limit of 4,000,000 is above 关注's maximum of 1,000,000.
+    regrade(suite, &customer_id, "cut-2", "GOOD", "WATCH").await;
+    let mut reader = suite.limits(&suite.admin_token);
+    let mut drafted = None;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let pending = reader
+            .list_limit_requests(pb::ListLimitRequestsRequest {
+                scope: scope_of_customer(&customer_id),
+                status: pb::ApprovalStatus::Pending as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .limit_requests;
+        if let Some(request) = pending.into_iter().next() {
+            drafted = Some(request);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let drafted = drafted.expect("no limit cut was drafted after the downgrade");
+    assert_eq!(drafted.amount, cny("1000000.00"));
+    assert_eq!(drafted.requested_by.unwrap().principal, "system:limits");
+    assert!(
+        drafted.reason.contains("GOOD to WATCH"),
+        "{}",
+        drafted.reason
+    );
+    // People decide it, through its chain: nothing is cut until then.
+    assert_eq!(drafted.approval_chain.unwrap().rule_id, "limit-delegated");
+    let limit = reader
+        .get_credit_limit(pb::GetCreditLimitRequest {
+            scope: scope_of_customer(&customer_id),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .effective_limit
+        .unwrap();
+    assert_eq!(limit.amount, cny("4000000.00"));
+
+    // An upgrade drafts nothing (once it is applied: the terms follow the new grade).
+    regrade(suite, &customer_id, "cut-3", "WATCH", "GOOD").await;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let terms = orders
+            .get_credit_terms(pb::GetCreditTermsRequest {
+                customer_id: customer_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap();
+        if terms.grade == "GOOD" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let requests = reader
+        .list_limit_requests(pb::ListLimitRequestsRequest {
+            scope: scope_of_customer(&customer_id),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .limit_requests;
+    assert_eq!(requests.len(), 2, "the grant and the one drafted cut");
 }

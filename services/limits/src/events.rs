@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use credit_proto::v1::Event;
 use credit_runtime::events::{EventError, EventHandler};
 
-use crate::app::HotPath;
+use crate::app::{CreditAdmin, HotPath};
 use crate::domain::limits::Scope;
 use crate::store::{LimitStore, StoreError};
 
@@ -20,11 +20,13 @@ pub const CONSUMER: &str = "limits";
 pub struct CustomerProjection {
     store: Arc<dyn LimitStore>,
     hot: HotPath,
+    admin: CreditAdmin,
 }
 
 impl CustomerProjection {
     pub fn new(store: Arc<dyn LimitStore>, hot: HotPath) -> Self {
-        Self { store, hot }
+        let admin = CreditAdmin::new(store.clone(), hot.clone());
+        Self { store, hot, admin }
     }
 }
 
@@ -75,11 +77,25 @@ impl EventHandler for CustomerProjection {
                         .await
                         .map_err(EventError::from)?;
                 }
-                // The grade picks the policy defaults and the review date RATING_STALE.
+                // The grade picks the policy defaults and the review date RATING_STALE; a
+                // downgrade past the grade's maximum limit drafts a cut of the limit.
                 Payload::RatingChanged(changed) => {
                     self.hot
                         .invalidate(&Scope::Customer(changed.customer_id.clone()))
                         .await;
+                    if let Some(drafted) = self
+                        .admin
+                        .draft_limit_cut_after_downgrade(
+                            &changed.customer_id,
+                            &changed.previous_grade,
+                            &changed.grade,
+                            &event.event_id,
+                        )
+                        .await
+                        .map_err(EventError::from)?
+                    {
+                        tracing::info!(limit_request_id = %drafted.id, customer_id = %changed.customer_id, "downgrade drafted a limit cut");
+                    }
                 }
                 Payload::CustomerStatusChanged(changed) => {
                     self.hot

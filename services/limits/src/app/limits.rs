@@ -296,6 +296,67 @@ impl CreditAdmin {
             .map_err(ServiceError::from)
     }
 
+    /// A downgrade that leaves the customer's limit above the new grade's maximum limit
+    /// drafts a request to cut the limit to that maximum, made by the system and decided by
+    /// people through its approval chain (the documents: a grade's limit follows the grade).
+    /// Once per event; `None` when nothing needs cutting (an upgrade, an unlisted grade, a
+    /// grade without a maximum, a limit already within it).
+    pub async fn draft_limit_cut_after_downgrade(
+        &self,
+        customer_id: &str,
+        previous_grade: &str,
+        grade: &str,
+        event_id: &str,
+    ) -> Result<Option<LimitRequest>, ServiceError> {
+        let policy = self.hot.stored_policy().await?;
+        let (Some(before), Some(after)) = (policy.rank(previous_grade), policy.rank(grade)) else {
+            return Ok(None);
+        };
+        let (grade_policy, _) = policy.for_grade(Some(grade));
+        let Some(max_limit) = grade_policy.max_limit.filter(|_| after > before) else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let scope = Scope::Customer(customer_id.to_owned());
+        let limits = self
+            .store
+            .limits(&scope)
+            .await
+            .map_err(ServiceError::from)?;
+        let Some(current) = limits::effective_limit(&limits, now) else {
+            return Ok(None);
+        };
+        let cut_to = self.converted(max_limit, current.amount.currency()).await?;
+        if current.amount.amount() <= cut_to.amount() {
+            return Ok(None);
+        }
+        let system = Actor {
+            principal_id: "system:limits".to_owned(),
+            person_id: "system:limits".to_owned(),
+            name: "system:limits".to_owned(),
+            roles: Vec::new(),
+        };
+        let key = IdempotencyKey::of_system(
+            "limits",
+            format!("limit-cut:{event_id}"),
+            "DraftLimitCut",
+            event_id.to_owned(),
+        );
+        let new = NewLimitRequest {
+            scope,
+            amount: cut_to,
+            valid_from: now,
+            valid_until: None,
+            temporary: false,
+            reason: format!(
+                "downgraded from {previous_grade} to {grade}: the limit of {} is above the grade's maximum of {max_limit}",
+                current.amount
+            ),
+        };
+        let drafted = self.request_limit_change(system, new, &key, now).await?;
+        Ok(Some(drafted.request))
+    }
+
     /// The approval matrix in force at `now` and its version (0 = the shipped one).
     pub(super) async fn matrix_in_force(
         &self,

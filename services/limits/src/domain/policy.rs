@@ -143,17 +143,33 @@ fn grade(
 }
 
 impl Default for CreditPolicy {
-    /// The shipped policy, on the agency-8 scale; caps in CNY.
+    /// The shipped policy, caps in CNY, for both shipped rating scales: the agency-8 grades
+    /// (AAA…D) and the five tiers of the credit documents (优秀 EXCELLENT, 良好 GOOD, 一般 FAIR,
+    /// 关注 WATCH, 不良 POOR), each with its own terms, per-order cap, overdue tolerance and
+    /// maximum limit. The list runs from least to most risky; a five-tier grade stands where
+    /// its probability of default does on the agency scale (优秀 beside A, 良好 beside BBB,
+    /// 一般 beside BB, 关注 beside B, 不良 beside CCC), so "at or above a grade" means the
+    /// same risk whichever scale rated the customer.
     fn default() -> Self {
         Self {
             grade_policies: vec![
                 grade("AAA", 60, 30, None, Some(50_000_000)),
                 grade("AA", 60, 30, None, Some(30_000_000)),
                 grade("A", 45, 30, None, Some(20_000_000)),
+                // 优秀: the longest terms the documents give, no per-order cap.
+                grade("EXCELLENT", 60, 30, None, Some(20_000_000)),
                 grade("BBB", 30, 15, Some(2_000_000), Some(10_000_000)),
+                // 良好: standard terms.
+                grade("GOOD", 45, 15, Some(2_000_000), Some(10_000_000)),
                 grade("BB", 30, 10, Some(1_000_000), Some(5_000_000)),
+                // 一般: shorter terms, a per-order cap.
+                grade("FAIR", 30, 10, Some(1_000_000), Some(5_000_000)),
                 grade("B", 15, 5, Some(500_000), Some(1_000_000)),
+                // 关注: short terms, small orders, watched (reviewed every three months).
+                grade("WATCH", 15, 5, Some(300_000), Some(1_000_000)),
                 grade("CCC", 0, 0, Some(100_000), Some(200_000)),
+                // 不良: no credit; every order is referred (cash or prepayment).
+                grade("POOR", 0, 0, Some(0), Some(0)),
                 grade("D", 0, 0, Some(0), Some(0)),
             ],
             default_grade_policy: grade("", 30, 30, None, None),
@@ -312,7 +328,11 @@ mod tests {
         let policy = CreditPolicy::default();
         assert_eq!(policy.tolerance_bps(), 1000);
         assert_eq!(policy.rank("AAA"), Some(0));
-        assert_eq!(policy.rank("D"), Some(7));
+        assert_eq!(policy.rank("D"), Some(12));
+        // A five-tier grade ranks with the agency grades of its probability of default.
+        assert!(policy.rank("A") < policy.rank("EXCELLENT"));
+        assert!(policy.rank("EXCELLENT") < policy.rank("BBB"));
+        assert!(policy.rank("WATCH") < policy.rank("POOR"));
         let (bbb, listed) = policy.for_grade(Some("BBB"));
         assert!(listed);
         assert_eq!(bbb.payment_terms.net_days, 30);
