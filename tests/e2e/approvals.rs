@@ -72,6 +72,7 @@ async fn decide(
             step_index,
             verdict: verdict as i32,
             note: note.into(),
+            release_conditions: Vec::new(),
         })
         .await
         .map(|response| response.into_inner().task.unwrap())
@@ -478,6 +479,7 @@ pub async fn a_matrix_change_needs_a_second_person_and_keeps_its_history(suite: 
             step_index: 0,
             verdict: pb::ApprovalVerdict::Approve as i32,
             note: String::new(),
+            release_conditions: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -501,6 +503,7 @@ pub async fn a_matrix_change_needs_a_second_person_and_keeps_its_history(suite: 
             step_index: 0,
             verdict: pb::ApprovalVerdict::Approve as i32,
             note: "agreed at the credit committee".into(),
+            release_conditions: Vec::new(),
         })
         .await
         .unwrap();

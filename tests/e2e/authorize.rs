@@ -700,6 +700,7 @@ fn decide(
         outcome: outcome as i32,
         reason: "long-standing customer, payment promised".into(),
         hold_ttl: None,
+        conditions: Vec::new(),
     }
 }
 
@@ -717,7 +718,7 @@ pub async fn referrals_are_released_or_rejected_by_enough_authority(suite: &Test
     let mut reviewer = suite.limits(&suite.issue_token("ana", &[Role::Analyst]).await);
     let mut junior = suite.limits(
         &suite
-            .issue_token_with_authority("jun", &[Role::CreditManager], Some("10000"))
+            .issue_token_with_authority("jun", &[Role::CreditManager], Some("4999"))
             .await,
     );
     let mut senior = suite.limits(
@@ -764,7 +765,7 @@ pub async fn referrals_are_released_or_rejected_by_enough_authority(suite: &Test
     assert_eq!(second_page[0].referral_id, second.referral_id);
     assert!(last.is_empty());
 
-    // Authority must cover the order amount.
+    // Authority must cover the overshoot past the limit (5,000 here), not the order.
     let refused = junior
         .decide_referral(decide(
             "d-0",

@@ -652,7 +652,9 @@ pub async fn overdue_past_tolerance_refers_orders_until_paid(suite: &TestSuite) 
     assert_eq!(referred.decision(), pb::AuthorizationDecision::Referred);
     wait_for_exposure(&mut orders, &customer_id, "0", "3000.00").await;
 
-    // Paid in full: the receivable is gone, the block cleared, orders approved again.
+    // Paid in full: the receivable is gone, the block cleared, orders approved again; the
+    // order referred for the overdue invoice is released by the system once its cause has
+    // cleared (the shipped policy's auto_release_cleared_referrals).
     pay(
         &mut collections,
         &customer_id,
@@ -663,13 +665,29 @@ pub async fn overdue_past_tolerance_refers_orders_until_paid(suite: &TestSuite) 
     )
     .await
     .unwrap();
-    wait_for_exposure(&mut orders, &customer_id, "0", "0").await;
+    wait_for_exposure(&mut orders, &customer_id, "100.00", "0").await;
+    let released = suite
+        .limits(&suite.admin_token)
+        .list_referrals(pb::ListReferralsRequest {
+            customer_id: customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .referrals;
+    assert_eq!(released[0].referral_id, referred.referral_id);
+    assert_eq!(released[0].status(), pb::ReferralStatus::Released);
+    assert_eq!(
+        released[0].decided_by.as_ref().unwrap().principal,
+        "system:limits"
+    );
     decision_reasons_once(&mut orders, &customer_id, <[String]>::is_empty).await;
     let approved = authorize(&mut orders, &customer_id, "o2c-3", "100.00")
         .await
         .unwrap();
     assert_eq!(approved.decision(), pb::AuthorizationDecision::Approved);
-    wait_for_exposure(&mut orders, &customer_id, "100.00", "0").await;
+    wait_for_exposure(&mut orders, &customer_id, "200.00", "0").await;
 
     // The payment record feeds rating: the invoice was paid 45 days late.
     let behaviour = collections

@@ -5,7 +5,7 @@
 use credit_core::Role;
 use credit_core::error::ErrorChain;
 use credit_e2e_tests::TestSuite;
-use credit_proto::v1::AuthorizationDecision::{Approved, Declined, Referred};
+use credit_proto::v1::AuthorizationDecision::{Approved, Referred};
 use credit_suite::demo::{DemoCast, DemoSummary, DunningOutcome};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -46,9 +46,15 @@ async fn run_demo(suite: &TestSuite, cast: &DemoCast) -> (DemoSummary, String) {
 
 fn check_story(summary: &DemoSummary, text: &str) {
     // Three orders: within the limit, over it within the 10 % band (released by the checker),
-    // far beyond it.
+    // far beyond it: the demo customer's grade refers that to step 7.2, where finance verifies
+    // and the general manager refuses to trade beyond the terms without a deposit.
     let decisions: Vec<_> = summary.orders.iter().map(|order| order.decision).collect();
-    assert_eq!(decisions, [Approved, Referred, Declined], "{text}");
+    assert_eq!(decisions, [Approved, Referred, Referred], "{text}");
+    assert!(
+        text.contains("approval chain (rule referral-large-overshoot)"),
+        "{text}"
+    );
+    assert!(!summary.orders[2].released);
     assert!(!summary.orders[0].released && summary.orders[1].released);
     assert_eq!(summary.orders[1].reasons, ["LIMIT_EXCEEDED"]);
     assert_eq!(summary.orders[2].reasons, ["LIMIT_EXCEEDED"]);
@@ -74,16 +80,20 @@ fn check_story(summary: &DemoSummary, text: &str) {
     );
     assert_eq!(summary.final_order.decision, Approved);
     assert!(summary.final_order.reasons.is_empty());
-    // Exposure = open holds + open receivables: the last order's hold, nothing owed.
+    // Exposure = open holds + open receivables: the last order's hold and the referrals the
+    // system released once paid, nothing owed.
     assert_eq!(
         summary.exposure,
         summary.open_holds + summary.open_receivables
     );
-    assert_eq!(summary.open_holds, summary.final_order.amount);
+    assert_eq!(
+        summary.open_holds,
+        summary.final_order.amount + summary.released_by_system
+    );
     assert_eq!(summary.open_receivables, Decimal::ZERO);
     assert_eq!(
         summary.available,
-        Some(summary.limit - summary.final_order.amount)
+        Some(summary.limit - summary.final_order.amount - summary.released_by_system)
     );
     // The shipped dunning policy calls at 30 days past due: the invoice 45 days overdue gets
     // the phone call (the lower levels, skipped, are never created later).
@@ -108,7 +118,7 @@ fn check_story(summary: &DemoSummary, text: &str) {
         summary.grade.as_str(),
         "APPROVED, hold hld_",
         "REFERRED, referral ref_",
-        "DECLINED",
+        "refer_beyond_tolerance true",
         "within_tolerance true",
         "within_tolerance false",
         "oldest overdue 45 days",
@@ -131,6 +141,11 @@ pub async fn the_order_to_cash_story_runs_with_four_eyes_and_twice(suite: &TestS
     check_story(&first, &text);
     assert!(text.contains("approved by demo-manager"), "{text}");
     assert!(text.contains("released by demo-manager"), "{text}");
+    // Step 7.2 walked by the cast: finance verifies, the general manager refuses, for the
+    // order far beyond the limit and for the order while overdue; nothing left to release.
+    assert!(text.contains("step 0 approved by demo-finance"), "{text}");
+    assert!(text.contains("step 1 rejected by demo-gm"), "{text}");
+    assert_eq!(first.released_by_system, Decimal::ZERO);
 
     // Again on the same suite, as --checker-token runs it: the ADMIN makes, a manager checks.
     let checker = suite
@@ -145,4 +160,12 @@ pub async fn the_order_to_cash_story_runs_with_four_eyes_and_twice(suite: &TestS
     assert_ne!(second.customer_id, first.customer_id);
     assert_ne!(second.run_id, first.run_id);
     assert!(text.contains("approved by mei"), "{text}");
+    // Nobody of this cast holds finance's role: the referrals wait, and the system releases
+    // them once the payment has cleared their cause.
+    assert!(
+        text.contains("waits: nobody in this run's cast holds its role"),
+        "{text}"
+    );
+    assert!(second.released_by_system > Decimal::ZERO, "{text}");
+    assert!(text.contains("released by the system"), "{text}");
 }

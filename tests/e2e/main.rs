@@ -29,6 +29,7 @@ mod ratings;
 mod readiness;
 mod receivables;
 mod reconcile;
+mod referral_chains;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
 /// Redis, each in a fresh suite.
@@ -92,6 +93,11 @@ mod both {
         a_small_limit_is_still_one_credit_managers_decision,
         a_matrix_change_needs_a_second_person_and_keeps_its_history,
         only_people_who_run_credit_propose_a_matrix,
+    );
+    on_both_backends!(referral_chains:
+        an_order_beyond_the_tolerance_is_verified_by_finance_and_released_by_the_general_manager_on_a_deposit,
+        a_release_on_a_partial_quantity_holds_only_that_part,
+        a_referral_is_released_by_the_system_once_a_payment_clears_it,
     );
     on_both_backends!(policy:
         the_credit_policy_is_changed_by_an_admin_against_its_etag,

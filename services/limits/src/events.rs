@@ -76,6 +76,12 @@ impl EventHandler for CustomerProjection {
                         .overdue_changed(&overdue.customer_id, &event.event_id)
                         .await
                         .map_err(EventError::from)?;
+                    // The customer may be within tolerance again: its referred orders are
+                    // examined again (best effort, as after a payment).
+                    self.hot.referrals_may_have_cleared(
+                        &overdue.customer_id,
+                        "the overdue figures changed",
+                    );
                 }
                 // The grade picks the policy defaults and the review date RATING_STALE; a
                 // downgrade past the grade's maximum limit drafts a cut of the limit.
@@ -112,6 +118,49 @@ impl EventHandler for CustomerProjection {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+}
+
+/// The consumer group that opens the approval chains of new referrals.
+pub const REFERRAL_CHAINS: &str = "limits-referral-chains";
+
+/// Opens the approval chain of each new referral (from limits' own ReferralCreated, off the
+/// order's path), so that its first step is in people's queues a moment after the order was
+/// referred. Idempotent: a referral whose chain is open, or that is decided, is left alone.
+#[derive(Debug, Clone)]
+pub struct ReferralChains {
+    hot: HotPath,
+}
+
+impl ReferralChains {
+    pub fn new(hot: HotPath) -> Self {
+        Self { hot }
+    }
+}
+
+#[async_trait]
+impl EventHandler for ReferralChains {
+    fn consumer(&self) -> &'static str {
+        REFERRAL_CHAINS
+    }
+
+    fn producers(&self) -> &'static [&'static str] {
+        &[credit_proto::service_names::LIMITS]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        event_type == "ReferralCreated"
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), EventError> {
+        use credit_proto::v1::event::Payload;
+        if let Some(Payload::ReferralCreated(created)) = &event.payload {
+            self.hot
+                .open_referral_chain(&created.referral_id)
+                .await
+                .map_err(EventError::from)?;
         }
         Ok(())
     }

@@ -45,6 +45,8 @@ pub struct Limits {
     pub handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>>,
     /// Releases holds whose TTL has passed.
     pub sweeper: expiry::ExpirySweeper,
+    /// Releases referrals whose cause has cleared (a payment, a lifted block, a new limit).
+    pub reexaminer: app::ReferralReexaminer,
     store: Arc<dyn store::LimitStore>,
     hot: app::HotPath,
 }
@@ -89,6 +91,7 @@ pub fn build(
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![
         Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
+        Arc::new(events::ReferralChains::new(hot.clone())),
     ];
     let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
     let desk = app::ApprovalDesk::new(
@@ -101,6 +104,7 @@ pub fn build(
         approvals: ApprovalServiceServer::new(api::ApprovalsApi::new(desk)),
         handlers,
         sweeper,
+        reexaminer: app::ReferralReexaminer::new(hot.clone()),
         store,
         hot,
     }
@@ -164,8 +168,18 @@ const MATRIX_READERS: &[Role] = &[
     Role::GeneralManager,
     Role::Board,
 ];
-/// The referral queue is worked by credit staff and collectors (who know the overdue side).
-const REVIEWERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
+/// The referral queue is worked by credit staff and collectors (who know the overdue side),
+/// finance (who verifies the figures of step 7.2) and the general manager.
+const REVIEWERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::Finance,
+    Role::GeneralManager,
+];
+/// Who may decide a step of a referral's chain (step 7.2: finance verifies, the general
+/// manager decides; the step names which of them).
+const REFERRAL_DECIDERS: &[Role] = &[Role::CreditManager, Role::Finance, Role::GeneralManager];
 /// A collector may stop credit to a customer; only a manager lifts the stop.
 const BLOCKERS: &[Role] = &[Role::CreditManager, Role::Collector];
 /// Rates tables, the credit policy and ledger repair are governed centrally.
@@ -194,7 +208,7 @@ pub fn access_policy() -> AccessPolicy {
             ("SetCreditBlock", BLOCKERS),
             ("ClearCreditBlock", MANAGERS),
             ("ListReferrals", REVIEWERS),
-            ("DecideReferral", MANAGERS),
+            ("DecideReferral", REFERRAL_DECIDERS),
             ("SetFxRate", ADMIN_ONLY),
             ("ListFxRates", PEER_READERS),
             ("GetCreditPolicy", MAKERS),

@@ -471,7 +471,13 @@ impl ReceivablesProjection {
                     .collect();
                 let source = format!("payment:{}", payment.payment_id);
                 self.lowered_by(event, &payment.customer_id, source, &amounts)
-                    .await
+                    .await?;
+                // The payment may have cleared what referred the customer's orders. Best
+                // effort: the payment is applied whatever the re-examination finds, and never
+                // waits for it (the next event examines them again).
+                self.hot
+                    .referrals_may_have_cleared(&payment.customer_id, "a payment arrived");
+                Ok(())
             }
             Some(Payload::CreditNotePosted(note)) => {
                 let source = format!("credit_note:{}", note.credit_note_id);

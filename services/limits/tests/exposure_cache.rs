@@ -17,8 +17,9 @@ use std::sync::Arc;
 use credit_limits::exposure::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
     ExposureCache, ExposureError, Fence, GroupPosition, GroupProfile, GroupUpdate,
-    InProcessExposureCache, Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus, ReasonCode,
-    RedisExposureCache, RuleFigures, UpdateOutcome, evaluate,
+    InProcessExposureCache, Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus,
+    REFER_EVERY_OVERSHOOT_BPS, ReasonCode, RedisExposureCache, RuleFigures, UpdateOutcome,
+    evaluate,
 };
 use credit_runtime::RedisHandle;
 
@@ -160,6 +161,7 @@ conformance!(
     the_customer_tolerance_band_refers_at_its_edge_and_declines_beyond,
     the_group_tolerance_band_refers_at_its_edge_and_declines_beyond,
     the_band_is_exact_near_two_to_the_53,
+    a_band_that_refers_every_overshoot_declines_none,
     every_applicable_reason_is_reported_in_order,
     what_if_never_changes_exposure,
     referred_and_declined_orders_never_reserve,
@@ -354,6 +356,22 @@ async fn a_refusal_quotes_the_figures_it_compared(fixture: &Fixture) {
         }
     );
     assert_eq!(decision.group.map(|group| group.tolerance_bps), Some(500));
+}
+
+async fn a_band_that_refers_every_overshoot_declines_none(fixture: &Fixture) {
+    let mut profile = customer("C1", None);
+    profile.tolerance_bps = REFER_EVERY_OVERSHOOT_BPS;
+    // Far beyond any band, even the one this tolerance would give as a percentage.
+    for amount in [100_001, 1_000_000, 9_007_199_254_640_991] {
+        let decision = decide_for(fixture, &profile, amount).await;
+        assert_eq!(decision.outcome, Outcome::Referred, "{amount}");
+        assert_eq!(decision.reasons, vec![ReasonCode::LimitExceeded]);
+        assert!(!decision.reserved);
+    }
+    assert_eq!(
+        decide_for(fixture, &profile, 100_000).await.outcome,
+        Outcome::Approved
+    );
 }
 
 async fn inactive_customers_are_declined(fixture: &Fixture) {

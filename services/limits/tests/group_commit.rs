@@ -91,6 +91,9 @@ fn referral(customer_id: &str, id: &str, key: &str) -> (Referral, pb::Event) {
         decided_at: None,
         decision_reason: String::new(),
         hold_id: String::new(),
+        oldest_overdue_days: Some(0),
+        approval_chain: None,
+        release_conditions: Vec::new(),
     };
     let event = new_event(
         "credit.v1.LimitService",

@@ -54,6 +54,9 @@ fn referral(number: u32, status: ReferralStatus) -> Referral {
         decided_at: None,
         decision_reason: String::new(),
         hold_id: String::new(),
+        oldest_overdue_days: None,
+        approval_chain: None,
+        release_conditions: Vec::new(),
     }
 }
 

@@ -131,6 +131,7 @@ impl ServiceKind {
                         credit_limits::RECONCILE_DEADLINE,
                     );
                 background.sweepers.push(limits.sweeper);
+                background.reexaminers.push(limits.reexaminer);
                 limits.handlers
             }
             ServiceKind::Collections => {
@@ -247,6 +248,8 @@ const IDEMPOTENCY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::fro
 struct BackgroundWork {
     /// Release expired holds (limits).
     sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
+    /// Release referrals whose cause has cleared (limits).
+    reexaminers: Vec<credit_limits::app::ReferralReexaminer>,
     /// Compare cached exposure with the ledger and repair it (limits).
     reconciles: Vec<credit_limits::reconcile::BackgroundReconcile>,
     /// Re-rate customers whose review date has come (rating).
@@ -565,6 +568,12 @@ impl Application {
                     .reconciles
                     .into_iter()
                     .map(|reconcile| tokio::spawn(reconcile.run(relays_stopped.clone()))),
+            )
+            .chain(
+                self.background
+                    .reexaminers
+                    .into_iter()
+                    .map(|reexaminer| tokio::spawn(reexaminer.run(relays_stopped.clone()))),
             )
             .chain(
                 self.background

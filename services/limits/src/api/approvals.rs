@@ -62,6 +62,7 @@ impl ApprovalService for ApprovalsApi {
                 decision.step_index,
                 decision.action,
                 &decision.note,
+                &request.release_conditions,
                 &key,
             )
             .await?;

@@ -20,7 +20,9 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 use crate::domain::limits::{LimitRequest, Scope};
 use crate::store::{LimitStore, MatrixVersion, TaskRef, matrix_record_id};
 
-use super::{CreditAdmin, HotPath};
+use super::{CreditAdmin, HotPath, ReferralVerdict, from_minor, ledger_error};
+use crate::ledger::Referral;
+use credit_proto::v1 as pb;
 
 /// What a person does with the step in front of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,10 +112,45 @@ impl ApprovalDesk {
         step_index: usize,
         action: StepAction,
         note: &str,
+        release_conditions: &[pb::ReleaseCondition],
         key: &IdempotencyKey,
     ) -> Result<Task, ServiceError> {
         let now = Utc::now();
+        if kind != DecisionKind::OrderReferral && !release_conditions.is_empty() {
+            return Err(ServiceError::invalid(
+                "release_conditions",
+                "go only with the release of a referred order",
+            ));
+        }
         match kind {
+            DecisionKind::OrderReferral => {
+                let verdict = ReferralVerdict {
+                    note,
+                    conditions: release_conditions,
+                    conditions_field: "release_conditions",
+                    requested_ttl: None,
+                };
+                self.hot
+                    .decide_referral_step(
+                        principal,
+                        record_id,
+                        Some(step_index),
+                        action,
+                        &verdict,
+                        key,
+                    )
+                    .await?;
+                let referral = self
+                    .hot
+                    .ledger()
+                    .referral(record_id)
+                    .await
+                    .map_err(ledger_error)?
+                    .ok_or_else(|| ServiceError::not_found("referral", record_id))?;
+                referral_task(&referral, now).ok_or_else(|| {
+                    ServiceError::internal("a decided referral has no approval chain")
+                })
+            }
             DecisionKind::LimitRequest => {
                 let granted = self
                     .admin
@@ -278,6 +315,15 @@ impl ApprovalDesk {
                     .find(|stored| stored.version == version)
                     .map(|stored| matrix_task(&stored, task.waiting_since)))
             }
+            DecisionKind::OrderReferral => {
+                let referral = self
+                    .hot
+                    .ledger()
+                    .referral(&task.record_id)
+                    .await
+                    .map_err(ledger_error)?;
+                Ok(referral.and_then(|referral| referral_task(&referral, task.waiting_since)))
+            }
             _ => Ok(None),
         }
     }
@@ -338,6 +384,26 @@ fn limit_task(request: &LimitRequest, waiting_since: DateTime<Utc>) -> Task {
         requested_at: request.requested_at,
         waiting_since,
     }
+}
+
+/// A referred order as a task: `None` until its chain is opened.
+fn referral_task(referral: &Referral, waiting_since: DateTime<Utc>) -> Option<Task> {
+    let chain = referral.approval_chain.clone()?;
+    let currency = Currency::parse(&referral.currency).ok()?;
+    let amount = from_minor(referral.amount_minor, currency);
+    let reasons = referral.reasons.join(", ");
+    Some(Task {
+        kind: DecisionKind::OrderReferral,
+        record_id: referral.id.clone(),
+        summary: format!(
+            "order {} of customer {} for {amount}, referred: {reasons}",
+            referral.order_id, referral.customer_id
+        ),
+        amount: Some(amount),
+        chain,
+        requested_at: referral.created_at,
+        waiting_since,
+    })
 }
 
 fn matrix_task(version: &MatrixVersion, waiting_since: DateTime<Utc>) -> Task {

@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use crate::api::convert::{scope_to_proto, to_timestamp};
 use crate::domain::limits::{Actor, Scope};
 use crate::exposure::{
-    AuthorizeInput, AuthorizeOutcome, Decision, ExposureError, Fence, Outcome, ReasonCode,
+    AuthorizeInput, AuthorizeOutcome, Decision, ExposureError, Fence, Outcome,
+    REFER_EVERY_OVERSHOOT_BPS, ReasonCode,
 };
 use crate::ledger::{Hold, HoldStatus, LedgerError, Referral, ReferralStatus, StoredAnswer};
 use credit_proto::service_names::LIMITS;
@@ -21,18 +22,18 @@ use credit_runtime::events::new_event;
 use super::{HotPath, cache_error, from_minor, ledger_error, new_id, to_minor, unix};
 
 /// A checked order: who, what, how much, in the currency the caller ordered in.
-struct Order {
+pub(super) struct Order {
     customer_id: String,
     order_id: String,
     amount: Money,
 }
 
 /// A decision and the order amount it was made on, in the limit's currency.
-struct Decided {
-    decision: Decision,
+pub(super) struct Decided {
+    pub(super) decision: Decision,
     /// The order amount in the limit's currency (the order's own when they agree).
     amount: Money,
-    amount_minor: i64,
+    pub(super) amount_minor: i64,
     /// The rate that converted the order, when it was in another currency.
     fx_rate: Option<Decimal>,
 }
@@ -232,7 +233,25 @@ impl HotPath {
 
     /// Takes back a reservation whose durable write failed — only in the cache incarnation
     /// it was made in; after a rebuild the reservation is not there to take back.
-    async fn undo(&self, order: &Order, decided: &Decided) {
+    /// Decides `amount` for an order of the customer as Authorize would, and reserves it when
+    /// the rules approve: the reservation (to store durably, or to take back with
+    /// [`HotPath::undo`]), or `None` with nothing reserved when they refer or decline.
+    pub(super) async fn reserve_if_approved(
+        &self,
+        customer_id: &str,
+        order_id: &str,
+        amount: Money,
+    ) -> Result<Option<(Order, Decided)>, ServiceError> {
+        let order = Order {
+            customer_id: customer_id.to_owned(),
+            order_id: order_id.to_owned(),
+            amount,
+        };
+        let decided = self.decide(&order, true).await?;
+        Ok(decided.decision.reserved.then_some((order, decided)))
+    }
+
+    pub(super) async fn undo(&self, order: &Order, decided: &Decided) {
         let decision = &decided.decision;
         let group = decision.group.as_ref();
         // Only in the incarnation the reservation was made in, atomically: a level rebuilt
@@ -415,6 +434,9 @@ impl HotPath {
                 decided_at: None,
                 decision_reason: String::new(),
                 hold_id: String::new(),
+                oldest_overdue_days: Some(decision.figures.oldest_overdue_days),
+                approval_chain: None,
+                release_conditions: Vec::new(),
             });
             response.referral_id = referral
                 .as_ref()
@@ -562,6 +584,18 @@ impl HotPath {
                     if let Some(limit) = limit {
                         put("limit", money(limit));
                     }
+                    // A grade that refers beyond the tolerance is cached with a band that
+                    // declines nothing; the answer quotes the policy's own tolerance.
+                    let tolerance_bps = match tolerance_bps {
+                        Some(REFER_EVERY_OVERSHOOT_BPS) => {
+                            put("refer_beyond_tolerance", "true".to_owned());
+                            match self.policy().await {
+                                Ok(policy) => Some(policy.tolerance_bps()),
+                                Err(_) => None,
+                            }
+                        }
+                        other => other,
+                    };
                     if let Some(bps) = tolerance_bps {
                         let percent = Decimal::new(i64::from(bps), 2).normalize();
                         put("tolerance_percent", percent.to_string());

@@ -120,6 +120,7 @@ impl HotPath {
             .await
             .map_err(ServiceError::from)?;
         self.invalidate(&Scope::Customer(customer_id.clone())).await;
+        self.referrals_may_have_cleared(&customer_id, "the credit block was lifted");
         Ok(pb::ClearCreditBlockResponse {
             blocks: self.block_list(&customer_id).await?,
         })

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use credit_core::approval::{
     ApprovalMatrix, Chain, DecisionKind, Figures, Progress, StepRefused, Verdict,
 };
-use credit_core::{Actor, Currency, Money, Principal, ServiceError};
+use credit_core::{Actor, Money, Principal, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
@@ -235,6 +235,10 @@ impl CreditAdmin {
         if approval.is_some() {
             // The cached profile carries the old limit: the next decision rebuilds it.
             self.hot.invalidate(&stored.scope).await;
+            if let Scope::Customer(customer_id) = &stored.scope {
+                self.hot
+                    .referrals_may_have_cleared(customer_id, "a new limit was granted");
+            }
         }
         Ok(Granted {
             request: stored,
@@ -326,7 +330,10 @@ impl CreditAdmin {
         let Some(current) = limits::effective_limit(&limits, now) else {
             return Ok(None);
         };
-        let cut_to = self.converted(max_limit, current.amount.currency()).await?;
+        let cut_to = self
+            .hot
+            .converted(max_limit, current.amount.currency())
+            .await?;
         if current.amount.amount() <= cut_to.amount() {
             return Ok(None);
         }
@@ -403,7 +410,7 @@ impl CreditAdmin {
                 let (grade_policy, listed) = policy.for_grade(Some(grade));
                 match (listed, grade_policy.max_limit) {
                     (true, Some(max)) => {
-                        self.converted(amount, max.currency()).await?.amount() > max.amount()
+                        self.hot.converted(amount, max.currency()).await?.amount() > max.amount()
                     }
                     _ => false,
                 }
@@ -420,7 +427,7 @@ impl CreditAdmin {
                     .checked_div(current.amount())
             });
         let figures = Figures {
-            amount: Some(self.converted(amount, matrix.currency).await?.amount()),
+            amount: Some(self.hot.converted(amount, matrix.currency).await?.amount()),
             change_percent,
             grade,
             exceeds_grade_max_limit,
@@ -431,31 +438,8 @@ impl CreditAdmin {
             .ok_or_else(|| {
                 ServiceError::internal("the approval matrix has no LIMIT_REQUEST chain")
             })?;
-        let authority = self.converted(amount, self.hot.base_currency()).await?;
+        let authority = self.hot.converted(amount, self.hot.base_currency()).await?;
         Ok(Chain::start(rule, version, maker.clone(), Some(authority)))
-    }
-
-    /// `amount` in `currency` at today's rate (zero stays zero): FAILED_PRECONDITION
-    /// FX_RATE_MISSING when the FX table cannot convert it.
-    async fn converted(&self, amount: Money, currency: Currency) -> Result<Money, ServiceError> {
-        if amount.currency() == currency {
-            return Ok(amount);
-        }
-        let rate = self
-            .hot
-            .fx_rate(amount.currency(), currency)
-            .await?
-            .ok_or_else(|| ServiceError::FailedPrecondition {
-                reason: "FX_RATE_MISSING",
-                message: format!(
-                    "the approval matrix compares amounts in {currency}; no rate converts {} into it",
-                    amount.currency()
-                ),
-                metadata: vec![("currency", currency.code().to_owned())],
-            })?;
-        Money::new(amount.amount(), currency)
-            .times(rate)
-            .map_err(|error| ServiceError::invalid("amount", error.to_string()))
     }
 
     /// The limit `request` granted, if it granted one.

@@ -22,6 +22,7 @@ use crate::store::LimitStore;
 mod approvals;
 mod authorize;
 mod blocks;
+mod cleared;
 mod exposure;
 mod fx;
 mod limits;
@@ -36,9 +37,10 @@ mod tests;
 
 pub use approvals::{ApprovalDesk, MatrixView, StepAction, Task};
 pub(crate) use blocks::credit_block_event;
+pub use cleared::ReferralReexaminer;
 pub use limits::{CreditAdmin, Granted, ScopeLimits};
 pub use policy::ProposalView;
-pub use referrals::referral_to_proto;
+pub use referrals::{ReferralVerdict, referral_to_proto};
 pub(crate) use settle::{hold_event, hold_to_proto};
 
 /// The credit policy as the hot path reads it: a copy refreshed from the store at most every
@@ -91,6 +93,8 @@ pub struct HotPath {
     policy: PolicyCopy,
     /// The currency exposure is kept in for a scope that has never had a limit.
     base_currency: Currency,
+    /// Customers whose referrals may have cleared, for the re-examination in the background.
+    cleared: cleared::ClearedReferrals,
 }
 
 pub(crate) fn cache_error(error: ExposureError) -> ServiceError {
@@ -159,6 +163,7 @@ impl HotPath {
             cache,
             policy: PolicyCopy::new(),
             base_currency,
+            cleared: cleared::ClearedReferrals::default(),
         }
     }
 
@@ -249,6 +254,33 @@ impl HotPath {
             .and_then(Money::positive)
             .map_err(|error| ServiceError::invalid("amount", error.to_string()))?;
         Ok((converted, rate))
+    }
+
+    /// `amount` in `currency` at today's rate (zero stays zero), for figures that are not
+    /// order amounts (approval matrix conditions, authority): FAILED_PRECONDITION
+    /// FX_RATE_MISSING when the FX table cannot convert it.
+    pub(crate) async fn converted(
+        &self,
+        amount: Money,
+        currency: Currency,
+    ) -> Result<Money, ServiceError> {
+        if amount.currency() == currency {
+            return Ok(amount);
+        }
+        let rate = self
+            .fx_rate(amount.currency(), currency)
+            .await?
+            .ok_or_else(|| ServiceError::FailedPrecondition {
+                reason: "FX_RATE_MISSING",
+                message: format!(
+                    "the figure is in {} and must be compared in {currency}; no rate converts them",
+                    amount.currency()
+                ),
+                metadata: vec![("currency", currency.code().to_owned())],
+            })?;
+        Money::new(amount.amount(), currency)
+            .times(rate)
+            .map_err(|error| ServiceError::invalid("amount", error.to_string()))
     }
 
     async fn checked_ttl(&self, seconds: i64) -> Result<Duration, ServiceError> {

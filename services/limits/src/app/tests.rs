@@ -269,6 +269,7 @@ async fn an_order_past_the_limit_is_referred_and_another_person_may_release_it()
                 outcome: pb::ReferralOutcome::Release as i32,
                 reason: "long-standing customer".to_owned(),
                 hold_ttl: None,
+                conditions: Vec::new(),
             },
         )
         .await

@@ -10,4 +10,5 @@ pub mod limits;
 pub mod policy;
 pub mod profile;
 pub mod proposal;
+pub mod referral;
 pub mod terms;

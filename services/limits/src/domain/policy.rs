@@ -42,6 +42,10 @@ pub struct GradePolicy {
     pub order_amount_cap: Option<Money>,
     pub overdue_tolerance_days: u32,
     pub max_limit: Option<Money>,
+    /// Step 7.2: an order beyond the over-limit tolerance is referred to people instead of
+    /// declined.
+    #[serde(default)]
+    pub refer_beyond_tolerance: bool,
 }
 
 /// Approves a customer limit change without a checker when it is small.
@@ -75,13 +79,22 @@ pub struct CreditPolicy {
     pub equity_share_percent: Decimal,
     pub revenue_multiple: Decimal,
     pub auto_approval_rules: Vec<AutoApprovalRule>,
+    /// An open referral whose cause has cleared (payment, block lifted, limit raised) is
+    /// checked again and released by the system when the order now fits. Policies stored
+    /// before the setting existed have it on, as the shipped one does.
+    #[serde(default = "on")]
+    pub auto_release_cleared_referrals: bool,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
 }
 
+fn on() -> bool {
+    true
+}
+
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 10] = [
+pub const POLICY_FIELDS: [&str; 11] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -92,6 +105,7 @@ pub const POLICY_FIELDS: [&str; 10] = [
     "equity_share_percent",
     "revenue_multiple",
     "auto_approval_rules",
+    "auto_release_cleared_referrals",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -107,6 +121,7 @@ pub enum PolicyEdit {
     EquitySharePercent(Decimal),
     RevenueMultiple(Decimal),
     AutoApprovalRules(Vec<AutoApprovalRule>),
+    AutoReleaseClearedReferrals(bool),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -139,6 +154,16 @@ fn grade(
         order_amount_cap: order_amount_cap.and_then(cny),
         overdue_tolerance_days,
         max_limit: max_limit.and_then(cny),
+        refer_beyond_tolerance: false,
+    }
+}
+
+/// A grade whose orders beyond the tolerance go to people (step 7.2) instead of declining:
+/// a good customer's large order is worth the general manager's look.
+fn referring(policy: GradePolicy) -> GradePolicy {
+    GradePolicy {
+        refer_beyond_tolerance: true,
+        ..policy
     }
 }
 
@@ -153,14 +178,14 @@ impl Default for CreditPolicy {
     fn default() -> Self {
         Self {
             grade_policies: vec![
-                grade("AAA", 60, 30, None, Some(50_000_000)),
-                grade("AA", 60, 30, None, Some(30_000_000)),
-                grade("A", 45, 30, None, Some(20_000_000)),
+                referring(grade("AAA", 60, 30, None, Some(50_000_000))),
+                referring(grade("AA", 60, 30, None, Some(30_000_000))),
+                referring(grade("A", 45, 30, None, Some(20_000_000))),
                 // 优秀: the longest terms the documents give, no per-order cap.
-                grade("EXCELLENT", 60, 30, None, Some(20_000_000)),
-                grade("BBB", 30, 15, Some(2_000_000), Some(10_000_000)),
+                referring(grade("EXCELLENT", 60, 30, None, Some(20_000_000))),
+                referring(grade("BBB", 30, 15, Some(2_000_000), Some(10_000_000))),
                 // 良好: standard terms.
-                grade("GOOD", 45, 15, Some(2_000_000), Some(10_000_000)),
+                referring(grade("GOOD", 45, 15, Some(2_000_000), Some(10_000_000))),
                 grade("BB", 30, 10, Some(1_000_000), Some(5_000_000)),
                 // 一般: shorter terms, a per-order cap.
                 grade("FAIR", 30, 10, Some(1_000_000), Some(5_000_000)),
@@ -181,6 +206,7 @@ impl Default for CreditPolicy {
             equity_share_percent: Decimal::from(20),
             revenue_multiple: Decimal::new(15, 1),
             auto_approval_rules: Vec::new(),
+            auto_release_cleared_referrals: true,
             version: 0,
             last_change: None,
         }
@@ -282,6 +308,9 @@ impl CreditPolicy {
                 PolicyEdit::EquitySharePercent(percent) => next.equity_share_percent = percent,
                 PolicyEdit::RevenueMultiple(multiple) => next.revenue_multiple = multiple,
                 PolicyEdit::AutoApprovalRules(rules) => next.auto_approval_rules = rules,
+                PolicyEdit::AutoReleaseClearedReferrals(on) => {
+                    next.auto_release_cleared_referrals = on;
+                }
             }
         }
         next.check_whole(&mut violations);

@@ -120,7 +120,12 @@ pub fn customer_profile(facts: &WarmingFacts, state: CacheState) -> CustomerProf
             .as_ref()
             .and_then(|rating| rating_valid_until(rating, policy.rating_grace_days)),
         order_cap: state.order_cap,
-        tolerance_bps: policy.tolerance_bps(),
+        // Step 7.2: a grade that refers orders beyond the tolerance declines none of them.
+        tolerance_bps: if grade_policy.refer_beyond_tolerance {
+            crate::exposure::REFER_EVERY_OVERSHOOT_BPS
+        } else {
+            policy.tolerance_bps()
+        },
         exposure: state.exposure,
         epoch: state.epoch,
     }

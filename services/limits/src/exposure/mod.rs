@@ -50,7 +50,7 @@ pub use in_process::InProcessExposureCache;
 pub use model::{
     Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, Fence,
     GroupPosition, GroupProfile, GroupUpdate, Level, Limit, MAX_EXACT_AMOUNT, Outcome,
-    ProfileStatus, ReasonCode, RuleFigures, UpdateOutcome,
+    ProfileStatus, REFER_EVERY_OVERSHOOT_BPS, ReasonCode, RuleFigures, UpdateOutcome,
 };
 pub use redis_store::RedisExposureCache;
 pub use rules::evaluate;

@@ -70,6 +70,12 @@ impl Limit {
     }
 }
 
+/// A tolerance band this wide refers every order over the limit and declines none: the
+/// profile of a customer whose grade refers orders beyond the policy's tolerance to people
+/// (step 7.2) instead of declining them. Both the script and the pure rules compute the band
+/// without overflow for it; the answer's reasons quote the policy's own tolerance.
+pub const REFER_EVERY_OVERSHOOT_BPS: u32 = u32::MAX;
+
 /// Everything `Authorize` needs to know about one customer, with its current exposure. Built
 /// by the caller from the limits store and the exposure ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

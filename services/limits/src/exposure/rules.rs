@@ -7,7 +7,7 @@
 
 use super::model::{
     AuthorizeInput, BASIS_POINTS, CustomerProfile, Decision, GroupPosition, GroupProfile, Limit,
-    Outcome, ReasonCode, RuleFigures,
+    Outcome, REFER_EVERY_OVERSHOOT_BPS, ReasonCode, RuleFigures,
 };
 
 /// Decides one order for `customer`, whose cached group is `group` (`None` when the customer
@@ -115,13 +115,17 @@ fn valid_limit(limit: Option<&Limit>, now: i64) -> Option<i64> {
 }
 
 /// `None` when `exposure + amount` fits the limit; REFERRED when it fits the tolerance band
-/// `floor(limit × (10000 + tolerance_bps) / 10000)`; DECLINED beyond.
+/// `floor(limit × (10000 + tolerance_bps) / 10000)`; DECLINED beyond — except under
+/// [`REFER_EVERY_OVERSHOOT_BPS`], which refers every overshoot.
 fn over_limit(exposure: i64, amount: i64, limit: i64, tolerance_bps: u32) -> Option<Outcome> {
     // Two i64 in an i128 cannot overflow; saturating says so to the lint.
     let total = i128::from(exposure).saturating_add(i128::from(amount));
     let limit = i128::from(limit);
     if total <= limit {
         return None;
+    }
+    if tolerance_bps == REFER_EVERY_OVERSHOOT_BPS {
+        return Some(Outcome::Referred);
     }
     let band = tolerance_band(limit, tolerance_bps);
     Some(if total <= band {

@@ -61,13 +61,26 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
 
     /// Records the decision of an open referral with its event; on release also the hold,
     /// fenced like `record_hold`. A retry of the same request replays the first decision.
+    /// `ChainMoved` when its chain's revision is no longer `expected_revision`.
     async fn decide_referral(
         &self,
         decided: &Referral,
+        expected_revision: i64,
         hold: Option<FencedHold<'_>>,
         key: &IdempotencyKey,
         event: &Event,
     ) -> LedgerResult<DecidedReferral>;
+
+    /// Stores an open referral's chain as it moved (opened, a step decided, returned,
+    /// resubmitted) with its place in people's queues, if no other verdict came since it was
+    /// read (`ChainMoved`) and it is still open (`ReferralNotOpen`); under `key` when a
+    /// person's call moved it.
+    async fn save_referral_chain(
+        &self,
+        referral: &Referral,
+        expected_revision: i64,
+        key: Option<&IdempotencyKey>,
+    ) -> LedgerResult<Referral>;
 
     /// Open holds whose expiry is at or before `now`, oldest expiry first, at most `limit`.
     async fn expired_holds(&self, now: DateTime<Utc>, limit: i64) -> LedgerResult<Vec<Hold>>;

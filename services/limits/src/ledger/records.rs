@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use credit_runtime::sql::KeyReused;
 use serde::{Deserialize, Serialize};
 
+use credit_core::approval::Chain;
+
 use crate::domain::limits::Actor;
+use crate::domain::referral::ReleaseCondition;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HoldStatus {
@@ -111,6 +114,25 @@ pub struct Referral {
     pub decision_reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hold_id: String,
+    /// The customer's oldest overdue days when referred (finance's figure of step 7.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_overdue_days: Option<u32>,
+    /// The approval chain the matrix chose; opened a moment after the referral (from its
+    /// ReferralCreated event) or at its first decision, whichever comes first.
+    #[serde(default, rename = "chain", skip_serializing_if = "Option::is_none")]
+    pub approval_chain: Option<Chain>,
+    /// The conditions of its release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub release_conditions: Vec<ReleaseCondition>,
+}
+
+impl Referral {
+    /// How many verdicts its chain holds: the stored revision a decision must still find.
+    pub fn chain_revision(&self) -> i64 {
+        self.approval_chain.as_ref().map_or(0, |chain| {
+            i64::try_from(chain.trail.len()).unwrap_or(i64::MAX)
+        })
+    }
 }
 
 /// A hold to write with the cache incarnations (epochs) its exposure was counted in.
@@ -156,6 +178,9 @@ pub enum LedgerError {
     /// The referral was decided before (by another request).
     #[error("the referral is not open")]
     ReferralNotOpen(Box<Referral>),
+    /// Another verdict on the referral's chain was stored since it was read.
+    #[error("another verdict on the referral came first")]
+    ChainMoved,
     #[error(transparent)]
     KeyReused(#[from] KeyReused),
     #[error(transparent)]

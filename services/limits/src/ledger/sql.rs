@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use credit_core::approval::{ChainStatus, DecisionKind};
 use credit_proto::v1::Event;
 use credit_runtime::sql::{IdempotencyKey, Page, is_unique_violation};
 use credit_runtime::{
@@ -24,6 +25,24 @@ use super::{
 
 /// A referral's document, found by its id.
 const REFERRAL_BY_ID: &str = "SELECT referral FROM authorizations WHERE referral_id = $1";
+
+/// Why an update of referral `$referral_id` that expected it open at a revision changed no
+/// row, read inside transaction `$tx`: another verdict moved its chain on (`ChainMoved`), or
+/// it is decided (`ReferralNotOpen`, with the referral as it stands).
+macro_rules! why_not_updated {
+    ($tx:ident, $sql:ident, $referral_id:expr) => {{
+        let current = sqlx::query_as::<_, ReferralRow>(&$sql(REFERRAL_BY_ID))
+            .bind($referral_id)
+            .fetch_one(&mut *$tx)
+            .await?
+            .into_referral();
+        if current.status == ReferralStatus::Open {
+            LedgerError::ChainMoved
+        } else {
+            LedgerError::ReferralNotOpen(Box::new(current))
+        }
+    }};
+}
 
 /// Records inside transaction `$tx` that `$consumer` has seen event `$event_id`: `true` the
 /// first time, `false` for a redelivery (whose effects are then written already).
@@ -461,6 +480,7 @@ impl LedgerStore for SqlLedger {
     async fn decide_referral(
         &self,
         decided: &Referral,
+        expected_revision: i64,
         hold: Option<FencedHold<'_>>,
         key: &IdempotencyKey,
         event: &Event,
@@ -497,20 +517,34 @@ impl LedgerStore for SqlLedger {
                     });
                 }
                 let updated = sqlx::query(&sql(
-                    "UPDATE authorizations SET referral_status = $1, referral = $2 WHERE referral_id = $3 AND referral_status = 'OPEN'",
+                    "UPDATE authorizations SET referral_status = $1, referral = $2, referral_revision = $3 \
+                     WHERE referral_id = $4 AND referral_status = 'OPEN' AND referral_revision = $5",
                 ))
                 .bind(decided.status.as_str())
                 .bind(Json(decided))
+                .bind(decided.chain_revision())
                 .bind(&decided.id)
+                .bind(expected_revision)
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
-                    let current = sqlx::query_as::<_, ReferralRow>(&sql(REFERRAL_BY_ID))
-                        .bind(&decided.id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    return Err(LedgerError::ReferralNotOpen(Box::new(current.into_referral())));
+                    return Err(why_not_updated!(tx, sql, &decided.id));
                 }
+                // Decided: out of every queue, but filed where an approved chain says so. A
+                // chain still under way (the system released the order) leaves no task.
+                let filed = decided.approval_chain.as_ref().filter(|chain| {
+                    matches!(chain.status, ChainStatus::Approved | ChainStatus::Rejected)
+                });
+                crate::replace_approval_tasks!(
+                    tx,
+                    sql,
+                    DecisionKind::OrderReferral.as_str(),
+                    &decided.id,
+                    filed,
+                    decided.created_at,
+                    now
+                )
+                .await?;
                 credit_runtime::append_audit!(
                     tx,
                     sql,
@@ -556,6 +590,46 @@ impl LedgerStore for SqlLedger {
             }
         );
         result
+    }
+
+    async fn save_referral_chain(
+        &self,
+        referral: &Referral,
+        expected_revision: i64,
+        key: Option<&IdempotencyKey>,
+    ) -> LedgerResult<Referral> {
+        let now = Utc::now();
+        on_database!(&self.database, |pool, sql, begin_write| {
+            let mut tx = pool.begin_with(begin_write).await?;
+            let updated = sqlx::query(&sql(
+                "UPDATE authorizations SET referral = $1, referral_revision = $2 \
+                 WHERE referral_id = $3 AND referral_status = 'OPEN' AND referral_revision = $4",
+            ))
+            .bind(Json(referral))
+            .bind(referral.chain_revision())
+            .bind(&referral.id)
+            .bind(expected_revision)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(why_not_updated!(tx, sql, &referral.id));
+            }
+            crate::replace_approval_tasks!(
+                tx,
+                sql,
+                DecisionKind::OrderReferral.as_str(),
+                &referral.id,
+                referral.approval_chain.as_ref(),
+                referral.created_at,
+                now
+            )
+            .await?;
+            if let Some(key) = key {
+                insert_idempotency_key!(tx, sql, key, &referral.id, now)?;
+            }
+            tx.commit().await?;
+            Ok(referral.clone())
+        })
     }
 
     async fn expired_holds(&self, now: DateTime<Utc>, limit: i64) -> LedgerResult<Vec<Hold>> {

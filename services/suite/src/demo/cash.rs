@@ -2,14 +2,15 @@
 //! credit, dunning, and the rest paid to unblock it.
 
 use std::io::Write;
+use std::time::Instant;
 
 use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 use tonic::Code;
 
 use super::{
-    DEMO_CURRENCY, DemoError, DunningOutcome, OVERDUE_DAYS, Order, OrderOutcome, Position, Story,
-    decision_name, optional, share, show, shown_date,
+    DEMO_CURRENCY, DemoError, DunningOutcome, EVENT_DEADLINE, OVERDUE_DAYS, Order, OrderOutcome,
+    Position, Story, decision_name, optional, share, show, shown_date,
 };
 
 impl<W: Write> Story<'_, W> {
@@ -205,23 +206,13 @@ impl<W: Write> Story<'_, W> {
                 blocked.reasons
             )));
         }
-        let request_id = self.key("referral-reject");
-        let result = self
-            .checker
-            .decide_referral(pb::DecideReferralRequest {
-                request_id,
-                referral_id: answer.referral_id.clone(),
-                outcome: pb::ReferralOutcome::Reject.into(),
-                reason: "demo: no new credit while invoices are overdue".into(),
-                hold_ttl: None,
-            })
-            .await;
-        self.failed("DecideReferral", result)?;
-        let checker = self.cast.manager.name.clone();
-        self.detail(&format!(
-            "{} rejected by {checker}: no new credit while invoices are overdue",
-            answer.referral_id
-        ))?;
+        // More than 30 days overdue: step 7.2, where the general manager refuses new credit.
+        self.walk_referral_chain(
+            customer_id,
+            &answer.referral_id,
+            "no new credit while invoices are overdue",
+        )
+        .await?;
         Ok((change.oldest_overdue_days, blocked))
     }
 
@@ -278,7 +269,7 @@ impl<W: Write> Story<'_, W> {
         &mut self,
         customer_id: &str,
         limit: Decimal,
-    ) -> Result<(OrderOutcome, Position), DemoError> {
+    ) -> Result<(OrderOutcome, Position, Decimal), DemoError> {
         self.begin("payment of the rest");
         // What collections says is owed (limits learns of it a moment later).
         let result = self
@@ -336,8 +327,11 @@ impl<W: Write> Story<'_, W> {
             |decision, codes| decision == pb::AuthorizationDecision::Approved && codes.is_empty(),
         )
         .await?;
+        // Referrals nobody in the cast could decide are released by the system now that the
+        // payment cleared their cause; they hold credit like any order.
+        let released_by_system = self.settled_referrals(customer_id).await?;
         let position = self
-            .wait_for_position(customer_id, Decimal::ZERO, Decimal::ZERO)
+            .wait_for_position(customer_id, released_by_system, Decimal::ZERO)
             .await?;
         self.detail(&format!(
             "unblocked: no credit blocks, oldest overdue {} days, exposure {}",
@@ -366,6 +360,50 @@ impl<W: Write> Story<'_, W> {
                 position.grade.as_str()
             },
         ))?;
-        Ok((final_order, position))
+        Ok((final_order, position, released_by_system))
+    }
+
+    /// Waits until none of the customer's referrals is open any more: the ones people left
+    /// waiting are released by the system once the payment has cleared their cause. Prints
+    /// those and returns what they hold.
+    async fn settled_referrals(&mut self, customer_id: &str) -> Result<Decimal, DemoError> {
+        let deadline = Instant::now() + EVENT_DEADLINE;
+        loop {
+            let result = self
+                .checker
+                .list_referrals(pb::ListReferralsRequest {
+                    customer_id: customer_id.to_owned(),
+                    ..Default::default()
+                })
+                .await;
+            let referrals = self.failed("ListReferrals", result)?.referrals;
+            let open = referrals
+                .iter()
+                .filter(|referral| referral.status() == pb::ReferralStatus::Open)
+                .count();
+            if open == 0 {
+                let mut held = Decimal::ZERO;
+                for referral in referrals.iter().filter(|referral| {
+                    referral
+                        .decided_by
+                        .as_ref()
+                        .is_some_and(|actor| actor.principal == "system:limits")
+                }) {
+                    let amount = self.amount_of("amount", referral.amount.as_ref())?;
+                    held += amount;
+                    self.detail(&format!(
+                        "{} ({} {DEMO_CURRENCY}) released by the system: {}",
+                        referral.referral_id, amount, referral.decision_reason
+                    ))?;
+                }
+                return Ok(held);
+            }
+            self.pause(
+                deadline,
+                "the open referrals to be decided or released",
+                || format!("{open} open"),
+            )
+            .await?;
+        }
     }
 }

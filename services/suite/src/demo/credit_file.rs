@@ -22,14 +22,15 @@ impl<W: Write> Story<'_, W> {
         self.collect_credit_file(&customer_id).await?;
         let rating = self.rate(&customer_id).await?;
         let (limit, currency) = self.propose_and_grant(&customer_id).await?;
-        let [approved, referred, declined] = self.authorize_three(&customer_id, limit).await?;
+        let [approved, referred, far_beyond] = self.authorize_three(&customer_id, limit).await?;
         let receivables = self
             .invoice_and_pay_partly(&customer_id, &approved, &referred)
             .await?;
         let (oldest_overdue_days, blocked_order) =
             self.go_overdue(&customer_id, limit, receivables).await?;
         let dunning = self.dun(&customer_id).await?;
-        let (final_order, position) = self.pay_the_rest(&customer_id, limit).await?;
+        let (final_order, position, released_by_system) =
+            self.pay_the_rest(&customer_id, limit).await?;
         writeln!(
             self.out,
             "story complete: {customer_id} graded {} with a limit of {} {currency}; exposure {} = holds {} + receivables {}",
@@ -42,7 +43,7 @@ impl<W: Write> Story<'_, W> {
             pd: rating.pd,
             currency,
             limit,
-            orders: vec![approved.outcome, referred.outcome, declined.outcome],
+            orders: vec![approved.outcome, referred.outcome, far_beyond.outcome],
             oldest_overdue_days,
             blocked_order,
             dunning,
@@ -51,6 +52,7 @@ impl<W: Write> Story<'_, W> {
             open_receivables: position.receivables,
             exposure: position.exposure,
             available: position.available,
+            released_by_system,
         })
     }
 

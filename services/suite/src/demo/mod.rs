@@ -7,9 +7,11 @@
 //! ADMIN is never its own checker), so the story needs at least two people. [`DemoCast`] holds
 //! the tokens of the cast: either issued for the run straight into the suite's identity store
 //! (as `credit-suite token create` does: "demo-analyst" makes, "demo-manager" checks,
-//! "demo-erp" enters and bills orders, "demo-collector" chases) and revoked when it ends, or
-//! two tokens given by the caller (a maker, typically the ADMIN token, and a checker holding
-//! CREDIT_MANAGER with enough authority).
+//! "demo-erp" enters and bills orders, "demo-collector" chases, "demo-finance" verifies and
+//! "demo-gm" decides an order beyond the credit terms) and revoked when it ends, or two tokens
+//! given by the caller (a maker, typically the ADMIN token, and a checker holding
+//! CREDIT_MANAGER with enough authority; a step of an approval chain that needs somebody else
+//! is then left waiting).
 //!
 //! Limits and rating apply the other services' events a moment later: every step that depends
 //! on one polls with a short pause until a deadline, never sleeps blindly. Names, ids and keys
@@ -161,6 +163,12 @@ pub struct DemoCast {
     pub order_entry: Actor,
     /// Detects overdue invoices and runs dunning.
     pub collector: Actor,
+    /// Finance: verifies the figures of an order beyond the credit terms (step 7.2). Only in
+    /// a cast issued for the run.
+    pub finance: Option<Actor>,
+    /// The general manager: decides whether to keep trading (step 7.2). Only in a cast issued
+    /// for the run.
+    pub general_manager: Option<Actor>,
     /// Principal ids issued for this run, revoked by [`DemoCast::revoke`].
     issued: Vec<String>,
 }
@@ -175,6 +183,8 @@ impl DemoCast {
             manager: Actor::new("the --checker-token holder", checker),
             order_entry: maker_actor.clone(),
             collector: maker_actor,
+            finance: None,
+            general_manager: None,
             issued: Vec::new(),
         }
     }
@@ -192,6 +202,8 @@ impl DemoCast {
             ("demo-manager", Role::CreditManager, Some(authority)),
             ("demo-erp", Role::OrderEntry, None),
             ("demo-collector", Role::Collector, None),
+            ("demo-finance", Role::Finance, None),
+            ("demo-gm", Role::GeneralManager, Some(authority)),
         ] {
             // An hour is ample for the demo; should it stop before revoking, its tokens
             // (the manager's carries authority) do not outlive it by long.
@@ -217,6 +229,8 @@ impl DemoCast {
             manager: next()?,
             order_entry: next()?,
             collector: next()?,
+            finance: Some(next()?),
+            general_manager: Some(next()?),
             issued,
         })
     }
@@ -263,7 +277,8 @@ pub struct DemoSummary {
     pub pd: String,
     pub currency: String,
     pub limit: Decimal,
-    /// Within the limit, over it within the band (then released), far beyond it.
+    /// Within the limit, over it within the band (then released), far beyond it (declined, or
+    /// referred to step 7.2 where the customer's grade says so).
     pub orders: Vec<OrderOutcome>,
     /// Oldest overdue days announced by overdue detection.
     pub oldest_overdue_days: i32,
@@ -276,6 +291,10 @@ pub struct DemoSummary {
     pub open_receivables: Decimal,
     pub exposure: Decimal,
     pub available: Option<Decimal>,
+    /// What the system released of the referrals the cast could not decide (a cast of two
+    /// given tokens has nobody for finance's or the general manager's step) once the payment
+    /// cleared their cause; nothing with a cast issued for the run.
+    pub released_by_system: Decimal,
 }
 
 /// Puts a bearer token on every call of a client.
@@ -352,7 +371,11 @@ pub async fn run(
             channel.clone(),
             bearer(&cast.order_entry)?,
         ),
-        collector: CollectionsServiceClient::with_interceptor(channel, bearer(&cast.collector)?),
+        collector: CollectionsServiceClient::with_interceptor(
+            channel.clone(),
+            bearer(&cast.collector)?,
+        ),
+        channel,
         cast,
     };
     writeln!(
@@ -382,6 +405,8 @@ struct Story<'a, W: Write> {
     orders: LimitServiceClient<Authed>,
     billing: CollectionsServiceClient<Authed>,
     collector: CollectionsServiceClient<Authed>,
+    /// For the clients of the cast's other people (the approval desk of step 7.2).
+    channel: Channel,
 }
 
 /// Open holds, open receivables, exposure, available, blocks.

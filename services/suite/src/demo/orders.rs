@@ -8,9 +8,11 @@ use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 use tonic::Code;
 
+use credit_proto::v1::approval_service_client::ApprovalServiceClient;
+
 use super::{
-    DEMO_CURRENCY, DemoError, EVENT_DEADLINE, Order, OrderOutcome, Position, Story, customer_scope,
-    decision_name, figures, optional, reason_codes, share, show,
+    DEMO_CURRENCY, DemoError, EVENT_DEADLINE, Order, OrderOutcome, Position, Story, bearer,
+    customer_scope, decision_name, figures, optional, reason_codes, share, show,
 };
 
 impl<W: Write> Story<'_, W> {
@@ -151,6 +153,7 @@ impl<W: Write> Story<'_, W> {
                 outcome: pb::ReferralOutcome::Release.into(),
                 reason: "demo: long-standing customer, seasonal peak".into(),
                 hold_ttl: None,
+                conditions: Vec::new(),
             })
             .await;
         let released = self.failed("DecideReferral", result)?;
@@ -178,22 +181,163 @@ impl<W: Write> Story<'_, W> {
         };
 
         self.begin("order far beyond");
-        let (_, declined) = self.authorize(customer_id, 3, far_beyond).await?;
-        if declined.decision != pb::AuthorizationDecision::Declined {
-            return Err(self.unexpected(format!(
-                "expected DECLINED, got {} {:?}",
-                decision_name(declined.decision),
-                declined.reasons
-            )));
+        let (answer, far) = self.authorize(customer_id, 3, far_beyond).await?;
+        match far.decision {
+            // A grade whose policy declines beyond the tolerance.
+            pb::AuthorizationDecision::Declined => {}
+            // A grade whose policy refers it to people: step 7.2.
+            pb::AuthorizationDecision::Referred => {
+                self.walk_referral_chain(
+                    customer_id,
+                    &answer.referral_id,
+                    "not beyond the credit terms without a deposit: to be placed again as prepaid",
+                )
+                .await?;
+            }
+            other => {
+                return Err(self.unexpected(format!(
+                    "expected DECLINED or REFERRED, got {} {:?}",
+                    decision_name(other),
+                    far.reasons
+                )));
+            }
         }
         Ok([
             approved,
             referred,
             Order {
                 hold_id: String::new(),
-                outcome: declined,
+                outcome: far,
             },
         ])
+    }
+
+    /// Step 7.2 for an order far beyond the limit: the chain the approval matrix chose, each
+    /// step decided by the person of the cast who holds its role — finance verifies the
+    /// figures, the general manager decides not to trade on credit beyond the terms without a
+    /// deposit. A step nobody in the cast may decide is left waiting, and said so.
+    pub(super) async fn walk_referral_chain(
+        &mut self,
+        customer_id: &str,
+        referral_id: &str,
+        refusal: &str,
+    ) -> Result<(), DemoError> {
+        let referral = self.referral_with_chain(customer_id, referral_id).await?;
+        let chain = referral
+            .approval_chain
+            .clone()
+            .ok_or_else(|| self.unexpected("the referral has no approval chain"))?;
+        let names: Vec<String> = chain.steps.iter().map(|step| step.name.clone()).collect();
+        self.detail(&format!(
+            "approval chain (rule {}): {}",
+            chain.rule_id,
+            names.join(" -> ")
+        ))?;
+        self.detail(&format!(
+            "finance's figures: overshoot {}, oldest overdue days {}, exposure {} against limit {}",
+            show(referral.overshoot.as_ref()),
+            referral.oldest_overdue_days,
+            show(
+                referral
+                    .customer_position
+                    .as_ref()
+                    .and_then(|position| position.exposure.as_ref())
+            ),
+            show(
+                referral
+                    .customer_position
+                    .as_ref()
+                    .and_then(|position| position.limit.as_ref())
+            ),
+        ))?;
+        let last = chain.steps.len().saturating_sub(1);
+        for (index, step) in chain.steps.iter().enumerate() {
+            let Some(decider) = self.decider_for(&step.roles) else {
+                self.detail(&format!(
+                    "step {index} ({}) waits: nobody in this run's cast holds its role",
+                    step.name
+                ))?;
+                return Ok(());
+            };
+            let (verdict, note) = if index == last {
+                (pb::ApprovalVerdict::Reject, refusal)
+            } else {
+                (
+                    pb::ApprovalVerdict::Approve,
+                    "verified: owed, overdue amount and days as shown",
+                )
+            };
+            let request_id = self.key(&format!("step-7-2-{referral_id}-{index}"));
+            let step_index = i32::try_from(index).unwrap_or(i32::MAX);
+            let mut desk =
+                ApprovalServiceClient::with_interceptor(self.channel.clone(), bearer(&decider)?);
+            let result = desk
+                .decide_approval_step(pb::DecideApprovalStepRequest {
+                    request_id,
+                    decision_kind: pb::DecisionKind::OrderReferral.into(),
+                    record_id: referral_id.to_owned(),
+                    step_index,
+                    verdict: verdict.into(),
+                    note: note.to_owned(),
+                    release_conditions: Vec::new(),
+                })
+                .await;
+            self.failed("DecideApprovalStep", result)?;
+            self.detail(&format!(
+                "step {index} {} by {}: {note}",
+                if verdict == pb::ApprovalVerdict::Approve {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                decider.name
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// The person of the cast who may decide a step naming `roles` (as the contract's ints).
+    fn decider_for(&self, roles: &[i32]) -> Option<super::Actor> {
+        let holds = |role: pb::Role| roles.contains(&(role as i32));
+        if holds(pb::Role::Finance) {
+            return self.cast.finance.clone();
+        }
+        if holds(pb::Role::GeneralManager) {
+            return self.cast.general_manager.clone();
+        }
+        holds(pb::Role::CreditManager).then(|| self.cast.manager.clone())
+    }
+
+    /// The referral, once limits has opened its approval chain (a moment after the order).
+    async fn referral_with_chain(
+        &mut self,
+        customer_id: &str,
+        referral_id: &str,
+    ) -> Result<pb::Referral, DemoError> {
+        let deadline = Instant::now() + EVENT_DEADLINE;
+        loop {
+            let result = self
+                .checker
+                .list_referrals(pb::ListReferralsRequest {
+                    customer_id: customer_id.to_owned(),
+                    ..Default::default()
+                })
+                .await;
+            let referral = self
+                .failed("ListReferrals", result)?
+                .referrals
+                .into_iter()
+                .find(|referral| referral.referral_id == referral_id);
+            if let Some(referral) = referral.filter(|referral| referral.approval_chain.is_some()) {
+                return Ok(referral);
+            }
+            self.pause(
+                deadline,
+                "limits to open the referral's approval chain",
+                || referral_id.to_owned(),
+            )
+            .await?;
+        }
     }
 
     pub(super) async fn position(&mut self, customer_id: &str) -> Result<Position, DemoError> {

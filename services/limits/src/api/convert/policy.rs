@@ -92,6 +92,7 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
             })
             .collect(),
         etag: policy.etag(),
+        auto_release_cleared_referrals: policy.auto_release_cleared_referrals,
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
             updated_at: Some(to_timestamp(change.changed_at)),
             updated_by: Some(pb::Actor::from(&change.changed_by)),
@@ -200,6 +201,9 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
                     })
                     .collect(),
             )),
+            "auto_release_cleared_referrals" => edits.push(
+                PolicyEdit::AutoReleaseClearedReferrals(wire.auto_release_cleared_referrals),
+            ),
             other => violations.add(
                 "update_mask",
                 format!(
@@ -223,6 +227,7 @@ fn grade_to_proto(grade: &GradePolicy) -> pb::GradePolicy {
         order_amount_cap: grade.order_amount_cap.map(Into::into),
         overdue_tolerance_days: i32::try_from(grade.overdue_tolerance_days).unwrap_or(i32::MAX),
         max_limit: grade.max_limit.map(Into::into),
+        refer_beyond_tolerance: grade.refer_beyond_tolerance,
     }
 }
 
@@ -292,6 +297,7 @@ fn parse_grade(
         order_amount_cap: order_amount_cap?,
         overdue_tolerance_days: overdue_tolerance_days?,
         max_limit: max_limit?,
+        refer_beyond_tolerance: wire.refer_beyond_tolerance,
     })
 }
 

@@ -169,13 +169,17 @@ local function authorize_all()
   local APPROVED, REFERRED, DECLINED = 1, 2, 3
 
   -- The outcome a limit check adds: nil within the limit, REFERRED within the tolerance band
-  -- above it, DECLINED beyond.
+  -- above it, DECLINED beyond; a band of 4294967295 (REFER_EVERY_OVERSHOOT_BPS) refers every
+  -- overshoot (a grade whose policy refers orders beyond the tolerance to people).
   local function over_limit(total, limit, tolerance_bps, key)
     if total <= limit then
       return nil
     end
     if tolerance_bps == nil then
       corrupt(key, 'tolerance_bps is missing')
+    end
+    if tolerance_bps == 4294967295 then
+      return REFERRED
     end
     if total <= band(limit, tolerance_bps) then
       return REFERRED
