@@ -44,6 +44,7 @@ SERVICES = (
     "credit.v1.RatingService",
     "credit.v1.LimitService",
     "credit.v1.CollectionsService",
+    "credit.v1.ApprovalService",
 )
 HEALTH_DEADLINE_SECS = 60.0
 RPC_TIMEOUT_SECS = 10.0
@@ -309,6 +310,7 @@ def service_calls(modules: dict[str, Any]) -> list[tuple[str, str, Callable[[Any
     rating, rating_grpc = modules["rating_pb2"], modules["rating_pb2_grpc"]
     limits, limits_grpc = modules["limits_pb2"], modules["limits_pb2_grpc"]
     collections, collections_grpc = modules["collections_pb2"], modules["collections_pb2_grpc"]
+    approvals, approvals_grpc = modules["approvals_pb2"], modules["approvals_pb2_grpc"]
     return [
         (
             "credit.v1.IntakeService",
@@ -333,6 +335,12 @@ def service_calls(modules: dict[str, Any]) -> list[tuple[str, str, Callable[[Any
             "GetAging",
             collections_grpc.CollectionsServiceStub,
             collections.GetAgingRequest(customer_id="c-1"),
+        ),
+        (
+            "credit.v1.ApprovalService",
+            "GetApprovalMatrix",
+            approvals_grpc.ApprovalServiceStub,
+            approvals.GetApprovalMatrixRequest(),
         ),
     ]
 

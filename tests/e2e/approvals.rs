@@ -250,6 +250,16 @@ pub async fn a_large_limit_walks_finance_risk_and_the_general_manager_and_is_fil
             .iter()
             .any(|task| task.record_id == id)
     );
+    // Each verdict was announced with the decision (ApprovalStepDecided), once each.
+    let announced = suite.outbox_event_types(&credit_limits::STORE).await;
+    assert_eq!(
+        announced
+            .iter()
+            .filter(|kind| kind.as_str() == "ApprovalStepDecided")
+            .count(),
+        3,
+        "{announced:?}"
+    );
 }
 
 pub async fn nobody_decides_two_steps_of_one_chain_nor_their_own_request(suite: &TestSuite) {

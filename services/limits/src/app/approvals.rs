@@ -17,6 +17,7 @@ use credit_core::governance::{self, Change, Version};
 use credit_core::{Actor, Currency, Money, Principal, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
+use crate::api::convert::step_decided_event;
 use crate::domain::limits::{LimitRequest, Scope};
 use crate::store::{LimitStore, MatrixVersion, TaskRef, matrix_record_id};
 
@@ -290,8 +291,14 @@ impl ApprovalDesk {
         if progress == Ok(Progress::Approved) {
             proposal.publish(now);
         }
+        let step_event = step_decided_event(
+            &proposal.chain,
+            &matrix_record_id(proposal.version),
+            "",
+            &key.request_id,
+        );
         self.store
-            .decide_matrix(&proposal, expected_trail, key, now)
+            .decide_matrix(&proposal, expected_trail, key, step_event.as_ref(), now)
             .await
             .map(|outcome| outcome.into_inner())
             .map_err(ServiceError::from)

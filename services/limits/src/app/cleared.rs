@@ -192,7 +192,7 @@ impl HotPath {
                 expected_revision,
                 Some(fenced),
                 &key,
-                &event,
+                std::slice::from_ref(&event),
             )
             .await
         {

@@ -14,7 +14,7 @@ use credit_core::{Actor, Money, Principal, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
-use crate::api::convert::limit_changed_event;
+use crate::api::convert::{limit_changed_event, step_decided_event};
 use crate::domain::limits::{
     self, CreditLimit, HistoryEntry, LimitDecision, LimitRequest, LimitStatus, NewLimitRequest,
     RequestStatus, Scope,
@@ -226,9 +226,23 @@ impl CreditAdmin {
             ),
             Progress::Advanced | Progress::Returned => (moved, None),
         };
+        let customer_id = match &decided.scope {
+            Scope::Customer(customer_id) => customer_id.as_str(),
+            _ => "",
+        };
+        let step_event = decided
+            .approval_chain
+            .as_ref()
+            .and_then(|chain| step_decided_event(chain, &decided.id, customer_id, &key.request_id));
         let stored = self
             .store
-            .decide(&decided, expected_revision, key, approval.as_ref())
+            .decide(
+                &decided,
+                expected_revision,
+                key,
+                approval.as_ref(),
+                step_event.as_ref(),
+            )
             .await
             .map_err(ServiceError::from)?
             .into_inner();
@@ -618,7 +632,13 @@ impl CreditAdmin {
         };
         let stored = self
             .store
-            .decide(&decided, created.chain_revision(), &key, Some(&approval))
+            .decide(
+                &decided,
+                created.chain_revision(),
+                &key,
+                Some(&approval),
+                None,
+            )
             .await
             .map_err(ServiceError::from)?
             .into_inner();

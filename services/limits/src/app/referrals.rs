@@ -24,7 +24,7 @@ use super::approvals::{StepAction, in_force_or_shipped};
 use super::authorize::{position, wire_reasons};
 use super::settle::hold_to_proto;
 use super::{HotPath, from_minor, ledger_error, new_id};
-use crate::api::convert::chain_to_proto;
+use crate::api::convert::{chain_to_proto, step_decided_event};
 use crate::domain::referral::{
     ConditionKind, ReleaseCondition, money_of, overshoot_minor, referral_figures, released_hold,
 };
@@ -39,6 +39,13 @@ pub struct ReferralVerdict<'a> {
     /// Where they stand in the request, for a field violation.
     pub conditions_field: &'static str,
     pub requested_ttl: Option<Duration>,
+}
+
+/// The ApprovalStepDecided of the verdict a referral's chain recorded last.
+fn step_event_of(referral: &Referral, key: &IdempotencyKey) -> Option<pb::Event> {
+    referral.approval_chain.as_ref().and_then(|chain| {
+        step_decided_event(chain, &referral.id, &referral.customer_id, &key.request_id)
+    })
 }
 
 /// What a released referral's hold is made of, besides the referral's own fields.
@@ -474,9 +481,10 @@ impl HotPath {
         };
         match progress {
             Progress::Advanced | Progress::Returned => {
+                let step_event = step_event_of(&moved, key);
                 let saved = self
                     .ledger
-                    .save_referral_chain(&moved, expected_revision, Some(key))
+                    .save_referral_chain(&moved, expected_revision, Some(key), step_event.as_ref())
                     .await;
                 match saved {
                     Ok(saved) => Ok(pb::DecideReferralResponse {
@@ -494,10 +502,12 @@ impl HotPath {
                     decision_reason: verdict.note.to_owned(),
                     ..moved
                 };
-                let event = referral_decided_event(&decided, key);
+                let events: Vec<pb::Event> = std::iter::once(referral_decided_event(&decided, key))
+                    .chain(step_event_of(&decided, key))
+                    .collect();
                 decision_answer(
                     self.ledger
-                        .decide_referral(&decided, expected_revision, None, key, &event)
+                        .decide_referral(&decided, expected_revision, None, key, &events)
                         .await,
                 )
             }
@@ -539,7 +549,11 @@ impl HotPath {
             approval_chain: Some(chain),
             ..referral
         };
-        match self.ledger.save_referral_chain(&opened, 0, None).await {
+        match self
+            .ledger
+            .save_referral_chain(&opened, 0, None, None)
+            .await
+        {
             Ok(_) | Err(LedgerError::ChainMoved | LedgerError::ReferralNotOpen(_)) => Ok(()),
             Err(error) => Err(ledger_error(error)),
         }
@@ -664,7 +678,9 @@ impl HotPath {
                 },
             );
             decided.hold_id = hold.id.clone();
-            let event = referral_decided_event(&decided, key);
+            let events: Vec<pb::Event> = std::iter::once(referral_decided_event(&decided, key))
+                .chain(step_event_of(&decided, key))
+                .collect();
             let fenced = FencedHold {
                 hold: &hold,
                 group_epoch: group
@@ -673,7 +689,7 @@ impl HotPath {
             };
             match self
                 .ledger
-                .decide_referral(&decided, expected_revision, Some(fenced), key, &event)
+                .decide_referral(&decided, expected_revision, Some(fenced), key, &events)
                 .await
             {
                 Err(LedgerError::EpochMoved) => continue,

@@ -59,7 +59,8 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         page: &Page,
     ) -> LedgerResult<Vec<(String, Referral)>>;
 
-    /// Records the decision of an open referral with its event; on release also the hold,
+    /// Records the decision of an open referral with its events (ReferralDecided, and the
+    /// ApprovalStepDecided of a person's last verdict); on release also the hold,
     /// fenced like `record_hold`. A retry of the same request replays the first decision.
     /// `ChainMoved` when its chain's revision is no longer `expected_revision`.
     async fn decide_referral(
@@ -68,7 +69,7 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         expected_revision: i64,
         hold: Option<FencedHold<'_>>,
         key: &IdempotencyKey,
-        event: &Event,
+        events: &[Event],
     ) -> LedgerResult<DecidedReferral>;
 
     /// Stores an open referral's chain as it moved (opened, a step decided, returned,
@@ -80,6 +81,7 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         referral: &Referral,
         expected_revision: i64,
         key: Option<&IdempotencyKey>,
+        step_event: Option<&Event>,
     ) -> LedgerResult<Referral>;
 
     /// Open holds whose expiry is at or before `now`, oldest expiry first, at most `limit`.

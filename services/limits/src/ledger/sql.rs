@@ -483,7 +483,7 @@ impl LedgerStore for SqlLedger {
         expected_revision: i64,
         hold: Option<FencedHold<'_>>,
         key: &IdempotencyKey,
-        event: &Event,
+        events: &[Event],
     ) -> LedgerResult<DecidedReferral> {
         let lock = self.epoch_share_lock();
         let now = decided.decided_at.unwrap_or_else(Utc::now);
@@ -577,7 +577,9 @@ impl LedgerStore for SqlLedger {
                     }
                     insert_hold!(tx, sql, hold)?;
                 }
-                insert_outbox_event!(tx, sql, event)?;
+                for event in events {
+                    insert_outbox_event!(tx, sql, event)?;
+                }
                 insert_idempotency_key!(tx, sql, key, &decided.id, now)?;
                 tx.commit().await?;
                 Ok(DecidedReferral {
@@ -597,6 +599,7 @@ impl LedgerStore for SqlLedger {
         referral: &Referral,
         expected_revision: i64,
         key: Option<&IdempotencyKey>,
+        step_event: Option<&Event>,
     ) -> LedgerResult<Referral> {
         let now = Utc::now();
         on_database!(&self.database, |pool, sql, begin_write| {
@@ -624,6 +627,9 @@ impl LedgerStore for SqlLedger {
                 now
             )
             .await?;
+            if let Some(step_event) = step_event {
+                insert_outbox_event!(tx, sql, step_event)?;
+            }
             if let Some(key) = key {
                 insert_idempotency_key!(tx, sql, key, &referral.id, now)?;
             }

@@ -150,6 +150,7 @@ impl SqlLimitStore {
         decided: &MatrixVersion,
         expected_trail: usize,
         key: &IdempotencyKey,
+        step_event: Option<&credit_proto::v1::Event>,
         now: DateTime<Utc>,
     ) -> StoreResult<Outcome<MatrixVersion>> {
         on_database!(&self.database, |pool, sql, begin_write| {
@@ -191,6 +192,9 @@ impl SqlLimitStore {
                 now
             )
             .await?;
+            if let Some(step_event) = step_event {
+                credit_runtime::insert_outbox_event!(tx, sql, step_event)?;
+            }
             insert_idempotency_key!(tx, sql, key, &decided.version.to_string(), now)?;
             tx.commit().await?;
             Ok(Outcome::New(decided.clone()))

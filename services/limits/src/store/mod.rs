@@ -93,12 +93,14 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
     /// is granted in the same transaction. Refused (`REQUEST_NOT_PENDING`) when the request is
     /// no longer pending or another verdict came first (its chain revision is no longer
     /// `expected_revision`).
+    /// `step_event` (ApprovalStepDecided) is written with it.
     async fn decide(
         &self,
         decided: &LimitRequest,
         expected_revision: i64,
         key: &IdempotencyKey,
         approval: Option<&Approval>,
+        step_event: Option<&Event>,
     ) -> StoreResult<Outcome<LimitRequest>>;
 
     /// Every stored version of the approval matrix, oldest first (a handful: one per change
@@ -117,6 +119,7 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         decided: &MatrixVersion,
         expected_trail: usize,
         key: &IdempotencyKey,
+        step_event: Option<&Event>,
         now: DateTime<Utc>,
     ) -> StoreResult<Outcome<MatrixVersion>>;
     /// The chains waiting for any of `audiences` (see `Chain::audiences`), by record id.

@@ -221,6 +221,7 @@ impl LimitStore for SqlLimitStore {
         expected_revision: i64,
         key: &IdempotencyKey,
         approval: Option<&Approval>,
+        step_event: Option<&Event>,
     ) -> StoreResult<Outcome<LimitRequest>> {
         let now = decided.decided_at.unwrap_or_else(Utc::now);
         on_database!(&self.database, |pool, sql, begin_write| {
@@ -259,6 +260,9 @@ impl LimitStore for SqlLimitStore {
                 now
             )
             .await?;
+            if let Some(step_event) = step_event {
+                insert_outbox_event!(tx, sql, step_event)?;
+            }
             let entry = serde_json::to_string(decided)
                 .map_err(|error| StoreError::Corrupt(error.to_string()))?;
             credit_runtime::append_audit!(
@@ -373,9 +377,10 @@ impl LimitStore for SqlLimitStore {
         decided: &super::MatrixVersion,
         expected_trail: usize,
         key: &IdempotencyKey,
+        step_event: Option<&Event>,
         now: DateTime<Utc>,
     ) -> StoreResult<Outcome<super::MatrixVersion>> {
-        self.update_matrix_chain(decided, expected_trail, key, now)
+        self.update_matrix_chain(decided, expected_trail, key, step_event, now)
             .await
     }
 

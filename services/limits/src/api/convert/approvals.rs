@@ -196,6 +196,48 @@ pub fn chain_to_proto(chain: &Chain) -> pb::ApprovalChain {
     }
 }
 
+/// The ApprovalStepDecided of the verdict `chain` recorded last, for the outbox of the
+/// transaction that stores it; `None` for a chain without verdicts.
+pub fn step_decided_event(
+    chain: &Chain,
+    record_id: &str,
+    customer_id: &str,
+    request_id: &str,
+) -> Option<pb::Event> {
+    use credit_proto::service_names::LIMITS;
+    use credit_proto::v1::event::Payload;
+    let last = chain.trail.last()?;
+    let step_name = chain
+        .steps
+        .get(last.step_index)
+        .map(|step| step.rule.name.clone())
+        .unwrap_or_default();
+    Some(pb::Event {
+        aggregate_id: record_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        actor: Some(pb::Actor::from(&last.actor)),
+        request_id: request_id.to_owned(),
+        ..credit_runtime::events::new_event(
+            LIMITS,
+            Payload::ApprovalStepDecided(pb::ApprovalStepDecided {
+                decision_kind: decision_kind_to_proto(chain.kind),
+                record_id: record_id.to_owned(),
+                step_index: index_to_proto(last.step_index),
+                step_name,
+                verdict: trail_action_to_proto(last.action) as i32,
+                decided_by: last.actor.name.clone(),
+                note: last.note.clone(),
+                chain_status: chain_status_to_proto(chain.status) as i32,
+                waiting_roles: chain
+                    .waiting_roles()
+                    .into_iter()
+                    .map(role_to_proto)
+                    .collect(),
+            }),
+        )
+    })
+}
+
 pub fn task_to_proto(task: &Task) -> pb::ApprovalTask {
     pb::ApprovalTask {
         decision_kind: decision_kind_to_proto(task.kind),

@@ -22,7 +22,7 @@ use crate::ledger::HoldStatus;
 
 pub use approvals::{
     StepDecision, chain_to_proto, decision_kind_filter, matrix_to_proto, parse_matrix_proposal,
-    parse_step_decision, task_to_proto,
+    parse_step_decision, step_decided_event, task_to_proto,
 };
 pub use fx::{fx_rate_to_proto, parse_fx_filter, parse_fx_rate};
 pub use limits::{
