@@ -91,7 +91,6 @@ pub fn build(
     let handlers: Vec<Arc<dyn credit_runtime::events::EventHandler>> = vec![
         Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
-        Arc::new(events::ReferralChains::new(hot.clone())),
     ];
     let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
     let desk = app::ApprovalDesk::new(

@@ -132,6 +132,12 @@ impl Page {
     }
 }
 
+/// The token of the page after the row whose key is `last_key`, for a list that pages its
+/// own way (several sources, rows filtered after reading).
+pub fn page_token_after(last_key: &str) -> String {
+    next_page_token(last_key)
+}
+
 fn next_page_token(last_key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("k1:{last_key}"))
 }

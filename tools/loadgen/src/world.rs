@@ -235,6 +235,10 @@ impl Suite {
             )
             .await?,
             order_entry: issue("bench-erp", &[Role::OrderEntry], None).await?,
+            finance: issue("bench-finance", &[Role::Finance], None).await?,
+            risk: issue("bench-risk", &[Role::Risk], None).await?,
+            general_manager: issue("bench-gm", &[Role::GeneralManager], Some("100000000000"))
+                .await?,
         })
     }
 }
@@ -245,6 +249,29 @@ pub struct Tokens {
     maker: MetadataValue<Ascii>,
     checker: MetadataValue<Ascii>,
     pub order_entry: MetadataValue<Ascii>,
+    /// The steps of a large limit's approval chain (finance, risk, the general manager).
+    finance: MetadataValue<Ascii>,
+    risk: MetadataValue<Ascii>,
+    general_manager: MetadataValue<Ascii>,
+}
+
+impl Tokens {
+    /// Who decides a step naming `roles` (the contract's ints): the checker for a credit
+    /// manager's step, else the person of the step's first role.
+    fn decider_for(&self, roles: &[i32]) -> &MetadataValue<Ascii> {
+        let holds = |role: pb::Role| roles.contains(&(role as i32));
+        if holds(pb::Role::CreditManager) {
+            &self.checker
+        } else if holds(pb::Role::Finance) {
+            &self.finance
+        } else if holds(pb::Role::Risk) {
+            &self.risk
+        } else if holds(pb::Role::GeneralManager) {
+            &self.general_manager
+        } else {
+            &self.checker
+        }
+    }
 }
 
 pub fn authed<T>(message: T, token: &MetadataValue<Ascii>) -> tonic::Request<T> {
@@ -380,18 +407,38 @@ pub async fn prepare_customer(
             Err(status) => bail!("RequestLimitChange: {status:?}"),
         }
     };
-    limits
-        .decide_limit_request(authed(
-            pb::DecideLimitRequestRequest {
-                request_id: format!("bench-limit-{seed}-decision"),
-                limit_request_id: pending.limit_request_id,
-                decision: pb::ApprovalDecision::Approve as i32,
-                reason: "approved".into(),
-            },
-            &tokens.checker,
-        ))
-        .await
-        .context("DecideLimitRequest")?;
+    // Each step of the request's approval chain, by a person holding its role (a large limit
+    // goes finance, risk, the general manager; a small one a credit manager).
+    let mut request = pending;
+    for step in 0..8 {
+        if request.status() != pb::ApprovalStatus::Pending {
+            break;
+        }
+        let roles = request
+            .approval_chain
+            .as_ref()
+            .and_then(|chain| {
+                let index = usize::try_from(chain.current_step_index?).ok()?;
+                chain.steps.get(index)
+            })
+            .map(|step| step.roles.clone())
+            .unwrap_or_default();
+        request = limits
+            .decide_limit_request(authed(
+                pb::DecideLimitRequestRequest {
+                    request_id: format!("bench-limit-{seed}-decision-{step}"),
+                    limit_request_id: request.limit_request_id.clone(),
+                    decision: pb::ApprovalDecision::Approve as i32,
+                    reason: "approved".into(),
+                },
+                tokens.decider_for(&roles),
+            ))
+            .await
+            .context("DecideLimitRequest")?
+            .into_inner()
+            .limit_request
+            .context("DecideLimitRequest answered no request")?;
+    }
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

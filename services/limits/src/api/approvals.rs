@@ -34,11 +34,13 @@ impl ApprovalService for ApprovalsApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let kind = convert::decision_kind_filter(request.decision_kind)?;
-        let mut tasks = self
+        let (tasks, next) = self
             .desk
             .tasks(&caller, kind, request.include_informed, &page)
             .await?;
-        let next_page_token = page.finish(&mut tasks, |task| task.record_id.as_str());
+        let next_page_token = next
+            .map(|key| credit_runtime::sql::page_token_after(&key))
+            .unwrap_or_default();
         Ok(Response::new(pb::ListApprovalTasksResponse {
             tasks: tasks.iter().map(convert::task_to_proto).collect(),
             next_page_token,

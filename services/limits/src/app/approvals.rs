@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{
-    ApprovalMatrix, Chain, DecisionKind, Progress, StepRefused, Verdict, audiences_of,
+    ApprovalMatrix, Chain, ChainStatus, DecisionKind, Progress, StepRefused, Verdict, audiences_of,
     shipped_matrix,
 };
 use credit_core::governance::{self, Change, Version};
@@ -22,7 +22,7 @@ use crate::domain::limits::{LimitRequest, Scope};
 use crate::store::{LimitStore, MatrixVersion, TaskRef, matrix_record_id};
 
 use super::{CreditAdmin, HotPath, ReferralVerdict, from_minor, ledger_error};
-use crate::ledger::Referral;
+use crate::ledger::{Referral, ReferralStatus};
 use credit_proto::v1 as pb;
 
 /// What a person does with the step in front of them.
@@ -68,38 +68,112 @@ impl ApprovalDesk {
         Self { store, hot, admin }
     }
 
-    /// The chains waiting for `principal`, oldest record first: the steps it may decide, the
-    /// requests returned to it, and with `include_informed` the filings with its roles. A
-    /// chain it made (or of which it decided another step) is not its task.
+    /// The chains waiting for `principal`: the steps it may decide, the requests returned to
+    /// it, and with `include_informed` the filings with its roles. A chain it made (or of which
+    /// it decided another step) is not its task. Limit requests and matrix proposals come
+    /// first (by record id, from their queue rows), then open referrals, oldest first (from
+    /// the referral queue: a referral's chain is chosen when first needed). Returns the page
+    /// and the key to continue after, when there is more.
     pub async fn tasks(
         &self,
         principal: &Principal,
         kind: Option<DecisionKind>,
         include_informed: bool,
         page: &Page,
-    ) -> Result<Vec<Task>, ServiceError> {
-        let audiences = audiences_of(principal, include_informed);
-        let refs = self
-            .store
-            .approval_tasks(&audiences, kind, page)
-            .await
-            .map_err(ServiceError::from)?;
-        let mut tasks = Vec::with_capacity(refs.len());
-        for task in refs {
-            let Some(task) = self.task(task).await? else {
-                continue;
+    ) -> Result<(Vec<Task>, Option<String>), ServiceError> {
+        let (in_referrals, after) = match page.after.as_deref() {
+            Some(key) if key.starts_with(REFERRAL_KEY) => {
+                (true, Some(key[REFERRAL_KEY.len()..].to_owned()))
+            }
+            Some(key) => (false, Some(key.trim_start_matches(RECORD_KEY).to_owned())),
+            None => (false, None),
+        };
+        let mut tasks = Vec::new();
+        if !in_referrals && kind != Some(DecisionKind::OrderReferral) {
+            let audiences = audiences_of(principal, include_informed);
+            let listed = Page {
+                size: page.size,
+                after,
             };
-            let mine = match task.chain.may_decide(principal) {
-                Ok(_) => true,
-                // Returned to the caller, or filed with it: not a step to decide.
-                Err(StepRefused::NotPending { .. }) => true,
-                Err(_) => false,
-            };
-            if mine {
-                tasks.push(task);
+            let refs = self
+                .store
+                .approval_tasks(&audiences, kind, &listed)
+                .await
+                .map_err(ServiceError::from)?;
+            let more = refs.len() > page.size;
+            let mut last_read = None;
+            for task in refs.into_iter().take(page.size) {
+                last_read = Some(task.record_id.clone());
+                if let Some(task) = self.task(task).await?
+                    && visible_to(&task.chain, principal)
+                {
+                    tasks.push(task);
+                }
+            }
+            if more {
+                return Ok((tasks, last_read.map(|id| format!("{RECORD_KEY}{id}"))));
             }
         }
-        Ok(tasks)
+        if kind.is_none() || kind == Some(DecisionKind::OrderReferral) {
+            let after = if in_referrals {
+                page.after
+                    .as_deref()
+                    .map(|key| key[REFERRAL_KEY.len()..].to_owned())
+            } else {
+                None
+            };
+            let wanted = page.size.saturating_sub(tasks.len());
+            let (referrals, next) = self.referral_tasks(principal, after, wanted).await?;
+            tasks.extend(referrals);
+            return Ok((tasks, next.map(|key| format!("{REFERRAL_KEY}{key}"))));
+        }
+        Ok((tasks, None))
+    }
+
+    /// Up to `wanted` open referrals whose chain `principal` may act on, after queue key
+    /// `after`; reads at most a bounded number of the queue's entries per call, and says where
+    /// to continue.
+    async fn referral_tasks(
+        &self,
+        principal: &Principal,
+        mut after: Option<String>,
+        wanted: usize,
+    ) -> Result<(Vec<Task>, Option<String>), ServiceError> {
+        let mut found = Vec::new();
+        if wanted == 0 {
+            return Ok((found, after));
+        }
+        for _ in 0..REFERRAL_PAGES_PER_CALL {
+            let page = Page {
+                size: REFERRALS_PER_READ,
+                after: after.clone(),
+            };
+            let rows = self
+                .hot
+                .ledger()
+                .referrals(Some(ReferralStatus::Open), "", &page)
+                .await
+                .map_err(ledger_error)?;
+            let exhausted = rows.len() <= REFERRALS_PER_READ;
+            let (keys, referrals): (Vec<String>, Vec<Referral>) =
+                rows.into_iter().take(REFERRALS_PER_READ).unzip();
+            let referrals = self.hot.with_chains(referrals).await?;
+            for (key, referral) in keys.into_iter().zip(referrals) {
+                after = Some(key);
+                if let Some(task) = referral_task(&referral, referral.created_at)
+                    && visible_to(&task.chain, principal)
+                {
+                    found.push(task);
+                    if found.len() == wanted {
+                        return Ok((found, after));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((found, None));
+            }
+        }
+        Ok((found, after))
     }
 
     /// A verdict (or the maker's resubmission) on step `step_index` of the chain of
@@ -329,7 +403,11 @@ impl ApprovalDesk {
                     .referral(&task.record_id)
                     .await
                     .map_err(ledger_error)?;
-                Ok(referral.and_then(|referral| referral_task(&referral, task.waiting_since)))
+                // An open referral is listed from the referral queue; its row here is a
+                // filing of a decided one.
+                Ok(referral
+                    .filter(|referral| referral.status != ReferralStatus::Open)
+                    .and_then(|referral| referral_task(&referral, task.waiting_since)))
             }
             _ => Ok(None),
         }
@@ -365,6 +443,27 @@ impl ApprovalDesk {
             matrix: stored.document.clone(),
             stored: Some(stored),
         }
+    }
+}
+
+/// Page keys of the two parts of a queue: records with queue rows, then referrals.
+const RECORD_KEY: &str = "a:";
+const REFERRAL_KEY: &str = "r:";
+/// The referral queue is read this many entries at a time, at most this many times a call.
+const REFERRALS_PER_READ: usize = 100;
+const REFERRAL_PAGES_PER_CALL: usize = 10;
+
+/// Whether a chain belongs in `principal`'s queue: a step it may decide, a request returned
+/// to it, or a chain that ended (a filing); never one it made or of which it decided
+/// another step.
+fn visible_to(chain: &Chain, principal: &Principal) -> bool {
+    match chain.may_decide(principal) {
+        Ok(_) => true,
+        Err(StepRefused::NotPending { status }) => match status {
+            ChainStatus::Returned => chain.maker.same_person_as(&Actor::of(principal)),
+            _ => true,
+        },
+        Err(_) => false,
     }
 }
 

@@ -18,7 +18,7 @@ use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
 use credit_runtime::sql::{IdempotencyKey, Page};
 
-use credit_core::approval::{Chain, DecisionKind, Progress, Verdict};
+use credit_core::approval::{ApprovalMatrix, Chain, DecisionKind, Progress, Verdict};
 
 use super::approvals::{StepAction, in_force_or_shipped};
 use super::authorize::{position, wire_reasons};
@@ -352,11 +352,11 @@ impl HotPath {
             .await
             .map_err(ledger_error)?;
         let next_page_token = page.finish(&mut rows, |(key, _)| key.as_str());
+        let referrals = self
+            .with_chains(rows.into_iter().map(|(_, referral)| referral).collect())
+            .await?;
         Ok(pb::ListReferralsResponse {
-            referrals: rows
-                .iter()
-                .map(|(_, referral)| referral_to_proto(referral))
-                .collect(),
+            referrals: referrals.iter().map(referral_to_proto).collect(),
             next_page_token,
         })
     }
@@ -529,51 +529,15 @@ impl HotPath {
         }
     }
 
-    /// Opens the chain of a referral that has none yet (from its ReferralCreated event), so
-    /// that its first step is in people's queues. Nothing to do for a decided referral or one
-    /// whose chain a first decision opened already.
-    pub async fn open_referral_chain(&self, referral_id: &str) -> Result<(), ServiceError> {
-        let Some(referral) = self
-            .ledger
-            .referral(referral_id)
-            .await
-            .map_err(ledger_error)?
-        else {
-            return Ok(());
-        };
-        if referral.status != ReferralStatus::Open || referral.approval_chain.is_some() {
-            return Ok(());
-        }
-        let chain = self.referral_chain(&referral).await?;
-        let opened = Referral {
-            approval_chain: Some(chain),
-            ..referral
-        };
-        match self
-            .ledger
-            .save_referral_chain(&opened, 0, None, None)
-            .await
-        {
-            Ok(_) | Err(LedgerError::ChainMoved | LedgerError::ReferralNotOpen(_)) => Ok(()),
-            Err(error) => Err(ledger_error(error)),
-        }
-    }
-
     /// The chain the approval matrix in force chooses for a referral: from the order amount,
     /// its overshoot past the limit, the customer's oldest overdue days and grade. The
     /// deciders' authority must cover the overshoot (the order amount when the order is
     /// within the limit and was referred for another reason).
+    ///
+    /// A referral's chain is chosen when somebody first needs it — a read of the queue, a
+    /// verdict — and stored with the first verdict: the order's path does no work for it, and
+    /// a flood of referred orders costs nothing until people look at them.
     async fn referral_chain(&self, referral: &Referral) -> Result<Chain, ServiceError> {
-        let currency = Currency::parse(&referral.currency).map_err(ServiceError::internal)?;
-        let amount = money_of(referral.amount_minor, currency);
-        let overshoot = money_of(
-            overshoot_minor(
-                referral.amount_minor,
-                referral.exposure_minor,
-                referral.limit_minor,
-            ),
-            currency,
-        );
         let versions = self
             .limits
             .matrix_versions()
@@ -587,6 +551,28 @@ impl HotPath {
             .map_err(ServiceError::from)?
             .and_then(|facts| facts.rating)
             .map(|rating| rating.grade);
+        self.referral_chain_under(referral, version, &matrix, grade)
+            .await
+    }
+
+    /// [`HotPath::referral_chain`] under a matrix and grade the caller has read already.
+    pub(super) async fn referral_chain_under(
+        &self,
+        referral: &Referral,
+        version: u32,
+        matrix: &ApprovalMatrix,
+        grade: Option<String>,
+    ) -> Result<Chain, ServiceError> {
+        let currency = Currency::parse(&referral.currency).map_err(ServiceError::internal)?;
+        let amount = money_of(referral.amount_minor, currency);
+        let overshoot = money_of(
+            overshoot_minor(
+                referral.amount_minor,
+                referral.exposure_minor,
+                referral.limit_minor,
+            ),
+            currency,
+        );
         let figures = referral_figures(
             self.converted(amount, matrix.currency).await?,
             self.converted(overshoot, matrix.currency).await?,
@@ -610,6 +596,52 @@ impl HotPath {
             referral.created_by.clone(),
             Some(authority),
         ))
+    }
+
+    /// Open referrals with their chains, the ones not yet chosen chosen now (in memory, the
+    /// matrix read once and each customer's grade once).
+    pub(super) async fn with_chains(
+        &self,
+        referrals: Vec<Referral>,
+    ) -> Result<Vec<Referral>, ServiceError> {
+        if referrals.iter().all(|referral| {
+            referral.approval_chain.is_some() || referral.status != ReferralStatus::Open
+        }) {
+            return Ok(referrals);
+        }
+        let versions = self
+            .limits
+            .matrix_versions()
+            .await
+            .map_err(ServiceError::from)?;
+        let (version, matrix) = in_force_or_shipped(&versions, self.base_currency, Utc::now());
+        let mut grades: std::collections::HashMap<String, Option<String>> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(referrals.len());
+        for mut referral in referrals {
+            if referral.approval_chain.is_none() && referral.status == ReferralStatus::Open {
+                let grade = match grades.get(&referral.customer_id) {
+                    Some(grade) => grade.clone(),
+                    None => {
+                        let grade = self
+                            .limits
+                            .customer(&referral.customer_id)
+                            .await
+                            .map_err(ServiceError::from)?
+                            .and_then(|facts| facts.rating)
+                            .map(|rating| rating.grade);
+                        grades.insert(referral.customer_id.clone(), grade.clone());
+                        grade
+                    }
+                };
+                referral.approval_chain = Some(
+                    self.referral_chain_under(&referral, version, &matrix, grade)
+                        .await?,
+                );
+            }
+            out.push(referral);
+        }
+        Ok(out)
     }
 
     /// The referral recorded under a used key, with its hold: the answer to a retry.
