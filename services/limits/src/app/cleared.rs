@@ -18,25 +18,37 @@ use crate::ledger::{FencedHold, LedgerError, Referral, ReferralStatus};
 /// customer has a handful; a bound keeps one examination's work small whatever happens.
 const REEXAMINED_PER_EVENT: i32 = 20;
 
-/// Customers whose referrals may have cleared, each with the first cause noted; shared by
-/// every clone of the hot path, drained by the [`ReferralReexaminer`].
+/// How often an examination that failed (a cache rebuild under way, a store that did not
+/// answer) is tried, and how long after a failure the next try comes.
+const ATTEMPTS: u8 = 5;
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Customers whose referrals may have cleared, each with the first cause noted and the
+/// attempts made; shared by every clone of the hot path, drained by the
+/// [`ReferralReexaminer`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ClearedReferrals {
-    pending: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, &'static str>>>,
+    pending:
+        std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (&'static str, u8)>>>,
     wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl ClearedReferrals {
     fn note(&self, customer_id: &str, cause: &'static str) {
+        self.keep(customer_id, cause, 0);
+        self.wake.notify_one();
+    }
+
+    /// Keeps `customer_id` for another examination, unless a note is there already.
+    fn keep(&self, customer_id: &str, cause: &'static str, attempts: u8) {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(customer_id.to_owned())
-            .or_insert(cause);
-        self.wake.notify_one();
+            .or_insert((cause, attempts));
     }
 
-    fn drain(&self) -> Vec<(String, &'static str)> {
+    fn drain(&self) -> Vec<(String, (&'static str, u8))> {
         std::mem::take(
             &mut *self
                 .pending
@@ -49,8 +61,9 @@ impl ClearedReferrals {
 }
 
 /// Examines again, in the background, the open referrals of the customers noted by
-/// [`HotPath::referrals_may_have_cleared`], one customer after another; a failure is logged
-/// and the next change examines them again.
+/// [`HotPath::referrals_may_have_cleared`], one customer after another. An examination that
+/// fails (the customer's cache being rebuilt meanwhile, a store that did not answer) is tried
+/// again a moment later, a few times; after that the customer's next change examines it.
 #[derive(Debug, Clone)]
 pub struct ReferralReexaminer {
     hot: HotPath,
@@ -65,19 +78,32 @@ impl ReferralReexaminer {
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let cleared = self.hot.cleared.clone();
         while !*stop.borrow() {
-            for (customer_id, cause) in cleared.drain() {
+            let mut retrying = false;
+            for (customer_id, (cause, attempts)) in cleared.drain() {
                 match self.hot.reexamine_referrals(&customer_id, cause).await {
                     Ok(0) => {}
                     Ok(released) => {
                         tracing::info!(customer_id = %customer_id, released, "referrals released once their cause cleared");
+                    }
+                    Err(error) if attempts.saturating_add(1) < ATTEMPTS => {
+                        tracing::debug!(customer_id = %customer_id, error = %error, "examining the customer's referrals again shortly");
+                        cleared.keep(&customer_id, cause, attempts.saturating_add(1));
+                        retrying = true;
                     }
                     Err(error) => {
                         tracing::warn!(customer_id = %customer_id, error = %error, "could not examine the customer's referrals again");
                     }
                 }
             }
+            let wait = if retrying {
+                RETRY_AFTER
+            } else {
+                // Nothing to retry: only a note (or the stop) wakes it; an hour bounds the sleep.
+                std::time::Duration::from_secs(3600)
+            };
             tokio::select! {
                 () = cleared.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -201,13 +227,19 @@ impl HotPath {
                 self.undo(&order, &decided).await;
                 Ok(false)
             }
-            // Decided meanwhile by a person, or the cache was rebuilt: take the reservation
-            // back; the referral stays as the person left it (or is examined again later).
-            Err(
-                LedgerError::ReferralNotOpen(_) | LedgerError::ChainMoved | LedgerError::EpochMoved,
-            ) => {
+            // Decided meanwhile by a person: take the reservation back; the referral stays as
+            // the person left it.
+            Err(LedgerError::ReferralNotOpen(_) | LedgerError::ChainMoved) => {
                 self.undo(&order, &decided).await;
                 Ok(false)
+            }
+            // The cache was rebuilt meanwhile: take the reservation back and try again later.
+            Err(LedgerError::EpochMoved) => {
+                self.undo(&order, &decided).await;
+                Err(ServiceError::unavailable(
+                    "the customer's exposure was rebuilt while releasing; examined again shortly",
+                    LedgerError::EpochMoved,
+                ))
             }
             Err(error) => {
                 self.undo(&order, &decided).await;
