@@ -25,8 +25,8 @@ use credit_proto::v1::Event;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::{EventError, EventHandler};
 
-use crate::app::{HotPath, credit_block_event, hold_event, ledger_error, to_minor};
-use crate::domain::limits::{Actor, CreditBlock, Scope};
+use crate::app::{HotPath, credit_block_event, hold_event, ledger_error, system_actor, to_minor};
+use crate::domain::limits::{CreditBlock, Scope};
 use crate::exposure::{Adjustment, Fence};
 use crate::ledger::{Hold, HoldStatus, ReceivableChange, Unconverted};
 
@@ -496,16 +496,6 @@ impl ReceivablesProjection {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Who limits' own blocks are set by.
-fn system_actor() -> Actor {
-    Actor {
-        principal_id: "system:limits".to_owned(),
-        person_id: "system:limits".to_owned(),
-        name: "system:limits".to_owned(),
-        roles: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Credit blocks: set and cleared by credit managers, or by overdue receivables past the
 //! grade's tolerance; a blocked customer's orders are declined.
 
+use crate::app::system_actor;
 use chrono::Utc;
 use credit_core::{Principal, ServiceError};
 use credit_proto::v1 as pb;
@@ -179,12 +180,7 @@ impl HotPath {
         let policy = self.stored_policy().await?;
         let grade = facts.rating.as_ref().map(|rating| rating.grade.as_str());
         let tolerance = policy.for_grade(grade).0.overdue_tolerance_days;
-        let system = Actor {
-            principal_id: "system:limits".to_owned(),
-            person_id: "system:limits".to_owned(),
-            name: "system:limits".to_owned(),
-            roles: Vec::new(),
-        };
+        let system = system_actor();
         let days = facts.oldest_overdue_days;
         if days > tolerance {
             let reason = format!("{days} days overdue, beyond the tolerance of {tolerance} days");

@@ -10,8 +10,7 @@ use credit_core::{Currency, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
 use super::referrals::{ReleasedHold, referral_decided_event, released_hold_of};
-use super::{HotPath, from_minor, ledger_error};
-use crate::domain::limits::Actor;
+use super::{HotPath, from_minor, ledger_error, system_actor};
 use crate::ledger::{FencedHold, LedgerError, Referral, ReferralStatus};
 
 /// How many open referrals of one customer one examination looks at, oldest first: a
@@ -164,12 +163,7 @@ impl HotPath {
             return Ok(false);
         };
         let now = Utc::now();
-        let system = Actor {
-            principal_id: "system:limits".to_owned(),
-            person_id: "system:limits".to_owned(),
-            name: "system:limits".to_owned(),
-            roles: Vec::new(),
-        };
+        let system = system_actor();
         let decision = &decided.decision;
         let ttl = match referral.hold_ttl_seconds {
             Some(seconds) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),

@@ -21,8 +21,8 @@ use crate::domain::limits::{
 };
 use crate::store::{Approval, CustomerFacts, LimitStore, Outcome as StoreOutcome};
 
-use super::approvals::{StepAction, in_force_or_shipped};
-use super::{HotPath, new_id};
+use super::approvals::StepAction;
+use super::{HotPath, new_id, system_actor};
 
 /// The use cases off the order-time path: limits with maker-checker, the credit policy,
 /// terms, FX rates and limit proposals. The hot path's caches are told when a change
@@ -351,12 +351,7 @@ impl CreditAdmin {
         if current.amount.amount() <= cut_to.amount() {
             return Ok(None);
         }
-        let system = Actor {
-            principal_id: "system:limits".to_owned(),
-            person_id: "system:limits".to_owned(),
-            name: "system:limits".to_owned(),
-            roles: Vec::new(),
-        };
+        let system = system_actor();
         let key = IdempotencyKey::of_system(
             "limits",
             format!("limit-cut:{event_id}"),
@@ -383,16 +378,7 @@ impl CreditAdmin {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(u32, ApprovalMatrix), ServiceError> {
-        let versions = self
-            .store
-            .matrix_versions()
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(in_force_or_shipped(
-            &versions,
-            self.hot.base_currency(),
-            now,
-        ))
+        self.hot.matrix_in_force(now).await
     }
 
     /// The chain the matrix in force chooses for a request of `amount` for `scope`: from the

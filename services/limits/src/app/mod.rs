@@ -146,6 +146,17 @@ fn unix(time: DateTime<Utc>) -> i64 {
     time.timestamp()
 }
 
+/// Who limits' own decisions are made by (event-driven blocks, drafted limit cuts, releases of
+/// cleared referrals): one actor, so four-eyes checks and audit trails see one system.
+pub(crate) fn system_actor() -> crate::domain::limits::Actor {
+    crate::domain::limits::Actor {
+        principal_id: "system:limits".to_owned(),
+        person_id: "system:limits".to_owned(),
+        name: "system:limits".to_owned(),
+        roles: Vec::new(),
+    }
+}
+
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
@@ -254,6 +265,23 @@ impl HotPath {
             .and_then(Money::positive)
             .map_err(|error| ServiceError::invalid("amount", error.to_string()))?;
         Ok((converted, rate))
+    }
+
+    /// The approval matrix in force at `now` and its version (0 = the shipped one).
+    pub(crate) async fn matrix_in_force(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(u32, credit_core::approval::ApprovalMatrix), ServiceError> {
+        let versions = self
+            .limits
+            .matrix_versions()
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(approvals::in_force_or_shipped(
+            &versions,
+            self.base_currency,
+            now,
+        ))
     }
 
     /// `amount` in `currency` at today's rate (zero stays zero), for figures that are not

@@ -20,7 +20,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 
 use credit_core::approval::{ApprovalMatrix, Chain, DecisionKind, Progress, Verdict};
 
-use super::approvals::{StepAction, in_force_or_shipped};
+use super::approvals::StepAction;
 use super::authorize::{position, wire_reasons};
 use super::settle::hold_to_proto;
 use super::{HotPath, from_minor, ledger_error, new_id};
@@ -538,12 +538,7 @@ impl HotPath {
     /// verdict — and stored with the first verdict: the order's path does no work for it, and
     /// a flood of referred orders costs nothing until people look at them.
     async fn referral_chain(&self, referral: &Referral) -> Result<Chain, ServiceError> {
-        let versions = self
-            .limits
-            .matrix_versions()
-            .await
-            .map_err(ServiceError::from)?;
-        let (version, matrix) = in_force_or_shipped(&versions, self.base_currency, Utc::now());
+        let (version, matrix) = self.matrix_in_force(Utc::now()).await?;
         let grade = self
             .limits
             .customer(&referral.customer_id)
@@ -609,12 +604,7 @@ impl HotPath {
         }) {
             return Ok(referrals);
         }
-        let versions = self
-            .limits
-            .matrix_versions()
-            .await
-            .map_err(ServiceError::from)?;
-        let (version, matrix) = in_force_or_shipped(&versions, self.base_currency, Utc::now());
+        let (version, matrix) = self.matrix_in_force(Utc::now()).await?;
         let mut grades: std::collections::HashMap<String, Option<String>> =
             std::collections::HashMap::new();
         let mut out = Vec::with_capacity(referrals.len());
