@@ -100,7 +100,8 @@ mod both {
         a_referral_is_released_by_the_system_once_a_payment_clears_it,
     );
     on_both_backends!(policy:
-        the_credit_policy_is_changed_by_an_admin_against_its_etag,
+        a_policy_change_is_proposed_and_published_by_a_second_person,
+        a_policy_change_takes_effect_on_its_date_and_a_stale_one_is_not_published,
         credit_terms_default_by_grade_and_cap_each_order,
         a_required_rating_that_is_missing_or_past_review_refers_orders,
         small_increases_for_good_grades_are_approved_by_a_policy_rule,

@@ -1,5 +1,6 @@
 //! The credit policy, credit terms and the rating inputs of Authorize, on both backends:
-//! GetCreditPolicy / UpdateCreditPolicy with their etag, Set/GetCreditTerms with defaults by
+//! GetCreditPolicy, a policy change proposed (UpdateCreditPolicy) and published by a second
+//! person with its history (ListCreditPolicyVersions), Set/GetCreditTerms with defaults by
 //! grade, ORDER_AMOUNT_LIMIT and RATING_STALE. Rating's RatingChanged events are published
 //! on the suite's bus, as the rating service's relay will.
 
@@ -39,7 +40,7 @@ fn violated_fields(status: &tonic::Status) -> Vec<String> {
 
 async fn policy(limits: &mut Limits) -> pb::CreditPolicy {
     limits
-        .get_credit_policy(pb::GetCreditPolicyRequest {})
+        .get_credit_policy(pb::GetCreditPolicyRequest { version: None })
         .await
         .unwrap()
         .into_inner()
@@ -47,21 +48,93 @@ async fn policy(limits: &mut Limits) -> pb::CreditPolicy {
         .unwrap()
 }
 
-async fn update_policy(
+/// Proposes a change of the policy (UpdateCreditPolicy) as the caller of `limits`.
+async fn propose_policy(
     limits: &mut Limits,
+    request_id: &str,
     policy: pb::CreditPolicy,
     paths: &[&str],
-) -> Result<pb::CreditPolicy, tonic::Status> {
+) -> Result<pb::UpdateCreditPolicyResponse, tonic::Status> {
     Ok(limits
         .update_credit_policy(pb::UpdateCreditPolicyRequest {
+            request_id: request_id.into(),
             policy: Some(policy),
             update_mask: mask(paths),
             reason: "credit committee decision".into(),
+            effective_from: None,
         })
         .await?
+        .into_inner())
+}
+
+/// A verdict on step `step_index` of a proposed policy version's chain.
+async fn decide_policy(
+    suite: &TestSuite,
+    token: &str,
+    request_id: &str,
+    version: u32,
+    verdict: pb::ApprovalVerdict,
+) -> Result<pb::ApprovalTask, tonic::Status> {
+    suite
+        .approvals(token)
+        .decide_approval_step(pb::DecideApprovalStepRequest {
+            request_id: request_id.into(),
+            decision_kind: pb::DecisionKind::PolicyChange as i32,
+            record_id: format!("policy:{version}"),
+            step_index: 0,
+            verdict: verdict as i32,
+            note: "agreed at the credit committee".into(),
+            release_conditions: Vec::new(),
+        })
+        .await
+        .map(|response| response.into_inner().task.unwrap())
+}
+
+/// The newest published version of the policy (what the next change applies to).
+async fn newest_published(limits: &mut Limits) -> pb::CreditPolicy {
+    limits
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
         .into_inner()
-        .policy
-        .unwrap())
+        .versions
+        .into_iter()
+        .find(|version| version.status() == pb::PolicyVersionStatus::Published)
+        .and_then(|version| version.policy)
+        .unwrap()
+}
+
+/// Changes the policy as a credit department does: the administrator proposes, a credit
+/// manager (a second person) approves; the policy in force afterwards.
+async fn change_policy(
+    suite: &TestSuite,
+    policy: pb::CreditPolicy,
+    paths: &[&str],
+) -> pb::CreditPolicy {
+    let mut admin = suite.limits(&suite.admin_token);
+    let request_id = format!("change-{}", paths.join("-"));
+    let proposal = propose_policy(&mut admin, &request_id, policy, paths)
+        .await
+        .unwrap()
+        .proposal
+        .unwrap();
+    let approver = suite
+        .issue_token("policy-approver", &[Role::CreditManager])
+        .await;
+    let task = decide_policy(
+        suite,
+        &approver,
+        &format!("{request_id}-ok"),
+        proposal.version,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        task.chain.unwrap().status(),
+        pb::ApprovalChainStatus::Approved
+    );
+    self::policy(&mut admin).await
 }
 
 fn date(days_from_today: i64) -> pb::Date {
@@ -108,7 +181,7 @@ async fn wait_for_reasons(limits: &mut Limits, customer_id: &str, amount: &str, 
     panic!("{customer_id}: reasons {last:?}, expected {expected:?}");
 }
 
-pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &TestSuite) {
+pub async fn a_policy_change_is_proposed_and_published_by_a_second_person(suite: &TestSuite) {
     let mut admin = suite.limits(&suite.admin_token);
     let mut manager = suite.limits(&suite.issue_token("sen", &[Role::CreditManager]).await);
     let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
@@ -153,8 +226,10 @@ pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &T
 
     let mut narrower = shipped.clone();
     narrower.over_limit_tolerance_percent = "5".into();
-    let denied = update_policy(
-        &mut manager,
+    let mut analyst = suite.limits(&suite.issue_token("ann", &[Role::Analyst]).await);
+    let denied = propose_policy(
+        &mut analyst,
+        "by-analyst",
         narrower.clone(),
         &["over_limit_tolerance_percent"],
     )
@@ -165,8 +240,9 @@ pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &T
     let mut broken = shipped.clone();
     broken.over_limit_tolerance_percent = "-3".into();
     broken.grade_policies[0].overdue_tolerance_days = -1;
-    let refused = update_policy(
+    let refused = propose_policy(
         &mut admin,
+        "broken",
         broken,
         &["over_limit_tolerance_percent", "grade_policies", "colour"],
     )
@@ -184,30 +260,303 @@ pub async fn the_credit_policy_is_changed_by_an_admin_against_its_etag(suite: &T
             "{field} not in {fields:?}"
         );
     }
-    assert_eq!(policy(&mut manager).await.etag, "v0", "nothing written");
+    let filed = manager
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        filed.versions.len(),
+        1,
+        "nothing filed: only the shipped policy"
+    );
 
-    let changed = update_policy(
-        &mut admin,
+    // A credit manager proposes; nothing changes until a second person approves.
+    let proposed = propose_policy(
+        &mut manager,
+        "narrower",
         narrower.clone(),
         &["over_limit_tolerance_percent"],
     )
     .await
     .unwrap();
+    assert_eq!(
+        proposed
+            .policy
+            .as_ref()
+            .unwrap()
+            .over_limit_tolerance_percent,
+        "10",
+        "the policy in force is unchanged"
+    );
+    let proposal = proposed.proposal.unwrap();
+    assert_eq!(proposal.version, 1);
+    assert_eq!(proposal.based_on, 0);
+    assert_eq!(proposal.status(), pb::PolicyVersionStatus::Proposed);
+    let changes: Vec<(&str, &str, &str)> = proposal
+        .changes
+        .iter()
+        .map(|change| {
+            (
+                change.path.as_str(),
+                change.before.as_str(),
+                change.after.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [("over_limit_tolerance_percent", "\"10\"", "\"5\"")],
+        "only the masked field changes"
+    );
+    assert_eq!(
+        check(&mut orders, &customer_id, "1060.00").await.decision(),
+        pb::AuthorizationDecision::Referred,
+        "a proposal does not decide orders"
+    );
+
+    // The proposer, under another token with the general manager's role, is the same person.
+    let same_person = suite.issue_token("sen", &[Role::GeneralManager]).await;
+    let own = decide_policy(suite, &same_person, "self", 1, pb::ApprovalVerdict::Approve)
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::PermissionDenied);
+    assert_eq!(
+        own.get_error_details().error_info().unwrap().reason,
+        "SELF_APPROVAL"
+    );
+    let gm = suite.issue_token("gwen-gm", &[Role::GeneralManager]).await;
+    let queue = suite
+        .approvals(&gm)
+        .list_approval_tasks(pb::ListApprovalTasksRequest {
+            decision_kind: pb::DecisionKind::PolicyChange as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks;
+    assert!(queue.iter().any(|task| task.record_id == "policy:1"));
+    let approved = decide_policy(suite, &gm, "approve", 1, pb::ApprovalVerdict::Approve)
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.chain.unwrap().status(),
+        pb::ApprovalChainStatus::Approved
+    );
+
+    let changed = policy(&mut manager).await;
     assert_eq!(changed.over_limit_tolerance_percent, "5");
     assert_eq!(changed.etag, "v1");
     assert_eq!(
         changed.grade_policies, shipped.grade_policies,
         "only the masked field changed"
     );
-    let stale = update_policy(&mut admin, narrower, &["over_limit_tolerance_percent"])
-        .await
-        .unwrap_err();
+    // A change against the version it replaced is refused.
+    let stale = propose_policy(
+        &mut admin,
+        "stale",
+        narrower,
+        &["over_limit_tolerance_percent"],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
+
+    // Every version stays readable.
+    let history = manager
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.in_force_version, 1);
+    let listed: Vec<(u32, pb::PolicyVersionStatus)> = history
+        .versions
+        .iter()
+        .map(|version| (version.version, version.status()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, pb::PolicyVersionStatus::Published),
+            (0, pb::PolicyVersionStatus::Published)
+        ]
+    );
+    let trail = &history.versions[0].chain.as_ref().unwrap().trail;
+    assert_eq!(
+        trail.last().unwrap().actor.as_ref().unwrap().principal,
+        "gwen-gm"
+    );
+    let before = manager
+        .get_credit_policy(pb::GetCreditPolicyRequest { version: Some(0) })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(before.over_limit_tolerance_percent, "10");
 
     // The next order sees the narrower band at once: 6 % over is now declined.
     let after = check(&mut orders, &customer_id, "1060.00").await;
     assert_eq!(after.decision(), pb::AuthorizationDecision::Declined);
     assert_eq!(codes(&after.reasons), ["LIMIT_EXCEEDED"]);
+}
+
+pub async fn a_policy_change_takes_effect_on_its_date_and_a_stale_one_is_not_published(
+    suite: &TestSuite,
+) {
+    let mut admin = suite.limits(&suite.admin_token);
+    let manager = suite.issue_token("cora-cm", &[Role::CreditManager]).await;
+    let current = policy(&mut admin).await;
+
+    let mut later = current.clone();
+    later.rating_grace_days = 45;
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let dated = admin
+        .update_credit_policy(pb::UpdateCreditPolicyRequest {
+            request_id: "dated".into(),
+            policy: Some(later),
+            update_mask: mask(&["rating_grace_days"]),
+            reason: "next year's review rules".into(),
+            effective_from: Some(prost_types::Timestamp {
+                seconds: tomorrow.timestamp(),
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposal
+        .unwrap();
+    decide_policy(
+        suite,
+        &manager,
+        "dated-ok",
+        dated.version,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap();
+    let history = admin
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        history.versions[0].status(),
+        pb::PolicyVersionStatus::Published
+    );
+    assert_eq!(
+        history.versions[0].effective_from.as_ref().unwrap().seconds,
+        tomorrow.timestamp()
+    );
+    assert_eq!(history.in_force_version, 0, "in force from tomorrow only");
+    assert_eq!(
+        policy(&mut admin).await.rating_grace_days,
+        current.rating_grace_days
+    );
+
+    // A change is made over the newest published version (the dated one), not the one in
+    // force: against the version in force its etag is stale.
+    let mut over_in_force = current.clone();
+    over_in_force.rating_grace_days = 20;
+    let refused = propose_policy(
+        &mut admin,
+        "over-in-force",
+        over_in_force,
+        &["rating_grace_days"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::Aborted);
+    let newest = history.versions[0].policy.clone().unwrap();
+    assert_eq!(newest.rating_grace_days, 45);
+
+    // Two proposals made over the same version: once one is published, the other would
+    // undo it unseen, so its approval is refused.
+    let mut first = newest.clone();
+    first.rating_grace_days = 20;
+    let mut second = newest.clone();
+    second.over_limit_tolerance_percent = "8".into();
+    let first = propose_policy(&mut admin, "first", first, &["rating_grace_days"])
+        .await
+        .unwrap()
+        .proposal
+        .unwrap();
+    let second = propose_policy(
+        &mut admin,
+        "second",
+        second,
+        &["over_limit_tolerance_percent"],
+    )
+    .await
+    .unwrap()
+    .proposal
+    .unwrap();
+    assert_eq!(first.based_on, dated.version);
+    assert_eq!(second.based_on, dated.version);
+    decide_policy(
+        suite,
+        &manager,
+        "first-ok",
+        first.version,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap();
+    let stale = decide_policy(
+        suite,
+        &manager,
+        "second-ok",
+        second.version,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    assert_eq!(
+        stale.get_error_details().error_info().unwrap().reason,
+        "PROPOSAL_STALE"
+    );
+    // A rejection leaves the policy as it was and stays in the history.
+    let mut third = newest_published(&mut admin).await;
+    third.rating_grace_days = 1;
+    let third = propose_policy(&mut admin, "third", third, &["rating_grace_days"])
+        .await
+        .unwrap()
+        .proposal
+        .unwrap();
+    decide_policy(
+        suite,
+        &manager,
+        "third-no",
+        third.version,
+        pb::ApprovalVerdict::Reject,
+    )
+    .await
+    .unwrap();
+    let history = admin
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let statuses: Vec<(u32, pb::PolicyVersionStatus)> = history
+        .versions
+        .iter()
+        .map(|version| (version.version, version.status()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (third.version, pb::PolicyVersionStatus::Rejected),
+            (second.version, pb::PolicyVersionStatus::Proposed),
+            (first.version, pb::PolicyVersionStatus::Published),
+            (dated.version, pb::PolicyVersionStatus::Published),
+            (0, pb::PolicyVersionStatus::Published),
+        ]
+    );
+    // The published one carries the dated version's changes, so it too waits for its date.
+    assert_eq!(history.in_force_version, 0);
 }
 
 pub async fn credit_terms_default_by_grade_and_cap_each_order(suite: &TestSuite) {
@@ -376,13 +725,7 @@ pub async fn a_required_rating_that_is_missing_or_past_review_refers_orders(suit
     let mut requiring = policy(&mut admin).await;
     requiring.rating_required = true;
     requiring.rating_grace_days = 10;
-    update_policy(
-        &mut admin,
-        requiring,
-        &["rating_required", "rating_grace_days"],
-    )
-    .await
-    .unwrap();
+    change_policy(suite, requiring, &["rating_required", "rating_grace_days"]).await;
     // No rating at all.
     assert_eq!(
         codes(&check(&mut orders, &customer_id, "1.00").await.reasons),
@@ -439,9 +782,7 @@ pub async fn small_increases_for_good_grades_are_approved_by_a_policy_rule(suite
         max_amount: cny("5000000.00"),
         description: "up to 10 % more for BBB and better".into(),
     }];
-    update_policy(&mut admin, with_rule, &["auto_approval_rules"])
-        .await
-        .unwrap();
+    change_policy(suite, with_rule, &["auto_approval_rules"]).await;
 
     let requests = maker.clone();
     let request = |request_id: &str, amount: &str| {

@@ -211,7 +211,8 @@ pub fn access_policy() -> AccessPolicy {
             ("SetFxRate", ADMIN_ONLY),
             ("ListFxRates", PEER_READERS),
             ("GetCreditPolicy", MAKERS),
-            ("UpdateCreditPolicy", ADMIN_ONLY),
+            ("UpdateCreditPolicy", POLICY_PROPOSERS),
+            ("ListCreditPolicyVersions", MATRIX_READERS),
             ("ReconcileExposure", ADMIN_ONLY),
         ],
     )

@@ -10,17 +10,13 @@
     reason = "tests"
 )]
 
-use std::path::{Path, PathBuf};
-
 use chrono::{TimeZone, Utc};
 use credit_limits::domain::limits::Actor;
 use credit_limits::ledger::{LedgerStore, Referral, ReferralStatus, SqlLedger};
 use credit_runtime::config::Backend;
 use credit_runtime::sql::Page;
-use credit_runtime::store::{Engine, compose};
-use credit_runtime::testing::TestDatabase;
+use credit_runtime::testing::{TestDatabase, migrate_before};
 use credit_runtime::{Database, on_database};
-use sqlx::migrate::Migrator;
 use sqlx::types::Json;
 
 /// The version that moved referrals into their answers' rows.
@@ -60,53 +56,13 @@ fn referral(number: u32, status: ReferralStatus) -> Referral {
     }
 }
 
-/// A copy of the service's migrations before `MOVE_VERSION`, to build the old schema with.
-fn migrations_before_move(backend: &str) -> (tempfile::TempDir, PathBuf) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    let copy = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < MOVE_VERSION {
-            std::fs::copy(&path, copy.path().join(&name)).unwrap();
-        }
-    }
-    let directory = copy.path().to_path_buf();
-    (copy, directory)
-}
-
-async fn referrals_survive_the_move(backend: Backend, migrations: &str) {
+async fn referrals_survive_the_move(backend: Backend) {
     let database = Database::open(&backend, &credit_limits::STORE, 2, false)
         .await
         .unwrap();
-    let (_copy, old_migrations) = migrations_before_move(migrations);
-    let own = Migrator::new(old_migrations.as_path()).await.unwrap();
-    // The outbox migrations every service shares come from the store kit, at their versions.
-    let common: Vec<_> = credit_limits::STORE
-        .common_migrations
-        .iter()
-        .copied()
-        .filter(|(version, _)| *version < MOVE_VERSION)
-        .collect();
-    let engine = match migrations {
-        "postgres" => Engine::Postgres,
-        _ => Engine::Sqlite,
-    };
-    let old = compose(&own, &common, engine);
-    match &database {
-        Database::Postgres(pool) => {
-            // Opening the store creates its schema only when it migrates.
-            sqlx::query("CREATE SCHEMA limits")
-                .execute(pool)
-                .await
-                .unwrap();
-            old.run(pool).await.unwrap();
-        }
-        Database::Sqlite(pool) => old.run(pool).await.unwrap(),
-    }
+    migrate_before(&database, &credit_limits::STORE, MOVE_VERSION)
+        .await
+        .unwrap();
 
     // Three referred answers as the old schema kept them, one referral already released, and
     // an approved answer with no referral.
@@ -198,18 +154,15 @@ async fn referrals_survive_the_move(backend: Backend, migrations: &str) {
 #[tokio::test]
 async fn referrals_move_into_their_answers_rows_on_postgres() {
     let test_database = TestDatabase::create().await;
-    referrals_survive_the_move(test_database.backend(), "postgres").await;
+    referrals_survive_the_move(test_database.backend()).await;
     test_database.drop_database().await;
 }
 
 #[tokio::test]
 async fn referrals_move_into_their_answers_rows_on_sqlite() {
     let data_dir = tempfile::tempdir().unwrap();
-    referrals_survive_the_move(
-        Backend::Embedded {
-            data_dir: data_dir.path().to_path_buf(),
-        },
-        "sqlite",
-    )
+    referrals_survive_the_move(Backend::Embedded {
+        data_dir: data_dir.path().to_path_buf(),
+    })
     .await;
 }

@@ -8,9 +8,55 @@
 //! `effective_from` not after it. Decisions record the version they used.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{Chain, ChainStatus};
+
+/// A document kept as versions (the approval matrix, the credit policy, …): how its versions
+/// are named in storage and in people's queues. Every governed document walks the same
+/// POLICY_CHANGE chain and is stored, read and diffed the same way.
+pub trait Governed: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// Its name in storage: `approval_matrix`, `credit_policy`.
+    const SUBJECT: &'static str;
+    /// The prefix of its versions' record ids in chains and queues: `matrix` → `matrix:3`.
+    const RECORD_PREFIX: &'static str;
+    /// What a person reads of it: the same document without the bookkeeping that every
+    /// version changes (its own number, its last change), so a diff shows only what the
+    /// proposal changes.
+    fn without_bookkeeping(&self) -> Self {
+        self.clone()
+    }
+    /// Stamps the document as version `version`, published at `at` by the proposer with
+    /// `reason`, for documents that carry their own number and audit.
+    fn stamp(
+        &mut self,
+        _version: u32,
+        _proposer: &crate::Actor,
+        _reason: &str,
+        _at: DateTime<Utc>,
+    ) {
+    }
+}
+
+/// The record id of version `version` of `T` in chains and queues: `policy:3`.
+pub fn record_id<T: Governed>(version: u32) -> String {
+    format!("{}:{version}", T::RECORD_PREFIX)
+}
+
+/// The version named by a record id of `T`, if it is one.
+pub fn parse_record_id<T: Governed>(record_id: &str) -> Option<u32> {
+    record_id
+        .strip_prefix(T::RECORD_PREFIX)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()
+}
+
+/// What a proposal changes against the version it was proposed over, field by field.
+pub fn changes<T: Governed>(before: &T, after: &T) -> Vec<Change> {
+    diff(&before.without_bookkeeping(), &after.without_bookkeeping())
+}
 
 /// Where a version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +103,12 @@ pub struct Version<T> {
     pub published_at: Option<DateTime<Utc>>,
     /// The POLICY_CHANGE chain it walks; its maker is the proposer.
     pub chain: Chain,
+    /// The version it was made from (the newest published when it was proposed).
+    #[serde(default)]
+    pub based_on: u32,
+    /// What it changes against `based_on`, field by field: what its deciders read.
+    #[serde(default)]
+    pub changes: Vec<Change>,
 }
 
 impl<T> Version<T> {
@@ -85,7 +137,7 @@ pub fn in_force<T>(versions: &[Version<T>], at: DateTime<Utc>) -> Option<&Versio
 
 /// One difference between two versions of a document: the path of the field (`rules[2].steps`)
 /// with its value before and after, as JSON text (empty when absent on that side).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub path: String,
     pub before: String,

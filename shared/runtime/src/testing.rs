@@ -79,3 +79,44 @@ impl TestDatabase {
         }
     }
 }
+
+/// Builds the schema `store` had before its migration `version` in `database` (opened, not
+/// migrated): the starting point of a test of an upgrade. `Database::migrate` then runs the
+/// rest, as it would on a deployed store.
+pub async fn migrate_before(
+    database: &crate::Database,
+    store: &crate::storage::StoreSpec,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    use crate::store::{Engine, compose};
+    let (own, engine) = match database {
+        crate::Database::Postgres(_) => (store.postgres_migrations, Engine::Postgres),
+        crate::Database::Sqlite(_) => (store.sqlite_migrations, Engine::Sqlite),
+    };
+    let older = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            own.iter()
+                .filter(|migration| migration.version < version)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let common: Vec<_> = store
+        .common_migrations
+        .iter()
+        .copied()
+        .filter(|(common_version, _)| *common_version < version)
+        .collect();
+    let old = compose(&older, &common, engine);
+    match database {
+        crate::Database::Postgres(pool) => {
+            // Opening the store creates its schema only when it migrates.
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", store.name))
+                .execute(pool)
+                .await?;
+            old.run(pool).await.map_err(sqlx::Error::from)
+        }
+        crate::Database::Sqlite(pool) => old.run(pool).await.map_err(sqlx::Error::from),
+    }
+}

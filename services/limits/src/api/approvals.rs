@@ -8,6 +8,8 @@ use credit_runtime::principal;
 use credit_runtime::sql::Page;
 use tonic::{Request, Response, Status};
 
+use credit_core::approval::ApprovalMatrix;
+
 use super::{convert, key};
 use crate::app::ApprovalDesk;
 
@@ -77,7 +79,11 @@ impl ApprovalService for ApprovalsApi {
         &self,
         request: Request<pb::GetApprovalMatrixRequest>,
     ) -> Answer<pb::GetApprovalMatrixResponse> {
-        let view = self.desk.matrix(request.into_inner().version).await?;
+        let view = self
+            .desk
+            .admin()
+            .governed_version::<ApprovalMatrix>(request.into_inner().version)
+            .await?;
         Ok(Response::new(pb::GetApprovalMatrixResponse {
             matrix: Some(convert::matrix_to_proto(&view)),
         }))
@@ -87,7 +93,11 @@ impl ApprovalService for ApprovalsApi {
         &self,
         _request: Request<pb::ListApprovalMatrixVersionsRequest>,
     ) -> Answer<pb::ListApprovalMatrixVersionsResponse> {
-        let (views, in_force_version) = self.desk.versions().await?;
+        let (views, in_force_version) = self
+            .desk
+            .admin()
+            .governed_history::<ApprovalMatrix>()
+            .await?;
         Ok(Response::new(pb::ListApprovalMatrixVersionsResponse {
             versions: views.iter().map(convert::matrix_to_proto).collect(),
             in_force_version,
@@ -107,9 +117,10 @@ impl ApprovalService for ApprovalsApi {
             &request,
         )?;
         let (matrix, reason, effective_from) = convert::parse_matrix_proposal(&request)?;
-        let view = self
-            .desk
-            .propose_matrix(&caller, matrix, reason, effective_from, &key)
+        let admin = self.desk.admin();
+        let base = admin.newest_document::<ApprovalMatrix>().await?;
+        let view = admin
+            .propose_version(&caller, &base, matrix, reason, effective_from, &key)
             .await?;
         Ok(Response::new(pb::ProposeApprovalMatrixResponse {
             matrix: Some(convert::matrix_to_proto(&view)),

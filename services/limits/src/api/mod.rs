@@ -22,6 +22,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 use tonic::{Request, Response, Status};
 
 use crate::app::{CreditAdmin, HotPath, hold_to_proto, ledger_error};
+use crate::domain::policy::CreditPolicy;
 use crate::store::LimitStore;
 
 #[derive(Debug, Clone)]
@@ -321,9 +322,12 @@ impl LimitService for LimitsApi {
 
     async fn get_credit_policy(
         &self,
-        _request: Request<pb::GetCreditPolicyRequest>,
+        request: Request<pb::GetCreditPolicyRequest>,
     ) -> Answer<pb::GetCreditPolicyResponse> {
-        let policy = self.admin.credit_policy().await?;
+        let policy = self
+            .admin
+            .credit_policy(request.into_inner().version)
+            .await?;
         Ok(Response::new(pb::GetCreditPolicyResponse {
             policy: Some(convert::policy_to_proto(&policy)),
         }))
@@ -333,28 +337,33 @@ impl LimitService for LimitsApi {
         &self,
         request: Request<pb::UpdateCreditPolicyRequest>,
     ) -> Answer<pb::UpdateCreditPolicyResponse> {
-        let principal = principal(&request)?.clone();
-        let request = request.into_inner();
-        let wire = request
-            .policy
-            .ok_or_else(|| ServiceError::invalid("policy", "is required"))?;
-        let reason = request.reason.trim();
-        if reason.is_empty() {
-            return Err(
-                ServiceError::invalid("reason", "is required: say why the policy changes").into(),
-            );
+        let caller = principal(&request)?.clone();
+        let mut request = request.into_inner();
+        if request.request_id.trim().is_empty() {
+            // Callers of the time before proposals send no key: each call is a new proposal.
+            request.request_id = uuid::Uuid::now_v7().to_string();
         }
-        let paths = request
-            .update_mask
-            .map(|mask| mask.paths)
-            .unwrap_or_default();
-        let update = convert::parse_policy_update(&wire, &paths);
-        let next = self
-            .admin
-            .update_policy(Actor::of(&principal), reason, &wire.etag, update)
-            .await?;
+        let key = key(&caller, &request.request_id, "UpdateCreditPolicy", &request)?;
+        let change = convert::parse_policy_proposal(&request)?;
+        let proposal = self.admin.propose_policy(&caller, change, &key).await?;
+        let in_force = self.admin.credit_policy(None).await?;
         Ok(Response::new(pb::UpdateCreditPolicyResponse {
-            policy: Some(convert::policy_to_proto(&next)),
+            policy: Some(convert::policy_to_proto(&in_force)),
+            proposal: Some(convert::policy_version_to_proto(&proposal)),
+        }))
+    }
+
+    async fn list_credit_policy_versions(
+        &self,
+        _request: Request<pb::ListCreditPolicyVersionsRequest>,
+    ) -> Answer<pb::ListCreditPolicyVersionsResponse> {
+        let (versions, in_force_version) = self.admin.governed_history::<CreditPolicy>().await?;
+        Ok(Response::new(pb::ListCreditPolicyVersionsResponse {
+            versions: versions
+                .iter()
+                .map(convert::policy_version_to_proto)
+                .collect(),
+            in_force_version,
         }))
     }
 

@@ -1,25 +1,23 @@
-//! The approval desk: people's queues, their verdicts on the steps of chains, and the
-//! approval matrix as versioned data (proposed, approved by its POLICY_CHANGE chain, every
-//! version kept).
+//! The approval desk: people's queues and their verdicts on the steps of chains.
 //!
-//! Limits owns the chains of its own decisions (limit requests) and the matrix. A verdict on
-//! a limit request goes to [`CreditAdmin`], which grants the limit when the chain completes;
-//! a verdict on a matrix proposal publishes it when its chain completes.
+//! Limits owns the chains of its own decisions (limit requests, referred orders) and of its
+//! governed documents (the approval matrix, the credit policy). A verdict on a limit request
+//! goes to [`CreditAdmin`], which grants the limit when the chain completes; a verdict on a
+//! proposed version publishes it when its chain completes (`super::governance`).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{
-    ApprovalMatrix, Chain, ChainStatus, DecisionKind, Progress, StepRefused, Verdict, audiences_of,
-    shipped_matrix,
+    ApprovalMatrix, Chain, ChainStatus, DecisionKind, StepRefused, Verdict, audiences_of,
 };
-use credit_core::governance::{self, Change, Version};
+use credit_core::governance::{self, Governed, Version};
 use credit_core::{Actor, Currency, Money, Principal, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
-use crate::api::convert::step_decided_event;
 use crate::domain::limits::{LimitRequest, Scope};
-use crate::store::{LimitStore, MatrixVersion, TaskRef, matrix_record_id};
+use crate::domain::policy::CreditPolicy;
+use crate::store::{LimitStore, TaskRef};
 
 use super::{CreditAdmin, HotPath, ReferralVerdict, from_minor, ledger_error};
 use crate::ledger::{Referral, ReferralStatus};
@@ -45,17 +43,6 @@ pub struct Task {
     pub waiting_since: DateTime<Utc>,
 }
 
-/// A matrix version as readers see it: the shipped one is version 0, never stored.
-#[derive(Debug, Clone)]
-pub struct MatrixView {
-    pub version: u32,
-    pub matrix: ApprovalMatrix,
-    /// `None` for the shipped matrix.
-    pub stored: Option<MatrixVersion>,
-    /// What it changes against the version in force when it was proposed.
-    pub changes: Vec<Change>,
-}
-
 #[derive(Debug, Clone)]
 pub struct ApprovalDesk {
     store: Arc<dyn LimitStore>,
@@ -66,6 +53,11 @@ pub struct ApprovalDesk {
 impl ApprovalDesk {
     pub fn new(store: Arc<dyn LimitStore>, hot: HotPath, admin: CreditAdmin) -> Self {
         Self { store, hot, admin }
+    }
+
+    /// Limits' administration, which owns the governed documents the desk's chains publish.
+    pub fn admin(&self) -> &CreditAdmin {
+        &self.admin
     }
 
     /// The chains waiting for `principal`: the steps it may decide, the requests returned to
@@ -233,13 +225,26 @@ impl ApprovalDesk {
                     .await?;
                 Ok(limit_task(&granted.request, now))
             }
-            DecisionKind::PolicyChange => {
-                let version = parse_matrix_record(record_id)?;
-                let decided = self
-                    .decide_matrix(principal, version, step_index, action, note, key, now)
-                    .await?;
-                Ok(matrix_task(&decided, now))
-            }
+            DecisionKind::PolicyChange => match governed_record(record_id)? {
+                GovernedRecord::Matrix(version) => {
+                    let decided = self
+                        .admin
+                        .decide_version::<ApprovalMatrix>(
+                            principal, version, step_index, action, note, key, now,
+                        )
+                        .await?;
+                    Ok(version_task(&decided, "approval matrix", now))
+                }
+                GovernedRecord::Policy(version) => {
+                    let decided = self
+                        .admin
+                        .decide_version::<CreditPolicy>(
+                            principal, version, step_index, action, note, key, now,
+                        )
+                        .await?;
+                    Ok(version_task(&decided, "credit policy", now))
+                }
+            },
             other => Err(ServiceError::failed_precondition(
                 "DECISION_KIND_NOT_WALKED",
                 format!(
@@ -248,134 +253,6 @@ impl ApprovalDesk {
                 ),
             )),
         }
-    }
-
-    /// The matrix in force now, or version `version` (0 = the shipped one).
-    pub async fn matrix(&self, version: Option<u32>) -> Result<MatrixView, ServiceError> {
-        let versions = self.versions_stored().await?;
-        let wanted = match version {
-            Some(version) => version,
-            None => governance::in_force(&versions, Utc::now()).map_or(0, |found| found.version),
-        };
-        if wanted == 0 {
-            return Ok(self.shipped_view());
-        }
-        let stored = versions
-            .iter()
-            .find(|stored| stored.version == wanted)
-            .cloned()
-            .ok_or_else(|| {
-                ServiceError::not_found("approval matrix version", wanted.to_string())
-            })?;
-        Ok(self.view(stored, &versions))
-    }
-
-    /// Every version, newest first, the shipped one last; and the version in force.
-    pub async fn versions(&self) -> Result<(Vec<MatrixView>, u32), ServiceError> {
-        let versions = self.versions_stored().await?;
-        let in_force = governance::in_force(&versions, Utc::now()).map_or(0, |found| found.version);
-        let mut views: Vec<MatrixView> = versions
-            .iter()
-            .rev()
-            .map(|stored| self.view(stored.clone(), &versions))
-            .collect();
-        views.push(self.shipped_view());
-        Ok((views, in_force))
-    }
-
-    /// Files `matrix` as a proposal walking the POLICY_CHANGE chain of the matrix in force.
-    pub async fn propose_matrix(
-        &self,
-        proposer: &Principal,
-        matrix: ApprovalMatrix,
-        reason: String,
-        effective_from: Option<DateTime<Utc>>,
-        key: &IdempotencyKey,
-    ) -> Result<MatrixView, ServiceError> {
-        matrix.check()?;
-        let now = Utc::now();
-        let (in_force_version, in_force) = self.admin.matrix_in_force(now).await?;
-        let rule = in_force
-            .chain_rule(DecisionKind::PolicyChange, &Default::default())
-            .ok_or_else(|| {
-                ServiceError::internal("the matrix in force has no POLICY_CHANGE chain")
-            })?;
-        let proposal = Version {
-            version: 0,
-            document: matrix,
-            reason,
-            proposed_at: now,
-            effective_from: effective_from.unwrap_or(now).max(now),
-            published_at: None,
-            chain: Chain::start(rule, in_force_version, Actor::of(proposer), None),
-        };
-        let stored = self
-            .store
-            .propose_matrix(&proposal, key)
-            .await
-            .map_err(ServiceError::from)?
-            .into_inner();
-        let versions = self.versions_stored().await?;
-        Ok(self.view(stored, &versions))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_matrix(
-        &self,
-        principal: &Principal,
-        version: u32,
-        step_index: usize,
-        action: StepAction,
-        note: &str,
-        key: &IdempotencyKey,
-        now: DateTime<Utc>,
-    ) -> Result<MatrixVersion, ServiceError> {
-        let versions = self.versions_stored().await?;
-        let mut proposal = versions
-            .into_iter()
-            .find(|stored| stored.version == version)
-            .ok_or_else(|| {
-                ServiceError::not_found("approval matrix version", version.to_string())
-            })?;
-        let expected_trail = proposal.chain.trail.len();
-        let proposal_as_stored = proposal.clone();
-        let progress = match action {
-            StepAction::Decide(verdict) => proposal
-                .chain
-                .decide(principal, step_index, verdict, note, now),
-            StepAction::Resubmit => {
-                proposal
-                    .chain
-                    .resubmit(Actor::of(principal), step_index, note, now)
-            }
-        };
-        if let Err(refused) = progress {
-            // A retry of a verdict already recorded is answered with the version as it is.
-            if self
-                .store
-                .recorded_under(key)
-                .await
-                .map_err(ServiceError::from)?
-                .is_some()
-            {
-                return Ok(proposal_as_stored);
-            }
-            return Err(refused.into());
-        }
-        if progress == Ok(Progress::Approved) {
-            proposal.publish(now);
-        }
-        let step_event = step_decided_event(
-            &proposal.chain,
-            &matrix_record_id(proposal.version),
-            "",
-            &key.request_id,
-        );
-        self.store
-            .decide_matrix(&proposal, expected_trail, key, step_event.as_ref(), now)
-            .await
-            .map(|outcome| outcome.into_inner())
-            .map_err(ServiceError::from)
     }
 
     async fn task(&self, task: TaskRef) -> Result<Option<Task>, ServiceError> {
@@ -388,14 +265,22 @@ impl ApprovalDesk {
                     .map_err(ServiceError::from)?;
                 Ok(request.map(|request| limit_task(&request, task.waiting_since)))
             }
-            DecisionKind::PolicyChange => {
-                let version = parse_matrix_record(&task.record_id)?;
-                let versions = self.versions_stored().await?;
-                Ok(versions
+            DecisionKind::PolicyChange => match governed_record(&task.record_id)? {
+                GovernedRecord::Matrix(version) => Ok(self
+                    .admin
+                    .governed_versions::<ApprovalMatrix>()
+                    .await?
                     .into_iter()
                     .find(|stored| stored.version == version)
-                    .map(|stored| matrix_task(&stored, task.waiting_since)))
-            }
+                    .map(|stored| version_task(&stored, "approval matrix", task.waiting_since))),
+                GovernedRecord::Policy(version) => Ok(self
+                    .admin
+                    .governed_versions::<CreditPolicy>()
+                    .await?
+                    .into_iter()
+                    .find(|stored| stored.version == version)
+                    .map(|stored| version_task(&stored, "credit policy", task.waiting_since))),
+            },
             DecisionKind::OrderReferral => {
                 let referral = self
                     .hot
@@ -410,38 +295,6 @@ impl ApprovalDesk {
                     .and_then(|referral| referral_task(&referral, task.waiting_since)))
             }
             _ => Ok(None),
-        }
-    }
-
-    async fn versions_stored(&self) -> Result<Vec<MatrixVersion>, ServiceError> {
-        self.store
-            .matrix_versions()
-            .await
-            .map_err(ServiceError::from)
-    }
-
-    fn shipped_view(&self) -> MatrixView {
-        MatrixView {
-            version: 0,
-            matrix: shipped_matrix(self.hot.base_currency()),
-            stored: None,
-            changes: Vec::new(),
-        }
-    }
-
-    /// A stored version with its changes against the version its chain's matrix was (the one
-    /// in force when it was proposed).
-    fn view(&self, stored: MatrixVersion, versions: &[MatrixVersion]) -> MatrixView {
-        let before = versions
-            .iter()
-            .find(|earlier| earlier.version == stored.chain.matrix_version)
-            .map(|earlier| earlier.document.clone())
-            .unwrap_or_else(|| shipped_matrix(self.hot.base_currency()));
-        MatrixView {
-            version: stored.version,
-            changes: governance::diff(&before, &stored.document),
-            matrix: stored.document.clone(),
-            stored: Some(stored),
         }
     }
 }
@@ -467,11 +320,24 @@ fn visible_to(chain: &Chain, principal: &Principal) -> bool {
     }
 }
 
-fn parse_matrix_record(record_id: &str) -> Result<u32, ServiceError> {
-    record_id
-        .strip_prefix("matrix:")
-        .and_then(|version| version.parse().ok())
-        .ok_or_else(|| ServiceError::invalid("record_id", "is not a matrix version (\"matrix:N\")"))
+/// The governed document a POLICY_CHANGE record id names: `matrix:3`, `policy:5`.
+enum GovernedRecord {
+    Matrix(u32),
+    Policy(u32),
+}
+
+fn governed_record(record_id: &str) -> Result<GovernedRecord, ServiceError> {
+    governance::parse_record_id::<ApprovalMatrix>(record_id)
+        .map(GovernedRecord::Matrix)
+        .or_else(|| {
+            governance::parse_record_id::<CreditPolicy>(record_id).map(GovernedRecord::Policy)
+        })
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "record_id",
+                "is not a version of a governed document (\"matrix:N\" or \"policy:N\")",
+            )
+        })
 }
 
 fn limit_task(request: &LimitRequest, waiting_since: DateTime<Utc>) -> Task {
@@ -512,29 +378,18 @@ fn referral_task(referral: &Referral, waiting_since: DateTime<Utc>) -> Option<Ta
     })
 }
 
-fn matrix_task(version: &MatrixVersion, waiting_since: DateTime<Utc>) -> Task {
+fn version_task<T: Governed>(
+    version: &Version<T>,
+    name: &str,
+    waiting_since: DateTime<Utc>,
+) -> Task {
     Task {
         kind: DecisionKind::PolicyChange,
-        record_id: matrix_record_id(version.version),
-        summary: format!(
-            "approval matrix version {}: {}",
-            version.version, version.reason
-        ),
+        record_id: governance::record_id::<T>(version.version),
+        summary: format!("{name} version {}: {}", version.version, version.reason),
         amount: None,
         chain: version.chain.clone(),
         requested_at: version.proposed_at,
         waiting_since,
-    }
-}
-
-/// The matrix in force at `now` among the stored versions, or the shipped one (version 0).
-pub(super) fn in_force_or_shipped(
-    versions: &[MatrixVersion],
-    base_currency: Currency,
-    now: DateTime<Utc>,
-) -> (u32, ApprovalMatrix) {
-    match governance::in_force(versions, now) {
-        Some(version) => (version.version, version.document.clone()),
-        None => (0, shipped_matrix(base_currency)),
     }
 }

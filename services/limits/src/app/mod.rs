@@ -25,6 +25,7 @@ mod blocks;
 mod cleared;
 mod exposure;
 mod fx;
+mod governance;
 mod limits;
 mod policy;
 mod referrals;
@@ -35,11 +36,12 @@ mod warm;
 #[cfg(test)]
 mod tests;
 
-pub use approvals::{ApprovalDesk, MatrixView, StepAction, Task};
+pub use approvals::{ApprovalDesk, StepAction, Task};
 pub(crate) use blocks::credit_block_event;
 pub use cleared::ReferralReexaminer;
+pub use governance::VersionView;
 pub use limits::{CreditAdmin, Granted, ScopeLimits};
-pub use policy::ProposalView;
+pub use policy::{PolicyProposal, ProposalView};
 pub use referrals::{ReferralVerdict, referral_to_proto};
 pub(crate) use settle::{hold_event, hold_to_proto};
 
@@ -48,7 +50,15 @@ pub(crate) use settle::{hold_event, hold_to_proto};
 /// replica applies within [`PolicyCopy::MAX_AGE`]. Profile rebuilds read the store directly.
 #[derive(Debug, Clone)]
 pub struct PolicyCopy {
-    copy: Arc<std::sync::RwLock<(Arc<CreditPolicy>, std::time::Instant)>>,
+    copy: Arc<std::sync::RwLock<CopiedPolicy>>,
+}
+
+#[derive(Debug)]
+struct CopiedPolicy {
+    policy: Arc<CreditPolicy>,
+    read_at: std::time::Instant,
+    /// False until the first read from the store: the placeholder is not a version in force.
+    loaded: bool,
 }
 
 impl PolicyCopy {
@@ -60,10 +70,11 @@ impl PolicyCopy {
             .checked_sub(Self::MAX_AGE * 2)
             .unwrap_or_else(std::time::Instant::now);
         Self {
-            copy: Arc::new(std::sync::RwLock::new((
-                Arc::new(CreditPolicy::default()),
-                long_ago,
-            ))),
+            copy: Arc::new(std::sync::RwLock::new(CopiedPolicy {
+                policy: Arc::new(CreditPolicy::default()),
+                read_at: long_ago,
+                loaded: false,
+            })),
         }
     }
 
@@ -73,15 +84,25 @@ impl PolicyCopy {
             .copy
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (guard.0.clone(), guard.1.elapsed() < Self::MAX_AGE)
+        (
+            guard.policy.clone(),
+            guard.read_at.elapsed() < Self::MAX_AGE,
+        )
     }
 
-    fn replace(&self, policy: CreditPolicy) {
+    /// Replaces the copy; the version it replaced, once one was read from the store.
+    fn replace(&self, policy: CreditPolicy) -> Option<u64> {
         let mut guard = self
             .copy
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = (Arc::new(policy), std::time::Instant::now());
+        let previous = guard.loaded.then_some(guard.policy.version);
+        *guard = CopiedPolicy {
+            policy: Arc::new(policy),
+            read_at: std::time::Instant::now(),
+            loaded: true,
+        };
+        previous
     }
 }
 
@@ -178,7 +199,10 @@ impl HotPath {
         }
     }
 
-    /// The policy in the store (the shipped default until the first change), read now.
+    /// The policy in force in the store (the shipped default until the first change), read
+    /// now. When another version has come into force since the last read (one published on
+    /// another replica, or one whose effective date has come), the cached profiles, built on
+    /// the old one, are evicted.
     pub async fn stored_policy(&self) -> Result<CreditPolicy, ServiceError> {
         let policy = self
             .limits
@@ -186,8 +210,22 @@ impl HotPath {
             .await
             .map_err(ServiceError::from)?
             .unwrap_or_default();
-        self.policy.replace(policy.clone());
+        if let Some(previous) = self.policy.replace(policy.clone())
+            && previous != policy.version
+        {
+            self.evict_profiles().await;
+        }
         Ok(policy)
+    }
+
+    /// The policy stored before policies were governed (or the shipped one): the version the
+    /// first governed proposal applies to.
+    pub(crate) async fn ungoverned_policy(&self) -> Result<CreditPolicy, ServiceError> {
+        self.limits
+            .ungoverned_policy()
+            .await
+            .map_err(ServiceError::from)
+            .map(Option::unwrap_or_default)
     }
 
     /// The policy, at most [`PolicyCopy::MAX_AGE`] old.
@@ -202,6 +240,10 @@ impl HotPath {
     /// all are evicted and rebuilt on their next order.
     pub async fn policy_changed(&self, policy: CreditPolicy) {
         self.policy.replace(policy);
+        self.evict_profiles().await;
+    }
+
+    async fn evict_profiles(&self) {
         if let Err(error) = self.cache.evict_all().await {
             tracing::warn!(error = %error, "could not evict the cached profiles after a policy change; they keep the old policy until rebuilt");
         }
@@ -272,16 +314,16 @@ impl HotPath {
         &self,
         now: chrono::DateTime<Utc>,
     ) -> Result<(u32, credit_core::approval::ApprovalMatrix), ServiceError> {
-        let versions = self
-            .limits
-            .matrix_versions()
-            .await
-            .map_err(ServiceError::from)?;
-        Ok(approvals::in_force_or_shipped(
-            &versions,
-            self.base_currency,
+        let in_force = crate::store::GovernedStore::<credit_core::approval::ApprovalMatrix>::governed_in_force(
+            &*self.limits,
             now,
-        ))
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        Ok(match in_force {
+            Some(version) => (version.version, version.document),
+            None => (0, credit_core::approval::shipped_matrix(self.base_currency)),
+        })
     }
 
     /// `amount` in `currency` at today's rate (zero stays zero), for figures that are not

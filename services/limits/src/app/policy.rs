@@ -1,15 +1,28 @@
-//! The credit policy's use cases: reading it, changing it under its etag (the hot path's
-//! copy is replaced at once), and ProposeLimit, a customer limit proposed from the policy and
+//! The credit policy's use cases: reading it (the version in force, or any other), proposing
+//! a change under its etag (a governed version, published by its POLICY_CHANGE chain), and
+//! ProposeLimit, a customer limit proposed from the policy and
 //! the customer's latest statement.
 
-use chrono::Utc;
-use credit_core::{Actor, Currency, Money, ServiceError};
+use chrono::{DateTime, Utc};
+use credit_core::{Currency, Money, Principal, ServiceError};
+use credit_runtime::sql::IdempotencyKey;
 
 use crate::domain::limits::{self, Scope};
-use crate::domain::policy::{CreditPolicy, PolicyChange, PolicyUpdate};
+use crate::domain::policy::{CreditPolicy, PolicyUpdate};
 use crate::domain::proposal::{self, Proposal, ProposalCurrency};
 
 use super::CreditAdmin;
+use super::governance::VersionView;
+
+/// A change of the credit policy as UpdateCreditPolicy proposes it.
+#[derive(Debug)]
+pub struct PolicyProposal {
+    pub update: PolicyUpdate,
+    /// Empty, or the etag of the newest published policy the change was made against.
+    pub etag: String,
+    pub reason: String,
+    pub effective_from: Option<DateTime<Utc>>,
+}
 
 /// A proposal and what it was made from, as ProposeLimit answers it.
 #[derive(Debug, Clone)]
@@ -30,42 +43,44 @@ fn policy_moved() -> ServiceError {
 }
 
 impl CreditAdmin {
-    pub async fn credit_policy(&self) -> Result<CreditPolicy, ServiceError> {
-        self.hot.stored_policy().await
+    /// The policy in force now, or version `version`.
+    pub async fn credit_policy(&self, version: Option<u32>) -> Result<CreditPolicy, ServiceError> {
+        match version {
+            None => self.hot.stored_policy().await,
+            Some(version) => Ok(self
+                .governed_version::<CreditPolicy>(Some(version))
+                .await?
+                .document),
+        }
     }
 
-    /// Applies `update` to the stored policy when `etag` (if given) still names it; ABORTED
-    /// ETAG_MISMATCH when the policy changed meanwhile, here or in the store.
-    pub async fn update_policy(
+    /// Proposes `update` applied to the newest published policy, when `etag` (if given) still
+    /// names it (else ABORTED ETAG_MISMATCH); nothing changes until its POLICY_CHANGE chain
+    /// approves it.
+    pub async fn propose_policy(
         &self,
-        changed_by: Actor,
-        reason: &str,
-        etag: &str,
-        update: PolicyUpdate,
-    ) -> Result<CreditPolicy, ServiceError> {
-        let current = self.hot.stored_policy().await?;
-        if !etag.is_empty() && etag != current.etag() {
+        proposer: &Principal,
+        change: PolicyProposal,
+        key: &IdempotencyKey,
+    ) -> Result<VersionView<CreditPolicy>, ServiceError> {
+        let base = self.newest_document::<CreditPolicy>().await?;
+        if !change.etag.is_empty() && change.etag != base.document.etag() {
             return Err(policy_moved());
         }
-        let fields = update.fields.clone();
-        let mut next = current.updated(update)?;
-        next.version = current.version + 1;
-        next.last_change = Some(PolicyChange {
-            changed_by,
-            changed_at: Utc::now(),
-            reason: reason.to_owned(),
-        });
-        if !self
-            .store
-            .save_policy(&next, current.version)
-            .await
-            .map_err(ServiceError::from)?
-        {
-            return Err(policy_moved());
-        }
-        tracing::info!(version = next.version, fields = ?fields, "credit policy changed");
-        self.hot.policy_changed(next.clone()).await;
-        Ok(next)
+        let fields = change.update.fields.clone();
+        let next = base.document.updated(change.update)?;
+        let proposal = self
+            .propose_version(
+                proposer,
+                &base,
+                next,
+                change.reason,
+                change.effective_from,
+                key,
+            )
+            .await?;
+        tracing::info!(version = proposal.version, fields = ?fields, "credit policy change proposed");
+        Ok(proposal)
     }
 
     /// A limit proposed for a rated customer, in `requested_currency` or else the currency

@@ -69,7 +69,6 @@ impl HotPath {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("customer", customer_id))?;
-        self.policy.replace(facts.policy.clone());
         let (in_force, currency) =
             profile::limit_in_force(&facts.limits, Utc::now(), self.base_currency);
         let limit = in_force.map(cache_limit).transpose()?;

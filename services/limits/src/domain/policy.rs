@@ -213,6 +213,30 @@ impl Default for CreditPolicy {
     }
 }
 
+/// The credit policy changes through proposals approved by a second person (issue #22): its
+/// versions are the governed versions, numbered on from any policy stored before.
+impl credit_core::governance::Governed for CreditPolicy {
+    const SUBJECT: &'static str = "credit_policy";
+    const RECORD_PREFIX: &'static str = "policy";
+
+    fn without_bookkeeping(&self) -> Self {
+        Self {
+            version: 0,
+            last_change: None,
+            ..self.clone()
+        }
+    }
+
+    fn stamp(&mut self, version: u32, proposer: &Actor, reason: &str, at: DateTime<Utc>) {
+        self.version = u64::from(version);
+        self.last_change = Some(PolicyChange {
+            changed_by: proposer.clone(),
+            changed_at: at,
+            reason: reason.to_owned(),
+        });
+    }
+}
+
 impl CreditPolicy {
     pub fn etag(&self) -> String {
         format!("v{}", self.version)

@@ -4,11 +4,13 @@
 //! The trait and the records it trades in live here; `sql` is its implementation.
 
 mod approvals;
+mod governed;
 mod projection;
 mod rows;
 mod sql;
 
-pub use approvals::{MatrixVersion, TaskRef, matrix_record_id};
+pub use approvals::TaskRef;
+pub use governed::GovernedStore;
 pub use sql::SqlLimitStore;
 
 use async_trait::async_trait;
@@ -49,7 +51,13 @@ pub struct Approval {
 }
 
 #[async_trait]
-pub trait LimitStore: Send + Sync + std::fmt::Debug {
+pub trait LimitStore:
+    GovernedStore<credit_core::approval::ApprovalMatrix>
+    + GovernedStore<CreditPolicy>
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
     /// Applies one of intake's customer events to the projection, once per event id.
     async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
@@ -103,25 +111,6 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         step_event: Option<&Event>,
     ) -> StoreResult<Outcome<LimitRequest>>;
 
-    /// Every stored version of the approval matrix, oldest first (a handful: one per change
-    /// of policy).
-    async fn matrix_versions(&self) -> StoreResult<Vec<MatrixVersion>>;
-    /// Files a proposed matrix as the next version (numbered in the transaction), once per key.
-    async fn propose_matrix(
-        &self,
-        proposal: &MatrixVersion,
-        key: &IdempotencyKey,
-    ) -> StoreResult<Outcome<MatrixVersion>>;
-    /// Records a verdict on a proposal's chain if no other verdict came since the caller read
-    /// it (its trail is still `expected_trail` long).
-    async fn decide_matrix(
-        &self,
-        decided: &MatrixVersion,
-        expected_trail: usize,
-        key: &IdempotencyKey,
-        step_event: Option<&Event>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Outcome<MatrixVersion>>;
     /// The chains waiting for any of `audiences` (see `Chain::audiences`), by record id.
     async fn approval_tasks(
         &self,
@@ -163,12 +152,13 @@ pub trait LimitStore: Send + Sync + std::fmt::Debug {
         quote: Currency,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<Decimal>>;
-    /// The stored credit policy; `None` until the first UpdateCreditPolicy (the shipped
-    /// default applies).
+    /// The credit policy in force now: the published version with the latest effective date
+    /// passed, else the policy stored before policies were governed; `None` when there is
+    /// neither (the shipped default applies).
     async fn policy(&self) -> StoreResult<Option<CreditPolicy>>;
-    /// Replaces the policy if its stored version is still `expected_version`; `false` (and
-    /// nothing written) when another change came first.
-    async fn save_policy(&self, policy: &CreditPolicy, expected_version: u64) -> StoreResult<bool>;
+    /// The policy stored before policies were governed (by the UpdateCreditPolicy of old,
+    /// which replaced it in place); `None` when there was none.
+    async fn ungoverned_policy(&self) -> StoreResult<Option<CreditPolicy>>;
     /// The customer-specific credit terms.
     async fn terms(&self, customer_id: &str) -> StoreResult<Option<CustomerTerms>>;
     async fn save_terms(&self, terms: &CustomerTerms) -> StoreResult<()>;

@@ -360,30 +360,6 @@ impl LimitStore for SqlLimitStore {
         })
     }
 
-    async fn matrix_versions(&self) -> StoreResult<Vec<super::MatrixVersion>> {
-        SqlLimitStore::matrix_versions(self).await
-    }
-
-    async fn propose_matrix(
-        &self,
-        proposal: &super::MatrixVersion,
-        key: &IdempotencyKey,
-    ) -> StoreResult<Outcome<super::MatrixVersion>> {
-        self.insert_matrix_proposal(proposal, key).await
-    }
-
-    async fn decide_matrix(
-        &self,
-        decided: &super::MatrixVersion,
-        expected_trail: usize,
-        key: &IdempotencyKey,
-        step_event: Option<&Event>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Outcome<super::MatrixVersion>> {
-        self.update_matrix_chain(decided, expected_trail, key, step_event, now)
-            .await
-    }
-
     async fn approval_tasks(
         &self,
         audiences: &[String],
@@ -593,6 +569,43 @@ impl LimitStore for SqlLimitStore {
     }
 
     async fn policy(&self) -> StoreResult<Option<CreditPolicy>> {
+        // One read (every cold customer's warm-up makes it): the governed version in force
+        // first, the policy stored before policies were governed second.
+        #[derive(sqlx::FromRow)]
+        struct PolicyRow {
+            governed: i64,
+            document: Json<serde_json::Value>,
+        }
+        let row = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as::<_, PolicyRow>(&sql(
+                "SELECT governed, document FROM ( \
+                   SELECT CAST(1 AS BIGINT) AS governed, document FROM governed_versions \
+                   WHERE subject = $1 AND status = $2 AND effective_from <= $3 \
+                   ORDER BY effective_from DESC, version DESC LIMIT 1) AS in_force \
+                 UNION ALL SELECT CAST(0 AS BIGINT) AS governed, document FROM credit_policy WHERE id = 1 \
+                 ORDER BY governed DESC LIMIT 1",
+            ))
+            .bind(<CreditPolicy as credit_core::governance::Governed>::SUBJECT)
+            .bind(credit_core::governance::VersionStatus::Published.as_str())
+            .bind(Utc::now())
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let policy = if row.governed == 1 {
+            serde_json::from_value::<credit_core::governance::Version<CreditPolicy>>(row.document.0)
+                .map(|version| version.document)
+        } else {
+            serde_json::from_value::<CreditPolicy>(row.document.0)
+        };
+        policy
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt(format!("credit policy: {error}")))
+    }
+
+    async fn ungoverned_policy(&self) -> StoreResult<Option<CreditPolicy>> {
         on_database!(&self.database, |pool, sql| {
             let row = sqlx::query_as::<_, DocumentRow<CreditPolicy>>(&sql(
                 "SELECT document FROM credit_policy WHERE id = 1",
@@ -600,43 +613,6 @@ impl LimitStore for SqlLimitStore {
             .fetch_optional(pool)
             .await?;
             Ok(row.map(DocumentRow::into_record))
-        })
-    }
-
-    async fn save_policy(&self, policy: &CreditPolicy, expected_version: u64) -> StoreResult<bool> {
-        let updated_at = policy
-            .last_change
-            .as_ref()
-            .map_or_else(Utc::now, |change| change.changed_at);
-        let expected = expected_version.to_string();
-        on_database!(&self.database, |pool, sql, begin_write| {
-            let mut tx = pool.begin_with(begin_write).await?;
-            // The shipped default has version 0 and no row; the first change inserts it.
-            let written = if expected_version == 0 {
-                sqlx::query(&sql(
-                    "INSERT INTO credit_policy (id, etag, document, updated_at) VALUES (1, $1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                ))
-                .bind(policy.version.to_string())
-                .bind(Json(policy))
-                .bind(updated_at)
-                .execute(&mut *tx)
-                .await?
-            } else {
-                sqlx::query(&sql(
-                    "UPDATE credit_policy SET etag = $1, document = $2, updated_at = $3 WHERE id = 1 AND etag = $4",
-                ))
-                .bind(policy.version.to_string())
-                .bind(Json(policy))
-                .bind(updated_at)
-                .bind(&expected)
-                .execute(&mut *tx)
-                .await?
-            }
-            .rows_affected()
-                == 1;
-            tx.commit().await?;
-            Ok(written)
         })
     }
 

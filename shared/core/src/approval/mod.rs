@@ -177,6 +177,11 @@ pub struct ApprovalMatrix {
     pub rules: Vec<ChainRule>,
 }
 
+impl crate::governance::Governed for ApprovalMatrix {
+    const SUBJECT: &'static str = "approval_matrix";
+    const RECORD_PREFIX: &'static str = "matrix";
+}
+
 impl ApprovalMatrix {
     /// The rule that chooses the chain of a decision of `kind` with `figures`.
     pub fn chain_rule(&self, kind: DecisionKind, figures: &Figures) -> Option<&ChainRule> {

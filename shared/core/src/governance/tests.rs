@@ -31,6 +31,8 @@ fn proposal(version: u32, text: &str, effective_from: DateTime<Utc>) -> Version<
         effective_from,
         published_at: None,
         chain: Chain::start(rule, 0, Actor::of(&proposer), None),
+        based_on: version.saturating_sub(1),
+        changes: Vec::new(),
     }
 }
 
@@ -127,4 +129,14 @@ fn the_diff_names_each_changed_field() {
             },
         ]
     );
+}
+
+#[test]
+fn record_ids_name_the_document_and_its_version() {
+    use crate::approval::ApprovalMatrix;
+    assert_eq!(record_id::<ApprovalMatrix>(3), "matrix:3");
+    assert_eq!(parse_record_id::<ApprovalMatrix>("matrix:3"), Some(3));
+    assert_eq!(parse_record_id::<ApprovalMatrix>("matrix3"), None);
+    assert_eq!(parse_record_id::<ApprovalMatrix>("policy:3"), None);
+    assert_eq!(parse_record_id::<ApprovalMatrix>("matrix:x"), None);
 }

@@ -8,13 +8,13 @@ use credit_core::approval::{
     ApprovalMatrix, Chain, ChainRule, ChainStatus, Conditions, DecisionKind, Step, StepRule,
     StepStatus, TrailAction, Verdict,
 };
-use credit_core::governance::{Change, VersionStatus};
+use credit_core::governance::{Change, Governed, VersionStatus};
 use credit_core::{Currency, Money, Role, ServiceError, Violations};
 use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
 use super::{timestamp, to_timestamp};
-use crate::app::{MatrixView, StepAction, Task};
+use crate::app::{StepAction, Task, VersionView};
 
 /// A verdict on a step as DecideApprovalStep states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,17 +254,13 @@ fn money_in(amount: Option<Decimal>, currency: Currency) -> Option<pb::Money> {
     amount.map(|amount| Money::new(amount, currency).into())
 }
 
-pub fn matrix_to_proto(view: &MatrixView) -> pb::ApprovalMatrix {
-    let currency = view.matrix.currency;
-    let status = match &view.stored {
-        None => VersionStatus::Published,
-        Some(stored) => stored.status(),
-    };
+pub fn matrix_to_proto(view: &VersionView<ApprovalMatrix>) -> pb::ApprovalMatrix {
+    let currency = view.document.currency;
     pb::ApprovalMatrix {
         version: view.version,
         currency: currency.code().to_owned(),
         rules: view
-            .matrix
+            .document
             .rules
             .iter()
             .map(|rule| pb::ApprovalChainRule {
@@ -294,26 +290,18 @@ pub fn matrix_to_proto(view: &MatrixView) -> pb::ApprovalMatrix {
                     .collect(),
             })
             .collect(),
-        status: match status {
-            VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
-            VersionStatus::Published => pb::PolicyVersionStatus::Published,
-            VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
-        } as i32,
+        status: version_status_to_proto(view) as i32,
         reason: view
             .stored
             .as_ref()
             .map(|stored| stored.reason.clone())
             .unwrap_or_else(|| "the matrix the suite ships".to_owned()),
-        effective_from: view
-            .stored
-            .as_ref()
-            .filter(|stored| stored.status() == VersionStatus::Published)
-            .map(|stored| to_timestamp(stored.effective_from)),
+        effective_from: effective_from_to_proto(view),
         chain: view
             .stored
             .as_ref()
             .map(|stored| chain_to_proto(&stored.chain)),
-        changes: view.changes.iter().map(change_to_proto).collect(),
+        changes: view.changes().iter().map(change_to_proto).collect(),
         proposed_at: view
             .stored
             .as_ref()
@@ -321,7 +309,26 @@ pub fn matrix_to_proto(view: &MatrixView) -> pb::ApprovalMatrix {
     }
 }
 
-fn change_to_proto(change: &Change) -> pb::PolicyChange {
+/// Where a version of a governed document stands; an ungoverned one is in force as it is.
+pub fn version_status_to_proto<T: Governed>(view: &VersionView<T>) -> pb::PolicyVersionStatus {
+    match view.stored.as_ref().map(|stored| stored.status()) {
+        None | Some(VersionStatus::Published) => pb::PolicyVersionStatus::Published,
+        Some(VersionStatus::Proposed) => pb::PolicyVersionStatus::Proposed,
+        Some(VersionStatus::Rejected) => pb::PolicyVersionStatus::Rejected,
+    }
+}
+
+/// From when a published version is in force.
+pub fn effective_from_to_proto<T: Governed>(
+    view: &VersionView<T>,
+) -> Option<prost_types::Timestamp> {
+    view.stored
+        .as_ref()
+        .filter(|stored| stored.status() == VersionStatus::Published)
+        .map(|stored| to_timestamp(stored.effective_from))
+}
+
+pub fn change_to_proto(change: &Change) -> pb::PolicyChange {
     pb::PolicyChange {
         path: change.path.clone(),
         before: change.before.clone(),

@@ -24,6 +24,7 @@ pub use approvals::{
     StepDecision, chain_to_proto, decision_kind_filter, matrix_to_proto, parse_matrix_proposal,
     parse_step_decision, step_decided_event, task_to_proto,
 };
+use approvals::{change_to_proto, effective_from_to_proto, version_status_to_proto};
 pub use fx::{fx_rate_to_proto, parse_fx_filter, parse_fx_rate};
 pub use limits::{
     block_type_to_proto, credit_block_to_proto, history_entry_to_proto, limit_changed_event,
@@ -31,7 +32,8 @@ pub use limits::{
     request_status_filter, scope_filter, scope_to_proto,
 };
 pub use policy::{
-    parse_payment_terms, parse_policy_update, payment_terms_to_proto, policy_to_proto,
+    parse_payment_terms, parse_policy_proposal, payment_terms_to_proto, policy_to_proto,
+    policy_version_to_proto,
 };
 pub use proposal::{component_to_proto, proposal_to_proto, requested_currency};
 pub use terms::{parse_terms_edits, terms_to_proto};

@@ -2,7 +2,7 @@
 //! fields read into the edits the domain applies. Payment terms are read here too (policy
 //! grades and SetCreditTerms share them).
 
-use credit_core::{Money, Violations};
+use credit_core::{Money, ServiceError, Violations};
 use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
@@ -12,6 +12,7 @@ use crate::domain::policy::{
 };
 
 use super::to_timestamp;
+use crate::app::{PolicyProposal, VersionView};
 
 /// Checked terms: at most two years net, a discount below 100 % within the net days.
 pub fn parse_payment_terms(
@@ -99,6 +100,66 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
             ..Default::default()
         }),
     }
+}
+
+/// A version of the credit policy, with its chain and changes.
+pub fn policy_version_to_proto(view: &VersionView<CreditPolicy>) -> pb::CreditPolicyVersion {
+    let stored = view.stored.as_ref();
+    pb::CreditPolicyVersion {
+        version: view.version,
+        policy: Some(policy_to_proto(&view.document)),
+        status: super::version_status_to_proto(view) as i32,
+        reason: stored.map_or_else(
+            || {
+                view.document.last_change.as_ref().map_or_else(
+                    || "the policy the suite ships".to_owned(),
+                    |change| change.reason.clone(),
+                )
+            },
+            |stored| stored.reason.clone(),
+        ),
+        effective_from: super::effective_from_to_proto(view),
+        chain: stored.map(|stored| super::chain_to_proto(&stored.chain)),
+        changes: view.changes().iter().map(super::change_to_proto).collect(),
+        proposed_at: stored.map(|stored| to_timestamp(stored.proposed_at)),
+        based_on: stored.map_or(0, |stored| stored.based_on),
+    }
+}
+
+/// UpdateCreditPolicy read and checked: the masked fields as edits (their problems are
+/// reported with the policy's own checks when the proposal is made), the reason and the date.
+pub fn parse_policy_proposal(
+    request: &pb::UpdateCreditPolicyRequest,
+) -> Result<PolicyProposal, ServiceError> {
+    let mut violations = Violations::new();
+    let wire = request.policy.clone().unwrap_or_default();
+    if request.policy.is_none() {
+        violations.add("policy", "is required");
+    }
+    let reason = request.reason.trim().to_owned();
+    if reason.is_empty() {
+        violations.add("reason", "is required: say why the policy changes");
+    }
+    let effective_from = match request.effective_from.as_ref().map(super::timestamp) {
+        None => None,
+        Some(Ok(at)) => Some(at),
+        Some(Err(problem)) => {
+            violations.add("effective_from", problem);
+            None
+        }
+    };
+    violations.finish()?;
+    let paths = request
+        .update_mask
+        .as_ref()
+        .map(|mask| mask.paths.clone())
+        .unwrap_or_default();
+    Ok(PolicyProposal {
+        update: parse_policy_update(&wire, &paths),
+        etag: wire.etag.clone(),
+        reason,
+        effective_from,
+    })
 }
 
 /// The masked fields of `wire` as edits, in mask order, with every problem found reading
