@@ -568,3 +568,160 @@ impl ScopeCustomer for pb::LimitRequest {
         }
     }
 }
+
+/// Publishes `matrix` as the next version: proposed by one credit manager, approved by the
+/// general manager.
+async fn publish_matrix(suite: &TestSuite, matrix: pb::ApprovalMatrix, request_id: &str) {
+    let mut proposer = person(suite, "pia-cm", Role::CreditManager, None).await;
+    let proposed = proposer
+        .propose_approval_matrix(pb::ProposeApprovalMatrixRequest {
+            request_id: request_id.into(),
+            matrix: Some(matrix),
+            reason: "the limit chain's deadlines".into(),
+            effective_from: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matrix
+        .unwrap();
+    let mut approver = person(suite, "gus-gm", Role::GeneralManager, None).await;
+    approver
+        .decide_approval_step(pb::DecideApprovalStepRequest {
+            request_id: format!("{request_id}-ok"),
+            decision_kind: pb::DecisionKind::PolicyChange as i32,
+            record_id: format!("matrix:{}", proposed.version),
+            step_index: 0,
+            verdict: pb::ApprovalVerdict::Approve as i32,
+            note: String::new(),
+            release_conditions: Vec::new(),
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn a_step_left_waiting_past_its_deadline_is_escalated_to_the_credit_department(
+    suite: &TestSuite,
+) {
+    let mut reader = person(suite, "rita-reader", Role::Analyst, None).await;
+    let shipped = reader
+        .get_approval_matrix(pb::GetApprovalMatrixRequest { version: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .matrix
+        .unwrap();
+    let finance_step = shipped
+        .rules
+        .iter()
+        .find(|rule| rule.rule_id == "limit-large")
+        .map(|rule| rule.steps[0].clone())
+        .unwrap();
+    assert_eq!(
+        finance_step
+            .escalate_after
+            .as_ref()
+            .map(|after| after.seconds),
+        Some(48 * 3600),
+        "the shipped chain gives finance two days"
+    );
+    assert_eq!(finance_step.escalate_to, [pb::Role::CreditManager as i32]);
+
+    // A deadline that cannot be a duration of whole seconds is refused at its field.
+    let mut broken = shipped.clone();
+    broken.rules[1].steps[0].escalate_after = Some(prost_types::Duration {
+        seconds: 0,
+        nanos: 500,
+    });
+    let refused = person(suite, "pia-cm", Role::CreditManager, None)
+        .await
+        .propose_approval_matrix(pb::ProposeApprovalMatrixRequest {
+            request_id: "half-second".into(),
+            matrix: Some(broken),
+            reason: "faster".into(),
+            effective_from: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        refused
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "matrix.rules[1].steps[0].escalate_after"
+    );
+
+    // Finance gets one second instead of two days.
+    let mut hurried = shipped.clone();
+    for rule in &mut hurried.rules {
+        if rule.rule_id == "limit-large" {
+            rule.steps[0].escalate_after = Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            });
+        }
+    }
+    publish_matrix(suite, hurried, "hurried").await;
+
+    let (request, _) = requested(suite, 2207, "8000000.00").await;
+    let id = request.limit_request_id.clone();
+    let mut manager = person(suite, "cleo-cm", Role::CreditManager, Some("10000000")).await;
+    assert!(
+        !tasks(&mut manager, false)
+            .await
+            .iter()
+            .any(|task| task.record_id == id),
+        "finance's step is not the credit department's before its deadline"
+    );
+    let mut escalated = None;
+    // The sweep runs every few seconds.
+    for _ in 0..200 {
+        escalated = tasks(&mut manager, false)
+            .await
+            .into_iter()
+            .find(|task| task.record_id == id);
+        if escalated.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let chain = escalated
+        .expect("escalated into the credit manager's queue")
+        .chain
+        .unwrap();
+    assert!(chain.steps[0].escalated_at.is_some());
+    let last = chain.trail.last().unwrap();
+    assert_eq!(last.verdict(), pb::ApprovalVerdict::Escalate);
+    assert_eq!(last.actor.as_ref().unwrap().principal, "system:limits");
+    // Still finance's step too; the credit manager now decides it, and the chain goes on to
+    // risk management, whose two days run from now.
+    let task = decide(
+        &mut manager,
+        "esc-1",
+        &id,
+        0,
+        pb::ApprovalVerdict::Approve,
+        "sized for finance",
+    )
+    .await
+    .unwrap();
+    let chain = task.chain.unwrap();
+    assert_eq!(chain.current_step_index, Some(1));
+    assert!(chain.steps[1].escalated_at.is_none());
+    // Escalating is the system's, never a person's verdict.
+    let mut risk = person(suite, "ron-risk", Role::Risk, None).await;
+    let refused = decide(
+        &mut risk,
+        "esc-2",
+        &id,
+        1,
+        pb::ApprovalVerdict::Escalate,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+}

@@ -47,6 +47,8 @@ pub struct Limits {
     pub sweeper: expiry::ExpirySweeper,
     /// Releases referrals whose cause has cleared (a payment, a lifted block, a new limit).
     pub reexaminer: app::ReferralReexaminer,
+    /// Escalates approval steps left waiting past their deadline.
+    pub escalator: app::Escalator,
     store: Arc<dyn store::LimitStore>,
     hot: app::HotPath,
 }
@@ -100,7 +102,8 @@ pub fn build(
     );
     Limits {
         server: LimitServiceServer::new(api::LimitsApi::new(store.clone(), hot.clone())),
-        approvals: ApprovalServiceServer::new(api::ApprovalsApi::new(desk)),
+        approvals: ApprovalServiceServer::new(api::ApprovalsApi::new(desk.clone())),
+        escalator: app::Escalator::new(desk),
         handlers,
         sweeper,
         reexaminer: app::ReferralReexaminer::new(hot.clone()),

@@ -132,6 +132,7 @@ impl ServiceKind {
                     );
                 background.sweepers.push(limits.sweeper);
                 background.reexaminers.push(limits.reexaminer);
+                background.escalators.push(limits.escalator);
                 limits.handlers
             }
             ServiceKind::Collections => {
@@ -250,6 +251,8 @@ struct BackgroundWork {
     sweepers: Vec<credit_limits::expiry::ExpirySweeper>,
     /// Release referrals whose cause has cleared (limits).
     reexaminers: Vec<credit_limits::app::ReferralReexaminer>,
+    /// Escalate approval steps left waiting past their deadline (limits).
+    escalators: Vec<credit_limits::app::Escalator>,
     /// Compare cached exposure with the ledger and repair it (limits).
     reconciles: Vec<credit_limits::reconcile::BackgroundReconcile>,
     /// Re-rate customers whose review date has come (rating).
@@ -574,6 +577,12 @@ impl Application {
                     .reexaminers
                     .into_iter()
                     .map(|reexaminer| tokio::spawn(reexaminer.run(relays_stopped.clone()))),
+            )
+            .chain(
+                self.background
+                    .escalators
+                    .into_iter()
+                    .map(|escalator| tokio::spawn(escalator.run(relays_stopped.clone()))),
             )
             .chain(
                 self.background

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{
-    ApprovalMatrix, Chain, ChainStatus, DecisionKind, StepRefused, Verdict, audiences_of,
+    ApprovalMatrix, Chain, ChainStatus, DecisionKind, Progress, StepRefused, Verdict, audiences_of,
 };
 use credit_core::governance::{self, Governed, Version};
 use credit_core::{Actor, Currency, Money, Principal, ServiceError};
@@ -29,6 +29,28 @@ pub enum StepAction {
     Decide(Verdict),
     /// The maker answers a return.
     Resubmit,
+    /// The system escalates a step left waiting past its deadline (never a person's action).
+    Escalate,
+}
+
+impl StepAction {
+    /// Applies the action of `principal` to step `step_index` of `chain`.
+    pub(super) fn apply(
+        self,
+        chain: &mut Chain,
+        principal: &Principal,
+        step_index: usize,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Progress, StepRefused> {
+        match self {
+            StepAction::Decide(verdict) => chain.decide(principal, step_index, verdict, note, now),
+            StepAction::Resubmit => chain.resubmit(Actor::of(principal), step_index, note, now),
+            StepAction::Escalate => chain
+                .escalate(Actor::of(principal), now)
+                .map(|_| Progress::Advanced),
+        }
+    }
 }
 
 /// One entry of a person's queue.
@@ -53,6 +75,10 @@ pub struct ApprovalDesk {
 impl ApprovalDesk {
     pub fn new(store: Arc<dyn LimitStore>, hot: HotPath, admin: CreditAdmin) -> Self {
         Self { store, hot, admin }
+    }
+
+    pub(super) fn store(&self) -> &Arc<dyn LimitStore> {
+        &self.store
     }
 
     /// Limits' administration, which owns the governed documents the desk's chains publish.

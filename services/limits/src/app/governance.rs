@@ -260,16 +260,7 @@ impl CreditAdmin {
             .ok_or_else(|| ServiceError::not_found(T::VERSION_NAME, version.to_string()))?;
         let expected_trail = proposal.chain.trail.len();
         let as_stored = proposal.clone();
-        let progress = match action {
-            StepAction::Decide(verdict) => proposal
-                .chain
-                .decide(principal, step_index, verdict, note, now),
-            StepAction::Resubmit => {
-                proposal
-                    .chain
-                    .resubmit(Actor::of(principal), step_index, note, now)
-            }
-        };
+        let progress = action.apply(&mut proposal.chain, principal, step_index, note, now);
         match progress {
             Err(refused) => {
                 // A retry of a verdict already recorded is answered with the version as it is.

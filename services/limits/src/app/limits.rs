@@ -197,11 +197,9 @@ impl CreditAdmin {
         let step_index = step_index
             .or_else(|| chain.current_step())
             .unwrap_or_default();
-        let progress = match action {
-            StepAction::Decide(verdict) => chain.decide(decider, step_index, verdict, note, now),
-            StepAction::Resubmit => chain.resubmit(Actor::of(decider), step_index, note, now),
-        }
-        .map_err(ServiceError::from)?;
+        let progress = action
+            .apply(&mut chain, decider, step_index, note, now)
+            .map_err(ServiceError::from)?;
         let expected_revision = pending.chain_revision();
         let moved = LimitRequest {
             approval_chain: Some(chain),

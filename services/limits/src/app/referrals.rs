@@ -460,15 +460,9 @@ impl HotPath {
         let step_index = step_index
             .or_else(|| chain.current_step())
             .unwrap_or_default();
-        let progress = match action {
-            StepAction::Decide(decision) => {
-                chain.decide(principal, step_index, decision, verdict.note, now)
-            }
-            StepAction::Resubmit => {
-                chain.resubmit(Actor::of(principal), step_index, verdict.note, now)
-            }
-        }
-        .map_err(ServiceError::from)?;
+        let progress = action
+            .apply(&mut chain, principal, step_index, verdict.note, now)
+            .map_err(ServiceError::from)?;
         if progress != Progress::Approved && !conditions.is_empty() {
             return Err(ServiceError::invalid(
                 verdict.conditions_field,

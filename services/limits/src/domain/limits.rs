@@ -96,6 +96,8 @@ impl LimitRequest {
                     roles: [Role::CreditManager].into_iter().collect(),
                     needs_authority: true,
                     inform_only: false,
+                    escalate_after_seconds: None,
+                    escalate_to: Default::default(),
                 }],
             };
             Chain::start(&rule, 0, self.requested_by.clone(), Some(self.amount))

@@ -40,16 +40,19 @@ macro_rules! replace_approval_tasks {
             .bind(record_id)
             .execute(&mut *$tx)
             .await?;
+            let now: chrono::DateTime<chrono::Utc> = $now;
+            let escalate_at = chain.and_then(|chain| chain.escalation_due(now));
             for audience in chain.map(|chain| chain.audiences()).unwrap_or_default() {
                 sqlx::query(&$sql(
-                    "INSERT INTO approval_tasks (audience, kind, record_id, requested_at, waiting_since) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO approval_tasks (audience, kind, record_id, requested_at, waiting_since, escalate_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 ))
                 .bind(audience)
                 .bind(kind)
                 .bind(record_id)
                 .bind($requested_at)
-                .bind($now)
+                .bind(now)
+                .bind(escalate_at)
                 .execute(&mut *$tx)
                 .await?;
             }
@@ -64,6 +67,19 @@ struct TaskRow {
     record_id: String,
     requested_at: DateTime<Utc>,
     waiting_since: DateTime<Utc>,
+}
+
+impl TaskRow {
+    fn into_task(self) -> StoreResult<TaskRef> {
+        Ok(TaskRef {
+            kind: DecisionKind::parse(&self.kind).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown decision kind {}", self.kind))
+            })?,
+            record_id: self.record_id,
+            requested_at: self.requested_at,
+            waiting_since: self.waiting_since,
+        })
+    }
 }
 
 impl SqlLimitStore {
@@ -98,18 +114,27 @@ impl SqlLimitStore {
                 .bind(page.fetch_limit())
                 .fetch_all(pool)
                 .await?;
-            rows.into_iter()
-                .map(|row| {
-                    Ok(TaskRef {
-                        kind: DecisionKind::parse(&row.kind).ok_or_else(|| {
-                            StoreError::Corrupt(format!("unknown decision kind {}", row.kind))
-                        })?,
-                        record_id: row.record_id,
-                        requested_at: row.requested_at,
-                        waiting_since: row.waiting_since,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(TaskRow::into_task).collect()
+        })
+    }
+
+    /// The chains whose waiting step is due to be escalated at `now`, the longest due first.
+    pub(super) async fn escalations_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<TaskRef>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query_as::<_, TaskRow>(&sql(
+                "SELECT kind, record_id, MIN(requested_at) AS requested_at, MAX(waiting_since) AS waiting_since \
+                 FROM approval_tasks WHERE escalate_at IS NOT NULL AND escalate_at <= $1 \
+                 GROUP BY kind, record_id ORDER BY MIN(escalate_at) LIMIT $2",
+            ))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(TaskRow::into_task).collect()
         })
     }
 }

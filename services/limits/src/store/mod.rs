@@ -119,6 +119,15 @@ pub trait LimitStore:
         page: &Page,
     ) -> StoreResult<Vec<TaskRef>>;
 
+    /// The chains whose waiting step is due to be escalated at `now`, at most `limit`.
+    async fn escalations_due(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<TaskRef>>;
+    /// Forgets that a chain's step is due to be escalated (it has nothing left to escalate).
+    async fn clear_escalation(
+        &self,
+        kind: credit_core::approval::DecisionKind,
+        record_id: &str,
+    ) -> StoreResult<()>;
+
     /// The scope's limits that are not superseded (scheduled, in force or expired).
     async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>>;
     /// Every customer limit not superseded, for the portfolio total.

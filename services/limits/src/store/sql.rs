@@ -369,6 +369,27 @@ impl LimitStore for SqlLimitStore {
         self.tasks_for(audiences, kind, page).await
     }
 
+    async fn escalations_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<super::TaskRef>> {
+        SqlLimitStore::escalations_due(self, now, limit).await
+    }
+
+    async fn clear_escalation(&self, kind: DecisionKind, record_id: &str) -> StoreResult<()> {
+        on_database!(&self.database, |pool, sql| {
+            sqlx::query(&sql(
+                "UPDATE approval_tasks SET escalate_at = NULL WHERE kind = $1 AND record_id = $2",
+            ))
+            .bind(kind.as_str())
+            .bind(record_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
     async fn limits(&self, scope: &Scope) -> StoreResult<Vec<CreditLimit>> {
         on_database!(&self.database, |pool, sql| {
             let rows = sqlx::query_as::<_, DocumentRow<CreditLimit>>(&sql(

@@ -156,6 +156,14 @@ pub struct StepRule {
     /// 备案: the step informs these roles when the chain completes; nobody approves it.
     #[serde(default)]
     pub inform_only: bool,
+    /// How long the step may wait for its decider before it is escalated (逐级上报): after
+    /// that, people holding `escalate_to` may decide it too. `None`: it waits as long as it
+    /// takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_seconds: Option<u32>,
+    /// Who an escalated step is put before, beside its own roles.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub escalate_to: BTreeSet<Role>,
 }
 
 /// A rule of the matrix: for a kind of decision and conditions, the chain of steps.
@@ -230,6 +238,25 @@ impl ApprovalMatrix {
                     violations.add(
                         step_field("inform_only"),
                         "inform-only steps come after every approving step",
+                    );
+                }
+                match (step.escalate_after_seconds, step.escalate_to.is_empty()) {
+                    (Some(0), _) => {
+                        violations.add(step_field("escalate_after"), "is a positive duration")
+                    }
+                    (Some(_), true) => violations.add(
+                        step_field("escalate_to"),
+                        "names the roles an escalated step is put before",
+                    ),
+                    (None, false) => {
+                        violations.add(step_field("escalate_after"), "is required with escalate_to")
+                    }
+                    _ => {}
+                }
+                if step.inform_only && step.escalate_after_seconds.is_some() {
+                    violations.add(
+                        step_field("escalate_after"),
+                        "an inform-only step waits for nobody",
                     );
                 }
                 informing |= step.inform_only;
@@ -338,6 +365,20 @@ pub struct Step {
     pub decided_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// When it waited past its deadline and was put before `escalate_to` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<DateTime<Utc>>,
+}
+
+impl Step {
+    /// Who may decide it now: its roles, and once escalated the roles it was escalated to.
+    pub fn deciding_roles(&self) -> BTreeSet<Role> {
+        let mut roles = self.rule.roles.clone();
+        if self.escalated_at.is_some() {
+            roles.extend(self.rule.escalate_to.iter().copied());
+        }
+        roles
+    }
 }
 
 /// What a trail entry records: a decider's verdict, or the maker's answer to a return.
@@ -348,6 +389,8 @@ pub enum TrailAction {
     Reject,
     Return,
     Resubmit,
+    /// The step waited past its deadline; the system put it before its escalation roles.
+    Escalate,
 }
 
 impl From<Verdict> for TrailAction {
@@ -415,6 +458,8 @@ pub enum StepRefused {
     NotTheMaker,
     #[error("step {asked} is not the step that waits (step {current})")]
     StepMovedOn { asked: usize, current: usize },
+    #[error("the step that waits has no escalation, or was escalated already")]
+    NothingToEscalate,
 }
 
 impl From<StepRefused> for ServiceError {
@@ -441,6 +486,9 @@ impl From<StepRefused> for ServiceError {
             StepRefused::StepMovedOn { .. } => {
                 ServiceError::failed_precondition("STEP_NOT_CURRENT", message)
             }
+            StepRefused::NothingToEscalate => {
+                ServiceError::failed_precondition("NOTHING_TO_ESCALATE", message)
+            }
         }
     }
 }
@@ -462,6 +510,7 @@ impl Chain {
                 decided_by: None,
                 decided_at: None,
                 note: String::new(),
+                escalated_at: None,
             })
             .collect();
         if let Some(first) = steps.iter_mut().find(|step| !step.rule.inform_only) {
@@ -490,7 +539,7 @@ impl Chain {
     /// (completed) or for the maker (returned).
     pub fn waiting_roles(&self) -> BTreeSet<Role> {
         match (self.status, self.current_step()) {
-            (ChainStatus::Pending, Some(index)) => self.steps[index].rule.roles.clone(),
+            (ChainStatus::Pending, Some(index)) => self.steps[index].deciding_roles(),
             _ => BTreeSet::new(),
         }
     }
@@ -531,10 +580,10 @@ impl Chain {
         let index = self.current_step().ok_or(StepRefused::NotPending {
             status: self.status,
         })?;
-        let step = &self.steps[index];
-        if !principal.is_admin() && !step.rule.roles.iter().any(|role| principal.has_role(*role)) {
+        let roles = self.steps[index].deciding_roles();
+        if !principal.is_admin() && !roles.iter().any(|role| principal.has_role(*role)) {
             return Err(StepRefused::RoleRequired {
-                roles: role_names(&step.rule.roles),
+                roles: role_names(&roles),
             });
         }
         let actor = Actor::of(principal);
@@ -546,6 +595,53 @@ impl Chain {
         if actor.same_person_as(&self.maker) || decided_another_step {
             return Err(StepRefused::SamePerson);
         }
+        Ok(index)
+    }
+
+    /// When the step that waits now, waiting since `waiting_since`, is due to be escalated:
+    /// `None` when the chain does not wait for a decider, the step has no deadline, or it
+    /// was escalated already.
+    pub fn escalation_due(&self, waiting_since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.status != ChainStatus::Pending {
+            return None;
+        }
+        let step = &self.steps[self.current_step()?];
+        if step.escalated_at.is_some() || step.rule.escalate_to.is_empty() {
+            return None;
+        }
+        let seconds = step.rule.escalate_after_seconds?;
+        waiting_since.checked_add_signed(chrono::Duration::seconds(i64::from(seconds)))
+    }
+
+    /// Escalates the step that waits (its deadline has passed): people holding its
+    /// escalation roles may decide it from now on, and the trail records it, by `actor` (the
+    /// system). Refused when nothing waits for a decider or the step has no escalation (or
+    /// was escalated already).
+    pub fn escalate(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<usize, StepRefused> {
+        if self.status != ChainStatus::Pending {
+            return Err(StepRefused::NotPending {
+                status: self.status,
+            });
+        }
+        let index = self.current_step().ok_or(StepRefused::NotPending {
+            status: self.status,
+        })?;
+        let step = &mut self.steps[index];
+        if step.escalated_at.is_some() || step.rule.escalate_to.is_empty() {
+            return Err(StepRefused::NothingToEscalate);
+        }
+        step.escalated_at = Some(now);
+        let note = format!(
+            "waited past its deadline; put before {}",
+            role_names(&step.rule.escalate_to)
+        );
+        self.trail.push(TrailEntry {
+            step_index: index,
+            action: TrailAction::Escalate,
+            actor,
+            at: now,
+            note,
+        });
         Ok(index)
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - Limits (授信管理制度 3.5): the business unit applies → finance sizes the limit and
 //!   assesses the risk → risk management reviews → the general manager approves → the board is
-//!   informed (备案). That chain decides a limit above 5,000,000 or one beyond the maximum
+//!   informed (备案); finance's and risk management's steps, undecided after 48 hours, are
+//!   escalated to the credit department (a credit manager may decide them too). That chain decides a limit above 5,000,000 or one beyond the maximum
 //!   limit of the customer's grade; a credit manager decides the rest within authority.
 //! - Orders beyond the credit terms (step 7.2): finance verifies the figures (amount owed,
 //!   overdue amount, overdue days) → the general manager decides whether to keep trading,
@@ -30,12 +31,12 @@ pub fn shipped_matrix(currency: Currency) -> ApprovalMatrix {
     let amount = |units: i64| Some(Decimal::new(units, 0));
     let documents_limit_chain = || {
         vec![
-            step(
+            escalating(step(
                 "finance sizes the limit and assesses the risk",
                 &[Role::Finance],
                 false,
-            ),
-            step("risk management reviews", &[Role::Risk], false),
+            )),
+            escalating(step("risk management reviews", &[Role::Risk], false)),
             step(
                 "the general manager approves",
                 &[Role::GeneralManager],
@@ -218,14 +219,24 @@ fn step(name: &str, roles: &[Role], needs_authority: bool) -> StepRule {
         roles: roles.iter().copied().collect::<BTreeSet<_>>(),
         needs_authority,
         inform_only: false,
+        escalate_after_seconds: None,
+        escalate_to: BTreeSet::new(),
     }
 }
 
 fn inform(name: &str, roles: &[Role]) -> StepRule {
     StepRule {
-        name: name.to_owned(),
-        roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-        needs_authority: false,
         inform_only: true,
+        ..step(name, roles, false)
+    }
+}
+
+/// A step of the limit chain that waits two working days at most: then the credit
+/// department, which runs the process (统一管理), may decide it too.
+fn escalating(step: StepRule) -> StepRule {
+    StepRule {
+        escalate_after_seconds: Some(48 * 3600),
+        escalate_to: BTreeSet::from([Role::CreditManager]),
+        ..step
     }
 }

@@ -358,3 +358,71 @@ fn a_chain_is_in_the_queue_of_its_step_then_its_maker_then_the_board() {
     assert!(!audiences_of(&board, false).contains(&"informed:BOARD".to_owned()));
     assert!(audiences_of(&board, true).contains(&"informed:BOARD".to_owned()));
 }
+
+#[test]
+fn a_step_left_waiting_past_its_deadline_is_put_before_the_credit_department_once() {
+    let mut chain = limit_chain(8_000_000);
+    let due = chain.escalation_due(now()).unwrap();
+    assert_eq!(due, now() + chrono::Duration::hours(48));
+    let manager = person("carl", &[Role::CreditManager], Some(10_000_000));
+    assert!(matches!(
+        chain.may_decide(&manager),
+        Err(StepRefused::RoleRequired { .. })
+    ));
+
+    let system = Actor::of(&person("system", &[], None));
+    assert_eq!(chain.escalate(system.clone(), due), Ok(0));
+    assert_eq!(chain.trail.last().unwrap().action, TrailAction::Escalate);
+    assert_eq!(chain.escalation_due(now()), None, "escalated once only");
+    assert_eq!(
+        chain.escalate(system, due),
+        Err(StepRefused::NothingToEscalate)
+    );
+    assert!(chain.waiting_roles().contains(&Role::CreditManager));
+    assert!(chain.waiting_roles().contains(&Role::Finance));
+    // The credit manager may now decide finance's step; four eyes still hold.
+    assert_eq!(chain.may_decide(&manager), Ok(0));
+    chain
+        .decide(&manager, 0, Verdict::Approve, "sized", due)
+        .unwrap();
+    // Risk's step has its own deadline, counted from when it began to wait.
+    assert_eq!(
+        chain.escalation_due(due),
+        Some(due + chrono::Duration::hours(48))
+    );
+    // The general manager's step has none.
+    let risk = person("rick", &[Role::Risk], None);
+    chain.decide(&risk, 1, Verdict::Approve, "", due).unwrap();
+    assert_eq!(chain.escalation_due(due), None);
+}
+
+#[test]
+fn an_escalation_needs_a_deadline_and_roles_and_never_on_a_filing() {
+    let mut matrix = matrix();
+    let rule = matrix
+        .rules
+        .iter_mut()
+        .find(|rule| rule.rule_id == "limit-large")
+        .unwrap();
+    rule.steps[0].escalate_to.clear();
+    rule.steps[1].escalate_after_seconds = Some(0);
+    rule.steps[3].escalate_after_seconds = Some(3600);
+    rule.steps[3].escalate_to = BTreeSet::from([Role::GeneralManager]);
+    let ServiceError::InvalidArgument(violations) = matrix.check().unwrap_err() else {
+        panic!("not invalid")
+    };
+    let fields: Vec<String> = violations
+        .iter()
+        .map(|violation| violation.field.clone())
+        .collect();
+    for field in [
+        "matrix.rules[1].steps[0].escalate_to",
+        "matrix.rules[1].steps[1].escalate_after",
+        "matrix.rules[1].steps[3].escalate_after",
+    ] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} not in {fields:?}"
+        );
+    }
+}

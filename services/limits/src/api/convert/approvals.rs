@@ -137,6 +137,7 @@ fn trail_action_to_proto(action: TrailAction) -> pb::ApprovalVerdict {
         TrailAction::Reject => pb::ApprovalVerdict::Reject,
         TrailAction::Return => pb::ApprovalVerdict::Return,
         TrailAction::Resubmit => pb::ApprovalVerdict::Resubmit,
+        TrailAction::Escalate => pb::ApprovalVerdict::Escalate,
     }
 }
 
@@ -160,7 +161,21 @@ fn step_to_proto(index: usize, step: &Step) -> pb::ApprovalStep {
         decided_by: step.decided_by.as_ref().map(pb::Actor::from),
         decided_at: step.decided_at.map(to_timestamp),
         note: step.note.clone(),
+        escalate_after: step.rule.escalate_after_seconds.map(duration_to_proto),
+        escalate_to: roles_to_proto(&step.rule.escalate_to),
+        escalated_at: step.escalated_at.map(to_timestamp),
     }
+}
+
+fn duration_to_proto(seconds: u32) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::from(seconds),
+        nanos: 0,
+    }
+}
+
+fn roles_to_proto(roles: &BTreeSet<Role>) -> Vec<i32> {
+    roles.iter().map(|role| role_to_proto(*role)).collect()
 }
 
 pub fn chain_to_proto(chain: &Chain) -> pb::ApprovalChain {
@@ -286,6 +301,8 @@ pub fn matrix_to_proto(view: &VersionView<ApprovalMatrix>) -> pb::ApprovalMatrix
                         roles: step.roles.iter().map(|role| role_to_proto(*role)).collect(),
                         needs_authority: step.needs_authority,
                         inform_only: step.inform_only,
+                        escalate_after: step.escalate_after_seconds.map(duration_to_proto),
+                        escalate_to: roles_to_proto(&step.escalate_to),
                     })
                     .collect(),
             })
@@ -389,23 +406,45 @@ pub fn parse_matrix_proposal(
         };
         let mut steps = Vec::with_capacity(rule.steps.len());
         for (step_index, step) in rule.steps.iter().enumerate() {
-            let mut roles = BTreeSet::new();
-            for wire_role in &step.roles {
-                match role_from_proto(*wire_role) {
-                    Some(role) => {
-                        roles.insert(role);
+            let step_field = |name: &str| field(&format!("steps[{step_index}].{name}"));
+            let mut parse_roles = |wire_roles: &[i32], name: &str| {
+                let mut roles = BTreeSet::new();
+                for wire_role in wire_roles {
+                    match role_from_proto(*wire_role) {
+                        Some(role) => {
+                            roles.insert(role);
+                        }
+                        None => violations.add(step_field(name), "names a role of the contract"),
                     }
-                    None => violations.add(
-                        field(&format!("steps[{step_index}].roles")),
-                        "names a role of the contract",
-                    ),
                 }
-            }
+                roles
+            };
+            let roles = parse_roles(&step.roles, "roles");
+            let escalate_to = parse_roles(&step.escalate_to, "escalate_to");
+            let escalate_after_seconds = match &step.escalate_after {
+                None => None,
+                Some(after) if after.nanos != 0 || after.seconds < 0 => {
+                    violations.add(
+                        step_field("escalate_after"),
+                        "is a whole, non-negative number of seconds",
+                    );
+                    None
+                }
+                Some(after) => match u32::try_from(after.seconds) {
+                    Ok(seconds) => Some(seconds),
+                    Err(_) => {
+                        violations.add(step_field("escalate_after"), "is at most 136 years");
+                        None
+                    }
+                },
+            };
             steps.push(StepRule {
                 name: step.name.trim().to_owned(),
                 roles,
                 needs_authority: step.needs_authority,
                 inform_only: step.inform_only,
+                escalate_after_seconds,
+                escalate_to,
             });
         }
         if let Some(kind) = kind {
