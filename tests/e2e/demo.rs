@@ -146,6 +146,16 @@ pub async fn the_order_to_cash_story_runs_with_four_eyes_and_twice(suite: &TestS
     assert!(text.contains("step 0 approved by demo-finance"), "{text}");
     assert!(text.contains("step 1 rejected by demo-gm"), "{text}");
     assert_eq!(first.released_by_system, Decimal::ZERO);
+    // The policy change: proposed by the credit manager, turned down by the general manager;
+    // the policy in force stays.
+    assert!(
+        text.contains("demo-manager proposes policy version 1: rating_grace_days"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rejected by demo-gm: version 1 is rejected in the history; version 0 stays in force"),
+        "{text}"
+    );
 
     // Again on the same suite, as --checker-token runs it: the ADMIN makes, a manager checks.
     let checker = suite

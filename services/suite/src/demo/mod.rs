@@ -46,6 +46,7 @@ use crate::{ADMIN_TOKEN_FILE, StartupError};
 
 mod cash;
 mod credit_file;
+mod governance;
 mod orders;
 
 /// Currency of every amount in the story (and of the issued checker's authority).
