@@ -78,17 +78,20 @@ enum Command {
     ///
     /// Registers an enterprise customer, submits a statement, a bureau report and a trade
     /// reference, rates it, proposes a limit that a maker requests and a checker approves,
-    /// authorizes three orders (approved; referred and released by the checker; declined),
-    /// invoices and partly pays them, posts an invoice already overdue, detects it (new orders
-    /// are referred: CREDIT_BLOCK, OVERDUE), tries dunning, pays the rest and shows orders
-    /// approved again with the exposure. Every name and key carries a run id: run it as often
-    /// as you like.
+    /// authorizes three orders (approved; referred and released by the checker; far beyond the
+    /// limit, walked through step 7.2: finance verifies, the general manager decides), invoices
+    /// and partly pays them, posts an invoice already overdue, detects it (new orders are
+    /// referred: CREDIT_BLOCK, OVERDUE), tries dunning, pays the rest and shows orders approved
+    /// again with the exposure, and ends with a credit policy change proposed by the credit
+    /// manager and turned down by the general manager (the policy in force does not change).
+    /// Every name and key carries a run id: run it as often as you like.
     ///
     /// Four eyes are kept: nobody approves their own limit request or releases their own
     /// referral, not even the ADMIN. By default the demo issues its own cast for the run in the
     /// suite's identity store, as `token create` does (demo-analyst: ANALYST, the maker;
     /// demo-manager: CREDIT_MANAGER with authority 100,000,000 CNY, the checker; demo-erp:
-    /// ORDER_ENTRY; demo-collector: COLLECTOR), and revokes them when it ends; this needs the
+    /// ORDER_ENTRY; demo-collector: COLLECTOR; demo-finance: FINANCE; demo-gm:
+    /// GENERAL_MANAGER), and revokes them when it ends; this needs the
     /// suite's settings (the same CREDIT_DATA_DIR on the embedded default, or
     /// CREDIT_DATABASE_URL). Against a suite whose identity store it cannot reach, pass
     /// --checker-token: the maker's token (--token, CREDIT_TOKEN, --token-file or
