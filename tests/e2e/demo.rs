@@ -153,7 +153,9 @@ pub async fn the_order_to_cash_story_runs_with_four_eyes_and_twice(suite: &TestS
         "{text}"
     );
     assert!(
-        text.contains("rejected by demo-gm: version 1 is rejected in the history; version 0 stays in force"),
+        text.contains(
+            "rejected by demo-gm: version 1 is rejected in the history; version 0 stays in force"
+        ),
         "{text}"
     );
 

@@ -104,6 +104,21 @@ async fn newest_published(limits: &mut Limits) -> pb::CreditPolicy {
         .unwrap()
 }
 
+/// Every version of the policy, newest first, with its status; and the version in force.
+async fn policy_history(limits: &mut Limits) -> (Vec<(u32, pb::PolicyVersionStatus)>, u32) {
+    let history = limits
+        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let versions = history
+        .versions
+        .iter()
+        .map(|version| (version.version, version.status()))
+        .collect();
+    (versions, history.in_force_version)
+}
+
 /// Changes the policy as a credit department does: the administrator proposes, a credit
 /// manager (a second person) approves; the policy in force afterwards.
 async fn change_policy(
@@ -535,16 +550,7 @@ pub async fn a_policy_change_takes_effect_on_its_date_and_a_stale_one_is_not_pub
     )
     .await
     .unwrap();
-    let history = admin
-        .list_credit_policy_versions(pb::ListCreditPolicyVersionsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let statuses: Vec<(u32, pb::PolicyVersionStatus)> = history
-        .versions
-        .iter()
-        .map(|version| (version.version, version.status()))
-        .collect();
+    let (statuses, in_force) = policy_history(&mut admin).await;
     assert_eq!(
         statuses,
         [
@@ -556,7 +562,7 @@ pub async fn a_policy_change_takes_effect_on_its_date_and_a_stale_one_is_not_pub
         ]
     );
     // The published one carries the dated version's changes, so it too waits for its date.
-    assert_eq!(history.in_force_version, 0);
+    assert_eq!(in_force, 0);
 }
 
 pub async fn credit_terms_default_by_grade_and_cap_each_order(suite: &TestSuite) {

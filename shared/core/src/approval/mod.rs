@@ -572,14 +572,7 @@ impl Chain {
     /// eyes. The queue of a person lists what this allows; approving also needs authority
     /// ([`Chain::check_authority`]).
     pub fn may_decide(&self, principal: &Principal) -> Result<usize, StepRefused> {
-        if self.status != ChainStatus::Pending {
-            return Err(StepRefused::NotPending {
-                status: self.status,
-            });
-        }
-        let index = self.current_step().ok_or(StepRefused::NotPending {
-            status: self.status,
-        })?;
+        let index = self.step_waiting_for_a_decider()?;
         let roles = self.steps[index].deciding_roles();
         if !principal.is_admin() && !roles.iter().any(|role| principal.has_role(*role)) {
             return Err(StepRefused::RoleRequired {
@@ -596,6 +589,18 @@ impl Chain {
             return Err(StepRefused::SamePerson);
         }
         Ok(index)
+    }
+
+    /// The step that waits for a decider; NotPending when the chain waits for nobody (ended)
+    /// or for its maker (returned).
+    fn step_waiting_for_a_decider(&self) -> Result<usize, StepRefused> {
+        let not_pending = StepRefused::NotPending {
+            status: self.status,
+        };
+        if self.status != ChainStatus::Pending {
+            return Err(not_pending);
+        }
+        self.current_step().ok_or(not_pending)
     }
 
     /// When the step that waits now, waiting since `waiting_since`, is due to be escalated:
@@ -618,14 +623,7 @@ impl Chain {
     /// system). Refused when nothing waits for a decider or the step has no escalation (or
     /// was escalated already).
     pub fn escalate(&mut self, actor: Actor, now: DateTime<Utc>) -> Result<usize, StepRefused> {
-        if self.status != ChainStatus::Pending {
-            return Err(StepRefused::NotPending {
-                status: self.status,
-            });
-        }
-        let index = self.current_step().ok_or(StepRefused::NotPending {
-            status: self.status,
-        })?;
+        let index = self.step_waiting_for_a_decider()?;
         let step = &mut self.steps[index];
         if step.escalated_at.is_some() || step.rule.escalate_to.is_empty() {
             return Err(StepRefused::NothingToEscalate);
