@@ -107,7 +107,7 @@ mod both {
         a_required_rating_that_is_missing_or_past_review_refers_orders,
         small_increases_for_good_grades_are_approved_by_a_policy_rule,
         a_five_tier_customer_gets_its_tiers_terms,
-        a_downgrade_past_the_grades_maximum_drafts_a_limit_cut,
+        a_downgrade_drafts_a_limit_cut_and_every_grade_change_a_review,
     );
     on_both_backends!(propose:
         without_a_rating_no_limit_is_proposed,

@@ -957,7 +957,60 @@ pub async fn a_five_tier_customer_gets_its_tiers_terms(suite: &TestSuite) {
     assert_eq!(tiers, ["EXCELLENT", "GOOD", "FAIR", "WATCH", "POOR"]);
 }
 
-pub async fn a_downgrade_past_the_grades_maximum_drafts_a_limit_cut(suite: &TestSuite) {
+/// The reviews of `customer_id` in a credit manager's queue, once there are `count`.
+async fn reviews_waiting(
+    suite: &TestSuite,
+    token: &str,
+    customer_id: &str,
+    count: usize,
+) -> Vec<pb::ApprovalTask> {
+    let mut reviews = Vec::new();
+    for _ in 0..credit_e2e_tests::POLLS {
+        reviews = suite
+            .approvals(token)
+            .list_approval_tasks(pb::ListApprovalTasksRequest {
+                decision_kind: pb::DecisionKind::CreditReview as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .tasks
+            .into_iter()
+            .filter(|task| task.summary.contains(customer_id))
+            .collect();
+        if reviews.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    reviews
+}
+
+/// A verdict on a review after a grade change.
+async fn decide_review(
+    suite: &TestSuite,
+    token: &str,
+    request_id: &str,
+    review_id: &str,
+    verdict: pb::ApprovalVerdict,
+) -> Result<pb::ApprovalTask, tonic::Status> {
+    suite
+        .approvals(token)
+        .decide_approval_step(pb::DecideApprovalStepRequest {
+            request_id: request_id.into(),
+            decision_kind: pb::DecisionKind::CreditReview as i32,
+            record_id: review_id.into(),
+            step_index: 0,
+            verdict: verdict as i32,
+            note: "limit, terms and monitoring reviewed".into(),
+            release_conditions: Vec::new(),
+        })
+        .await
+        .map(|response| response.into_inner().task.unwrap())
+}
+
+pub async fn a_downgrade_drafts_a_limit_cut_and_every_grade_change_a_review(suite: &TestSuite) {
     let mut orders = suite.limits(&suite.issue_token("erp", &[Role::OrderEntry]).await);
     let customer_id = customer(suite, 32_102, true).await;
     grant(
@@ -1011,6 +1064,54 @@ pub async fn a_downgrade_past_the_grades_maximum_drafts_a_limit_cut(suite: &Test
         .unwrap();
     assert_eq!(limit.amount, cny("4000000.00"));
 
+    // A credit manager finds the review of the downgrade in the queue, with the cut it drafted
+    // (the first grade opened none), and records it as done.
+    let manager = suite.issue_token("rena-cm", &[Role::CreditManager]).await;
+    let reviews = reviews_waiting(suite, &manager, &customer_id, 1).await;
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let review = &reviews[0];
+    assert!(
+        review
+            .summary
+            .contains("downgraded from GOOD to WATCH (rating cut-2)"),
+        "{}",
+        review.summary
+    );
+    assert!(review.summary.contains(&drafted.limit_request_id));
+    let returned = decide_review(
+        suite,
+        &manager,
+        "rev-return",
+        &review.record_id,
+        pb::ApprovalVerdict::Return,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(returned.code(), Code::InvalidArgument);
+    let analyst = suite.issue_token("ali", &[Role::Analyst]).await;
+    let refused = decide_review(
+        suite,
+        &analyst,
+        "rev-analyst",
+        &review.record_id,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let done = decide_review(
+        suite,
+        &manager,
+        "rev-done",
+        &review.record_id,
+        pb::ApprovalVerdict::Approve,
+    )
+    .await
+    .unwrap();
+    let chain = done.chain.unwrap();
+    assert_eq!(chain.status(), pb::ApprovalChainStatus::Approved);
+    assert_eq!(chain.trail[0].actor.as_ref().unwrap().principal, "rena-cm");
+
     // An upgrade drafts nothing (once it is applied: the terms follow the new grade).
     regrade(suite, &customer_id, "cut-3", "WATCH", "GOOD").await;
     for _ in 0..credit_e2e_tests::POLLS {
@@ -1038,4 +1139,14 @@ pub async fn a_downgrade_past_the_grades_maximum_drafts_a_limit_cut(suite: &Test
         .into_inner()
         .limit_requests;
     assert_eq!(requests.len(), 2, "the grant and the one drafted cut");
+    // It opens a review of its own; the one done is no longer waiting.
+    let reviews = reviews_waiting(suite, &manager, &customer_id, 1).await;
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert!(
+        reviews[0]
+            .summary
+            .contains("upgraded from WATCH to GOOD (rating cut-3)"),
+        "{}",
+        reviews[0].summary
+    );
 }

@@ -84,12 +84,13 @@ impl EventHandler for CustomerProjection {
                     );
                 }
                 // The grade picks the policy defaults and the review date RATING_STALE; a
-                // downgrade past the grade's maximum limit drafts a cut of the limit.
+                // downgrade past the grade's maximum limit drafts a cut of the limit; every
+                // change of grade opens a review for a credit manager.
                 Payload::RatingChanged(changed) => {
                     self.hot
                         .invalidate(&Scope::Customer(changed.customer_id.clone()))
                         .await;
-                    if let Some(drafted) = self
+                    let drafted = self
                         .admin
                         .draft_limit_cut_after_downgrade(
                             &changed.customer_id,
@@ -98,9 +99,24 @@ impl EventHandler for CustomerProjection {
                             &event.event_id,
                         )
                         .await
+                        .map_err(EventError::from)?;
+                    if let Some(drafted) = &drafted {
+                        tracing::info!(limit_request_id = %drafted.id, customer_id = %changed.customer_id, "downgrade drafted a limit cut");
+                    }
+                    let change = crate::app::GradeChange {
+                        customer_id: &changed.customer_id,
+                        previous_grade: &changed.previous_grade,
+                        grade: &changed.grade,
+                        rating_id: &changed.rating_id,
+                        event_id: &event.event_id,
+                    };
+                    if let Some(review) = self
+                        .admin
+                        .open_review_after_grade_change(change, drafted.as_ref())
+                        .await
                         .map_err(EventError::from)?
                     {
-                        tracing::info!(limit_request_id = %drafted.id, customer_id = %changed.customer_id, "downgrade drafted a limit cut");
+                        tracing::info!(review_id = %review.review_id, customer_id = %changed.customer_id, "grade change opened a review");
                     }
                 }
                 Payload::CustomerStatusChanged(changed) => {

@@ -17,6 +17,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 
 use crate::domain::limits::{LimitRequest, Scope};
 use crate::domain::policy::CreditPolicy;
+use crate::domain::review::CreditReview;
 use crate::store::{LimitStore, TaskRef};
 
 use super::{CreditAdmin, HotPath, ReferralVerdict, from_minor, ledger_error};
@@ -271,6 +272,13 @@ impl ApprovalDesk {
                     Ok(version_task(&decided, "credit policy", now))
                 }
             },
+            DecisionKind::CreditReview => {
+                let decided = self
+                    .admin
+                    .decide_review_step(principal, record_id, step_index, action, note, key, now)
+                    .await?;
+                Ok(review_task(&decided, now))
+            }
             other => Err(ServiceError::failed_precondition(
                 "DECISION_KIND_NOT_WALKED",
                 format!(
@@ -320,6 +328,12 @@ impl ApprovalDesk {
                     .filter(|referral| referral.status != ReferralStatus::Open)
                     .and_then(|referral| referral_task(&referral, task.waiting_since)))
             }
+            DecisionKind::CreditReview => Ok(self
+                .store
+                .review(&task.record_id)
+                .await
+                .map_err(ServiceError::from)?
+                .map(|review| review_task(&review, task.waiting_since))),
             _ => Ok(None),
         }
     }
@@ -402,6 +416,18 @@ fn referral_task(referral: &Referral, waiting_since: DateTime<Utc>) -> Option<Ta
         requested_at: referral.created_at,
         waiting_since,
     })
+}
+
+fn review_task(review: &CreditReview, waiting_since: DateTime<Utc>) -> Task {
+    Task {
+        kind: DecisionKind::CreditReview,
+        record_id: review.review_id.clone(),
+        summary: review.summary(),
+        amount: None,
+        chain: review.chain.clone(),
+        requested_at: review.opened_at,
+        waiting_since,
+    }
 }
 
 fn version_task<T: Governed>(

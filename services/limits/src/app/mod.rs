@@ -30,6 +30,7 @@ mod governance;
 mod limits;
 mod policy;
 mod referrals;
+mod reviews;
 mod settle;
 mod terms;
 mod warm;
@@ -45,6 +46,7 @@ pub use governance::VersionView;
 pub use limits::{CreditAdmin, Granted, ScopeLimits};
 pub use policy::{PolicyProposal, ProposalView};
 pub use referrals::{ReferralVerdict, referral_to_proto};
+pub use reviews::GradeChange;
 pub(crate) use settle::{hold_event, hold_to_proto};
 
 /// The credit policy as the hot path reads it: a copy refreshed from the store at most every

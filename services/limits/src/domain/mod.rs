@@ -11,4 +11,5 @@ pub mod policy;
 pub mod profile;
 pub mod proposal;
 pub mod referral;
+pub mod review;
 pub mod terms;

@@ -159,6 +159,15 @@ impl<T: Governed> GovernedStore<T> for SqlLimitStore {
                     .await?;
                 return Ok(Outcome::Replayed(existing.into_record()));
             }
+            // Takes the row first (PostgreSQL reads committed rows only after the lock), so two
+            // verdicts on the same step cannot both see the trail as it was.
+            sqlx::query(&sql(
+                "UPDATE governed_versions SET status = status WHERE subject = $1 AND version = $2",
+            ))
+            .bind(T::SUBJECT)
+            .bind(i64::from(decided.version))
+            .execute(&mut *tx)
+            .await?;
             let stored = sqlx::query_as::<_, DocumentRow<Version<T>>>(&select)
                 .bind(T::SUBJECT)
                 .bind(i64::from(decided.version))

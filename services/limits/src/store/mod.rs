@@ -6,6 +6,7 @@
 mod approvals;
 mod governed;
 mod projection;
+mod reviews;
 mod rows;
 mod sql;
 
@@ -118,6 +119,28 @@ pub trait LimitStore:
         kind: Option<credit_core::approval::DecisionKind>,
         page: &Page,
     ) -> StoreResult<Vec<TaskRef>>;
+
+    /// Opens a review after a grade change for the rating event `event_id`, once; the review
+    /// as stored (the one opened before, for a redelivered event).
+    async fn open_review(
+        &self,
+        review: &crate::domain::review::CreditReview,
+        event_id: &str,
+    ) -> StoreResult<crate::domain::review::CreditReview>;
+    async fn review(
+        &self,
+        review_id: &str,
+    ) -> StoreResult<Option<crate::domain::review::CreditReview>>;
+    /// Records a verdict on a review's chain if no other verdict came since the caller read
+    /// it (its trail is still `expected_trail` long).
+    async fn decide_review(
+        &self,
+        decided: &crate::domain::review::CreditReview,
+        expected_trail: usize,
+        key: &IdempotencyKey,
+        step_event: Option<&Event>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome<crate::domain::review::CreditReview>>;
 
     /// The chains whose waiting step is due to be escalated at `now`, at most `limit`.
     async fn escalations_due(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<TaskRef>>;

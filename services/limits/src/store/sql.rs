@@ -369,6 +369,33 @@ impl LimitStore for SqlLimitStore {
         self.tasks_for(audiences, kind, page).await
     }
 
+    async fn open_review(
+        &self,
+        review: &crate::domain::review::CreditReview,
+        event_id: &str,
+    ) -> StoreResult<crate::domain::review::CreditReview> {
+        self.insert_review(review, event_id).await
+    }
+
+    async fn review(
+        &self,
+        review_id: &str,
+    ) -> StoreResult<Option<crate::domain::review::CreditReview>> {
+        self.stored_review(review_id).await
+    }
+
+    async fn decide_review(
+        &self,
+        decided: &crate::domain::review::CreditReview,
+        expected_trail: usize,
+        key: &IdempotencyKey,
+        step_event: Option<&Event>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome<crate::domain::review::CreditReview>> {
+        self.update_review(decided, expected_trail, key, step_event, now)
+            .await
+    }
+
     async fn escalations_due(
         &self,
         now: DateTime<Utc>,

@@ -44,10 +44,12 @@ pub enum DecisionKind {
     RatingOverride,
     TermsChange,
     PolicyChange,
+    /// A review of a customer's limit, terms and monitoring after its grade changed.
+    CreditReview,
 }
 
 impl DecisionKind {
-    pub const ALL: [DecisionKind; 7] = [
+    pub const ALL: [DecisionKind; 8] = [
         DecisionKind::LimitRequest,
         DecisionKind::OrderReferral,
         DecisionKind::WriteOff,
@@ -55,6 +57,7 @@ impl DecisionKind {
         DecisionKind::RatingOverride,
         DecisionKind::TermsChange,
         DecisionKind::PolicyChange,
+        DecisionKind::CreditReview,
     ];
 
     /// The stored and displayed name, as in the contract's `DecisionKind` without its prefix.
@@ -67,6 +70,7 @@ impl DecisionKind {
             DecisionKind::RatingOverride => "RATING_OVERRIDE",
             DecisionKind::TermsChange => "TERMS_CHANGE",
             DecisionKind::PolicyChange => "POLICY_CHANGE",
+            DecisionKind::CreditReview => "CREDIT_REVIEW",
         }
     }
 

@@ -14,6 +14,7 @@
 //!   credit policy asks for rating approval.
 //! - Write-offs: a credit manager within authority; above 1,000,000 finance verifies, the
 //!   general manager approves and the board is informed.
+//! - Reviews after a grade change (upgrade or downgrade): a credit manager.
 //! - Overrides and terms changes: a credit manager. Policy changes (the credit policy, this
 //!   matrix, scorecards, dunning policies): the general manager or a credit manager, the board
 //!   informed.
@@ -192,6 +193,17 @@ pub fn shipped_matrix(currency: Currency) -> ApprovalMatrix {
                 ),
                 inform("the board is informed (备案)", &[Role::Board]),
             ],
+        ),
+        rule(
+            "review-after-grade-change",
+            DecisionKind::CreditReview,
+            "a customer's grade changed: a credit manager reviews its limit, terms and monitoring",
+            Conditions::default(),
+            vec![step(
+                "a credit manager reviews the limit, the terms and the monitoring",
+                &[Role::CreditManager],
+                false,
+            )],
         ),
     ];
     ApprovalMatrix { currency, rules }
