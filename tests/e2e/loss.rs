@@ -849,3 +849,147 @@ pub async fn kpis_of_a_period_match_hand_computed_figures(suite: &TestSuite) {
         .await;
     assert_eq!(backwards.unwrap_err().code(), Code::InvalidArgument);
 }
+
+pub async fn a_large_write_off_is_verified_by_finance_approved_by_the_general_manager_and_filed_with_the_board(
+    suite: &TestSuite,
+) {
+    let customer_id = customer(suite, 61_002, true).await;
+    let mut limits = suite.limits(&suite.issue_token("viewer", &[Role::Analyst]).await);
+    wait_for_receivables(&mut limits, &customer_id, "0.00").await;
+    let mut billing = billing(suite).await;
+    let lost = post(
+        &mut billing,
+        &customer_id,
+        "WL-1",
+        cny("2500000.00"),
+        200,
+        days_ago(150),
+    )
+    .await;
+    wait_for_receivables(&mut limits, &customer_id, "2500000.00").await;
+
+    let mut collector = suite.collections(&suite.issue_token("cole", &[Role::Collector]).await);
+    let pending = request_write_off(&mut collector, "wl-1", &lost, None, "bankrupt, no assets")
+        .await
+        .unwrap();
+    let chain = pending.approval_chain.clone().unwrap();
+    assert_eq!(chain.rule_id, "write-off-large");
+    let roles: Vec<Vec<i32>> = chain.steps.iter().map(|step| step.roles.clone()).collect();
+    assert_eq!(
+        roles,
+        [
+            vec![pb::Role::Finance as i32],
+            vec![pb::Role::GeneralManager as i32],
+            vec![pb::Role::Board as i32]
+        ]
+    );
+    assert_eq!(shown(&chain.authority_amount), "2500000.00 CNY");
+
+    // A credit manager with authority is not finance's step.
+    let mut manager = suite.collections(
+        &suite
+            .issue_token_with_authority("cam", &[Role::CreditManager], Some("10000000"))
+            .await,
+    );
+    assert_eq!(
+        refused(
+            decide(
+                &mut manager,
+                "wl-cm",
+                &pending.write_off_id,
+                pb::ApprovalDecision::Approve
+            )
+            .await
+        ),
+        (Code::PermissionDenied, "STEP_ROLE_REQUIRED".into())
+    );
+    // Finance verifies: still pending, nothing written off.
+    let mut finance = suite.collections(
+        &suite
+            .issue_token("fay-finance", &[Role::Finance, Role::GeneralManager])
+            .await,
+    );
+    let verified = decide(
+        &mut finance,
+        "wl-fin",
+        &pending.write_off_id,
+        pb::ApprovalDecision::Approve,
+    )
+    .await
+    .unwrap()
+    .write_off
+    .unwrap();
+    assert_eq!(verified.status(), pb::ApprovalStatus::Pending);
+    assert!(verified.decided_by.is_none());
+    let chain = verified.approval_chain.unwrap();
+    assert_eq!(chain.current_step_index, Some(1));
+    assert_eq!(
+        receivables_of(&mut limits, &customer_id).await,
+        Some(Decimal::from(2_500_000))
+    );
+    // The same person, holding the general manager's role too, does not decide a second step.
+    assert_eq!(
+        refused(
+            decide(
+                &mut finance,
+                "wl-fin-2",
+                &pending.write_off_id,
+                pb::ApprovalDecision::Approve
+            )
+            .await
+        ),
+        (Code::PermissionDenied, "SELF_APPROVAL".into())
+    );
+    // A general manager without enough authority may not approve it.
+    let mut small_gm = suite.collections(
+        &suite
+            .issue_token_with_authority("gil-gm", &[Role::GeneralManager], Some("1000000"))
+            .await,
+    );
+    assert_eq!(
+        refused(
+            decide(
+                &mut small_gm,
+                "wl-gm-small",
+                &pending.write_off_id,
+                pb::ApprovalDecision::Approve
+            )
+            .await
+        ),
+        (Code::PermissionDenied, "AUTHORITY_INSUFFICIENT".into())
+    );
+    let mut gm = suite.collections(
+        &suite
+            .issue_token_with_authority("gene-gm", &[Role::GeneralManager], Some("10000000"))
+            .await,
+    );
+    let approved = decide(
+        &mut gm,
+        "wl-gm",
+        &pending.write_off_id,
+        pb::ApprovalDecision::Approve,
+    )
+    .await
+    .unwrap();
+    let write_off = approved.write_off.unwrap();
+    assert_eq!(write_off.status(), pb::ApprovalStatus::Approved);
+    assert_eq!(write_off.decided_by.unwrap().principal, "gene-gm");
+    let chain = write_off.approval_chain.unwrap();
+    assert_eq!(chain.status(), pb::ApprovalChainStatus::Approved);
+    assert_eq!(
+        chain.steps[2].status(),
+        pb::ApprovalStepStatus::Informed,
+        "the board is informed"
+    );
+    let deciders: Vec<String> = chain
+        .trail
+        .iter()
+        .map(|entry| entry.actor.as_ref().unwrap().principal.clone())
+        .collect();
+    assert_eq!(deciders, ["fay-finance", "gene-gm"]);
+    assert_eq!(
+        shown(&approved.invoice.unwrap().written_off_amount),
+        "2500000.00 CNY"
+    );
+    wait_for_receivables(&mut limits, &customer_id, "0.00").await;
+}

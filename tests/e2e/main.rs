@@ -181,6 +181,7 @@ mod both {
     on_both_backends!(loss:
         provisions_of_a_portfolio_match_hand_computed_figures,
         a_write_off_needs_a_second_person_with_enough_authority,
+        a_large_write_off_is_verified_by_finance_approved_by_the_general_manager_and_filed_with_the_board,
         kpis_of_a_period_match_hand_computed_figures,
     );
     on_both_backends!(audit: audit_verify_finds_an_edited_or_deleted_row);

@@ -98,6 +98,9 @@ const PEER_READERS: &[Role] = &[
 const COLLECTORS: &[Role] = &[Role::Collector, Role::CreditManager];
 /// Checkers: disputes resolved and write-offs approved within authority.
 const MANAGERS: &[Role] = &[Role::CreditManager];
+/// A write-off's chain names who decides each step: a credit manager, or finance and the
+/// general manager for a large one (the step checks the role).
+const WRITE_OFF_DECIDERS: &[Role] = &[Role::CreditManager, Role::Finance, Role::GeneralManager];
 /// Dunning policies are governed centrally.
 const ADMIN_ONLY: &[Role] = &[];
 
@@ -130,7 +133,7 @@ pub fn access_policy() -> AccessPolicy {
             ("DecideCreditNote", MANAGERS),
             ("ListCreditNoteApprovals", READERS),
             ("RequestWriteOff", COLLECTORS),
-            ("DecideWriteOff", MANAGERS),
+            ("DecideWriteOff", WRITE_OFF_DECIDERS),
             ("RecordRecovery", COLLECTORS),
             ("PublishDunningPolicy", ADMIN_ONLY),
             ("ListDunningPolicies", READERS),

@@ -154,6 +154,9 @@ const LIMIT_DECIDERS: &[Role] = &[
     Role::Risk,
     Role::GeneralManager,
 ];
+/// The chains of decisions walked elsewhere are asked for by the suite's services (collections
+/// for a write-off) and by the people who request those decisions.
+const CHAIN_CHOOSERS: &[Role] = &[Role::Service, Role::Collector, Role::CreditManager];
 /// Policy changes are proposed by those who run credit.
 const POLICY_PROPOSERS: &[Role] = &[Role::CreditManager, Role::GeneralManager];
 /// Everyone who works a queue (the step decides who may act on what).
@@ -231,6 +234,7 @@ pub fn approvals_access_policy() -> AccessPolicy {
             ("GetApprovalMatrix", MATRIX_READERS),
             ("ListApprovalMatrixVersions", MATRIX_READERS),
             ("ProposeApprovalMatrix", POLICY_PROPOSERS),
+            ("ChooseApprovalChain", CHAIN_CHOOSERS),
         ],
     )
 }

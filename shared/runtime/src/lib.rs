@@ -2,6 +2,7 @@
 //! store connections, the gRPC server and TLS.
 
 pub mod admission;
+pub mod approval_wire;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -15,6 +15,7 @@
 //! - KPIs count the promises due in the period and those kept.
 
 use chrono::Utc;
+use credit_core::approval::Progress;
 use credit_core::{Actor, Money, Principal, ServiceError, both};
 use credit_proto::service_names::COLLECTIONS;
 use credit_proto::v1 as pb;
@@ -24,6 +25,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 use rust_decimal::Decimal;
 
 use super::Collections;
+use super::write_off_chain::walk_write_off_chain;
 use crate::api::convert::{
     self, as_of_date, classification_to_proto, money, optional_id, past_date, positive_money,
     required_id, to_date,
@@ -199,12 +201,21 @@ impl Collections {
         let invoice = &stored.history.invoice;
         let open_now = open_now(&stored.history);
         let write_off_id = format!("wof_{}", uuid::Uuid::now_v7().simple());
+        if let Some(amount) = &amount
+            && amount.currency() != invoice.currency
+        {
+            return Err(currency_mismatch("amount", invoice.currency));
+        }
+        let planned = write_off_amount(open_now, amount.as_ref().map(Money::amount))
+            .map_err(write_off_refusal)?;
+        let approval_chain = self
+            .write_off_chain(
+                principal,
+                invoice.customer_id.as_ref(),
+                Money::new(planned, invoice.currency),
+            )
+            .await?;
         let plan = || -> Result<WriteOffRecord, ServiceError> {
-            if let Some(amount) = &amount
-                && amount.currency() != invoice.currency
-            {
-                return Err(currency_mismatch("amount", invoice.currency));
-            }
             let amount = write_off_amount(open_now, amount.as_ref().map(Money::amount))
                 .map_err(write_off_refusal)?;
             Ok(WriteOffRecord {
@@ -223,6 +234,7 @@ impl Collections {
                 decision_date: None,
                 decision_reason: String::new(),
                 recovered: Decimal::ZERO,
+                approval_chain: approval_chain.clone().map(Box::new),
             })
         };
         let outcome = self
@@ -255,13 +267,34 @@ impl Collections {
             &request,
         );
         let checker_actor = Actor::of(principal);
+        let now = Utc::now();
         let plan = |write_off: &WriteOffRecord,
                     invoice: &InvoiceState|
          -> Result<DecisionChanges, ServiceError> {
+            // A write-off with a chain: this verdict decides the step that waits; only the
+            // last approving step writes the receivable off.
+            let walked = match &write_off.approval_chain {
+                Some(chain) if write_off.status == WriteOffStatus::Pending => Some(
+                    walk_write_off_chain(chain, principal, approve, &reason, now)?,
+                ),
+                _ => None,
+            };
+            if let Some((chain, Progress::Advanced)) = &walked {
+                return Ok(DecisionChanges {
+                    write_off: WriteOffRecord {
+                        approval_chain: Some(Box::new(chain.clone())),
+                        ..write_off.clone()
+                    },
+                    movement: None,
+                    close_invoice_on: None,
+                    events: Vec::new(),
+                });
+            }
             let checker = Checker {
                 actor: &checker_actor,
-                authority_covers_amount: principal
-                    .may_approve(&Money::new(write_off.amount, write_off.currency)),
+                // The chain checked the authority its steps need.
+                authority_covers_amount: walked.is_some()
+                    || principal.may_approve(&Money::new(write_off.amount, write_off.currency)),
             };
             let maker = Actor {
                 principal_id: write_off.requested_by_id.clone(),
@@ -277,6 +310,9 @@ impl Collections {
             )
             .map_err(write_off_refusal)?;
             let mut decided = write_off.clone();
+            if let Some((chain, _)) = walked {
+                decided.approval_chain = Some(Box::new(chain));
+            }
             decided.decided_by = principal.name.clone();
             decided.decision_date = Some(today);
             decided.decision_reason = reason.clone();
@@ -609,6 +645,10 @@ pub(super) fn write_off_proto(record: &WriteOffRecord) -> pb::WriteOff {
         decided_at: record.decided_at.map(convert::timestamp),
         decision_reason: record.decision_reason.clone(),
         recovered_amount: money(record.recovered, record.currency),
+        approval_chain: record
+            .approval_chain
+            .as_deref()
+            .map(credit_runtime::approval_wire::chain_to_proto),
     }
 }
 

@@ -16,12 +16,14 @@ mod dunning;
 mod loss;
 mod overdue;
 mod receivables;
+mod write_off_chain;
 
 pub use cases::DEFAULT_PD;
 pub(crate) use dunning::policy_draft as dunning_policy_draft;
 
 use std::sync::Arc;
 
+use credit_proto::v1::approval_service_client::ApprovalServiceClient;
 use credit_proto::v1::intake_service_client::IntakeServiceClient;
 use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_runtime::peers::PeerChannel;
@@ -58,6 +60,8 @@ pub struct Collections {
     loss: Arc<dyn LossStore>,
     /// For the customer's payment terms when an invoice gives no due date.
     limits: Option<LimitServiceClient<PeerChannel>>,
+    /// For the chain of the approval matrix a write-off walks (limits keeps the matrix).
+    approvals: Option<ApprovalServiceClient<PeerChannel>>,
     /// For the customer's name in dunning letters.
     intake: Option<IntakeServiceClient<PeerChannel>>,
     /// Five-level classification thresholds and provision rates.
@@ -85,6 +89,7 @@ impl Collections {
             dunning,
             cases,
             loss,
+            approvals: peers.limits.clone().map(ApprovalServiceClient::new),
             limits: peers.limits.map(LimitServiceClient::new),
             intake: peers.intake.map(IntakeServiceClient::new),
         }

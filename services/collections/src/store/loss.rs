@@ -14,6 +14,7 @@ use credit_runtime::{
     Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
 };
 use rust_decimal::Decimal;
+use sqlx::types::Json;
 
 use super::balances::{self, BalanceDeltas, write_balances};
 use super::{
@@ -43,6 +44,10 @@ pub struct WriteOffRecord {
     pub decision_reason: String,
     /// Recovered so far.
     pub recovered: Decimal,
+    /// The WRITE_OFF chain it walks; `None` for a write-off decided in one step (requested
+    /// before chains, or without a limits service to choose one).
+    /// Boxed: most write-offs in a ledger listing are decided, their chains rarely read.
+    pub approval_chain: Option<Box<credit_core::approval::Chain>>,
 }
 
 /// Money recovered on an approved write-off.
@@ -180,6 +185,7 @@ pub(super) struct WriteOffRow {
     decision_reason: String,
     recovered: String,
     pub(super) ledger_seq: i64,
+    approval_chain: Option<Json<credit_core::approval::Chain>>,
 }
 
 impl WriteOffRow {
@@ -202,6 +208,7 @@ impl WriteOffRow {
             decided_at: self.decided_at,
             decision_date: self.decision_date,
             decision_reason: self.decision_reason,
+            approval_chain: self.approval_chain.map(|chain| Box::new(chain.0)),
         })
     }
 }
@@ -245,7 +252,7 @@ macro_rules! write_offs_where {
         concat!(
             "SELECT write_off_id, invoice_id, customer_id, currency, amount, reason, status, \
              requested_by, requested_by_id, requested_at, decided_by, decided_at, decision_date, \
-             decision_reason, recovered, ledger_seq FROM write_offs WHERE ",
+             decision_reason, recovered, ledger_seq, approval_chain FROM write_offs WHERE ",
             $condition
         )
     };
@@ -350,7 +357,7 @@ impl LossStore for SqlLossStore {
                 sqlx::query(&sql(
                     "INSERT INTO write_offs (write_off_id, invoice_id, customer_id, currency, amount, reason, status, \
                      requested_by, requested_by_id, requested_at, decided_by, decided_at, decision_date, decision_reason, \
-                     recovered, ledger_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', NULL, NULL, '', '0', 0)",
+                     recovered, ledger_seq, approval_chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', NULL, NULL, '', '0', 0, $11)",
                 ))
                 .bind(&write_off.write_off_id)
                 .bind(&write_off.invoice_id)
@@ -362,6 +369,7 @@ impl LossStore for SqlLossStore {
                 .bind(&write_off.requested_by)
                 .bind(&write_off.requested_by_id)
                 .bind(now)
+                .bind(write_off.approval_chain.as_deref().map(Json))
                 .execute(&mut *tx)
                 .await?;
                 insert_idempotency_key!(tx, sql, key, &write_off.write_off_id, now)?;
@@ -415,15 +423,17 @@ impl LossStore for SqlLossStore {
                 let decided = &changes.write_off;
                 sqlx::query(&sql(
                     "UPDATE write_offs SET status = $2, decided_by = $3, decided_at = $4, decision_date = $5, \
-                     decision_reason = $6, ledger_seq = $7 WHERE write_off_id = $1",
+                     decision_reason = $6, ledger_seq = $7, approval_chain = $8 WHERE write_off_id = $1",
                 ))
                 .bind(write_off_id)
                 .bind(decided.status.name())
                 .bind(&decided.decided_by)
-                .bind(now)
+                // A step of its chain leaves it pending: decided when its chain ends.
+                .bind((decided.status != WriteOffStatus::Pending).then_some(now))
                 .bind(decided.decision_date)
                 .bind(&decided.decision_reason)
                 .bind(seq)
+                .bind(decided.approval_chain.as_deref().map(Json))
                 .execute(&mut *tx)
                 .await?;
                 let entry = serde_json::json!({
@@ -442,7 +452,11 @@ impl LossStore for SqlLossStore {
                     tx,
                     sql,
                     &credit_runtime::audit::AuditRecord {
-                        kind: "write_off.decided",
+                        kind: if decided.status == WriteOffStatus::Pending {
+                            "write_off.step_decided"
+                        } else {
+                            "write_off.decided"
+                        },
                         record_id: write_off_id,
                         actor: &decided.decided_by,
                         entry: entry.to_string(),

@@ -126,4 +126,17 @@ impl ApprovalService for ApprovalsApi {
             matrix: Some(convert::matrix_to_proto(&view)),
         }))
     }
+
+    async fn choose_approval_chain(
+        &self,
+        request: Request<pb::ChooseApprovalChainRequest>,
+    ) -> Answer<pb::ChooseApprovalChainResponse> {
+        let request = request.into_inner();
+        let (kind, amount) = convert::parse_chain_choice(&request)?;
+        let chosen = self
+            .desk
+            .choose_chain_for(kind, amount, request.customer_id.trim())
+            .await?;
+        Ok(Response::new(convert::chosen_chain_to_proto(&chosen)))
+    }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{
-    ApprovalMatrix, Chain, ChainStatus, DecisionKind, Progress, StepRefused, Verdict, audiences_of,
+    ApprovalMatrix, Chain, ChainRule, ChainStatus, DecisionKind, Figures, Progress, StepRefused,
+    Verdict, audiences_of,
 };
 use credit_core::governance::{self, Governed, Version};
 use credit_core::{Actor, Currency, Money, Principal, ServiceError};
@@ -336,6 +337,79 @@ impl ApprovalDesk {
                 .map(|review| review_task(&review, task.waiting_since))),
             _ => Ok(None),
         }
+    }
+}
+
+/// The chain the matrix chose for a decision another service walks.
+#[derive(Debug, Clone)]
+pub struct ChosenChain {
+    pub matrix_version: u32,
+    pub rule: ChainRule,
+    /// What the deciders' authority must cover, in the base currency; `None` without an
+    /// amount.
+    pub authority_amount: Option<Money>,
+}
+
+impl ApprovalDesk {
+    /// The chain the matrix in force chooses for a `kind` of decision walked elsewhere (a
+    /// write-off in collections), from its amount (converted into the matrix's currency)
+    /// and the customer's grade.
+    pub async fn choose_chain_for(
+        &self,
+        kind: DecisionKind,
+        amount: Option<Money>,
+        customer_id: &str,
+    ) -> Result<ChosenChain, ServiceError> {
+        if matches!(
+            kind,
+            DecisionKind::LimitRequest
+                | DecisionKind::OrderReferral
+                | DecisionKind::PolicyChange
+                | DecisionKind::CreditReview
+        ) {
+            return Err(ServiceError::invalid(
+                "decision_kind",
+                "is walked by limits itself: its chain is chosen with the request",
+            ));
+        }
+        if kind == DecisionKind::WriteOff && amount.is_none() {
+            return Err(ServiceError::invalid(
+                "amount",
+                "is required for a write-off",
+            ));
+        }
+        let (version, matrix) = self.hot.matrix_in_force(Utc::now()).await?;
+        let grade = if customer_id.is_empty() {
+            None
+        } else {
+            self.store
+                .customer(customer_id)
+                .await
+                .map_err(ServiceError::from)?
+                .and_then(|facts| facts.rating)
+                .map(|rating| rating.grade)
+        };
+        let in_matrix = match amount {
+            Some(amount) => Some(self.hot.converted(amount, matrix.currency).await?),
+            None => None,
+        };
+        let authority_amount = match amount {
+            Some(amount) => Some(self.hot.converted(amount, self.hot.base_currency()).await?),
+            None => None,
+        };
+        let figures = Figures {
+            amount: in_matrix.map(|amount| amount.amount()),
+            grade,
+            ..Figures::default()
+        };
+        let rule = matrix.chain_rule(kind, &figures).cloned().ok_or_else(|| {
+            ServiceError::internal("the matrix in force has no chain for this kind")
+        })?;
+        Ok(ChosenChain {
+            matrix_version: version,
+            rule,
+            authority_amount,
+        })
     }
 }
 

@@ -274,7 +274,28 @@ impl HotPath {
         }
     }
 
+    /// Decides an order and records the answer. When a rebuild of the customer's cached
+    /// exposure comes between deciding and recording (a block cleared, a payment re-examined
+    /// its referrals), the reservation went with the old entry and nothing was recorded: the
+    /// order is decided again on the rebuilt entry, a few times, instead of answering the
+    /// clerk UNAVAILABLE for the suite's own race.
     pub async fn authorize(
+        &self,
+        principal: &Principal,
+        request: &pb::AuthorizeRequest,
+    ) -> Result<pb::AuthorizeResponse, ServiceError> {
+        let mut attempt = 1;
+        loop {
+            match self.authorize_once(principal, request).await {
+                Err(error) if attempt < DECIDE_ATTEMPTS && raced_a_rebuild(&error) => {
+                    attempt += 1;
+                }
+                answered => return answered,
+            }
+        }
+    }
+
+    async fn authorize_once(
         &self,
         principal: &Principal,
         request: &pb::AuthorizeRequest,
@@ -649,4 +670,18 @@ impl HotPath {
             decided_at: Some(to_timestamp(Utc::now())),
         })
     }
+}
+
+/// How many times an order is decided when rebuilds of its customer's cached exposure keep
+/// coming between deciding and recording.
+const DECIDE_ATTEMPTS: usize = 3;
+
+/// Whether `error` is a decision that lost its reservation to a rebuild before it was
+/// recorded (nothing was recorded: deciding again is safe).
+fn raced_a_rebuild(error: &ServiceError) -> bool {
+    matches!(
+        error,
+        ServiceError::Unavailable { source, .. }
+            if matches!(source.downcast_ref::<LedgerError>(), Some(LedgerError::EpochMoved))
+    )
 }

@@ -21,8 +21,9 @@ use credit_proto::v1 as pb;
 use crate::ledger::HoldStatus;
 
 pub use approvals::{
-    StepDecision, chain_to_proto, decision_kind_filter, matrix_to_proto, parse_matrix_proposal,
-    parse_step_decision, step_decided_event, task_to_proto,
+    StepDecision, chain_to_proto, chosen_chain_to_proto, decision_kind_filter, matrix_to_proto,
+    parse_chain_choice, parse_matrix_proposal, parse_step_decision, step_decided_event,
+    task_to_proto,
 };
 use approvals::{change_to_proto, effective_from_to_proto, version_status_to_proto};
 pub use fx::{fx_rate_to_proto, parse_fx_filter, parse_fx_rate};

@@ -1,0 +1,199 @@
+//! Approval chains between the contract (`credit.v1` approvals) and `credit_core::approval`,
+//! for every service that walks a chain: limits (its own decisions, the matrix) and
+//! collections (write-offs).
+
+use std::collections::BTreeSet;
+
+use credit_core::approval::{
+    Chain, ChainStatus, DecisionKind, Step, StepRule, StepStatus, TrailAction,
+};
+use credit_core::{Role, Violations};
+use credit_proto::v1 as pb;
+
+pub fn decision_kind(wire: i32) -> Option<DecisionKind> {
+    let name = pb::DecisionKind::try_from(wire).ok()?.as_str_name();
+    DecisionKind::parse(name.strip_prefix("DECISION_KIND_")?)
+}
+
+pub fn decision_kind_to_proto(kind: DecisionKind) -> i32 {
+    pb::DecisionKind::from_str_name(&format!("DECISION_KIND_{}", kind.as_str()))
+        .map_or(0, |kind| kind as i32)
+}
+
+pub fn role_to_proto(role: Role) -> i32 {
+    pb::Role::from_str_name(&format!("ROLE_{}", role.as_str())).map_or(0, |role| role as i32)
+}
+
+pub fn role_from_proto(wire: i32) -> Option<Role> {
+    let name = pb::Role::try_from(wire).ok()?.as_str_name();
+    name.strip_prefix("ROLE_")?.parse().ok()
+}
+
+pub fn chain_status_to_proto(status: ChainStatus) -> pb::ApprovalChainStatus {
+    match status {
+        ChainStatus::Pending => pb::ApprovalChainStatus::Pending,
+        ChainStatus::Returned => pb::ApprovalChainStatus::Returned,
+        ChainStatus::Approved => pb::ApprovalChainStatus::Approved,
+        ChainStatus::Rejected => pb::ApprovalChainStatus::Rejected,
+    }
+}
+
+pub fn step_status_to_proto(status: StepStatus) -> pb::ApprovalStepStatus {
+    match status {
+        StepStatus::Waiting => pb::ApprovalStepStatus::Waiting,
+        StepStatus::Current => pb::ApprovalStepStatus::Current,
+        StepStatus::Returned => pb::ApprovalStepStatus::Returned,
+        StepStatus::Approved => pb::ApprovalStepStatus::Approved,
+        StepStatus::Rejected => pb::ApprovalStepStatus::Rejected,
+        StepStatus::Informed => pb::ApprovalStepStatus::Informed,
+        StepStatus::Skipped => pb::ApprovalStepStatus::Skipped,
+    }
+}
+
+pub fn trail_action_to_proto(action: TrailAction) -> pb::ApprovalVerdict {
+    match action {
+        TrailAction::Approve => pb::ApprovalVerdict::Approve,
+        TrailAction::Reject => pb::ApprovalVerdict::Reject,
+        TrailAction::Return => pb::ApprovalVerdict::Return,
+        TrailAction::Resubmit => pb::ApprovalVerdict::Resubmit,
+        TrailAction::Escalate => pb::ApprovalVerdict::Escalate,
+    }
+}
+
+pub fn index_to_proto(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
+}
+
+pub fn step_to_proto(index: usize, step: &Step) -> pb::ApprovalStep {
+    pb::ApprovalStep {
+        step_index: index_to_proto(index),
+        name: step.rule.name.clone(),
+        roles: step
+            .rule
+            .roles
+            .iter()
+            .map(|role| role_to_proto(*role))
+            .collect(),
+        needs_authority: step.rule.needs_authority,
+        inform_only: step.rule.inform_only,
+        status: step_status_to_proto(step.status) as i32,
+        decided_by: step.decided_by.as_ref().map(pb::Actor::from),
+        decided_at: step.decided_at.map(credit_proto::time::timestamp),
+        note: step.note.clone(),
+        escalate_after: step.rule.escalate_after_seconds.map(duration_to_proto),
+        escalate_to: roles_to_proto(&step.rule.escalate_to),
+        escalated_at: step.escalated_at.map(credit_proto::time::timestamp),
+    }
+}
+
+pub fn duration_to_proto(seconds: u32) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::from(seconds),
+        nanos: 0,
+    }
+}
+
+pub fn roles_to_proto(roles: &BTreeSet<Role>) -> Vec<i32> {
+    roles.iter().map(|role| role_to_proto(*role)).collect()
+}
+
+pub fn chain_to_proto(chain: &Chain) -> pb::ApprovalChain {
+    let current_step_index = match chain.status {
+        ChainStatus::Pending | ChainStatus::Returned => chain.current_step().map(index_to_proto),
+        _ => None,
+    };
+    pb::ApprovalChain {
+        decision_kind: decision_kind_to_proto(chain.kind),
+        matrix_version: chain.matrix_version,
+        rule_id: chain.rule_id.clone(),
+        status: chain_status_to_proto(chain.status) as i32,
+        steps: chain
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| step_to_proto(index, step))
+            .collect(),
+        trail: chain
+            .trail
+            .iter()
+            .map(|entry| pb::ApprovalTrailEntry {
+                step_index: index_to_proto(entry.step_index),
+                verdict: trail_action_to_proto(entry.action) as i32,
+                actor: Some(pb::Actor::from(&entry.actor)),
+                at: Some(credit_proto::time::timestamp(entry.at)),
+                note: entry.note.clone(),
+            })
+            .collect(),
+        maker: Some(pb::Actor::from(&chain.maker)),
+        authority_amount: chain.authority_amount.map(Into::into),
+        current_step_index,
+    }
+}
+
+/// The steps of a rule as the contract carries them.
+pub fn step_rules_to_proto(steps: &[StepRule]) -> Vec<pb::ApprovalStepRule> {
+    steps
+        .iter()
+        .map(|step| pb::ApprovalStepRule {
+            name: step.name.clone(),
+            roles: roles_to_proto(&step.roles),
+            needs_authority: step.needs_authority,
+            inform_only: step.inform_only,
+            escalate_after: step.escalate_after_seconds.map(duration_to_proto),
+            escalate_to: roles_to_proto(&step.escalate_to),
+        })
+        .collect()
+}
+
+/// The steps of a rule read from the contract; each problem is added to `violations` at
+/// `{field}[i].{name}` (the rule's checks as a whole are `ApprovalMatrix::check`).
+pub fn step_rules_from_proto(
+    wire: &[pb::ApprovalStepRule],
+    field: &str,
+    violations: &mut Violations,
+) -> Vec<StepRule> {
+    let mut steps = Vec::with_capacity(wire.len());
+    for (step_index, step) in wire.iter().enumerate() {
+        let step_field = |name: &str| format!("{field}[{step_index}].{name}");
+        let mut parse_roles = |wire_roles: &[i32], name: &str| {
+            let mut roles = BTreeSet::new();
+            for wire_role in wire_roles {
+                match role_from_proto(*wire_role) {
+                    Some(role) => {
+                        roles.insert(role);
+                    }
+                    None => violations.add(step_field(name), "names a role of the contract"),
+                }
+            }
+            roles
+        };
+        let roles = parse_roles(&step.roles, "roles");
+        let escalate_to = parse_roles(&step.escalate_to, "escalate_to");
+        let escalate_after_seconds = match &step.escalate_after {
+            None => None,
+            Some(after) if after.nanos != 0 || after.seconds < 0 => {
+                violations.add(
+                    step_field("escalate_after"),
+                    "is a whole, non-negative number of seconds",
+                );
+                None
+            }
+            Some(after) => match u32::try_from(after.seconds) {
+                Ok(seconds) => Some(seconds),
+                Err(_) => {
+                    violations.add(step_field("escalate_after"), "is at most 136 years");
+                    None
+                }
+            },
+        };
+        steps.push(StepRule {
+            name: step.name.trim().to_owned(),
+            roles,
+            needs_authority: step.needs_authority,
+            inform_only: step.inform_only,
+            escalate_after_seconds,
+            escalate_to,
+        });
+    }
+    steps
+}
