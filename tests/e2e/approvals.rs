@@ -43,10 +43,15 @@ async fn person(suite: &TestSuite, name: &str, role: Role, authority: Option<&st
     )
 }
 
-async fn tasks(approvals: &mut Approvals, include_informed: bool) -> Vec<pb::ApprovalTask> {
+/// What waits for the caller of `approvals` among decisions of `kind`.
+pub(crate) async fn queue(
+    approvals: &mut Approvals,
+    kind: pb::DecisionKind,
+    include_informed: bool,
+) -> Vec<pb::ApprovalTask> {
     approvals
         .list_approval_tasks(pb::ListApprovalTasksRequest {
-            decision_kind: pb::DecisionKind::LimitRequest as i32,
+            decision_kind: kind as i32,
             include_informed,
             ..Default::default()
         })
@@ -54,6 +59,34 @@ async fn tasks(approvals: &mut Approvals, include_informed: bool) -> Vec<pb::App
         .unwrap()
         .into_inner()
         .tasks
+}
+
+async fn tasks(approvals: &mut Approvals, include_informed: bool) -> Vec<pb::ApprovalTask> {
+    queue(approvals, pb::DecisionKind::LimitRequest, include_informed).await
+}
+
+/// A verdict on step `step_index` of the chain of `record_id`, a decision of `kind`.
+pub(crate) async fn decide_step(
+    approvals: &mut Approvals,
+    kind: pb::DecisionKind,
+    request_id: &str,
+    record_id: &str,
+    step_index: i32,
+    verdict: pb::ApprovalVerdict,
+    note: &str,
+) -> Result<pb::ApprovalTask, tonic::Status> {
+    approvals
+        .decide_approval_step(pb::DecideApprovalStepRequest {
+            request_id: request_id.into(),
+            decision_kind: kind as i32,
+            record_id: record_id.into(),
+            step_index,
+            verdict: verdict as i32,
+            note: note.into(),
+            release_conditions: Vec::new(),
+        })
+        .await
+        .map(|response| response.into_inner().task.unwrap())
 }
 
 async fn decide(
@@ -64,18 +97,22 @@ async fn decide(
     verdict: pb::ApprovalVerdict,
     note: &str,
 ) -> Result<pb::ApprovalTask, tonic::Status> {
-    approvals
-        .decide_approval_step(pb::DecideApprovalStepRequest {
-            request_id: request_id.into(),
-            decision_kind: pb::DecisionKind::LimitRequest as i32,
-            record_id: record_id.into(),
-            step_index,
-            verdict: verdict as i32,
-            note: note.into(),
-            release_conditions: Vec::new(),
-        })
-        .await
-        .map(|response| response.into_inner().task.unwrap())
+    let kind = pb::DecisionKind::LimitRequest;
+    decide_step(
+        approvals, kind, request_id, record_id, step_index, verdict, note,
+    )
+    .await
+}
+
+/// The field of the first violation a refusal names.
+fn first_violated_field(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations[0]
+        .field
+        .clone()
 }
 
 fn step_statuses(chain: &pb::ApprovalChain) -> Vec<pb::ApprovalStepStatus> {
@@ -450,15 +487,7 @@ pub async fn a_matrix_change_needs_a_second_person_and_keeps_its_history(suite: 
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert_eq!(
-        refused
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations[0]
-            .field,
-        "matrix.rules"
-    );
+    assert_eq!(first_violated_field(&refused), "matrix.rules");
 
     let proposed = proposer
         .propose_approval_matrix(pb::ProposeApprovalMatrixRequest {
@@ -495,28 +524,19 @@ pub async fn a_matrix_change_needs_a_second_person_and_keeps_its_history(suite: 
         .unwrap_err();
     assert_eq!(reason(&own), "SELF_APPROVAL");
     let mut second = person(suite, "gina-gm", Role::GeneralManager, None).await;
-    let queue = second
-        .list_approval_tasks(pb::ListApprovalTasksRequest {
-            decision_kind: pb::DecisionKind::PolicyChange as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .tasks;
-    assert!(queue.iter().any(|task| task.record_id == record));
-    second
-        .decide_approval_step(pb::DecideApprovalStepRequest {
-            request_id: "ok".into(),
-            decision_kind: pb::DecisionKind::PolicyChange as i32,
-            record_id: record.into(),
-            step_index: 0,
-            verdict: pb::ApprovalVerdict::Approve as i32,
-            note: "agreed at the credit committee".into(),
-            release_conditions: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let waiting = queue(&mut second, pb::DecisionKind::PolicyChange, false).await;
+    assert!(waiting.iter().any(|task| task.record_id == record));
+    decide_step(
+        &mut second,
+        pb::DecisionKind::PolicyChange,
+        "ok",
+        record,
+        0,
+        pb::ApprovalVerdict::Approve,
+        "agreed at the credit committee",
+    )
+    .await
+    .unwrap();
 
     let versions = second
         .list_approval_matrix_versions(pb::ListApprovalMatrixVersionsRequest {})
@@ -586,18 +606,17 @@ async fn publish_matrix(suite: &TestSuite, matrix: pb::ApprovalMatrix, request_i
         .matrix
         .unwrap();
     let mut approver = person(suite, "gus-gm", Role::GeneralManager, None).await;
-    approver
-        .decide_approval_step(pb::DecideApprovalStepRequest {
-            request_id: format!("{request_id}-ok"),
-            decision_kind: pb::DecisionKind::PolicyChange as i32,
-            record_id: format!("matrix:{}", proposed.version),
-            step_index: 0,
-            verdict: pb::ApprovalVerdict::Approve as i32,
-            note: String::new(),
-            release_conditions: Vec::new(),
-        })
-        .await
-        .unwrap();
+    decide_step(
+        &mut approver,
+        pb::DecisionKind::PolicyChange,
+        &format!("{request_id}-ok"),
+        &format!("matrix:{}", proposed.version),
+        0,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap();
 }
 
 pub async fn a_step_left_waiting_past_its_deadline_is_escalated_to_the_credit_department(
@@ -645,12 +664,7 @@ pub async fn a_step_left_waiting_past_its_deadline_is_escalated_to_the_credit_de
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(
-        refused
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations[0]
-            .field,
+        first_violated_field(&refused),
         "matrix.rules[1].steps[0].escalate_after"
     );
 

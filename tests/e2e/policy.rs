@@ -14,6 +14,7 @@ use credit_proto::v1::event::Payload;
 use tonic::Code;
 use tonic_types::StatusExt;
 
+use crate::approvals::{decide_step, queue};
 use crate::authorize::{
     Limits, check, cny, codes, customer, grant, scope_of_customer, wait_until_approvable,
 };
@@ -75,19 +76,16 @@ async fn decide_policy(
     version: u32,
     verdict: pb::ApprovalVerdict,
 ) -> Result<pb::ApprovalTask, tonic::Status> {
-    suite
-        .approvals(token)
-        .decide_approval_step(pb::DecideApprovalStepRequest {
-            request_id: request_id.into(),
-            decision_kind: pb::DecisionKind::PolicyChange as i32,
-            record_id: format!("policy:{version}"),
-            step_index: 0,
-            verdict: verdict as i32,
-            note: "agreed at the credit committee".into(),
-            release_conditions: Vec::new(),
-        })
-        .await
-        .map(|response| response.into_inner().task.unwrap())
+    decide_step(
+        &mut suite.approvals(token),
+        pb::DecisionKind::PolicyChange,
+        request_id,
+        &format!("policy:{version}"),
+        0,
+        verdict,
+        "agreed at the credit committee",
+    )
+    .await
 }
 
 /// The newest published version of the policy (what the next change applies to).
@@ -341,17 +339,13 @@ pub async fn a_policy_change_is_proposed_and_published_by_a_second_person(suite:
         "SELF_APPROVAL"
     );
     let gm = suite.issue_token("gwen-gm", &[Role::GeneralManager]).await;
-    let queue = suite
-        .approvals(&gm)
-        .list_approval_tasks(pb::ListApprovalTasksRequest {
-            decision_kind: pb::DecisionKind::PolicyChange as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .tasks;
-    assert!(queue.iter().any(|task| task.record_id == "policy:1"));
+    let waiting = queue(
+        &mut suite.approvals(&gm),
+        pb::DecisionKind::PolicyChange,
+        false,
+    )
+    .await;
+    assert!(waiting.iter().any(|task| task.record_id == "policy:1"));
     let approved = decide_policy(suite, &gm, "approve", 1, pb::ApprovalVerdict::Approve)
         .await
         .unwrap();
@@ -966,19 +960,15 @@ async fn reviews_waiting(
 ) -> Vec<pb::ApprovalTask> {
     let mut reviews = Vec::new();
     for _ in 0..credit_e2e_tests::POLLS {
-        reviews = suite
-            .approvals(token)
-            .list_approval_tasks(pb::ListApprovalTasksRequest {
-                decision_kind: pb::DecisionKind::CreditReview as i32,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .tasks
-            .into_iter()
-            .filter(|task| task.summary.contains(customer_id))
-            .collect();
+        reviews = queue(
+            &mut suite.approvals(token),
+            pb::DecisionKind::CreditReview,
+            false,
+        )
+        .await
+        .into_iter()
+        .filter(|task| task.summary.contains(customer_id))
+        .collect();
         if reviews.len() >= count {
             break;
         }
@@ -995,19 +985,16 @@ async fn decide_review(
     review_id: &str,
     verdict: pb::ApprovalVerdict,
 ) -> Result<pb::ApprovalTask, tonic::Status> {
-    suite
-        .approvals(token)
-        .decide_approval_step(pb::DecideApprovalStepRequest {
-            request_id: request_id.into(),
-            decision_kind: pb::DecisionKind::CreditReview as i32,
-            record_id: review_id.into(),
-            step_index: 0,
-            verdict: verdict as i32,
-            note: "limit, terms and monitoring reviewed".into(),
-            release_conditions: Vec::new(),
-        })
-        .await
-        .map(|response| response.into_inner().task.unwrap())
+    decide_step(
+        &mut suite.approvals(token),
+        pb::DecisionKind::CreditReview,
+        request_id,
+        review_id,
+        0,
+        verdict,
+        "limit, terms and monitoring reviewed",
+    )
+    .await
 }
 
 pub async fn a_downgrade_drafts_a_limit_cut_and_every_grade_change_a_review(suite: &TestSuite) {

@@ -152,14 +152,13 @@ fn status_event(customer_id: &str, status: pb::CustomerStatus) -> pb::Event {
     }
 }
 
-/// A customer suspended while its cold profile is rebuilt is declined as not active, and
-/// the cache keeps the new status.
-async fn a_change_during_a_rebuild_is_not_lost(database: Database, inner: Arc<dyn ExposureCache>) {
+/// The limits store of `database`, knowing the active customer `customer_id`.
+async fn store_with_customer(database: &Database, customer_id: &str) -> Arc<SqlLimitStore> {
     let store = Arc::new(SqlLimitStore::new(database.clone()));
     let registered = new_event(
         "intake",
         Payload::CustomerRegistered(pb::CustomerRegistered {
-            customer_id: "cus_race".to_owned(),
+            customer_id: customer_id.to_owned(),
             status: pb::CustomerStatus::Active as i32,
             ..Default::default()
         }),
@@ -168,6 +167,13 @@ async fn a_change_during_a_rebuild_is_not_lost(database: Database, inner: Arc<dy
         .apply_customer_event("limits", &registered)
         .await
         .unwrap();
+    store
+}
+
+/// A customer suspended while its cold profile is rebuilt is declined as not active, and
+/// the cache keeps the new status.
+async fn a_change_during_a_rebuild_is_not_lost(database: Database, inner: Arc<dyn ExposureCache>) {
+    let store = store_with_customer(&database, "cus_race").await;
     let cache = Arc::new(EventDuringRebuild {
         inner: inner.clone(),
         store: store.clone(),
@@ -219,19 +225,7 @@ async fn an_order_that_races_a_rebuild_is_decided_again(
     database: Database,
     inner: Arc<dyn ExposureCache>,
 ) {
-    let store = Arc::new(SqlLimitStore::new(database.clone()));
-    let registered = new_event(
-        "intake",
-        Payload::CustomerRegistered(pb::CustomerRegistered {
-            customer_id: "cus_again".to_owned(),
-            status: pb::CustomerStatus::Active as i32,
-            ..Default::default()
-        }),
-    );
-    store
-        .apply_customer_event("limits", &registered)
-        .await
-        .unwrap();
+    let store = store_with_customer(&database, "cus_again").await;
     let ledger = Arc::new(SqlLedger::new(database.clone()));
     let cache = Arc::new(EventDuringRebuild {
         inner: inner.clone(),
