@@ -35,7 +35,12 @@ async fn requested(suite: &TestSuite, seed: u64, amount: &str) -> (pb::LimitRequ
 }
 
 /// The approval desk as a person holding `role`, who may approve up to `authority` CNY.
-async fn person(suite: &TestSuite, name: &str, role: Role, authority: Option<&str>) -> Approvals {
+pub(crate) async fn person(
+    suite: &TestSuite,
+    name: &str,
+    role: Role,
+    authority: Option<&str>,
+) -> Approvals {
     suite.approvals(
         &suite
             .issue_token_with_authority(name, &[role], authority)
@@ -591,7 +596,11 @@ impl ScopeCustomer for pb::LimitRequest {
 
 /// Publishes `matrix` as the next version: proposed by one credit manager, approved by the
 /// general manager.
-async fn publish_matrix(suite: &TestSuite, matrix: pb::ApprovalMatrix, request_id: &str) {
+pub(crate) async fn publish_matrix(
+    suite: &TestSuite,
+    matrix: pb::ApprovalMatrix,
+    request_id: &str,
+) {
     let mut proposer = person(suite, "pia-cm", Role::CreditManager, None).await;
     let proposed = proposer
         .propose_approval_matrix(pb::ProposeApprovalMatrixRequest {

@@ -146,6 +146,24 @@ pub async fn the_order_to_cash_story_runs_with_four_eyes_and_twice(suite: &TestS
     assert!(text.contains("step 0 approved by demo-finance"), "{text}");
     assert!(text.contains("step 1 rejected by demo-gm"), "{text}");
     assert_eq!(first.released_by_system, Decimal::ZERO);
+    // The override walks the shipped matrix's chain and the credit manager turns it down.
+    // The grade proposed from is the one in force then (the story's events re-rated the
+    // customer since step 4); the rejection leaves that grade.
+    let proposed_from = text
+        .split("demo-analyst proposes ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no override proposed: {text}"));
+    assert!(
+        text.contains("chain rating-override, waiting for CREDIT_MANAGER or GENERAL_MANAGER"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "rejected by demo-manager: grade {proposed_from} stays in force"
+        )),
+        "{text}"
+    );
     // The policy change: proposed by the credit manager, turned down by the general manager;
     // the policy in force stays.
     assert!(

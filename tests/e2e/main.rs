@@ -17,6 +17,7 @@ mod collections;
 mod credit_notes;
 mod demo;
 mod dunning;
+mod grade_chains;
 mod health;
 mod import_csv;
 mod intake;
@@ -99,6 +100,11 @@ mod both {
         an_order_beyond_the_tolerance_is_verified_by_finance_and_released_by_the_general_manager_on_a_deposit,
         a_release_on_a_partial_quantity_holds_only_that_part,
         a_referral_is_released_by_the_system_once_a_payment_clears_it,
+    );
+    on_both_backends!(grade_chains:
+        an_override_beyond_two_notches_goes_to_the_general_manager,
+        a_companys_override_chain_takes_two_people_never_one_twice,
+        a_new_grade_waits_for_the_general_manager_when_the_policy_asks,
     );
     on_both_backends!(policy:
         a_policy_change_is_proposed_and_published_by_a_second_person,

@@ -39,7 +39,7 @@ fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn policy(limits: &mut Limits) -> pb::CreditPolicy {
+pub(crate) async fn policy(limits: &mut Limits) -> pb::CreditPolicy {
     limits
         .get_credit_policy(pb::GetCreditPolicyRequest { version: None })
         .await
@@ -119,7 +119,7 @@ async fn policy_history(limits: &mut Limits) -> (Vec<(u32, pb::PolicyVersionStat
 
 /// Changes the policy as a credit department does: the administrator proposes, a credit
 /// manager (a second person) approves; the policy in force afterwards.
-async fn change_policy(
+pub(crate) async fn change_policy(
     suite: &TestSuite,
     policy: pb::CreditPolicy,
     paths: &[&str],

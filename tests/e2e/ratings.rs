@@ -15,7 +15,7 @@ use tonic::Code;
 use crate::intake::{create, enterprise, violated_fields};
 use crate::rating::{category_bin, range_bin, reason};
 
-type Rating = pb::rating_service_client::RatingServiceClient<credit_e2e_tests::Authed>;
+pub(crate) type Rating = pb::rating_service_client::RatingServiceClient<credit_e2e_tests::Authed>;
 type Intake = pb::intake_service_client::IntakeServiceClient<credit_e2e_tests::Authed>;
 
 const MODEL_ID: &str = "e2e-rated";
@@ -51,7 +51,7 @@ fn characteristic(
 
 /// Base 300; the characteristics give at most 120 + 120 + 100 + 80 + 100 + 80 = 600, at least
 /// 0, so scores run 300..900 over the agency-8 scale (D below 380 ... AAA from 850).
-async fn publish_model(suite: &TestSuite) {
+pub(crate) async fn publish_model(suite: &TestSuite) {
     let mut rating = suite.rating(&suite.issue_token("root", &[Role::Admin]).await);
     let scale = rating
         .get_model(pb::GetModelRequest {
@@ -288,7 +288,7 @@ async fn add_slow_payer_reference(intake: &mut Intake, customer_id: &str) {
         .unwrap();
 }
 
-async fn rate(
+pub(crate) async fn rate(
     rating: &mut Rating,
     request_id: &str,
     customer_id: &str,
@@ -344,7 +344,11 @@ fn day_after(date: &pb::Date) -> pb::Date {
 
 /// A customer with a current ratio of 1.25, debt-to-assets of 0.6, a bureau score of 712 and
 /// one supplier reporting slow payment, rated by an analyst with management quality 4.
-async fn rated_bbb_customer(suite: &TestSuite, name: &str, seed: u64) -> (String, pb::Rating) {
+pub(crate) async fn rated_bbb_customer(
+    suite: &TestSuite,
+    name: &str,
+    seed: u64,
+) -> (String, pb::Rating) {
     let analyst = suite.issue_token("ana", &[Role::Analyst]).await;
     let mut intake = suite.intake(&analyst);
     let customer_id = register(suite, name, seed).await;
@@ -560,7 +564,7 @@ pub async fn missing_inputs_take_the_missing_value_points(suite: &TestSuite) {
     assert_eq!(history.len(), 1);
 }
 
-async fn propose(
+pub(crate) async fn propose(
     rating: &mut Rating,
     request_id: &str,
     rating_id: &str,
@@ -579,7 +583,7 @@ async fn propose(
         .unwrap())
 }
 
-async fn decide(
+pub(crate) async fn decide(
     rating: &mut Rating,
     request_id: &str,
     override_id: &str,

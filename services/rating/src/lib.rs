@@ -40,6 +40,9 @@ pub struct Peers {
     pub intake: PeerChannel,
     /// `None` when no collections service is reachable: payment behaviour is then missing.
     pub collections: Option<PeerChannel>,
+    /// `None` when no limits service is reachable: overrides then have one checker and new
+    /// grades take effect at once (the approval matrix and the credit policy live in limits).
+    pub limits: Option<PeerChannel>,
 }
 
 /// The rating service as a process runs it.
@@ -61,7 +64,8 @@ pub async fn build(database: Database, peers: Peers) -> Result<RatingParts, seed
         peers.intake,
         peers.collections,
     ));
-    let rater = rater::Rater::new(models.clone(), ratings, files);
+    let chains = app::chains::ApprovalChains::new(peers.limits);
+    let rater = rater::Rater::new(models.clone(), ratings, files, chains);
     let api = RatingApi::new(models, rater.clone());
     Ok(RatingParts {
         server: api.into_server(),
@@ -74,8 +78,13 @@ pub async fn build(database: Database, peers: Peers) -> Result<RatingParts, seed
 const READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
 /// Analysts rate and propose; managers may too.
 const RATERS: &[Role] = &[Role::Analyst, Role::CreditManager];
-/// The checker of an override, and scheduled work, belong to managers.
+/// Scheduled work belongs to managers.
 const MANAGERS: &[Role] = &[Role::CreditManager];
+/// The checkers of overrides and new grades: the roles of the shipped chains (a company's
+/// matrix may name others; ADMIN may call every RPC).
+const CHECKERS: &[Role] = &[Role::CreditManager, Role::GeneralManager];
+/// Who follows overrides and grade approvals.
+const OVERRIDE_READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::GeneralManager];
 /// Models are governed centrally: only ADMIN publishes them.
 const ADMIN_ONLY: &[Role] = &[];
 
@@ -94,8 +103,8 @@ pub fn access_policy() -> AccessPolicy {
             ("ListRatingHistory", READERS),
             ("GetRatingReport", READERS),
             ("ProposeOverride", RATERS),
-            ("DecideOverride", MANAGERS),
-            ("ListOverrides", RATERS),
+            ("DecideOverride", CHECKERS),
+            ("ListOverrides", OVERRIDE_READERS),
             ("ListDueReviews", RATERS),
             ("RunScheduledReviews", MANAGERS),
         ],

@@ -9,7 +9,8 @@ mod document;
 mod ratings;
 
 pub use ratings::{
-    DueRating, EffectiveGrade, OverrideFilter, RatingStore, RecordedRating, SqlRatingStore,
+    DueRating, EffectiveGrade, NewRating, OverrideFilter, RatingStore, RecordedRating,
+    SqlRatingStore,
 };
 
 use async_trait::async_trait;

@@ -106,6 +106,7 @@ impl ServiceKind {
                             )
                         })?,
                         collections: peers.channel(ServiceKind::Collections)?,
+                        limits: peers.channel(ServiceKind::Limits)?,
                     },
                 )
                 .await?;

@@ -82,8 +82,10 @@ enum Command {
     /// limit, walked through step 7.2: finance verifies, the general manager decides), invoices
     /// and partly pays them, posts an invoice already overdue, detects it (new orders are
     /// referred: CREDIT_BLOCK, OVERDUE), tries dunning, pays the rest and shows orders approved
-    /// again with the exposure, and ends with a credit policy change proposed by the credit
-    /// manager and turned down by the general manager (the policy in force does not change).
+    /// again with the exposure, and ends with the people side: a grade override the analyst
+    /// proposes, walked through the approval matrix's chain and turned down by the credit
+    /// manager, and a credit policy change proposed by the credit manager and turned down by the
+    /// general manager (the policy in force does not change).
     /// Every name and key carries a run id: run it as often as you like.
     ///
     /// Four eyes are kept: nobody approves their own limit request or releases their own

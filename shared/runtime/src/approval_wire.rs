@@ -1,14 +1,85 @@
 //! Approval chains between the contract (`credit.v1` approvals) and `credit_core::approval`,
-//! for every service that walks a chain: limits (its own decisions, the matrix) and
-//! collections (write-offs).
+//! for every service that walks a chain: limits (its own decisions, the matrix), collections
+//! (write-offs) and rating (overrides, new grades). The latter two ask limits, which keeps the
+//! matrix, for their chains ([`ask_for_chain`]).
 
 use std::collections::BTreeSet;
 
 use credit_core::approval::{
-    Chain, ChainStatus, DecisionKind, Step, StepRule, StepStatus, TrailAction,
+    Chain, ChainRule, ChainStatus, Conditions, DecisionKind, Step, StepRule, StepStatus,
+    TrailAction,
 };
-use credit_core::{Role, Violations};
+use credit_core::{Actor, Money, Role, ServiceError, Violations};
 use credit_proto::v1 as pb;
+use credit_proto::v1::approval_service_client::ApprovalServiceClient;
+
+use crate::peers::PeerChannel;
+
+/// Asks limits for the chain a decision of `request.decision_kind` walks, started for its
+/// `maker`; `None` when nobody needs to approve it (a new grade while the credit policy does
+/// not ask for approval). `what` names the decision in errors ("the write-off"). A matrix
+/// that cannot compare the figures (no FX rate) is FAILED_PRECONDITION
+/// (APPROVAL_CHAIN_UNAVAILABLE); limits not answering is UNAVAILABLE.
+pub async fn ask_for_chain(
+    limits: &ApprovalServiceClient<PeerChannel>,
+    request: pb::ChooseApprovalChainRequest,
+    maker: Actor,
+    what: &str,
+) -> Result<Option<Chain>, ServiceError> {
+    let kind = decision_kind(request.decision_kind)
+        .ok_or_else(|| ServiceError::internal("asked limits for a chain of no kind"))?;
+    let chosen = limits
+        .clone()
+        .choose_approval_chain(request)
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => {
+                ServiceError::failed_precondition(
+                    "APPROVAL_CHAIN_UNAVAILABLE",
+                    format!(
+                        "limits could not choose {what}'s approval chain: {}",
+                        status.message()
+                    ),
+                )
+            }
+            code => {
+                tracing::warn!(
+                    ?code,
+                    decision_kind = kind.as_str(),
+                    "limits did not answer for an approval chain"
+                );
+                ServiceError::unavailable("limits did not answer for an approval chain", status)
+            }
+        })?
+        .into_inner();
+    if !chosen.approval_required {
+        return Ok(None);
+    }
+    let mut violations = Violations::new();
+    let steps = step_rules_from_proto(&chosen.steps, "steps", &mut violations);
+    let authority_amount = match &chosen.authority_amount {
+        Some(wire) => violations.check("authority_amount", Money::try_from(wire)),
+        None => None,
+    };
+    if !violations.is_empty() || steps.is_empty() {
+        return Err(ServiceError::internal(format!(
+            "limits answered a chain for {what} this service cannot read"
+        )));
+    }
+    let rule = ChainRule {
+        rule_id: chosen.rule_id,
+        kind,
+        description: chosen.description,
+        conditions: Conditions::default(),
+        steps,
+    };
+    Ok(Some(Chain::start(
+        &rule,
+        chosen.matrix_version,
+        maker,
+        authority_amount,
+    )))
+}
 
 pub fn decision_kind(wire: i32) -> Option<DecisionKind> {
     let name = pb::DecisionKind::try_from(wire).ok()?.as_str_name();

@@ -132,11 +132,8 @@ impl ApprovalService for ApprovalsApi {
         request: Request<pb::ChooseApprovalChainRequest>,
     ) -> Answer<pb::ChooseApprovalChainResponse> {
         let request = request.into_inner();
-        let (kind, amount) = convert::parse_chain_choice(&request)?;
-        let chosen = self
-            .desk
-            .choose_chain_for(kind, amount, request.customer_id.trim())
-            .await?;
+        let choice = convert::parse_chain_choice(&request)?;
+        let chosen = self.desk.choose_chain_for(&choice).await?;
         Ok(Response::new(convert::chosen_chain_to_proto(&chosen)))
     }
 }

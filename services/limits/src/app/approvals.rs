@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{
-    ApprovalMatrix, Chain, ChainRule, ChainStatus, DecisionKind, Figures, Progress, StepRefused,
-    Verdict, audiences_of,
+    ApprovalMatrix, Chain, ChainRule, ChainStatus, Conditions, DecisionKind, Figures, Progress,
+    StepRefused, Verdict, audiences_of,
 };
 use credit_core::governance::{self, Governed, Version};
 use credit_core::{Actor, Currency, Money, Principal, ServiceError};
@@ -340,10 +340,24 @@ impl ApprovalDesk {
     }
 }
 
+/// A decision another service walks, as it asks for its chain.
+#[derive(Debug, Clone)]
+pub struct ChainChoice {
+    pub kind: DecisionKind,
+    /// The amount at stake (a write-off's); required for WRITE_OFF.
+    pub amount: Option<Money>,
+    /// The customer, for rules on its grade; empty when none.
+    pub customer_id: String,
+    /// How many notches a grade moves (an override, a new grade).
+    pub grade_notches: Option<u32>,
+}
+
 /// The chain the matrix chose for a decision another service walks.
 #[derive(Debug, Clone)]
 pub struct ChosenChain {
     pub matrix_version: u32,
+    /// The rule that chose the chain; its steps are empty when nobody needs to approve (a new
+    /// grade while the credit policy does not ask for grades to be approved).
     pub rule: ChainRule,
     /// What the deciders' authority must cover, in the base currency; `None` without an
     /// amount.
@@ -351,15 +365,15 @@ pub struct ChosenChain {
 }
 
 impl ApprovalDesk {
-    /// The chain the matrix in force chooses for a `kind` of decision walked elsewhere (a
-    /// write-off in collections), from its amount (converted into the matrix's currency)
-    /// and the customer's grade.
+    /// The chain the matrix in force chooses for a kind of decision walked elsewhere (a
+    /// write-off in collections, an override or a new grade in rating), from its amount
+    /// (converted into the matrix's currency), the customer's grade and the notches a grade
+    /// moves. A new grade needs no approval unless the credit policy asks for it.
     pub async fn choose_chain_for(
         &self,
-        kind: DecisionKind,
-        amount: Option<Money>,
-        customer_id: &str,
+        choice: &ChainChoice,
     ) -> Result<ChosenChain, ServiceError> {
+        let kind = choice.kind;
         if matches!(
             kind,
             DecisionKind::LimitRequest
@@ -372,34 +386,50 @@ impl ApprovalDesk {
                 "is walked by limits itself: its chain is chosen with the request",
             ));
         }
-        if kind == DecisionKind::WriteOff && amount.is_none() {
+        if kind == DecisionKind::WriteOff && choice.amount.is_none() {
             return Err(ServiceError::invalid(
                 "amount",
                 "is required for a write-off",
             ));
         }
         let (version, matrix) = self.hot.matrix_in_force(Utc::now()).await?;
-        let grade = if customer_id.is_empty() {
+        if kind == DecisionKind::RatingApproval && !self.hot.policy().await?.grade_approval_required
+        {
+            return Ok(ChosenChain {
+                matrix_version: version,
+                rule: ChainRule {
+                    rule_id: String::new(),
+                    kind,
+                    description: "the credit policy does not ask for grades to be approved"
+                        .to_owned(),
+                    conditions: Conditions::default(),
+                    steps: Vec::new(),
+                },
+                authority_amount: None,
+            });
+        }
+        let grade = if choice.customer_id.is_empty() {
             None
         } else {
             self.store
-                .customer(customer_id)
+                .customer(&choice.customer_id)
                 .await
                 .map_err(ServiceError::from)?
                 .and_then(|facts| facts.rating)
                 .map(|rating| rating.grade)
         };
-        let in_matrix = match amount {
+        let in_matrix = match choice.amount {
             Some(amount) => Some(self.hot.converted(amount, matrix.currency).await?),
             None => None,
         };
-        let authority_amount = match amount {
+        let authority_amount = match choice.amount {
             Some(amount) => Some(self.hot.converted(amount, self.hot.base_currency()).await?),
             None => None,
         };
         let figures = Figures {
             amount: in_matrix.map(|amount| amount.amount()),
             grade,
+            grade_notches: choice.grade_notches,
             ..Figures::default()
         };
         let rule = matrix.chain_rule(kind, &figures).cloned().ok_or_else(|| {

@@ -38,7 +38,7 @@ mod warm;
 #[cfg(test)]
 mod tests;
 
-pub use approvals::{ApprovalDesk, ChosenChain, StepAction, Task};
+pub use approvals::{ApprovalDesk, ChainChoice, ChosenChain, StepAction, Task};
 pub(crate) use blocks::credit_block_event;
 pub use cleared::ReferralReexaminer;
 pub use escalation::{ESCALATION_INTERVAL, Escalator};

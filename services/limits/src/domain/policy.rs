@@ -84,6 +84,10 @@ pub struct CreditPolicy {
     /// before the setting existed have it on, as the shipped one does.
     #[serde(default = "on")]
     pub auto_release_cleared_referrals: bool,
+    /// A new grade takes effect only once the RATING_APPROVAL chain approved it
+    /// (报总经理审批). Off in the shipped policy and in policies stored before it existed.
+    #[serde(default)]
+    pub grade_approval_required: bool,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
@@ -94,7 +98,7 @@ fn on() -> bool {
 }
 
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 11] = [
+pub const POLICY_FIELDS: [&str; 12] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -106,6 +110,7 @@ pub const POLICY_FIELDS: [&str; 11] = [
     "revenue_multiple",
     "auto_approval_rules",
     "auto_release_cleared_referrals",
+    "grade_approval_required",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -122,6 +127,7 @@ pub enum PolicyEdit {
     RevenueMultiple(Decimal),
     AutoApprovalRules(Vec<AutoApprovalRule>),
     AutoReleaseClearedReferrals(bool),
+    GradeApprovalRequired(bool),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -207,6 +213,7 @@ impl Default for CreditPolicy {
             revenue_multiple: Decimal::new(15, 1),
             auto_approval_rules: Vec::new(),
             auto_release_cleared_referrals: true,
+            grade_approval_required: false,
             version: 0,
             last_change: None,
         }
@@ -335,6 +342,7 @@ impl CreditPolicy {
                 PolicyEdit::AutoReleaseClearedReferrals(on) => {
                     next.auto_release_cleared_referrals = on;
                 }
+                PolicyEdit::GradeApprovalRequired(on) => next.grade_approval_required = on,
             }
         }
         next.check_whole(&mut violations);

@@ -4,6 +4,7 @@
 //! the scheduled reviews ([`reviews`]). They sit between the gRPC handlers in `api` and the rules in `domain`, and
 //! reach the store and the peers through traits.
 
+pub mod chains;
 pub mod credit_file;
 pub mod models;
 pub mod overrides;

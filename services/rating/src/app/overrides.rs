@@ -4,14 +4,16 @@
 //! write, and an approval announces the new effective grade.
 
 use chrono::Utc;
+use credit_core::approval::Progress;
 use credit_core::{Actor, Principal, Role, ServiceError};
 use credit_proto::v1 as pb;
 use credit_runtime::sql::IdempotencyKey;
 
+use super::chains;
 use super::models::published_model;
 use super::rater::{Rater, rating_changed};
 use crate::domain::overrides::{self, next_review_date};
-use crate::domain::rating::{ApprovalStatus, Rating, RatingOverride};
+use crate::domain::rating::{ApprovalStatus, OverrideKind, Rating, RatingOverride};
 use crate::domain::{MasterScale, ModelId};
 use crate::store::{EffectiveGrade, ModelStore, Outcome};
 
@@ -43,6 +45,18 @@ pub async fn propose_override(
     let rating = rater.stored_rating(request.rating_id).await?;
     let scale = scale_of(models, &rating).await?;
     let proposer = Actor::of(principal);
+    // Checked first, so that bad input is refused before limits is asked for the chain.
+    let checked = overrides::propose(
+        &scale,
+        &rating.model_grade,
+        &rating.grade,
+        request.proposed_grade,
+        request.justification,
+    )?;
+    let chain = rater
+        .chains()
+        .override_chain(&proposer, &rating.customer_id, checked.notches)
+        .await?;
     let build = |current: &Rating| -> Result<RatingOverride, ServiceError> {
         let proposal = overrides::propose(
             &scale,
@@ -63,6 +77,8 @@ pub async fn propose_override(
             required_role: Some(proposal.required_role),
             proposed_by: Some(proposer.clone()),
             proposed_at: Some(Utc::now()),
+            kind: OverrideKind::Override,
+            approval_chain: chain.clone().map(Box::new),
             ..Default::default()
         })
     };
@@ -78,6 +94,7 @@ pub async fn propose_override(
             proposed_grade = %proposal.proposed_grade,
             notches = proposal.notches,
             proposed_by = %principal.name,
+            chain = proposal.approval_chain.as_ref().map_or("", |chain| chain.rule_id.as_str()),
             "override proposed"
         );
     }
@@ -102,29 +119,56 @@ pub async fn decide_override(
     let rating = rater.stored_rating(&proposal.rating_id).await?;
     let scale = scale_of(models, &rating).await?;
     let checker = Actor::of(principal);
+    let now = Utc::now();
     let decide = |pending: &RatingOverride,
                   current: &Rating|
      -> Result<
         (RatingOverride, Option<EffectiveGrade>, Option<pb::Event>),
         ServiceError,
     > {
-        overrides::check_decider(
-            principal,
-            pending.proposed_by.as_ref(),
-            required_role(pending),
-        )?;
-        let decided = RatingOverride {
-            status: if decision.approve {
-                ApprovalStatus::Approved
-            } else {
-                ApprovalStatus::Rejected
-            },
-            decided_by: Some(checker.clone()),
-            decided_at: Some(Utc::now()),
-            decision_comment: decision.comment.to_owned(),
-            ..pending.clone()
+        // With a chain this verdict decides the step that waits, and only the last approving
+        // step makes the grade effective; without one, one checker decides.
+        let (status, chain) = match &pending.approval_chain {
+            Some(chain) => {
+                let (walked, progress) =
+                    chains::walk(chain, principal, decision.approve, decision.comment, now)?;
+                let status = match progress {
+                    Progress::Approved => ApprovalStatus::Approved,
+                    Progress::Rejected => ApprovalStatus::Rejected,
+                    Progress::Advanced | Progress::Returned => ApprovalStatus::Pending,
+                };
+                (status, Some(Box::new(walked)))
+            }
+            None => {
+                overrides::check_decider(
+                    principal,
+                    pending.proposed_by.as_ref(),
+                    required_role(pending),
+                )?;
+                let status = if decision.approve {
+                    ApprovalStatus::Approved
+                } else {
+                    ApprovalStatus::Rejected
+                };
+                (status, None)
+            }
         };
-        if !decision.approve {
+        let decided = if status == ApprovalStatus::Pending {
+            RatingOverride {
+                approval_chain: chain,
+                ..pending.clone()
+            }
+        } else {
+            RatingOverride {
+                status,
+                decided_by: Some(checker.clone()),
+                decided_at: Some(now),
+                decision_comment: decision.comment.to_owned(),
+                approval_chain: chain,
+                ..pending.clone()
+            }
+        };
+        if status != ApprovalStatus::Approved {
             return Ok((decided, None, None));
         }
         let grade = scale.grade(&pending.proposed_grade).ok_or_else(|| {
@@ -137,12 +181,16 @@ pub async fn decide_override(
         })?;
         let rated_on = current
             .rated_at
-            .map_or_else(|| Utc::now().date_naive(), |time| time.date_naive());
+            .map_or_else(|| now.date_naive(), |time| time.date_naive());
         let effective = EffectiveGrade {
             grade: grade.code.clone(),
             grade_rank: i32::try_from(grade.rank).unwrap_or(i32::MAX),
             pd: grade.pd.to_string(),
-            override_id: pending.override_id.clone(),
+            // An approved new grade is the model's own: nothing overrides it.
+            override_id: match pending.kind {
+                OverrideKind::Override => pending.override_id.clone(),
+                OverrideKind::GradeApproval => String::new(),
+            },
             next_review_date: next_review_date(rated_on, grade),
         };
         let after = Rating {

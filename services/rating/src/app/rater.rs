@@ -12,14 +12,18 @@ use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
 use credit_runtime::sql::IdempotencyKey;
 
+use super::chains::ApprovalChains;
 use crate::app::credit_file::{CreditFiles, to_date};
 use crate::app::models::selected_model;
 use crate::domain::inputs::{self, QualitativeInputs};
 use crate::domain::overrides::next_review_date;
-use crate::domain::rating::{InputSnapshot, Rating, RatingTrigger};
+use crate::domain::rating::{
+    ApprovalStatus, InputSnapshot, OverrideKind, Rating, RatingOverride, RatingTrigger,
+};
 use crate::domain::scoring::{UncheckedInput, figure};
 use crate::domain::{ModelId, RatingInputs, ScorecardModel, scoring};
-use crate::store::{ModelStore, Outcome, RatingStore, RecordedRating};
+use crate::store::{ModelStore, NewRating, Outcome, RatingStore, RecordedRating};
+use credit_core::approval::Chain;
 pub use credit_proto::time::timestamp;
 
 /// The principal name of ratings nobody asked for (schedule, events).
@@ -43,6 +47,7 @@ pub struct Rater {
     models: Arc<dyn ModelStore>,
     ratings: Arc<dyn RatingStore>,
     files: Arc<dyn CreditFiles>,
+    chains: ApprovalChains,
 }
 
 impl Rater {
@@ -50,12 +55,19 @@ impl Rater {
         models: Arc<dyn ModelStore>,
         ratings: Arc<dyn RatingStore>,
         files: Arc<dyn CreditFiles>,
+        chains: ApprovalChains,
     ) -> Self {
         Self {
             models,
             ratings,
             files,
+            chains,
         }
+    }
+
+    /// Where overrides and new grades get their approval chains.
+    pub fn chains(&self) -> &ApprovalChains {
+        &self.chains
     }
 
     pub fn ratings(&self) -> &Arc<dyn RatingStore> {
@@ -99,14 +111,28 @@ impl Rater {
         let model = self
             .model_for(request.model_id.as_ref(), &facts, &request.customer_id)
             .await?;
-        let build = |previous: Option<&Rating>| {
+        let score = |previous: Option<&Rating>| -> Result<Rating, ServiceError> {
             let carried = previous
                 .and_then(|previous| previous.inputs.as_ref())
                 .map(|snapshot| RatingInputs::parse(&snapshot.inputs, "previous.inputs"))
                 .transpose()?;
             let gathered = inputs::gather(&facts, &request.qualitative, carried.as_ref(), today);
             let result = scoring::score(&model, &gathered)?;
-            let rating = new_rating(request, &model, &result, &gathered, &facts, now, today);
+            Ok(new_rating(
+                request, &model, &result, &gathered, &facts, now, today,
+            ))
+        };
+        let approval_chain = self.grade_approval_chain(request, &model, &score).await?;
+        let build = |previous: Option<&Rating>| {
+            let mut rating = score(previous)?;
+            let grade_approval = match (&approval_chain, previous) {
+                (Some(chain), Some(previous)) if previous.grade != rating.grade => {
+                    let approval = grade_approval(&rating, previous, &model, chain, request, now);
+                    keep_grade_in_force(&mut rating, previous, &approval.override_id);
+                    Some(approval)
+                }
+                _ => None,
+            };
             let previous_grade = previous.map(|previous| previous.grade.as_str());
             let event = (previous_grade != Some(rating.grade.as_str())).then(|| {
                 rating_changed(
@@ -116,7 +142,11 @@ impl Rater {
                     &request.key.request_id,
                 )
             });
-            Ok((rating, event))
+            Ok(NewRating {
+                rating,
+                event,
+                grade_approval,
+            })
         };
         let outcome = self
             .ratings
@@ -134,6 +164,40 @@ impl Rater {
             );
         }
         Ok(outcome)
+    }
+
+    /// The chain a new grade must walk before it takes effect, when the credit policy asks
+    /// for it: asked before the write from the rating in force now (the write checks again
+    /// that the grade still changes). `None` for a first grade, an unchanged grade, or no
+    /// approval asked.
+    async fn grade_approval_chain(
+        &self,
+        request: &RateRequest,
+        model: &ScorecardModel,
+        score: &(dyn Fn(Option<&Rating>) -> Result<Rating, ServiceError> + Sync),
+    ) -> Result<Option<Chain>, ServiceError> {
+        if !self.chains.configured() {
+            return Ok(None);
+        }
+        let Some(in_force) = self
+            .ratings
+            .current_rating(&request.customer_id)
+            .await
+            .map_err(ServiceError::from)?
+        else {
+            return Ok(None);
+        };
+        let draft = score(Some(&in_force))?;
+        if draft.grade == in_force.grade {
+            return Ok(None);
+        }
+        let notches = model
+            .master_scale()
+            .notches(&in_force.grade, &draft.grade)
+            .unwrap_or(0);
+        self.chains
+            .grade_approval_chain(&request.rated_by, &request.customer_id, notches)
+            .await
     }
 
     async fn model_for(
@@ -218,7 +282,50 @@ fn new_rating(
         next_review_date: Some(review),
         current: true,
         note: request.note.clone(),
+        grade_approval_id: String::new(),
     }
+}
+
+/// The approval a new model grade waits for, made by whoever rated the customer.
+fn grade_approval(
+    rating: &Rating,
+    in_force: &Rating,
+    model: &ScorecardModel,
+    chain: &Chain,
+    request: &RateRequest,
+    now: DateTime<Utc>,
+) -> RatingOverride {
+    RatingOverride {
+        override_id: format!("ovr_{}", uuid::Uuid::now_v7().simple()),
+        rating_id: rating.rating_id.clone(),
+        customer_id: rating.customer_id.clone(),
+        model_grade: rating.model_grade.clone(),
+        proposed_grade: rating.model_grade.clone(),
+        notches: model
+            .master_scale()
+            .notches(&rating.model_grade, &in_force.grade)
+            .map_or(0, |notches| -notches),
+        justification: format!(
+            "new grade {} (grade in force {}): the credit policy asks for grades to be approved",
+            rating.model_grade, in_force.grade
+        ),
+        status: ApprovalStatus::Pending,
+        required_role: None,
+        proposed_by: Some(request.rated_by.clone()),
+        proposed_at: Some(now),
+        kind: OverrideKind::GradeApproval,
+        approval_chain: Some(Box::new(chain.clone())),
+        ..RatingOverride::default()
+    }
+}
+
+/// Until its grade is approved, a new rating keeps the grade in force before it (its PD
+/// and rank too); its model grade and score are its own.
+fn keep_grade_in_force(rating: &mut Rating, in_force: &Rating, approval_id: &str) {
+    rating.grade = in_force.grade.clone();
+    rating.grade_rank = in_force.grade_rank;
+    rating.pd = in_force.pd.clone();
+    rating.grade_approval_id = approval_id.to_owned();
 }
 
 /// RatingChanged for a rating whose effective grade differs from `previous_grade`.

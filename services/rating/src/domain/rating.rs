@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use credit_core::approval::{Chain, DecisionKind};
 use credit_core::{Actor, Role};
 
 use super::model::{CharacteristicSource, CustomerKind, IndicatorFamily};
@@ -97,6 +98,9 @@ pub struct Rating {
     pub next_review_date: Option<NaiveDate>,
     pub current: bool,
     pub note: String,
+    /// The approval the model grade waits for (or waited for) before taking effect; empty
+    /// when it took effect at once.
+    pub grade_approval_id: String,
 }
 
 /// How one characteristic scored, as recorded.
@@ -179,7 +183,27 @@ pub struct InputSnapshot {
     pub captured_at: Option<DateTime<Utc>>,
 }
 
-/// A proposed change of a rating's grade and, once decided, the decision.
+/// What a [`RatingOverride`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverrideKind {
+    /// A person proposes another grade than the model's.
+    #[default]
+    Override,
+    /// A new model grade waits for approval before it takes effect (报总经理审批).
+    GradeApproval,
+}
+
+impl OverrideKind {
+    pub fn decision_kind(self) -> DecisionKind {
+        match self {
+            Self::Override => DecisionKind::RatingOverride,
+            Self::GradeApproval => DecisionKind::RatingApproval,
+        }
+    }
+}
+
+/// A proposed change of a rating's grade (an override, or a new grade awaiting approval)
+/// and, once decided, the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RatingOverride {
     pub override_id: String,
@@ -198,6 +222,10 @@ pub struct RatingOverride {
     pub decided_by: Option<Actor>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_comment: String,
+    pub kind: OverrideKind,
+    /// The approval matrix's chain it walks; `None` for an override proposed before chains
+    /// or without a limits service: one checker decides, as `required_role` says.
+    pub approval_chain: Option<Box<Chain>>,
 }
 
 /// What one run of scheduled reviews did, kept so that a retry answers the same.

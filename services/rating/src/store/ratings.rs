@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::ServiceError;
+use credit_core::approval::Chain;
 use credit_proto::v1 as pb;
 use credit_proto::v1::Event;
 use credit_runtime::sql::{IdempotencyKey, retry_once_on_race};
@@ -21,14 +22,23 @@ use credit_runtime::{
     Database, insert_idempotency_key, insert_outbox_event, lookup_idempotency_key, on_database,
 };
 use prost::Message;
+use sqlx::types::Json;
 
 use super::{Outcome, StoreError, StoreResult, stored_time};
 use crate::domain::rating::{ApprovalStatus, Rating, RatingOverride, ReviewRun};
 
-/// Builds the new current rating from the customer's previous one (if any), with the event to
-/// publish with it.
+/// Builds the new current rating from the customer's previous one (if any).
 pub type RatingBuilder<'a> =
-    &'a (dyn Fn(Option<&Rating>) -> Result<(Rating, Option<Event>), ServiceError> + Send + Sync);
+    &'a (dyn Fn(Option<&Rating>) -> Result<NewRating, ServiceError> + Send + Sync);
+
+/// A rating about to become current: the event to publish with it, and the approval its
+/// model grade waits for when it cannot take effect at once.
+#[derive(Debug, Clone)]
+pub struct NewRating {
+    pub rating: Rating,
+    pub event: Option<Event>,
+    pub grade_approval: Option<RatingOverride>,
+}
 
 /// Builds a proposal from the rating it overrides (the current one).
 pub type OverrideBuilder<'a> =
@@ -45,7 +55,8 @@ pub type OverrideDecider<'a> = &'a (
             + Sync
     );
 
-/// A rating's effective grade, as an approved override sets it.
+/// A rating's effective grade, as an approved override or grade approval sets it
+/// (`override_id` empty for the latter: the model grade itself takes effect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectiveGrade {
     pub grade: String,
@@ -211,18 +222,24 @@ impl RatingRow {
     }
 }
 
-/// One row of `rating_overrides` as a decision reads it.
+/// One row of `rating_overrides`: the override as proposed or last decided, and its chain.
 #[derive(Debug, sqlx::FromRow)]
 struct OverrideRow {
-    rating_id: String,
-    document: Vec<u8>,
-}
-
-/// An override's id and stored document, as a listing reads them.
-#[derive(Debug, sqlx::FromRow)]
-struct OverrideDocumentRow {
     override_id: String,
     document: Vec<u8>,
+    approval_chain: Option<Json<Chain>>,
+}
+
+impl OverrideRow {
+    fn into_override(self) -> StoreResult<RatingOverride> {
+        let stored = pb::RatingOverride::decode(self.document.as_slice()).map_err(|error| {
+            StoreError::Corrupt(format!("override {}: {error}", self.override_id))
+        })?;
+        Ok(RatingOverride {
+            approval_chain: self.approval_chain.map(|chain| Box::new(chain.0)),
+            ..RatingOverride::from(&stored)
+        })
+    }
 }
 
 /// One row of `review_runs`: the request's fingerprint and the run as it answered.
@@ -238,15 +255,43 @@ fn rating_document(rating: &Rating) -> Vec<u8> {
     pb::Rating::from(rating).encode_to_vec()
 }
 
-/// An override as its row stores it: the encoded `credit.v1.RatingOverride`.
+/// An override as its row stores it: the encoded `credit.v1.RatingOverride`, its chain in a
+/// column of its own (which keeps who decided as people, not only as names).
 fn override_document(proposal: &RatingOverride) -> Vec<u8> {
-    pb::RatingOverride::from(proposal).encode_to_vec()
+    pb::RatingOverride {
+        approval_chain: None,
+        ..pb::RatingOverride::from(proposal)
+    }
+    .encode_to_vec()
 }
 
-fn override_from_document(override_id: &str, document: &[u8]) -> StoreResult<RatingOverride> {
-    pb::RatingOverride::decode(document)
-        .map(|stored| RatingOverride::from(&stored))
-        .map_err(|error| StoreError::Corrupt(format!("override {override_id}: {error}")))
+/// Inserts a new override (or grade approval) of `rating_id`, waiting for its checker.
+macro_rules! insert_override {
+    ($tx:expr, $sql:expr, $proposal:expr) => {
+        sqlx::query(&$sql(
+            "INSERT INTO rating_overrides (override_id, rating_id, customer_id, status, document, approval_chain) \
+             VALUES ($1, $2, $3, 'PENDING', $4, $5)",
+        ))
+        .bind(&$proposal.override_id)
+        .bind(&$proposal.rating_id)
+        .bind(&$proposal.customer_id)
+        .bind(override_document($proposal))
+        .bind($proposal.approval_chain.as_deref().map(Json))
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+/// Reads one override of a transaction by id.
+macro_rules! fetch_override {
+    ($tx:expr, $sql:expr, $override_id:expr) => {
+        sqlx::query_as::<_, OverrideRow>(&$sql(
+            "SELECT override_id, document, approval_chain FROM rating_overrides WHERE override_id = $1",
+        ))
+        .bind($override_id)
+        .fetch_one(&mut *$tx)
+        .await
+    };
 }
 
 fn review_date(rating: &Rating) -> StoreResult<NaiveDate> {
@@ -311,7 +356,11 @@ impl RatingStore for SqlRatingStore {
                     previous.current = true;
                     previous
                 });
-                let (rating, event) = build(previous.as_ref()).map_err(refused)?;
+                let NewRating {
+                    rating,
+                    event,
+                    grade_approval,
+                } = build(previous.as_ref()).map_err(refused)?;
                 let rated_at = rated_at(&rating);
                 sqlx::query(&sql(
                     "INSERT INTO ratings (rating_id, customer_id, rated_at, current, grade, grade_rank, pd, override_id, next_review_date, document) \
@@ -327,6 +376,9 @@ impl RatingStore for SqlRatingStore {
                 .bind(rating_document(&rating))
                 .execute(&mut *tx)
                 .await?;
+                if let Some(approval) = &grade_approval {
+                    insert_override!(tx, sql, approval)?;
+                }
                 if let Some(event) = &event {
                     insert_outbox_event!(tx, sql, event)?;
                 }
@@ -401,16 +453,8 @@ impl RatingStore for SqlRatingStore {
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
             if let Some(override_id) = lookup_idempotency_key!(tx, sql, key)?.into_replay()? {
-                let document: Vec<u8> = sqlx::query_scalar(&sql(
-                    "SELECT document FROM rating_overrides WHERE override_id = $1",
-                ))
-                .bind(&override_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                return Ok(Outcome::Replayed(override_from_document(
-                    &override_id,
-                    &document,
-                )?));
+                let row = fetch_override!(tx, sql, &override_id)?;
+                return Ok(Outcome::Replayed(row.into_override()?));
             }
             // Touching the rating row queues a concurrent proposer or rater behind us.
             let row = sqlx::query_as::<_, RatingRow>(&sql(
@@ -437,22 +481,13 @@ impl RatingStore for SqlRatingStore {
                 return Err(refused(ServiceError::FailedPrecondition {
                     reason: "OVERRIDE_PENDING",
                     message: format!(
-                        "override {pending} of this rating waits for a checker; decide it first"
+                        "{pending} (an override or the approval of the new grade) waits for a checker; decide it first"
                     ),
                     metadata: vec![("override_id", pending)],
                 }));
             }
             let proposal = build(&rating).map_err(refused)?;
-            sqlx::query(&sql(
-                "INSERT INTO rating_overrides (override_id, rating_id, customer_id, status, document) \
-                 VALUES ($1, $2, $3, 'PENDING', $4)",
-            ))
-            .bind(&proposal.override_id)
-            .bind(rating_id)
-            .bind(&rating.customer_id)
-            .bind(override_document(&proposal))
-            .execute(&mut *tx)
-            .await?;
+            insert_override!(tx, sql, &proposal)?;
             insert_idempotency_key!(tx, sql, key, &proposal.override_id, Utc::now())?;
             tx.commit().await?;
             Ok(Outcome::New(proposal))
@@ -470,7 +505,7 @@ impl RatingStore for SqlRatingStore {
             let replay = lookup_idempotency_key!(tx, sql, key)?.into_replay()?;
             let row = sqlx::query_as::<_, OverrideRow>(&sql(
                 "UPDATE rating_overrides SET status = status WHERE override_id = $1 \
-                 RETURNING rating_id, document",
+                 RETURNING override_id, document, approval_chain",
             ))
             .bind(override_id)
             .fetch_optional(&mut *tx)
@@ -478,11 +513,8 @@ impl RatingStore for SqlRatingStore {
             let Some(row) = row else {
                 return Err(refused(ServiceError::not_found("override", override_id)));
             };
-            let OverrideRow {
-                rating_id,
-                document,
-            } = row;
-            let proposal = override_from_document(override_id, &document)?;
+            let proposal = row.into_override()?;
+            let rating_id = proposal.rating_id.clone();
             let rating_row = sqlx::query_as::<_, RatingRow>(&sql(
                 "UPDATE ratings SET current = current WHERE rating_id = $1 \
                  RETURNING rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document",
@@ -509,11 +541,13 @@ impl RatingStore for SqlRatingStore {
             }
             let (decided, effective, event) = decide(&proposal, &rating).map_err(refused)?;
             sqlx::query(&sql(
-                "UPDATE rating_overrides SET status = $2, document = $3 WHERE override_id = $1",
+                "UPDATE rating_overrides SET status = $2, document = $3, approval_chain = $4 \
+                 WHERE override_id = $1",
             ))
             .bind(override_id)
             .bind(decided.status.stored_name())
             .bind(override_document(&decided))
+            .bind(decided.approval_chain.as_deref().map(Json))
             .execute(&mut *tx)
             .await?;
             let entry = serde_json::json!({
@@ -547,7 +581,7 @@ impl RatingStore for SqlRatingStore {
                 .bind(&effective.grade)
                 .bind(effective.grade_rank)
                 .bind(&effective.pd)
-                .bind(&effective.override_id)
+                .bind((!effective.override_id.is_empty()).then_some(&effective.override_id))
                 .bind(effective.next_review_date)
                 .execute(&mut *tx)
                 .await?;
@@ -570,17 +604,15 @@ impl RatingStore for SqlRatingStore {
     }
 
     async fn rating_override(&self, override_id: &str) -> StoreResult<Option<RatingOverride>> {
-        let document: Option<Vec<u8>> = on_database!(&self.database, |pool, sql| {
-            sqlx::query_scalar(&sql(
-                "SELECT document FROM rating_overrides WHERE override_id = $1",
+        let row: Option<OverrideRow> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql(
+                "SELECT override_id, document, approval_chain FROM rating_overrides WHERE override_id = $1",
             ))
             .bind(override_id)
             .fetch_optional(pool)
             .await?
         });
-        document
-            .map(|document| override_from_document(override_id, &document))
-            .transpose()
+        row.map(OverrideRow::into_override).transpose()
     }
 
     async fn list_overrides(
@@ -590,11 +622,13 @@ impl RatingStore for SqlRatingStore {
         limit: i64,
     ) -> StoreResult<Vec<RatingOverride>> {
         let after = after.unwrap_or("");
-        let rows: Vec<OverrideDocumentRow> = on_database!(&self.database, |pool, sql| {
-            sqlx::query_as(&sql("SELECT override_id, document FROM rating_overrides \
+        let rows: Vec<OverrideRow> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql(
+                "SELECT override_id, document, approval_chain FROM rating_overrides \
                  WHERE ($1 = '' OR status = $1) AND ($2 = '' OR customer_id = $2) \
                  AND ($3 = '' OR override_id < $3) \
-                 ORDER BY override_id DESC LIMIT $4"))
+                 ORDER BY override_id DESC LIMIT $4",
+            ))
             .bind(&filter.status)
             .bind(&filter.customer_id)
             .bind(after)
@@ -602,9 +636,7 @@ impl RatingStore for SqlRatingStore {
             .fetch_all(pool)
             .await?
         });
-        rows.iter()
-            .map(|row| override_from_document(&row.override_id, &row.document))
-            .collect()
+        rows.into_iter().map(OverrideRow::into_override).collect()
     }
 
     async fn due_ratings(

@@ -31,6 +31,7 @@ impl<W: Write> Story<'_, W> {
         let dunning = self.dun(&customer_id).await?;
         let (final_order, position, released_by_system) =
             self.pay_the_rest(&customer_id, limit).await?;
+        self.review_an_override(&customer_id).await?;
         self.review_the_policy().await?;
         writeln!(
             self.out,

@@ -1,16 +1,141 @@
-//! The last part of the story: the credit policy is changed the governed way (制度修订). The
-//! credit manager proposes longer grace days for overdue reviews; the proposal shows its
-//! changes and leaves the policy in force as it was; the general manager, a second person,
-//! turns it down for now, and the history keeps both.
+//! The last part of the story: the people side of credit. The analyst proposes a grade
+//! override, which walks the approval matrix's chain and a credit manager turns down; then the
+//! credit policy is changed the governed way (制度修订): the credit manager proposes longer
+//! grace days for overdue reviews; the proposal shows its changes and leaves the policy in
+//! force as it was; the general manager, a second person, turns it down for now, and the
+//! history keeps both.
 
 use std::io::Write;
 
 use credit_proto::v1 as pb;
 use credit_proto::v1::approval_service_client::ApprovalServiceClient;
+use credit_proto::v1::rating_service_client::RatingServiceClient;
+use tonic_types::StatusExt;
 
 use super::{DemoError, Story, bearer};
 
 impl<W: Write> Story<'_, W> {
+    /// The analyst proposes the grade one notch below the customer's (a sales report of slow
+    /// payments elsewhere); the override walks the matrix's RATING_OVERRIDE chain and the
+    /// credit manager rejects it, so the grade in force stays.
+    pub(super) async fn review_an_override(&mut self, customer_id: &str) -> Result<(), DemoError> {
+        self.begin("grade override");
+        // The story's events (the overdue invoice, the payments) re-rate the customer a moment
+        // after they happen: a proposal on a rating just superseded is made again on the new one.
+        let mut attempt = 0;
+        let (rating, request_id, result) = loop {
+            attempt += 1;
+            let result = self
+                .rating
+                .get_rating(pb::GetRatingRequest {
+                    lookup: Some(pb::get_rating_request::Lookup::CustomerId(
+                        customer_id.to_owned(),
+                    )),
+                })
+                .await;
+            let rating = self
+                .failed("GetRating", result)?
+                .rating
+                .ok_or_else(|| self.unexpected("GetRating answered no rating"))?;
+            let result = self
+                .rating
+                .get_model(pb::GetModelRequest {
+                    model_id: rating.model_id.clone(),
+                    version: rating.model_version,
+                })
+                .await;
+            let scale = self
+                .failed("GetModel", result)?
+                .model
+                .and_then(|model| model.master_scale)
+                .ok_or_else(|| self.unexpected("GetModel answered no master scale"))?;
+            let position = scale
+                .grades
+                .iter()
+                .position(|grade| grade.grade == rating.grade);
+            let Some(lower) = position.and_then(|index| scale.grades.get(index + 1)) else {
+                self.line(&format!(
+                    "grade {} is the scale's lowest: no override to propose",
+                    rating.grade
+                ))?;
+                return Ok(());
+            };
+            let request_id = self.key(&format!("override-{attempt}"));
+            let result = self
+                .rating
+                .propose_override(pb::ProposeOverrideRequest {
+                    request_id: request_id.clone(),
+                    rating_id: rating.rating_id.clone(),
+                    proposed_grade: lower.grade.clone(),
+                    justification: "sales report slow payments to other suppliers".into(),
+                })
+                .await;
+            let superseded = result.as_ref().is_err_and(|status| {
+                status
+                    .get_details_error_info()
+                    .is_some_and(|info| info.reason == "RATING_SUPERSEDED")
+            });
+            if superseded && attempt < 5 {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+            break (rating, request_id, result);
+        };
+        let proposal = self
+            .failed("ProposeOverride", result)?
+            .rating_override
+            .ok_or_else(|| self.unexpected("ProposeOverride answered no override"))?;
+        let chain = proposal.approval_chain.clone().unwrap_or_default();
+        let waiting_for: Vec<String> = chain
+            .current_step_index
+            .and_then(|index| {
+                chain
+                    .steps
+                    .get(usize::try_from(index).unwrap_or(usize::MAX))
+            })
+            .map(|step| {
+                step.roles()
+                    .map(|role| role.as_str_name().trim_start_matches("ROLE_").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.line(&format!(
+            "{} proposes {} -> {} ({} notch): chain {}, waiting for {}",
+            self.cast.analyst.name,
+            rating.grade,
+            proposal.proposed_grade,
+            proposal.notches,
+            if chain.rule_id.is_empty() {
+                "one checker"
+            } else {
+                chain.rule_id.as_str()
+            },
+            waiting_for.join(" or ")
+        ))?;
+        let mut checker = RatingServiceClient::with_interceptor(
+            self.channel.clone(),
+            bearer(&self.cast.manager)?,
+        );
+        let result = checker
+            .decide_override(pb::DecideOverrideRequest {
+                request_id: format!("{request_id}-decided"),
+                override_id: proposal.override_id.clone(),
+                decision: pb::ApprovalDecision::Reject.into(),
+                comment: "no overdue with us; review at the next statement".into(),
+            })
+            .await;
+        let decided = self.failed("DecideOverride", result)?;
+        let grade = decided
+            .rating
+            .map(|rating| rating.grade)
+            .unwrap_or_default();
+        self.detail(&format!(
+            "rejected by {}: grade {grade} stays in force",
+            self.cast.manager.name
+        ))?;
+        Ok(())
+    }
+
     /// Proposes a policy change as the credit manager; the general manager (in a cast issued
     /// for the run; else the maker's token) rejects it. The policy in force does not change.
     pub(super) async fn review_the_policy(&mut self) -> Result<(), DemoError> {

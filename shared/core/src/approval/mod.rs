@@ -94,6 +94,8 @@ pub struct Figures {
     pub oldest_overdue_days: Option<i32>,
     /// Whether the amount exceeds the maximum limit of the customer's grade.
     pub exceeds_grade_max_limit: bool,
+    /// How many notches of its scale a grade moves, up or down (an override, a new grade).
+    pub grade_notches: Option<u32>,
 }
 
 /// When a rule applies: every condition it sets must hold; a rule without conditions always
@@ -118,6 +120,9 @@ pub struct Conditions {
     /// The amount exceeds the grade's maximum limit (`true`) or stays within it (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exceeds_grade_max_limit: Option<bool>,
+    /// The grade moves by more than this many notches, up or down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_notches_above: Option<u32>,
 }
 
 impl Conditions {
@@ -144,6 +149,9 @@ impl Conditions {
             && self
                 .exceeds_grade_max_limit
                 .is_none_or(|wanted| wanted == figures.exceeds_grade_max_limit)
+            && self
+                .grade_notches_above
+                .is_none_or(|bound| figures.grade_notches.is_some_and(|notches| notches > bound))
     }
 }
 
@@ -730,6 +738,19 @@ impl Chain {
                 Ok(Progress::Returned)
             }
         }
+    }
+
+    /// Applies `verdict` of `principal` to whichever step waits now: for a service whose
+    /// deciders name the request, not the step (a write-off, an override).
+    pub fn decide_current(
+        &mut self,
+        principal: &Principal,
+        verdict: Verdict,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Progress, StepRefused> {
+        let step = self.may_decide(principal)?;
+        self.decide(principal, step, verdict, note, now)
     }
 
     /// The maker's answer to a return: the returned step is current again.

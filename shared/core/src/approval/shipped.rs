@@ -15,7 +15,8 @@
 //! - Write-offs: a credit manager within authority; above 1,000,000 finance verifies, the
 //!   general manager approves and the board is informed.
 //! - Reviews after a grade change (upgrade or downgrade): a credit manager.
-//! - Overrides and terms changes: a credit manager. Policy changes (the credit policy, this
+//! - Overrides: a credit manager; a move of more than two notches, the general manager.
+//! - Terms changes: a credit manager. Policy changes (the credit policy, this
 //!   matrix, scorecards, dunning policies): the general manager or a credit manager, the board
 //!   informed.
 
@@ -154,6 +155,20 @@ pub fn shipped_matrix(currency: Currency) -> ApprovalMatrix {
             Conditions::default(),
             vec![step(
                 "the general manager approves the grade",
+                &[Role::GeneralManager],
+                false,
+            )],
+        ),
+        rule(
+            "rating-override-large",
+            DecisionKind::RatingOverride,
+            "an override moving the grade by more than two notches: the general manager",
+            Conditions {
+                grade_notches_above: Some(2),
+                ..Conditions::default()
+            },
+            vec![step(
+                "the general manager approves the override",
                 &[Role::GeneralManager],
                 false,
             )],

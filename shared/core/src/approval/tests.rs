@@ -84,6 +84,40 @@ fn beyond_the_grade_maximum_the_whole_chain_decides_whatever_the_amount() {
 }
 
 #[test]
+fn an_override_beyond_two_notches_either_way_is_the_general_managers() {
+    let matrix = matrix();
+    let rule_for = |notches: Option<u32>| {
+        let figures = Figures {
+            grade_notches: notches,
+            ..Figures::default()
+        };
+        matrix
+            .chain_rule(DecisionKind::RatingOverride, &figures)
+            .map(|rule| rule.rule_id.as_str())
+    };
+    assert_eq!(rule_for(Some(2)), Some("rating-override"));
+    assert_eq!(rule_for(Some(3)), Some("rating-override-large"));
+    // A move the caller could not count (another scale) is not "more than two".
+    assert_eq!(rule_for(None), Some("rating-override"));
+}
+
+#[test]
+fn the_waiting_step_is_decided_without_naming_it_and_still_by_a_new_person() {
+    let mut chain = limit_chain(8_000_000);
+    let finance = person("fin", &[Role::Finance], None);
+    assert_eq!(
+        chain.decide_current(&finance, Verdict::Approve, "sized", now()),
+        Ok(Progress::Advanced)
+    );
+    let finance_as_risk = person("fin", &[Role::Risk], None);
+    assert_eq!(
+        chain.decide_current(&finance_as_risk, Verdict::Approve, "", now()),
+        Err(StepRefused::SamePerson)
+    );
+    assert_eq!(chain.current_step(), Some(1));
+}
+
+#[test]
 fn a_chain_walks_finance_risk_and_the_general_manager_then_files_with_the_board() {
     let mut chain = limit_chain(8_000_000);
     let finance = person("fin", &[Role::Finance], None);

@@ -15,7 +15,7 @@ use credit_runtime::approval_wire::{
 };
 
 use super::{timestamp, to_timestamp};
-use crate::app::{ChosenChain, StepAction, Task, VersionView};
+use crate::app::{ChainChoice, ChosenChain, StepAction, Task, VersionView};
 
 /// A verdict on a step as DecideApprovalStep states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub fn decision_kind_filter(wire: i32) -> Result<Option<DecisionKind>, ServiceEr
 /// ChooseApprovalChain read: the kind, and the amount when given.
 pub fn parse_chain_choice(
     wire: &pb::ChooseApprovalChainRequest,
-) -> Result<(DecisionKind, Option<Money>), ServiceError> {
+) -> Result<ChainChoice, ServiceError> {
     let mut violations = Violations::new();
     let kind = decision_kind(wire.decision_kind);
     if kind.is_none() {
@@ -108,9 +108,18 @@ pub fn parse_chain_choice(
     if amount.is_some_and(|amount| amount.amount() < Decimal::ZERO) {
         violations.add("amount", "is not negative");
     }
+    let grade_notches = violations.check(
+        "grade_notches",
+        u32::try_from(wire.grade_notches).map_err(|_| "is not negative"),
+    );
     violations.finish()?;
-    kind.map(|kind| (kind, amount))
-        .ok_or_else(|| ServiceError::invalid("decision_kind", "is required"))
+    let kind = kind.ok_or_else(|| ServiceError::invalid("decision_kind", "is required"))?;
+    Ok(ChainChoice {
+        kind,
+        amount,
+        customer_id: wire.customer_id.trim().to_owned(),
+        grade_notches: grade_notches.filter(|notches| *notches > 0),
+    })
 }
 
 pub fn chosen_chain_to_proto(chosen: &ChosenChain) -> pb::ChooseApprovalChainResponse {
@@ -120,6 +129,7 @@ pub fn chosen_chain_to_proto(chosen: &ChosenChain) -> pb::ChooseApprovalChainRes
         description: chosen.rule.description.clone(),
         steps: step_rules_to_proto(&chosen.rule.steps),
         authority_amount: chosen.authority_amount.map(Into::into),
+        approval_required: !chosen.rule.steps.is_empty(),
     }
 }
 
@@ -204,6 +214,10 @@ pub fn matrix_to_proto(view: &VersionView<ApprovalMatrix>) -> pb::ApprovalMatrix
                     grades: rule.conditions.grades.clone(),
                     oldest_overdue_days_above: rule.conditions.oldest_overdue_days_above,
                     exceeds_grade_max_limit: rule.conditions.exceeds_grade_max_limit,
+                    grade_notches_above: rule
+                        .conditions
+                        .grade_notches_above
+                        .map(|notches| i32::try_from(notches).unwrap_or(i32::MAX)),
                 }),
                 steps: step_rules_to_proto(&rule.steps),
             })
@@ -305,6 +319,13 @@ pub fn parse_matrix_proposal(
             ),
             None => None,
         };
+        let grade_notches_above = match conditions.grade_notches_above {
+            Some(notches) => violations.check(
+                &field("conditions.grade_notches_above"),
+                u32::try_from(notches).map_err(|_| "is not negative"),
+            ),
+            None => None,
+        };
         let steps = step_rules_from_proto(&rule.steps, &field("steps"), &mut violations);
         if let Some(kind) = kind {
             rules.push(ChainRule {
@@ -322,6 +343,7 @@ pub fn parse_matrix_proposal(
                         .collect(),
                     oldest_overdue_days_above: conditions.oldest_overdue_days_above,
                     exceeds_grade_max_limit: conditions.exceeds_grade_max_limit,
+                    grade_notches_above,
                 },
                 steps,
             });

@@ -94,6 +94,7 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
             .collect(),
         etag: policy.etag(),
         auto_release_cleared_referrals: policy.auto_release_cleared_referrals,
+        grade_approval_required: policy.grade_approval_required,
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
             updated_at: Some(to_timestamp(change.changed_at)),
             updated_by: Some(pb::Actor::from(&change.changed_by)),
@@ -265,6 +266,9 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
             "auto_release_cleared_referrals" => edits.push(
                 PolicyEdit::AutoReleaseClearedReferrals(wire.auto_release_cleared_referrals),
             ),
+            "grade_approval_required" => edits.push(PolicyEdit::GradeApprovalRequired(
+                wire.grade_approval_required,
+            )),
             other => violations.add(
                 "update_mask",
                 format!(

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::domain::kinds::IndicatorFamily;
 use crate::domain::rating::{
-    ApprovalStatus, InputSnapshot, RatedCharacteristic, Rating, RatingOverride, RatingReason,
-    RatingTrigger, ReviewFailure, ReviewResult, ReviewRun,
+    ApprovalStatus, InputSnapshot, OverrideKind, RatedCharacteristic, Rating, RatingOverride,
+    RatingReason, RatingTrigger, ReviewFailure, ReviewResult, ReviewRun,
 };
 use crate::domain::scoring::{UncheckedInput, UncheckedValue};
 
@@ -117,6 +117,7 @@ impl From<&Rating> for pb::Rating {
             next_review_date: rating.next_review_date.map(to_date),
             current: rating.current,
             note: rating.note.clone(),
+            grade_approval_id: rating.grade_approval_id.clone(),
         }
     }
 }
@@ -145,6 +146,7 @@ impl From<&pb::Rating> for Rating {
             next_review_date: rating.next_review_date.as_ref().and_then(from_date),
             current: rating.current,
             note: rating.note.clone(),
+            grade_approval_id: rating.grade_approval_id.clone(),
         }
     }
 }
@@ -284,6 +286,13 @@ impl From<&RatingOverride> for pb::RatingOverride {
             decided_by: proposal.decided_by.as_ref().map(pb::Actor::from),
             decided_at: proposal.decided_at.map(timestamp),
             decision_comment: proposal.decision_comment.clone(),
+            approval_chain: proposal
+                .approval_chain
+                .as_deref()
+                .map(credit_runtime::approval_wire::chain_to_proto),
+            decision_kind: credit_runtime::approval_wire::decision_kind_to_proto(
+                proposal.kind.decision_kind(),
+            ),
         }
     }
 }
@@ -305,6 +314,13 @@ impl From<&pb::RatingOverride> for RatingOverride {
             decided_by: proposal.decided_by.as_ref().map(actor_from_proto),
             decided_at: proposal.decided_at.as_ref().and_then(from_timestamp),
             decision_comment: proposal.decision_comment.clone(),
+            kind: if proposal.decision_kind == pb::DecisionKind::RatingApproval as i32 {
+                OverrideKind::GradeApproval
+            } else {
+                OverrideKind::Override
+            },
+            // Kept in its own column; the contract's copy is output only.
+            approval_chain: None,
         }
     }
 }

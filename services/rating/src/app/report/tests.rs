@@ -342,6 +342,7 @@ fn full_report() -> RatingReport {
             decided_by: person("bob", Role::CreditManager),
             decided_at: Some(at(2026, 4, 1, 9, 30)),
             decision_comment: "Guarantee checked".to_owned(),
+            ..RatingOverride::default()
         }],
         generated_at: Some(at(2026, 4, 2, 10, 15)),
     }

@@ -1,0 +1,125 @@
+//! Rating's decisions walk the approval matrix (issue #22): an override of a grade (the
+//! RATING_OVERRIDE chain: a credit manager, the general manager beyond two notches in the
+//! shipped matrix) and, where the credit policy asks for it, a new grade before it takes
+//! effect (RATING_APPROVAL: the general manager, 报总经理审批). The limits service keeps the
+//! matrix and the policy, so it chooses the chain; rating keeps the chain with the override and
+//! walks it with each DecideOverride. Without a limits service an override keeps its one
+//! checker and a new grade takes effect at once.
+
+use chrono::{DateTime, Utc};
+use credit_core::approval::{Chain, DecisionKind, Progress, StepRefused, Verdict};
+use credit_core::{Actor, Principal, ServiceError};
+use credit_proto::v1 as pb;
+use credit_proto::v1::approval_service_client::ApprovalServiceClient;
+use credit_runtime::approval_wire::{ask_for_chain, decision_kind_to_proto};
+use credit_runtime::peers::PeerChannel;
+
+/// Where rating's chains come from: the limits service, when one is configured.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalChains {
+    limits: Option<ApprovalServiceClient<PeerChannel>>,
+}
+
+impl ApprovalChains {
+    pub fn new(limits: Option<PeerChannel>) -> Self {
+        Self {
+            limits: limits.map(ApprovalServiceClient::new),
+        }
+    }
+
+    /// Whether a limits service chooses chains (else overrides have one checker and new
+    /// grades take effect at once).
+    pub fn configured(&self) -> bool {
+        self.limits.is_some()
+    }
+
+    /// The chain an override by `maker` moving the grade of `customer_id` by `notches` walks;
+    /// `None` without a limits service.
+    pub async fn override_chain(
+        &self,
+        maker: &Actor,
+        customer_id: &str,
+        notches: i32,
+    ) -> Result<Option<Chain>, ServiceError> {
+        self.ask(
+            DecisionKind::RatingOverride,
+            maker,
+            customer_id,
+            notches,
+            "the override",
+        )
+        .await
+    }
+
+    /// The chain a new grade of `customer_id`, `notches` away from the grade in force, waits
+    /// on before it takes effect; `None` when it takes effect at once (the credit policy asks
+    /// for no approval, or no limits service).
+    pub async fn grade_approval_chain(
+        &self,
+        maker: &Actor,
+        customer_id: &str,
+        notches: i32,
+    ) -> Result<Option<Chain>, ServiceError> {
+        self.ask(
+            DecisionKind::RatingApproval,
+            maker,
+            customer_id,
+            notches,
+            "the new grade",
+        )
+        .await
+    }
+
+    async fn ask(
+        &self,
+        kind: DecisionKind,
+        maker: &Actor,
+        customer_id: &str,
+        notches: i32,
+        what: &str,
+    ) -> Result<Option<Chain>, ServiceError> {
+        let Some(limits) = &self.limits else {
+            return Ok(None);
+        };
+        let request = pb::ChooseApprovalChainRequest {
+            decision_kind: decision_kind_to_proto(kind),
+            amount: None,
+            customer_id: customer_id.to_owned(),
+            grade_notches: i32::try_from(notches.unsigned_abs()).unwrap_or(i32::MAX),
+        };
+        ask_for_chain(limits, request, maker.clone(), what).await
+    }
+}
+
+/// `principal`'s verdict on the step of `chain` that waits: the step's role, and a person
+/// other than the maker and the deciders of the other steps. Refusals keep the reasons
+/// overrides always had (SELF_APPROVAL, INSUFFICIENT_ROLE).
+pub fn walk(
+    chain: &Chain,
+    principal: &Principal,
+    approve: bool,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<(Chain, Progress), ServiceError> {
+    let mut chain = chain.clone();
+    let verdict = if approve {
+        Verdict::Approve
+    } else {
+        Verdict::Reject
+    };
+    let progress = chain
+        .decide_current(principal, verdict, note, now)
+        .map_err(|refused| match refused {
+            StepRefused::RoleRequired { .. } => ServiceError::PermissionDenied {
+                reason: "INSUFFICIENT_ROLE",
+                message: refused.to_string(),
+            },
+            StepRefused::NotPending { .. } => ServiceError::FailedPrecondition {
+                reason: "OVERRIDE_NOT_PENDING",
+                message: refused.to_string(),
+                metadata: Vec::new(),
+            },
+            other => ServiceError::from(other),
+        })?;
+    Ok((chain, progress))
+}
