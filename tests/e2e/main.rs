@@ -149,6 +149,7 @@ mod both {
         an_imported_scorecard_table_scores_as_computed_by_hand,
         the_same_snapshot_scores_the_same_every_time,
         the_enterprise_default_tells_a_strong_profile_from_a_weak_one,
+        a_model_change_can_be_rejected_or_go_stale_and_the_history_keeps_each,
     );
     on_both_backends!(ratings:
         a_customer_is_rated_as_computed_by_hand,

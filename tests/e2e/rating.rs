@@ -128,19 +128,60 @@ fn utilities_model(model_id: &str, scale: &pb::MasterScale) -> pb::ScorecardMode
     }
 }
 
+/// Proposes `model` with `rating` (an ADMIN's client) and has a credit manager, a second
+/// person, approve it, as every change of a model is made: the version published.
 async fn publish(
+    suite: &TestSuite,
     rating: &mut Rating,
     request_id: &str,
     model: pb::ScorecardModel,
 ) -> Result<pb::ScorecardModel, tonic::Status> {
-    let response = rating
+    let model_id = model.model_id.clone();
+    let proposal = rating
         .publish_model(pb::PublishModelRequest {
             request_id: request_id.into(),
             model: Some(model),
             validate_only: false,
         })
-        .await?;
-    Ok(response.into_inner().model.unwrap())
+        .await?
+        .into_inner()
+        .proposal
+        .unwrap();
+    let approved = approve_model(
+        suite,
+        &proposal.proposal_id,
+        &format!("{request_id}-approved"),
+    )
+    .await?;
+    get_model(
+        rating,
+        &model_id,
+        i32::try_from(approved.published_version).unwrap(),
+    )
+    .await
+}
+
+/// A credit manager's approval of a model proposal.
+pub(crate) async fn approve_model(
+    suite: &TestSuite,
+    proposal_id: &str,
+    request_id: &str,
+) -> Result<pb::ModelProposal, tonic::Status> {
+    let approver = suite
+        .issue_token("model-approver", &[Role::CreditManager])
+        .await;
+    Ok(suite
+        .rating(&approver)
+        .decide_model_proposal(pb::DecideModelProposalRequest {
+            request_id: request_id.into(),
+            proposal_id: proposal_id.into(),
+            verdict: pb::ApprovalVerdict::Approve.into(),
+            note: "checked against the validation report".into(),
+        })
+        .await?
+        .into_inner()
+        .proposal
+        .unwrap())
 }
 
 async fn get_model(
@@ -368,16 +409,85 @@ pub async fn publishing_adds_a_version_and_keeps_the_first(suite: &TestSuite) {
     assert_eq!(current_ratio.code, "CURRENT_RATIO");
     current_ratio.bins[3] = range_bin(Some("1.5"), Some("2.5"), "50");
     current_ratio.bins[4] = range_bin(Some("2.5"), None, "60");
-    let published = publish(&mut admin, "publish-enterprise-2", revised)
+    // A new version is a proposal (制度修订): it shows what it changes and rates nobody until a
+    // second person approves it.
+    let proposal = admin
+        .publish_model(pb::PublishModelRequest {
+            request_id: "publish-enterprise-2".into(),
+            model: Some(revised),
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposal
+        .unwrap();
+    assert_eq!(proposal.status(), pb::PolicyVersionStatus::Proposed);
+    assert_eq!(proposal.base_version, 1);
+    let changed: Vec<&str> = proposal
+        .changes
+        .iter()
+        .map(|change| change.path.as_str())
+        .collect();
+    assert!(
+        changed.contains(&"characteristics[7].bins[4].condition.range.lower_bound")
+            && changed.contains(&"change_note"),
+        "{changed:?}"
+    );
+    let chain = proposal.approval_chain.as_ref().unwrap();
+    assert_eq!(chain.rule_id, "policy-change");
+    assert_eq!(versions(&mut analyst, ENTERPRISE_DEFAULT).await, [1]);
+    let waiting = analyst
+        .list_model_proposals(pb::ListModelProposalsRequest {
+            status: pb::PolicyVersionStatus::Proposed.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposals;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].proposal_id, proposal.proposal_id);
+    // The proposer never approves it, under any token; an analyst may not decide at all.
+    let own = suite
+        .rating(
+            &suite
+                .issue_token("admin", &[Role::Admin, Role::GeneralManager])
+                .await,
+        )
+        .decide_model_proposal(pb::DecideModelProposalRequest {
+            request_id: "own".into(),
+            proposal_id: proposal.proposal_id.clone(),
+            verdict: pb::ApprovalVerdict::Approve.into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&own), "SELF_APPROVAL");
+    let by_analyst = analyst
+        .decide_model_proposal(pb::DecideModelProposalRequest {
+            request_id: "ana".into(),
+            proposal_id: proposal.proposal_id.clone(),
+            verdict: pb::ApprovalVerdict::Approve.into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(by_analyst.code(), Code::PermissionDenied);
+    let approved = approve_model(suite, &proposal.proposal_id, "approve-enterprise-2")
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), pb::PolicyVersionStatus::Published);
+    assert_eq!(approved.published_version, 2);
+    let published = get_model(&mut analyst, ENTERPRISE_DEFAULT, 2)
         .await
         .unwrap();
     assert_eq!(published.model_id, ENTERPRISE_DEFAULT);
-    assert_eq!(published.version, 2);
     assert_eq!(published.change_note, "Stricter on liquidity");
-    assert_eq!(published.published_by.as_ref().unwrap().principal, "admin");
+    // Published by the person whose approval published it.
     assert_eq!(
-        published.published_by.as_ref().unwrap().roles,
-        [pb::Role::Admin as i32]
+        published.published_by.as_ref().unwrap().principal,
+        "model-approver"
     );
 
     let second = get_model(&mut analyst, ENTERPRISE_DEFAULT, 2)
@@ -443,6 +553,7 @@ pub async fn a_retry_replays_and_other_content_under_its_key_is_refused(suite: &
     let mut admin = suite.rating(&suite.admin_token);
     let scale = agency_8(&mut admin).await;
     let first = publish(
+        suite,
         &mut admin,
         "publish-utilities",
         utilities_model("utilities", &scale),
@@ -451,6 +562,7 @@ pub async fn a_retry_replays_and_other_content_under_its_key_is_refused(suite: &
     .unwrap();
     assert_eq!(first.version, 1);
     let retried = publish(
+        suite,
         &mut admin,
         "publish-utilities",
         utilities_model("utilities", &scale),
@@ -461,7 +573,7 @@ pub async fn a_retry_replays_and_other_content_under_its_key_is_refused(suite: &
 
     let mut changed = utilities_model("utilities", &scale);
     changed.change_note = "Something else".into();
-    let reused = publish(&mut admin, "publish-utilities", changed.clone())
+    let reused = publish(suite, &mut admin, "publish-utilities", changed.clone())
         .await
         .unwrap_err();
     assert_eq!(reused.code(), Code::AlreadyExists);
@@ -469,7 +581,7 @@ pub async fn a_retry_replays_and_other_content_under_its_key_is_refused(suite: &
     assert_eq!(versions(&mut admin, "utilities").await, [1]);
 
     // Under a key of its own the change is a new version.
-    let second = publish(&mut admin, "publish-utilities-2", changed)
+    let second = publish(suite, &mut admin, "publish-utilities-2", changed)
         .await
         .unwrap();
     assert_eq!(second.version, 2);
@@ -484,7 +596,9 @@ pub async fn invalid_models_are_refused_at_the_exact_field_and_nothing_is_writte
 
     let mut gap = utilities_model("utilities", &scale);
     gap.characteristics[0].bins[2] = range_bin(Some("1.6"), None, "300");
-    let refused = publish(&mut admin, "invalid-1", gap).await.unwrap_err();
+    let refused = publish(suite, &mut admin, "invalid-1", gap)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(
         violations(&refused),
@@ -496,7 +610,9 @@ pub async fn invalid_models_are_refused_at_the_exact_field_and_nothing_is_writte
 
     let mut overlap = utilities_model("utilities", &scale);
     overlap.characteristics[0].bins[2] = range_bin(Some("1.2"), None, "300");
-    let refused = publish(&mut admin, "invalid-2", overlap).await.unwrap_err();
+    let refused = publish(suite, &mut admin, "invalid-2", overlap)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(
         violations(&refused),
@@ -510,7 +626,9 @@ pub async fn invalid_models_are_refused_at_the_exact_field_and_nothing_is_writte
     let mut low = utilities_model("utilities", &scale);
     low.base_points = "0".into();
     low.characteristics[0].bins[2].points = "200".into();
-    let refused = publish(&mut admin, "invalid-3", low).await.unwrap_err();
+    let refused = publish(suite, &mut admin, "invalid-3", low)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     let found = violations(&refused);
     let fields: Vec<&str> = found.iter().map(|(field, _)| field.as_str()).collect();
@@ -532,7 +650,7 @@ pub async fn invalid_models_are_refused_at_the_exact_field_and_nothing_is_writte
     // A missing key and a bad model are reported together.
     let mut unnamed = utilities_model("", &scale);
     unnamed.customer_kind = 0;
-    let refused = publish(&mut admin, "", unnamed).await.unwrap_err();
+    let refused = publish(suite, &mut admin, "", unnamed).await.unwrap_err();
     let fields: Vec<String> = violations(&refused)
         .into_iter()
         .map(|(field, _)| field)
@@ -570,6 +688,7 @@ pub async fn an_applicability_conflict_is_a_failed_precondition(suite: &TestSuit
     let mut admin = suite.rating(&suite.admin_token);
     let scale = agency_8(&mut admin).await;
     publish(
+        suite,
         &mut admin,
         "utilities-1",
         utilities_model("utilities", &scale),
@@ -578,6 +697,7 @@ pub async fn an_applicability_conflict_is_a_failed_precondition(suite: &TestSuit
     .unwrap();
 
     let conflict = publish(
+        suite,
         &mut admin,
         "rival-1",
         utilities_model("utilities-rival", &scale),
@@ -592,7 +712,7 @@ pub async fn an_applicability_conflict_is_a_failed_precondition(suite: &TestSuit
     // A second default for enterprises would make the choice ambiguous too.
     let mut default_rival = utilities_model("enterprise-rival", &scale);
     default_rival.industry_codes.clear();
-    let conflict = publish(&mut admin, "rival-2", default_rival)
+    let conflict = publish(suite, &mut admin, "rival-2", default_rival)
         .await
         .unwrap_err();
     assert_eq!(conflict.code(), Code::FailedPrecondition);
@@ -614,7 +734,7 @@ pub async fn an_applicability_conflict_is_a_failed_precondition(suite: &TestSuit
     let mut wider = utilities_model("utilities", &scale);
     wider.industry_codes.push("D36".into());
     assert_eq!(
-        publish(&mut admin, "utilities-2", wider)
+        publish(suite, &mut admin, "utilities-2", wider)
             .await
             .unwrap()
             .version,
@@ -623,7 +743,7 @@ pub async fn an_applicability_conflict_is_a_failed_precondition(suite: &TestSuit
     let mut for_individuals = utilities_model("individual-utilities", &scale);
     for_individuals.customer_kind = pb::CustomerKind::Individual.into();
     assert_eq!(
-        publish(&mut admin, "individual-utilities-1", for_individuals)
+        publish(suite, &mut admin, "individual-utilities-1", for_individuals)
             .await
             .unwrap()
             .version,
@@ -643,9 +763,14 @@ pub async fn only_an_admin_publishes_models(suite: &TestSuite) {
     let mut collector = suite.rating(&suite.issue_token("col", &[Role::Collector]).await);
 
     for client in [&mut analyst, &mut manager] {
-        let denied = publish(client, "not-mine", utilities_model("utilities", &scale))
-            .await
-            .unwrap_err();
+        let denied = publish(
+            suite,
+            client,
+            "not-mine",
+            utilities_model("utilities", &scale),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);
         let denied = client
             .import_scorecard_table(scorecard_table_request("not-mine-either"))
@@ -773,7 +898,21 @@ pub async fn an_imported_scorecard_table_scores_as_computed_by_hand(suite: &Test
         imported.warnings,
         ["'max_days_overdue' has no missing row: a missing value gets its lowest points, 0"]
     );
-    let model = imported.model.unwrap();
+    assert_eq!(
+        imported.model.unwrap().version,
+        0,
+        "a proposal until approved"
+    );
+    assert_eq!(
+        versions(&mut analyst, "trade-scorecard").await,
+        Vec::<i32>::new()
+    );
+    let proposal = imported.proposal.unwrap();
+    assert!(proposal.changes.is_empty(), "a new model changes nothing");
+    approve_model(suite, &proposal.proposal_id, "approve-trade-1")
+        .await
+        .unwrap();
+    let model = get_model(&mut analyst, "trade-scorecard", 1).await.unwrap();
     assert_eq!(
         (model.model_id.as_str(), model.version),
         ("trade-scorecard", 1)
@@ -803,7 +942,7 @@ pub async fn an_imported_scorecard_table_scores_as_computed_by_hand(suite: &Test
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(replayed.model.unwrap(), model);
+    assert_eq!(replayed.proposal.unwrap().proposal_id, proposal.proposal_id);
     assert_eq!(replayed.warnings, imported.warnings);
     assert_eq!(versions(&mut analyst, "trade-scorecard").await, [1]);
 
@@ -1059,6 +1198,199 @@ pub async fn the_enterprise_default_tells_a_strong_profile_from_a_weak_one(suite
             "MAX_DAYS_OVERDUE_12M",
             "CURRENT_RATIO",
             "DEBT_TO_ASSETS"
+        ]
+    );
+}
+
+async fn propose_model(
+    rating: &mut Rating,
+    request_id: &str,
+    model: pb::ScorecardModel,
+) -> pb::ModelProposal {
+    rating
+        .publish_model(pb::PublishModelRequest {
+            request_id: request_id.into(),
+            model: Some(model),
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposal
+        .unwrap()
+}
+
+async fn decide_model(
+    rating: &mut Rating,
+    request_id: &str,
+    proposal_id: &str,
+    verdict: pb::ApprovalVerdict,
+    note: &str,
+) -> Result<pb::ModelProposal, tonic::Status> {
+    Ok(rating
+        .decide_model_proposal(pb::DecideModelProposalRequest {
+            request_id: request_id.into(),
+            proposal_id: proposal_id.into(),
+            verdict: verdict.into(),
+            note: note.into(),
+        })
+        .await?
+        .into_inner()
+        .proposal
+        .unwrap())
+}
+
+pub async fn a_model_change_can_be_rejected_or_go_stale_and_the_history_keeps_each(
+    suite: &TestSuite,
+) {
+    let mut admin = suite.rating(&suite.admin_token);
+    let mut gm = suite.rating(&suite.issue_token("gus", &[Role::GeneralManager]).await);
+    let scale = agency_8(&mut admin).await;
+    let first = publish(
+        suite,
+        &mut admin,
+        "utilities-1",
+        utilities_model("utilities", &scale),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.version, 1);
+
+    // Two changes proposed over version 1: the general manager rejects one (a note is
+    // required), approves the other; the rejected one is never published.
+    let mut lower = utilities_model("utilities", &scale);
+    lower.base_points = "280".into();
+    lower.change_note = "Lower base points".into();
+    let mut higher = utilities_model("utilities", &scale);
+    higher.base_points = "320".into();
+    higher.change_note = "Higher base points".into();
+    let lower = propose_model(&mut admin, "utilities-lower", lower).await;
+    let higher = propose_model(&mut admin, "utilities-higher", higher).await;
+    assert_eq!(
+        lower
+            .changes
+            .iter()
+            .map(|change| (
+                change.path.as_str(),
+                change.before.as_str(),
+                change.after.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("base_points", "\"300\"", "\"280\""),
+            ("change_note", "\"First version\"", "\"Lower base points\""),
+        ]
+    );
+    let no_note = decide_model(
+        &mut gm,
+        "no-note",
+        &lower.proposal_id,
+        pb::ApprovalVerdict::Reject,
+        " ",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(no_note.code(), Code::InvalidArgument);
+    let rejected = decide_model(
+        &mut gm,
+        "reject-lower",
+        &lower.proposal_id,
+        pb::ApprovalVerdict::Reject,
+        "the validation report does not support it",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rejected.status(), pb::PolicyVersionStatus::Rejected);
+    assert_eq!(rejected.published_version, 0);
+    let again = decide_model(
+        &mut gm,
+        "approve-lower",
+        &lower.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_eq!(versions(&mut admin, "utilities").await, [1]);
+
+    let approved = decide_model(
+        &mut gm,
+        "approve-higher",
+        &higher.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved.published_version, 2);
+    assert_eq!(
+        get_model(&mut admin, "utilities", 0)
+            .await
+            .unwrap()
+            .base_points,
+        "320"
+    );
+
+    // Two more changes proposed over version 2: once one is published, the other is stale.
+    let mut two_reasons = utilities_model("utilities", &scale);
+    two_reasons.max_reasons = 2;
+    let two_reasons = propose_model(&mut admin, "utilities-two-reasons", two_reasons).await;
+    let mut one_reason = utilities_model("utilities", &scale);
+    one_reason.max_reasons = 1;
+    let one_reason = propose_model(&mut admin, "utilities-one-reason", one_reason).await;
+    assert_eq!((two_reasons.base_version, one_reason.base_version), (2, 2));
+    decide_model(
+        &mut gm,
+        "approve-two-reasons",
+        &two_reasons.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap();
+    let refused = decide_model(
+        &mut gm,
+        "approve-one-reason",
+        &one_reason.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "PROPOSAL_STALE");
+    assert_eq!(versions(&mut admin, "utilities").await, [3, 2, 1]);
+
+    // The history: every proposal with its outcome, newest first.
+    let history = admin
+        .list_model_proposals(pb::ListModelProposalsRequest {
+            model_id: "utilities".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposals;
+    let outcomes: Vec<(&str, pb::PolicyVersionStatus, u32)> = history
+        .iter()
+        .map(|proposal| {
+            (
+                proposal.model.as_ref().unwrap().change_note.as_str(),
+                proposal.status(),
+                proposal.published_version,
+            )
+        })
+        .collect();
+    use pb::PolicyVersionStatus::{Proposed, Published, Rejected};
+    assert_eq!(
+        outcomes,
+        [
+            ("First version", Proposed, 0),
+            ("First version", Published, 3),
+            ("Higher base points", Published, 2),
+            ("Lower base points", Rejected, 0),
+            ("First version", Published, 1),
         ]
     );
 }

@@ -150,12 +150,18 @@ pub(crate) async fn publish_model(suite: &TestSuite) {
         change_note: "for the end-to-end tests".into(),
         ..Default::default()
     };
-    rating
+    let proposal = rating
         .publish_model(pb::PublishModelRequest {
             request_id: "e2e-rated-model".into(),
             model: Some(model),
             validate_only: false,
         })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposal
+        .unwrap();
+    crate::rating::approve_model(suite, &proposal.proposal_id, "e2e-rated-model-approved")
         .await
         .unwrap();
 }

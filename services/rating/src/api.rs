@@ -11,6 +11,7 @@ mod ratings;
 
 use std::sync::Arc;
 
+use credit_core::governance::VersionStatus;
 use credit_core::{Actor, FieldViolation, Principal, ServiceError, both};
 use credit_proto::time::timestamp;
 use credit_proto::v1 as pb;
@@ -24,10 +25,13 @@ use crate::app::rater::Rater;
 use crate::domain::scoring::{self, RatingInputs};
 use crate::domain::table::{TableImport, import_table};
 use crate::domain::{CustomerKind, ModelId, ScorecardModel};
-use crate::store::{ModelCursor, ModelFilter, ModelStore, PublishedModel};
+use crate::store::{
+    ModelCursor, ModelFilter, ModelProposal, ModelStore, ProposalFilter, PublishedModel,
+};
 
 const PUBLISH_MODEL: &str = "PublishModel";
 const IMPORT_SCORECARD_TABLE: &str = "ImportScorecardTable";
+const DECIDE_MODEL_PROPOSAL: &str = "DecideModelProposal";
 
 /// The gRPC handlers of `RatingService`.
 #[derive(Debug, Clone)]
@@ -47,17 +51,31 @@ impl RatingApi {
         RatingServiceServer::new(self)
     }
 
-    /// Publishes a checked model (see [`models::publish`]) and answers it as published.
-    async fn publish(
+    /// Files a checked model as a proposal (see [`models::propose`]): the model as it will be
+    /// published, and the proposal (none with `validate_only`).
+    async fn propose(
         &self,
         model: ScorecardModel,
-        publisher: Actor,
+        proposer: Actor,
         key: &IdempotencyKey,
         validate_only: bool,
-    ) -> Result<pb::ScorecardModel, ServiceError> {
-        match models::publish(self.store.as_ref(), model, publisher, key, validate_only).await? {
-            Publishing::Validated(model) => Ok(pb::ScorecardModel::from(&model)),
-            Publishing::Published(published) => Ok(model_to_proto(&published)),
+    ) -> Result<(pb::ScorecardModel, Option<pb::ModelProposal>), ServiceError> {
+        let chains = self.rater.chains();
+        match models::propose(
+            self.store.as_ref(),
+            chains,
+            model,
+            proposer,
+            key,
+            validate_only,
+        )
+        .await?
+        {
+            Publishing::Validated(model) => Ok((pb::ScorecardModel::from(model.as_ref()), None)),
+            Publishing::Proposed(proposal) => Ok((
+                pb::ScorecardModel::from(&proposal.model),
+                Some(proposal_to_proto(&proposal)),
+            )),
         }
     }
 
@@ -180,11 +198,12 @@ impl RatingService for RatingApi {
             None => Err(ServiceError::invalid("model", "is required")),
         };
         let (key, model) = both(key, model)?;
-        let published = self
-            .publish(model, publisher, &key, request.validate_only)
+        let (model, proposal) = self
+            .propose(model, publisher, &key, request.validate_only)
             .await?;
         Ok(Response::new(pb::PublishModelResponse {
-            model: Some(published),
+            model: Some(model),
+            proposal,
         }))
     }
 
@@ -222,6 +241,75 @@ impl RatingService for RatingApi {
         }))
     }
 
+    async fn decide_model_proposal(
+        &self,
+        request: Request<pb::DecideModelProposalRequest>,
+    ) -> Answer<pb::DecideModelProposalResponse> {
+        let caller = principal(&request)?.clone();
+        let request = request.into_inner();
+        let key = idempotency_key(
+            &caller,
+            &request.request_id,
+            DECIDE_MODEL_PROPOSAL,
+            &request,
+        );
+        let verdict = match pb::ApprovalVerdict::try_from(request.verdict) {
+            Ok(pb::ApprovalVerdict::Approve) => Ok(true),
+            Ok(pb::ApprovalVerdict::Reject) if request.note.trim().is_empty() => Err(
+                ServiceError::invalid("note", "is required to reject: say why"),
+            ),
+            Ok(pb::ApprovalVerdict::Reject) => Ok(false),
+            _ => Err(ServiceError::invalid("verdict", "is APPROVE or REJECT")),
+        };
+        let proposal_id = if request.proposal_id.trim().is_empty() {
+            Err(ServiceError::invalid("proposal_id", "is required"))
+        } else {
+            Ok(request.proposal_id.trim())
+        };
+        let (key, (approve, proposal_id)) = both(key, both(verdict, proposal_id))?;
+        let decided = models::decide_proposal(
+            self.store.as_ref(),
+            &caller,
+            &key,
+            proposal_id,
+            approve,
+            request.note.trim(),
+        )
+        .await?;
+        Ok(Response::new(pb::DecideModelProposalResponse {
+            proposal: Some(proposal_to_proto(&decided)),
+        }))
+    }
+
+    async fn list_model_proposals(
+        &self,
+        request: Request<pb::ListModelProposalsRequest>,
+    ) -> Answer<pb::ListModelProposalsResponse> {
+        let request = request.into_inner();
+        let status = match pb::PolicyVersionStatus::try_from(request.status) {
+            Ok(pb::PolicyVersionStatus::Unspecified) => Ok(None),
+            Ok(pb::PolicyVersionStatus::Proposed) => Ok(Some(VersionStatus::Proposed)),
+            Ok(pb::PolicyVersionStatus::Published) => Ok(Some(VersionStatus::Published)),
+            Ok(pb::PolicyVersionStatus::Rejected) => Ok(Some(VersionStatus::Rejected)),
+            Err(_) => Err(ServiceError::invalid("status", "is a PolicyVersionStatus")),
+        };
+        let (status, page) = both(status, Page::parse(request.page_size, &request.page_token))?;
+        let filter = ProposalFilter {
+            status,
+            model_id: request.model_id.trim().to_owned(),
+        };
+        let mut proposals = self
+            .store
+            .model_proposals(&filter, page.after.as_deref(), page.fetch_limit())
+            .await
+            .map_err(ServiceError::from)?;
+        let next_page_token = page.finish(&mut proposals, |proposal| &proposal.proposal_id);
+        Ok(Response::new(pb::ListModelProposalsResponse {
+            proposals: proposals.iter().map(proposal_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
     async fn get_model(
         &self,
         request: Request<pb::GetModelRequest>,
@@ -252,12 +340,13 @@ impl RatingService for RatingApi {
             key,
             import_table(&convert::model::unchecked_table(&request)).map_err(ServiceError::from),
         )?;
-        let published = self
-            .publish(model, publisher, &key, request.validate_only)
+        let (model, proposal) = self
+            .propose(model, publisher, &key, request.validate_only)
             .await?;
         Ok(Response::new(pb::ImportScorecardTableResponse {
-            model: Some(published),
+            model: Some(model),
             warnings,
+            proposal,
         }))
     }
 
@@ -440,6 +529,37 @@ pub(crate) fn parse_version(version: i32) -> Result<Option<u32>, &'static str> {
         Ok(0) => Ok(None),
         Ok(version) => Ok(Some(version)),
         Err(_) => Err("must not be negative; 0 means the latest version"),
+    }
+}
+
+fn proposal_to_proto(proposal: &ModelProposal) -> pb::ModelProposal {
+    pb::ModelProposal {
+        proposal_id: proposal.proposal_id.clone(),
+        model: Some(pb::ScorecardModel {
+            version: i32::try_from(proposal.published_version.unwrap_or(0)).unwrap_or(i32::MAX),
+            ..pb::ScorecardModel::from(&proposal.model)
+        }),
+        base_version: proposal.base_version,
+        changes: proposal
+            .changes
+            .iter()
+            .map(|change| pb::PolicyChange {
+                path: change.path.clone(),
+                before: change.before.clone(),
+                after: change.after.clone(),
+            })
+            .collect(),
+        status: match proposal.status() {
+            VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
+            VersionStatus::Published => pb::PolicyVersionStatus::Published,
+            VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
+        }
+        .into(),
+        approval_chain: Some(credit_runtime::approval_wire::chain_to_proto(
+            &proposal.chain,
+        )),
+        proposed_at: Some(timestamp(proposal.proposed_at)),
+        published_version: proposal.published_version.unwrap_or(0),
     }
 }
 

@@ -80,10 +80,10 @@ const READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Collector];
 const RATERS: &[Role] = &[Role::Analyst, Role::CreditManager];
 /// Scheduled work belongs to managers.
 const MANAGERS: &[Role] = &[Role::CreditManager];
-/// The checkers of overrides and new grades: the roles of the shipped chains (a company's
-/// matrix may name others; ADMIN may call every RPC).
+/// The checkers of overrides, new grades and model proposals: the roles of the shipped chains
+/// (a company's matrix may name others; ADMIN may call every RPC).
 const CHECKERS: &[Role] = &[Role::CreditManager, Role::GeneralManager];
-/// Who follows overrides and grade approvals.
+/// Who follows overrides, grade approvals and model proposals.
 const OVERRIDE_READERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::GeneralManager];
 /// Models are governed centrally: only ADMIN publishes them.
 const ADMIN_ONLY: &[Role] = &[];
@@ -95,6 +95,8 @@ pub fn access_policy() -> AccessPolicy {
         &[
             ("PublishModel", ADMIN_ONLY),
             ("ImportScorecardTable", ADMIN_ONLY),
+            ("DecideModelProposal", CHECKERS),
+            ("ListModelProposals", OVERRIDE_READERS),
             ("ListModels", RATERS),
             ("GetModel", RATERS),
             ("RateCustomer", RATERS),

@@ -88,9 +88,12 @@ impl ModelCursor {
 pub type Admission<'a> = &'a (dyn Fn(&[ScorecardModel]) -> Result<(), ServiceError> + Send + Sync);
 
 #[async_trait]
-pub trait ModelStore: Send + Sync + std::fmt::Debug {
+pub trait ModelStore: ModelProposalStore + Send + Sync + std::fmt::Debug {
     /// Publishes `model` as the next version of its id (1 for a new id), once per key: a
-    /// replay returns the version the key published. `admit` sees the latest version of every
+    /// replay returns the version the key published. The RPCs never publish directly: a new
+    /// version is published by the approval of its proposal
+    /// ([`ModelProposalStore::decide_model_proposal`]), which makes the same write; this form
+    /// serves operators' tooling and the store's own tests. `admit` sees the latest version of every
     /// published model and may refuse (`StoreError::Refused`, nothing written). Publications
     /// are queued one after another, so two conflicting models can never both be admitted.
     async fn publish(
@@ -165,11 +168,7 @@ impl ModelRow {
         let place = format!("model {} version {}", self.model_id, self.version);
         let version = u32::try_from(self.version)
             .map_err(|_| StoreError::Corrupt(format!("{place}: version out of range")))?;
-        let wire = pb::ScorecardModel::try_from(self.document.0)
-            .map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))?;
-        let model = ScorecardModel::parse(&unchecked_model(&wire), &ProtoPaths::new(""))
-            .map_err(|error| StoreError::Corrupt(format!("{place}: {}", describe(&error))))?
-            .with_version(version);
+        let model = model_from_document(self.document.0, &place)?.with_version(version);
         if model.model_id().as_str() != self.model_id {
             return Err(StoreError::Corrupt(format!(
                 "{place}: the document is of model {}",
@@ -182,6 +181,26 @@ impl ModelRow {
             published_by: self.published_by.0,
         })
     }
+}
+
+/// A stored model document, checked like a published model (`place` names it in errors).
+fn model_from_document(document: ModelDocument, place: &str) -> StoreResult<ScorecardModel> {
+    let wire = pb::ScorecardModel::try_from(document)
+        .map_err(|error| StoreError::Corrupt(format!("{place}: {error}")))?;
+    ScorecardModel::parse(&unchecked_model(&wire), &ProtoPaths::new(""))
+        .map_err(|error| StoreError::Corrupt(format!("{place}: {}", describe(&error))))
+}
+
+/// What `after` changes against `before`, field by field, as their stored documents read (the
+/// figures the checks derive, like the score range, left out): what a proposal's deciders read.
+pub fn model_changes(
+    before: &ScorecardModel,
+    after: &ScorecardModel,
+) -> Vec<credit_core::governance::Change> {
+    credit_core::governance::diff(
+        &ModelDocument::from(&pb::ScorecardModel::from(before)),
+        &ModelDocument::from(&pb::ScorecardModel::from(after)),
+    )
 }
 
 /// A refused model with every violation, for the log (never for a client: it may be a stored
@@ -225,6 +244,49 @@ fn parse_resource_id(resource_id: &str) -> StoreResult<(String, i64)> {
         .ok_or_else(|| StoreError::Corrupt(format!("publication key {resource_id}")))
 }
 
+/// Publishes `$model` as the next version of its id inside `$tx` (which holds the publication
+/// lock), once `$admit` accepted it against the latest version of every published model;
+/// evaluates to the version. Shared by PublishModel's direct path and a proposal's approval.
+macro_rules! publish_next_version {
+    ($tx:expr, $sql:ident, $model:expr, $document:expr, $published_at:expr, $published_by:expr, $admit:expr) => {
+        async {
+            let model: &ScorecardModel = $model;
+            let latest = sqlx::query_as::<_, ModelRow>(&$sql(LATEST_MODELS))
+                .fetch_all(&mut *$tx)
+                .await?;
+            let published: Vec<ScorecardModel> = into_published_models(latest)?
+                .into_iter()
+                .map(|published| published.model)
+                .collect();
+            ($admit)(&published).map_err(StoreError::refused)?;
+            let version: i64 = sqlx::query_scalar(&$sql(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM scorecard_models WHERE model_id = $1",
+            ))
+            .bind(model.model_id().as_str())
+            .fetch_one(&mut *$tx)
+            .await?;
+            sqlx::query(&$sql(
+                "INSERT INTO scorecard_models (model_id, version, customer_kind, document, published_at, published_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            ))
+            .bind(model.model_id().as_str())
+            .bind(version)
+            .bind(kind_name(model.customer_kind()))
+            .bind($document)
+            .bind($published_at)
+            .bind($published_by)
+            .execute(&mut *$tx)
+            .await?;
+            Ok::<i64, StoreError>(version)
+        }
+        .await
+    };
+}
+
+mod proposals;
+
+pub use proposals::{ModelProposal, ModelProposalStore, ProposalDecider, ProposalFilter};
+
 #[async_trait]
 impl ModelStore for SqlModelStore {
     async fn publish(
@@ -259,34 +321,17 @@ impl ModelStore for SqlModelStore {
                     .await?;
                     return Ok(Outcome::Replayed(row.into_published()?));
                 }
-                let latest = sqlx::query_as::<_, ModelRow>(&sql(LATEST_MODELS))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let published: Vec<ScorecardModel> = into_published_models(latest)?
-                    .into_iter()
-                    .map(|published| published.model)
-                    .collect();
-                admit(&published).map_err(StoreError::refused)?;
-                let version: i64 = sqlx::query_scalar(&sql(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM scorecard_models WHERE model_id = $1",
-                ))
-                .bind(model_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                let version = publish_next_version!(
+                    tx,
+                    sql,
+                    model,
+                    &document,
+                    published_at,
+                    &published_by,
+                    admit
+                )?;
                 let version_number = u32::try_from(version)
                     .map_err(|_| StoreError::Corrupt(format!("model {model_id}: version {version}")))?;
-                sqlx::query(&sql(
-                    "INSERT INTO scorecard_models (model_id, version, customer_kind, document, published_at, published_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                ))
-                .bind(model_id)
-                .bind(version)
-                .bind(kind_name(model.customer_kind()))
-                .bind(&document)
-                .bind(published_at)
-                .bind(published_by)
-                .execute(&mut *tx)
-                .await?;
                 insert_idempotency_key!(
                     tx,
                     sql,

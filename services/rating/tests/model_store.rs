@@ -9,14 +9,19 @@
     reason = "tests"
 )]
 
+use std::collections::BTreeSet;
+
 use chrono::Utc;
-use credit_core::{Actor, ServiceError};
+use credit_core::approval::{Chain, ChainRule, Conditions, DecisionKind, StepRule, Verdict};
+use credit_core::governance::VersionStatus;
+use credit_core::{Actor, Principal, Role, ServiceError};
 use credit_proto::v1 as pb;
 use credit_rating::domain::defaults::{ENTERPRISE_DEFAULT, INDIVIDUAL_DEFAULT, enterprise_default};
 use credit_rating::domain::{ModelId, ScorecardModel, selection};
 use credit_rating::seed::{SYSTEM_PRINCIPAL, publish_shipped_models};
 use credit_rating::store::{
-    ModelCursor, ModelFilter, ModelStore, Outcome, Publication, SqlModelStore, StoreError,
+    ModelCursor, ModelFilter, ModelProposal, ModelProposalStore, ModelStore, Outcome,
+    ProposalFilter, Publication, SqlModelStore, StoreError,
 };
 use credit_runtime::Database;
 use credit_runtime::config::Backend;
@@ -326,6 +331,116 @@ async fn lists_filter_and_page(backend: &Backend) {
     database.close().await;
 }
 
+/// A proposal is filed once per key; approving the last step of its chain publishes the next
+/// version in the same write; two conflicting proposals approved at once by two replicas
+/// publish one model, and the other approval leaves its proposal waiting.
+async fn approving_a_proposal_publishes_it_once(backend: &Backend) {
+    let (first_database, first) = open(backend).await;
+    let (second_database, second) = open(backend).await;
+    let maker = publication().published_by;
+    let one_step = ChainRule {
+        rule_id: "policy-change".into(),
+        kind: DecisionKind::PolicyChange,
+        description: String::new(),
+        conditions: Conditions::default(),
+        steps: vec![StepRule {
+            name: "a second person approves".into(),
+            roles: BTreeSet::from([Role::CreditManager]),
+            needs_authority: false,
+            inform_only: false,
+            escalate_after_seconds: None,
+            escalate_to: BTreeSet::new(),
+        }],
+    };
+    let proposal = |id: &str, model: ScorecardModel| ModelProposal {
+        proposal_id: id.into(),
+        model,
+        base_version: 0,
+        changes: Vec::new(),
+        chain: Chain::start(&one_step, 0, maker.clone(), None),
+        proposed_at: Utc::now(),
+        published_version: None,
+    };
+    let alpha = proposal("mpr_alpha", model("alpha", &[]));
+    let filed = first
+        .propose_model(&alpha, &key("p-alpha", "a"))
+        .await
+        .unwrap();
+    assert!(matches!(filed, Outcome::New(_)));
+    let replay = second
+        .propose_model(&alpha, &key("p-alpha", "a"))
+        .await
+        .unwrap();
+    assert!(matches!(replay, Outcome::Replayed(ref again) if again.proposal_id == "mpr_alpha"));
+    assert!(
+        versions(&first, "alpha").await.is_empty(),
+        "filed, not published"
+    );
+    let beta = proposal("mpr_beta", model("beta", &[]));
+    second
+        .propose_model(&beta, &key("p-beta", "b"))
+        .await
+        .unwrap();
+
+    let checker = Principal {
+        id: "mei-id".into(),
+        person_id: "psn_mei".into(),
+        name: "mei".into(),
+        roles: BTreeSet::from([Role::CreditManager]),
+        approval_authority: None,
+    };
+    let approve = |proposal: &ModelProposal, _latest: u32| {
+        let mut chain = proposal.chain.clone();
+        chain
+            .decide_current(&checker, Verdict::Approve, "", Utc::now())
+            .map_err(ServiceError::from)?;
+        Ok(ModelProposal {
+            chain,
+            ..proposal.clone()
+        })
+    };
+    let admit = |model: &ScorecardModel| {
+        let model = model.clone();
+        move |published: &[ScorecardModel]| {
+            selection::check_applicability(&model, published).map_err(ServiceError::from)
+        }
+    };
+    let (admit_alpha, admit_beta) = (admit(&alpha.model), admit(&beta.model));
+    let (alpha_key, beta_key) = (key("d-alpha", "a"), key("d-beta", "b"));
+    let (alpha_outcome, beta_outcome) = tokio::join!(
+        first.decide_model_proposal("mpr_alpha", &alpha_key, &approve, &admit_alpha),
+        second.decide_model_proposal("mpr_beta", &beta_key, &approve, &admit_beta),
+    );
+    let admitted = [alpha_outcome.is_ok(), beta_outcome.is_ok()];
+    assert_eq!(admitted.iter().filter(|ok| **ok).count(), 1, "{admitted:?}");
+    let (published_id, waiting_id) = if alpha_outcome.is_ok() {
+        ("mpr_alpha", "mpr_beta")
+    } else {
+        ("mpr_beta", "mpr_alpha")
+    };
+    let published = first.model_proposal(published_id).await.unwrap().unwrap();
+    assert_eq!(published.published_version, Some(1));
+    assert_eq!(published.status(), VersionStatus::Published);
+    let waiting = second.model_proposal(waiting_id).await.unwrap().unwrap();
+    assert_eq!(waiting.status(), VersionStatus::Proposed);
+    assert_eq!(waiting.published_version, None);
+    let listed = first
+        .model_proposals(
+            &ProposalFilter {
+                status: Some(VersionStatus::Proposed),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|p| p.proposal_id.as_str()).collect();
+    assert_eq!(ids, [waiting_id]);
+    first_database.close().await;
+    second_database.close().await;
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -358,4 +473,5 @@ on_both_backends!(
     versions_count_up_and_keys_replay,
     concurrent_publications_never_conflict,
     lists_filter_and_page,
+    approving_a_proposal_publishes_it_once,
 );

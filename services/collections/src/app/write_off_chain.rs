@@ -6,7 +6,7 @@
 //! to ask, a write-off keeps the one-step four-eyes decision.
 
 use chrono::{DateTime, Utc};
-use credit_core::approval::{Chain, Progress, Verdict};
+use credit_core::approval::{Chain, Progress};
 use credit_core::{Actor, Money, Principal, ServiceError};
 use credit_proto::v1 as pb;
 
@@ -50,12 +50,5 @@ pub(super) fn walk_write_off_chain(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(Chain, Progress), ServiceError> {
-    let mut chain = chain.clone();
-    let verdict = if approve {
-        Verdict::Approve
-    } else {
-        Verdict::Reject
-    };
-    let progress = chain.decide_current(principal, verdict, reason, now)?;
-    Ok((chain, progress))
+    Ok(chain.walked(principal, approve, reason, now)?)
 }

@@ -374,12 +374,11 @@ impl ApprovalDesk {
         choice: &ChainChoice,
     ) -> Result<ChosenChain, ServiceError> {
         let kind = choice.kind;
+        // POLICY_CHANGE is asked for by the owners of other governed documents (rating's
+        // scorecard models); limits' own policy documents choose theirs when proposed.
         if matches!(
             kind,
-            DecisionKind::LimitRequest
-                | DecisionKind::OrderReferral
-                | DecisionKind::PolicyChange
-                | DecisionKind::CreditReview
+            DecisionKind::LimitRequest | DecisionKind::OrderReferral | DecisionKind::CreditReview
         ) {
             return Err(ServiceError::invalid(
                 "decision_kind",

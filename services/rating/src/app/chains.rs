@@ -3,12 +3,18 @@
 //! shipped matrix) and, where the credit policy asks for it, a new grade before it takes
 //! effect (RATING_APPROVAL: the general manager, 报总经理审批). The limits service keeps the
 //! matrix and the policy, so it chooses the chain; rating keeps the chain with the override and
-//! walks it with each DecideOverride. Without a limits service an override keeps its one
-//! checker and a new grade takes effect at once.
+//! walks it with each DecideOverride. A new version of a scorecard model walks the
+//! POLICY_CHANGE chain (a credit manager or the general manager, the board informed). Without a
+//! limits service an override keeps its one checker, a new grade takes effect at once and a
+//! model needs a second administrator.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use credit_core::approval::{Chain, DecisionKind, Progress, StepRefused, Verdict};
-use credit_core::{Actor, Principal, ServiceError};
+use credit_core::approval::{
+    Chain, ChainRule, Conditions, DecisionKind, Progress, StepRefused, StepRule,
+};
+use credit_core::{Actor, Principal, Role, ServiceError};
 use credit_proto::v1 as pb;
 use credit_proto::v1::approval_service_client::ApprovalServiceClient;
 use credit_runtime::approval_wire::{ask_for_chain, decision_kind_to_proto};
@@ -70,6 +76,32 @@ impl ApprovalChains {
         .await
     }
 
+    /// The chain a new version of a scorecard model by `maker` walks: limits' POLICY_CHANGE
+    /// chain (a model is credit policy, 制度); without a limits service, a second
+    /// administrator approves.
+    pub async fn model_change_chain(&self, maker: &Actor) -> Result<Chain, ServiceError> {
+        let asked = self
+            .ask(DecisionKind::PolicyChange, maker, "", 0, "the model change")
+            .await?;
+        Ok(asked.unwrap_or_else(|| {
+            let rule = ChainRule {
+                rule_id: String::new(),
+                kind: DecisionKind::PolicyChange,
+                description: "without a limits service: a second administrator approves".into(),
+                conditions: Conditions::default(),
+                steps: vec![StepRule {
+                    name: "a second administrator approves the model".into(),
+                    roles: BTreeSet::from([Role::Admin]),
+                    needs_authority: false,
+                    inform_only: false,
+                    escalate_after_seconds: None,
+                    escalate_to: BTreeSet::new(),
+                }],
+            };
+            Chain::start(&rule, 0, maker.clone(), None)
+        }))
+    }
+
     async fn ask(
         &self,
         kind: DecisionKind,
@@ -93,33 +125,28 @@ impl ApprovalChains {
 
 /// `principal`'s verdict on the step of `chain` that waits: the step's role, and a person
 /// other than the maker and the deciders of the other steps. Refusals keep the reasons
-/// overrides always had (SELF_APPROVAL, INSUFFICIENT_ROLE).
+/// overrides always had (SELF_APPROVAL, INSUFFICIENT_ROLE); a chain that waits for nobody is
+/// `not_pending` (OVERRIDE_NOT_PENDING, PROPOSAL_NOT_PENDING).
 pub fn walk(
     chain: &Chain,
     principal: &Principal,
     approve: bool,
     note: &str,
     now: DateTime<Utc>,
+    not_pending: &'static str,
 ) -> Result<(Chain, Progress), ServiceError> {
-    let mut chain = chain.clone();
-    let verdict = if approve {
-        Verdict::Approve
-    } else {
-        Verdict::Reject
-    };
-    let progress = chain
-        .decide_current(principal, verdict, note, now)
+    chain
+        .walked(principal, approve, note, now)
         .map_err(|refused| match refused {
             StepRefused::RoleRequired { .. } => ServiceError::PermissionDenied {
                 reason: "INSUFFICIENT_ROLE",
                 message: refused.to_string(),
             },
             StepRefused::NotPending { .. } => ServiceError::FailedPrecondition {
-                reason: "OVERRIDE_NOT_PENDING",
+                reason: not_pending,
                 message: refused.to_string(),
                 metadata: Vec::new(),
             },
             other => ServiceError::from(other),
-        })?;
-    Ok((chain, progress))
+        })
 }

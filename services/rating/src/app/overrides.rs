@@ -130,8 +130,14 @@ pub async fn decide_override(
         // step makes the grade effective; without one, one checker decides.
         let (status, chain) = match &pending.approval_chain {
             Some(chain) => {
-                let (walked, progress) =
-                    chains::walk(chain, principal, decision.approve, decision.comment, now)?;
+                let (walked, progress) = chains::walk(
+                    chain,
+                    principal,
+                    decision.approve,
+                    decision.comment,
+                    now,
+                    "OVERRIDE_NOT_PENDING",
+                )?;
                 let status = match progress {
                     Progress::Approved => ApprovalStatus::Approved,
                     Progress::Rejected => ApprovalStatus::Rejected,

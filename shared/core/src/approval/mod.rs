@@ -753,6 +753,26 @@ impl Chain {
         self.decide(principal, step, verdict, note, now)
     }
 
+    /// This chain after `principal` approved (`approve`) or rejected the step that waits,
+    /// with how far it got; `self` is left as it was, for a caller that stores the answer
+    /// only if everything else it checks passes.
+    pub fn walked(
+        &self,
+        principal: &Principal,
+        approve: bool,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Chain, Progress), StepRefused> {
+        let mut chain = self.clone();
+        let verdict = if approve {
+            Verdict::Approve
+        } else {
+            Verdict::Reject
+        };
+        let progress = chain.decide_current(principal, verdict, note, now)?;
+        Ok((chain, progress))
+    }
+
     /// The maker's answer to a return: the returned step is current again.
     pub fn resubmit(
         &mut self,
