@@ -60,11 +60,31 @@ fn default_policy() -> pb::DunningPolicy {
     }
 }
 
+/// Proposes `policy` with `collections` (an ADMIN's client) and has a credit manager, a second
+/// person, approve it, as every change of a dunning policy is made: the version published.
 async fn publish(
+    suite: &TestSuite,
     collections: &mut Collections,
     request_id: &str,
     policy: pb::DunningPolicy,
 ) -> Result<pb::DunningPolicy, tonic::Status> {
+    let proposal = propose(collections, request_id, policy).await?;
+    let approved = decide(
+        suite,
+        "policy-approver",
+        &proposal.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await?;
+    Ok(approved.policy.unwrap())
+}
+
+async fn propose(
+    collections: &mut Collections,
+    request_id: &str,
+    policy: pb::DunningPolicy,
+) -> Result<pb::DunningPolicyProposal, tonic::Status> {
     Ok(collections
         .publish_dunning_policy(pb::PublishDunningPolicyRequest {
             request_id: request_id.into(),
@@ -73,7 +93,30 @@ async fn publish(
         })
         .await?
         .into_inner()
-        .policy
+        .proposal
+        .unwrap())
+}
+
+/// `decider`'s verdict (a credit manager's) on a dunning policy proposal.
+async fn decide(
+    suite: &TestSuite,
+    decider: &str,
+    proposal_id: &str,
+    verdict: pb::ApprovalVerdict,
+    note: &str,
+) -> Result<pb::DunningPolicyProposal, tonic::Status> {
+    let token = suite.issue_token(decider, &[Role::CreditManager]).await;
+    Ok(suite
+        .collections(&token)
+        .decide_dunning_policy_proposal(pb::DecideDunningPolicyProposalRequest {
+            request_id: format!("{}-{proposal_id}", verdict.as_str_name()),
+            proposal_id: proposal_id.into(),
+            verdict: verdict.into(),
+            note: note.into(),
+        })
+        .await?
+        .into_inner()
+        .proposal
         .unwrap())
 }
 
@@ -138,7 +181,7 @@ fn levels(response: &pb::RunDunningResponse) -> Vec<(String, i32, i32)> {
 pub async fn a_dunning_run_twice_creates_each_action_once(suite: &TestSuite) {
     let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
     // The suite ships policy "default" as version 1; this one is its version 2.
-    let published = publish(&mut admin, "pol-1", default_policy())
+    let published = publish(suite, &mut admin, "pol-1", default_policy())
         .await
         .unwrap();
     assert_eq!(published.version, 2);
@@ -238,10 +281,16 @@ pub async fn a_run_id_is_the_callers_own(suite: &TestSuite) {
     // Publishing too: the same request id from another administrator is its own publication.
     let mut root = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
     let mut boss = suite.collections(&suite.issue_token("boss", &[Role::Admin]).await);
-    let roots = publish(&mut root, "pub-1", default_policy()).await.unwrap();
-    let bosses = publish(&mut boss, "pub-1", default_policy()).await.unwrap();
+    let roots = publish(suite, &mut root, "pub-1", default_policy())
+        .await
+        .unwrap();
+    let bosses = publish(suite, &mut boss, "pub-1", default_policy())
+        .await
+        .unwrap();
     assert_eq!((roots.version, bosses.version), (2, 3));
-    let again = publish(&mut root, "pub-1", default_policy()).await.unwrap();
+    let again = publish(suite, &mut root, "pub-1", default_policy())
+        .await
+        .unwrap();
     assert_eq!(again.version, 2, "root's retry answers root's publication");
 }
 
@@ -250,7 +299,9 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
     let mut broken = default_policy();
     broken.levels[0].message_template = "Pay {{amount_due}} now".into();
     broken.levels[2].days_past_due = 5;
-    let refused = publish(&mut admin, "pol-bad", broken).await.unwrap_err();
+    let refused = publish(suite, &mut admin, "pol-bad", broken)
+        .await
+        .unwrap_err();
     assert_eq!(
         violated_fields(&refused),
         [
@@ -258,23 +309,25 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
             "policy.levels[2].days_past_due"
         ]
     );
-    publish(&mut admin, "pol-1", default_policy())
+    publish(suite, &mut admin, "pol-1", default_policy())
         .await
         .unwrap();
     // A second default policy is refused; one for grades is accepted.
     let mut second_default = default_policy();
     second_default.policy_id = "strict".into();
-    let refused = publish(&mut admin, "pol-2", second_default.clone())
+    let refused = publish(suite, &mut admin, "pol-2", second_default.clone())
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&refused), ["policy.grades"]);
     second_default.grades = vec!["B".into(), "CCC".into()];
-    let strict = publish(&mut admin, "pol-3", second_default).await.unwrap();
+    let strict = publish(suite, &mut admin, "pol-3", second_default)
+        .await
+        .unwrap();
     assert_eq!(strict.version, 1);
     // A new version of the default keeps the earlier ones (1 is the shipped policy).
     let mut shorter = default_policy();
     shorter.levels.truncate(2);
-    let third = publish(&mut admin, "pol-4", shorter).await.unwrap();
+    let third = publish(suite, &mut admin, "pol-4", shorter).await.unwrap();
     assert_eq!(third.version, 3);
     let latest = admin
         .list_dunning_policies(pb::ListDunningPoliciesRequest::default())
@@ -307,7 +360,7 @@ pub async fn dunning_policies_are_checked_when_published(suite: &TestSuite) {
     );
     // Only an administrator publishes.
     let mut collector = suite.collections(&suite.issue_token("col", &[Role::Collector]).await);
-    let denied = publish(&mut collector, "pol-5", default_policy())
+    let denied = publish(suite, &mut collector, "pol-5", default_policy())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -326,7 +379,7 @@ pub async fn a_promise_pauses_dunning_and_a_broken_one_escalates(suite: &TestSui
         ],
         ..Default::default()
     };
-    publish(&mut admin, "pol-two", policy).await.unwrap();
+    publish(suite, &mut admin, "pol-two", policy).await.unwrap();
     let mut collections = suite.collections(
         &suite
             .issue_token("col", &[Role::OrderEntry, Role::Collector])
@@ -366,4 +419,171 @@ pub async fn a_promise_pauses_dunning_and_a_broken_one_escalates(suite: &TestSui
     // And it is not escalated again by the same broken promise.
     let after = run(&mut collections, "pr-run-4", date_in(8), false).await;
     assert!(after.actions.is_empty());
+}
+
+pub async fn a_dunning_policy_change_needs_a_second_person_and_keeps_its_history(
+    suite: &TestSuite,
+) {
+    let mut admin = suite.collections(&suite.issue_token("root", &[Role::Admin]).await);
+    // The phone call at 20 days past due instead of 30: a proposal, with its change.
+    let mut sooner = default_policy();
+    sooner.levels[2].days_past_due = 20;
+    let proposal = propose(&mut admin, "sooner-call", sooner).await.unwrap();
+    assert_eq!(proposal.status(), pb::PolicyVersionStatus::Proposed);
+    assert_eq!(proposal.base_version, 1, "over the shipped policy");
+    let changes: Vec<(&str, &str, &str)> = proposal
+        .changes
+        .iter()
+        .map(|change| {
+            (
+                change.path.as_str(),
+                change.before.as_str(),
+                change.after.as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&("levels[2].days_past_due", "30", "20")),
+        "{changes:?}"
+    );
+    assert_eq!(
+        proposal.approval_chain.as_ref().unwrap().rule_id,
+        "policy-change"
+    );
+    // Nothing is in force yet: the latest version is still the shipped one.
+    let latest = |policies: Vec<pb::DunningPolicy>| {
+        policies
+            .into_iter()
+            .find(|policy| policy.policy_id == "default")
+            .map(|policy| (policy.version, policy.levels[2].days_past_due))
+    };
+    let listed = admin
+        .list_dunning_policies(pb::ListDunningPoliciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .policies;
+    assert_eq!(latest(listed), Some((1, 30)));
+
+    // The proposer may not approve it, under another token either; a collector may not decide.
+    let own = suite
+        .collections(
+            &suite
+                .issue_token("root", &[Role::Admin, Role::CreditManager])
+                .await,
+        )
+        .decide_dunning_policy_proposal(pb::DecideDunningPolicyProposalRequest {
+            request_id: "own".into(),
+            proposal_id: proposal.proposal_id.clone(),
+            verdict: pb::ApprovalVerdict::Approve.into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::PermissionDenied);
+    assert_eq!(crate::limits::reason(&own), "SELF_APPROVAL");
+    let by_collector = suite
+        .collections(&suite.issue_token("col", &[Role::Collector]).await)
+        .decide_dunning_policy_proposal(pb::DecideDunningPolicyProposalRequest {
+            request_id: "col".into(),
+            proposal_id: proposal.proposal_id.clone(),
+            verdict: pb::ApprovalVerdict::Approve.into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(by_collector.code(), Code::PermissionDenied);
+    // A rejection needs a note.
+    let bare = decide(
+        suite,
+        "mei",
+        &proposal.proposal_id,
+        pb::ApprovalVerdict::Reject,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&bare), ["note"]);
+
+    let approved = decide(
+        suite,
+        "mei",
+        &proposal.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved.status(), pb::PolicyVersionStatus::Published);
+    assert_eq!(approved.published_version, 2);
+    let listed = admin
+        .list_dunning_policies(pb::ListDunningPoliciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .policies;
+    assert_eq!(latest(listed.clone()), Some((2, 20)));
+    let published = listed
+        .iter()
+        .find(|policy| policy.policy_id == "default")
+        .unwrap();
+    assert_eq!(published.published_by.as_ref().unwrap().principal, "mei");
+
+    // Two proposals over version 2: once one is published the other is stale, and rejected
+    // with a note it stays in the history.
+    let mut later = default_policy();
+    later.levels[3].days_past_due = 45;
+    let stale = propose(&mut admin, "later-notice", later.clone())
+        .await
+        .unwrap();
+    assert_eq!(stale.base_version, 2);
+    let mut rival = default_policy();
+    rival.levels[3].days_past_due = 50;
+    let rival = propose(&mut admin, "rival-notice", rival).await.unwrap();
+    decide(
+        suite,
+        "mei",
+        &rival.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap();
+    let refused = decide(
+        suite,
+        "li",
+        &stale.proposal_id,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(crate::limits::reason(&refused), "PROPOSAL_STALE");
+    let rejected = decide(
+        suite,
+        "li",
+        &stale.proposal_id,
+        pb::ApprovalVerdict::Reject,
+        "superseded by the 50-day notice",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rejected.status(), pb::PolicyVersionStatus::Rejected);
+
+    let history = admin
+        .list_dunning_policy_proposals(pb::ListDunningPolicyProposalsRequest {
+            policy_id: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proposals;
+    let outcomes: Vec<(pb::PolicyVersionStatus, i32)> = history
+        .iter()
+        .map(|proposal| (proposal.status(), proposal.published_version))
+        .collect();
+    use pb::PolicyVersionStatus::{Published, Rejected};
+    assert_eq!(outcomes, [(Published, 3), (Rejected, 0), (Published, 2)]);
 }

@@ -175,6 +175,7 @@ mod both {
         a_run_id_is_the_callers_own,
         dunning_policies_are_checked_when_published,
         a_promise_pauses_dunning_and_a_broken_one_escalates,
+        a_dunning_policy_change_needs_a_second_person_and_keeps_its_history,
     );
     on_both_backends!(cases:
         a_promise_kept_by_a_payment_is_kept,

@@ -101,8 +101,17 @@ const MANAGERS: &[Role] = &[Role::CreditManager];
 /// A write-off's chain names who decides each step: a credit manager, or finance and the
 /// general manager for a large one (the step checks the role).
 const WRITE_OFF_DECIDERS: &[Role] = &[Role::CreditManager, Role::Finance, Role::GeneralManager];
-/// Dunning policies are governed centrally.
+/// Dunning policies are proposed centrally (ADMIN)...
 const ADMIN_ONLY: &[Role] = &[];
+/// ...and approved by a second person of the POLICY_CHANGE chain (the step checks the role).
+const POLICY_DECIDERS: &[Role] = &[Role::CreditManager, Role::GeneralManager];
+/// Who follows dunning policy proposals.
+const POLICY_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Collector,
+    Role::GeneralManager,
+];
 
 /// Who may call which RPC. ADMIN may call all of them.
 pub fn access_policy() -> AccessPolicy {
@@ -136,6 +145,8 @@ pub fn access_policy() -> AccessPolicy {
             ("DecideWriteOff", WRITE_OFF_DECIDERS),
             ("RecordRecovery", COLLECTORS),
             ("PublishDunningPolicy", ADMIN_ONLY),
+            ("DecideDunningPolicyProposal", POLICY_DECIDERS),
+            ("ListDunningPolicyProposals", POLICY_READERS),
             ("ListDunningPolicies", READERS),
         ],
     )

@@ -53,7 +53,10 @@ pub use cases::{
     CaseRecord, CaseStore, ContactRecord, DisputeFilter, DisputeRecord, PromiseDecision,
     PromiseRecord,
 };
-pub use dunning::{ActionFilter, DunningStore, PolicyAdmission, TakenLevel};
+pub use dunning::{
+    ActionFilter, DunningProposalStore, DunningStore, PolicyAdmission, PolicyDecider,
+    PolicyProposal, PolicyProposalFilter, TakenLevel,
+};
 pub use loss::{
     DecisionChanges, DecisionPlan, InvoiceState, LossStore, RecoveryChanges, RecoveryPlan,
     RecoveryRecord, RequestPlan, SqlLossStore, WriteOffFilter, WriteOffRecord,

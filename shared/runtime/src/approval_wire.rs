@@ -15,6 +15,40 @@ use credit_proto::v1::approval_service_client::ApprovalServiceClient;
 
 use crate::peers::PeerChannel;
 
+/// The chain a change of a policy document owned by another service than limits walks (a
+/// scorecard model, a dunning policy; 制度修订): limits' POLICY_CHANGE chain, or without a
+/// limits service, a second administrator.
+pub async fn policy_change_chain(
+    limits: Option<&ApprovalServiceClient<PeerChannel>>,
+    maker: Actor,
+    what: &str,
+) -> Result<Chain, ServiceError> {
+    if let Some(limits) = limits {
+        let request = pb::ChooseApprovalChainRequest {
+            decision_kind: decision_kind_to_proto(DecisionKind::PolicyChange),
+            ..Default::default()
+        };
+        if let Some(chain) = ask_for_chain(limits, request, maker.clone(), what).await? {
+            return Ok(chain);
+        }
+    }
+    let rule = ChainRule {
+        rule_id: String::new(),
+        kind: DecisionKind::PolicyChange,
+        description: "without a limits service: a second administrator approves".into(),
+        conditions: Conditions::default(),
+        steps: vec![StepRule {
+            name: "a second administrator approves the change".into(),
+            roles: BTreeSet::from([Role::Admin]),
+            needs_authority: false,
+            inform_only: false,
+            escalate_after_seconds: None,
+            escalate_to: BTreeSet::new(),
+        }],
+    };
+    Ok(Chain::start(&rule, 0, maker, None))
+}
+
 /// Asks limits for the chain a decision of `request.decision_kind` walks, started for its
 /// `maker`; `None` when nobody needs to approve it (a new grade while the credit policy does
 /// not ask for approval). `what` names the decision in errors ("the write-off"). A matrix

@@ -146,13 +146,39 @@ impl CollectionsService for CollectionsApi {
         request: Request<pb::PublishDunningPolicyRequest>,
     ) -> Answer<pb::PublishDunningPolicyResponse> {
         let principal = principal(&request)?.clone();
-        let policy = self
+        let (policy, proposal) = self
             .app
-            .publish_dunning_policy_now(&principal, request.into_inner())
+            .propose_dunning_policy(&principal, request.into_inner())
             .await?;
         Ok(Response::new(pb::PublishDunningPolicyResponse {
             policy: Some(policy),
+            proposal: proposal.as_ref().map(crate::app::dunning_proposal_to_proto),
         }))
+    }
+
+    async fn decide_dunning_policy_proposal(
+        &self,
+        request: Request<pb::DecideDunningPolicyProposalRequest>,
+    ) -> Answer<pb::DecideDunningPolicyProposalResponse> {
+        let principal = principal(&request)?.clone();
+        let decided = self
+            .app
+            .decide_dunning_policy_proposal(&principal, request.get_ref())
+            .await?;
+        Ok(Response::new(pb::DecideDunningPolicyProposalResponse {
+            proposal: Some(crate::app::dunning_proposal_to_proto(&decided)),
+        }))
+    }
+
+    async fn list_dunning_policy_proposals(
+        &self,
+        request: Request<pb::ListDunningPolicyProposalsRequest>,
+    ) -> Answer<pb::ListDunningPolicyProposalsResponse> {
+        Ok(Response::new(
+            self.app
+                .dunning_policy_proposals_page(request.get_ref())
+                .await?,
+        ))
     }
 
     async fn list_dunning_policies(

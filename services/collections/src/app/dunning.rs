@@ -14,83 +14,16 @@ use credit_runtime::events::new_event;
 use credit_runtime::sql::{IdempotencyKey, Page};
 
 use super::Collections;
-use crate::api::convert::{actor, as_of_date, money, required_id, timestamp, to_date};
+use crate::api::convert::{as_of_date, money, required_id, timestamp, to_date};
 use crate::domain::dunning::{DunningLevelDraft, PromiseState, SkipReason};
 use crate::domain::{
     ContactChannel, DunningCandidate, DunningPolicy, DunningPolicyDraft, InvoiceId, TakenAction,
-    check_publishable, plan_dunning,
+    plan_dunning,
 };
 use crate::domain::{PromiseEvaluation, PromiseStatus};
-use crate::store::{ActionFilter, Outcome};
+use crate::store::ActionFilter;
 
 impl Collections {
-    pub(crate) async fn publish_dunning_policy_now(
-        &self,
-        principal: &Principal,
-        request: pb::PublishDunningPolicyRequest,
-    ) -> Result<pb::DunningPolicy, ServiceError> {
-        let request_id = required_id("request_id", &request.request_id);
-        let draft = match &request.policy {
-            Some(policy) => Ok(policy_draft(policy)),
-            None => Err(ServiceError::invalid("policy", "is required")),
-        };
-        let (request_id, draft) = credit_core::both(request_id, draft)?;
-        // Checked on its own first, so a malformed policy is refused before any write.
-        let checked = DunningPolicy::parse(&draft, 1).map_err(field_violations)?;
-        let admit = |published: &[pb::DunningPolicy], version: u32| {
-            let others = published
-                .iter()
-                .map(stored_policy)
-                .collect::<Result<Vec<_>, _>>()?;
-            let violations = check_publishable(&others, &checked);
-            if !violations.is_empty() {
-                return Err(ServiceError::InvalidArgument(
-                    violations
-                        .into_iter()
-                        .map(|violation| {
-                            credit_core::FieldViolation::new(
-                                format!("policy.{}", violation.field),
-                                violation.description,
-                            )
-                        })
-                        .collect(),
-                ));
-            }
-            Ok(pb::DunningPolicy {
-                version: i32::try_from(version).unwrap_or(i32::MAX),
-                published_at: Some(timestamp(Utc::now())),
-                published_by: actor(&principal.name),
-                ..policy_to_proto(&checked)
-            })
-        };
-        if request.validate_only {
-            let published = self
-                .dunning()
-                .latest_policies()
-                .await
-                .map_err(ServiceError::from)?;
-            return admit(&published, 0);
-        }
-        let outcome = self
-            .dunning()
-            .publish_policy(
-                checked.policy_id(),
-                &IdempotencyKey::new(
-                    &principal.name,
-                    request_id.clone(),
-                    "PublishDunningPolicy",
-                    &request,
-                ),
-                &admit,
-            )
-            .await
-            .map_err(ServiceError::from)?;
-        if let Outcome::New(policy) = &outcome {
-            tracing::info!(policy_id = %policy.policy_id, version = policy.version, "dunning policy published");
-        }
-        Ok(outcome.into_inner())
-    }
-
     pub(crate) async fn dunning_policies_page(
         &self,
         request: &pb::ListDunningPoliciesRequest,
@@ -395,7 +328,7 @@ impl Collections {
     }
 }
 
-fn field_violations(violations: Vec<credit_core::FieldViolation>) -> ServiceError {
+pub(super) fn field_violations(violations: Vec<credit_core::FieldViolation>) -> ServiceError {
     ServiceError::InvalidArgument(
         violations
             .into_iter()
@@ -410,7 +343,7 @@ fn field_violations(violations: Vec<credit_core::FieldViolation>) -> ServiceErro
 }
 
 /// A stored policy, checked again; a stored policy that no longer passes is an internal error.
-fn stored_policy(policy: &pb::DunningPolicy) -> Result<DunningPolicy, ServiceError> {
+pub(super) fn stored_policy(policy: &pb::DunningPolicy) -> Result<DunningPolicy, ServiceError> {
     DunningPolicy::parse(
         &policy_draft(policy),
         u32::try_from(policy.version).unwrap_or(0),
@@ -443,7 +376,7 @@ pub(crate) fn policy_draft(policy: &pb::DunningPolicy) -> DunningPolicyDraft {
     }
 }
 
-fn policy_to_proto(policy: &DunningPolicy) -> pb::DunningPolicy {
+pub(super) fn policy_to_proto(policy: &DunningPolicy) -> pb::DunningPolicy {
     pb::DunningPolicy {
         policy_id: policy.policy_id().to_owned(),
         version: i32::try_from(policy.version()).unwrap_or(i32::MAX),

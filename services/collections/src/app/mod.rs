@@ -13,10 +13,13 @@ mod cases;
 mod credit_notes;
 mod disputes;
 mod dunning;
+mod dunning_proposals;
 mod loss;
 mod overdue;
 mod receivables;
 mod write_off_chain;
+
+pub(crate) use dunning_proposals::proposal_to_proto as dunning_proposal_to_proto;
 
 pub use cases::DEFAULT_PD;
 pub(crate) use dunning::policy_draft as dunning_policy_draft;

@@ -39,7 +39,7 @@ pub struct ActionFilter {
 }
 
 #[async_trait]
-pub trait DunningStore: Send + Sync + std::fmt::Debug {
+pub trait DunningStore: DunningProposalStore + Send + Sync + std::fmt::Debug {
     /// Publishes the next version of `policy_id` once per idempotency key (the publisher's
     /// request id).
     async fn publish_policy(
@@ -110,6 +110,52 @@ const LATEST_POLICIES: &str = "SELECT document FROM dunning_policies AS p \
      WHERE p.version = (SELECT MAX(newer.version) FROM dunning_policies AS newer WHERE newer.policy_id = p.policy_id) \
      ORDER BY p.policy_id";
 
+/// Publishes the next version of `$policy_id` inside `$tx` (which holds the policy lock), as
+/// `$admit` returns it from the latest version of every policy; evaluates to the policy
+/// stored. Shared by the direct publication (the shipped policy) and a proposal's approval.
+macro_rules! publish_policy_version {
+    ($tx:expr, $sql:ident, $policy_id:expr, $request_id:expr, $fingerprint:expr, $publisher:expr, $admit:expr) => {
+        async {
+            let policy_id: &str = $policy_id;
+            let latest: Vec<Vec<u8>> = sqlx::query_scalar(&$sql(LATEST_POLICIES))
+                .fetch_all(&mut *$tx)
+                .await?;
+            let latest = latest
+                .iter()
+                .map(|document| decode_policy(document))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let version: i64 = sqlx::query_scalar(&$sql(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM dunning_policies WHERE policy_id = $1",
+            ))
+            .bind(policy_id)
+            .fetch_one(&mut *$tx)
+            .await?;
+            let version_number = u32::try_from(version)
+                .map_err(|_| StoreError::Corrupt(format!("policy {policy_id} version {version}")))?;
+            let policy = ($admit)(&latest, version_number).map_err(StoreError::refused)?;
+            sqlx::query(&$sql(
+                "INSERT INTO dunning_policies (policy_id, version, document, request_id, fingerprint, published_at, published_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            ))
+            .bind(policy_id)
+            .bind(version)
+            .bind(policy.encode_to_vec())
+            .bind($request_id)
+            .bind($fingerprint)
+            .bind(now())
+            .bind($publisher)
+            .execute(&mut *$tx)
+            .await?;
+            Ok::<pb::DunningPolicy, StoreError>(policy)
+        }
+        .await
+    };
+}
+
+mod proposals;
+
+pub use proposals::{DunningProposalStore, PolicyDecider, PolicyProposal, PolicyProposalFilter};
+
 #[async_trait]
 impl DunningStore for SqlReceivableStore {
     async fn publish_policy(
@@ -126,50 +172,29 @@ impl DunningStore for SqlReceivableStore {
                 ))
                 .execute(&mut *tx)
                 .await?;
-                let existing: Option<(String, Vec<u8>)> = sqlx::query_as(&sql(
-                    "SELECT fingerprint, document FROM dunning_policies \
-                     WHERE published_by = $1 AND request_id = $2",
-                ))
-                .bind(&key.caller)
-                .bind(&key.request_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let existing: Option<(String, Vec<u8>)> =
+                    sqlx::query_as(&sql("SELECT fingerprint, document FROM dunning_policies \
+                     WHERE published_by = $1 AND request_id = $2"))
+                    .bind(&key.caller)
+                    .bind(&key.request_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if let Some((stored, document)) = existing {
                     if stored != key.fingerprint {
                         return Err(StoreError::KeyReused(KeyReused));
                     }
                     return Ok(Outcome::Replayed(decode_policy(&document)?));
                 }
-                let latest: Vec<Vec<u8>> = sqlx::query_scalar(&sql(LATEST_POLICIES))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let latest = latest
-                    .iter()
-                    .map(|document| decode_policy(document))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                let version: i64 = sqlx::query_scalar(&sql(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM dunning_policies WHERE policy_id = $1",
-                ))
-                .bind(policy_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let version_number = u32::try_from(version)
-                    .map_err(|_| StoreError::Corrupt(format!("policy {policy_id} version {version}")))?;
-                let policy = admit(&latest, version_number).map_err(StoreError::refused)?;
-                sqlx::query(&sql(
-                    "INSERT INTO dunning_policies (policy_id, version, document, request_id, fingerprint, published_at, published_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                ))
-                .bind(policy_id)
-                .bind(version)
-                .bind(policy.encode_to_vec())
-                .bind(&key.request_id)
-                .bind(&key.fingerprint)
-                .bind(now())
-                // The publisher is the key's caller: its request ids are its own.
-                .bind(&key.caller)
-                .execute(&mut *tx)
-                .await?;
+                let policy = publish_policy_version!(
+                    tx,
+                    sql,
+                    policy_id,
+                    &key.request_id,
+                    &key.fingerprint,
+                    // The publisher is the key's caller: its request ids are its own.
+                    &key.caller,
+                    admit
+                )?;
                 tx.commit().await?;
                 Ok(Outcome::New(policy))
             })

@@ -8,13 +8,9 @@
 //! limits service an override keeps its one checker, a new grade takes effect at once and a
 //! model needs a second administrator.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
-use credit_core::approval::{
-    Chain, ChainRule, Conditions, DecisionKind, Progress, StepRefused, StepRule,
-};
-use credit_core::{Actor, Principal, Role, ServiceError};
+use credit_core::approval::{Chain, DecisionKind, Progress, StepRefused};
+use credit_core::{Actor, Principal, ServiceError};
 use credit_proto::v1 as pb;
 use credit_proto::v1::approval_service_client::ApprovalServiceClient;
 use credit_runtime::approval_wire::{ask_for_chain, decision_kind_to_proto};
@@ -80,26 +76,12 @@ impl ApprovalChains {
     /// chain (a model is credit policy, 制度); without a limits service, a second
     /// administrator approves.
     pub async fn model_change_chain(&self, maker: &Actor) -> Result<Chain, ServiceError> {
-        let asked = self
-            .ask(DecisionKind::PolicyChange, maker, "", 0, "the model change")
-            .await?;
-        Ok(asked.unwrap_or_else(|| {
-            let rule = ChainRule {
-                rule_id: String::new(),
-                kind: DecisionKind::PolicyChange,
-                description: "without a limits service: a second administrator approves".into(),
-                conditions: Conditions::default(),
-                steps: vec![StepRule {
-                    name: "a second administrator approves the model".into(),
-                    roles: BTreeSet::from([Role::Admin]),
-                    needs_authority: false,
-                    inform_only: false,
-                    escalate_after_seconds: None,
-                    escalate_to: BTreeSet::new(),
-                }],
-            };
-            Chain::start(&rule, 0, maker.clone(), None)
-        }))
+        credit_runtime::approval_wire::policy_change_chain(
+            self.limits.as_ref(),
+            maker.clone(),
+            "the model change",
+        )
+        .await
     }
 
     async fn ask(
