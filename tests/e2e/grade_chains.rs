@@ -372,4 +372,55 @@ pub async fn a_new_grade_waits_for_the_general_manager_when_the_policy_asks(suit
     );
     assert_eq!(current(&mut ana, &customer_id).await.grade, "BB");
     assert!(pending_of(&mut ana, &customer_id).await.is_empty());
+
+    // A new rating replaces one whose grade still waits: the old approval is withdrawn (it can
+    // no longer be decided), the new one waits in its place.
+    let first_ask = rate(
+        &mut ana,
+        "rate-again-1",
+        &customer_id,
+        &[("management_quality", 4)],
+    )
+    .await
+    .unwrap()
+    .rating
+    .unwrap();
+    let second_ask = rate(
+        &mut ana,
+        "rate-again-2",
+        &customer_id,
+        &[("management_quality", 4)],
+    )
+    .await
+    .unwrap()
+    .rating
+    .unwrap();
+    let waiting = pending_of(&mut ana, &customer_id).await;
+    let waiting_ids: Vec<&str> = waiting.iter().map(|o| o.override_id.as_str()).collect();
+    assert_eq!(waiting_ids, [second_ask.grade_approval_id.as_str()]);
+    let withdrawn = ana
+        .list_overrides(pb::ListOverridesRequest {
+            customer_id: customer_id.clone(),
+            status: pb::ApprovalStatus::Rejected as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .overrides
+        .into_iter()
+        .find(|o| o.override_id == first_ask.grade_approval_id)
+        .expect("the first approval is closed");
+    assert!(
+        withdrawn.decision_comment.contains("withdrawn"),
+        "{withdrawn:?}"
+    );
+    assert_eq!(
+        trail(chain(&withdrawn)),
+        [("system:rating".to_owned(), pb::ApprovalVerdict::Withdraw)]
+    );
+    assert_eq!(
+        chain(&withdrawn).status(),
+        pb::ApprovalChainStatus::Rejected
+    );
 }

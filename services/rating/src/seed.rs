@@ -14,7 +14,7 @@ use crate::store::{ModelStore, Publication, StoreError, describe};
 use credit_core::Actor;
 
 /// How the service names itself when it acts on its own (the contract's "system:<service>").
-pub const SYSTEM_PRINCIPAL: &str = "system:rating";
+pub use crate::domain::rating::SYSTEM_PRINCIPAL;
 
 /// Why the shipped models could not be published; startup stops with it.
 #[derive(Debug, thiserror::Error)]

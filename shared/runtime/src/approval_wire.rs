@@ -162,6 +162,7 @@ pub fn trail_action_to_proto(action: TrailAction) -> pb::ApprovalVerdict {
         TrailAction::Return => pb::ApprovalVerdict::Return,
         TrailAction::Resubmit => pb::ApprovalVerdict::Resubmit,
         TrailAction::Escalate => pb::ApprovalVerdict::Escalate,
+        TrailAction::Withdraw => pb::ApprovalVerdict::Withdraw,
     }
 }
 

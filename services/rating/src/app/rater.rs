@@ -27,7 +27,7 @@ use credit_core::approval::Chain;
 pub use credit_proto::time::timestamp;
 
 /// The principal name of ratings nobody asked for (schedule, events).
-pub const SYSTEM_RATER: &str = "system:rating";
+pub const SYSTEM_RATER: &str = crate::domain::rating::SYSTEM_PRINCIPAL;
 
 /// What to rate and why.
 #[derive(Debug, Clone)]

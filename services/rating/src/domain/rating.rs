@@ -16,6 +16,10 @@ use super::scoring::{
     CharacteristicScore, InputValue, ScoreReason, UncheckedInput, UncheckedValue, figure,
 };
 
+/// The name rating acts under when nobody asked: shipped models, scheduled and event-driven
+/// ratings, withdrawals.
+pub const SYSTEM_PRINCIPAL: &str = "system:rating";
+
 /// What started a rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RatingTrigger {
@@ -226,6 +230,30 @@ pub struct RatingOverride {
     /// The approval matrix's chain it walks; `None` for an override proposed before chains
     /// or without a limits service: one checker decides, as `required_role` says.
     pub approval_chain: Option<Box<Chain>>,
+}
+
+impl RatingOverride {
+    /// The override ended undecided because the rating it was about is no longer current:
+    /// rating `superseded_by` replaced it (a new rating starts again from its model grade, and
+    /// asks for its own approval). Rejected by `system`, its chain withdrawn.
+    pub fn withdrawn(&self, superseded_by: &str, system: Actor, now: DateTime<Utc>) -> Self {
+        let note = format!(
+            "withdrawn: rating {superseded_by} replaced rating {}",
+            self.rating_id
+        );
+        let approval_chain = self.approval_chain.clone().map(|mut chain| {
+            chain.withdraw(system.clone(), &note, now);
+            chain
+        });
+        Self {
+            status: ApprovalStatus::Rejected,
+            decided_by: Some(system),
+            decided_at: Some(now),
+            decision_comment: note,
+            approval_chain,
+            ..self.clone()
+        }
+    }
 }
 
 /// What one run of scheduled reviews did, kept so that a retry answers the same.

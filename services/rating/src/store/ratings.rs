@@ -13,6 +13,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use credit_core::Actor;
 use credit_core::ServiceError;
 use credit_core::approval::Chain;
 use credit_proto::v1 as pb;
@@ -25,7 +26,7 @@ use prost::Message;
 use sqlx::types::Json;
 
 use super::{Outcome, StoreError, StoreResult, stored_time};
-use crate::domain::rating::{ApprovalStatus, Rating, RatingOverride, ReviewRun};
+use crate::domain::rating::{ApprovalStatus, Rating, RatingOverride, ReviewRun, SYSTEM_PRINCIPAL};
 
 /// Builds the new current rating from the customer's previous one (if any).
 pub type RatingBuilder<'a> =
@@ -362,6 +363,34 @@ impl RatingStore for SqlRatingStore {
                     grade_approval,
                 } = build(previous.as_ref()).map_err(refused)?;
                 let rated_at = rated_at(&rating);
+                // What waited on the previous rating can no longer be decided: it is withdrawn,
+                // so that nobody's queue keeps it.
+                if let Some(previous) = &previous {
+                    let waiting = sqlx::query_as::<_, OverrideRow>(&sql(
+                        "SELECT override_id, document, approval_chain FROM rating_overrides \
+                         WHERE rating_id = $1 AND status = 'PENDING'",
+                    ))
+                    .bind(&previous.rating_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(waiting) = waiting {
+                        let withdrawn = waiting.into_override()?.withdrawn(
+                            &rating.rating_id,
+                            Actor::named(SYSTEM_PRINCIPAL),
+                            rated_at,
+                        );
+                        sqlx::query(&sql(
+                            "UPDATE rating_overrides SET status = $2, document = $3, approval_chain = $4 \
+                             WHERE override_id = $1",
+                        ))
+                        .bind(&withdrawn.override_id)
+                        .bind(withdrawn.status.stored_name())
+                        .bind(override_document(&withdrawn))
+                        .bind(withdrawn.approval_chain.as_deref().map(Json))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
                 sqlx::query(&sql(
                     "INSERT INTO ratings (rating_id, customer_id, rated_at, current, grade, grade_rank, pd, override_id, next_review_date, document) \
                      VALUES ($1, $2, $3, TRUE, $4, $5, $6, NULL, $7, $8)",

@@ -403,6 +403,9 @@ pub enum TrailAction {
     Resubmit,
     /// The step waited past its deadline; the system put it before its escalation roles.
     Escalate,
+    /// The system ended the chain undecided: what it asked about is gone (an override or a
+    /// new grade of a rating that a newer rating replaced).
+    Withdraw,
 }
 
 impl From<Verdict> for TrailAction {
@@ -771,6 +774,28 @@ impl Chain {
         };
         let progress = chain.decide_current(principal, verdict, note, now)?;
         Ok((chain, progress))
+    }
+
+    /// Ends a chain that still waits, undecided, because what it asked about is gone: it is
+    /// rejected, its waiting step skipped, and the trail says why, by `actor` (the system).
+    /// A chain that already ended stays as it is (`false`).
+    pub fn withdraw(&mut self, actor: Actor, note: &str, now: DateTime<Utc>) -> bool {
+        if !matches!(self.status, ChainStatus::Pending | ChainStatus::Returned) {
+            return false;
+        }
+        let step_index = self.current_step().unwrap_or_default();
+        if let Some(step) = self.steps.get_mut(step_index) {
+            step.status = StepStatus::Skipped;
+        }
+        self.trail.push(TrailEntry {
+            step_index,
+            action: TrailAction::Withdraw,
+            actor,
+            at: now,
+            note: note.to_owned(),
+        });
+        self.finish(ChainStatus::Rejected, now);
+        true
     }
 
     /// The maker's answer to a return: the returned step is current again.

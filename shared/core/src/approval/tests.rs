@@ -118,6 +118,24 @@ fn the_waiting_step_is_decided_without_naming_it_and_still_by_a_new_person() {
 }
 
 #[test]
+fn a_waiting_chain_is_withdrawn_once_and_an_ended_one_never() {
+    let mut chain = limit_chain(8_000_000);
+    let system = Actor::named("system:rating");
+    assert!(chain.withdraw(system.clone(), "replaced", now()));
+    assert_eq!(chain.status, ChainStatus::Rejected);
+    assert_eq!(chain.steps[0].status, StepStatus::Skipped);
+    assert_eq!(chain.steps[3].status, StepStatus::Skipped, "nothing to file");
+    assert_eq!(chain.trail.last().unwrap().action, TrailAction::Withdraw);
+    assert!(!chain.withdraw(system, "again", now()));
+    assert_eq!(chain.trail.len(), 1);
+    let finance = person("fin", &[Role::Finance], None);
+    assert!(matches!(
+        chain.decide_current(&finance, Verdict::Approve, "", now()),
+        Err(StepRefused::NotPending { .. })
+    ));
+}
+
+#[test]
 fn a_chain_walks_finance_risk_and_the_general_manager_then_files_with_the_board() {
     let mut chain = limit_chain(8_000_000);
     let finance = person("fin", &[Role::Finance], None);
