@@ -124,7 +124,11 @@ fn a_waiting_chain_is_withdrawn_once_and_an_ended_one_never() {
     assert!(chain.withdraw(system.clone(), "replaced", now()));
     assert_eq!(chain.status, ChainStatus::Rejected);
     assert_eq!(chain.steps[0].status, StepStatus::Skipped);
-    assert_eq!(chain.steps[3].status, StepStatus::Skipped, "nothing to file");
+    assert_eq!(
+        chain.steps[3].status,
+        StepStatus::Skipped,
+        "nothing to file"
+    );
     assert_eq!(chain.trail.last().unwrap().action, TrailAction::Withdraw);
     assert!(!chain.withdraw(system, "again", now()));
     assert_eq!(chain.trail.len(), 1);
