@@ -10,7 +10,7 @@
 use std::fmt::{self, Write};
 
 use credit_proto::v1::{
-    ApprovalStatus, BureauReport, CharacteristicScore, CustomerKind, CustomerStatus,
+    ApprovalStatus, BureauReport, CharacteristicScore, CustomerKind, CustomerStatus, DecisionKind,
     FinancialStatement, GradeHistoryEntry, IndicatorFamily, PaymentExperience, Rating,
     RatingOverride, RatingReport, RatingTrigger, Role, TaxComplianceStatus, TradeReference,
 };
@@ -150,10 +150,15 @@ fn write_rating_summary(html: &mut String, report: &RatingReport) -> fmt::Result
     // The model grade is only worth a line when a person moved the grade away from it.
     let overridden = !rating.override_id.is_empty() || rating.model_grade != rating.grade;
     if overridden {
-        let override_note = if rating.override_id.is_empty() {
-            "overridden".to_owned()
-        } else {
+        let override_note = if !rating.override_id.is_empty() {
             format!("overridden by override {}", rating.override_id)
+        } else if !rating.grade_approval_id.is_empty() {
+            format!(
+                "not in force: waits for approval {}",
+                rating.grade_approval_id
+            )
+        } else {
+            "overridden".to_owned()
         };
         table.pair(
             "Model grade",
@@ -568,20 +573,42 @@ fn write_grade_history(html: &mut String, history: &[GradeHistoryEntry]) -> fmt:
     Ok(())
 }
 
-const OVERRIDE_COLUMNS: [Column<'static>; 12] = [
+const OVERRIDE_COLUMNS: [Column<'static>; 13] = [
     Column::text("Override id"),
+    Column::text("Kind"),
     Column::text("Model grade"),
     Column::text("Proposed grade"),
     Column::figure("Notches"),
     Column::text("Justification"),
     Column::text("Status"),
-    Column::text("Checker role"),
+    Column::text("Approved by role"),
     Column::text("Proposed by"),
     Column::text("Proposed at"),
     Column::text("Decided by"),
     Column::text("Decided at"),
     Column::text("Decision comment"),
 ];
+
+/// Who approves: the roles of the chain's approving steps in order ("CREDIT MANAGER, then
+/// GENERAL MANAGER"), or the one checker's role of an override made before chains.
+fn approving_roles(proposal: &RatingOverride) -> String {
+    let Some(chain) = &proposal.approval_chain else {
+        return enum_words(proposal.required_role, "ROLE_", Role::as_str_name);
+    };
+    chain
+        .steps
+        .iter()
+        .filter(|step| !step.inform_only)
+        .map(|step| {
+            step.roles
+                .iter()
+                .map(|role| enum_words(*role, "ROLE_", Role::as_str_name))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        })
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
 
 fn write_overrides(html: &mut String, overrides: &[RatingOverride]) -> fmt::Result {
     html.push_str("<section>\n<h2>Overrides</h2>\n");
@@ -596,6 +623,16 @@ fn write_overrides(html: &mut String, overrides: &[RatingOverride]) -> fmt::Resu
         let decided = proposal.decided_by.is_some() || proposal.decided_at.is_some();
         table.row(&[
             &proposal.override_id,
+            // Overrides recorded before grade approvals existed carry no kind: overrides.
+            &enum_words(
+                if proposal.decision_kind == DecisionKind::Unspecified as i32 {
+                    DecisionKind::RatingOverride as i32
+                } else {
+                    proposal.decision_kind
+                },
+                "DECISION_KIND_",
+                DecisionKind::as_str_name,
+            ),
             &proposal.model_grade,
             &proposal.proposed_grade,
             &signed_notches(proposal.notches),
@@ -605,7 +642,7 @@ fn write_overrides(html: &mut String, overrides: &[RatingOverride]) -> fmt::Resu
                 "APPROVAL_STATUS_",
                 ApprovalStatus::as_str_name,
             ),
-            &enum_words(proposal.required_role, "ROLE_", Role::as_str_name),
+            &approving_roles(proposal),
             &actor(proposal.proposed_by.as_ref()),
             &timestamp(proposal.proposed_at.as_ref()),
             // A pending proposal has no checker yet; "n/a" would read like missing data.

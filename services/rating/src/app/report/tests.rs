@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 use credit_proto::v1::{
-    Actor, AltmanZone, BalanceSheet, CashFlowStatement, Date, FinancialRatios, FiscalPeriodType,
-    IncomeStatement, Money, RatedCustomerSummary, RatingInput, Reason, rating_input,
+    Actor, AltmanZone, ApprovalChain, ApprovalStep, BalanceSheet, CashFlowStatement, Date,
+    FinancialRatios, FiscalPeriodType, IncomeStatement, Money, RatedCustomerSummary, RatingInput,
+    Reason, rating_input,
 };
 use prost_types::Timestamp;
 
@@ -656,6 +657,51 @@ fn grade_history_and_overrides_are_shown() {
             "{expected} missing from {proposal}"
         );
     }
+}
+
+#[test]
+fn a_grade_waiting_for_approval_is_shown_as_not_in_force_with_its_chain() {
+    let mut report = full_report();
+    let rating = report
+        .rating
+        .as_mut()
+        .expect("the full report has a rating");
+    rating.override_id.clear();
+    rating.grade_approval_id = "ovr-20".to_owned();
+    let step = |roles: Vec<Role>, inform_only: bool| ApprovalStep {
+        roles: roles.into_iter().map(|role| role as i32).collect(),
+        inform_only,
+        ..ApprovalStep::default()
+    };
+    report.overrides.push(RatingOverride {
+        override_id: "ovr-20".to_owned(),
+        decision_kind: DecisionKind::RatingApproval as i32,
+        model_grade: "BB".to_owned(),
+        proposed_grade: "BB".to_owned(),
+        status: ApprovalStatus::Pending as i32,
+        approval_chain: Some(ApprovalChain {
+            steps: vec![
+                step(vec![Role::CreditManager], false),
+                step(vec![Role::GeneralManager], false),
+                step(vec![Role::Board], true),
+            ],
+            ..ApprovalChain::default()
+        }),
+        ..RatingOverride::default()
+    });
+    let html = render_html(&report);
+    assert!(
+        fact_row(&html, "Model grade").contains("not in force: waits for approval ovr-20"),
+        "{html}"
+    );
+    let waiting = row_containing(&html, "<td>ovr-20</td>");
+    assert!(waiting.contains("<td>Rating approval</td>"), "{waiting}");
+    assert!(
+        waiting.contains("<td>Credit manager, then General manager</td>"),
+        "{waiting}"
+    );
+    let earlier = row_containing(&html, "<td>ovr-19</td>");
+    assert!(earlier.contains("<td>Rating override</td>"), "{earlier}");
 }
 
 #[test]
