@@ -748,3 +748,99 @@ pub async fn a_step_left_waiting_past_its_deadline_is_escalated_to_the_credit_de
     .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
 }
+
+pub async fn a_request_left_waiting_past_the_policy_expiry_is_withdrawn(suite: &TestSuite) {
+    // Shipped: a request waits 30 days at most.
+    let mut admin = suite.limits(&suite.admin_token);
+    let shipped = crate::policy::policy(&mut admin).await;
+    assert_eq!(
+        shipped
+            .approval_expiry
+            .as_ref()
+            .map(|expiry| expiry.seconds),
+        Some(30 * 86_400)
+    );
+    // A negative expiry is refused at its field.
+    let mut negative = shipped.clone();
+    negative.approval_expiry = Some(prost_types::Duration {
+        seconds: -1,
+        nanos: 0,
+    });
+    let refused = admin
+        .update_credit_policy(pb::UpdateCreditPolicyRequest {
+            request_id: "negative-expiry".into(),
+            policy: Some(negative),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["approval_expiry".into()],
+            }),
+            reason: "faster".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(first_violated_field(&refused), "policy.approval_expiry");
+
+    let mut hurried = shipped;
+    hurried.approval_expiry = Some(prost_types::Duration {
+        seconds: 2,
+        nanos: 0,
+    });
+    crate::policy::change_policy(suite, hurried, &["approval_expiry"]).await;
+    let (request, _) = requested(suite, 9_101, "1000000").await;
+    let mut manager = person(suite, "mia-cm", Role::CreditManager, Some("5000000")).await;
+    assert!(
+        tasks(&mut manager, false)
+            .await
+            .iter()
+            .any(|task| task.record_id == request.limit_request_id),
+        "waits for a credit manager first"
+    );
+    let mut reader = suite.limits(&suite.admin_token);
+    let mut withdrawn = None;
+    // The sweep runs every few seconds.
+    for _ in 0..200 {
+        let listed = reader
+            .list_limit_requests(pb::ListLimitRequestsRequest {
+                scope: customer_scope(&request.scope_customer_id()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .limit_requests;
+        if listed[0].status() == pb::ApprovalStatus::Rejected {
+            withdrawn = Some(listed[0].clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let withdrawn = withdrawn.expect("the request expired");
+    let chain = withdrawn.approval_chain.unwrap();
+    assert_eq!(chain.status(), pb::ApprovalChainStatus::Rejected);
+    let last = chain.trail.last().unwrap();
+    assert_eq!(last.verdict(), pb::ApprovalVerdict::Withdraw);
+    assert_eq!(last.actor.as_ref().unwrap().principal, "system:limits");
+    assert_eq!(
+        last.note,
+        "expired: no decision within 2 seconds of the request"
+    );
+    assert!(
+        !tasks(&mut manager, false)
+            .await
+            .iter()
+            .any(|task| task.record_id == request.limit_request_id),
+        "nobody's queue keeps it"
+    );
+    // Nobody decides it any more.
+    let late = decide(
+        &mut manager,
+        "late",
+        &request.limit_request_id,
+        0,
+        pb::ApprovalVerdict::Approve,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+}

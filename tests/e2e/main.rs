@@ -95,6 +95,7 @@ mod both {
         a_matrix_change_needs_a_second_person_and_keeps_its_history,
         only_people_who_run_credit_propose_a_matrix,
         a_step_left_waiting_past_its_deadline_is_escalated_to_the_credit_department,
+        a_request_left_waiting_past_the_policy_expiry_is_withdrawn,
     );
     on_both_backends!(referral_chains:
         an_order_beyond_the_tolerance_is_verified_by_finance_and_released_by_the_general_manager_on_a_deposit,

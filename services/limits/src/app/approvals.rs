@@ -33,6 +33,9 @@ pub enum StepAction {
     Resubmit,
     /// The system escalates a step left waiting past its deadline (never a person's action).
     Escalate,
+    /// The system withdraws a request left waiting past the policy's expiry (never a person's
+    /// action); the note says why.
+    Expire,
 }
 
 impl StepAction {
@@ -51,6 +54,15 @@ impl StepAction {
             StepAction::Escalate => chain
                 .escalate(Actor::of(principal), now)
                 .map(|_| Progress::Advanced),
+            StepAction::Expire => {
+                if chain.withdraw(Actor::of(principal), note, now) {
+                    Ok(Progress::Rejected)
+                } else {
+                    Err(StepRefused::NotPending {
+                        status: chain.status,
+                    })
+                }
+            }
         }
     }
 }
@@ -81,6 +93,10 @@ impl ApprovalDesk {
 
     pub(super) fn store(&self) -> &Arc<dyn LimitStore> {
         &self.store
+    }
+
+    pub(super) fn hot(&self) -> &HotPath {
+        &self.hot
     }
 
     /// Limits' administration, which owns the governed documents the desk's chains publish.

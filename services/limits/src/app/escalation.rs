@@ -1,5 +1,6 @@
 //! Escalation of steps left waiting (逐级上报): a step of the matrix may name how long it
-//! waits for its decider and whom it is then put before. The queue rows of a waiting chain
+//! waits for its decider and whom it is then put before; and expiry: a request still waiting
+//! when the credit policy's approval expiry has passed since it was made is withdrawn. The queue rows of a waiting chain
 //! carry when it is due; a background sweep escalates what is due, through the same path as
 //! a person's verdict (the chain's trail records it, ApprovalStepDecided announces it with
 //! verdict ESCALATE), so the escalation roles find it in their queues.
@@ -89,7 +90,92 @@ impl ApprovalDesk {
     }
 }
 
-/// Runs [`ApprovalDesk::escalate_due`] every [`ESCALATION_INTERVAL`] until stopped.
+impl ApprovalDesk {
+    /// Withdraws every request still waiting for its chain longer than the credit policy's
+    /// approval expiry after it was made (expired, by the system, through the same path as a
+    /// verdict: the record is rejected, the trail says why, ApprovalStepDecided announces it
+    /// with verdict WITHDRAW); how many were withdrawn. Nothing when the policy sets no expiry.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+        let expiry = self.hot().policy().await?.approval_expiry_seconds;
+        let Some(requested_by) = i64::try_from(expiry)
+            .ok()
+            .filter(|seconds| *seconds > 0)
+            .and_then(|seconds| now.checked_sub_signed(chrono::Duration::seconds(seconds)))
+        else {
+            return Ok(0);
+        };
+        let due = self
+            .store()
+            .expirations_due(requested_by, PER_SWEEP)
+            .await
+            .map_err(ServiceError::from)?;
+        let system = system_principal();
+        let note = format!(
+            "expired: no decision within {} of the request",
+            waited(expiry)
+        );
+        let mut expired = 0;
+        for task in due {
+            let key = IdempotencyKey::of_system(
+                "limits",
+                format!("expire:{}", task.record_id),
+                "ExpireApprovalChain",
+                String::new(),
+            );
+            match self
+                .decide(
+                    &system,
+                    task.kind,
+                    &task.record_id,
+                    0,
+                    StepAction::Expire,
+                    &note,
+                    &[],
+                    &key,
+                )
+                .await
+            {
+                Ok(_) => {
+                    expired += 1;
+                    tracing::info!(kind = task.kind.as_str(), record_id = %task.record_id, "approval chain expired");
+                }
+                Err(error) => {
+                    tracing::warn!(kind = task.kind.as_str(), record_id = %task.record_id, error = %error, "could not expire an approval chain; trying again next sweep");
+                }
+            }
+        }
+        Ok(expired)
+    }
+}
+
+/// "30 days", "1 hour", "90 seconds": an expiry as people read it.
+fn waited(seconds: u64) -> String {
+    let (count, unit) = match seconds {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s => (s, "second"),
+    };
+    if count == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{count} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_expiry_reads_in_the_largest_whole_unit() {
+        assert_eq!(super::waited(30 * 86_400), "30 days");
+        assert_eq!(super::waited(86_400), "1 day");
+        assert_eq!(super::waited(7_200), "2 hours");
+        assert_eq!(super::waited(90), "90 seconds");
+        assert_eq!(super::waited(1), "1 second");
+    }
+}
+
+/// Runs [`ApprovalDesk::escalate_due`] and [`ApprovalDesk::expire_due`] every
+/// [`ESCALATION_INTERVAL`] until stopped.
 #[derive(Debug, Clone)]
 pub struct Escalator {
     desk: ApprovalDesk,
@@ -104,6 +190,9 @@ impl Escalator {
         while !*stop.borrow() {
             if let Err(error) = self.desk.escalate_due(Utc::now()).await {
                 tracing::warn!(error = %error, "the escalation sweep failed; trying again");
+            }
+            if let Err(error) = self.desk.expire_due(Utc::now()).await {
+                tracing::warn!(error = %error, "the expiry sweep failed; trying again");
             }
             tokio::select! {
                 () = tokio::time::sleep(ESCALATION_INTERVAL) => {}

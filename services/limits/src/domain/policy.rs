@@ -88,6 +88,11 @@ pub struct CreditPolicy {
     /// (报总经理审批). Off in the shipped policy and in policies stored before it existed.
     #[serde(default)]
     pub grade_approval_required: bool,
+    /// A request still waiting for its chain this long after it was made is withdrawn by the
+    /// system as expired; 0 = never. Policies stored before it existed have the shipped 30
+    /// days.
+    #[serde(default = "thirty_days")]
+    pub approval_expiry_seconds: u64,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
@@ -97,8 +102,12 @@ fn on() -> bool {
     true
 }
 
+fn thirty_days() -> u64 {
+    30 * DAY
+}
+
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 12] = [
+pub const POLICY_FIELDS: [&str; 13] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -111,6 +120,7 @@ pub const POLICY_FIELDS: [&str; 12] = [
     "auto_approval_rules",
     "auto_release_cleared_referrals",
     "grade_approval_required",
+    "approval_expiry",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -128,6 +138,7 @@ pub enum PolicyEdit {
     AutoApprovalRules(Vec<AutoApprovalRule>),
     AutoReleaseClearedReferrals(bool),
     GradeApprovalRequired(bool),
+    ApprovalExpirySeconds(u64),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -214,6 +225,7 @@ impl Default for CreditPolicy {
             auto_approval_rules: Vec::new(),
             auto_release_cleared_referrals: true,
             grade_approval_required: false,
+            approval_expiry_seconds: thirty_days(),
             version: 0,
             last_change: None,
         }
@@ -343,6 +355,9 @@ impl CreditPolicy {
                     next.auto_release_cleared_referrals = on;
                 }
                 PolicyEdit::GradeApprovalRequired(on) => next.grade_approval_required = on,
+                PolicyEdit::ApprovalExpirySeconds(seconds) => {
+                    next.approval_expiry_seconds = seconds;
+                }
             }
         }
         next.check_whole(&mut violations);

@@ -118,6 +118,28 @@ impl SqlLimitStore {
         })
     }
 
+    /// The chains still waiting that were requested at or before `requested_by`, oldest first
+    /// (filings with the informed roles are not waiting).
+    pub(super) async fn expirations_due(
+        &self,
+        requested_by: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<TaskRef>> {
+        on_database!(&self.database, |pool, sql| {
+            let rows = sqlx::query_as::<_, TaskRow>(&sql(
+                "SELECT kind, record_id, MIN(requested_at) AS requested_at, MAX(waiting_since) AS waiting_since \
+                 FROM approval_tasks WHERE requested_at <= $1 \
+                 AND (audience LIKE 'role:%' OR audience LIKE 'person:%') \
+                 GROUP BY kind, record_id ORDER BY MIN(requested_at) LIMIT $2",
+            ))
+            .bind(requested_by)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(TaskRow::into_task).collect()
+        })
+    }
+
     /// The chains whose waiting step is due to be escalated at `now`, the longest due first.
     pub(super) async fn escalations_due(
         &self,

@@ -144,6 +144,14 @@ pub trait LimitStore:
 
     /// The chains whose waiting step is due to be escalated at `now`, at most `limit`.
     async fn escalations_due(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<TaskRef>>;
+    /// The chains still waiting (for a decider or for their maker) that were requested at or
+    /// before `requested_by`, the oldest first, at most `limit`: those the policy's expiry has
+    /// caught up with.
+    async fn expirations_due(
+        &self,
+        requested_by: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<TaskRef>>;
     /// Forgets that a chain's step is due to be escalated (it has nothing left to escalate).
     async fn clear_escalation(
         &self,

@@ -404,6 +404,14 @@ impl LimitStore for SqlLimitStore {
         SqlLimitStore::escalations_due(self, now, limit).await
     }
 
+    async fn expirations_due(
+        &self,
+        requested_by: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<super::TaskRef>> {
+        SqlLimitStore::expirations_due(self, requested_by, limit).await
+    }
+
     async fn clear_escalation(&self, kind: DecisionKind, record_id: &str) -> StoreResult<()> {
         on_database!(&self.database, |pool, sql| {
             sqlx::query(&sql(

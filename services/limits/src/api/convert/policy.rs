@@ -95,6 +95,8 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
         etag: policy.etag(),
         auto_release_cleared_referrals: policy.auto_release_cleared_referrals,
         grade_approval_required: policy.grade_approval_required,
+        approval_expiry: (policy.approval_expiry_seconds > 0)
+            .then(|| duration_to_proto(policy.approval_expiry_seconds)),
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
             updated_at: Some(to_timestamp(change.changed_at)),
             updated_by: Some(pb::Actor::from(&change.changed_by)),
@@ -269,6 +271,20 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
             "grade_approval_required" => edits.push(PolicyEdit::GradeApprovalRequired(
                 wire.grade_approval_required,
             )),
+            "approval_expiry" => match wire
+                .approval_expiry
+                .as_ref()
+                .map(|duration| (duration.seconds, duration.nanos))
+            {
+                None => edits.push(PolicyEdit::ApprovalExpirySeconds(0)),
+                Some((seconds, 0)) if (0..=365 * 86_400).contains(&seconds) => edits.push(
+                    PolicyEdit::ApprovalExpirySeconds(u64::try_from(seconds).unwrap_or(0)),
+                ),
+                Some(_) => violations.add(
+                    "policy.approval_expiry",
+                    "must be whole seconds from zero (never) to one year",
+                ),
+            },
             other => violations.add(
                 "update_mask",
                 format!(
