@@ -11,11 +11,13 @@ mod ratings;
 
 use std::sync::Arc;
 
-use credit_core::governance::VersionStatus;
 use credit_core::{Actor, FieldViolation, Principal, ServiceError, both};
 use credit_proto::time::timestamp;
 use credit_proto::v1 as pb;
 use credit_proto::v1::rating_service_server::{RatingService, RatingServiceServer};
+use credit_runtime::approval_wire::{
+    chain_to_proto, change_to_proto, version_status_filter, version_status_to_proto,
+};
 use credit_runtime::principal;
 use credit_runtime::sql::{IdempotencyKey, Page};
 use tonic::{Request, Response, Status};
@@ -286,13 +288,7 @@ impl RatingService for RatingApi {
         request: Request<pb::ListModelProposalsRequest>,
     ) -> Answer<pb::ListModelProposalsResponse> {
         let request = request.into_inner();
-        let status = match pb::PolicyVersionStatus::try_from(request.status) {
-            Ok(pb::PolicyVersionStatus::Unspecified) => Ok(None),
-            Ok(pb::PolicyVersionStatus::Proposed) => Ok(Some(VersionStatus::Proposed)),
-            Ok(pb::PolicyVersionStatus::Published) => Ok(Some(VersionStatus::Published)),
-            Ok(pb::PolicyVersionStatus::Rejected) => Ok(Some(VersionStatus::Rejected)),
-            Err(_) => Err(ServiceError::invalid("status", "is a PolicyVersionStatus")),
-        };
+        let status = version_status_filter(request.status);
         let (status, page) = both(status, Page::parse(request.page_size, &request.page_token))?;
         let filter = ProposalFilter {
             status,
@@ -540,24 +536,9 @@ fn proposal_to_proto(proposal: &ModelProposal) -> pb::ModelProposal {
             ..pb::ScorecardModel::from(&proposal.model)
         }),
         base_version: proposal.base_version,
-        changes: proposal
-            .changes
-            .iter()
-            .map(|change| pb::PolicyChange {
-                path: change.path.clone(),
-                before: change.before.clone(),
-                after: change.after.clone(),
-            })
-            .collect(),
-        status: match proposal.status() {
-            VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
-            VersionStatus::Published => pb::PolicyVersionStatus::Published,
-            VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
-        }
-        .into(),
-        approval_chain: Some(credit_runtime::approval_wire::chain_to_proto(
-            &proposal.chain,
-        )),
+        changes: proposal.changes.iter().map(change_to_proto).collect(),
+        status: version_status_to_proto(proposal.status()).into(),
+        approval_chain: Some(chain_to_proto(&proposal.chain)),
         proposed_at: Some(timestamp(proposal.proposed_at)),
         published_version: proposal.published_version.unwrap_or(0),
     }

@@ -9,6 +9,7 @@ use credit_core::approval::{
     Chain, ChainRule, ChainStatus, Conditions, DecisionKind, Step, StepRule, StepStatus,
     TrailAction,
 };
+use credit_core::governance::{Change, VersionStatus};
 use credit_core::{Actor, Money, Role, ServiceError, Violations};
 use credit_proto::v1 as pb;
 use credit_proto::v1::approval_service_client::ApprovalServiceClient;
@@ -113,6 +114,35 @@ pub async fn ask_for_chain(
         maker,
         authority_amount,
     )))
+}
+
+/// A field of a proposal's diff as the contract carries it.
+pub fn change_to_proto(change: &Change) -> pb::PolicyChange {
+    pb::PolicyChange {
+        path: change.path.clone(),
+        before: change.before.clone(),
+        after: change.after.clone(),
+    }
+}
+
+pub fn version_status_to_proto(status: VersionStatus) -> pb::PolicyVersionStatus {
+    match status {
+        VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
+        VersionStatus::Published => pb::PolicyVersionStatus::Published,
+        VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
+    }
+}
+
+/// A listing's status filter: unspecified is any status; INVALID_ARGUMENT at `status` for a
+/// value the contract does not have.
+pub fn version_status_filter(wire: i32) -> Result<Option<VersionStatus>, ServiceError> {
+    match pb::PolicyVersionStatus::try_from(wire) {
+        Ok(pb::PolicyVersionStatus::Unspecified) => Ok(None),
+        Ok(pb::PolicyVersionStatus::Proposed) => Ok(Some(VersionStatus::Proposed)),
+        Ok(pb::PolicyVersionStatus::Published) => Ok(Some(VersionStatus::Published)),
+        Ok(pb::PolicyVersionStatus::Rejected) => Ok(Some(VersionStatus::Rejected)),
+        Err(_) => Err(ServiceError::invalid("status", "is a PolicyVersionStatus")),
+    }
 }
 
 pub fn decision_kind(wire: i32) -> Option<DecisionKind> {

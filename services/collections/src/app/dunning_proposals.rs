@@ -5,10 +5,13 @@
 
 use chrono::Utc;
 use credit_core::approval::Progress;
-use credit_core::governance::{Change, VersionStatus, diff};
+use credit_core::governance::{Change, diff};
 use credit_core::{Actor, Principal, ServiceError};
 use credit_proto::v1 as pb;
-use credit_runtime::approval_wire::{chain_to_proto, policy_change_chain};
+use credit_runtime::approval_wire::{
+    chain_to_proto, change_to_proto, policy_change_chain, version_status_filter,
+    version_status_to_proto,
+};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
 use super::Collections;
@@ -162,13 +165,7 @@ impl Collections {
         &self,
         request: &pb::ListDunningPolicyProposalsRequest,
     ) -> Result<pb::ListDunningPolicyProposalsResponse, ServiceError> {
-        let status = match pb::PolicyVersionStatus::try_from(request.status) {
-            Ok(pb::PolicyVersionStatus::Unspecified) => Ok(None),
-            Ok(pb::PolicyVersionStatus::Proposed) => Ok(Some(VersionStatus::Proposed)),
-            Ok(pb::PolicyVersionStatus::Published) => Ok(Some(VersionStatus::Published)),
-            Ok(pb::PolicyVersionStatus::Rejected) => Ok(Some(VersionStatus::Rejected)),
-            Err(_) => Err(ServiceError::invalid("status", "is a PolicyVersionStatus")),
-        };
+        let status = version_status_filter(request.status);
         let (status, page) =
             credit_core::both(status, Page::parse(request.page_size, &request.page_token))?;
         let filter = PolicyProposalFilter {
@@ -253,21 +250,8 @@ pub(crate) fn proposal_to_proto(proposal: &PolicyProposal) -> pb::DunningPolicyP
             ..proposal.policy.clone()
         }),
         base_version: i32::try_from(proposal.base_version).unwrap_or(i32::MAX),
-        changes: proposal
-            .changes
-            .iter()
-            .map(|change| pb::PolicyChange {
-                path: change.path.clone(),
-                before: change.before.clone(),
-                after: change.after.clone(),
-            })
-            .collect(),
-        status: match proposal.status() {
-            VersionStatus::Proposed => pb::PolicyVersionStatus::Proposed,
-            VersionStatus::Published => pb::PolicyVersionStatus::Published,
-            VersionStatus::Rejected => pb::PolicyVersionStatus::Rejected,
-        }
-        .into(),
+        changes: proposal.changes.iter().map(change_to_proto).collect(),
+        status: version_status_to_proto(proposal.status()).into(),
         approval_chain: Some(chain_to_proto(&proposal.chain)),
         proposed_at: Some(timestamp(proposal.proposed_at)),
         published_version: i32::try_from(published_version).unwrap_or(i32::MAX),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{ApprovalMatrix, Chain, ChainRule, Conditions, DecisionKind, Verdict};
-use credit_core::governance::{Change, Governed, VersionStatus};
+use credit_core::governance::{Governed, VersionStatus};
 use credit_core::{Currency, Money, ServiceError, Violations};
 use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
@@ -243,11 +243,11 @@ pub fn matrix_to_proto(view: &VersionView<ApprovalMatrix>) -> pb::ApprovalMatrix
 
 /// Where a version of a governed document stands; an ungoverned one is in force as it is.
 pub fn version_status_to_proto<T: Governed>(view: &VersionView<T>) -> pb::PolicyVersionStatus {
-    match view.stored.as_ref().map(|stored| stored.status()) {
-        None | Some(VersionStatus::Published) => pb::PolicyVersionStatus::Published,
-        Some(VersionStatus::Proposed) => pb::PolicyVersionStatus::Proposed,
-        Some(VersionStatus::Rejected) => pb::PolicyVersionStatus::Rejected,
-    }
+    credit_runtime::approval_wire::version_status_to_proto(
+        view.stored
+            .as_ref()
+            .map_or(VersionStatus::Published, |stored| stored.status()),
+    )
 }
 
 /// From when a published version is in force.
@@ -260,13 +260,7 @@ pub fn effective_from_to_proto<T: Governed>(
         .map(|stored| to_timestamp(stored.effective_from))
 }
 
-pub fn change_to_proto(change: &Change) -> pb::PolicyChange {
-    pb::PolicyChange {
-        path: change.path.clone(),
-        before: change.before.clone(),
-        after: change.after.clone(),
-    }
-}
+pub use credit_runtime::approval_wire::change_to_proto;
 
 /// A proposed matrix, read and checked: every problem named by its field path; the rules of
 /// the matrix are then checked as a whole (`ApprovalMatrix::check`).
