@@ -235,6 +235,42 @@ struct ActionRow {
     at: DateTime<Utc>,
 }
 
+/// One dead letter with its history, read through `$executor` (a pool, or a transaction
+/// that must see its own writes); `None` when there is none.
+macro_rules! read_letter {
+    ($executor:expr, $sql:ident, $dead_letter_id:expr) => {
+        async {
+            let Some(row) = sqlx::query_as::<_, DeadLetterRow>(&$sql(dead_letters_where!(
+                "dead_letter_id = $1"
+            )))
+            .bind($dead_letter_id)
+            .fetch_optional($executor)
+            .await?
+            else {
+                return Ok::<_, sqlx::Error>(None);
+            };
+            let mut letter = DeadLetter::from(row);
+            letter.history = sqlx::query_as::<_, ActionRow>(&$sql(
+                "SELECT action, actor, detail, at FROM dead_letter_actions \
+                 WHERE dead_letter_id = $1 ORDER BY seq",
+            ))
+            .bind($dead_letter_id)
+            .fetch_all($executor)
+            .await?
+            .into_iter()
+            .map(|row| DeadLetterAction {
+                action: row.action,
+                actor: row.actor,
+                detail: row.detail,
+                at: row.at,
+            })
+            .collect();
+            Ok(Some(letter))
+        }
+        .await
+    };
+}
+
 impl DeadLetterStore {
     pub fn new(database: Database) -> Self {
         Self { database }
@@ -356,32 +392,7 @@ impl DeadLetterStore {
     /// One dead letter with its history.
     pub async fn get(&self, dead_letter_id: &str) -> Result<Option<DeadLetter>, sqlx::Error> {
         on_database!(&self.database, |pool, sql| {
-            let Some(row) = sqlx::query_as::<_, DeadLetterRow>(&sql(dead_letters_where!(
-                "dead_letter_id = $1"
-            )))
-            .bind(dead_letter_id)
-            .fetch_optional(pool)
-            .await?
-            else {
-                return Ok(None);
-            };
-            let mut letter = DeadLetter::from(row);
-            letter.history = sqlx::query_as::<_, ActionRow>(&sql(
-                "SELECT action, actor, detail, at FROM dead_letter_actions \
-                 WHERE dead_letter_id = $1 ORDER BY seq",
-            ))
-            .bind(dead_letter_id)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|row| DeadLetterAction {
-                action: row.action,
-                actor: row.actor,
-                detail: row.detail,
-                at: row.at,
-            })
-            .collect();
-            Ok(Some(letter))
+            read_letter!(pool, sql, dead_letter_id)
         })
     }
 
@@ -459,15 +470,16 @@ impl DeadLetterStore {
             .execute(&mut *transaction)
             .await?;
                 insert_action!(transaction, sql, dead_letter_id, action, actor, detail, now)?;
+                // Read inside the step: a consumer taking the replay a moment after the commit
+                // must not change what the operator is answered.
+                let letter = read_letter!(&mut *transaction, sql, dead_letter_id)?
+                    .ok_or(sqlx::Error::RowNotFound)?;
                 transaction.commit().await?;
-                Ok::<_, sqlx::Error>(Ok(()))
+                Ok::<_, sqlx::Error>(Ok(letter))
             }
             .await
         });
-        outcome??;
-        self.get(dead_letter_id)
-            .await?
-            .ok_or_else(|| DeadLetterError::NotFound(dead_letter_id.to_owned()))
+        outcome?
     }
 
     /// Takes up to `limit` replays requested for `consumer` (and any a dead process took and
