@@ -75,7 +75,7 @@ impl RatingApi {
         {
             Publishing::Validated(model) => Ok((pb::ScorecardModel::from(model.as_ref()), None)),
             Publishing::Proposed(proposal) => Ok((
-                pb::ScorecardModel::from(&proposal.model),
+                pb::ScorecardModel::from(&proposal.document),
                 Some(proposal_to_proto(&proposal)),
             )),
         }
@@ -292,7 +292,7 @@ impl RatingService for RatingApi {
         let (status, page) = both(status, Page::parse(request.page_size, &request.page_token))?;
         let filter = ProposalFilter {
             status,
-            model_id: request.model_id.trim().to_owned(),
+            document_id: request.model_id.trim().to_owned(),
         };
         let mut proposals = self
             .store
@@ -533,7 +533,7 @@ fn proposal_to_proto(proposal: &ModelProposal) -> pb::ModelProposal {
         proposal_id: proposal.proposal_id.clone(),
         model: Some(pb::ScorecardModel {
             version: i32::try_from(proposal.published_version.unwrap_or(0)).unwrap_or(i32::MAX),
-            ..pb::ScorecardModel::from(&proposal.model)
+            ..pb::ScorecardModel::from(&proposal.document)
         }),
         base_version: proposal.base_version,
         changes: proposal.changes.iter().map(change_to_proto).collect(),

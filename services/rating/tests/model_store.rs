@@ -354,7 +354,7 @@ async fn approving_a_proposal_publishes_it_once(backend: &Backend) {
     };
     let proposal = |id: &str, model: ScorecardModel| ModelProposal {
         proposal_id: id.into(),
-        model,
+        document: model,
         base_version: 0,
         changes: Vec::new(),
         chain: Chain::start(&one_step, 0, maker.clone(), None),
@@ -405,7 +405,7 @@ async fn approving_a_proposal_publishes_it_once(backend: &Backend) {
             selection::check_applicability(&model, published).map_err(ServiceError::from)
         }
     };
-    let (admit_alpha, admit_beta) = (admit(&alpha.model), admit(&beta.model));
+    let (admit_alpha, admit_beta) = (admit(&alpha.document), admit(&beta.document));
     let (alpha_key, beta_key) = (key("d-alpha", "a"), key("d-beta", "b"));
     let (alpha_outcome, beta_outcome) = tokio::join!(
         first.decide_model_proposal("mpr_alpha", &alpha_key, &approve, &admit_alpha),

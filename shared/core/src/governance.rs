@@ -58,6 +58,46 @@ pub fn changes<T: Governed>(before: &T, after: &T) -> Vec<Change> {
     diff(&before.without_bookkeeping(), &after.without_bookkeeping())
 }
 
+/// A proposed version of a document owned by another service than limits (a scorecard
+/// model, a dunning policy): the document as proposed, what it changes against the version it
+/// was proposed over, and the POLICY_CHANGE chain it walks. Approving the chain's last step
+/// publishes the document as the next version; the owner's store does both at once.
+#[derive(Debug, Clone)]
+pub struct Proposal<D> {
+    pub proposal_id: String,
+    /// The document as proposed (not yet a version).
+    pub document: D,
+    /// The latest version of the document when proposed; 0 for a new one.
+    pub base_version: u32,
+    /// What it changes against `base_version`, field by field.
+    pub changes: Vec<Change>,
+    /// Its maker is the proposer.
+    pub chain: Chain,
+    pub proposed_at: DateTime<Utc>,
+    /// The version its approval published.
+    pub published_version: Option<u32>,
+}
+
+impl<D> Proposal<D> {
+    pub fn status(&self) -> VersionStatus {
+        VersionStatus::of(&self.chain)
+    }
+}
+
+/// Decides a proposal as its owner's store reads it in the transaction that records the
+/// verdict, given the latest published version of its document now: the proposal with the
+/// verdict in its chain. When the chain is then approved, the store publishes the document.
+pub type ProposalDecider<'a, D> =
+    &'a (dyn Fn(&Proposal<D>, u32) -> Result<Proposal<D>, crate::ServiceError> + Send + Sync);
+
+/// Which proposals a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct ProposalFilter {
+    pub status: Option<VersionStatus>,
+    /// The document's id (a model id, a policy id); empty = every document.
+    pub document_id: String,
+}
+
 /// Where a version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

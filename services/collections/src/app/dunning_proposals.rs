@@ -60,7 +60,7 @@ impl Collections {
             .await?,
             proposed_at: Utc::now(),
             published_version: None,
-            policy: pb::DunningPolicy {
+            document: pb::DunningPolicy {
                 published_at: None,
                 published_by: None,
                 ..proposed
@@ -80,14 +80,14 @@ impl Collections {
         if let Outcome::New(proposal) = &outcome {
             tracing::info!(
                 proposal_id = %proposal.proposal_id,
-                policy_id = %proposal.policy.policy_id,
+                policy_id = %proposal.document.policy_id,
                 base_version = proposal.base_version,
                 proposed_by = %principal.name,
                 "dunning policy proposed"
             );
         }
         let proposal = outcome.into_inner();
-        Ok((proposal.policy.clone(), Some(proposal)))
+        Ok((proposal.document.clone(), Some(proposal)))
     }
 
     /// `principal`'s verdict on the step of a proposal that waits; the approval of the last
@@ -124,7 +124,7 @@ impl Collections {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("dunning policy proposal", &proposal_id))?;
-        let checked = stored_policy(&filed.policy)?;
+        let checked = stored_policy(&filed.document)?;
         let admit = admission(&checked, &principal.name);
         let now = Utc::now();
         let decide = |proposal: &PolicyProposal, latest_version: u32| {
@@ -134,7 +134,7 @@ impl Collections {
                     "PROPOSAL_STALE",
                     format!(
                         "dunning policy {} was proposed over version {}; version {latest_version} was published since: propose again over it",
-                        proposal.policy.policy_id, proposal.base_version
+                        proposal.document.policy_id, proposal.base_version
                     ),
                 ));
             }
@@ -151,7 +151,7 @@ impl Collections {
         if let Outcome::New(decided) = &outcome {
             tracing::info!(
                 proposal_id = %decided.proposal_id,
-                policy_id = %decided.policy.policy_id,
+                policy_id = %decided.document.policy_id,
                 status = decided.status().as_str(),
                 published_version = decided.published_version.unwrap_or(0),
                 decided_by = %principal.name,
@@ -170,7 +170,7 @@ impl Collections {
             credit_core::both(status, Page::parse(request.page_size, &request.page_token))?;
         let filter = PolicyProposalFilter {
             status,
-            policy_id: request.policy_id.trim().to_owned(),
+            document_id: request.policy_id.trim().to_owned(),
         };
         let mut proposals = self
             .dunning()
@@ -247,7 +247,7 @@ pub(crate) fn proposal_to_proto(proposal: &PolicyProposal) -> pb::DunningPolicyP
         proposal_id: proposal.proposal_id.clone(),
         policy: Some(pb::DunningPolicy {
             version: i32::try_from(published_version).unwrap_or(i32::MAX),
-            ..proposal.policy.clone()
+            ..proposal.document.clone()
         }),
         base_version: i32::try_from(proposal.base_version).unwrap_or(i32::MAX),
         changes: proposal.changes.iter().map(change_to_proto).collect(),

@@ -50,7 +50,7 @@ pub async fn propose(
     let chain = chains.model_change_chain(&proposer).await?;
     let proposal = ModelProposal {
         proposal_id: format!("mpr_{}", uuid::Uuid::now_v7().simple()),
-        model,
+        document: model,
         base_version: base.map_or(0, |base| base.model.version()),
         changes,
         chain,
@@ -64,7 +64,7 @@ pub async fn propose(
     if let Outcome::New(proposal) = &outcome {
         tracing::info!(
             proposal_id = %proposal.proposal_id,
-            model_id = %proposal.model.model_id(),
+            model_id = %proposal.document.model_id(),
             base_version = proposal.base_version,
             changes = proposal.changes.len(),
             proposed_by = %proposer.name,
@@ -99,7 +99,7 @@ pub async fn decide_proposal(
                 "PROPOSAL_STALE",
                 format!(
                     "model {} was proposed over version {}; version {latest_version} was published since: propose again over it",
-                    proposal.model.model_id(),
+                    proposal.document.model_id(),
                     proposal.base_version
                 ),
             ));
@@ -116,7 +116,7 @@ pub async fn decide_proposal(
         .map_err(ServiceError::from)?
         .ok_or_else(|| ServiceError::not_found("model proposal", proposal_id))?;
     let admit = |published: &[ScorecardModel]| {
-        selection::check_applicability(&filed.model, published).map_err(ServiceError::from)
+        selection::check_applicability(&filed.document, published).map_err(ServiceError::from)
     };
     let outcome = store
         .decide_model_proposal(proposal_id, key, &decide, &admit)
@@ -125,7 +125,7 @@ pub async fn decide_proposal(
     if let Outcome::New(decided) = &outcome {
         tracing::info!(
             proposal_id = %decided.proposal_id,
-            model_id = %decided.model.model_id(),
+            model_id = %decided.document.model_id(),
             status = decided.status().as_str(),
             published_version = decided.published_version.unwrap_or(0),
             decided_by = %principal.name,

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
 use credit_core::approval::Chain;
-use credit_core::governance::{Change, VersionStatus};
+pub use credit_core::governance::ProposalFilter;
+use credit_core::governance::{Change, Proposal, VersionStatus};
 use credit_proto::v1 as pb;
 use credit_runtime::sql::IdempotencyKey;
 use credit_runtime::{insert_idempotency_key, lookup_idempotency_key, on_database};
@@ -21,42 +22,10 @@ use super::{
 };
 use crate::domain::ScorecardModel;
 
-/// A proposed version of a model and where its approval stands.
-#[derive(Debug, Clone)]
-pub struct ModelProposal {
-    pub proposal_id: String,
-    /// The model as proposed (version 0 until published).
-    pub model: ScorecardModel,
-    /// The latest version of the model when proposed; 0 for a new model.
-    pub base_version: u32,
-    /// What it changes against `base_version`, field by field.
-    pub changes: Vec<Change>,
-    /// Its maker is the proposer.
-    pub chain: Chain,
-    pub proposed_at: DateTime<Utc>,
-    /// The version its approval published.
-    pub published_version: Option<u32>,
-}
+/// A proposed version of a model and where its approval stands (its model not yet a version).
+pub type ModelProposal = Proposal<ScorecardModel>;
 
-impl ModelProposal {
-    pub fn status(&self) -> VersionStatus {
-        VersionStatus::of(&self.chain)
-    }
-}
-
-/// Which proposals ListModelProposals returns.
-#[derive(Debug, Clone, Default)]
-pub struct ProposalFilter {
-    pub status: Option<VersionStatus>,
-    /// Empty = every model.
-    pub model_id: String,
-}
-
-/// Decides a proposal as the transaction reads it, given the latest published version of its
-/// model now: the proposal with the verdict in its chain. When the chain is then approved, the
-/// store publishes the model.
-pub type ProposalDecider<'a> =
-    &'a (dyn Fn(&ModelProposal, u32) -> Result<ModelProposal, ServiceError> + Send + Sync);
+pub use credit_core::governance::ProposalDecider;
 
 #[async_trait]
 pub trait ModelProposalStore: Send + Sync {
@@ -85,7 +54,7 @@ pub trait ModelProposalStore: Send + Sync {
         &self,
         proposal_id: &str,
         key: &IdempotencyKey,
-        decide: ProposalDecider<'_>,
+        decide: ProposalDecider<'_, ScorecardModel>,
         admit: Admission<'_>,
     ) -> StoreResult<Outcome<ModelProposal>>;
 }
@@ -110,7 +79,7 @@ impl ProposalRow {
                 .map_err(|_| StoreError::Corrupt(format!("{place}: version {number}")))
         };
         Ok(ModelProposal {
-            model: model_from_document(self.document.0, &place)?,
+            document: model_from_document(self.document.0, &place)?,
             base_version: version(self.base_version)?,
             published_version: self.published_version.map(version).transpose()?,
             proposal_id: self.proposal_id,
@@ -132,7 +101,7 @@ impl ModelProposalStore for SqlModelStore {
         key: &IdempotencyKey,
     ) -> StoreResult<Outcome<ModelProposal>> {
         let document = Json(ModelDocument::from(&pb::ScorecardModel::from(
-            &proposal.model,
+            &proposal.document,
         )));
         on_database!(&self.database, |pool, sql, begin_write| {
             let mut tx = pool.begin_with(begin_write).await?;
@@ -148,7 +117,7 @@ impl ModelProposalStore for SqlModelStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
             ))
             .bind(&proposal.proposal_id)
-            .bind(proposal.model.model_id().as_str())
+            .bind(proposal.document.model_id().as_str())
             .bind(proposal.status().as_str())
             .bind(i64::from(proposal.base_version))
             .bind(&document)
@@ -199,7 +168,7 @@ impl ModelProposalStore for SqlModelStore {
                  ORDER BY proposal_id DESC LIMIT $4",
             ))
             .bind(status)
-            .bind(&filter.model_id)
+            .bind(&filter.document_id)
             .bind(after)
             .bind(limit)
             .fetch_all(pool)
@@ -212,7 +181,7 @@ impl ModelProposalStore for SqlModelStore {
         &self,
         proposal_id: &str,
         key: &IdempotencyKey,
-        decide: ProposalDecider<'_>,
+        decide: ProposalDecider<'_, ScorecardModel>,
         admit: Admission<'_>,
     ) -> StoreResult<Outcome<ModelProposal>> {
         on_database!(&self.database, |pool, sql, begin_write| {
@@ -244,7 +213,7 @@ impl ModelProposalStore for SqlModelStore {
             let latest: i64 = sqlx::query_scalar(&sql(
                 "SELECT COALESCE(MAX(version), 0) FROM scorecard_models WHERE model_id = $1",
             ))
-            .bind(proposal.model.model_id().as_str())
+            .bind(proposal.document.model_id().as_str())
             .fetch_one(&mut *tx)
             .await?;
             let latest = u32::try_from(latest)
@@ -253,7 +222,7 @@ impl ModelProposalStore for SqlModelStore {
             let now = stored_time(Utc::now());
             if decided.status() == VersionStatus::Published {
                 let document = Json(ModelDocument::from(&pb::ScorecardModel::from(
-                    &decided.model,
+                    &decided.document,
                 )));
                 // The version is published by the person whose verdict approved it.
                 let publisher = decided
@@ -265,7 +234,7 @@ impl ModelProposalStore for SqlModelStore {
                 let version = publish_next_version!(
                     tx,
                     sql,
-                    &decided.model,
+                    &decided.document,
                     &document,
                     now,
                     Json(&publisher),

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
 use credit_core::approval::Chain;
-use credit_core::governance::{Change, VersionStatus};
+pub use credit_core::governance::ProposalFilter as PolicyProposalFilter;
+use credit_core::governance::{Change, Proposal, ProposalDecider, VersionStatus};
 use credit_proto::v1 as pb;
 use credit_runtime::sql::IdempotencyKey;
 use credit_runtime::{insert_idempotency_key, lookup_idempotency_key, on_database};
@@ -18,42 +19,12 @@ use sqlx::types::Json;
 use super::{LATEST_POLICIES, PolicyAdmission, decode_policy, now};
 use crate::store::{Outcome, SqlReceivableStore, StoreError, StoreResult};
 
-/// A proposed version of a dunning policy and where its approval stands.
-#[derive(Debug, Clone)]
-pub struct PolicyProposal {
-    pub proposal_id: String,
-    /// The policy as proposed (version 0 until published).
-    pub policy: pb::DunningPolicy,
-    /// The latest version of the policy when proposed; 0 for a new policy.
-    pub base_version: u32,
-    /// What it changes against `base_version`, field by field.
-    pub changes: Vec<Change>,
-    /// Its maker is the proposer.
-    pub chain: Chain,
-    pub proposed_at: DateTime<Utc>,
-    /// The version its approval published.
-    pub published_version: Option<u32>,
-}
+/// A proposed version of a dunning policy (an encoded `credit.v1.DunningPolicy`, version 0
+/// until published) and where its approval stands.
+pub type PolicyProposal = Proposal<pb::DunningPolicy>;
 
-impl PolicyProposal {
-    pub fn status(&self) -> VersionStatus {
-        VersionStatus::of(&self.chain)
-    }
-}
-
-/// Which proposals ListDunningPolicyProposals returns.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyProposalFilter {
-    pub status: Option<VersionStatus>,
-    /// Empty = every policy.
-    pub policy_id: String,
-}
-
-/// Decides a proposal as the transaction reads it, given the latest published version of its
-/// policy now: the proposal with the verdict in its chain. When the chain is then approved,
-/// the store publishes the policy.
-pub type PolicyDecider<'a> =
-    &'a (dyn Fn(&PolicyProposal, u32) -> Result<PolicyProposal, ServiceError> + Send + Sync);
+/// Decides a dunning policy proposal (see [`ProposalDecider`]).
+pub type PolicyDecider<'a> = ProposalDecider<'a, pb::DunningPolicy>;
 
 #[async_trait]
 pub trait DunningProposalStore: Send + Sync {
@@ -110,7 +81,7 @@ impl ProposalRow {
             })
         };
         Ok(PolicyProposal {
-            policy: decode_policy(&self.document)?,
+            document: decode_policy(&self.document)?,
             base_version: version(self.base_version)?,
             published_version: self.published_version.map(version).transpose()?,
             changes: self.changes.0,
@@ -146,10 +117,10 @@ impl DunningProposalStore for SqlReceivableStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
             ))
             .bind(&proposal.proposal_id)
-            .bind(&proposal.policy.policy_id)
+            .bind(&proposal.document.policy_id)
             .bind(proposal.status().as_str())
             .bind(i64::from(proposal.base_version))
-            .bind(proposal.policy.encode_to_vec())
+            .bind(proposal.document.encode_to_vec())
             .bind(Json(&proposal.changes))
             .bind(Json(&proposal.chain))
             .bind(proposed_at)
@@ -191,7 +162,7 @@ impl DunningProposalStore for SqlReceivableStore {
                  ORDER BY proposal_id DESC LIMIT $4",
             ))
             .bind(status)
-            .bind(&filter.policy_id)
+            .bind(&filter.document_id)
             .bind(after)
             .bind(limit)
             .fetch_all(pool)
@@ -236,7 +207,7 @@ impl DunningProposalStore for SqlReceivableStore {
             let latest: i64 = sqlx::query_scalar(&sql(
                 "SELECT COALESCE(MAX(version), 0) FROM dunning_policies WHERE policy_id = $1",
             ))
-            .bind(&proposal.policy.policy_id)
+            .bind(&proposal.document.policy_id)
             .fetch_one(&mut *tx)
             .await?;
             let latest = u32::try_from(latest)
@@ -254,7 +225,7 @@ impl DunningProposalStore for SqlReceivableStore {
                 let published = publish_policy_version!(
                     tx,
                     sql,
-                    &decided.policy.policy_id,
+                    &decided.document.policy_id,
                     proposal_id,
                     "proposal",
                     &publisher,
