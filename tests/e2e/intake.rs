@@ -1294,6 +1294,7 @@ fn import_rows() -> Vec<pb::ImportCustomerRow> {
                 row_number,
                 request_id: String::new(),
                 customer: Some(customer),
+                data_points: Vec::new(),
             }
         })
         .collect()
@@ -1450,6 +1451,7 @@ pub async fn personal_data_never_reaches_the_logs(suite: &TestSuite) {
         row_number: 1,
         request_id: String::new(),
         customer: Some(person),
+        data_points: Vec::new(),
     }];
     analyst
         .import_customers(tokio_stream::iter([pb::ImportCustomersRequest {
@@ -1600,6 +1602,7 @@ fn good_import_rows(numbers: std::ops::RangeInclusive<i64>) -> Vec<pb::ImportCus
                 &format!("Capped Co {row_number}"),
                 &uscc(20_000 + u64::try_from(row_number).unwrap()),
             )),
+            data_points: Vec::new(),
         })
         .collect()
 }
@@ -1676,6 +1679,7 @@ pub async fn an_import_over_its_caps_keeps_what_it_settled_and_resumes(suite: &T
         row_number,
         request_id: "x".repeat(1_000_000),
         customer: None,
+        data_points: Vec::new(),
     };
     let messages: Vec<_> = (0..17_i64)
         .map(|message| {

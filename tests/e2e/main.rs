@@ -15,6 +15,7 @@ mod authorize;
 mod cases;
 mod collections;
 mod credit_notes;
+mod data_points;
 mod demo;
 mod dunning;
 mod grade_chains;
@@ -80,6 +81,10 @@ mod both {
         an_import_over_its_caps_keeps_what_it_settled_and_resumes,
     );
     on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
+    on_both_backends!(data_points:
+        a_scorecard_built_on_data_points_scores_imported_customers_as_the_tool_did,
+        data_point_values_are_checked_kept_with_history_and_guarded_by_role,
+    );
     on_both_backends!(limits:
         limits_need_a_second_person_with_enough_authority,
         the_portfolio_cap_bounds_the_total_of_customer_limits,

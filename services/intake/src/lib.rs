@@ -51,6 +51,16 @@ const PEER_READERS: &[Role] = &[
 ];
 /// Credit analysts keep the file; managers may too.
 const MAINTAINERS: &[Role] = &[Role::Analyst, Role::CreditManager];
+/// Anyone a data point's definition may name as its setter; each definition narrows it.
+const SETTERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Sales,
+    Role::Finance,
+    Role::Risk,
+    Role::GeneralManager,
+    Role::Collector,
+];
 /// Changing whether a customer may trade at all is a manager's decision.
 const MANAGERS: &[Role] = &[Role::CreditManager];
 
@@ -78,6 +88,13 @@ pub fn access_policy() -> AccessPolicy {
             ("AddTradeReference", MAINTAINERS),
             ("ListTradeReferences", PEER_READERS),
             ("ListCustomerAudit", MAINTAINERS),
+            ("DefineDataPoint", MANAGERS),
+            ("ListDataPointDefinitions", PEER_READERS),
+            // Each definition names who may set it (SETTERS by default); the use case checks
+            // the caller against the definitions of the values it sets.
+            ("SetDataPoints", SETTERS),
+            ("ListDataPoints", PEER_READERS),
+            ("ListDataPointHistory", MAINTAINERS),
         ],
     )
 }

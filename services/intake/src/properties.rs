@@ -409,7 +409,7 @@ proptest! {
         customer in option::of(customer()),
         import_id in text(),
     ) {
-        let row = pb::ImportCustomerRow { row_number, request_id, customer };
+        let row = pb::ImportCustomerRow { row_number, request_id, customer, data_points: Vec::new() };
         match check_import_row(&row, &import_id, "caller-1") {
             Ok(_) => prop_assert!(row.customer.is_some()),
             Err(result) => {

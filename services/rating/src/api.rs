@@ -24,8 +24,9 @@ use tonic::{Request, Response, Status};
 
 use crate::app::models::{self, Publishing};
 use crate::app::rater::Rater;
+use crate::domain::data_points::{DataPointCatalog, check_model_data_points, reads_data_points};
 use crate::domain::scoring::{self, RatingInputs};
-use crate::domain::table::{TableImport, import_table};
+use crate::domain::table::{TableImport, import_table, may_read_data_points};
 use crate::domain::{CustomerKind, ModelId, ScorecardModel};
 use crate::store::{
     ModelCursor, ModelFilter, ModelProposal, ModelStore, ProposalFilter, PublishedModel,
@@ -200,6 +201,10 @@ impl RatingService for RatingApi {
             None => Err(ServiceError::invalid("model", "is required")),
         };
         let (key, model) = both(key, model)?;
+        if reads_data_points(&model) {
+            let catalog = self.rater.files().data_point_catalog().await?;
+            check_model_data_points(&model, &catalog, "model.").map_err(ServiceError::from)?;
+        }
         let (model, proposal) = self
             .propose(model, publisher, &key, request.validate_only)
             .await?;
@@ -331,10 +336,17 @@ impl RatingService for RatingApi {
             IMPORT_SCORECARD_TABLE,
             &request,
         );
-        // The table is parsed again on a replay; the same rows give the same warnings.
+        // The table is parsed again on a replay; the same rows give the same warnings (and the
+        // same data points, unless the company changed their definitions meanwhile).
+        let table = convert::model::unchecked_table(&request);
+        let catalog = if may_read_data_points(&table) {
+            self.rater.files().data_point_catalog().await?
+        } else {
+            DataPointCatalog::default()
+        };
         let (key, TableImport { model, warnings }) = both(
             key,
-            import_table(&convert::model::unchecked_table(&request)).map_err(ServiceError::from),
+            import_table(&table, &catalog).map_err(ServiceError::from),
         )?;
         let (model, proposal) = self
             .propose(model, publisher, &key, request.validate_only)

@@ -289,7 +289,7 @@ proptest! {
             master_scale: scale,
             ..Default::default()
         };
-        if let Err(error) = import_table(&unchecked_table(&request)).map_err(ServiceError::from) {
+        if let Err(error) = import_table(&unchecked_table(&request), &crate::domain::data_points::DataPointCatalog::default()).map_err(ServiceError::from) {
             assert_invalid(&error)?;
         }
     }

@@ -4,6 +4,7 @@
 //! protobuf type.
 
 mod customer;
+mod data_points;
 pub mod events;
 mod import;
 mod records;
@@ -16,7 +17,10 @@ pub use customer::{
     apply_update, customer_filter, customer_to_proto, kind_from_proto, kind_to_proto,
     parse_customer, status_from_proto, status_to_proto,
 };
-pub use import::{check_import_row, row_result, valid_row_result};
+pub use data_points::{
+    data_point_to_proto, definition_to_proto, parse_definition, parse_entries, value_to_proto,
+};
+pub use import::{check_import_row, invalid_row_result, row_result, valid_row_result};
 pub use records::{
     audit_entry_to_proto, bureau_report_to_proto, group_to_proto, group_with_members_to_proto,
     parse_bureau_report, parse_group, parse_trade_reference, statement_to_proto,

@@ -6,8 +6,8 @@ use credit_core::{Actor, ServiceError};
 use credit_proto::v1 as pb;
 
 use super::IntakeApi;
-use super::convert::{check_import_row, row_result, valid_row_result};
-use crate::app::required_id;
+use super::convert::{check_import_row, invalid_row_result, row_result, valid_row_result};
+use crate::app::{CheckedRow, RowOutcome, required_id};
 
 /// Rows one `ImportCustomers` call may carry (the contract's limit). The call answers once,
 /// with one result per row, so the server keeps every row's result (a number, an outcome, an
@@ -164,18 +164,55 @@ impl IntakeApi {
         for (place, row) in batch.iter().enumerate() {
             match check_import_row(row, &call.import_id, &actor.name) {
                 Err(invalid) => results.push(Some(*invalid)),
-                Ok(checked) if call.validate_only => {
-                    results.push(Some(valid_row_result(checked.row_number)));
-                }
                 Ok(checked) => {
                     results.push(None);
                     to_store.push((place, checked));
                 }
             }
         }
-        for (place, row_number, outcome) in self.intake.import_rows(to_store, actor).await {
-            results[place] = Some(row_result(row_number, outcome));
+        if call.validate_only {
+            self.validate_batch(to_store, &mut results, actor).await;
+        } else {
+            let stored = self
+                .intake
+                .import_rows(to_store, &call.import_id, actor)
+                .await;
+            for (place, row_number, outcome) in stored {
+                results[place] = Some(row_result(row_number, outcome));
+            }
         }
         call.results.extend(results.into_iter().flatten());
+    }
+
+    /// Answers the checked rows of a `validate_only` call: valid, or INVALID for the data
+    /// points their definitions refuse. Nothing is written.
+    async fn validate_batch(
+        &self,
+        rows: Vec<(usize, CheckedRow)>,
+        results: &mut [Option<pb::ImportCustomerRowResult>],
+        actor: &Actor,
+    ) {
+        let (places, rows): (Vec<usize>, Vec<CheckedRow>) = rows.into_iter().unzip();
+        match self.intake.validate_row_data_points(&rows, actor).await {
+            Ok(problems) => {
+                for ((place, row), violations) in places.into_iter().zip(&rows).zip(problems) {
+                    results[place] = Some(if violations.is_empty() {
+                        valid_row_result(row.row_number)
+                    } else {
+                        invalid_row_result(row.row_number, violations)
+                    });
+                }
+            }
+            Err(error) => {
+                let cause = error.to_string();
+                for (place, row) in places.into_iter().zip(&rows) {
+                    let failed = ServiceError::unavailable(
+                        "the data point definitions could not be read; retry the import",
+                        cause.clone(),
+                    );
+                    results[place] = Some(row_result(row.row_number, RowOutcome::Failed(failed)));
+                }
+            }
+        }
     }
 }

@@ -22,8 +22,9 @@ use crate::domain::customer::parse_reason;
 use crate::store::IntakeStore;
 use convert::{
     apply_update, audit_entry_to_proto, bureau_report_to_proto, customer_filter, customer_to_proto,
-    group_to_proto, group_with_members_to_proto, parse_bureau_report, parse_customer, parse_group,
-    parse_statement, parse_trade_reference, period_type_filter, statement_to_proto,
+    data_point_to_proto, definition_to_proto, group_to_proto, group_with_members_to_proto,
+    kind_from_proto, parse_bureau_report, parse_customer, parse_definition, parse_entries,
+    parse_group, parse_statement, parse_trade_reference, period_type_filter, statement_to_proto,
     status_from_proto, today, trade_reference_to_proto,
 };
 use import::ImportCall;
@@ -463,6 +464,99 @@ impl IntakeService for IntakeApi {
             .await?;
         Ok(Response::new(pb::ListCustomerAuditResponse {
             entries: entries.iter().map(audit_entry_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn define_data_point(
+        &self,
+        request: Request<pb::DefineDataPointRequest>,
+    ) -> Answer<pb::DefineDataPointResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let draft = parse_definition(request.definition.as_ref())?;
+        let definition = self
+            .intake
+            .define_data_point(draft, request.expected_version, &actor)
+            .await?;
+        Ok(Response::new(pb::DefineDataPointResponse {
+            definition: Some(definition_to_proto(&definition)),
+        }))
+    }
+
+    async fn list_data_point_definitions(
+        &self,
+        request: Request<pb::ListDataPointDefinitionsRequest>,
+    ) -> Answer<pb::ListDataPointDefinitionsResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let kind = pb::CustomerKind::try_from(request.customer_kind)
+            .map_err(|_| ServiceError::invalid("customer_kind", "is not a kind of customer"))?;
+        let (definitions, next_page_token) = self
+            .intake
+            .list_data_point_definitions(kind_from_proto(kind), &page)
+            .await?;
+        Ok(Response::new(pb::ListDataPointDefinitionsResponse {
+            definitions: definitions.iter().map(definition_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn set_data_points(
+        &self,
+        request: Request<pb::SetDataPointsRequest>,
+    ) -> Answer<pb::SetDataPointsResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let key = idempotency_key(&actor, &request.request_id, "SetDataPoints", &request)?;
+        let entries =
+            parse_entries(&request.values, "values").map_err(ServiceError::InvalidArgument)?;
+        let records = self
+            .intake
+            .set_data_points(&request.customer_id, entries, &request.note, key, &actor)
+            .await?;
+        let now = chrono::Utc::now();
+        Ok(Response::new(pb::SetDataPointsResponse {
+            data_points: records
+                .iter()
+                .map(|record| data_point_to_proto(record, now))
+                .collect(),
+        }))
+    }
+
+    async fn list_data_points(
+        &self,
+        request: Request<pb::ListDataPointsRequest>,
+    ) -> Answer<pb::ListDataPointsResponse> {
+        let records = self
+            .intake
+            .current_data_points(&request.get_ref().customer_id)
+            .await?;
+        let now = chrono::Utc::now();
+        Ok(Response::new(pb::ListDataPointsResponse {
+            data_points: records
+                .iter()
+                .map(|record| data_point_to_proto(record, now))
+                .collect(),
+        }))
+    }
+
+    async fn list_data_point_history(
+        &self,
+        request: Request<pb::ListDataPointHistoryRequest>,
+    ) -> Answer<pb::ListDataPointHistoryResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let (records, next_page_token) = self
+            .intake
+            .data_point_history(&request.customer_id, &request.code, &page)
+            .await?;
+        let now = chrono::Utc::now();
+        Ok(Response::new(pb::ListDataPointHistoryResponse {
+            values: records
+                .iter()
+                .map(|record| data_point_to_proto(record, now))
+                .collect(),
             next_page_token,
         }))
     }

@@ -5,9 +5,11 @@ use chrono::Utc;
 use credit_core::{Actor, ServiceError};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
+use super::data_points::{DefinitionCatalog, import_records};
 use super::{Intake, audit_entry, new_id};
 use crate::api::convert::events;
 use crate::domain::customer::{self, Customer, CustomerStatus, FieldChange, NewCustomer, Profile};
+use crate::domain::data_points::{ChangeOrigin, DataPointSource, RawEntry};
 use crate::domain::records::{AuditAction, AuditEntry};
 use crate::store::{CustomerFilter, Outcome, StoreError};
 
@@ -25,11 +27,20 @@ fn check_etag(current: &Customer, etag: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The data points an import row brings for its new customer.
+#[derive(Debug)]
+pub(crate) struct ImportedDataPoints<'a> {
+    pub entries: Vec<RawEntry>,
+    pub catalog: &'a DefinitionCatalog,
+    pub import_id: &'a str,
+}
+
 impl Intake {
     /// Registers a checked customer; shared by `CreateCustomer` and each import row.
     pub(crate) async fn register(
         &self,
         new: NewCustomer,
+        data_points: Option<ImportedDataPoints<'_>>,
         key: IdempotencyKey,
         actor: &Actor,
     ) -> Result<Outcome<Customer>, StoreError> {
@@ -66,8 +77,31 @@ impl Intake {
             &key.request_id,
         );
         let event = events::customer_registered(&customer, actor, &key.request_id);
+        let records = match data_points {
+            None => Vec::new(),
+            Some(imported) => {
+                let origin = ChangeOrigin {
+                    change_id: &key.request_id,
+                    source: DataPointSource::Import,
+                    source_reference: imported.import_id,
+                    actor,
+                    note: "",
+                    at: now,
+                };
+                import_records(
+                    imported.entries,
+                    imported.catalog,
+                    customer.profile.kind(),
+                    &customer.id,
+                    &origin,
+                )
+                .map_err(|violations| {
+                    StoreError::refused(ServiceError::InvalidArgument(violations))
+                })?
+            }
+        };
         self.store
-            .create_customer(&customer, &key, &audit, &event)
+            .create_customer(&customer, &records, &key, &audit, &event)
             .await
     }
 
@@ -79,7 +113,7 @@ impl Intake {
         actor: &Actor,
     ) -> Result<Customer, ServiceError> {
         Ok(self
-            .register(new, key, actor)
+            .register(new, None, key, actor)
             .await
             .map_err(ServiceError::from)?
             .into_inner())

@@ -6,6 +6,7 @@
 //! it through `api::convert::events`; nothing else here knows the wire.
 
 mod customers;
+mod data_points;
 mod groups;
 mod import;
 mod records;
@@ -17,6 +18,7 @@ use credit_core::{Actor, ServiceError};
 use credit_proto::v1::Event;
 use credit_runtime::sql::Page;
 
+pub use data_points::DefinitionCatalog;
 pub use groups::{GroupWithMembers, NewGroup};
 pub use import::{CheckedRow, RowOutcome};
 

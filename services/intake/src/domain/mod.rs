@@ -2,6 +2,7 @@
 //! transitions, and the figures derived from financial statements. No I/O here.
 
 pub mod customer;
+pub mod data_points;
 pub mod records;
 pub mod statement;
 pub mod uscc;

@@ -138,6 +138,7 @@ pub enum AuditAction {
     StatementSubmitted,
     BureauReportRecorded,
     TradeReferenceAdded,
+    DataPointsSet,
 }
 
 /// One entry of a customer's audit trail: who, when, what changed (before and after), why.

@@ -17,6 +17,7 @@ pub use credit_runtime::store::{Outcome, StoreError, StoreResult};
 pub use sql::SqlIntakeStore;
 
 use crate::domain::customer::{Customer, CustomerKind, CustomerStatus};
+use crate::domain::data_points::{DataPointRecord, Definition, MAX_DEFINITIONS};
 use crate::domain::records::{AuditEntry, BureauReport, Group, StatementRecord, TradeReference};
 use crate::domain::statement::PeriodType;
 
@@ -67,18 +68,60 @@ pub struct CustomerFilter {
     pub external_reference: String,
 }
 
+/// Data point definitions and values: what a company defined, and each customer's values with
+/// their history. Part of every [`IntakeStore`].
 #[async_trait]
-pub trait IntakeStore: Send + Sync + std::fmt::Debug {
+pub trait DataPointStore: Send + Sync {
+    /// Stores `definition` as a new data point (`expected_version` 0) or as the version after
+    /// `expected_version`; `VersionConflict` when the stored version differs (or the code
+    /// exists when creating), `Refused` when creating would pass [`MAX_DEFINITIONS`].
+    async fn define_data_point(
+        &self,
+        definition: &Definition,
+        expected_version: i64,
+    ) -> StoreResult<()>;
+
+    /// Every definition, in code order (at most [`MAX_DEFINITIONS`]).
+    async fn data_point_definitions(&self) -> StoreResult<Vec<Definition>>;
+
+    /// Writes one change of a customer's values with its audit entry: each record joins the
+    /// history and becomes the current value of its code (a record without a value removes
+    /// it). When `key` was used before, nothing is written and the first change's records come
+    /// back.
+    async fn set_data_points(
+        &self,
+        records: &[DataPointRecord],
+        key: &IdempotencyKey,
+        audit: &AuditEntry,
+    ) -> StoreResult<Outcome<Vec<DataPointRecord>>>;
+
+    /// The current values of a customer, in code order (at most one per definition).
+    async fn current_data_points(&self, customer_id: &str) -> StoreResult<Vec<DataPointRecord>>;
+
+    /// A page of a customer's values of one code, newest first, after `page.after` (a record
+    /// id).
+    async fn data_point_history(
+        &self,
+        customer_id: &str,
+        code: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<DataPointRecord>>;
+}
+
+#[async_trait]
+pub trait IntakeStore: DataPointStore + Send + Sync + std::fmt::Debug {
     /// How many writes are worth running at once: several on PostgreSQL, one on SQLite, whose
     /// single writer would only make concurrent writers wait on its lock.
     fn write_concurrency(&self) -> usize;
 
     /// Inserts a new customer, unless `key` was used before (then the first customer is
     /// returned, or `KeyReused`) or an enterprise with its registration number exists
-    /// (`DuplicateRegistration`). Nothing is written in either case.
+    /// (`DuplicateRegistration`). Nothing is written in either case. `data_points` (checked
+    /// already) are stored with the customer, as by `set_data_points`.
     async fn create_customer(
         &self,
         customer: &Customer,
+        data_points: &[DataPointRecord],
         key: &IdempotencyKey,
         audit: &AuditEntry,
         event: &Event,

@@ -15,6 +15,7 @@ use super::{
     date_column, duplicate_registration, statement_cursor,
 };
 use crate::domain::customer::{Customer, CustomerStatus};
+use crate::domain::data_points::DataPointRecord;
 use crate::domain::records::{AuditEntry, BureauReport, Group, StatementRecord, TradeReference};
 use crate::domain::statement::PeriodType;
 use credit_runtime::store::DocumentRow;
@@ -82,6 +83,57 @@ macro_rules! insert_audit {
         .await?;
     }};
 }
+
+/// Writes the records of one change of a customer's data points, in the transaction of the
+/// change: each joins the history and becomes its code's current value, unless a newer record
+/// got there first (ids are uuid v7, so the later record wins whichever commits last); a
+/// record without a value removes the current one.
+macro_rules! write_data_points {
+    ($tx:ident, $sql:ident, $records:expr) => {{
+        let records: &[DataPointRecord] = $records;
+        for record in records {
+            sqlx::query(&$sql(
+                "INSERT INTO data_point_history (id, change_id, customer_id, code, document, set_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            ))
+            .bind(&record.id)
+            .bind(&record.change_id)
+            .bind(&record.customer_id)
+            .bind(&record.code)
+            .bind(Json(record))
+            .bind(record.set_at)
+            .execute(&mut *$tx)
+            .await?;
+            if record.value.is_some() {
+                sqlx::query(&$sql(
+                    "INSERT INTO data_point_values (customer_id, code, record_id, document, valid_until) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (customer_id, code) DO UPDATE SET record_id = excluded.record_id, \
+                     document = excluded.document, valid_until = excluded.valid_until \
+                     WHERE data_point_values.record_id < excluded.record_id",
+                ))
+                .bind(&record.customer_id)
+                .bind(&record.code)
+                .bind(&record.id)
+                .bind(Json(record))
+                .bind(record.valid_until)
+                .execute(&mut *$tx)
+                .await?;
+            } else {
+                sqlx::query(&$sql(
+                    "DELETE FROM data_point_values WHERE customer_id = $1 AND code = $2 AND record_id < $3",
+                ))
+                .bind(&record.customer_id)
+                .bind(&record.code)
+                .bind(&record.id)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    }};
+}
+
+mod data_points;
 
 fn registration_column(customer: &Customer) -> Option<String> {
     customer.profile.registration_number().map(str::to_owned)
@@ -187,6 +239,7 @@ impl IntakeStore for SqlIntakeStore {
     async fn create_customer(
         &self,
         customer: &Customer,
+        data_points: &[DataPointRecord],
         key: &IdempotencyKey,
         audit: &AuditEntry,
         event: &Event,
@@ -234,6 +287,7 @@ impl IntakeStore for SqlIntakeStore {
                 .execute(&mut *tx)
                 .await?;
                 insert_idempotency_key!(tx, sql, key, &customer.id, customer.created_at)?;
+                write_data_points!(tx, sql, data_points);
                 insert_audit!(tx, sql, audit);
                 insert_outbox_event!(tx, sql, event)?;
                 tx.commit().await?;

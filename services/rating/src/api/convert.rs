@@ -104,6 +104,7 @@ pub fn source_from_proto(value: i32) -> Option<CharacteristicSource> {
         pb::CharacteristicSource::PaymentBehaviour => Some(CharacteristicSource::PaymentBehaviour),
         pb::CharacteristicSource::Qualitative => Some(CharacteristicSource::Qualitative),
         pb::CharacteristicSource::Customer => Some(CharacteristicSource::Customer),
+        pb::CharacteristicSource::DataPoint => Some(CharacteristicSource::DataPoint),
         pb::CharacteristicSource::Unspecified => None,
     }
 }
@@ -116,6 +117,7 @@ pub fn source_to_proto(source: CharacteristicSource) -> pb::CharacteristicSource
         CharacteristicSource::PaymentBehaviour => pb::CharacteristicSource::PaymentBehaviour,
         CharacteristicSource::Qualitative => pb::CharacteristicSource::Qualitative,
         CharacteristicSource::Customer => pb::CharacteristicSource::Customer,
+        CharacteristicSource::DataPoint => pb::CharacteristicSource::DataPoint,
     }
 }
 

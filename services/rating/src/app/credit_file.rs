@@ -18,9 +18,12 @@ use rust_decimal::Decimal;
 use tonic::Code;
 
 use crate::api::convert;
+use crate::domain::data_points::{DataPointCatalog, DataPointSpec};
 use crate::domain::inputs::{
-    BureauFacts, CreditFacts, PaymentExperience, PaymentFacts, StatementFacts, TradeReferenceFacts,
+    BureauFacts, CreditFacts, DataPointFact, DataPointReading, PaymentExperience, PaymentFacts,
+    StatementFacts, TradeReferenceFacts,
 };
+use crate::domain::model::ValueType;
 pub use credit_proto::time::{from_date, to_date};
 
 /// Statements a report shows: the latest versions of the three most recent periods.
@@ -40,6 +43,8 @@ pub struct CreditFile {
     pub trade_references: Vec<pb::TradeReference>,
     /// `None` when collections keeps no history of the customer or does not run.
     pub payment_behaviour: Option<pb::PaymentBehaviour>,
+    /// The current value of each data point the customer has.
+    pub data_points: Vec<pb::DataPoint>,
 }
 
 /// Where handlers get credit files from.
@@ -52,6 +57,10 @@ pub trait CreditFiles: Send + Sync + std::fmt::Debug {
         customer_id: &str,
         as_of: NaiveDate,
     ) -> Result<CreditFile, ServiceError>;
+
+    /// The data points the company has defined, as scorecards read them. UNAVAILABLE when
+    /// intake does not answer.
+    async fn data_point_catalog(&self) -> Result<DataPointCatalog, ServiceError>;
 }
 
 /// Reads credit files from intake and collections over gRPC.
@@ -133,8 +142,18 @@ impl CreditFiles for PeerCreditFiles {
         });
         let behaviour = self.payment_behaviour(customer_id, as_of);
         let group = self.group_name(&customer.group_id);
-        let (statements, bureau, references, behaviour, group_name) =
-            tokio::join!(statements, bureau, references, behaviour, group);
+        let mut data_points_client = self.intake.clone();
+        let data_points = data_points_client.list_data_points(pb::ListDataPointsRequest {
+            customer_id: customer_id.to_owned(),
+        });
+        let (statements, bureau, references, behaviour, group_name, data_points) = tokio::join!(
+            statements,
+            bureau,
+            references,
+            behaviour,
+            group,
+            data_points
+        );
         let intake_failure = |status| peer_failure("intake", status);
         Ok(CreditFile {
             statements: statements.map_err(intake_failure)?.into_inner().statements,
@@ -146,13 +165,68 @@ impl CreditFiles for PeerCreditFiles {
                 .next(),
             trade_references: references.map_err(intake_failure)?.into_inner().references,
             payment_behaviour: behaviour?,
+            data_points: data_points
+                .map_err(intake_failure)?
+                .into_inner()
+                .data_points,
             group_name,
             customer,
         })
     }
+
+    async fn data_point_catalog(&self) -> Result<DataPointCatalog, ServiceError> {
+        self.read_catalog().await
+    }
+}
+
+/// Pages of data point definitions read at most: intake's cap of 1,000 at 500 a page, and one
+/// to spare.
+const MAX_CATALOG_PAGES: usize = 3;
+
+/// A definition as scorecards read it; `None` for a type this build does not know.
+fn data_point_spec(definition: &pb::DataPointDefinition) -> Option<(String, DataPointSpec)> {
+    let value_type = match pb::DataPointType::try_from(definition.r#type).ok()? {
+        pb::DataPointType::Number | pb::DataPointType::Money | pb::DataPointType::Date => {
+            ValueType::Numeric
+        }
+        pb::DataPointType::Category | pb::DataPointType::YesNo => ValueType::Categorical,
+        pb::DataPointType::Unspecified => return None,
+    };
+    Some((
+        definition.code.clone(),
+        DataPointSpec {
+            value_type,
+            customer_kind: convert::customer_kind_from_proto(definition.customer_kind),
+        },
+    ))
 }
 
 impl PeerCreditFiles {
+    /// Every page of intake's data point definitions.
+    async fn read_catalog(&self) -> Result<DataPointCatalog, ServiceError> {
+        let mut intake = self.intake.clone();
+        let mut specs = Vec::new();
+        let mut page_token = String::new();
+        // Bounded: intake keeps at most 1,000 definitions, 500 a page.
+        for _ in 0..MAX_CATALOG_PAGES {
+            let page = intake
+                .list_data_point_definitions(pb::ListDataPointDefinitionsRequest {
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|status| peer_failure("intake", status))?
+                .into_inner();
+            specs.extend(page.definitions.iter().filter_map(data_point_spec));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(DataPointCatalog::new(specs))
+    }
+
     /// The group's name for the report; a report is still useful without it.
     async fn group_name(&self, group_id: &str) -> String {
         if group_id.is_empty() {
@@ -236,8 +310,37 @@ impl CreditFile {
                 })
                 .collect(),
             payment_behaviour: self.payment_behaviour.as_ref().and_then(payment_facts),
+            data_points: self
+                .data_points
+                .iter()
+                .filter_map(data_point_fact)
+                .collect(),
         })
     }
+}
+
+/// A customer's data point as the rating reads it; `None` for a value this build cannot read
+/// (it then scores as missing).
+fn data_point_fact(data_point: &pb::DataPoint) -> Option<DataPointFact> {
+    use pb::data_point_value::Value;
+    let reading = match data_point.value.as_ref()?.value.as_ref()? {
+        Value::Number(number) => DataPointReading::Number(Decimal::from_str(number.trim()).ok()?),
+        Value::Money(money) => DataPointReading::Number(money_amount(money)?),
+        Value::Category(category) => DataPointReading::Category(category.clone()),
+        Value::YesNo(yes) => DataPointReading::Category(if *yes { "yes" } else { "no" }.to_owned()),
+        Value::Date(date) => DataPointReading::Date(from_date(date)?),
+        Value::Text(_) => return None,
+    };
+    Some(DataPointFact {
+        code: data_point.code.clone(),
+        reading,
+        set_at: data_point
+            .set_at
+            .as_ref()
+            .and_then(|time| chrono::DateTime::from_timestamp(time.seconds, 0))
+            .map(|time| time.date_naive()),
+        stale: data_point.stale,
+    })
 }
 
 fn statement_facts(statement: &pb::FinancialStatement) -> StatementFacts {

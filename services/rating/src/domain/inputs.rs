@@ -43,6 +43,30 @@ pub struct CreditFacts {
     pub trade_references: Vec<TradeReferenceFacts>,
     /// `None` when collections has no history of the customer (or does not run).
     pub payment_behaviour: Option<PaymentFacts>,
+    /// The customer's company-defined data points that have a value.
+    pub data_points: Vec<DataPointFact>,
+}
+
+/// The current value of one of the customer's data points (intake).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPointFact {
+    pub code: String,
+    pub reading: DataPointReading,
+    /// The day the value was set.
+    pub set_at: Option<NaiveDate>,
+    /// Past the validity its definition gives.
+    pub stale: bool,
+}
+
+/// A data point's value as a scorecard reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataPointReading {
+    /// NUMBER, and MONEY's amount (always in the definition's one currency).
+    Number(Decimal),
+    /// CATEGORY, and YES_NO as "yes" or "no".
+    Category(String),
+    /// DATE: scored as the days from it to the rating.
+    Date(NaiveDate),
 }
 
 /// The figures of one statement version the models read.
@@ -312,6 +336,24 @@ pub fn gather(
             value.unwrap_or(InputValue::Missing),
             "customer",
         );
+    }
+
+    // Data points: each value the customer has, a date as the days from it to the rating. A
+    // data point the model reads and the customer lacks is missing, as any absent key.
+    for fact in &facts.data_points {
+        let value = match &fact.reading {
+            DataPointReading::Number(number) => InputValue::Number(*number),
+            DataPointReading::Category(category) => InputValue::Category(category.clone()),
+            DataPointReading::Date(date) => {
+                InputValue::Number(Decimal::from((as_of - *date).num_days()))
+            }
+        };
+        let origin = match (fact.set_at, fact.stale) {
+            (Some(set_at), true) => format!("data_point:{} (set {set_at}, stale)", fact.code),
+            (Some(set_at), false) => format!("data_point:{} (set {set_at})", fact.code),
+            (None, _) => format!("data_point:{}", fact.code),
+        };
+        put(CharacteristicSource::DataPoint, &fact.code, value, &origin);
     }
 
     // Qualitative: given now, else carried over, else missing for the listed keys.

@@ -32,6 +32,9 @@ pub enum CharacteristicSource {
     PaymentBehaviour,
     Qualitative,
     Customer,
+    /// A company-defined data point (intake); the key is its code, and its type comes from
+    /// the definition ([`super::data_points::DataPointCatalog`]).
+    DataPoint,
 }
 
 /// Whether a characteristic is binned by numeric ranges or by category sets.
@@ -102,6 +105,7 @@ impl CharacteristicSource {
             Self::PaymentBehaviour => "CHARACTERISTIC_SOURCE_PAYMENT_BEHAVIOUR",
             Self::Qualitative => "CHARACTERISTIC_SOURCE_QUALITATIVE",
             Self::Customer => "CHARACTERISTIC_SOURCE_CUSTOMER",
+            Self::DataPoint => "CHARACTERISTIC_SOURCE_DATA_POINT",
         }
     }
 
@@ -114,11 +118,14 @@ impl CharacteristicSource {
             Self::PaymentBehaviour => PAYMENT_BEHAVIOUR_KEYS,
             Self::Qualitative => QUALITATIVE_KEYS,
             Self::Customer => CUSTOMER_KEYS,
+            // Defined by each company: the catalog knows them.
+            Self::DataPoint => &[],
         }
     }
 
     /// The type of the values `key` carries, or `None` when this source has no such key.
     /// Qualitative inputs are open-ended (models may define more), always on the 1-5 scale.
+    /// Data points are typed by their definitions, so this answers `None` for them.
     pub fn value_type_of(self, key: &str) -> Option<ValueType> {
         if let Some((_, value_type)) = self.known_keys().iter().find(|(known, _)| *known == key) {
             return Some(*value_type);

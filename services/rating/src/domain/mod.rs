@@ -4,6 +4,7 @@
 //! here: the gRPC handlers gather inputs and the store persists, both around these functions,
 //! so every rule is unit-tested without a database or a network.
 
+pub mod data_points;
 pub mod defaults;
 pub mod fields;
 pub mod inputs;

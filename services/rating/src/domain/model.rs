@@ -14,6 +14,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+use super::data_points::is_data_point_code;
 pub use super::fields::{DecimalError, ModelPaths, SlugError};
 use super::fields::{
     FieldPaths, InvalidFields, Violations, check_slug, check_text, is_upper_snake_case,
@@ -415,6 +416,17 @@ fn check_input_key(
 ) {
     let source = characteristic.source;
     let key = &characteristic.input_key;
+    if source == CharacteristicSource::DataPoint {
+        // The definitions live in intake: the use case checks the code and its type against
+        // them ([`super::data_points::check_model_data_points`]).
+        if !is_data_point_code(key) {
+            violations.add(
+                paths.characteristic_field(index, "input_key"),
+                format!("'{key}' is not a data point code: lower_snake_case, such as housing"),
+            );
+        }
+        return;
+    }
     let Some(key_type) = source.value_type_of(key) else {
         let known: Vec<&str> = source.known_keys().iter().map(|(name, _)| *name).collect();
         violations.add(

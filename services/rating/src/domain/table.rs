@@ -13,11 +13,12 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use super::data_points::{DataPointCatalog, implied_code};
 use super::fields::{FieldPaths, InvalidFields, Violations};
 use super::model::{
-    Bins, CategoryBin, Characteristic, CharacteristicSource, ModelDraft, ModelError, ModelHeader,
-    NumericBin, NumericRange, ParsedCharacteristic, ScorecardModel, ValueType, check_points,
-    label_or,
+    Bins, CategoryBin, Characteristic, CharacteristicSource, CustomerKind, ModelDraft, ModelError,
+    ModelHeader, NumericBin, NumericRange, ParsedCharacteristic, ScorecardModel, ValueType,
+    check_points, label_or,
 };
 use super::unchecked::{CharacteristicMapping, TableRow, UncheckedTable};
 
@@ -36,7 +37,13 @@ pub struct TableImport {
 
 /// Builds and checks a model from a submitted scorecard table (an ImportScorecardTableRequest).
 /// Refused with every problem at once, like PublishModel.
-pub fn import_table(request: &UncheckedTable) -> Result<TableImport, ModelError> {
+///
+/// `catalog` holds the company's data points: a mapping may name one (source DATA_POINT), and a
+/// characteristic without a mapping reads the data point its name implies, when one is defined.
+pub fn import_table(
+    request: &UncheckedTable,
+    catalog: &DataPointCatalog,
+) -> Result<TableImport, ModelError> {
     if request.rows.len() > MAX_ROWS {
         // Absurd input is refused before any work is spent on it.
         return Err(ModelError::Invalid(InvalidFields::one(
@@ -68,14 +75,22 @@ pub fn import_table(request: &UncheckedTable) -> Result<TableImport, ModelError>
     let table = group_rows(&request.rows, &mut violations);
     draft.base_points = parse_base_points(&request.rows, table.base_points_row, &mut violations);
     let mappings = index_mappings(&request.mappings, &table, &mut violations, &mut warnings);
+    let kind = request.customer_kind;
     for group in &table.characteristics {
-        let mapping = mappings
-            .get(group.name.as_str())
-            .map(|&index| (index, &request.mappings[index]));
+        let implied;
+        let mapping = match mappings.get(group.name.as_str()) {
+            Some(&index) => Some((Some(index), &request.mappings[index])),
+            None => {
+                implied = implied_mapping(&group.name, catalog, kind, &mut warnings);
+                implied.as_ref().map(|mapping| (None, mapping))
+            }
+        };
         let (parsed, place) = build_characteristic(
             group,
             mapping,
             &request.rows,
+            catalog,
+            kind,
             &mut violations,
             &mut warnings,
         );
@@ -84,6 +99,25 @@ pub fn import_table(request: &UncheckedTable) -> Result<TableImport, ModelError>
     }
     let model = draft.finish(&paths, violations)?;
     Ok(TableImport { model, warnings })
+}
+
+/// Whether importing `request` needs the company's data points: a mapping names one, or a
+/// characteristic has no mapping (it may read the data point its name implies).
+pub fn may_read_data_points(request: &UncheckedTable) -> bool {
+    let mapped = |name: &str| {
+        request
+            .mappings
+            .iter()
+            .any(|mapping| mapping.characteristic.trim() == name)
+    };
+    request
+        .mappings
+        .iter()
+        .any(|mapping| mapping.source == Some(CharacteristicSource::DataPoint))
+        || request.rows.iter().any(|row| {
+            let name = row.characteristic.trim();
+            !name.is_empty() && !name.eq_ignore_ascii_case(BASE_POINTS_ROW) && !mapped(name)
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +226,30 @@ fn index_mappings<'a>(
 // One characteristic
 // ---------------------------------------------------------------------------------------------
 
+/// The mapping of a table characteristic the request did not map: the data point its name
+/// implies, when the company defined one (the import says so in a warning).
+fn implied_mapping(
+    name: &str,
+    catalog: &DataPointCatalog,
+    kind: Option<CustomerKind>,
+    warnings: &mut Vec<String>,
+) -> Option<CharacteristicMapping> {
+    let code = implied_code(name);
+    catalog.get(&code)?;
+    if catalog.problem(&code, None, kind).is_some() {
+        return None;
+    }
+    warnings.push(format!(
+        "'{name}' has no mapping: it reads the data point '{code}'"
+    ));
+    Some(CharacteristicMapping {
+        characteristic: name.to_owned(),
+        source: Some(CharacteristicSource::DataPoint),
+        input_key: code,
+        ..CharacteristicMapping::default()
+    })
+}
+
 /// Where the parts of one model characteristic came from in the request.
 #[derive(Debug, Default)]
 struct CharacteristicPlace {
@@ -206,13 +264,15 @@ struct CharacteristicPlace {
 /// is unusable (the violations say why).
 fn build_characteristic(
     group: &RowGroup,
-    mapping: Option<(usize, &CharacteristicMapping)>,
+    mapping: Option<(Option<usize>, &CharacteristicMapping)>,
     rows: &[TableRow],
+    catalog: &DataPointCatalog,
+    kind: Option<CustomerKind>,
     violations: &mut Violations,
     warnings: &mut Vec<String>,
 ) -> (Option<ParsedCharacteristic>, CharacteristicPlace) {
     let mut place = CharacteristicPlace {
-        mapping: mapping.map(|(index, _)| index),
+        mapping: mapping.and_then(|(index, _)| index),
         first_row: group.rows.first().copied().unwrap_or_default(),
         ..CharacteristicPlace::default()
     };
@@ -226,8 +286,14 @@ fn build_characteristic(
         );
         return (None, place);
     };
-    let field = |name: &str| format!("mappings[{mapping_index}].{name}");
-    let Some((source, input_key, value_type)) = mapped_input(mapping, &field, violations) else {
+    // An implied mapping names a defined data point and nothing else, so it cannot be wrong;
+    // its paths would point at the table's row.
+    let field = |name: &str| match mapping_index {
+        Some(index) => format!("mappings[{index}].{name}"),
+        None => format!("rows[{}].characteristic", place.first_row),
+    };
+    let input = mapped_input(mapping, &field, catalog, kind, violations);
+    let Some((source, input_key, value_type)) = input else {
         return (None, place);
     };
     let family = violations.check(&field("family"), mapping.family.check());
@@ -285,6 +351,8 @@ fn default_missing_points(
 fn mapped_input(
     mapping: &CharacteristicMapping,
     field: &dyn Fn(&str) -> String,
+    catalog: &DataPointCatalog,
+    kind: Option<CustomerKind>,
     violations: &mut Violations,
 ) -> Option<(CharacteristicSource, String, ValueType)> {
     let source = mapping.source;
@@ -297,6 +365,14 @@ fn mapped_input(
         return None;
     }
     let source = source?;
+    if source == CharacteristicSource::DataPoint {
+        if let Some(problem) = catalog.problem(input_key, None, kind) {
+            violations.add(field("input_key"), problem);
+            return None;
+        }
+        let spec = catalog.get(input_key)?;
+        return Some((source, input_key.to_owned(), spec.value_type));
+    }
     let Some(value_type) = source.value_type_of(input_key) else {
         let known: Vec<&str> = source.known_keys().iter().map(|(key, _)| *key).collect();
         violations.add(

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use credit_proto::v1::{
-    Contact, Customer, CustomerKind, Date, EnterpriseDetails, IndividualDetails, Money,
-    PostalAddress, customer,
+    Contact, Customer, CustomerKind, DataPointEntry, DataPointValue, Date, EnterpriseDetails,
+    IndividualDetails, Money, PostalAddress, customer, data_point_value,
 };
 
 /// A column of the import file. The header names them; their order is free.
@@ -151,8 +151,13 @@ pub const COLUMN_NAMES: [&str; 26] = [
 #[derive(Debug, Clone)]
 pub struct Header {
     positions: [Option<usize>; 26],
+    /// `dp.<code>` columns: where each is, and the data point's code.
+    data_points: Vec<(usize, String)>,
     width: usize,
 }
+
+/// The prefix of a column holding a data point's value (`dp.housing`).
+pub const DATA_POINT_PREFIX: &str = "dp.";
 
 /// Why a file cannot be imported at all (its header, or its encoding). Never echoes a data cell.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,7 +201,25 @@ impl Header {
             ));
         }
         let mut positions = [None; 26];
+        let mut data_points: Vec<(usize, String)> = Vec::new();
         for (position, name) in names.iter().enumerate() {
+            if let Some(code) = name.strip_prefix(DATA_POINT_PREFIX) {
+                if !is_data_point_code(code) {
+                    return Err(FormatError::new(format!(
+                        "column {} of the header, {}, is not a data point column: write \
+                         dp.<code> with the data point's lower_snake_case code",
+                        position + 1,
+                        quoted_header_name(name)
+                    )));
+                }
+                if data_points.iter().any(|(_, seen)| seen == code) {
+                    return Err(FormatError::new(format!(
+                        "the header names column `{name}` twice"
+                    )));
+                }
+                data_points.push((position, code.to_owned()));
+                continue;
+            }
             let Some(column) = Column::from_name(name) else {
                 return Err(FormatError::new(format!(
                     "column {} of the header, {}, is not a known column (see docs/import.md)",
@@ -214,8 +237,14 @@ impl Header {
         }
         Ok(Self {
             positions,
+            data_points,
             width: names.len(),
         })
+    }
+
+    /// The codes of the data point columns, in header order.
+    pub fn data_point_codes(&self) -> impl Iterator<Item = &str> {
+        self.data_points.iter().map(|(_, code)| code.as_str())
     }
 
     /// Number of cells every data row must have.
@@ -229,6 +258,15 @@ impl Header {
     }
 }
 
+/// What the server accepts as a data point code: lower_snake_case starting with a letter.
+fn is_data_point_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && code.starts_with(|first: char| first.is_ascii_lowercase())
+        && code
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+}
+
 /// A header cell that is not a column name is shown only when it looks like a name (letters,
 /// digits, `_`, `-` and blanks), so a stray data line never prints a phone or an e-mail.
 fn quoted_header_name(name: &str) -> String {
@@ -236,7 +274,7 @@ fn quoted_header_name(name: &str) -> String {
         && name.chars().count() <= 40
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'));
     if looks_like_a_name {
         format!("'{name}'")
     } else if name.is_empty() {
@@ -293,6 +331,9 @@ impl fmt::Display for Problem {
 pub struct ParsedRow {
     pub row_number: i64,
     pub mapped: Result<Customer, Vec<Problem>>,
+    /// The row's non-empty `dp.<code>` cells, sent as text for the server to read by each
+    /// data point's type.
+    pub data_points: Vec<DataPointEntry>,
 }
 
 /// The data rows of a file, in order.
@@ -356,8 +397,17 @@ pub fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
         if record.iter().all(<[u8]>::is_empty) {
             continue;
         }
-        let mapped = decode_cells(&header, &record).and_then(|cells| map_row(&header, &cells));
-        rows.push(ParsedRow { row_number, mapped });
+        let cells = decode_cells(&header, &record);
+        let data_points = cells
+            .as_ref()
+            .map(|cells| map_data_points(&header, cells))
+            .unwrap_or_default();
+        let mapped = cells.and_then(|cells| map_row(&header, &cells));
+        rows.push(ParsedRow {
+            row_number,
+            mapped,
+            data_points,
+        });
     }
     Ok(ParsedFile { rows })
 }
@@ -406,6 +456,23 @@ fn decode_cells(header: &Header, record: &csv::ByteRecord) -> Result<Vec<String>
     } else {
         Err(problems)
     }
+}
+
+/// The row's data point cells that hold something, as text values.
+pub fn map_data_points<S: AsRef<str>>(header: &Header, cells: &[S]) -> Vec<DataPointEntry> {
+    header
+        .data_points
+        .iter()
+        .filter_map(|(position, code)| {
+            let cell = cells.get(*position)?.as_ref().trim();
+            (!cell.is_empty()).then(|| DataPointEntry {
+                code: code.clone(),
+                value: Some(DataPointValue {
+                    value: Some(data_point_value::Value::Text(cell.to_owned())),
+                }),
+            })
+        })
+        .collect()
 }
 
 /// The cells of one row, looked up by column.

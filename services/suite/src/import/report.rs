@@ -83,6 +83,7 @@ pub fn plan_calls(
             row_number: row.row_number,
             request_id: String::new(),
             customer: Some(customer.clone()),
+            data_points: row.data_points.clone(),
         };
         match calls.last_mut() {
             Some((last_part, call_rows)) if *last_part == part => call_rows.push(import_row),

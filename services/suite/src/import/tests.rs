@@ -296,6 +296,7 @@ fn good_rows(count: i64) -> Vec<ParsedRow> {
                 kind: CustomerKind::Enterprise as i32,
                 ..Customer::default()
             }),
+            data_points: Vec::new(),
         })
         .collect()
 }
@@ -552,4 +553,45 @@ fn the_token_comes_from_the_environment_then_the_file_then_the_data_dir() {
     // The token never shows in Debug output.
     let options = ImportOptions::new("f.csv", "http://x", "cst_secret");
     assert!(!format!("{options:?}").contains("cst_secret"));
+}
+
+#[test]
+fn data_point_columns_are_sent_as_text_and_empty_cells_are_left_out() {
+    let parsed = parse_csv(
+        b"kind,country,dp.housing,dp.credit_amount\nINDIVIDUAL,DE,own,1169\nINDIVIDUAL,DE,,2096\n",
+    )
+    .unwrap();
+    let texts: Vec<Vec<(String, String)>> = parsed
+        .rows
+        .iter()
+        .map(|row| {
+            row.data_points
+                .iter()
+                .map(|entry| {
+                    let value = match entry.value.as_ref().and_then(|value| value.value.as_ref()) {
+                        Some(credit_proto::v1::data_point_value::Value::Text(text)) => text.clone(),
+                        other => panic!("expected text, got {other:?}"),
+                    };
+                    (entry.code.clone(), value)
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            vec![
+                ("housing".to_owned(), "own".to_owned()),
+                ("credit_amount".to_owned(), "1169".to_owned())
+            ],
+            vec![("credit_amount".to_owned(), "2096".to_owned())],
+        ]
+    );
+    let planned = plan_calls("imp", false, &parsed.rows, 10);
+    assert_eq!(planned[0].messages[0].rows[0].data_points.len(), 2);
+
+    let error = parse_csv(b"kind,dp.Housing\n").unwrap_err();
+    assert!(error.problem.contains("dp.<code>"), "{error}");
+    let error = parse_csv(b"kind,dp.housing,dp.housing\n").unwrap_err();
+    assert!(error.problem.contains("twice"), "{error}");
 }

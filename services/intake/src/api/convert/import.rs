@@ -7,7 +7,7 @@ use credit_proto::v1 as pb;
 use credit_runtime::sql::IdempotencyKey;
 use tonic::Status;
 
-use super::{parse_customer, today};
+use super::{parse_customer, parse_entries, today};
 use crate::app::{CheckedRow, RowOutcome};
 
 /// Checks one import row, or answers it as invalid.
@@ -33,16 +33,7 @@ pub fn check_import_row(
     let customer = match parse_customer(wire, today(), "customer") {
         Ok(customer) => customer,
         Err(ServiceError::InvalidArgument(violations)) => {
-            return Err(Box::new(invalid(
-                violations
-                    .into_iter()
-                    .map(|violation| pb::FieldViolation {
-                        field: violation.field,
-                        reason: "INVALID".into(),
-                        description: violation.description,
-                    })
-                    .collect(),
-            )));
+            return Err(Box::new(invalid_row_result(row.row_number, violations)));
         }
         Err(other) => {
             return Err(Box::new(pb::ImportCustomerRowResult {
@@ -59,9 +50,14 @@ pub fn check_import_row(
     } else {
         row.request_id.trim().to_owned()
     };
+    let data_points = match parse_entries(&row.data_points, "data_points") {
+        Ok(entries) => entries,
+        Err(violations) => return Err(Box::new(invalid_row_result(row.row_number, violations))),
+    };
     Ok(CheckedRow {
         row_number: row.row_number,
         customer,
+        data_points,
         key: IdempotencyKey::new(caller, request_id, "CreateCustomer", wire),
     })
 }
@@ -92,6 +88,7 @@ pub fn row_result(row_number: i64, outcome: RowOutcome) -> pb::ImportCustomerRow
             existing_customer_id,
         } => (Wire::Duplicate, existing_customer_id, None),
         RowOutcome::Failed(error) => (Wire::Failed, String::new(), Some(reason_of(error))),
+        RowOutcome::Invalid(violations) => return invalid_row_result(row_number, violations),
     };
     pb::ImportCustomerRowResult {
         row_number,
@@ -99,6 +96,27 @@ pub fn row_result(row_number: i64, outcome: RowOutcome) -> pb::ImportCustomerRow
         customer_id,
         violations: Vec::new(),
         error,
+    }
+}
+
+/// The answer to a row the server refused: INVALID with its violations.
+pub fn invalid_row_result(
+    row_number: i64,
+    violations: Vec<credit_core::FieldViolation>,
+) -> pb::ImportCustomerRowResult {
+    pb::ImportCustomerRowResult {
+        row_number,
+        outcome: pb::ImportRowOutcome::Invalid as i32,
+        customer_id: String::new(),
+        violations: violations
+            .into_iter()
+            .map(|violation| pb::FieldViolation {
+                field: violation.field,
+                reason: "INVALID".into(),
+                description: violation.description,
+            })
+            .collect(),
+        error: None,
     }
 }
 

@@ -296,6 +296,7 @@ pub fn audit_entry_to_proto(entry: &AuditEntry) -> pb::CustomerAuditEntry {
             AuditAction::StatementSubmitted => Wire::StatementSubmitted,
             AuditAction::BureauReportRecorded => Wire::BureauReportRecorded,
             AuditAction::TradeReferenceAdded => Wire::TradeReferenceAdded,
+            AuditAction::DataPointsSet => Wire::DataPointsSet,
         } as i32,
         actor: Some(pb::Actor::from(&entry.actor)),
         changed_at: Some(timestamp(entry.changed_at)),

