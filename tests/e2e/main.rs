@@ -22,6 +22,7 @@ mod grade_chains;
 mod health;
 mod import_csv;
 mod intake;
+mod investigations;
 mod limits;
 mod loss;
 mod policy;
@@ -81,6 +82,9 @@ mod both {
         an_import_over_its_caps_keeps_what_it_settled_and_resumes,
     );
     on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
+    on_both_backends!(investigations:
+        an_investigation_is_worked_item_by_item_and_gates_the_first_limit,
+    );
     on_both_backends!(data_points:
         a_scorecard_built_on_data_points_scores_imported_customers_as_the_tool_did,
         data_point_values_are_checked_kept_with_history_and_guarded_by_role,

@@ -95,6 +95,16 @@ pub fn access_policy() -> AccessPolicy {
             ("SetDataPoints", SETTERS),
             ("ListDataPoints", PEER_READERS),
             ("ListDataPointHistory", MAINTAINERS),
+            ("RecordDocument", MAINTAINERS),
+            ("ListDocuments", PEER_READERS),
+            ("PublishChecklist", MANAGERS),
+            ("ListChecklists", MAINTAINERS),
+            ("OpenInvestigation", MAINTAINERS),
+            ("RecordInvestigationItem", MAINTAINERS),
+            ("RecordVisitReport", MAINTAINERS),
+            ("CompleteInvestigation", MAINTAINERS),
+            ("GetInvestigation", PEER_READERS),
+            ("ListInvestigations", PEER_READERS),
         ],
     )
 }

@@ -1,7 +1,8 @@
 //! Events limits consumes: intake's customer registrations, status changes and group
 //! membership, and rating's RatingChanged, projected into `customer_profiles`; intake's
-//! FinancialStatementSubmitted, projected into `customer_statements` for ProposeLimit (limits
-//! never reads another service's tables).
+//! FinancialStatementSubmitted, projected into `customer_statements` for ProposeLimit; and
+//! intake's InvestigationCompleted, projected into `customer_investigations` for the first
+//! limit's approval (limits never reads another service's tables).
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ impl EventHandler for CustomerProjection {
                 | "RatingChanged"
                 | "InvoiceOverdue"
                 | "FinancialStatementSubmitted"
+                | "InvestigationCompleted"
         )
     }
 

@@ -7,6 +7,7 @@ mod customer;
 mod data_points;
 pub mod events;
 mod import;
+mod investigations;
 mod records;
 mod statement;
 
@@ -21,6 +22,10 @@ pub use data_points::{
     data_point_to_proto, definition_to_proto, parse_definition, parse_entries, value_to_proto,
 };
 pub use import::{check_import_row, invalid_row_result, row_result, valid_row_result};
+pub use investigations::{
+    checklist_to_proto, document_to_proto, investigation_to_proto, parse_checklist, parse_document,
+    parse_item_answer, parse_visit, visit_to_proto,
+};
 pub use records::{
     audit_entry_to_proto, bureau_report_to_proto, group_to_proto, group_with_members_to_proto,
     parse_bureau_report, parse_group, parse_trade_reference, statement_to_proto,

@@ -21,11 +21,13 @@ use crate::app::{GroupWithMembers, Intake, NewGroup};
 use crate::domain::customer::parse_reason;
 use crate::store::IntakeStore;
 use convert::{
-    apply_update, audit_entry_to_proto, bureau_report_to_proto, customer_filter, customer_to_proto,
-    data_point_to_proto, definition_to_proto, group_to_proto, group_with_members_to_proto,
-    kind_from_proto, parse_bureau_report, parse_customer, parse_definition, parse_entries,
-    parse_group, parse_statement, parse_trade_reference, period_type_filter, statement_to_proto,
-    status_from_proto, today, trade_reference_to_proto,
+    apply_update, audit_entry_to_proto, bureau_report_to_proto, checklist_to_proto,
+    customer_filter, customer_to_proto, data_point_to_proto, definition_to_proto,
+    document_to_proto, group_to_proto, group_with_members_to_proto, investigation_to_proto,
+    kind_from_proto, parse_bureau_report, parse_checklist, parse_customer, parse_definition,
+    parse_document, parse_entries, parse_group, parse_item_answer, parse_statement,
+    parse_trade_reference, parse_visit, period_type_filter, statement_to_proto, status_from_proto,
+    today, trade_reference_to_proto, visit_to_proto,
 };
 use import::ImportCall;
 
@@ -538,6 +540,174 @@ impl IntakeService for IntakeApi {
                 .iter()
                 .map(|record| data_point_to_proto(record, now))
                 .collect(),
+        }))
+    }
+
+    async fn record_document(
+        &self,
+        request: Request<pb::RecordDocumentRequest>,
+    ) -> Answer<pb::RecordDocumentResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let key = idempotency_key(&actor, &request.request_id, "RecordDocument", &request)?;
+        let draft = parse_document(request.document.as_ref())?;
+        let document = self
+            .intake
+            .record_document(&request.customer_id, draft, key, &actor)
+            .await?;
+        Ok(Response::new(pb::RecordDocumentResponse {
+            document: Some(document_to_proto(&document)),
+        }))
+    }
+
+    async fn list_documents(
+        &self,
+        request: Request<pb::ListDocumentsRequest>,
+    ) -> Answer<pb::ListDocumentsResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let (documents, next_page_token) = self
+            .intake
+            .list_documents(&request.customer_id, &request.document_type, &page)
+            .await?;
+        Ok(Response::new(pb::ListDocumentsResponse {
+            documents: documents.iter().map(document_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn publish_checklist(
+        &self,
+        request: Request<pb::PublishChecklistRequest>,
+    ) -> Answer<pb::PublishChecklistResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let key = idempotency_key(&actor, &request.request_id, "PublishChecklist", &request)?;
+        let draft = parse_checklist(request.checklist.as_ref())?;
+        let checklist = self.intake.publish_checklist(draft, key, &actor).await?;
+        Ok(Response::new(pb::PublishChecklistResponse {
+            checklist: Some(checklist_to_proto(&checklist)),
+        }))
+    }
+
+    async fn list_checklists(
+        &self,
+        request: Request<pb::ListChecklistsRequest>,
+    ) -> Answer<pb::ListChecklistsResponse> {
+        let request = request.into_inner();
+        let kind = pb::CustomerKind::try_from(request.customer_kind)
+            .map_err(|_| ServiceError::invalid("customer_kind", "is not a kind of customer"))?;
+        let checklists = self
+            .intake
+            .list_checklists(&request.checklist_id, kind_from_proto(kind))
+            .await?;
+        Ok(Response::new(pb::ListChecklistsResponse {
+            checklists: checklists.iter().map(checklist_to_proto).collect(),
+        }))
+    }
+
+    async fn open_investigation(
+        &self,
+        request: Request<pb::OpenInvestigationRequest>,
+    ) -> Answer<pb::OpenInvestigationResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let key = idempotency_key(&actor, &request.request_id, "OpenInvestigation", &request)?;
+        let investigation = self
+            .intake
+            .open_investigation(&request.customer_id, &request.checklist_id, key, &actor)
+            .await?;
+        Ok(Response::new(pb::OpenInvestigationResponse {
+            investigation: Some(investigation_to_proto(&investigation)),
+        }))
+    }
+
+    async fn record_investigation_item(
+        &self,
+        request: Request<pb::RecordInvestigationItemRequest>,
+    ) -> Answer<pb::RecordInvestigationItemResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let answer = parse_item_answer(request.outcome.as_ref())?;
+        let investigation = self
+            .intake
+            .record_investigation_item(
+                &request.investigation_id,
+                &request.item_code,
+                answer,
+                &request.note,
+                &request.etag,
+                &actor,
+            )
+            .await?;
+        Ok(Response::new(pb::RecordInvestigationItemResponse {
+            investigation: Some(investigation_to_proto(&investigation)),
+        }))
+    }
+
+    async fn record_visit_report(
+        &self,
+        request: Request<pb::RecordVisitReportRequest>,
+    ) -> Answer<pb::RecordVisitReportResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let draft = parse_visit(request.report.as_ref())?;
+        let (investigation, report) = self
+            .intake
+            .record_visit_report(&request.investigation_id, draft, &actor)
+            .await?;
+        Ok(Response::new(pb::RecordVisitReportResponse {
+            investigation: Some(investigation_to_proto(&investigation)),
+            report: Some(visit_to_proto(&report)),
+        }))
+    }
+
+    async fn complete_investigation(
+        &self,
+        request: Request<pb::CompleteInvestigationRequest>,
+    ) -> Answer<pb::CompleteInvestigationResponse> {
+        let (actor, _) = actor_of(&request)?;
+        let request = request.into_inner();
+        let investigation = self
+            .intake
+            .close_investigation(
+                &request.investigation_id,
+                &request.note,
+                request.cancel,
+                &actor,
+            )
+            .await?;
+        Ok(Response::new(pb::CompleteInvestigationResponse {
+            investigation: Some(investigation_to_proto(&investigation)),
+        }))
+    }
+
+    async fn get_investigation(
+        &self,
+        request: Request<pb::GetInvestigationRequest>,
+    ) -> Answer<pb::GetInvestigationResponse> {
+        let investigation = self
+            .intake
+            .load_investigation(&request.get_ref().investigation_id)
+            .await?;
+        Ok(Response::new(pb::GetInvestigationResponse {
+            investigation: Some(investigation_to_proto(&investigation)),
+        }))
+    }
+
+    async fn list_investigations(
+        &self,
+        request: Request<pb::ListInvestigationsRequest>,
+    ) -> Answer<pb::ListInvestigationsResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let (investigations, next_page_token) = self
+            .intake
+            .list_investigations(&request.customer_id, &page)
+            .await?;
+        Ok(Response::new(pb::ListInvestigationsResponse {
+            investigations: investigations.iter().map(investigation_to_proto).collect(),
+            next_page_token,
         }))
     }
 

@@ -28,7 +28,7 @@ impl DefinitionCatalog {
 
 /// What a change refused for: the violations as the caller's answer, the setter roles as
 /// PERMISSION_DENIED.
-fn refusal(refused: ChangeRefused) -> ServiceError {
+pub(crate) fn refusal(refused: ChangeRefused) -> ServiceError {
     match refused {
         ChangeRefused::Invalid(violations) => finish_violations(violations),
         ChangeRefused::SetterRoleRequired(codes) => ServiceError::permission_denied(

@@ -9,6 +9,7 @@ mod customers;
 mod data_points;
 mod groups;
 mod import;
+mod investigations;
 mod records;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use credit_runtime::sql::Page;
 pub use data_points::DefinitionCatalog;
 pub use groups::{GroupWithMembers, NewGroup};
 pub use import::{CheckedRow, RowOutcome};
+pub use investigations::ItemAnswer;
 
 use crate::domain::customer::{Customer, FieldChange};
 use crate::domain::records::{AuditAction, AuditEntry, Group};

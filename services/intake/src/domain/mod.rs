@@ -3,6 +3,7 @@
 
 pub mod customer;
 pub mod data_points;
+pub mod investigations;
 pub mod records;
 pub mod statement;
 pub mod uscc;

@@ -139,6 +139,8 @@ pub enum AuditAction {
     BureauReportRecorded,
     TradeReferenceAdded,
     DataPointsSet,
+    DocumentRecorded,
+    Investigation,
 }
 
 /// One entry of a customer's audit trail: who, when, what changed (before and after), why.

@@ -18,6 +18,7 @@ pub use sql::SqlIntakeStore;
 
 use crate::domain::customer::{Customer, CustomerKind, CustomerStatus};
 use crate::domain::data_points::{DataPointRecord, Definition, MAX_DEFINITIONS};
+use crate::domain::investigations::{Checklist, CreditDocument, Investigation};
 use crate::domain::records::{AuditEntry, BureauReport, Group, StatementRecord, TradeReference};
 use crate::domain::statement::PeriodType;
 
@@ -108,8 +109,88 @@ pub trait DataPointStore: Send + Sync {
     ) -> StoreResult<Vec<DataPointRecord>>;
 }
 
+/// Documents, investigation checklists and investigations. Part of every [`IntakeStore`].
 #[async_trait]
-pub trait IntakeStore: DataPointStore + Send + Sync + std::fmt::Debug {
+pub trait InvestigationStore: Send + Sync {
+    /// Records a document with its audit entry, unless `key` was used before (then the first
+    /// document comes back).
+    async fn add_document(
+        &self,
+        document: &CreditDocument,
+        key: &IdempotencyKey,
+        audit: &AuditEntry,
+    ) -> StoreResult<Outcome<CreditDocument>>;
+
+    async fn get_document(&self, id: &str) -> StoreResult<Option<CreditDocument>>;
+
+    /// A customer's documents (of `document_type` unless empty), newest first, after the
+    /// page's key ([`document_list_key`], read like a bureau report's).
+    async fn list_documents(
+        &self,
+        customer_id: &str,
+        document_type: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<CreditDocument>>;
+
+    /// Stores a new checklist version, unless `key` was used before (then the first one comes
+    /// back); `VersionConflict` when the version exists already (another publication came
+    /// first).
+    async fn add_checklist(
+        &self,
+        checklist: &Checklist,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Outcome<Checklist>>;
+
+    /// The latest version of every checklist, by id (at most `MAX_CHECKLISTS`).
+    async fn latest_checklists(&self) -> StoreResult<Vec<Checklist>>;
+
+    /// Every version of one checklist, newest first.
+    async fn checklist_versions(&self, checklist_id: &str) -> StoreResult<Vec<Checklist>>;
+
+    /// Stores a new open investigation with its audit entry, unless `key` was used before (then
+    /// the first one comes back). `Refused` (FAILED_PRECONDITION INVESTIGATION_OPEN) when the
+    /// customer has an open investigation.
+    async fn create_investigation(
+        &self,
+        investigation: &Investigation,
+        key: &IdempotencyKey,
+        audit: &AuditEntry,
+    ) -> StoreResult<Outcome<Investigation>>;
+
+    async fn get_investigation(&self, id: &str) -> StoreResult<Option<Investigation>>;
+
+    /// Replaces the investigation stored at `expected_version`, in one write with the data
+    /// points its change set, its audit entry and its event; `VersionConflict` otherwise.
+    async fn save_investigation(
+        &self,
+        investigation: &Investigation,
+        expected_version: i64,
+        changes: &InvestigationChanges<'_>,
+    ) -> StoreResult<()>;
+
+    /// A customer's investigations, newest first, after `page.after` (an id).
+    async fn list_investigations(
+        &self,
+        customer_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Investigation>>;
+}
+
+/// What is written with a change of an investigation.
+#[derive(Debug, Default)]
+pub struct InvestigationChanges<'a> {
+    pub data_points: &'a [DataPointRecord],
+    pub audit: Option<&'a AuditEntry>,
+    pub event: Option<&'a Event>,
+}
+
+/// The page key of a document in its customer's list: issue date, then id.
+pub fn document_list_key(document: &CreditDocument) -> String {
+    format!("{}|{}", document.issued_on.format("%Y-%m-%d"), document.id)
+}
+
+#[async_trait]
+pub trait IntakeStore: DataPointStore + InvestigationStore + Send + Sync + std::fmt::Debug {
     /// How many writes are worth running at once: several on PostgreSQL, one on SQLite, whose
     /// single writer would only make concurrent writers wait on its lock.
     fn write_concurrency(&self) -> usize;

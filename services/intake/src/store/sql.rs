@@ -31,6 +31,21 @@ impl SqlIntakeStore {
         Self { database }
     }
 
+    /// The JSON document of one row, by `query`, whose one parameter is the id.
+    async fn document_by_id<T: serde::de::DeserializeOwned + Send + Unpin + 'static>(
+        &self,
+        query: &'static str,
+        id: &str,
+    ) -> StoreResult<Option<T>> {
+        on_database!(&self.database, |pool, sql| {
+            let row: Option<DocumentRow<T>> = sqlx::query_as(&sql(query))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(DocumentRow::into_record))
+        })
+    }
+
     /// One page of the JSON documents a customer has in a table, by `query`, whose parameters
     /// are the customer id, the last id seen and the limit.
     async fn documents_of_customer<T: serde::de::DeserializeOwned + Send + Unpin + 'static>(
@@ -90,7 +105,7 @@ macro_rules! insert_audit {
 /// record without a value removes the current one.
 macro_rules! write_data_points {
     ($tx:ident, $sql:ident, $records:expr) => {{
-        let records: &[DataPointRecord] = $records;
+        let records: &[$crate::domain::data_points::DataPointRecord] = $records;
         for record in records {
             sqlx::query(&$sql(
                 "INSERT INTO data_point_history (id, change_id, customer_id, code, document, set_at) \
@@ -134,6 +149,7 @@ macro_rules! write_data_points {
 }
 
 mod data_points;
+mod investigations;
 
 fn registration_column(customer: &Customer) -> Option<String> {
     customer.profile.registration_number().map(str::to_owned)
@@ -221,6 +237,11 @@ impl CustomerDocumentTable {
         insert: "INSERT INTO bureau_reports (id, customer_id, document, created_at, report_date) \
                  VALUES ($1, $2, $3, $4, $5)",
     };
+    const CREDIT_DOCUMENTS: Self = Self {
+        select_by_id: "SELECT document FROM credit_documents WHERE id = $1",
+        insert: "INSERT INTO credit_documents (id, customer_id, document, recorded_at, issued_on) \
+                 VALUES ($1, $2, $3, $4, $5)",
+    };
     const TRADE_REFERENCES: Self = Self {
         select_by_id: "SELECT document FROM trade_references WHERE id = $1",
         insert: "INSERT INTO trade_references (id, customer_id, document, created_at) VALUES ($1, $2, $3, $4)",
@@ -298,14 +319,8 @@ impl IntakeStore for SqlIntakeStore {
     }
 
     async fn get_customer(&self, id: &str) -> StoreResult<Option<Customer>> {
-        on_database!(&self.database, |pool, sql| {
-            let row: Option<DocumentRow<Customer>> =
-                sqlx::query_as(&sql("SELECT document FROM customers WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
-            Ok(row.map(DocumentRow::into_record))
-        })
+        self.document_by_id("SELECT document FROM customers WHERE id = $1", id)
+            .await
     }
 
     async fn save_customer(

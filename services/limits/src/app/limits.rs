@@ -492,6 +492,17 @@ impl CreditAdmin {
             .limits(&pending.scope)
             .await
             .map_err(ServiceError::from)?;
+        if let Some(customer_id) = self.investigation_missing(&pending.scope, &current).await? {
+            return Err(ServiceError::FailedPrecondition {
+                reason: "INVESTIGATION_REQUIRED",
+                message: format!(
+                    "the credit policy approves no first limit before the customer's credit \
+                     investigation is completed, and {customer_id} has none \
+                     (IntakeService.CompleteInvestigation)"
+                ),
+                metadata: vec![("customer_id", customer_id)],
+            });
+        }
         let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
         let limit = CreditLimit {
             id: new_id("lim"),
@@ -557,6 +568,35 @@ impl CreditAdmin {
         ))
     }
 
+    /// The customer whose first limit `scope` would be, when the credit policy requires a
+    /// completed credit investigation before it and limits has heard of none. `current` holds
+    /// every limit the scope ever had: a customer whose limit is changed or renewed is not
+    /// asked again.
+    async fn investigation_missing(
+        &self,
+        scope: &Scope,
+        current: &[CreditLimit],
+    ) -> Result<Option<String>, ServiceError> {
+        let Scope::Customer(customer_id) = scope else {
+            return Ok(None);
+        };
+        if !current.is_empty()
+            || !self
+                .hot
+                .stored_policy()
+                .await?
+                .investigation_required_for_first_limit
+        {
+            return Ok(None);
+        }
+        let completed = self
+            .store
+            .completed_investigation(customer_id)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(completed.is_none().then(|| customer_id.clone()))
+    }
+
     /// Approves a new customer limit request at once when a policy rule covers it; the
     /// request as it stands afterwards, and the limit when one was granted.
     async fn auto_approve(
@@ -581,6 +621,20 @@ impl CreditAdmin {
         let Some(rule) = policy.auto_approval(grade, created.current_amount, created.amount) else {
             return Ok((created, None));
         };
+        // A first limit the policy keeps until the investigation is done waits for its chain
+        // instead; the person approving it is held to the same rule.
+        let current = self
+            .store
+            .limits(&created.scope)
+            .await
+            .map_err(ServiceError::from)?;
+        if self
+            .investigation_missing(&created.scope, &current)
+            .await?
+            .is_some()
+        {
+            return Ok((created, None));
+        }
         let system = Actor {
             principal_id: "system:limits".to_owned(),
             person_id: "system:limits".to_owned(),

@@ -93,6 +93,11 @@ pub struct CreditPolicy {
     /// days.
     #[serde(default = "thirty_days")]
     pub approval_expiry_seconds: u64,
+    /// No first limit of a customer is approved before its credit investigation (信用调查) is
+    /// completed (intake's InvestigationCompleted). Off in the shipped policy and in policies
+    /// stored before it existed.
+    #[serde(default)]
+    pub investigation_required_for_first_limit: bool,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
@@ -107,7 +112,7 @@ fn thirty_days() -> u64 {
 }
 
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 13] = [
+pub const POLICY_FIELDS: [&str; 14] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -121,6 +126,7 @@ pub const POLICY_FIELDS: [&str; 13] = [
     "auto_release_cleared_referrals",
     "grade_approval_required",
     "approval_expiry",
+    "investigation_required_for_first_limit",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -139,6 +145,7 @@ pub enum PolicyEdit {
     AutoReleaseClearedReferrals(bool),
     GradeApprovalRequired(bool),
     ApprovalExpirySeconds(u64),
+    InvestigationRequiredForFirstLimit(bool),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -226,6 +233,7 @@ impl Default for CreditPolicy {
             auto_release_cleared_referrals: true,
             grade_approval_required: false,
             approval_expiry_seconds: thirty_days(),
+            investigation_required_for_first_limit: false,
             version: 0,
             last_change: None,
         }
@@ -357,6 +365,9 @@ impl CreditPolicy {
                 PolicyEdit::GradeApprovalRequired(on) => next.grade_approval_required = on,
                 PolicyEdit::ApprovalExpirySeconds(seconds) => {
                     next.approval_expiry_seconds = seconds;
+                }
+                PolicyEdit::InvestigationRequiredForFirstLimit(on) => {
+                    next.investigation_required_for_first_limit = on;
                 }
             }
         }

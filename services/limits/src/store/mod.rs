@@ -69,6 +69,9 @@ pub trait LimitStore:
     /// The customer's latest financial statement (FinancialStatementSubmitted), if limits has
     /// seen one.
     async fn latest_statement(&self, customer_id: &str) -> StoreResult<Option<LatestStatement>>;
+    /// The id of the customer's latest completed credit investigation (intake's
+    /// InvestigationCompleted), if limits has seen one.
+    async fn completed_investigation(&self, customer_id: &str) -> StoreResult<Option<String>>;
     /// Whether any customer is known to belong to `group_id`.
     async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
     /// The ids of the customers known to belong to `group_id`.

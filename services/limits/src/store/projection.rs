@@ -142,6 +142,7 @@ impl SqlLimitStore {
                     | Payload::RatingChanged(_)
                     | Payload::InvoiceOverdue(_)
                     | Payload::FinancialStatementSubmitted(_)
+                    | Payload::InvestigationCompleted(_)
             )
         ) {
             return Ok(());
@@ -242,6 +243,29 @@ impl SqlLimitStore {
                     .bind(&changed.grade)
                     .bind(next_review_date.map(|date| date.format("%Y-%m-%d").to_string()))
                     .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(Payload::InvestigationCompleted(completed)) => {
+                    let completed_at = completed
+                        .completed_at
+                        .as_ref()
+                        .and_then(|time| {
+                            chrono::DateTime::from_timestamp(
+                                time.seconds,
+                                u32::try_from(time.nanos).unwrap_or(0),
+                            )
+                        })
+                        .unwrap_or(at);
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_investigations (customer_id, investigation_id, completed_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO UPDATE \
+                         SET investigation_id = excluded.investigation_id, completed_at = excluded.completed_at \
+                         WHERE customer_investigations.completed_at <= excluded.completed_at",
+                    ))
+                    .bind(&completed.customer_id)
+                    .bind(&completed.investigation_id)
+                    .bind(completed_at)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -87,6 +87,18 @@ impl LimitStore for SqlLimitStore {
         })
     }
 
+    async fn completed_investigation(&self, customer_id: &str) -> StoreResult<Option<String>> {
+        on_database!(&self.database, |pool, sql| {
+            let found: Option<String> = sqlx::query_scalar(&sql(
+                "SELECT investigation_id FROM customer_investigations WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found)
+        })
+    }
+
     async fn group_known(&self, group_id: &str) -> StoreResult<bool> {
         on_database!(&self.database, |pool, sql| {
             let found: Option<String> = sqlx::query_scalar(&sql(

@@ -55,6 +55,7 @@ pub fn event_type(event: &Event) -> &'static str {
         Some(Payload::GroupMembershipChanged(_)) => "GroupMembershipChanged",
         Some(Payload::FinancialStatementSubmitted(_)) => "FinancialStatementSubmitted",
         Some(Payload::BureauReportRecorded(_)) => "BureauReportRecorded",
+        Some(Payload::InvestigationCompleted(_)) => "InvestigationCompleted",
         Some(Payload::RatingChanged(_)) => "RatingChanged",
         Some(Payload::LimitChanged(_)) => "LimitChanged",
         Some(Payload::CreditBlockChanged(_)) => "CreditBlockChanged",

@@ -10,6 +10,7 @@ use credit_runtime::events::new_event;
 use super::statement::figures_to_proto;
 use super::{date_to_proto, kind_to_proto, status_to_proto};
 use crate::domain::customer::{Customer, CustomerStatus};
+use crate::domain::investigations::Investigation;
 use crate::domain::records::{BureauReport, StatementRecord};
 use crate::domain::statement::ratios;
 
@@ -142,6 +143,26 @@ pub fn bureau_report_recorded(
             report_id: report.id.clone(),
             agency: report.agency.clone(),
             report_date: Some(date_to_proto(report.report_date)),
+        }),
+    )
+}
+
+/// A completed investigation of `customer`.
+pub fn investigation_completed(
+    customer: &Customer,
+    investigation: &Investigation,
+    actor: &Actor,
+) -> pb::Event {
+    customer_event(
+        customer,
+        actor,
+        "",
+        Payload::InvestigationCompleted(pb::InvestigationCompleted {
+            customer_id: customer.id.clone(),
+            investigation_id: investigation.id.clone(),
+            checklist_id: investigation.checklist_id.clone(),
+            checklist_version: investigation.checklist_version,
+            completed_at: investigation.closed_at.map(super::timestamp),
         }),
     )
 }

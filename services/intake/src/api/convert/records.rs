@@ -297,6 +297,8 @@ pub fn audit_entry_to_proto(entry: &AuditEntry) -> pb::CustomerAuditEntry {
             AuditAction::BureauReportRecorded => Wire::BureauReportRecorded,
             AuditAction::TradeReferenceAdded => Wire::TradeReferenceAdded,
             AuditAction::DataPointsSet => Wire::DataPointsSet,
+            AuditAction::DocumentRecorded => Wire::DocumentRecorded,
+            AuditAction::Investigation => Wire::Investigation,
         } as i32,
         actor: Some(pb::Actor::from(&entry.actor)),
         changed_at: Some(timestamp(entry.changed_at)),

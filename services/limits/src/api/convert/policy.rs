@@ -95,6 +95,7 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
         etag: policy.etag(),
         auto_release_cleared_referrals: policy.auto_release_cleared_referrals,
         grade_approval_required: policy.grade_approval_required,
+        investigation_required_for_first_limit: policy.investigation_required_for_first_limit,
         approval_expiry: (policy.approval_expiry_seconds > 0)
             .then(|| duration_to_proto(policy.approval_expiry_seconds)),
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
@@ -271,6 +272,11 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
             "grade_approval_required" => edits.push(PolicyEdit::GradeApprovalRequired(
                 wire.grade_approval_required,
             )),
+            "investigation_required_for_first_limit" => {
+                edits.push(PolicyEdit::InvestigationRequiredForFirstLimit(
+                    wire.investigation_required_for_first_limit,
+                ))
+            }
             "approval_expiry" => match wire
                 .approval_expiry
                 .as_ref()
