@@ -1077,7 +1077,7 @@ pub async fn bureau_reports_and_trade_references_are_listed_on_the_customer(suit
 }
 
 /// `statement` for fiscal year `year`, ending on its 31 December.
-fn statement_of_year(year: i32, audited: bool) -> pb::FinancialStatement {
+pub(crate) fn statement_of_year(year: i32, audited: bool) -> pb::FinancialStatement {
     pb::FinancialStatement {
         fiscal_year: year,
         period_end_date: Some(pb::Date {

@@ -18,6 +18,7 @@ mod credit_notes;
 mod data_points;
 mod demo;
 mod dunning;
+mod freshness;
 mod grade_chains;
 mod health;
 mod import_csv;
@@ -82,6 +83,9 @@ mod both {
         an_import_over_its_caps_keeps_what_it_settled_and_resumes,
     );
     on_both_backends!(import_csv: ten_thousand_rows_import_once_with_a_per_row_summary);
+    on_both_backends!(freshness:
+        a_stale_statement_and_an_expired_document_are_flagged_reviewed_and_hold_approval,
+    );
     on_both_backends!(investigations:
         an_investigation_is_worked_item_by_item_and_gates_the_first_limit,
     );

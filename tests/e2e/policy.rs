@@ -125,7 +125,8 @@ pub(crate) async fn change_policy(
     paths: &[&str],
 ) -> pb::CreditPolicy {
     let mut admin = suite.limits(&suite.admin_token);
-    let request_id = format!("change-{}", paths.join("-"));
+    // The policy's etag tells one change of the same fields from the next.
+    let request_id = format!("change-{}-{}", paths.join("-"), policy.etag);
     let proposal = propose_policy(&mut admin, &request_id, policy, paths)
         .await
         .unwrap()

@@ -2,7 +2,8 @@
 //! membership, and rating's RatingChanged, projected into `customer_profiles`; intake's
 //! FinancialStatementSubmitted, projected into `customer_statements` for ProposeLimit; and
 //! intake's InvestigationCompleted, projected into `customer_investigations` for the first
-//! limit's approval (limits never reads another service's tables).
+//! limit's approval; and rating's RatingRecorded, projected into `customer_freshness` for the
+//! approvals a stale credit file holds (limits never reads another service's tables).
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ impl EventHandler for CustomerProjection {
                 | "InvoiceOverdue"
                 | "FinancialStatementSubmitted"
                 | "InvestigationCompleted"
+                | "RatingRecorded"
         )
     }
 

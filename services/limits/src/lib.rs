@@ -134,6 +134,14 @@ const PEER_READERS: &[Role] = &[
 /// Analysts propose; managers and the business unit may too (but never approve their own
 /// request).
 const MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Sales];
+/// Who reads the credit policy: the makers, and rating (its freshness rules apply to every
+/// rating).
+const POLICY_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Sales,
+    Role::Service,
+];
 /// Who follows limit requests through their chains.
 const REQUEST_READERS: &[Role] = &[
     Role::Analyst,
@@ -216,7 +224,7 @@ pub fn access_policy() -> AccessPolicy {
             ("DecideReferral", REFERRAL_DECIDERS),
             ("SetFxRate", ADMIN_ONLY),
             ("ListFxRates", PEER_READERS),
-            ("GetCreditPolicy", MAKERS),
+            ("GetCreditPolicy", POLICY_READERS),
             ("UpdateCreditPolicy", POLICY_PROPOSERS),
             ("ListCreditPolicyVersions", MATRIX_READERS),
             ("ReconcileExposure", ADMIN_ONLY),

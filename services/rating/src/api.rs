@@ -462,6 +462,15 @@ impl RatingService for RatingApi {
         Ok(Response::new(self.overrides_page(request.get_ref()).await?))
     }
 
+    async fn list_file_reviews(
+        &self,
+        request: Request<pb::ListFileReviewsRequest>,
+    ) -> Answer<pb::ListFileReviewsResponse> {
+        Ok(Response::new(
+            self.file_reviews_page(request.get_ref()).await?,
+        ))
+    }
+
     async fn list_due_reviews(
         &self,
         request: Request<pb::ListDueReviewsRequest>,

@@ -108,6 +108,7 @@ pub fn access_policy() -> AccessPolicy {
             ("DecideOverride", CHECKERS),
             ("ListOverrides", OVERRIDE_READERS),
             ("ListDueReviews", RATERS),
+            ("ListFileReviews", RATERS),
             ("RunScheduledReviews", MANAGERS),
         ],
     )

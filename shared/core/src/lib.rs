@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod approval;
 pub mod error;
+pub mod freshness;
 pub mod governance;
 pub mod identity;
 pub mod money;

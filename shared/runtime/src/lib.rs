@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod deadline;
 pub mod events;
+pub mod freshness_wire;
 pub mod identity;
 pub mod metrics;
 pub mod operations;

@@ -503,6 +503,7 @@ impl CreditAdmin {
                 metadata: vec![("customer_id", customer_id)],
             });
         }
+        self.check_file_fresh(&pending.scope, now).await?;
         let previous = limits::effective_limit(&current, now).map(|limit| limit.amount);
         let limit = CreditLimit {
             id: new_id("lim"),
@@ -597,6 +598,46 @@ impl CreditAdmin {
         Ok(completed.is_none().then(|| customer_id.clone()))
     }
 
+    /// FAILED_PRECONDITION CREDIT_FILE_STALE when the credit policy holds approvals while a
+    /// customer's current rating has stale inputs: stale at rating, or gone stale since.
+    async fn check_file_fresh(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let Scope::Customer(customer_id) = scope else {
+            return Ok(());
+        };
+        if !self.hot.stored_policy().await?.freshness.block_approval {
+            return Ok(());
+        }
+        let Some((stale, stale_on)) = self
+            .store
+            .rating_freshness(customer_id)
+            .await
+            .map_err(ServiceError::from)?
+        else {
+            return Ok(());
+        };
+        let gone_stale = stale_on.filter(|day| *day <= now.date_naive());
+        if stale.is_empty() && gone_stale.is_none() {
+            return Ok(());
+        }
+        let what = match (stale.is_empty(), gone_stale) {
+            (false, _) => format!("its rating was made on stale inputs ({stale})"),
+            (true, Some(day)) => format!("an input of its rating went stale on {day}"),
+            (true, None) => String::new(),
+        };
+        Err(ServiceError::FailedPrecondition {
+            reason: "CREDIT_FILE_STALE",
+            message: format!(
+                "the credit policy approves no limit on a stale credit file: {what}; bring the \
+                 file up to date and rate the customer again"
+            ),
+            metadata: vec![("customer_id", customer_id.clone())],
+        })
+    }
+
     /// Approves a new customer limit request at once when a policy rule covers it; the
     /// request as it stands afterwards, and the limit when one was granted.
     async fn auto_approve(
@@ -621,17 +662,20 @@ impl CreditAdmin {
         let Some(rule) = policy.auto_approval(grade, created.current_amount, created.amount) else {
             return Ok((created, None));
         };
-        // A first limit the policy keeps until the investigation is done waits for its chain
-        // instead; the person approving it is held to the same rule.
+        // A first limit the policy keeps until the investigation is done, or a limit on a stale
+        // credit file, waits for its chain instead; the person approving it is held to the same
+        // rules.
         let current = self
             .store
             .limits(&created.scope)
             .await
             .map_err(ServiceError::from)?;
+        let stale = self.check_file_fresh(&created.scope, Utc::now()).await;
         if self
             .investigation_missing(&created.scope, &current)
             .await?
             .is_some()
+            || stale.is_err()
         {
             return Ok((created, None));
         }

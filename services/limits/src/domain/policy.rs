@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use credit_core::freshness::FreshnessRules;
 use credit_core::{Money, Violations};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,10 @@ pub struct CreditPolicy {
     /// stored before it existed.
     #[serde(default)]
     pub investigation_required_for_first_limit: bool,
+    /// How old a rating's inputs may be. Policies stored before it existed have the shipped
+    /// rules.
+    #[serde(default)]
+    pub freshness: FreshnessRules,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
@@ -112,7 +117,7 @@ fn thirty_days() -> u64 {
 }
 
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 14] = [
+pub const POLICY_FIELDS: [&str; 15] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -127,6 +132,7 @@ pub const POLICY_FIELDS: [&str; 14] = [
     "grade_approval_required",
     "approval_expiry",
     "investigation_required_for_first_limit",
+    "freshness",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -146,6 +152,7 @@ pub enum PolicyEdit {
     GradeApprovalRequired(bool),
     ApprovalExpirySeconds(u64),
     InvestigationRequiredForFirstLimit(bool),
+    Freshness(FreshnessRules),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -234,6 +241,7 @@ impl Default for CreditPolicy {
             grade_approval_required: false,
             approval_expiry_seconds: thirty_days(),
             investigation_required_for_first_limit: false,
+            freshness: FreshnessRules::default(),
             version: 0,
             last_change: None,
         }
@@ -369,6 +377,7 @@ impl CreditPolicy {
                 PolicyEdit::InvestigationRequiredForFirstLimit(on) => {
                     next.investigation_required_for_first_limit = on;
                 }
+                PolicyEdit::Freshness(rules) => next.freshness = rules,
             }
         }
         next.check_whole(&mut violations);

@@ -72,6 +72,12 @@ pub trait LimitStore:
     /// The id of the customer's latest completed credit investigation (intake's
     /// InvestigationCompleted), if limits has seen one.
     async fn completed_investigation(&self, customer_id: &str) -> StoreResult<Option<String>>;
+    /// The freshness of the customer's current rating (RatingRecorded): the inputs stale at
+    /// rating ("CODE input, …", empty when none) and the first day a fresh one goes stale.
+    async fn rating_freshness(
+        &self,
+        customer_id: &str,
+    ) -> StoreResult<Option<(String, Option<chrono::NaiveDate>)>>;
     /// Whether any customer is known to belong to `group_id`.
     async fn group_known(&self, group_id: &str) -> StoreResult<bool>;
     /// The ids of the customers known to belong to `group_id`.

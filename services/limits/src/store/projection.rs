@@ -143,6 +143,7 @@ impl SqlLimitStore {
                     | Payload::InvoiceOverdue(_)
                     | Payload::FinancialStatementSubmitted(_)
                     | Payload::InvestigationCompleted(_)
+                    | Payload::RatingRecorded(_)
             )
         ) {
             return Ok(());
@@ -242,6 +243,37 @@ impl SqlLimitStore {
                     .bind(&changed.rating_id)
                     .bind(&changed.grade)
                     .bind(next_review_date.map(|date| date.format("%Y-%m-%d").to_string()))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(Payload::RatingRecorded(recorded)) => {
+                    let stale: Vec<String> = recorded
+                        .stale_inputs
+                        .iter()
+                        .map(|reason| {
+                            let input = reason.metadata.get("input").map_or("", String::as_str);
+                            format!("{} {input}", reason.code)
+                        })
+                        .collect();
+                    let stale_on = recorded.inputs_stale_on.as_ref().and_then(|date| {
+                        chrono::NaiveDate::from_ymd_opt(
+                            date.year,
+                            u32::try_from(date.month).ok()?,
+                            u32::try_from(date.day).ok()?,
+                        )
+                    });
+                    sqlx::query(&sql(
+                        "INSERT INTO customer_freshness (customer_id, rating_id, stale_inputs, inputs_stale_on, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE \
+                         SET rating_id = excluded.rating_id, stale_inputs = excluded.stale_inputs, \
+                             inputs_stale_on = excluded.inputs_stale_on, recorded_at = excluded.recorded_at \
+                         WHERE customer_freshness.recorded_at <= excluded.recorded_at",
+                    ))
+                    .bind(&recorded.customer_id)
+                    .bind(&recorded.rating_id)
+                    .bind(stale.join(", "))
+                    .bind(stale_on)
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;

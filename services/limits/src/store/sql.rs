@@ -99,6 +99,21 @@ impl LimitStore for SqlLimitStore {
         })
     }
 
+    async fn rating_freshness(
+        &self,
+        customer_id: &str,
+    ) -> StoreResult<Option<(String, Option<chrono::NaiveDate>)>> {
+        on_database!(&self.database, |pool, sql| {
+            let found: Option<(String, Option<chrono::NaiveDate>)> = sqlx::query_as(&sql(
+                "SELECT stale_inputs, inputs_stale_on FROM customer_freshness WHERE customer_id = $1",
+            ))
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(found)
+        })
+    }
+
     async fn group_known(&self, group_id: &str) -> StoreResult<bool> {
         on_database!(&self.database, |pool, sql| {
             let found: Option<String> = sqlx::query_scalar(&sql(

@@ -9,6 +9,7 @@ use credit_runtime::sql::Page;
 
 use super::convert;
 use super::{RatingApi, idempotency_key};
+use crate::api::convert::rating::stale_input_to_proto;
 use crate::app::credit_file::{from_date, to_date};
 use crate::app::overrides::{
     OverrideDecision, OverrideProposalRequest, decide_override, propose_override,
@@ -19,7 +20,7 @@ use crate::app::reviews::run_reviews;
 use crate::domain::ModelId;
 use crate::domain::inputs::QualitativeInputs;
 use crate::domain::overrides::{self, days_overdue};
-use crate::domain::rating::RatingTrigger;
+use crate::domain::rating::{Rating, RatingTrigger};
 use crate::store::{DueRating, OverrideFilter, RecordedRating};
 use credit_core::both;
 
@@ -269,6 +270,53 @@ impl RatingApi {
         })
     }
 
+    /// The file reviews due: current ratings whose inputs are stale or go stale within the
+    /// policy's notice.
+    pub(super) async fn file_reviews_page(
+        &self,
+        request: &pb::ListFileReviewsRequest,
+    ) -> Result<pb::ListFileReviewsResponse, ServiceError> {
+        let page = Page::parse(request.page_size, &request.page_token).and_then(|page| {
+            let after = match page.after.as_deref() {
+                None => None,
+                Some(key) => Some(DueRating::parse_cursor(key).ok_or_else(|| {
+                    ServiceError::invalid("page_token", "is not a token this service issued")
+                })?),
+            };
+            Ok((page, after))
+        });
+        let (page, after) = page?;
+        let rules = self.rater.chains().freshness_rules().await?;
+        let today = chrono::Utc::now().date_naive();
+        let through = today
+            .checked_add_days(chrono::Days::new(u64::from(rules.notice_days)))
+            .unwrap_or(today);
+        let ratings = self
+            .rater
+            .ratings()
+            .file_reviews(
+                through,
+                request.customer_id.trim(),
+                after.as_ref(),
+                page.fetch_limit(),
+            )
+            .await
+            .map_err(ServiceError::from)?;
+        let mut keyed: Vec<(String, pb::FileReview)> = ratings
+            .iter()
+            .filter_map(|rating| {
+                let review_on = rating.file_review_on()?;
+                let key = format!("{review_on}/{}", rating.customer_id);
+                Some((key, file_review(rating, review_on, today)))
+            })
+            .collect();
+        let next_page_token = page.finish(&mut keyed, |(key, _)| key);
+        Ok(pb::ListFileReviewsResponse {
+            reviews: keyed.into_iter().map(|(_, review)| review).collect(),
+            next_page_token,
+        })
+    }
+
     pub(super) async fn run_scheduled_reviews_now(
         &self,
         principal: &Principal,
@@ -320,5 +368,21 @@ fn as_of_date(field: &str, date: Option<&pb::Date>) -> Result<NaiveDate, Service
         None => Ok(Utc::now().date_naive()),
         Some(date) => from_date(date)
             .ok_or_else(|| ServiceError::invalid(field, "is not a valid calendar date")),
+    }
+}
+
+/// A rating whose file needs a review on `review_on`, as ListFileReviews shows it.
+fn file_review(rating: &Rating, review_on: NaiveDate, today: NaiveDate) -> pb::FileReview {
+    pb::FileReview {
+        customer_id: rating.customer_id.clone(),
+        rating_id: rating.rating_id.clone(),
+        grade: rating.grade.clone(),
+        inputs_stale_on: Some(to_date(review_on)),
+        days_left: i32::try_from((review_on - today).num_days()).unwrap_or(i32::MIN),
+        stale_inputs: rating
+            .stale_inputs
+            .iter()
+            .map(stale_input_to_proto)
+            .collect(),
     }
 }

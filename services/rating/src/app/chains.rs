@@ -10,23 +10,64 @@
 
 use chrono::{DateTime, Utc};
 use credit_core::approval::{Chain, DecisionKind, Progress, StepRefused};
-use credit_core::{Actor, Principal, ServiceError};
+use credit_core::freshness::FreshnessRules;
+use credit_core::{Actor, Principal, ServiceError, Violations};
 use credit_proto::v1 as pb;
 use credit_proto::v1::approval_service_client::ApprovalServiceClient;
+use credit_proto::v1::limit_service_client::LimitServiceClient;
 use credit_runtime::approval_wire::{ask_for_chain, decision_kind_to_proto};
+use credit_runtime::freshness_wire::freshness_from_proto;
 use credit_runtime::peers::PeerChannel;
 
-/// Where rating's chains come from: the limits service, when one is configured.
+/// Where rating's chains come from: the limits service, when one is configured. Limits also
+/// keeps the credit policy, whose freshness rules every rating applies.
 #[derive(Debug, Clone, Default)]
 pub struct ApprovalChains {
     limits: Option<ApprovalServiceClient<PeerChannel>>,
+    policy: Option<LimitServiceClient<PeerChannel>>,
 }
 
 impl ApprovalChains {
     pub fn new(limits: Option<PeerChannel>) -> Self {
         Self {
+            policy: limits.clone().map(LimitServiceClient::new),
             limits: limits.map(ApprovalServiceClient::new),
         }
+    }
+
+    /// The credit policy's freshness rules; the shipped ones without a limits service.
+    /// UNAVAILABLE when limits does not answer: a rating is not made on rules nobody knows.
+    pub async fn freshness_rules(&self) -> Result<FreshnessRules, ServiceError> {
+        let Some(mut limits) = self.policy.clone() else {
+            return Ok(FreshnessRules::default());
+        };
+        let policy = limits
+            .get_credit_policy(pb::GetCreditPolicyRequest { version: None })
+            .await
+            .map_err(|status| {
+                tracing::warn!(code = ?status.code(), "credit policy not available");
+                ServiceError::unavailable(
+                    "limits did not answer with the credit policy; the customer cannot be rated now",
+                    status,
+                )
+            })?
+            .into_inner()
+            .policy
+            .unwrap_or_default();
+        let Some(wire) = policy.freshness else {
+            return Ok(FreshnessRules::default());
+        };
+        let mut problems = Violations::new();
+        let rules = freshness_from_proto(&wire, "policy.freshness", &mut problems);
+        if !problems.is_empty() {
+            // Limits checked the rules when they were published; a newer contract may carry
+            // what this build cannot read, and the shipped rules are the safe reading.
+            tracing::warn!(
+                "the credit policy's freshness rules are unreadable; the shipped rules apply"
+            );
+            return Ok(FreshnessRules::default());
+        }
+        Ok(rules)
     }
 
     /// Whether a limits service chooses chains (else overrides have one checker and new

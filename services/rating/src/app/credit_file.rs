@@ -19,6 +19,7 @@ use tonic::Code;
 
 use crate::api::convert;
 use crate::domain::data_points::{DataPointCatalog, DataPointSpec};
+use crate::domain::freshness::{DocumentDates, FileDates};
 use crate::domain::inputs::{
     BureauFacts, CreditFacts, DataPointFact, DataPointReading, PaymentExperience, PaymentFacts,
     StatementFacts, TradeReferenceFacts,
@@ -45,7 +46,12 @@ pub struct CreditFile {
     pub payment_behaviour: Option<pb::PaymentBehaviour>,
     /// The current value of each data point the customer has.
     pub data_points: Vec<pb::DataPoint>,
+    /// The customer's newest documents (at most [`MAX_DOCUMENTS`]), newest first.
+    pub documents: Vec<pb::CreditDocument>,
 }
+
+/// Documents read per customer (the newest): freshness looks at the latest of each type.
+pub const MAX_DOCUMENTS: i32 = 200;
 
 /// Where handlers get credit files from.
 #[async_trait]
@@ -146,13 +152,20 @@ impl CreditFiles for PeerCreditFiles {
         let data_points = data_points_client.list_data_points(pb::ListDataPointsRequest {
             customer_id: customer_id.to_owned(),
         });
-        let (statements, bureau, references, behaviour, group_name, data_points) = tokio::join!(
+        let mut documents_client = self.intake.clone();
+        let documents = documents_client.list_documents(pb::ListDocumentsRequest {
+            customer_id: customer_id.to_owned(),
+            page_size: MAX_DOCUMENTS,
+            ..Default::default()
+        });
+        let (statements, bureau, references, behaviour, group_name, data_points, documents) = tokio::join!(
             statements,
             bureau,
             references,
             behaviour,
             group,
-            data_points
+            data_points,
+            documents
         );
         let intake_failure = |status| peer_failure("intake", status);
         Ok(CreditFile {
@@ -169,6 +182,7 @@ impl CreditFiles for PeerCreditFiles {
                 .map_err(intake_failure)?
                 .into_inner()
                 .data_points,
+            documents: documents.map_err(intake_failure)?.into_inner().documents,
             group_name,
             customer,
         })
@@ -316,6 +330,45 @@ impl CreditFile {
                 .filter_map(data_point_fact)
                 .collect(),
         })
+    }
+}
+
+impl CreditFile {
+    /// The dates freshness looks at: the latest statement's period end, the latest bureau
+    /// report's date, the documents and the data points' validity.
+    pub fn dates(&self) -> FileDates {
+        let day = |time: &prost_types::Timestamp| {
+            chrono::DateTime::from_timestamp(time.seconds, 0).map(|time| time.date_naive())
+        };
+        FileDates {
+            statement: self.statements.first().and_then(|statement| {
+                let period_end = statement.period_end_date.as_ref()?;
+                Some((statement.statement_id.clone(), from_date(period_end)?))
+            }),
+            bureau_report: self.bureau_report.as_ref().and_then(|report| {
+                Some((
+                    report.report_id.clone(),
+                    from_date(report.report_date.as_ref()?)?,
+                ))
+            }),
+            documents: self
+                .documents
+                .iter()
+                .filter_map(|document| {
+                    Some(DocumentDates {
+                        document_id: document.document_id.clone(),
+                        document_type: document.document_type.clone(),
+                        issued_on: from_date(document.issued_on.as_ref()?)?,
+                        valid_until: document.valid_until.as_ref().and_then(from_date),
+                    })
+                })
+                .collect(),
+            data_points: self
+                .data_points
+                .iter()
+                .map(|point| (point.code.clone(), point.valid_until.as_ref().and_then(day)))
+                .collect(),
+        }
     }
 }
 

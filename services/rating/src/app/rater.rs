@@ -13,8 +13,10 @@ use credit_runtime::events::new_event;
 use credit_runtime::sql::IdempotencyKey;
 
 use super::chains::ApprovalChains;
+use crate::api::convert::rating::stale_input_to_proto;
 use crate::app::credit_file::{CreditFiles, to_date};
 use crate::app::models::selected_model;
+use crate::domain::freshness::{self, Freshness};
 use crate::domain::inputs::{self, QualitativeInputs};
 use crate::domain::overrides::next_review_date;
 use crate::domain::rating::{
@@ -106,7 +108,15 @@ impl Rater {
         now: DateTime<Utc>,
     ) -> Result<Outcome<RecordedRating>, ServiceError> {
         let today = now.date_naive();
-        let file = self.files.credit_file(&request.customer_id, today).await?;
+        let (file, rules) = tokio::join!(
+            self.files.credit_file(&request.customer_id, today),
+            self.chains.freshness_rules()
+        );
+        let (file, rules) = (file?, rules?);
+        let freshness = freshness::assess(&file.dates(), &rules, today);
+        if rules.block_rating && !freshness.stale.is_empty() {
+            return Err(stale_file(&freshness));
+        }
         let facts = file.facts()?;
         let model = self
             .model_for(request.model_id.as_ref(), &facts, &request.customer_id)
@@ -118,9 +128,10 @@ impl Rater {
                 .transpose()?;
             let gathered = inputs::gather(&facts, &request.qualitative, carried.as_ref(), today);
             let result = scoring::score(&model, &gathered)?;
-            Ok(new_rating(
-                request, &model, &result, &gathered, &facts, now, today,
-            ))
+            let mut rating = new_rating(request, &model, &result, &gathered, &facts, now, today);
+            rating.stale_inputs = freshness.stale.clone();
+            rating.inputs_stale_on = freshness.stale_on;
+            Ok(rating)
         };
         let approval_chain = self.grade_approval_chain(request, &model, &score).await?;
         let build = |previous: Option<&Rating>| {
@@ -134,17 +145,22 @@ impl Rater {
                 _ => None,
             };
             let previous_grade = previous.map(|previous| previous.grade.as_str());
-            let event = (previous_grade != Some(rating.grade.as_str())).then(|| {
-                rating_changed(
+            let mut events = vec![rating_recorded(
+                &rating,
+                &request.rated_by,
+                &request.key.request_id,
+            )];
+            if previous_grade != Some(rating.grade.as_str()) {
+                events.push(rating_changed(
                     &rating,
                     previous_grade.unwrap_or(""),
                     &request.rated_by,
                     &request.key.request_id,
-                )
-            });
+                ));
+            }
             Ok(NewRating {
                 rating,
-                event,
+                events,
                 grade_approval,
             })
         };
@@ -283,6 +299,8 @@ fn new_rating(
         current: true,
         note: request.note.clone(),
         grade_approval_id: String::new(),
+        stale_inputs: Vec::new(),
+        inputs_stale_on: None,
     }
 }
 
@@ -326,6 +344,52 @@ fn keep_grade_in_force(rating: &mut Rating, in_force: &Rating, approval_id: &str
     rating.grade_rank = in_force.grade_rank;
     rating.pd = in_force.pd.clone();
     rating.grade_approval_id = approval_id.to_owned();
+}
+
+/// FAILED_PRECONDITION CREDIT_FILE_STALE: the policy rates nobody on stale inputs.
+fn stale_file(freshness: &Freshness) -> ServiceError {
+    let inputs: Vec<String> = freshness
+        .stale
+        .iter()
+        .map(|stale| format!("{} {}", stale.code, stale.input))
+        .collect();
+    let reasons: Vec<&str> = freshness
+        .stale
+        .iter()
+        .map(|stale| stale.message.as_str())
+        .collect();
+    ServiceError::FailedPrecondition {
+        reason: "CREDIT_FILE_STALE",
+        message: format!(
+            "the credit policy rates no customer on stale inputs: {}; bring the file up to date first",
+            reasons.join("; ")
+        ),
+        metadata: vec![("stale_inputs", inputs.join(","))],
+    }
+}
+
+/// RatingRecorded for every new rating: its grade and the freshness of its inputs.
+fn rating_recorded(rating: &Rating, actor: &Actor, request_id: &str) -> pb::Event {
+    pb::Event {
+        aggregate_id: rating.rating_id.clone(),
+        customer_id: rating.customer_id.clone(),
+        actor: Some(pb::Actor::from(actor)),
+        request_id: request_id.to_owned(),
+        ..new_event(
+            RATING,
+            Payload::RatingRecorded(pb::RatingRecorded {
+                customer_id: rating.customer_id.clone(),
+                rating_id: rating.rating_id.clone(),
+                grade: rating.grade.clone(),
+                stale_inputs: rating
+                    .stale_inputs
+                    .iter()
+                    .map(stale_input_to_proto)
+                    .collect(),
+                inputs_stale_on: rating.inputs_stale_on.map(to_date),
+            }),
+        )
+    }
 }
 
 /// RatingChanged for a rating whose effective grade differs from `previous_grade`.

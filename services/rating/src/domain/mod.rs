@@ -7,6 +7,7 @@
 pub mod data_points;
 pub mod defaults;
 pub mod fields;
+pub mod freshness;
 pub mod inputs;
 pub mod kinds;
 pub mod model;

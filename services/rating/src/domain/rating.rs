@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use credit_core::approval::{Chain, DecisionKind};
 use credit_core::{Actor, Role};
 
+pub use super::freshness::StaleInput;
 use super::model::{CharacteristicSource, CustomerKind, IndicatorFamily};
 use super::scoring::{
     CharacteristicScore, InputValue, ScoreReason, UncheckedInput, UncheckedValue, figure,
@@ -105,6 +106,22 @@ pub struct Rating {
     /// The approval the model grade waits for (or waited for) before taking effect; empty
     /// when it took effect at once.
     pub grade_approval_id: String,
+    /// The inputs stale when the customer was rated.
+    pub stale_inputs: Vec<StaleInput>,
+    /// The first day an input fresh at rating goes stale.
+    pub inputs_stale_on: Option<NaiveDate>,
+}
+
+impl Rating {
+    /// The day the customer's file needs a review: the first day an input was or will be
+    /// stale; `None` when none will.
+    pub fn file_review_on(&self) -> Option<NaiveDate> {
+        self.stale_inputs
+            .iter()
+            .map(|stale| stale.stale_since)
+            .chain(self.inputs_stale_on)
+            .min()
+    }
 }
 
 /// How one characteristic scored, as recorded.

@@ -37,7 +37,8 @@ pub type RatingBuilder<'a> =
 #[derive(Debug, Clone)]
 pub struct NewRating {
     pub rating: Rating,
-    pub event: Option<Event>,
+    /// RatingRecorded, and RatingChanged when the grade in force changes.
+    pub events: Vec<Event>,
     pub grade_approval: Option<RatingOverride>,
 }
 
@@ -164,6 +165,17 @@ pub trait RatingStore: Send + Sync + std::fmt::Debug {
         after: Option<&(NaiveDate, String)>,
         limit: i64,
     ) -> StoreResult<Vec<DueRating>>;
+
+    /// Current ratings whose file needs a review on or before `through` (a stale input, or
+    /// one going stale by then), of `customer_id` unless empty: the soonest first, after the
+    /// cursor (review day, customer id).
+    async fn file_reviews(
+        &self,
+        through: NaiveDate,
+        customer_id: &str,
+        after: Option<&(NaiveDate, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Rating>>;
 
     /// What a RunScheduledReviews call with this key did; KeyReused when the request_id was
     /// used with other content.
@@ -359,7 +371,7 @@ impl RatingStore for SqlRatingStore {
                 });
                 let NewRating {
                     rating,
-                    event,
+                    events,
                     grade_approval,
                 } = build(previous.as_ref()).map_err(refused)?;
                 let rated_at = rated_at(&rating);
@@ -392,8 +404,8 @@ impl RatingStore for SqlRatingStore {
                     }
                 }
                 sqlx::query(&sql(
-                    "INSERT INTO ratings (rating_id, customer_id, rated_at, current, grade, grade_rank, pd, override_id, next_review_date, document) \
-                     VALUES ($1, $2, $3, TRUE, $4, $5, $6, NULL, $7, $8)",
+                    "INSERT INTO ratings (rating_id, customer_id, rated_at, current, grade, grade_rank, pd, override_id, next_review_date, document, inputs_stale_on) \
+                     VALUES ($1, $2, $3, TRUE, $4, $5, $6, NULL, $7, $8, $9)",
                 ))
                 .bind(&rating.rating_id)
                 .bind(customer_id)
@@ -403,12 +415,13 @@ impl RatingStore for SqlRatingStore {
                 .bind(&rating.pd)
                 .bind(review_date(&rating)?)
                 .bind(rating_document(&rating))
+                .bind(rating.file_review_on())
                 .execute(&mut *tx)
                 .await?;
                 if let Some(approval) = &grade_approval {
                     insert_override!(tx, sql, approval)?;
                 }
-                if let Some(event) = &event {
+                for event in &events {
                     insert_outbox_event!(tx, sql, event)?;
                 }
                 insert_idempotency_key!(tx, sql, key, &rating.rating_id, rated_at)?;
@@ -696,6 +709,36 @@ impl RatingStore for SqlRatingStore {
                 .await?
         });
         Ok(rows)
+    }
+
+    async fn file_reviews(
+        &self,
+        through: NaiveDate,
+        customer_id: &str,
+        after: Option<&(NaiveDate, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Rating>> {
+        let (after_date, after_customer) = after.cloned().unwrap_or((
+            NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
+            String::new(),
+        ));
+        let rows: Vec<RatingRow> = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as(&sql(
+                "SELECT rating_id, current, grade, grade_rank, pd, override_id, next_review_date, document \
+                 FROM ratings WHERE current AND inputs_stale_on IS NOT NULL AND inputs_stale_on <= $1 \
+                 AND ($2 = '' OR customer_id = $2) \
+                 AND (inputs_stale_on > $3 OR (inputs_stale_on = $3 AND customer_id > $4)) \
+                 ORDER BY inputs_stale_on, customer_id LIMIT $5",
+            ))
+            .bind(through)
+            .bind(customer_id)
+            .bind(after_date)
+            .bind(&after_customer)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(RatingRow::into_rating).collect()
     }
 
     async fn review_run(&self, key: &IdempotencyKey) -> StoreResult<Option<ReviewRun>> {

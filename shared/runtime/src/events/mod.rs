@@ -57,6 +57,7 @@ pub fn event_type(event: &Event) -> &'static str {
         Some(Payload::BureauReportRecorded(_)) => "BureauReportRecorded",
         Some(Payload::InvestigationCompleted(_)) => "InvestigationCompleted",
         Some(Payload::RatingChanged(_)) => "RatingChanged",
+        Some(Payload::RatingRecorded(_)) => "RatingRecorded",
         Some(Payload::LimitChanged(_)) => "LimitChanged",
         Some(Payload::CreditBlockChanged(_)) => "CreditBlockChanged",
         Some(Payload::ReferralCreated(_)) => "ReferralCreated",

@@ -4,6 +4,7 @@
 
 use credit_core::{Money, ServiceError, Violations};
 use credit_proto::v1 as pb;
+use credit_runtime::freshness_wire::{freshness_from_proto, freshness_to_proto};
 use rust_decimal::Decimal;
 
 use crate::domain::policy::{
@@ -96,6 +97,7 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
         auto_release_cleared_referrals: policy.auto_release_cleared_referrals,
         grade_approval_required: policy.grade_approval_required,
         investigation_required_for_first_limit: policy.investigation_required_for_first_limit,
+        freshness: Some(freshness_to_proto(&policy.freshness)),
         approval_expiry: (policy.approval_expiry_seconds > 0)
             .then(|| duration_to_proto(policy.approval_expiry_seconds)),
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
@@ -277,6 +279,13 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
                     wire.investigation_required_for_first_limit,
                 ))
             }
+            "freshness" => match &wire.freshness {
+                None => violations.add("policy.freshness", "is required when the mask names it"),
+                Some(rules) => {
+                    let rules = freshness_from_proto(rules, "policy.freshness", &mut violations);
+                    edits.push(PolicyEdit::Freshness(rules));
+                }
+            },
             "approval_expiry" => match wire
                 .approval_expiry
                 .as_ref()

@@ -15,7 +15,7 @@ use super::{
 use crate::domain::kinds::IndicatorFamily;
 use crate::domain::rating::{
     ApprovalStatus, InputSnapshot, OverrideKind, RatedCharacteristic, Rating, RatingOverride,
-    RatingReason, RatingTrigger, ReviewFailure, ReviewResult, ReviewRun,
+    RatingReason, RatingTrigger, ReviewFailure, ReviewResult, ReviewRun, StaleInput,
 };
 use crate::domain::scoring::{UncheckedInput, UncheckedValue};
 
@@ -118,8 +118,37 @@ impl From<&Rating> for pb::Rating {
             current: rating.current,
             note: rating.note.clone(),
             grade_approval_id: rating.grade_approval_id.clone(),
+            stale_inputs: rating
+                .stale_inputs
+                .iter()
+                .map(stale_input_to_proto)
+                .collect(),
+            inputs_stale_on: rating.inputs_stale_on.map(to_date),
         }
     }
+}
+
+/// A stale input as the rating's reason: its code and message, the input and the day.
+pub fn stale_input_to_proto(stale: &StaleInput) -> pb::Reason {
+    pb::Reason {
+        code: stale.code.clone(),
+        message: stale.message.clone(),
+        metadata: [
+            ("input".to_owned(), stale.input.clone()),
+            ("stale_since".to_owned(), stale.stale_since.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+fn stale_input_from_proto(reason: &pb::Reason) -> Option<StaleInput> {
+    Some(StaleInput {
+        code: reason.code.clone(),
+        input: reason.metadata.get("input").cloned().unwrap_or_default(),
+        stale_since: reason.metadata.get("stale_since")?.parse().ok()?,
+        message: reason.message.clone(),
+    })
 }
 
 impl From<&pb::Rating> for Rating {
@@ -147,6 +176,12 @@ impl From<&pb::Rating> for Rating {
             current: rating.current,
             note: rating.note.clone(),
             grade_approval_id: rating.grade_approval_id.clone(),
+            stale_inputs: rating
+                .stale_inputs
+                .iter()
+                .filter_map(stale_input_from_proto)
+                .collect(),
+            inputs_stale_on: rating.inputs_stale_on.as_ref().and_then(from_date),
         }
     }
 }
