@@ -37,6 +37,7 @@ h2 { font-size: 18px; margin: 28px 0 8px 0; border-bottom: 2px solid #1f3a5f; co
 h3 { font-size: 15px; margin: 18px 0 6px 0; }
 .kicker { text-transform: uppercase; letter-spacing: 0.08em; color: #555; font-size: 12px; }
 .none { color: #555; font-style: italic; }
+.warning { color: #8a1c1c; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px 0; }
 th, td { border: 1px solid #c8c8c8; padding: 4px 8px; text-align: left; vertical-align: top; }
 thead th { background: #eef2f7; }
@@ -78,6 +79,7 @@ fn write_page(html: &mut String, report: &RatingReport) -> fmt::Result {
     write_header(html, report, &customer_name)?;
     write_rating_summary(html, report)?;
     write_reasons(html, report.rating.as_ref())?;
+    write_freshness(html, report.rating.as_ref())?;
     write_breakdown(html, report.rating.as_ref())?;
     write_statements(html, &report.statements)?;
     write_bureau_report(html, report.bureau_report.as_ref())?;
@@ -239,6 +241,38 @@ fn write_reasons(html: &mut String, rating: Option<&Rating>) -> fmt::Result {
         )?;
     }
     html.push_str("</ol>\n</section>\n");
+    Ok(())
+}
+
+/// The inputs stale at rating, and when the next one goes stale (the credit policy's
+/// freshness rules).
+fn write_freshness(html: &mut String, rating: Option<&Rating>) -> fmt::Result {
+    let Some(rating) = rating else {
+        return Ok(());
+    };
+    html.push_str("<section>\n<h2>Credit file freshness</h2>\n");
+    if rating.stale_inputs.is_empty() {
+        html.push_str("<p>Every input was current when the customer was rated.</p>\n");
+    } else {
+        html.push_str("<p class=\"warning\">Rated on stale inputs:</p>\n<ul>\n");
+        for stale in &rating.stale_inputs {
+            writeln!(
+                html,
+                "<li><strong>{}</strong>: {}</li>",
+                escape(&stale.code),
+                escape(&stale.message)
+            )?;
+        }
+        html.push_str("</ul>\n");
+    }
+    if rating.inputs_stale_on.is_some() {
+        writeln!(
+            html,
+            "<p>The next input goes stale on {}: collect a fresh one and rate again before then.</p>",
+            date(rating.inputs_stale_on.as_ref())
+        )?;
+    }
+    html.push_str("</section>\n");
     Ok(())
 }
 

@@ -756,3 +756,30 @@ fn enum_values_read_as_words() {
     assert_eq!(signed_notches(-2), "-2");
     assert_eq!(signed_notches(0), "0");
 }
+
+#[test]
+fn stale_inputs_and_the_next_stale_day_are_shown() {
+    let mut report = full_report();
+    let fresh = render_html(&report);
+    assert!(fresh.contains("<h2>Credit file freshness</h2>"));
+    assert!(fresh.contains("Every input was current when the customer was rated."));
+    if let Some(rating) = report.rating.as_mut() {
+        rating.stale_inputs = vec![Reason {
+            code: "EXPIRED_DOCUMENT".into(),
+            message: "the guarantee is valid until 2026-11-30: stale since 2026-12-01".into(),
+            metadata: [("input".to_owned(), "doc_1".to_owned())]
+                .into_iter()
+                .collect(),
+        }];
+        rating.inputs_stale_on = Some(civil(2027, 1, 6));
+    }
+    let stale = render_html(&report);
+    assert!(stale.contains("Rated on stale inputs:"));
+    assert!(stale.contains(
+        "<li><strong>EXPIRED_DOCUMENT</strong>: the guarantee is valid until 2026-11-30: stale since 2026-12-01</li>"
+    ));
+    assert!(
+        stale.contains("The next input goes stale on 2027-01-06"),
+        "{stale}"
+    );
+}
