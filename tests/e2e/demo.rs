@@ -11,10 +11,11 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 
 /// Every step the story prints, in order.
-const STEPS: [&str; 20] = [
+const STEPS: [&str; 21] = [
     "register customer",
     "financial statement",
     "bureau and trade ref",
+    "investigation",
     "rate",
     "propose limit",
     "limit request",

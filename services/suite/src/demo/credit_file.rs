@@ -12,14 +12,15 @@ use tonic::Code;
 use crate::import::code_name;
 
 use super::{
-    DEMO_CURRENCY, DemoError, DemoSummary, EVENT_DEADLINE, Story, approval_status, customer_scope,
-    customer_status, percent, show,
+    DEMO_CHECKLIST, DEMO_CURRENCY, DemoError, DemoSummary, EVENT_DEADLINE, Story, approval_status,
+    customer_scope, customer_status, percent, show,
 };
 
 impl<W: Write> Story<'_, W> {
     pub(super) async fn tell(&mut self, seed: u64) -> Result<DemoSummary, DemoError> {
         let customer_id = self.register(seed).await?;
         self.collect_credit_file(&customer_id).await?;
+        self.investigate(&customer_id).await?;
         let rating = self.rate(&customer_id).await?;
         let (limit, currency) = self.propose_and_grant(&customer_id).await?;
         let [approved, referred, far_beyond] = self.authorize_three(&customer_id, limit).await?;
@@ -231,6 +232,166 @@ impl<W: Write> Story<'_, W> {
         self.line(&format!(
             "bureau report {} score 76 (tax compliant); trade reference {} pays PROMPT, 48 months",
             report.report_id, reference.reference_id
+        ))?;
+        Ok(())
+    }
+
+    /// The credit investigation (信用调查) on the demo's checklist: the business licence
+    /// collected, the main customers asked about, the site visited, then completed.
+    pub(super) async fn investigate(&mut self, customer_id: &str) -> Result<(), DemoError> {
+        use pb::record_investigation_item_request::Outcome;
+        self.begin("investigation");
+        let item = |code: &str, kind: pb::ChecklistItemKind, label: &str| pb::ChecklistItem {
+            code: code.into(),
+            kind: kind.into(),
+            label_zh: label.into(),
+            required: true,
+            document_type: if kind == pb::ChecklistItemKind::Document {
+                code.into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        // Named when the investigation is opened, and claiming only its own industry prefix,
+        // the demo's checklist never stands in the way of a company's own.
+        let result = self
+            .manager_intake
+            .publish_checklist(pb::PublishChecklistRequest {
+                request_id: self.key("checklist"),
+                checklist: Some(pb::InvestigationChecklist {
+                    checklist_id: DEMO_CHECKLIST.into(),
+                    display_name: "客户信用调查表 (demo)".into(),
+                    customer_kind: pb::CustomerKind::Enterprise.into(),
+                    industry_codes: vec!["DEMO".into()],
+                    items: vec![
+                        item(
+                            "business_licence",
+                            pb::ChecklistItemKind::Document,
+                            "营业执照",
+                        ),
+                        item(
+                            "main_customers",
+                            pb::ChecklistItemKind::Question,
+                            "主要客户",
+                        ),
+                        item("site_visit", pb::ChecklistItemKind::Visit, "现场尽职调查"),
+                    ],
+                    change_note: "demo run".into(),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let checklist = self
+            .failed("PublishChecklist", result)?
+            .checklist
+            .ok_or_else(|| self.unexpected("PublishChecklist answered no checklist"))?;
+        let result = self
+            .analyst_intake
+            .record_document(pb::RecordDocumentRequest {
+                request_id: self.key("licence"),
+                customer_id: customer_id.into(),
+                document: Some(pb::CreditDocument {
+                    document_type: "business_licence".into(),
+                    title: "营业执照".into(),
+                    issued_on: Some(self.date(400)),
+                    valid_until: Some(self.date_ahead(3_200)),
+                    storage_uri: format!("dms://demo/{customer_id}/business-licence.pdf"),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let licence = self
+            .failed("RecordDocument", result)?
+            .document
+            .ok_or_else(|| self.unexpected("RecordDocument answered no document"))?;
+        let result = self
+            .analyst_intake
+            .open_investigation(pb::OpenInvestigationRequest {
+                customer_id: customer_id.into(),
+                checklist_id: DEMO_CHECKLIST.into(),
+                request_id: self.key("investigation"),
+            })
+            .await;
+        let mut investigation = self
+            .failed("OpenInvestigation", result)?
+            .investigation
+            .ok_or_else(|| self.unexpected("OpenInvestigation answered no investigation"))?;
+        let result = self
+            .analyst_intake
+            .record_visit_report(pb::RecordVisitReportRequest {
+                investigation_id: investigation.investigation_id.clone(),
+                report: Some(pb::VisitReport {
+                    visited_on: Some(self.date(1)),
+                    visitors: vec![self.cast.analyst.name.clone()],
+                    location: "Haicang plant".into(),
+                    met_with: "CFO".into(),
+                    findings: "Two lines running; stock matches the books".into(),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let visited = self.failed("RecordVisitReport", result)?;
+        let report_id = visited
+            .report
+            .map(|report| report.visit_report_id)
+            .ok_or_else(|| self.unexpected("RecordVisitReport answered no report"))?;
+        for (code, outcome) in [
+            (
+                "business_licence",
+                Outcome::DocumentId(licence.document_id.clone()),
+            ),
+            (
+                "main_customers",
+                Outcome::Answer("three distributors in Fujian, none above 30 % of sales".into()),
+            ),
+            ("site_visit", Outcome::VisitReportId(report_id.clone())),
+        ] {
+            let result = self
+                .analyst_intake
+                .record_investigation_item(pb::RecordInvestigationItemRequest {
+                    investigation_id: investigation.investigation_id.clone(),
+                    item_code: code.into(),
+                    outcome: Some(outcome),
+                    ..Default::default()
+                })
+                .await;
+            investigation = self
+                .failed("RecordInvestigationItem", result)?
+                .investigation
+                .ok_or_else(|| self.unexpected("RecordInvestigationItem answered nothing"))?;
+        }
+        let result = self
+            .analyst_intake
+            .complete_investigation(pb::CompleteInvestigationRequest {
+                investigation_id: investigation.investigation_id.clone(),
+                note: "no concerns".into(),
+                cancel: false,
+            })
+            .await;
+        let completed = self
+            .failed("CompleteInvestigation", result)?
+            .investigation
+            .ok_or_else(|| self.unexpected("CompleteInvestigation answered nothing"))?;
+        self.line(&format!(
+            "{} on checklist {} v{}: licence {}, main customers answered, visit report {}",
+            completed.investigation_id,
+            checklist.checklist_id,
+            checklist.version,
+            licence.document_id,
+            report_id
+        ))?;
+        self.detail(&format!(
+            "{} of {} items done; investigation {}",
+            completed
+                .items
+                .iter()
+                .filter(|item| item.status == i32::from(pb::InvestigationItemStatus::Done))
+                .count(),
+            completed.items.len(),
+            pb::InvestigationStatus::try_from(completed.status).map_or("UNKNOWN", |status| status
+                .as_str_name()
+                .trim_start_matches("INVESTIGATION_STATUS_"))
         ))?;
         Ok(())
     }

@@ -50,6 +50,9 @@ mod governance;
 mod orders;
 
 /// Currency of every amount in the story (and of the issued checker's authority).
+/// The checklist the demo investigates its customer on (published again each run, as a new
+/// version).
+const DEMO_CHECKLIST: &str = "demo-enterprise";
 pub const DEMO_CURRENCY: &str = "CNY";
 /// Approval authority of the issued "demo-manager": covers any limit the story proposes.
 pub const DEMO_MANAGER_AUTHORITY: &str = "100000000";
