@@ -244,6 +244,49 @@ pub async fn a_stale_statement_and_an_expired_document_are_flagged_reviewed_and_
     assert_eq!(held.code(), Code::FailedPrecondition);
     assert_eq!(reason(&held), "CREDIT_FILE_STALE");
 
+    // A renewed guarantee re-rates the customer by itself (rating follows intake's
+    // CreditFileUpdated): only the statement is stale now.
+    intake
+        .record_document(pb::RecordDocumentRequest {
+            customer_id: customer_id.clone(),
+            document: Some(pb::CreditDocument {
+                document_type: "guarantee".into(),
+                issuer: "Bank of Xiamen".into(),
+                issued_on: date(days_ago(1)),
+                valid_until: date(days_ago(0).checked_add_days(Days::new(365)).unwrap()),
+                storage_uri: "dms://guarantees/2".into(),
+                ..Default::default()
+            }),
+            request_id: "doc-guarantee-renewed".into(),
+        })
+        .await
+        .unwrap();
+    let mut rerated = None;
+    for _ in 0..credit_e2e_tests::POLLS {
+        let current = rating
+            .get_rating(pb::GetRatingRequest {
+                lookup: Some(pb::get_rating_request::Lookup::CustomerId(
+                    customer_id.clone(),
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .rating
+            .unwrap();
+        if current.rating_id != rated.rating_id {
+            rerated = Some(current);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let rerated = rerated.expect("the renewed guarantee never re-rated the customer");
+    assert_eq!(rerated.trigger, pb::RatingTrigger::CreditFile as i32);
+    assert_eq!(
+        codes(&rerated.stale_inputs),
+        [("STALE_STATEMENT".to_owned(), statement.statement_id.clone())]
+    );
+
     // A policy that rates nobody on stale inputs refuses the next rating and names them.
     let mut blocking = policy(&mut suite.limits(&suite.admin_token)).await;
     if let Some(freshness) = blocking.freshness.as_mut() {
@@ -261,7 +304,7 @@ pub async fn a_stale_statement_and_an_expired_document_are_flagged_reviewed_and_
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert_eq!(reason(&refused), "CREDIT_FILE_STALE");
     assert!(
-        refused.message().contains("valid until"),
+        refused.message().contains("period end"),
         "{}",
         refused.message()
     );

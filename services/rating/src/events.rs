@@ -125,6 +125,7 @@ impl EventHandler for RatingTriggers {
             event_type,
             "FinancialStatementSubmitted"
                 | "BureauReportRecorded"
+                | "CreditFileUpdated"
                 | "InvoiceOverdue"
                 | "CustomerRegistered"
                 | "CustomerStatusChanged"
@@ -180,6 +181,10 @@ impl<'e> Signal<'e> {
             Payload::BureauReportRecorded(recorded) => Self::Rerate {
                 customer_id: &recorded.customer_id,
                 trigger: RatingTrigger::BureauReport,
+            },
+            Payload::CreditFileUpdated(updated) => Self::Rerate {
+                customer_id: &updated.customer_id,
+                trigger: RatingTrigger::CreditFile,
             },
             Payload::InvoiceOverdue(overdue)
                 if overdue.previous_oldest_overdue_days < OVERDUE_RERATING_DAYS

@@ -8,6 +8,7 @@ use credit_core::{Actor, ServiceError, Violations};
 use credit_runtime::sql::{IdempotencyKey, Page};
 
 use super::{Intake, audit_entry, finish_keyed, new_id, required_id};
+use crate::api::convert::events;
 use crate::domain::customer::{CustomerKind, FieldChange};
 use crate::domain::data_points::{
     self, ChangeOrigin, ChangeRefused, DataPointRecord, DataPointValue, Definition,
@@ -216,9 +217,11 @@ impl Intake {
             note,
             &key.request_id,
         );
+        let codes = records.iter().map(|record| record.code.clone()).collect();
+        let event = events::credit_file_updated(&customer, codes, "", actor, &key.request_id);
         Ok(self
             .store
-            .set_data_points(&records, &key, &audit)
+            .set_data_points(&records, &key, &audit, &event)
             .await
             .map_err(ServiceError::from)?
             .into_inner())

@@ -118,9 +118,16 @@ impl Intake {
             &document.note,
             &key.request_id,
         );
+        let event = events::credit_file_updated(
+            &customer,
+            Vec::new(),
+            &document.id,
+            actor,
+            &key.request_id,
+        );
         Ok(self
             .store
-            .add_document(&document, &key, &audit)
+            .add_document(&document, &key, &audit, &event)
             .await
             .map_err(ServiceError::from)?
             .into_inner())
@@ -321,6 +328,7 @@ impl Intake {
             })?;
         let now = Utc::now();
         let mut data_points = Vec::new();
+        let mut updated = None;
         let outcome = match answer {
             ItemAnswer::Waive(reason) => {
                 let may_waive = actor.roles.iter().any(|role| {
@@ -397,6 +405,13 @@ impl Intake {
                     &mut || new_id("dpv"),
                 )
                 .map_err(refusal)?;
+                updated = Some(events::credit_file_updated(
+                    &customer,
+                    vec![item.data_point_code.clone()],
+                    "",
+                    actor,
+                    "",
+                ));
                 match data_points.first().and_then(|record| record.value.clone()) {
                     Some(value) => ItemOutcome::Value(value),
                     None => return Err(ServiceError::invalid("value", "is required")),
@@ -416,7 +431,7 @@ impl Intake {
         let changes = InvestigationChanges {
             data_points: &data_points,
             audit: None,
-            event: None,
+            event: updated.as_ref(),
         };
         self.store
             .save_investigation(&investigation, expected, &changes)

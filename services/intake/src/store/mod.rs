@@ -94,6 +94,7 @@ pub trait DataPointStore: Send + Sync {
         records: &[DataPointRecord],
         key: &IdempotencyKey,
         audit: &AuditEntry,
+        event: &Event,
     ) -> StoreResult<Outcome<Vec<DataPointRecord>>>;
 
     /// The current values of a customer, in code order (at most one per definition).
@@ -119,6 +120,7 @@ pub trait InvestigationStore: Send + Sync {
         document: &CreditDocument,
         key: &IdempotencyKey,
         audit: &AuditEntry,
+        event: &Event,
     ) -> StoreResult<Outcome<CreditDocument>>;
 
     async fn get_document(&self, id: &str) -> StoreResult<Option<CreditDocument>>;

@@ -37,6 +37,8 @@ pub enum RatingTrigger {
     BureauReport,
     /// An invoice overdue beyond the re-rating threshold.
     Overdue,
+    /// Data points set, or a document recorded.
+    CreditFile,
 }
 
 impl RatingTrigger {
@@ -49,6 +51,7 @@ impl RatingTrigger {
             Self::FinancialStatement => "RATING_TRIGGER_FINANCIAL_STATEMENT",
             Self::BureauReport => "RATING_TRIGGER_BUREAU_REPORT",
             Self::Overdue => "RATING_TRIGGER_OVERDUE",
+            Self::CreditFile => "RATING_TRIGGER_CREDIT_FILE",
         }
     }
 }

@@ -56,6 +56,7 @@ pub fn event_type(event: &Event) -> &'static str {
         Some(Payload::FinancialStatementSubmitted(_)) => "FinancialStatementSubmitted",
         Some(Payload::BureauReportRecorded(_)) => "BureauReportRecorded",
         Some(Payload::InvestigationCompleted(_)) => "InvestigationCompleted",
+        Some(Payload::CreditFileUpdated(_)) => "CreditFileUpdated",
         Some(Payload::RatingChanged(_)) => "RatingChanged",
         Some(Payload::RatingRecorded(_)) => "RatingRecorded",
         Some(Payload::LimitChanged(_)) => "LimitChanged",

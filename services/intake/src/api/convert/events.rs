@@ -147,6 +147,26 @@ pub fn bureau_report_recorded(
     )
 }
 
+/// Data points of `customer` set or cleared, or a document recorded: rating re-rates.
+pub fn credit_file_updated(
+    customer: &Customer,
+    data_point_codes: Vec<String>,
+    document_id: &str,
+    actor: &Actor,
+    request_id: &str,
+) -> pb::Event {
+    customer_event(
+        customer,
+        actor,
+        request_id,
+        Payload::CreditFileUpdated(pb::CreditFileUpdated {
+            customer_id: customer.id.clone(),
+            data_point_codes,
+            document_id: document_id.to_owned(),
+        }),
+    )
+}
+
 /// A completed investigation of `customer`.
 pub fn investigation_completed(
     customer: &Customer,

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use credit_core::ServiceError;
+use credit_proto::v1::Event;
 use credit_runtime::on_database;
 use credit_runtime::sql::{IdempotencyKey, Page, retry_once_on_race};
 use credit_runtime::store::DocumentRow;
-use credit_runtime::{insert_idempotency_key, lookup_idempotency_key};
+use credit_runtime::{insert_idempotency_key, insert_outbox_event, lookup_idempotency_key};
 use sqlx::types::Json;
 
 use super::{CUSTOMER_AUDIT_KIND, SqlIntakeStore};
@@ -84,6 +85,7 @@ impl DataPointStore for SqlIntakeStore {
         records: &[DataPointRecord],
         key: &IdempotencyKey,
         audit: &AuditEntry,
+        event: &Event,
     ) -> StoreResult<Outcome<Vec<DataPointRecord>>> {
         let change_id = records
             .first()
@@ -106,6 +108,7 @@ impl DataPointStore for SqlIntakeStore {
                 write_data_points!(tx, sql, records);
                 insert_idempotency_key!(tx, sql, key, &change_id, audit.changed_at)?;
                 insert_audit!(tx, sql, audit);
+                insert_outbox_event!(tx, sql, event)?;
                 tx.commit().await?;
                 Ok(Outcome::New(records.to_vec()))
             })

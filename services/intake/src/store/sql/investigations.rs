@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use credit_core::ServiceError;
+use credit_proto::v1::Event;
 use credit_runtime::on_database;
 use credit_runtime::sql::{IdempotencyKey, Page, retry_once_on_race};
 use credit_runtime::store::DocumentRow;
@@ -36,6 +37,7 @@ impl InvestigationStore for SqlIntakeStore {
         document: &CreditDocument,
         key: &IdempotencyKey,
         audit: &AuditEntry,
+        event: &Event,
     ) -> StoreResult<Outcome<CreditDocument>> {
         let issued_on = document.issued_on.format("%Y-%m-%d").to_string();
         self.add_customer_document(
@@ -45,7 +47,7 @@ impl InvestigationStore for SqlIntakeStore {
             document,
             key,
             audit,
-            None,
+            Some(event),
         )
         .await
     }

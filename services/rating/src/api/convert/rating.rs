@@ -30,6 +30,7 @@ pub fn trigger_from_proto(value: i32) -> RatingTrigger {
         Ok(pb::RatingTrigger::FinancialStatement) => RatingTrigger::FinancialStatement,
         Ok(pb::RatingTrigger::BureauReport) => RatingTrigger::BureauReport,
         Ok(pb::RatingTrigger::Overdue) => RatingTrigger::Overdue,
+        Ok(pb::RatingTrigger::CreditFile) => RatingTrigger::CreditFile,
         Ok(pb::RatingTrigger::Unspecified) | Err(_) => RatingTrigger::Unspecified,
     }
 }
@@ -42,6 +43,7 @@ pub fn trigger_to_proto(trigger: RatingTrigger) -> pb::RatingTrigger {
         RatingTrigger::FinancialStatement => pb::RatingTrigger::FinancialStatement,
         RatingTrigger::BureauReport => pb::RatingTrigger::BureauReport,
         RatingTrigger::Overdue => pb::RatingTrigger::Overdue,
+        RatingTrigger::CreditFile => pb::RatingTrigger::CreditFile,
     }
 }
 
