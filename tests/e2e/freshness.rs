@@ -10,7 +10,7 @@ use credit_e2e_tests::TestSuite;
 use credit_proto::v1 as pb;
 use tonic::Code;
 
-use crate::limits::{cny, customer_scope, reason, registered_customer};
+use crate::limits::{first_limit_request, reason, registered_customer};
 use crate::policy::{change_policy, policy};
 
 fn date(day: NaiveDate) -> Option<pb::Date> {
@@ -209,29 +209,8 @@ pub async fn a_stale_statement_and_an_expired_document_are_flagged_reviewed_and_
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let mut maker = suite.limits(
-        &suite
-            .issue_token_with_authority("mei", &[Role::Analyst], Some("10000000"))
-            .await,
-    );
-    let mut checker = suite.limits(
-        &suite
-            .issue_token_with_authority("sen", &[Role::CreditManager], Some("1000000"))
-            .await,
-    );
-    let pending = maker
-        .request_limit_change(pb::RequestLimitChangeRequest {
-            request_id: "lr-stale".into(),
-            scope: customer_scope(&customer_id),
-            amount: cny("300000.00"),
-            reason: "new customer".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .limit_request
-        .unwrap();
+    let (pending, mut checker) =
+        first_limit_request(suite, &customer_id, "lr-stale", "300000.00").await;
     let held = checker
         .decide_limit_request(pb::DecideLimitRequestRequest {
             request_id: "approve-stale".into(),

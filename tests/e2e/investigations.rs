@@ -9,7 +9,7 @@ use credit_e2e_tests::TestSuite;
 use credit_proto::v1 as pb;
 use tonic::Code;
 
-use crate::limits::{cny, customer_scope, reason, registered_customer};
+use crate::limits::{first_limit_request, reason, registered_customer};
 use crate::policy::{change_policy, policy};
 
 fn date(year: i32, month: i32, day: i32) -> Option<pb::Date> {
@@ -154,29 +154,8 @@ pub async fn an_investigation_is_worked_item_by_item_and_gates_the_first_limit(s
     assert_eq!(reason(&again), "INVESTIGATION_OPEN");
 
     // The first limit waits for the investigation.
-    let mut maker = suite.limits(
-        &suite
-            .issue_token_with_authority("mei", &[Role::Analyst], Some("10000000"))
-            .await,
-    );
-    let mut checker = suite.limits(
-        &suite
-            .issue_token_with_authority("sen", &[Role::CreditManager], Some("1000000"))
-            .await,
-    );
-    let pending = maker
-        .request_limit_change(pb::RequestLimitChangeRequest {
-            request_id: "lr-first".into(),
-            scope: customer_scope(&customer_id),
-            amount: cny("500000.00"),
-            reason: "new customer".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .limit_request
-        .unwrap();
+    let (pending, mut checker) =
+        first_limit_request(suite, &customer_id, "lr-first", "500000.00").await;
     let approve = |request_id: String| pb::DecideLimitRequestRequest {
         request_id,
         limit_request_id: pending.limit_request_id.clone(),

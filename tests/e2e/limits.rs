@@ -66,6 +66,30 @@ pub(crate) async fn registered_customer(suite: &TestSuite, seed: u64) -> String 
     panic!("limits never learned of {}", customer.customer_id);
 }
 
+/// A new customer's limit request of `amount` by a maker (mei), and the client of the checker
+/// who may approve it (sen, a credit manager with authority up to 1,000,000).
+pub(crate) async fn first_limit_request(
+    suite: &TestSuite,
+    customer_id: &str,
+    request_id: &str,
+    amount: &str,
+) -> (pb::LimitRequest, Limits) {
+    let mut maker = suite.limits(
+        &suite
+            .issue_token_with_authority("mei", &[Role::Analyst], Some("10000000"))
+            .await,
+    );
+    let checker = suite.limits(
+        &suite
+            .issue_token_with_authority("sen", &[Role::CreditManager], Some("1000000"))
+            .await,
+    );
+    let request = request(&mut maker, request_id, customer_scope(customer_id), amount)
+        .await
+        .unwrap();
+    (request, checker)
+}
+
 async fn request(
     limits: &mut Limits,
     request_id: &str,
