@@ -10,7 +10,7 @@ mod ratings;
 
 pub use ratings::{
     DueRating, EffectiveGrade, NewRating, OverrideFilter, RatingStore, RecordedRating,
-    SqlRatingStore,
+    SqlRatingStore, dated_key,
 };
 
 use async_trait::async_trait;

@@ -82,12 +82,7 @@ impl FreshnessRules {
         }
         for (document_type, days) in &self.document_max_age_days {
             let field = format!("{prefix}.document_max_age_days[{document_type}]");
-            let lower_snake = !document_type.is_empty()
-                && document_type.len() <= 64
-                && document_type.starts_with(|first: char| first.is_ascii_lowercase())
-                && document_type
-                    .bytes()
-                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+            let lower_snake = crate::names::is_snake_code(document_type, 64);
             if !lower_snake {
                 violations.add(
                     &field,

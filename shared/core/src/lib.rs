@@ -7,6 +7,7 @@ pub mod freshness;
 pub mod governance;
 pub mod identity;
 pub mod money;
+pub mod names;
 
 pub use actor::Actor;
 pub use error::{FieldViolation, ServiceError, Violations, both, optional_text, required_text};

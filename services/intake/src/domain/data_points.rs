@@ -172,14 +172,7 @@ pub struct ChangeOrigin<'a> {
 /// underscores between words), starting with a letter. Scorecards name data points by code, and
 /// rating applies the same rule.
 pub fn is_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.len() <= MAX_CODE_LEN
-        && code.starts_with(|first: char| first.is_ascii_lowercase())
-        && code
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
-        && !code.ends_with('_')
-        && !code.contains("__")
+    credit_core::names::is_snake_code(code, MAX_CODE_LEN)
 }
 
 impl DefinitionDraft {

@@ -329,8 +329,9 @@ pub(crate) fn statement_cursor(after: Option<&str>) -> StoreResult<(&str, i32, &
     Ok((period_end, version, id))
 }
 
-/// `(report_date, id)` of the last bureau report seen; `("", "")` on the first page.
-pub(crate) fn bureau_report_cursor(after: Option<&str>) -> StoreResult<(&str, &str)> {
+/// `(date, id)` of the last row seen in a list ordered by a date, then id, newest first (bureau
+/// reports by report date, documents by issue date); `("", "")` on the first page.
+pub(crate) fn dated_cursor(after: Option<&str>) -> StoreResult<(&str, &str)> {
     let Some(after) = after else {
         return Ok(("", ""));
     };
@@ -365,14 +366,14 @@ mod tests {
                 Err(StoreError::InvalidPageToken)
             ));
         }
-        assert_eq!(bureau_report_cursor(None).unwrap(), ("", ""));
+        assert_eq!(dated_cursor(None).unwrap(), ("", ""));
         assert_eq!(
-            bureau_report_cursor(Some("2026-03-01|bur_1")).unwrap(),
+            dated_cursor(Some("2026-03-01|bur_1")).unwrap(),
             ("2026-03-01", "bur_1")
         );
         for foreign in ["bur_1", "|bur_1", "2026-03-01|"] {
             assert!(matches!(
-                bureau_report_cursor(Some(foreign)),
+                dated_cursor(Some(foreign)),
                 Err(StoreError::InvalidPageToken)
             ));
         }

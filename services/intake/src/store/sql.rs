@@ -11,8 +11,8 @@ use sqlx::types::Json;
 
 use super::rows::StatementRow;
 use super::{
-    CustomerFilter, IntakeStore, Outcome, StoreError, StoreResult, bureau_report_cursor,
-    date_column, duplicate_registration, statement_cursor,
+    CustomerFilter, IntakeStore, Outcome, StoreError, StoreResult, date_column, dated_cursor,
+    duplicate_registration, statement_cursor,
 };
 use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::data_points::DataPointRecord;
@@ -600,7 +600,7 @@ impl IntakeStore for SqlIntakeStore {
         customer_id: &str,
         page: &Page,
     ) -> StoreResult<Vec<BureauReport>> {
-        let (after_report_date, after_id) = bureau_report_cursor(page.after.as_deref())?;
+        let (after_report_date, after_id) = dated_cursor(page.after.as_deref())?;
         on_database!(&self.database, |pool, sql| {
             let rows: Vec<DocumentRow<BureauReport>> = sqlx::query_as(&sql(
                 "SELECT document FROM bureau_reports WHERE customer_id = $1 \

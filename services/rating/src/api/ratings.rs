@@ -21,7 +21,7 @@ use crate::domain::ModelId;
 use crate::domain::inputs::QualitativeInputs;
 use crate::domain::overrides::{self, days_overdue};
 use crate::domain::rating::{Rating, RatingTrigger};
-use crate::store::{DueRating, OverrideFilter, RecordedRating};
+use crate::store::{DueRating, OverrideFilter, RecordedRating, dated_key};
 use credit_core::both;
 
 pub(super) const RATE_CUSTOMER: &str = "RateCustomer";
@@ -242,15 +242,7 @@ impl RatingApi {
         request: &pb::ListDueReviewsRequest,
     ) -> Result<pb::ListDueReviewsResponse, ServiceError> {
         let as_of = as_of_date("as_of_date", request.as_of_date.as_ref());
-        let page = Page::parse(request.page_size, &request.page_token).and_then(|page| {
-            let after = match page.after.as_deref() {
-                None => None,
-                Some(key) => Some(DueRating::parse_cursor(key).ok_or_else(|| {
-                    ServiceError::invalid("page_token", "is not a token this service issued")
-                })?),
-            };
-            Ok((page, after))
-        });
+        let page = dated_page(request.page_size, &request.page_token);
         let (as_of, (page, after)) = both(as_of, page)?;
         let mut due = self
             .rater
@@ -276,15 +268,7 @@ impl RatingApi {
         &self,
         request: &pb::ListFileReviewsRequest,
     ) -> Result<pb::ListFileReviewsResponse, ServiceError> {
-        let page = Page::parse(request.page_size, &request.page_token).and_then(|page| {
-            let after = match page.after.as_deref() {
-                None => None,
-                Some(key) => Some(DueRating::parse_cursor(key).ok_or_else(|| {
-                    ServiceError::invalid("page_token", "is not a token this service issued")
-                })?),
-            };
-            Ok((page, after))
-        });
+        let page = dated_page(request.page_size, &request.page_token);
         let (page, after) = page?;
         let rules = self.rater.chains().freshness_rules().await?;
         let today = chrono::Utc::now().date_naive();
@@ -306,7 +290,7 @@ impl RatingApi {
             .iter()
             .filter_map(|rating| {
                 let review_on = rating.file_review_on()?;
-                let key = format!("{review_on}/{}", rating.customer_id);
+                let key = dated_key(review_on, &rating.customer_id);
                 Some((key, file_review(rating, review_on, today)))
             })
             .collect();
@@ -369,6 +353,22 @@ fn as_of_date(field: &str, date: Option<&pb::Date>) -> Result<NaiveDate, Service
         Some(date) => from_date(date)
             .ok_or_else(|| ServiceError::invalid(field, "is not a valid calendar date")),
     }
+}
+
+/// A page of a list ordered by a date, then customer (due reviews, file reviews), with the
+/// position its token carries.
+fn dated_page(
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Page, Option<(NaiveDate, String)>), ServiceError> {
+    let page = Page::parse(page_size, page_token)?;
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(key) => Some(DueRating::parse_cursor(key).ok_or_else(|| {
+            ServiceError::invalid("page_token", "is not a token this service issued")
+        })?),
+    };
+    Ok((page, after))
 }
 
 /// A rating whose file needs a review on `review_on`, as ListFileReviews shows it.

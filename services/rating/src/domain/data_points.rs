@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{InvalidFields, is_lower_snake_case};
+use super::fields::InvalidFields;
 use super::model::{CharacteristicSource, CustomerKind, ScorecardModel, ValueType};
 
 /// Longest data point code (intake's rule).
@@ -15,7 +15,7 @@ pub const MAX_CODE_LEN: usize = 64;
 
 /// Whether `code` is a data point code: lower_snake_case, at most [`MAX_CODE_LEN`].
 pub fn is_data_point_code(code: &str) -> bool {
-    code.len() <= MAX_CODE_LEN && is_lower_snake_case(code)
+    credit_core::names::is_snake_code(code, MAX_CODE_LEN)
 }
 
 /// What a scorecard needs to know of one data point.

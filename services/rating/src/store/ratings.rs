@@ -85,10 +85,15 @@ pub struct DueRating {
     pub next_review_date: NaiveDate,
 }
 
+/// The page key of a customer's row in a list ordered by a date, then customer.
+pub fn dated_key(date: NaiveDate, customer_id: &str) -> String {
+    format!("{date}/{customer_id}")
+}
+
 impl DueRating {
     /// "2026-06-30/cus_…": dates sort as text, customer ids never contain "/".
     pub fn cursor(&self) -> String {
-        format!("{}/{}", self.next_review_date, self.customer_id)
+        dated_key(self.next_review_date, &self.customer_id)
     }
 
     pub fn parse_cursor(key: &str) -> Option<(NaiveDate, String)> {

@@ -260,11 +260,7 @@ impl Header {
 
 /// What the server accepts as a data point code: lower_snake_case starting with a letter.
 fn is_data_point_code(code: &str) -> bool {
-    (1..=64).contains(&code.len())
-        && code.starts_with(|first: char| first.is_ascii_lowercase())
-        && code
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+    credit_core::names::is_snake_code(code, 64)
 }
 
 /// A header cell that is not a column name is shown only when it looks like a name (letters,

@@ -13,8 +13,7 @@ use super::{CUSTOMER_AUDIT_KIND, CustomerDocumentTable, SqlIntakeStore};
 use crate::domain::investigations::{Checklist, CreditDocument, Investigation, MAX_CHECKLISTS};
 use crate::domain::records::AuditEntry;
 use crate::store::{
-    InvestigationChanges, InvestigationStore, Outcome, StoreError, StoreResult,
-    bureau_report_cursor,
+    InvestigationChanges, InvestigationStore, Outcome, StoreError, StoreResult, dated_cursor,
 };
 
 /// ErrorInfo reason when a customer has an open investigation already.
@@ -63,7 +62,7 @@ impl InvestigationStore for SqlIntakeStore {
         document_type: &str,
         page: &Page,
     ) -> StoreResult<Vec<CreditDocument>> {
-        let (after_issued_on, after_id) = bureau_report_cursor(page.after.as_deref())?;
+        let (after_issued_on, after_id) = dated_cursor(page.after.as_deref())?;
         on_database!(&self.database, |pool, sql| {
             let rows: Vec<DocumentRow<CreditDocument>> = sqlx::query_as(&sql(
                 "SELECT document FROM credit_documents WHERE customer_id = $1 \
