@@ -34,6 +34,7 @@ mod readiness;
 mod receivables;
 mod reconcile;
 mod referral_chains;
+mod security;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
 /// Redis, each in a fresh suite.
@@ -141,6 +142,12 @@ mod both {
         receivable_events_move_exposure_once_each,
         overdue_beyond_the_grade_tolerance_blocks_until_paid,
         receivables_without_a_rate_wait_and_block_credit_until_one_is_set,
+    );
+    on_both_backends!(security:
+        a_deposit_and_insurance_raise_what_authorize_approves_when_the_policy_says_so,
+        a_guarantee_is_the_guarantors_contingent_exposure_until_it_expires,
+        securities_are_checked_released_and_revalued_with_four_eyes,
+        quote_credit_price_reproduces_the_documents_cost_of_funds_by_hand,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

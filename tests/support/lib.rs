@@ -380,6 +380,18 @@ impl TestSuite {
         &self,
         store: &'static credit_runtime::StoreSpec,
     ) -> Vec<String> {
+        self.outbox_events(store)
+            .await
+            .iter()
+            .map(|event| credit_runtime::events::event_type(event).to_owned())
+            .collect()
+    }
+
+    /// The events in a service's outbox, oldest first, one per event.
+    pub async fn outbox_events(
+        &self,
+        store: &'static credit_runtime::StoreSpec,
+    ) -> Vec<credit_proto::v1::Event> {
         let database = credit_runtime::Database::open(&self.settings.backend, store, 1, false)
             .await
             .unwrap();
@@ -396,7 +408,7 @@ impl TestSuite {
             .flat_map(|(payload, packed)| {
                 credit_runtime::events::outbox_row_events(payload, packed).unwrap()
             })
-            .map(|(event, _)| credit_runtime::events::event_type(&event).to_owned())
+            .map(|(event, _)| event)
             .collect()
     }
 }

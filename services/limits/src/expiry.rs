@@ -1,5 +1,6 @@
-//! The hold expiry sweeper: releases open holds whose TTL has passed (EXPIRED in the ledger,
-//! then the amount given back in the exposure cache), and converts receivables that waited for
+//! The expiry sweeper: releases open holds whose TTL has passed (EXPIRED in the ledger, then
+//! the amount given back in the exposure cache), ends securities whose validity ran out (their
+//! customers re-evaluated, SecurityChanged emitted), and converts receivables that waited for
 //! an FX rate once one exists (see `receivables`). The suite runs it in the background;
 //! tests call [`ExpirySweeper::sweep`] with the time they want.
 
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use credit_core::ServiceError;
 use tokio::sync::watch;
 
-use crate::app::HotPath;
+use crate::app::{CreditAdmin, HotPath};
 use crate::exposure::ExposureCache;
 use crate::ledger::Hold;
 use crate::receivables::ReceivablesProjection;
@@ -22,12 +23,17 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct ExpirySweeper {
     hot: HotPath,
+    admin: CreditAdmin,
     interval: Duration,
 }
 
 impl ExpirySweeper {
-    pub fn new(hot: HotPath, interval: Duration) -> Self {
-        Self { hot, interval }
+    pub fn new(hot: HotPath, admin: CreditAdmin, interval: Duration) -> Self {
+        Self {
+            hot,
+            admin,
+            interval,
+        }
     }
 
     /// The exposure cache the sweeper gives amounts back to, which is the one the hot path
@@ -36,9 +42,18 @@ impl ExpirySweeper {
         self.hot.cache()
     }
 
-    /// Expires every open hold whose expiry is at or before `now`; returns them.
+    /// Expires every open hold whose expiry is at or before `now`, and every security whose
+    /// last valid day is before `now`'s; returns the holds.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Hold>, ServiceError> {
-        self.hot.expire_holds(now).await
+        let holds = self.hot.expire_holds(now).await?;
+        let ended = self.admin.expire_securities(now).await?;
+        if ended > 0 {
+            tracing::info!(
+                count = ended,
+                "expired securities ended and their customers re-evaluated"
+            );
+        }
+        Ok(holds)
     }
 
     /// Sweeps at every interval until `stop` turns true.

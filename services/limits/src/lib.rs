@@ -94,7 +94,11 @@ pub fn build(
         Arc::new(events::CustomerProjection::new(store.clone(), hot.clone())),
         Arc::new(receivables::ReceivablesProjection::new(hot.clone())),
     ];
-    let sweeper = expiry::ExpirySweeper::new(hot.clone(), expiry::SWEEP_INTERVAL);
+    let sweeper = expiry::ExpirySweeper::new(
+        hot.clone(),
+        app::CreditAdmin::new(store.clone(), hot.clone()),
+        expiry::SWEEP_INTERVAL,
+    );
     let desk = app::ApprovalDesk::new(
         store.clone(),
         hot.clone(),
@@ -195,6 +199,17 @@ const REVIEWERS: &[Role] = &[
 const REFERRAL_DECIDERS: &[Role] = &[Role::CreditManager, Role::Finance, Role::GeneralManager];
 /// A collector may stop credit to a customer; only a manager lifts the stop.
 const BLOCKERS: &[Role] = &[Role::CreditManager, Role::Collector];
+/// A credit price is quoted to those who sell and those who decide credit.
+const PRICE_READERS: &[Role] = &[
+    Role::OrderEntry,
+    Role::Analyst,
+    Role::CreditManager,
+    Role::Sales,
+    Role::Finance,
+];
+/// Securities are registered by credit staff and finance (who hold deposits and guarantee
+/// letters); a second person of the SECURITY_CHANGE chain checks each one.
+const SECURITY_MAKERS: &[Role] = &[Role::Analyst, Role::CreditManager, Role::Finance];
 /// Rates tables, the credit policy and ledger repair are governed centrally.
 const ADMIN_ONLY: &[Role] = &[];
 
@@ -228,6 +243,11 @@ pub fn access_policy() -> AccessPolicy {
             ("UpdateCreditPolicy", POLICY_PROPOSERS),
             ("ListCreditPolicyVersions", MATRIX_READERS),
             ("ReconcileExposure", ADMIN_ONLY),
+            ("RegisterSecurity", SECURITY_MAKERS),
+            ("ChangeSecurity", SECURITY_MAKERS),
+            ("GetSecurity", MATRIX_READERS),
+            ("ListSecurities", MATRIX_READERS),
+            ("QuoteCreditPrice", PRICE_READERS),
         ],
     )
 }

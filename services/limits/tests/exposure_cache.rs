@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use credit_limits::exposure::{
-    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, Cover, CustomerProfile, CustomerUpdate, Decision,
     ExposureCache, ExposureError, Fence, GroupPosition, GroupProfile, GroupUpdate,
     InProcessExposureCache, Level, Limit, MAX_EXACT_AMOUNT, Outcome, ProfileStatus,
     REFER_EVERY_OVERSHOOT_BPS, ReasonCode, RedisExposureCache, RuleFigures, UpdateOutcome,
@@ -184,6 +184,8 @@ conformance!(
     concurrent_authorizations_respect_the_customer_limit,
     concurrent_authorizations_respect_the_group_limit,
     simultaneous_orders_are_decided_one_after_another,
+    security_extends_the_capacity_until_it_stops_counting,
+    guarantees_given_use_the_guarantors_limit,
 );
 
 // ---- builders --------------------------------------------------------------------------
@@ -206,6 +208,7 @@ fn customer(customer_id: &str, group_id: Option<&str>) -> CustomerProfile {
         rating_valid_until: None,
         order_cap: None,
         tolerance_bps: 1000,
+        cover: Cover::default(),
         exposure: 0,
         epoch: 11,
     }
@@ -286,6 +289,82 @@ async fn decide_for(fixture: &Fixture, profile: &CustomerProfile, amount: i64) -
 
 // ---- rules -----------------------------------------------------------------------------
 
+async fn security_extends_the_capacity_until_it_stops_counting(fixture: &Fixture) {
+    let secured = CustomerProfile {
+        exposure: 90_000,
+        cover: Cover {
+            secured: 50_000,
+            extends_capacity: true,
+            secured_valid_until: Some(NOW + 60),
+            contingent: 0,
+        },
+        ..customer("C1", None)
+    };
+    load(fixture, &secured).await;
+    let what_if = |amount: i64, now: i64| AuthorizeInput {
+        now,
+        reserve: false,
+        ..order("C1", None, amount)
+    };
+    let decision = decide(fixture, &what_if(60_000, NOW)).await;
+    assert_eq!(decision.outcome, Outcome::Approved);
+    assert_eq!(decision.capacity, Some(150_000));
+    assert_eq!(decision.secured, 50_000);
+    assert_eq!(decision.available_after, Some(60_000));
+    // The tolerance band is the limit's, on top of the security.
+    assert_eq!(
+        decide(fixture, &what_if(70_000, NOW)).await.outcome,
+        Outcome::Referred
+    );
+    assert_eq!(
+        decide(fixture, &what_if(70_001, NOW)).await.outcome,
+        Outcome::Declined
+    );
+    // From its expiry on, nothing counts until the customer is re-evaluated.
+    let expired = decide(fixture, &what_if(10_001, NOW + 60)).await;
+    assert_eq!(expired.reasons, vec![ReasonCode::LimitExceeded]);
+    assert_eq!((expired.secured, expired.capacity), (0, Some(100_000)));
+
+    // Security that only lowers the loss is reported and leaves the limit alone.
+    let loss_only = CustomerProfile {
+        cover: Cover {
+            extends_capacity: false,
+            ..secured.cover
+        },
+        ..customer("C2", None)
+    };
+    let decision = decide_for(fixture, &loss_only, 100_001).await;
+    assert_eq!(decision.reasons, vec![ReasonCode::LimitExceeded]);
+    assert_eq!(
+        (decision.secured, decision.capacity),
+        (50_000, Some(100_000))
+    );
+}
+
+async fn guarantees_given_use_the_guarantors_limit(fixture: &Fixture) {
+    let guarantor = CustomerProfile {
+        exposure: 10_000,
+        cover: Cover {
+            contingent: 60_000,
+            ..Cover::default()
+        },
+        ..customer("C1", None)
+    };
+    load(fixture, &guarantor).await;
+    let decision = decide(fixture, &order("C1", None, 30_001)).await;
+    assert_eq!(decision.reasons, vec![ReasonCode::LimitExceeded]);
+    assert_eq!(decision.contingent, 60_000);
+    assert_eq!(decision.available_after, Some(30_000));
+    let decision = decide(fixture, &order("C1", None, 30_000)).await;
+    assert_eq!(decision.outcome, Outcome::Approved);
+    assert_eq!(decision.available_after, Some(0));
+    assert_eq!(
+        exposure_of(fixture, "C1").await,
+        40_000,
+        "the contingent part is not reserved"
+    );
+}
+
 async fn approves_and_reserves_at_customer_and_group_level(fixture: &Fixture) {
     load(fixture, &customer("C1", Some("G1"))).await;
     load_group(fixture, &group("G1", Some(500_000), 1_000)).await;
@@ -298,8 +377,11 @@ async fn approves_and_reserves_at_customer_and_group_level(fixture: &Fixture) {
             outcome: Outcome::Approved,
             reasons: vec![],
             limit: Some(100_000),
+            capacity: Some(100_000),
             exposure_after: 40_000,
             available_after: Some(60_000),
+            secured: 0,
+            contingent: 0,
             group: Some(GroupPosition {
                 group_id: "G1".to_owned(),
                 limit: Some(500_000),
@@ -1171,6 +1253,12 @@ async fn loading_overwrites_everything(fixture: &Fixture) {
         rating_required: true,
         rating_valid_until: Some(NOW + DAY),
         blocked: true,
+        cover: Cover {
+            secured: 5,
+            extends_capacity: true,
+            secured_valid_until: Some(NOW),
+            contingent: 7,
+        },
         ..customer("C1", Some("G1"))
     };
     load(fixture, &first).await;
@@ -1194,6 +1282,7 @@ async fn loading_overwrites_everything(fixture: &Fixture) {
         rating_valid_until: None,
         order_cap: None,
         tolerance_bps: 0,
+        cover: Cover::default(),
         exposure: 42_000,
         epoch: 12,
     };
@@ -1987,8 +2076,36 @@ fn random_case(
         rating_valid_until,
         order_cap: random.chance(20).then(|| random.between(0, 500_000)),
         tolerance_bps: some_tolerance(random),
+        cover: Cover::default(),
         exposure: some_exposure(random, limit),
         epoch: random.next(),
+    };
+    // Security and guarantees given, on limits far below 2^53 (the cache is exact while
+    // limit + security stays within it, as every real limit does).
+    let modest = |amount: i64| amount.abs() < 1 << 40;
+    let customer = if customer.limit.is_none_or(|limit| modest(limit.amount))
+        && modest(customer.exposure)
+        && random.chance(40)
+    {
+        CustomerProfile {
+            cover: Cover {
+                secured: random.between(0, 200_000),
+                extends_capacity: random.chance(70),
+                secured_valid_until: match random.between(0, 3) {
+                    0 => Some(NOW),
+                    1 => Some(NOW + 1),
+                    _ => None,
+                },
+                contingent: if random.chance(30) {
+                    random.between(0, 100_000)
+                } else {
+                    0
+                },
+            },
+            ..customer
+        }
+    } else {
+        customer
     };
     // Steer the amount to an edge of the customer's or the group's limit.
     let (edge_exposure, edge_limit, edge_tolerance) = match (&group, random.chance(50)) {
@@ -2127,6 +2244,9 @@ async fn redis_keys_share_the_group_hash_tag_and_hold_plain_hash_fields() {
             ("overdue_tolerance_days", "15"),
             ("rating_required", "0"),
             ("tolerance_bps", "1000"),
+            ("secured", "0"),
+            ("secured_extends", "0"),
+            ("contingent", "0"),
             ("exposure", "0"),
             ("epoch", "11"),
         ]

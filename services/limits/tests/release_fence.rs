@@ -51,6 +51,7 @@ async fn rebuild(ledger: &SqlLedger, cache: &InProcessExposureCache) {
             rating_valid_until: None,
             order_cap: None,
             tolerance_bps: 1000,
+            cover: Default::default(),
             exposure: exposure.total(),
             epoch,
         })

@@ -150,6 +150,8 @@ impl Row {
 }
 
 const HUGE_LIMIT_MINOR: i64 = 10_000_000_000; // 100,000,000.00 CNY
+/// The secured customer's own limit, 1,000.00 CNY: its orders use the security beyond it.
+const SECURED_LIMIT_MINOR: i64 = 100_000;
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -250,6 +252,9 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
         let warm = world::prepare_customer(&suite, &tokens, 1, HUGE_LIMIT_MINOR).await?;
         let single = world::prepare_customer(&suite, &tokens, 2, HUGE_LIMIT_MINOR).await?;
         let contended = world::prepare_customer(&suite, &tokens, 3, contended_limit_minor).await?;
+        // A small limit and security far beyond it: every order is decided on the capacity.
+        let secured = world::prepare_customer(&suite, &tokens, 4, SECURED_LIMIT_MINOR).await?;
+        world::secure_customer(&suite, &tokens, &secured, 4, HUGE_LIMIT_MINOR).await?;
         let target = |customer_id: &str, run: &str| world::Authorize {
             client: LimitServiceClient::new(orders_channel.clone()),
             token: tokens.order_entry.clone(),
@@ -268,6 +273,12 @@ async fn measure(args: &Args, database: &BenchDatabase, prefix: &str) -> Result<
 
         for (scenario, customer_id, rate, callers) in [
             ("A: one caller", &single, args.single_rate, 1),
+            (
+                "A2: one caller, secured customer",
+                &secured,
+                args.single_rate,
+                1,
+            ),
             (
                 "B: many callers, one customer",
                 &contended,

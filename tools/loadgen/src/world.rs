@@ -464,9 +464,83 @@ pub async fn prepare_customer(
     }
 }
 
+/// Puts up security for a customer through the real API: a cash deposit of `deposit_minor`
+/// CNY and a credit insurance policy insuring as much (90 % covered), each registered by the
+/// maker and approved by the checker. Every order beyond the customer's limit is then decided
+/// on limit + security: the secured Authorize the benchmark measures beside the plain one.
+pub async fn secure_customer(
+    suite: &Suite,
+    tokens: &Tokens,
+    customer_id: &str,
+    seed: u64,
+    deposit_minor: i64,
+) -> Result<()> {
+    use chrono::Datelike;
+    let mut limits = LimitServiceClient::new(suite.channel.clone());
+    let mut approvals = credit_proto::v1::approval_service_client::ApprovalServiceClient::new(
+        suite.channel.clone(),
+    );
+    let year_ahead = chrono::Utc::now().date_naive() + chrono::Duration::days(365);
+    let securities = [
+        pb::Security {
+            customer_id: customer_id.to_owned(),
+            kind: pb::SecurityKind::Deposit as i32,
+            amount: cny(deposit_minor),
+            provider: "benchmark cash deposit".into(),
+            ..Default::default()
+        },
+        pb::Security {
+            customer_id: customer_id.to_owned(),
+            kind: pb::SecurityKind::CreditInsurance as i32,
+            amount: cny(deposit_minor),
+            share_covered_percent: "90".into(),
+            provider: "benchmark insurer".into(),
+            valid_until: Some(pb::Date {
+                year: year_ahead.year(),
+                month: i32::try_from(year_ahead.month()).unwrap_or(12),
+                day: i32::try_from(year_ahead.day()).unwrap_or(1),
+            }),
+            ..Default::default()
+        },
+    ];
+    for (index, security) in securities.into_iter().enumerate() {
+        let registered = limits
+            .register_security(authed(
+                pb::RegisterSecurityRequest {
+                    request_id: format!("bench-security-{seed}-{index}"),
+                    security: Some(security),
+                    reason: "benchmark".into(),
+                },
+                &tokens.maker,
+            ))
+            .await
+            .context("RegisterSecurity")?
+            .into_inner()
+            .security
+            .context("RegisterSecurity answered no security")?;
+        approvals
+            .decide_approval_step(authed(
+                pb::DecideApprovalStepRequest {
+                    request_id: format!("bench-security-{seed}-{index}-check"),
+                    decision_kind: pb::DecisionKind::SecurityChange as i32,
+                    record_id: registered.security_id,
+                    step_index: 0,
+                    verdict: pb::ApprovalVerdict::Approve as i32,
+                    note: "benchmark".into(),
+                    release_conditions: Vec::new(),
+                },
+                &tokens.checker,
+            ))
+            .await
+            .context("DecideApprovalStep")?;
+    }
+    Ok(())
+}
+
 /// What the suite's ledger says of a customer afterwards.
 #[derive(Debug)]
 pub struct Position {
+    /// What the customer may use: the limit, plus the security that extends it.
     pub limit_minor: i64,
     pub open_holds_minor: i64,
     pub exposure_minor: i64,
@@ -487,8 +561,12 @@ pub async fn position(suite: &Suite, tokens: &Tokens, customer_id: &str) -> Resu
         .into_inner()
         .exposure
         .context("GetExposure answered no exposure")?;
+    let capacity = exposure
+        .secured_position
+        .as_ref()
+        .and_then(|position| position.capacity.as_ref());
     Ok(Position {
-        limit_minor: minor(exposure.limit.as_ref())?,
+        limit_minor: minor(capacity.or(exposure.limit.as_ref()))?,
         open_holds_minor: minor(exposure.open_holds.as_ref())?,
         exposure_minor: minor(exposure.exposure.as_ref())?,
     })

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{CreditAdmin, HotPath, hold_to_proto, ledger_error};
 use crate::domain::policy::CreditPolicy;
-use crate::store::LimitStore;
+use crate::store::{LimitStore, SecurityParty};
 
 #[derive(Debug, Clone)]
 pub struct LimitsApi {
@@ -218,6 +218,96 @@ impl LimitService for LimitsApi {
         Ok(Response::new(pb::GetExposureResponse {
             exposure: Some(self.hot.exposure(&scope).await?),
         }))
+    }
+
+    async fn register_security(
+        &self,
+        request: Request<pb::RegisterSecurityRequest>,
+    ) -> Answer<pb::RegisterSecurityResponse> {
+        let maker = principal(&request)?.clone();
+        let request = request.into_inner();
+        let key = key(&maker, &request.request_id, "RegisterSecurity", &request)?;
+        let new = convert::parse_new_security(&request)?;
+        let security = self.admin.register_security(&maker, new, &key).await?;
+        Ok(Response::new(pb::RegisterSecurityResponse {
+            security: Some(convert::security_to_proto(&security)),
+        }))
+    }
+
+    async fn change_security(
+        &self,
+        request: Request<pb::ChangeSecurityRequest>,
+    ) -> Answer<pb::ChangeSecurityResponse> {
+        let maker = principal(&request)?.clone();
+        let request = request.into_inner();
+        let key = key(&maker, &request.request_id, "ChangeSecurity", &request)?;
+        let (security_id, action, reason) =
+            convert::parse_security_change(&request, Utc::now().date_naive())?;
+        let security = self
+            .admin
+            .change_security(&maker, &security_id, action, reason, &key)
+            .await?;
+        Ok(Response::new(pb::ChangeSecurityResponse {
+            security: Some(convert::security_to_proto(&security)),
+        }))
+    }
+
+    async fn get_security(
+        &self,
+        request: Request<pb::GetSecurityRequest>,
+    ) -> Answer<pb::GetSecurityResponse> {
+        let security = self
+            .admin
+            .security(request.get_ref().security_id.trim())
+            .await?;
+        Ok(Response::new(pb::GetSecurityResponse {
+            security: Some(convert::security_to_proto(&security)),
+        }))
+    }
+
+    async fn list_securities(
+        &self,
+        request: Request<pb::ListSecuritiesRequest>,
+    ) -> Answer<pb::ListSecuritiesResponse> {
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let status = convert::security_status_filter(request.status)?;
+        let customer_id = request.customer_id.trim();
+        let guarantor_id = request.guarantor_customer_id.trim();
+        let party = match (customer_id.is_empty(), guarantor_id.is_empty()) {
+            (false, true) => SecurityParty::Customer(customer_id),
+            (true, false) => SecurityParty::Guarantor(guarantor_id),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "customer_id",
+                    "set exactly one of customer_id and guarantor_customer_id",
+                )
+                .into());
+            }
+        };
+        let mut securities = self
+            .store
+            .securities(party, status, &page)
+            .await
+            .map_err(ServiceError::from)?;
+        let next_page_token =
+            page.finish(&mut securities, |security| security.security_id.as_str());
+        Ok(Response::new(pb::ListSecuritiesResponse {
+            securities: securities.iter().map(convert::security_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn quote_credit_price(
+        &self,
+        request: Request<pb::QuoteCreditPriceRequest>,
+    ) -> Answer<pb::QuoteCreditPriceResponse> {
+        let (customer_id, amount, days) = convert::parse_quote_request(request.get_ref())?;
+        let quote = self
+            .admin
+            .quote_credit_price(&customer_id, amount, days)
+            .await?;
+        Ok(Response::new(convert::quote_to_proto(&quote)))
     }
 
     async fn list_referrals(

@@ -19,6 +19,7 @@ use credit_runtime::sql::{IdempotencyKey, Page};
 use crate::domain::limits::{LimitRequest, Scope};
 use crate::domain::policy::CreditPolicy;
 use crate::domain::review::CreditReview;
+use crate::domain::security::{ChangeAction, Security};
 use crate::store::{LimitStore, TaskRef};
 
 use super::{CreditAdmin, HotPath, ReferralVerdict, from_minor, ledger_error};
@@ -296,6 +297,28 @@ impl ApprovalDesk {
                     .await?;
                 Ok(review_task(&decided, now))
             }
+            DecisionKind::SecurityChange => {
+                let decided = self
+                    .admin
+                    .decide_security_step(principal, record_id, step_index, action, note, key, now)
+                    .await?;
+                if let Some(task) = security_task(&decided, now) {
+                    return Ok(task);
+                }
+                // The change was settled: the task shows the chain it went through.
+                let settled = decided.decided.last().ok_or_else(|| {
+                    ServiceError::internal("a decided security change was not recorded")
+                })?;
+                Ok(Task {
+                    kind: DecisionKind::SecurityChange,
+                    record_id: decided.security_id.clone(),
+                    summary: decided.summary(),
+                    amount: Some(decided.amount),
+                    chain: settled.chain.clone(),
+                    requested_at: settled.requested_at,
+                    waiting_since: now,
+                })
+            }
             other => Err(ServiceError::failed_precondition(
                 "DECISION_KIND_NOT_WALKED",
                 format!(
@@ -345,6 +368,12 @@ impl ApprovalDesk {
                     .filter(|referral| referral.status != ReferralStatus::Open)
                     .and_then(|referral| referral_task(&referral, task.waiting_since)))
             }
+            DecisionKind::SecurityChange => Ok(self
+                .store
+                .security(&task.record_id)
+                .await
+                .map_err(ServiceError::from)?
+                .and_then(|security| security_task(&security, task.waiting_since))),
             DecisionKind::CreditReview => Ok(self
                 .store
                 .review(&task.record_id)
@@ -394,7 +423,10 @@ impl ApprovalDesk {
         // scorecard models); limits' own policy documents choose theirs when proposed.
         if matches!(
             kind,
-            DecisionKind::LimitRequest | DecisionKind::OrderReferral | DecisionKind::CreditReview
+            DecisionKind::LimitRequest
+                | DecisionKind::OrderReferral
+                | DecisionKind::CreditReview
+                | DecisionKind::SecurityChange
         ) {
             return Err(ServiceError::invalid(
                 "decision_kind",
@@ -547,6 +579,23 @@ fn review_task(review: &CreditReview, waiting_since: DateTime<Utc>) -> Task {
         requested_at: review.opened_at,
         waiting_since,
     }
+}
+
+/// The task of a security's pending change; `None` when no change waits.
+fn security_task(security: &Security, waiting_since: DateTime<Utc>) -> Option<Task> {
+    let pending = security.pending.as_ref()?;
+    Some(Task {
+        kind: DecisionKind::SecurityChange,
+        record_id: security.security_id.clone(),
+        summary: security.summary(),
+        amount: Some(match &pending.action {
+            ChangeAction::Revalue { amount, .. } => *amount,
+            _ => security.amount,
+        }),
+        chain: pending.chain.clone(),
+        requested_at: pending.requested_at,
+        waiting_since,
+    })
 }
 
 fn version_task<T: Governed>(

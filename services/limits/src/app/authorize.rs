@@ -19,6 +19,7 @@ use credit_proto::service_names::LIMITS;
 use credit_proto::v1::event::Payload;
 use credit_runtime::events::new_event;
 
+use super::exposure::SecuredFigures;
 use super::{HotPath, cache_error, from_minor, ledger_error, new_id, to_minor, unix};
 
 /// A checked order: who, what, how much, in the currency the caller ordered in.
@@ -358,6 +359,7 @@ impl HotPath {
                 .unwrap_or_default(),
             decision_id: decision_id.clone(),
             decided_at: Some(to_timestamp(now)),
+            secured_position: Some(secured_position(decision, currency)),
             ..Default::default()
         };
         let person = Actor::of(principal);
@@ -605,6 +607,18 @@ impl HotPath {
                     if let Some(limit) = limit {
                         put("limit", money(limit));
                     }
+                    // The security and guarantees given that moved the customer's capacity.
+                    if *code == ReasonCode::LimitExceeded {
+                        if let Some(capacity) = decision
+                            .capacity
+                            .filter(|capacity| Some(*capacity) != limit)
+                        {
+                            put("capacity", money(capacity));
+                        }
+                        if decision.contingent != 0 {
+                            put("contingent_exposure", money(decision.contingent));
+                        }
+                    }
                     // A grade that refers beyond the tolerance is cached with a band that
                     // declines nothing; the answer quotes the policy's own tolerance.
                     let tolerance_bps = match tolerance_bps {
@@ -668,8 +682,24 @@ impl HotPath {
                 .map(|rate| rate.to_string())
                 .unwrap_or_default(),
             decided_at: Some(to_timestamp(Utc::now())),
+            secured_position: Some(secured_position(decision, currency)),
         })
     }
+}
+
+/// The secured and unsecured parts of the exposure a decision left, with the capacity the
+/// security gave and the contingent exposure counted with it.
+fn secured_position(decision: &Decision, currency: Currency) -> pb::SecuredPosition {
+    super::exposure::position_of(
+        SecuredFigures {
+            exposure: decision.exposure_after,
+            secured: decision.secured,
+            limit: decision.limit,
+            capacity: decision.capacity,
+            contingent: decision.contingent,
+        },
+        currency,
+    )
 }
 
 /// How many times an order is decided when rebuilds of its customer's cached exposure keep

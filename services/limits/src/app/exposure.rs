@@ -6,9 +6,56 @@ use credit_proto::v1 as pb;
 
 use crate::api::convert::{credit_block_to_proto, scope_to_proto, to_timestamp};
 use crate::domain::limits::{self, Scope};
-use crate::exposure::ExposureError;
+use crate::exposure::{Cover, ExposureError};
 
-use super::{HotPath, cache_error, from_minor, ledger_error};
+use super::{HotPath, cache_error, from_minor, ledger_error, to_minor};
+
+/// A customer's exposure and what security and guarantees do to it, in minor units.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SecuredFigures {
+    pub exposure: i64,
+    /// The security counted now.
+    pub secured: i64,
+    pub limit: Option<i64>,
+    /// The limit plus the security that extends it.
+    pub capacity: Option<i64>,
+    pub contingent: i64,
+}
+
+impl SecuredFigures {
+    /// The figures of `cover` at `now` (unix seconds).
+    fn of(exposure: i64, limit: Option<i64>, cover: &Cover, now: i64) -> Self {
+        Self {
+            exposure,
+            secured: cover.secured_at(now),
+            limit,
+            capacity: limit.map(|limit| limit.saturating_add(cover.extension_at(now))),
+            contingent: cover.contingent,
+        }
+    }
+}
+
+/// The secured and unsecured parts of the exposure (the secured part is what the security
+/// covers of it, never more than the exposure), the capacity and the contingent exposure, as
+/// Authorize, CheckCredit and GetExposure report them.
+pub(super) fn position_of(
+    figures: SecuredFigures,
+    currency: credit_core::Currency,
+) -> pb::SecuredPosition {
+    let secured_exposure = figures.exposure.clamp(0, figures.secured.max(0));
+    let money = |minor: i64| Some(from_minor(minor, currency).into());
+    pb::SecuredPosition {
+        secured_cover: money(figures.secured),
+        extends_capacity: figures
+            .capacity
+            .zip(figures.limit)
+            .is_some_and(|(capacity, limit)| capacity > limit),
+        capacity: figures.capacity.and_then(money),
+        secured_exposure: money(secured_exposure),
+        unsecured_exposure: money(figures.exposure.saturating_sub(secured_exposure)),
+        contingent_exposure: money(figures.contingent),
+    }
+}
 
 impl HotPath {
     /// Exposure from the ledger (the truth the cache is rebuilt from).
@@ -49,8 +96,43 @@ impl HotPath {
             _ => Vec::new(),
         };
         let exposure = from_minor(ledger.total(), currency);
-        let available =
-            limit.map(|limit| Money::new(limit.amount.amount() - exposure.amount(), currency));
+        // A customer's security and the guarantees it gave, as its cache profile counts them.
+        let (cover, secured_position) = match scope {
+            Scope::Customer(id) => {
+                let facts = self
+                    .limits
+                    .warming_facts(id)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .ok_or_else(|| ServiceError::not_found("customer", id.clone()))?;
+                let grade = facts
+                    .customer
+                    .rating
+                    .as_ref()
+                    .map(|rating| rating.grade.as_str());
+                let cover = Cover {
+                    extends_capacity: facts.policy.for_grade(grade).0.security_extends_capacity,
+                    ..self.cover(&facts, currency).await?
+                };
+                let limit_minor = limit.map(|limit| to_minor(&limit.amount)).transpose()?;
+                let position = position_of(
+                    SecuredFigures::of(ledger.total(), limit_minor, &cover, now.timestamp()),
+                    currency,
+                );
+                (cover, Some(position))
+            }
+            _ => (Cover::default(), None),
+        };
+        let extension = from_minor(cover.extension_at(now.timestamp()), currency);
+        let contingent = from_minor(cover.contingent, currency);
+        let available = limit.map(|limit| {
+            Money::new(
+                limit.amount.amount() + extension.amount()
+                    - contingent.amount()
+                    - exposure.amount(),
+                currency,
+            )
+        });
         let utilization = limit
             .filter(|limit| !limit.amount.amount().is_zero())
             .map(|limit| {
@@ -78,6 +160,7 @@ impl HotPath {
                 .map(|rating| rating.grade)
                 .unwrap_or_default(),
             as_of: Some(to_timestamp(now)),
+            secured_position,
             ..Default::default()
         })
     }

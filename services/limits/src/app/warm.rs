@@ -6,7 +6,8 @@ use credit_core::{Currency, Money, ServiceError};
 
 use crate::domain::limits::{CreditLimit, Scope};
 use crate::domain::profile::{self, CacheState};
-use crate::exposure::{ExposureError, GroupProfile, Limit};
+use crate::domain::security;
+use crate::exposure::{Cover, ExposureError, GroupProfile, Limit, MAX_EXACT_AMOUNT};
 
 use super::{HotPath, cache_error, ledger_error, to_minor, unix};
 
@@ -76,6 +77,7 @@ impl HotPath {
             Some(cap) => self.cap_in(cap, currency).await?,
             None => None,
         };
+        let cover = self.cover(&facts, currency).await?;
         let (epoch, exposure) = self
             .ledger
             .rebuild(&format!("customer:{customer_id}"))
@@ -89,6 +91,7 @@ impl HotPath {
                 order_cap,
                 exposure: exposure.total(),
                 epoch,
+                cover,
             },
         );
         self.cache
@@ -96,6 +99,53 @@ impl HotPath {
             .await
             .map_err(cache_error)?;
         self.keep_unless_evicted(&scope, generation).await
+    }
+
+    /// The security the customer's profile counts today (eligible values) and the guarantees
+    /// it gave (face amounts), each converted into the limit's currency. A security in a
+    /// currency no rate converts is not counted (less credit, with a warning); a guarantee
+    /// given in such a currency refuses the rebuild, for counting less exposure than there is
+    /// would give more credit.
+    pub(crate) async fn cover(
+        &self,
+        facts: &profile::WarmingFacts,
+        currency: Currency,
+    ) -> Result<Cover, ServiceError> {
+        let now = Utc::now();
+        let (counted, first_end) = security::counted(&facts.securities, now.date_naive());
+        let mut secured: i64 = 0;
+        for item in counted {
+            let value = item.eligible_value();
+            let converted = if value.currency() == currency {
+                value
+            } else {
+                match self.convert(value, currency).await {
+                    Ok((converted, _)) => converted,
+                    Err(ServiceError::FailedPrecondition { .. }) => {
+                        tracing::warn!(security_id = %item.security_id, security_currency = %value.currency(), limit_currency = %currency, "no FX rate converts the security; it is not counted");
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            secured = secured.saturating_add(to_minor(&converted)?);
+        }
+        let (given, _) = security::counted(&facts.guarantees_given, now.date_naive());
+        let mut contingent: i64 = 0;
+        for guarantee in given {
+            let amount = if guarantee.amount.currency() == currency {
+                guarantee.amount
+            } else {
+                self.convert(guarantee.amount, currency).await?.0
+            };
+            contingent = contingent.saturating_add(to_minor(&amount)?);
+        }
+        Ok(Cover {
+            secured: secured.min(MAX_EXACT_AMOUNT),
+            extends_capacity: false,
+            secured_valid_until: first_end.map(unix),
+            contingent: contingent.min(MAX_EXACT_AMOUNT),
+        })
     }
 
     /// How many times `scope` was evicted (see `ExposureCache::customer_generation`).

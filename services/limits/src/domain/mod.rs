@@ -8,8 +8,10 @@
 pub mod fx;
 pub mod limits;
 pub mod policy;
+pub mod pricing;
 pub mod profile;
 pub mod proposal;
 pub mod referral;
 pub mod review;
+pub mod security;
 pub mod terms;

@@ -47,6 +47,37 @@ pub struct GradePolicy {
     /// declined.
     #[serde(default)]
     pub refer_beyond_tolerance: bool,
+    /// Eligible security (deposits, guarantees, collateral, insurance) extends the credit
+    /// capacity to limit + security; otherwise it only lowers the loss given default. On in
+    /// the shipped policy and in policies stored before the setting existed.
+    #[serde(default = "on")]
+    pub security_extends_capacity: bool,
+    /// The margin a sale on credit to this grade must earn for its risk, percent of the price.
+    #[serde(default)]
+    pub risk_margin_percent: Decimal,
+}
+
+/// What credit is priced with (`domain::pricing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditPricing {
+    /// The average cost of funds, percent a year.
+    pub cost_of_funds_percent: Decimal,
+    /// The loss given default of unsecured exposure, percent.
+    pub unsecured_lgd_percent: Decimal,
+    /// The probability of default assumed for an unrated customer, percent.
+    pub unrated_pd_percent: Decimal,
+}
+
+impl Default for CreditPricing {
+    /// The documents' 8.2 % cost of funds, the Basel foundation 45 % LGD of senior unsecured
+    /// claims, and 5 % for a customer nobody has rated.
+    fn default() -> Self {
+        Self {
+            cost_of_funds_percent: Decimal::new(82, 1),
+            unsecured_lgd_percent: Decimal::from(45),
+            unrated_pd_percent: Decimal::from(5),
+        }
+    }
 }
 
 /// Approves a customer limit change without a checker when it is small.
@@ -103,6 +134,9 @@ pub struct CreditPolicy {
     /// rules.
     #[serde(default)]
     pub freshness: FreshnessRules,
+    /// What credit is priced with. Policies stored before it existed have the shipped figures.
+    #[serde(default)]
+    pub pricing: CreditPricing,
     /// Counts the changes; the etag clients send back.
     pub version: u64,
     pub last_change: Option<PolicyChange>,
@@ -117,7 +151,7 @@ fn thirty_days() -> u64 {
 }
 
 /// The fields UpdateCreditPolicy may name in its mask.
-pub const POLICY_FIELDS: [&str; 15] = [
+pub const POLICY_FIELDS: [&str; 16] = [
     "grade_policies",
     "default_grade_policy",
     "over_limit_tolerance_percent",
@@ -133,6 +167,7 @@ pub const POLICY_FIELDS: [&str; 15] = [
     "approval_expiry",
     "investigation_required_for_first_limit",
     "freshness",
+    "pricing",
 ];
 
 /// One masked field of UpdateCreditPolicy, read and checked on its own.
@@ -153,6 +188,7 @@ pub enum PolicyEdit {
     ApprovalExpirySeconds(u64),
     InvestigationRequiredForFirstLimit(bool),
     Freshness(FreshnessRules),
+    Pricing(CreditPricing),
 }
 
 /// A requested change of the policy: the masked fields that read well, in mask order, and
@@ -186,6 +222,20 @@ fn grade(
         overdue_tolerance_days,
         max_limit: max_limit.and_then(cny),
         refer_beyond_tolerance: false,
+        security_extends_capacity: true,
+        risk_margin_percent: risk_margin(grade),
+    }
+}
+
+/// The shipped risk margin of a grade, percent of the price: the riskier the grade, the more
+/// a sale on credit must earn (对于有风险的订单,公司应当追求更高的利润).
+fn risk_margin(grade: &str) -> Decimal {
+    match grade {
+        "AAA" | "AA" | "A" | "EXCELLENT" => Decimal::new(5, 1),
+        "BBB" | "GOOD" => Decimal::ONE,
+        "BB" | "FAIR" | "" => Decimal::TWO,
+        "B" | "WATCH" => Decimal::from(3),
+        _ => Decimal::from(5),
     }
 }
 
@@ -242,6 +292,7 @@ impl Default for CreditPolicy {
             approval_expiry_seconds: thirty_days(),
             investigation_required_for_first_limit: false,
             freshness: FreshnessRules::default(),
+            pricing: CreditPricing::default(),
             version: 0,
             last_change: None,
         }
@@ -378,6 +429,7 @@ impl CreditPolicy {
                     next.investigation_required_for_first_limit = on;
                 }
                 PolicyEdit::Freshness(rules) => next.freshness = rules,
+                PolicyEdit::Pricing(pricing) => next.pricing = pricing,
             }
         }
         next.check_whole(&mut violations);

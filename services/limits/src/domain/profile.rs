@@ -9,8 +9,9 @@ use credit_core::{Currency, Money};
 
 use crate::domain::limits::{self, CreditLimit};
 use crate::domain::policy::CreditPolicy;
+use crate::domain::security::Security;
 use crate::domain::terms::{self, CustomerTerms};
-use crate::exposure::{CustomerProfile, Limit, ProfileStatus};
+use crate::exposure::{Cover, CustomerProfile, Limit, ProfileStatus};
 
 /// What limits knows of a customer, from intake's and rating's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub struct RatingFacts {
     pub grade: String,
     /// After this day (plus the policy's grace days) the rating is stale.
     pub next_review_date: Option<chrono::NaiveDate>,
+    /// The grade's probability of default, a fraction; `None` from ratings projected before
+    /// limits kept it.
+    pub pd: Option<rust_decimal::Decimal>,
 }
 
 /// Everything a customer's profile is built from that the limits tables hold.
@@ -43,6 +47,10 @@ pub struct WarmingFacts {
     pub own_terms: Option<CustomerTerms>,
     /// As stored (a rebuild must not bring back an older copy).
     pub policy: CreditPolicy,
+    /// The customer's active securities (counted on the days of their validity).
+    pub securities: Vec<Security>,
+    /// The active third-party guarantees the customer gave: its contingent exposure.
+    pub guarantees_given: Vec<Security>,
 }
 
 impl WarmingFacts {
@@ -98,6 +106,9 @@ pub struct CacheState {
     pub order_cap: Option<i64>,
     pub exposure: i64,
     pub epoch: u64,
+    /// The counted security and contingent exposure, converted into the limit's currency;
+    /// whether the security extends the capacity is the grade policy's, set here.
+    pub cover: Cover,
 }
 
 /// The customer's profile as the exposure cache decides on it.
@@ -125,6 +136,10 @@ pub fn customer_profile(facts: &WarmingFacts, state: CacheState) -> CustomerProf
             crate::exposure::REFER_EVERY_OVERSHOOT_BPS
         } else {
             policy.tolerance_bps()
+        },
+        cover: Cover {
+            extends_capacity: grade_policy.security_extends_capacity,
+            ..state.cover
         },
         exposure: state.exposure,
         epoch: state.epoch,
@@ -180,6 +195,7 @@ mod tests {
                     rating_id: "r1".to_owned(),
                     grade: grade.to_owned(),
                     next_review_date: review,
+                    pd: None,
                 }),
                 oldest_overdue_days: 4,
             },
@@ -187,6 +203,8 @@ mod tests {
             blocked: true,
             own_terms: None,
             policy: CreditPolicy::default(),
+            securities: Vec::new(),
+            guarantees_given: Vec::new(),
         }
     }
 
@@ -213,6 +231,7 @@ mod tests {
             rating_id: "r1".to_owned(),
             grade: "A".to_owned(),
             next_review_date: NaiveDate::from_ymd_opt(2026, 11, 10),
+            pd: None,
         };
         assert_eq!(rating_valid_until(&rating, 5), Some(at(16).timestamp()));
         let undated = RatingFacts {
@@ -236,6 +255,12 @@ mod tests {
                 order_cap: Some(100_000),
                 exposure: 12_345,
                 epoch: 7,
+                cover: Cover {
+                    secured: 500,
+                    extends_capacity: false,
+                    secured_valid_until: Some(99),
+                    contingent: 300,
+                },
             },
         );
         assert_eq!(profile.customer_id, "C1");
@@ -255,6 +280,16 @@ mod tests {
         );
         assert_eq!(profile.order_cap, Some(100_000));
         assert_eq!(profile.exposure, 12_345);
+        // The grade policy decides whether the security extends the capacity.
+        assert_eq!(
+            profile.cover,
+            Cover {
+                secured: 500,
+                extends_capacity: true,
+                secured_valid_until: Some(99),
+                contingent: 300,
+            }
+        );
         assert_eq!(profile.epoch, 7);
     }
 

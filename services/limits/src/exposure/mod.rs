@@ -48,8 +48,8 @@ use async_trait::async_trait;
 
 pub use in_process::InProcessExposureCache;
 pub use model::{
-    Adjustment, AuthorizeInput, AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, Fence,
-    GroupPosition, GroupProfile, GroupUpdate, Level, Limit, MAX_EXACT_AMOUNT, Outcome,
+    Adjustment, AuthorizeInput, AuthorizeOutcome, Cover, CustomerProfile, CustomerUpdate, Decision,
+    Fence, GroupPosition, GroupProfile, GroupUpdate, Level, Limit, MAX_EXACT_AMOUNT, Outcome,
     ProfileStatus, REFER_EVERY_OVERSHOOT_BPS, ReasonCode, RuleFigures, UpdateOutcome,
 };
 pub use redis_store::RedisExposureCache;

@@ -109,11 +109,55 @@ pub struct CustomerProfile {
     /// The referral band over the limit in basis points (1000 = 10 %): exposure within it is
     /// referred, beyond it declined.
     pub tolerance_bps: u32,
+    /// Security and guarantees that move the capacity (absent from profiles cached before the
+    /// security register existed: read as none).
+    pub cover: Cover,
     /// Open holds + open receivables, in minor units.
     pub exposure: i64,
     /// The rebuild generation this profile was loaded with; written with each hold so a
     /// catch-up pass can add holds of an older epoch committed after a rebuild read the ledger.
     pub epoch: u64,
+}
+
+/// What the security register adds to a customer's profile, in minor units of its limit's
+/// currency (`domain::security` values each item; the profile sums what counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Cover {
+    /// Eligible security after haircuts, `0..=MAX_EXACT_AMOUNT`.
+    pub secured: i64,
+    /// The grade's policy lets `secured` extend the capacity: limit + secured. Otherwise the
+    /// security only lowers the loss and the limit alone binds.
+    pub extends_capacity: bool,
+    /// Unix seconds at which the first counted security stops counting; from then on none is
+    /// counted until the customer is re-evaluated (the expiry sweep does), which errs on the
+    /// side of less credit. `None`: none expires.
+    pub secured_valid_until: Option<i64>,
+    /// Guarantees this customer gave for other customers' debts (its contingent exposure),
+    /// `0..=MAX_EXACT_AMOUNT`: counted with its own exposure against its limit.
+    pub contingent: i64,
+}
+
+impl Cover {
+    /// The security counted at `now`.
+    pub fn secured_at(&self, now: i64) -> i64 {
+        if self
+            .secured_valid_until
+            .is_none_or(|valid_until| valid_until > now)
+        {
+            self.secured
+        } else {
+            0
+        }
+    }
+
+    /// What the security adds to the capacity at `now`.
+    pub fn extension_at(&self, now: i64) -> i64 {
+        if self.extends_capacity {
+            self.secured_at(now)
+        } else {
+            0
+        }
+    }
 }
 
 /// A corporate group's limit and the summed exposure of its members.
@@ -290,11 +334,20 @@ pub struct Decision {
     pub reasons: Vec<ReasonCode>,
     /// The customer's valid limit; `None` when it has none or it expired.
     pub limit: Option<i64>,
+    /// The valid limit plus what security adds to it ([`Cover::extension_at`]); `None`
+    /// without a valid limit.
+    pub capacity: Option<i64>,
     /// The customer's exposure after this call: including the amount only if `reserved`, so
     /// a what-if reports the unchanged exposure.
     pub exposure_after: i64,
-    /// `limit − exposure_after`, negative when over the limit; `None` without a valid limit.
+    /// `capacity − contingent − exposure_after`, negative when over; `None` without a valid
+    /// limit.
     pub available_after: Option<i64>,
+    /// The security counted at the decision's `now` ([`Cover::secured_at`]): the part of the
+    /// exposure up to it is secured, the rest unsecured.
+    pub secured: i64,
+    /// The customer's contingent exposure (guarantees it gave), counted against its limit.
+    pub contingent: i64,
     /// The group's side, when the customer belongs to a group.
     pub group: Option<GroupPosition>,
     /// Whether the amount was added to the exposure (APPROVED with `reserve`).
@@ -307,6 +360,10 @@ pub struct Decision {
 
 /// What `authorize` found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an outcome lives for one call and is moved once; boxing the decision would allocate on every order of the hot path"
+)]
 pub enum AuthorizeOutcome {
     /// The rules ran (and, if approved with `reserve`, the amount is reserved).
     Decided(Decision),
@@ -609,6 +666,16 @@ pub(crate) fn check_customer_profile(profile: &CustomerProfile) -> Result<(), Ex
     }
     check_limit("limit.amount", profile.limit.as_ref())?;
     check_order_cap(profile.order_cap)?;
+    check_range("cover.secured", profile.cover.secured, 0, MAX_EXACT_AMOUNT)?;
+    check_range(
+        "cover.contingent",
+        profile.cover.contingent,
+        0,
+        MAX_EXACT_AMOUNT,
+    )?;
+    if let Some(valid_until) = profile.cover.secured_valid_until {
+        check_time("cover.secured_valid_until", valid_until)?;
+    }
     check_exposure(profile.exposure)
 }
 

@@ -22,8 +22,10 @@ use super::model::{
 /// 4. oldest overdue days over the tolerance: REFERRED, `OVERDUE`;
 /// 5. a rating required and missing or `valid_until <= now`: REFERRED, `RATING_STALE`;
 /// 6. amount over the per-order cap: REFERRED, `ORDER_AMOUNT_LIMIT`;
-/// 7. with a valid limit, exposure + amount over it: `LIMIT_EXCEEDED`, REFERRED while within
-///    `floor(limit × (10000 + tolerance_bps) / 10000)`, DECLINED beyond;
+/// 7. with a valid limit, exposure + contingent exposure + amount over the capacity (the limit
+///    plus the security that extends it, `Cover::extension_at`): `LIMIT_EXCEEDED`, REFERRED
+///    while within `floor(limit × (10000 + tolerance_bps) / 10000)` plus that security,
+///    DECLINED beyond;
 /// 8. the same against the group's valid limit and tolerance: `GROUP_LIMIT_EXCEEDED`. A group
 ///    without a valid limit does not constrain.
 ///
@@ -64,11 +66,14 @@ pub fn evaluate(
     if customer.order_cap.is_some_and(|cap| input.amount > cap) {
         flag(ReasonCode::OrderAmountLimit, Outcome::Referred);
     }
+    let contingent = customer.cover.contingent;
+    let extension = customer.cover.extension_at(input.now);
     if let Some(limit) = customer_limit
         && let Some(severity) = over_limit(
-            customer.exposure,
+            customer.exposure.saturating_add(contingent),
             input.amount,
             limit,
+            extension,
             customer.tolerance_bps,
         )
     {
@@ -76,7 +81,8 @@ pub fn evaluate(
     }
     let group_limit = group.and_then(|group| valid_limit(group.limit.as_ref(), input.now));
     if let (Some(group), Some(limit)) = (group, group_limit)
-        && let Some(severity) = over_limit(group.exposure, input.amount, limit, group.tolerance_bps)
+        && let Some(severity) =
+            over_limit(group.exposure, input.amount, limit, 0, group.tolerance_bps)
     {
         flag(ReasonCode::GroupLimitExceeded, severity);
     }
@@ -84,12 +90,20 @@ pub fn evaluate(
     let reserved = outcome == Outcome::Approved && input.reserve;
     let reserved_amount = if reserved { input.amount } else { 0 };
     let exposure_after = customer.exposure.saturating_add(reserved_amount);
+    let capacity = customer_limit.map(|limit| limit.saturating_add(extension));
     Decision {
         outcome,
         reasons,
         limit: customer_limit,
+        capacity,
         exposure_after,
-        available_after: customer_limit.map(|limit| limit.saturating_sub(exposure_after)),
+        available_after: capacity.map(|capacity| {
+            capacity
+                .saturating_sub(contingent)
+                .saturating_sub(exposure_after)
+        }),
+        secured: customer.cover.secured_at(input.now),
+        contingent,
         group: group.map(|group| {
             let exposure_after = group.exposure.saturating_add(reserved_amount);
             GroupPosition {
@@ -114,20 +128,28 @@ fn valid_limit(limit: Option<&Limit>, now: i64) -> Option<i64> {
         .map(|limit| limit.amount)
 }
 
-/// `None` when `exposure + amount` fits the limit; REFERRED when it fits the tolerance band
-/// `floor(limit × (10000 + tolerance_bps) / 10000)`; DECLINED beyond — except under
-/// [`REFER_EVERY_OVERSHOOT_BPS`], which refers every overshoot.
-fn over_limit(exposure: i64, amount: i64, limit: i64, tolerance_bps: u32) -> Option<Outcome> {
+/// `None` when `exposure + amount` fits the capacity `limit + extension`; REFERRED when it
+/// fits the tolerance band `floor(limit × (10000 + tolerance_bps) / 10000) + extension` (the
+/// tolerance is a share of the unsecured limit, never of the security); DECLINED beyond —
+/// except under [`REFER_EVERY_OVERSHOOT_BPS`], which refers every overshoot.
+fn over_limit(
+    exposure: i64,
+    amount: i64,
+    limit: i64,
+    extension: i64,
+    tolerance_bps: u32,
+) -> Option<Outcome> {
     // Two i64 in an i128 cannot overflow; saturating says so to the lint.
     let total = i128::from(exposure).saturating_add(i128::from(amount));
+    let extension = i128::from(extension);
     let limit = i128::from(limit);
-    if total <= limit {
+    if total <= limit.saturating_add(extension) {
         return None;
     }
     if tolerance_bps == REFER_EVERY_OVERSHOOT_BPS {
         return Some(Outcome::Referred);
     }
-    let band = tolerance_band(limit, tolerance_bps);
+    let band = tolerance_band(limit, tolerance_bps).saturating_add(extension);
     Some(if total <= band {
         Outcome::Referred
     } else {
@@ -148,7 +170,7 @@ pub(crate) fn tolerance_band(limit: i128, tolerance_bps: u32) -> i128 {
 #[allow(clippy::arithmetic_side_effects)] // fixed test figures
 mod tests {
     use super::*;
-    use crate::exposure::model::ProfileStatus;
+    use crate::exposure::model::{Cover, ProfileStatus};
 
     const NOW: i64 = 1_750_000_000;
 
@@ -170,6 +192,7 @@ mod tests {
             rating_valid_until: Some(NOW + 86_400),
             order_cap: None,
             tolerance_bps: 1000,
+            cover: Cover::default(),
             exposure: 0,
             epoch: 7,
         }
@@ -498,6 +521,74 @@ mod tests {
             decision.reasons,
             vec![ReasonCode::LimitExceeded, ReasonCode::GroupLimitExceeded]
         );
+    }
+
+    #[test]
+    fn security_that_extends_capacity_raises_what_is_approved_until_it_stops_counting() {
+        let secured = CustomerProfile {
+            exposure: 90_000,
+            cover: Cover {
+                secured: 50_000,
+                extends_capacity: true,
+                secured_valid_until: Some(NOW + 60),
+                contingent: 0,
+            },
+            ..good_customer()
+        };
+        // 90,000 + 50,000 = 140,000 fits the capacity 100,000 + 50,000.
+        let decision = decide(&secured, 50_000);
+        assert_eq!(decision.outcome, Outcome::Approved);
+        assert_eq!(decision.capacity, Some(150_000));
+        assert_eq!(decision.secured, 50_000);
+        assert_eq!(decision.available_after, Some(10_000));
+        // The band is the limit's tolerance (10,000) on top of the capacity: referred, then
+        // declined beyond.
+        assert_eq!(decide(&secured, 65_000).outcome, Outcome::Referred);
+        assert_eq!(decide(&secured, 75_000).outcome, Outcome::Declined);
+        // At its expiry the security no longer counts.
+        let later = AuthorizeInput {
+            now: NOW + 60,
+            ..order(50_000)
+        };
+        let expired = evaluate(&secured, None, &later);
+        assert_eq!(expired.reasons, vec![ReasonCode::LimitExceeded]);
+        assert_eq!(expired.secured, 0);
+        assert_eq!(expired.capacity, Some(100_000));
+    }
+
+    #[test]
+    fn security_that_only_lowers_loss_is_reported_but_leaves_the_limit_alone() {
+        let loss_only = CustomerProfile {
+            exposure: 90_000,
+            cover: Cover {
+                secured: 50_000,
+                extends_capacity: false,
+                secured_valid_until: None,
+                contingent: 0,
+            },
+            ..good_customer()
+        };
+        let decision = decide(&loss_only, 50_000);
+        assert_eq!(decision.reasons, vec![ReasonCode::LimitExceeded]);
+        assert_eq!(decision.secured, 50_000);
+        assert_eq!(decision.capacity, Some(100_000));
+    }
+
+    #[test]
+    fn a_guarantors_contingent_exposure_uses_its_limit() {
+        let guarantor = CustomerProfile {
+            exposure: 10_000,
+            cover: Cover {
+                contingent: 60_000,
+                ..Cover::default()
+            },
+            ..good_customer()
+        };
+        assert_eq!(decide(&guarantor, 30_000).outcome, Outcome::Approved);
+        let decision = decide(&guarantor, 30_001);
+        assert_eq!(decision.reasons, vec![ReasonCode::LimitExceeded]);
+        assert_eq!(decision.contingent, 60_000);
+        assert_eq!(decision.available_after, Some(30_000));
     }
 
     #[test]

@@ -8,10 +8,12 @@ mod governed;
 mod projection;
 mod reviews;
 mod rows;
+mod securities;
 mod sql;
 
 pub use approvals::TaskRef;
 pub use governed::GovernedStore;
+pub use securities::{SecurityParty, SecurityStore};
 pub use sql::SqlLimitStore;
 
 use async_trait::async_trait;
@@ -55,6 +57,7 @@ pub struct Approval {
 pub trait LimitStore:
     GovernedStore<credit_core::approval::ApprovalMatrix>
     + GovernedStore<CreditPolicy>
+    + SecurityStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -63,7 +66,8 @@ pub trait LimitStore:
     async fn apply_customer_event(&self, consumer: &str, event: &Event) -> StoreResult<()>;
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>>;
     /// What warming the customer's cache profile reads, in one call: its facts, its limits,
-    /// whether it is blocked, its own terms and the stored credit policy. `None` for a customer
+    /// whether it is blocked, its own terms, the stored credit policy, its active securities
+    /// and the guarantees it gave. `None` for a customer
     /// limits has not heard of.
     async fn warming_facts(&self, customer_id: &str) -> StoreResult<Option<WarmingFacts>>;
     /// The customer's latest financial statement (FinancialStatementSubmitted), if limits has

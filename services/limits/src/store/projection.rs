@@ -232,10 +232,11 @@ impl SqlLimitStore {
                         )
                     });
                     sqlx::query(&sql(
-                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at, rating_id, grade, next_review_date, rating_changed_at) \
-                         VALUES ($1, 'PROSPECT', $2, NULL, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE \
+                        "INSERT INTO customer_profiles (customer_id, status, status_changed_at, group_id, group_changed_at, rating_id, grade, next_review_date, rating_changed_at, pd) \
+                         VALUES ($1, 'PROSPECT', $2, NULL, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id) DO UPDATE \
                          SET rating_id = excluded.rating_id, grade = excluded.grade, \
-                             next_review_date = excluded.next_review_date, rating_changed_at = excluded.rating_changed_at \
+                             next_review_date = excluded.next_review_date, rating_changed_at = excluded.rating_changed_at, \
+                             pd = excluded.pd \
                          WHERE customer_profiles.rating_changed_at <= excluded.rating_changed_at",
                     ))
                     .bind(&changed.customer_id)
@@ -244,6 +245,18 @@ impl SqlLimitStore {
                     .bind(&changed.grade)
                     .bind(next_review_date.map(|date| date.format("%Y-%m-%d").to_string()))
                     .bind(at)
+                    // A PD that is not a fraction from 0 to 1 is not kept (the policy's
+                    // unrated PD applies instead).
+                    .bind(
+                        changed
+                            .pd
+                            .parse::<rust_decimal::Decimal>()
+                            .ok()
+                            .filter(|pd| {
+                                *pd >= rust_decimal::Decimal::ZERO && *pd <= rust_decimal::Decimal::ONE
+                            })
+                            .map(|pd| pd.normalize().to_string()),
+                    )
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -11,7 +11,7 @@ use crate::domain::proposal::LatestStatement;
 
 use super::{StoreError, StoreResult};
 
-/// `SELECT customer_id, status, group_id, rating_id, grade, next_review_date,
+/// `SELECT customer_id, status, group_id, rating_id, grade, next_review_date, pd,
 /// oldest_overdue_days FROM customer_profiles ...`: everything the projection keeps.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct CustomerRow {
@@ -22,12 +22,15 @@ pub(super) struct CustomerRow {
     grade: Option<String>,
     /// `YYYY-MM-DD` text on both backends.
     next_review_date: Option<String>,
+    /// The grade's probability of default, a fraction as text ("0.0125").
+    pd: Option<String>,
     oldest_overdue_days: i32,
 }
 
 impl CustomerRow {
     pub(super) fn into_facts(self) -> CustomerFacts {
         let next_review_date = self.next_review_date;
+        let pd = self.pd.and_then(|pd| pd.parse::<Decimal>().ok());
         CustomerFacts {
             oldest_overdue_days: u32::try_from(self.oldest_overdue_days).unwrap_or(0),
             customer_id: self.customer_id,
@@ -43,6 +46,7 @@ impl CustomerRow {
                     grade,
                     next_review_date: next_review_date
                         .and_then(|date| NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()),
+                    pd,
                 }),
         }
     }

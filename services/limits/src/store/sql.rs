@@ -47,7 +47,7 @@ impl LimitStore for SqlLimitStore {
     async fn customer(&self, customer_id: &str) -> StoreResult<Option<CustomerFacts>> {
         on_database!(&self.database, |pool, sql| {
             let row = sqlx::query_as::<_, CustomerRow>(&sql(
-                "SELECT customer_id, status, group_id, rating_id, grade, next_review_date, oldest_overdue_days FROM customer_profiles WHERE customer_id = $1",
+                "SELECT customer_id, status, group_id, rating_id, grade, next_review_date, pd, oldest_overdue_days FROM customer_profiles WHERE customer_id = $1",
             ))
             .bind(customer_id)
             .fetch_optional(pool)
@@ -66,12 +66,20 @@ impl LimitStore for SqlLimitStore {
         let blocked = !self.blocks(customer_id).await?.is_empty();
         let own_terms = self.terms(customer_id).await?;
         let policy = self.policy().await?.unwrap_or_default();
+        let securities = self
+            .active_securities(super::SecurityParty::Customer(customer_id))
+            .await?;
+        let guarantees_given = self
+            .active_securities(super::SecurityParty::Guarantor(customer_id))
+            .await?;
         Ok(Some(WarmingFacts {
             customer,
             limits,
             blocked,
             own_terms,
             policy,
+            securities,
+            guarantees_given,
         }))
     }
 

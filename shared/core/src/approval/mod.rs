@@ -46,10 +46,12 @@ pub enum DecisionKind {
     PolicyChange,
     /// A review of a customer's limit, terms and monitoring after its grade changed.
     CreditReview,
+    /// A change of the security register: a registration, a release, a higher valuation.
+    SecurityChange,
 }
 
 impl DecisionKind {
-    pub const ALL: [DecisionKind; 8] = [
+    pub const ALL: [DecisionKind; 9] = [
         DecisionKind::LimitRequest,
         DecisionKind::OrderReferral,
         DecisionKind::WriteOff,
@@ -58,6 +60,7 @@ impl DecisionKind {
         DecisionKind::TermsChange,
         DecisionKind::PolicyChange,
         DecisionKind::CreditReview,
+        DecisionKind::SecurityChange,
     ];
 
     /// The stored and displayed name, as in the contract's `DecisionKind` without its prefix.
@@ -71,6 +74,7 @@ impl DecisionKind {
             DecisionKind::TermsChange => "TERMS_CHANGE",
             DecisionKind::PolicyChange => "POLICY_CHANGE",
             DecisionKind::CreditReview => "CREDIT_REVIEW",
+            DecisionKind::SecurityChange => "SECURITY_CHANGE",
         }
     }
 

@@ -220,6 +220,17 @@ pub fn shipped_matrix(currency: Currency) -> ApprovalMatrix {
                 false,
             )],
         ),
+        rule(
+            "security-change",
+            DecisionKind::SecurityChange,
+            "a security registered, released or valued higher: a second person checks the documents",
+            Conditions::default(),
+            vec![step(
+                "a credit manager or finance checks the security against its documents",
+                &[Role::CreditManager, Role::Finance],
+                false,
+            )],
+        ),
     ];
     ApprovalMatrix { currency, rules }
 }

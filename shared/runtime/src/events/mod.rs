@@ -66,6 +66,7 @@ pub fn event_type(event: &Event) -> &'static str {
         Some(Payload::HoldCaptured(_)) => "HoldCaptured",
         Some(Payload::HoldReleased(_)) => "HoldReleased",
         Some(Payload::ApprovalStepDecided(_)) => "ApprovalStepDecided",
+        Some(Payload::SecurityChanged(_)) => "SecurityChanged",
         Some(Payload::InvoicePosted(_)) => "InvoicePosted",
         Some(Payload::CreditNotePosted(_)) => "CreditNotePosted",
         Some(Payload::PaymentReceived(_)) => "PaymentReceived",

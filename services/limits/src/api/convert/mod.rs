@@ -11,7 +11,9 @@ mod approvals;
 mod fx;
 mod limits;
 mod policy;
+mod pricing;
 mod proposal;
+mod securities;
 mod terms;
 
 use chrono::{DateTime, Utc};
@@ -36,7 +38,12 @@ pub use policy::{
     parse_payment_terms, parse_policy_proposal, payment_terms_to_proto, policy_to_proto,
     policy_version_to_proto,
 };
+pub use pricing::{parse_quote_request, quote_to_proto};
 pub use proposal::{component_to_proto, proposal_to_proto, requested_currency};
+pub use securities::{
+    parse_new_security, parse_security_change, security_changed_event, security_status_filter,
+    security_to_proto,
+};
 pub use terms::{parse_terms_edits, terms_to_proto};
 
 /// A protobuf time as UTC, or why not.

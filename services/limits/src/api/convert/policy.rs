@@ -8,8 +8,8 @@ use credit_runtime::freshness_wire::{freshness_from_proto, freshness_to_proto};
 use rust_decimal::Decimal;
 
 use crate::domain::policy::{
-    AutoApprovalRule, CreditPolicy, GradePolicy, POLICY_FIELDS, PaymentTerms, PolicyEdit,
-    PolicyUpdate,
+    AutoApprovalRule, CreditPolicy, CreditPricing, GradePolicy, POLICY_FIELDS, PaymentTerms,
+    PolicyEdit, PolicyUpdate,
 };
 
 use super::to_timestamp;
@@ -98,6 +98,11 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
         grade_approval_required: policy.grade_approval_required,
         investigation_required_for_first_limit: policy.investigation_required_for_first_limit,
         freshness: Some(freshness_to_proto(&policy.freshness)),
+        pricing: Some(pb::CreditPricing {
+            cost_of_funds_percent: policy.pricing.cost_of_funds_percent.normalize().to_string(),
+            unsecured_lgd_percent: policy.pricing.unsecured_lgd_percent.normalize().to_string(),
+            unrated_pd_percent: policy.pricing.unrated_pd_percent.normalize().to_string(),
+        }),
         approval_expiry: (policy.approval_expiry_seconds > 0)
             .then(|| duration_to_proto(policy.approval_expiry_seconds)),
         audit: policy.last_change.as_ref().map(|change| pb::AuditInfo {
@@ -279,6 +284,37 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
                     wire.investigation_required_for_first_limit,
                 ))
             }
+            "pricing" => match &wire.pricing {
+                None => edits.push(PolicyEdit::Pricing(CreditPricing::default())),
+                Some(pricing) => {
+                    let hundred = Decimal::ONE_HUNDRED;
+                    let cost = percent(
+                        &pricing.cost_of_funds_percent,
+                        "policy.pricing.cost_of_funds_percent",
+                        hundred,
+                        &mut violations,
+                    );
+                    let lgd = percent(
+                        &pricing.unsecured_lgd_percent,
+                        "policy.pricing.unsecured_lgd_percent",
+                        hundred,
+                        &mut violations,
+                    );
+                    let pd = percent(
+                        &pricing.unrated_pd_percent,
+                        "policy.pricing.unrated_pd_percent",
+                        hundred,
+                        &mut violations,
+                    );
+                    if let (Some(cost), Some(lgd), Some(pd)) = (cost, lgd, pd) {
+                        edits.push(PolicyEdit::Pricing(CreditPricing {
+                            cost_of_funds_percent: cost,
+                            unsecured_lgd_percent: lgd,
+                            unrated_pd_percent: pd,
+                        }));
+                    }
+                }
+            },
             "freshness" => match &wire.freshness {
                 None => violations.add("policy.freshness", "is required when the mask names it"),
                 Some(rules) => {
@@ -324,6 +360,12 @@ fn grade_to_proto(grade: &GradePolicy) -> pb::GradePolicy {
         overdue_tolerance_days: i32::try_from(grade.overdue_tolerance_days).unwrap_or(i32::MAX),
         max_limit: grade.max_limit.map(Into::into),
         refer_beyond_tolerance: grade.refer_beyond_tolerance,
+        risk_margin_percent: grade.risk_margin_percent.normalize().to_string(),
+        security_use: if grade.security_extends_capacity {
+            pb::SecurityUse::ExtendsCapacity
+        } else {
+            pb::SecurityUse::LowersLossOnly
+        } as i32,
     }
 }
 
@@ -387,6 +429,16 @@ fn parse_grade(
         format!("{field}.max_limit"),
         violations,
     );
+    let risk_margin = if wire.risk_margin_percent.trim().is_empty() {
+        Some(Decimal::ZERO)
+    } else {
+        percent(
+            &wire.risk_margin_percent,
+            &format!("{field}.risk_margin_percent"),
+            Decimal::ONE_HUNDRED,
+            violations,
+        )
+    };
     Some(GradePolicy {
         grade: grade.to_owned(),
         payment_terms: payment_terms?,
@@ -394,6 +446,9 @@ fn parse_grade(
         overdue_tolerance_days: overdue_tolerance_days?,
         max_limit: max_limit?,
         refer_beyond_tolerance: wire.refer_beyond_tolerance,
+        // Unset reads as the shipped choice: security extends the capacity.
+        security_extends_capacity: wire.security_use != pb::SecurityUse::LowersLossOnly as i32,
+        risk_margin_percent: risk_margin?,
     })
 }
 

@@ -21,8 +21,10 @@
 --            or {} when no order was decided (a cold or corrupt entry)
 --   {"COLD", customer_cold "1"/"0", group_cold "1"/"0"}
 --   {"DECIDED", outcome, reasons joined by ",", reserved "1"/"0", exposure_after,
---    limit or "", group_limit or "", group_exposure_after or ""}
---     (the limits are "" when expired at the order's `now`)
+--    limit or "", group_limit or "", group_exposure_after or "", secured, capacity or "",
+--    contingent}
+--     (the limits and the capacity are "" when expired at the order's `now`; secured is the
+--     security counted at `now`)
 --   {"ERROR", "CURRENCY", limit_currency, ""}  the order is not in the limit's currency
 --   {"ERROR", "RANGE", level, id}     the amount would take an exposure beyond 2^53-1
 --   {"ERROR", "CORRUPT", key, detail} a field missing or not a number (every order gets it)
@@ -154,6 +156,11 @@ local function authorize_all()
   local rating_valid_until = optional_number(customer, 'rating_valid_until', KEYS[1])
   local order_cap = optional_number(customer, 'order_cap', KEYS[1])
   local tolerance = optional_number(customer, 'tolerance_bps', KEYS[1])
+  -- The security register's cover (absent: none), see `Cover` in model.rs.
+  local secured = optional_number(customer, 'secured', KEYS[1]) or 0
+  local secured_extends = customer['secured_extends'] == '1'
+  local secured_valid_until = optional_number(customer, 'secured_valid_until', KEYS[1])
+  local contingent = optional_number(customer, 'contingent', KEYS[1]) or 0
   local group_limit_amount, group_limit_valid_until, group_tolerance = nil, nil, nil
   if group ~= nil then
     group_limit_amount = optional_number(group, 'limit_amount', KEYS[2])
@@ -171,8 +178,10 @@ local function authorize_all()
   -- The outcome a limit check adds: nil within the limit, REFERRED within the tolerance band
   -- above it, DECLINED beyond; a band of 4294967295 (REFER_EVERY_OVERSHOOT_BPS) refers every
   -- overshoot (a grade whose policy refers orders beyond the tolerance to people).
-  local function over_limit(total, limit, tolerance_bps, key)
-    if total <= limit then
+  -- The security extends the capacity (limit + extension); the tolerance band is the limit's,
+  -- with the extension on top.
+  local function over_limit(total, limit, extension, tolerance_bps, key)
+    if total <= limit + extension then
       return nil
     end
     if tolerance_bps == nil then
@@ -181,7 +190,7 @@ local function authorize_all()
     if tolerance_bps == 4294967295 then
       return REFERRED
     end
-    if total <= band(limit, tolerance_bps) then
+    if total <= band(limit, tolerance_bps) + extension then
       return REFERRED
     end
     return DECLINED
@@ -226,8 +235,18 @@ local function authorize_all()
     if order_cap ~= nil and amount > order_cap then
       flag('ORDER_AMOUNT_LIMIT', REFERRED)
     end
+    -- The security counted at `now`, and what of it extends the capacity.
+    local secured_now = 0
+    if secured_valid_until == nil or secured_valid_until > now then
+      secured_now = secured
+    end
+    local extension = 0
+    if secured_extends then
+      extension = secured_now
+    end
     if limit_valid then
-      local severity = over_limit(exposure + amount, limit_amount, tolerance, KEYS[1])
+      local severity = over_limit(exposure + contingent + amount, limit_amount, extension,
+        tolerance, KEYS[1])
       if severity ~= nil then
         flag('LIMIT_EXCEEDED', severity)
       end
@@ -235,8 +254,8 @@ local function authorize_all()
     local group_limit_valid = group ~= nil
       and usable(group_limit_amount, group_limit_valid_until, now)
     if group_limit_valid then
-      local severity = over_limit(group_exposure + amount, group_limit_amount, group_tolerance,
-        KEYS[2])
+      local severity = over_limit(group_exposure + amount, group_limit_amount, 0,
+        group_tolerance, KEYS[2])
       if severity ~= nil then
         flag('GROUP_LIMIT_EXCEEDED', severity)
       end
@@ -261,6 +280,9 @@ local function authorize_all()
       limit_valid and customer['limit_amount'] or '',
       group_limit_valid and group['limit_amount'] or '',
       group ~= nil and integer_text(group_exposure) or '',
+      integer_text(secured_now),
+      limit_valid and integer_text(limit_amount + extension) or '',
+      integer_text(contingent),
     }
   end
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::super::ExposureError;
 use super::super::model::{
-    AuthorizeOutcome, CustomerProfile, CustomerUpdate, Decision, GroupPosition, GroupProfile,
-    Level, Limit, Outcome, ProfileStatus, ReasonCode, RuleFigures,
+    AuthorizeOutcome, Cover, CustomerProfile, CustomerUpdate, Decision, GroupPosition,
+    GroupProfile, Level, Limit, Outcome, ProfileStatus, ReasonCode, RuleFigures,
 };
 
 use super::Decided;
@@ -25,6 +25,11 @@ const OVERDUE_TOLERANCE_DAYS: &str = "overdue_tolerance_days";
 const RATING_REQUIRED: &str = "rating_required";
 const RATING_VALID_UNTIL: &str = "rating_valid_until";
 const ORDER_CAP: &str = "order_cap";
+const SECURED: &str = "secured";
+const SECURED_EXTENDS: &str = "secured_extends";
+const SECURED_VALID_UNTIL: &str = "secured_valid_until";
+const CONTINGENT: &str = "contingent";
+const CAPACITY: &str = "capacity";
 pub(super) const TOLERANCE_BPS: &str = "tolerance_bps";
 pub(super) const EXPOSURE: &str = "exposure";
 const EPOCH: &str = "epoch";
@@ -70,9 +75,15 @@ pub(super) fn customer_fields(profile: &CustomerProfile) -> Vec<(&'static str, S
         ),
         (RATING_REQUIRED, flag(profile.rating_required)),
         (TOLERANCE_BPS, profile.tolerance_bps.to_string()),
+        (SECURED, profile.cover.secured.to_string()),
+        (SECURED_EXTENDS, flag(profile.cover.extends_capacity)),
+        (CONTINGENT, profile.cover.contingent.to_string()),
         (EXPOSURE, profile.exposure.to_string()),
         (EPOCH, profile.epoch.to_string()),
     ];
+    if let Some(valid_until) = profile.cover.secured_valid_until {
+        fields.push((SECURED_VALID_UNTIL, valid_until.to_string()));
+    }
     if let Some(group_id) = &profile.group_id {
         fields.push((GROUP_ID, group_id.clone()));
     }
@@ -236,6 +247,12 @@ pub(super) fn parse_customer(
         rating_valid_until: stored_number(key, fields, RATING_VALID_UNTIL)?,
         order_cap: stored_number(key, fields, ORDER_CAP)?,
         tolerance_bps: required_number(key, fields, TOLERANCE_BPS)?,
+        cover: Cover {
+            secured: stored_number(key, fields, SECURED)?.unwrap_or(0),
+            extends_capacity: fields.get(SECURED_EXTENDS).is_some_and(|flag| flag == "1"),
+            secured_valid_until: stored_number(key, fields, SECURED_VALID_UNTIL)?,
+            contingent: stored_number(key, fields, CONTINGENT)?.unwrap_or(0),
+        },
         exposure: required_number(key, fields, EXPOSURE)?,
         epoch: required_number(key, fields, EPOCH)?,
     })
@@ -357,6 +374,9 @@ fn parse_decision(
         limit,
         group_limit,
         group_exposure_after,
+        secured,
+        capacity,
+        contingent,
     ] = reply
     else {
         return Err(unexpected_reply(key, reply));
@@ -388,12 +408,21 @@ fn parse_decision(
             })
         }
     };
+    let capacity: Option<i64> = optional_number(key, CAPACITY, capacity)?;
+    let contingent: i64 = parse_number(key, CONTINGENT, contingent)?;
     Ok(Decision {
         outcome,
         reasons,
         limit,
+        capacity,
         exposure_after,
-        available_after: limit.map(|limit| limit.saturating_sub(exposure_after)),
+        available_after: capacity.map(|capacity| {
+            capacity
+                .saturating_sub(contingent)
+                .saturating_sub(exposure_after)
+        }),
+        secured: parse_number(key, SECURED, secured)?,
+        contingent,
         group,
         reserved: reserved == "1",
         epoch: profile.epoch,
