@@ -35,6 +35,7 @@ mod receivables;
 mod reconcile;
 mod referral_chains;
 mod security;
+mod terms;
 
 /// Runs each scenario `fn(&TestSuite)` twice: on the embedded default and on PostgreSQL +
 /// Redis, each in a fresh suite.
@@ -148,6 +149,9 @@ mod both {
         a_guarantee_is_the_guarantors_contingent_exposure_until_it_expires,
         securities_are_checked_released_and_revalued_with_four_eyes,
         quote_credit_price_reproduces_the_documents_cost_of_funds_by_hand,
+    );
+    on_both_backends!(terms:
+        a_two_ten_net_thirty_invoice_paid_on_day_eight_settles_with_the_discount,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

@@ -123,11 +123,13 @@ pub async fn receivable_events_move_exposure_once_each(suite: &TestSuite) {
                         invoice_id: "inv-1".into(),
                         amount: cny("2800.00"),
                         invoice_open_amount: cny("0.00"),
+                        discount: None,
                     },
                     pb::PaymentAllocationApplied {
                         invoice_id: "inv-2".into(),
                         amount: cny("100.00"),
                         invoice_open_amount: cny("4900.00"),
+                        discount: None,
                     },
                 ],
                 // Unapplied cash stays credit on account; it does not lower exposure.
@@ -353,6 +355,7 @@ pub async fn receivables_without_a_rate_wait_and_block_credit_until_one_is_set(s
                     invoice_id: "fx-l1".into(),
                     amount: money_in("40.00", "USD"),
                     invoice_open_amount: money_in("60.00", "USD"),
+                    discount: None,
                 }],
                 ..Default::default()
             }),

@@ -421,6 +421,7 @@ pub async fn a_referral_is_released_by_the_system_once_a_payment_clears_it(suite
                     invoice_id: "clr-inv".into(),
                     amount: cny("5000.00"),
                     invoice_open_amount: cny("4000.00"),
+                    discount: None,
                 }],
                 ..Default::default()
             }),

@@ -315,6 +315,23 @@ pub enum LedgerDocument {
     WriteOff(WriteOffRecord),
     /// A recovery on a write-off (a memo: no balance change).
     Recovery(RecoveryRecord),
+    /// An early-payment discount a payment earned on an invoice, beside the payment.
+    Discount(DiscountRecord),
+}
+
+/// An early-payment discount (现金折扣): a payment within an invoice's discount window settled
+/// it net of the discount, and the discount closed the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscountRecord {
+    pub payment_id: String,
+    /// The payment's reference.
+    pub reference: String,
+    pub invoice_id: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+    /// The payment's value date.
+    pub value_date: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
 }
 
 #[async_trait]

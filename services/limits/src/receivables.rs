@@ -464,10 +464,14 @@ impl ReceivablesProjection {
         match &event.payload {
             Some(Payload::InvoicePosted(invoice)) => self.invoice_posted(event, invoice).await,
             Some(Payload::PaymentReceived(payment)) => {
+                // What was paid, and the early-payment discounts that closed the rest.
                 let amounts: Vec<_> = payment
                     .allocations
                     .iter()
-                    .map(|allocation| allocation.amount.as_ref())
+                    .flat_map(|allocation| {
+                        std::iter::once(allocation.amount.as_ref())
+                            .chain(allocation.discount.as_ref().map(Some))
+                    })
                     .collect();
                 let source = format!("payment:{}", payment.payment_id);
                 self.lowered_by(event, &payment.customer_id, source, &amounts)

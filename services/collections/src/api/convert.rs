@@ -173,7 +173,8 @@ pub fn invoice(
     let paid = sum(MovementKind::Payment);
     let credited = sum(MovementKind::CreditNote);
     let written_off = sum(MovementKind::WriteOff);
-    let open = (invoice.amount - paid - credited - written_off).max(Decimal::ZERO);
+    let discounted = sum(MovementKind::Discount);
+    let open = (invoice.amount - paid - credited - written_off - discounted).max(Decimal::ZERO);
     let status = history.status();
     let days_past_due = if status == InvoiceStatus::Open {
         invoice.days_past_due(today)
@@ -192,6 +193,7 @@ pub fn invoice(
         paid_amount: money(paid, currency),
         credited_amount: money(credited, currency),
         written_off_amount: money(written_off, currency),
+        discount_amount: money(discounted, currency),
         disputed_amount: money(stored.disputed_amount.min(open), currency),
         issue_date: Some(to_date(invoice.issue_date)),
         due_date: Some(to_date(invoice.due_date)),
@@ -215,10 +217,17 @@ pub fn invoice(
     }
 }
 
-pub fn payment(
-    record: &PaymentRecord,
-    allocations: &[(NewMovement, String, Decimal)],
-) -> pb::Payment {
+/// One allocation of a payment as shown: the movement, the invoice's number, its open amount
+/// right after the payment, and the early-payment discount the allocation earned.
+#[derive(Debug, Clone)]
+pub struct DescribedAllocation {
+    pub movement: NewMovement,
+    pub invoice_number: String,
+    pub open_after: Decimal,
+    pub discount: Decimal,
+}
+
+pub fn payment(record: &PaymentRecord, allocations: &[DescribedAllocation]) -> pb::Payment {
     pb::Payment {
         payment_id: record.payment_id.clone(),
         customer_id: record.customer_id.clone(),
@@ -227,14 +236,13 @@ pub fn payment(
         reference: record.reference.clone(),
         allocations: allocations
             .iter()
-            .map(
-                |(movement, invoice_number, open_after)| pb::PaymentAllocation {
-                    invoice_id: movement.invoice_id.clone(),
-                    invoice_number: invoice_number.clone(),
-                    amount: money(movement.amount, record.currency),
-                    invoice_open_amount: money(*open_after, record.currency),
-                },
-            )
+            .map(|allocation| pb::PaymentAllocation {
+                invoice_id: allocation.movement.invoice_id.clone(),
+                invoice_number: allocation.invoice_number.clone(),
+                amount: money(allocation.movement.amount, record.currency),
+                invoice_open_amount: money(allocation.open_after, record.currency),
+                discount: money(allocation.discount, record.currency),
+            })
             .collect(),
         unapplied_amount: money(record.unapplied_at_recording, record.currency),
         recorded_at: Some(timestamp(record.recorded_at)),

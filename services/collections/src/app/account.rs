@@ -434,7 +434,17 @@ struct LedgerLine {
 impl LedgerLine {
     fn into_proto(self, balance: Decimal) -> pb::LedgerEntry {
         pb::LedgerEntry {
-            entry_id: format!("{}:{}", self.entry_type.as_str_name(), self.document_id),
+            // A payment's discounts share its document: the invoice tells them apart.
+            entry_id: if self.entry_type == pb::LedgerEntryType::Discount {
+                format!(
+                    "{}:{}:{}",
+                    self.entry_type.as_str_name(),
+                    self.document_id,
+                    self.invoice_id
+                )
+            } else {
+                format!("{}:{}", self.entry_type.as_str_name(), self.document_id)
+            },
             entry_type: self.entry_type.into(),
             posting_date: Some(to_date(self.posting_date)),
             document_id: self.document_id,
@@ -501,6 +511,21 @@ fn ledger_entry(document: &LedgerDocument) -> LedgerLine {
             credit: write_off.amount,
             description: format!("write-off: {}", write_off.reason),
             recorded_at: write_off.decided_at.unwrap_or(write_off.requested_at),
+        },
+        LedgerDocument::Discount(discount) => LedgerLine {
+            entry_type: pb::LedgerEntryType::Discount,
+            posting_date: discount.value_date,
+            document_id: discount.payment_id.clone(),
+            document_number: discount.reference.clone(),
+            invoice_id: discount.invoice_id.clone(),
+            currency: discount.currency,
+            debit: Decimal::ZERO,
+            credit: discount.amount,
+            description: format!(
+                "early-payment discount on invoice {}, paid within the discount window by payment {}",
+                discount.invoice_id, discount.reference
+            ),
+            recorded_at: discount.recorded_at,
         },
         // A memo: the amount is in the description, debit and credit stay zero.
         LedgerDocument::Recovery(recovery) => LedgerLine {

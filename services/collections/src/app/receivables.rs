@@ -19,7 +19,7 @@ use crate::api::convert::{
 };
 use crate::domain::{
     CustomerId, Funds, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind, OpenItem,
-    allocate_payment, apply_unapplied_credit,
+    allocate_payment, apply_unapplied_credit, early_payment_discount,
 };
 use crate::store::{
     Account, AccountScope, Changes, CreditNoteRecord, InvoiceRecord, NaturalKey, NewMovement,
@@ -361,9 +361,13 @@ impl Collections {
             let items: Vec<OpenItem> = account
                 .open_invoices
                 .iter()
-                .map(|stored| OpenItem {
-                    disputed_amount: stored.disputed_amount,
-                    ..open_item(&stored.history.invoice, open_now(&stored.history))
+                .map(|stored| {
+                    let open = open_now(&stored.history);
+                    OpenItem {
+                        disputed_amount: stored.disputed_amount,
+                        discount: discount_on(stored, open, value_date),
+                        ..open_item(&stored.history.invoice, open)
+                    }
                 })
                 .collect();
             let application = allocate_payment(
@@ -376,15 +380,25 @@ impl Collections {
                 &items,
             )
             .map_err(|errors| allocation_refusal(&errors))?;
+            // Each allocation, and the early-payment discount it earned beside it: the
+            // discount closes the invoice in the ledger, dated like the payment.
             let movements: Vec<NewMovement> = application
                 .allocations
                 .iter()
-                .map(|allocation| NewMovement {
-                    invoice_id: allocation.invoice_id.to_string(),
-                    kind: MovementKind::Payment,
-                    amount: allocation.amount,
-                    date: value_date,
-                    document_id: payment_id.clone(),
+                .flat_map(|allocation| {
+                    let paid = NewMovement {
+                        invoice_id: allocation.invoice_id.to_string(),
+                        kind: MovementKind::Payment,
+                        amount: allocation.amount,
+                        date: value_date,
+                        document_id: payment_id.clone(),
+                    };
+                    let discount = (allocation.discount > Decimal::ZERO).then(|| NewMovement {
+                        kind: MovementKind::Discount,
+                        amount: allocation.discount,
+                        ..paid.clone()
+                    });
+                    std::iter::once(paid).chain(discount)
                 })
                 .collect();
             let mut closed = Vec::new();
@@ -421,6 +435,9 @@ impl Collections {
                                     allocation.open_amount_after,
                                     amount.currency(),
                                 ),
+                                discount: (allocation.discount > Decimal::ZERO)
+                                    .then(|| money(allocation.discount, amount.currency()))
+                                    .flatten(),
                             })
                             .collect(),
                         unapplied_amount: money(application.unapplied, amount.currency()),
@@ -550,27 +567,44 @@ impl Collections {
             .map_err(ServiceError::from)?;
         let mut described = Vec::new();
         let mut invoices: Vec<StoredInvoice> = Vec::new();
-        for movement in allocations {
+        // The payment's own movements are its allocations; a discount it earned stands beside
+        // the allocation to the same invoice.
+        let discount_on = |invoice_id: &str| -> Decimal {
+            allocations
+                .iter()
+                .filter(|movement| {
+                    movement.kind == MovementKind::Discount && movement.invoice_id == invoice_id
+                })
+                .map(|movement| movement.amount)
+                .sum()
+        };
+        for movement in allocations
+            .iter()
+            .filter(|movement| movement.kind == MovementKind::Payment)
+        {
             let stored = self.stored_invoice(&movement.invoice_id).await?;
             // The open amount right after this payment: the amount less every movement
-            // recorded up to and including this payment's.
+            // recorded up to and including this payment's (its discount included).
             let mut open = stored.history.invoice.amount;
+            let mut reached = false;
             for (earlier, document) in stored
                 .history
                 .movements
                 .iter()
                 .zip(&stored.movement_documents)
             {
-                open -= earlier.amount;
-                if document == payment_id {
+                if reached && document != payment_id {
                     break;
                 }
+                open -= earlier.amount;
+                reached |= document == payment_id;
             }
-            described.push((
-                movement,
-                stored.history.invoice.invoice_number.clone(),
-                open.max(Decimal::ZERO),
-            ));
+            described.push(convert::DescribedAllocation {
+                movement: movement.clone(),
+                invoice_number: stored.history.invoice.invoice_number.clone(),
+                open_after: open.max(Decimal::ZERO),
+                discount: discount_on(&movement.invoice_id),
+            });
             invoices.push(stored);
         }
         Ok(pb::RecordPaymentResponse {
@@ -674,7 +708,29 @@ fn open_item(invoice: &Invoice, open_amount: Decimal) -> OpenItem {
         due_date: invoice.due_date,
         open_amount,
         disputed_amount: Decimal::ZERO,
+        discount: Decimal::ZERO,
     }
+}
+
+/// The early-payment discount a payment received on `value_date` may take on `stored`, by
+/// the terms the invoice was posted with.
+fn discount_on(stored: &StoredInvoice, open_amount: Decimal, value_date: NaiveDate) -> Decimal {
+    let Some(terms) = stored.record.terms.as_ref() else {
+        return Decimal::ZERO;
+    };
+    let percent = terms
+        .discount_percent
+        .parse::<Decimal>()
+        .unwrap_or(Decimal::ZERO);
+    let invoice = &stored.history.invoice;
+    early_payment_discount(
+        invoice.amount,
+        open_amount,
+        invoice.issue_date,
+        percent,
+        terms.discount_days,
+        value_date,
+    )
 }
 
 fn movement_of(movement: &NewMovement) -> Movement {

@@ -32,6 +32,9 @@ pub struct OpenItem {
     /// Part of the open amount under open disputes; automatic allocation leaves it alone,
     /// an explicit allocation may pay it (the payer chose to).
     pub disputed_amount: Decimal,
+    /// The early-payment discount (现金折扣, the "2" of "2/10 net 30") this payment may take:
+    /// zero outside the discount window ([`early_payment_discount`]).
+    pub discount: Decimal,
 }
 
 impl OpenItem {
@@ -39,6 +42,55 @@ impl OpenItem {
     pub fn undisputed_open_amount(&self) -> Decimal {
         (self.open_amount - self.disputed_amount).max(Decimal::ZERO)
     }
+
+    /// The discount a payment of `amount` earns: what is left of the open amount once the
+    /// payment reaches the open amount less the discount (the whole discount for exactly the
+    /// net amount, less for more), nothing for a smaller payment or a disputed invoice.
+    fn discount_earned(&self, amount: Decimal) -> Decimal {
+        let net = self.open_amount - self.discount;
+        if self.discount > Decimal::ZERO && self.disputed_amount.is_zero() && amount >= net {
+            (self.open_amount - amount).max(Decimal::ZERO)
+        } else {
+            Decimal::ZERO
+        }
+    }
+
+    /// What automatic allocation applies to settle the item: the undisputed open amount, less
+    /// the discount when one may be taken.
+    fn settling_amount(&self) -> Decimal {
+        if self.disputed_amount.is_zero() {
+            (self.open_amount - self.discount).max(Decimal::ZERO)
+        } else {
+            self.undisputed_open_amount()
+        }
+    }
+}
+
+/// The early-payment discount of an invoice of `invoice_amount` issued on `issue_date` with
+/// terms of `discount_percent` within `discount_days`, for money received on `value_date`: the
+/// percent of the invoice amount (rounded once, `rounding::round_money`) when the money arrives
+/// within the window (issue date + discount days, inclusive), else zero. Never more than what
+/// is still open.
+pub fn early_payment_discount(
+    invoice_amount: Decimal,
+    open_amount: Decimal,
+    issue_date: NaiveDate,
+    discount_percent: Decimal,
+    discount_days: u32,
+    value_date: NaiveDate,
+) -> Decimal {
+    if discount_percent <= Decimal::ZERO || discount_days == 0 {
+        return Decimal::ZERO;
+    }
+    let within = issue_date
+        .checked_add_days(chrono::Days::new(u64::from(discount_days)))
+        .is_some_and(|last_day| value_date <= last_day && value_date >= issue_date);
+    if !within {
+        return Decimal::ZERO;
+    }
+    let discount =
+        super::rounding::round_money(invoice_amount * discount_percent / Decimal::ONE_HUNDRED);
+    discount.min(open_amount).max(Decimal::ZERO)
 }
 
 /// The money to apply: a payment, or a customer's unapplied credit.
@@ -65,6 +117,8 @@ pub struct Allocation {
     pub invoice_id: InvoiceId,
     pub invoice_number: String,
     pub amount: Decimal,
+    /// The early-payment discount the allocation earned, closing the rest of the invoice.
+    pub discount: Decimal,
     /// The invoice's open amount after this allocation.
     pub open_amount_after: Decimal,
 }
@@ -202,16 +256,18 @@ pub fn allocate_oldest_due_first(funds: &Funds, items: &[OpenItem]) -> Applicati
         if remaining <= Decimal::ZERO {
             break;
         }
-        let amount = remaining.min(item.undisputed_open_amount());
+        let amount = remaining.min(item.settling_amount());
         if amount <= Decimal::ZERO {
             continue;
         }
         remaining -= amount;
+        let discount = item.discount_earned(amount);
         allocations.push(Allocation {
             invoice_id: item.invoice_id.clone(),
             invoice_number: item.invoice_number.clone(),
             amount,
-            open_amount_after: item.open_amount - amount,
+            discount,
+            open_amount_after: item.open_amount - amount - discount,
         });
     }
     Application {
@@ -300,11 +356,13 @@ pub fn allocate_payment(
             });
             continue;
         }
+        let discount = item.discount_earned(instruction.amount);
         allocations.push(Allocation {
             invoice_id: item.invoice_id.clone(),
             invoice_number: item.invoice_number.clone(),
             amount: instruction.amount,
-            open_amount_after: item.open_amount - instruction.amount,
+            discount,
+            open_amount_after: item.open_amount - instruction.amount - discount,
         });
     }
     if !errors.is_empty() {
@@ -340,7 +398,64 @@ mod tests {
             due_date: date(due),
             open_amount: open,
             disputed_amount: Decimal::ZERO,
+            discount: Decimal::ZERO,
         }
+    }
+
+    #[test]
+    fn a_payment_of_the_net_amount_within_the_window_earns_the_discount() {
+        // 2/10 net 30 on 10,000.00 issued on 1 March: 200.00 off until 11 March.
+        let discount = |value_date: &str| {
+            early_payment_discount(
+                dec!(10000.00),
+                dec!(10000.00),
+                date("2026-03-01"),
+                dec!(2),
+                10,
+                date(value_date),
+            )
+        };
+        assert_eq!(discount("2026-03-09"), dec!(200.00));
+        assert_eq!(discount("2026-03-11"), dec!(200.00), "the last day counts");
+        assert_eq!(discount("2026-03-12"), Decimal::ZERO);
+
+        let open = OpenItem {
+            discount: dec!(200.00),
+            ..item("A", dec!(10000.00), "2026-03-01", "2026-03-31")
+        };
+        let later = item("B", dec!(500.00), "2026-03-02", "2026-04-01");
+        // Automatic allocation pays the net amount and the discount closes the invoice; the
+        // rest goes on to the next invoice.
+        let paid = allocate_oldest_due_first(&funds(dec!(10300.00)), &[open.clone(), later]);
+        assert_eq!(paid.allocations[0].amount, dec!(9800.00));
+        assert_eq!(paid.allocations[0].discount, dec!(200.00));
+        assert_eq!(paid.allocations[0].open_amount_after, Decimal::ZERO);
+        assert_eq!(paid.allocations[1].amount, dec!(500.00));
+        // Short of the net amount: no discount.
+        let short = allocate_oldest_due_first(&funds(dec!(9000.00)), std::slice::from_ref(&open));
+        assert_eq!(short.allocations[0].discount, Decimal::ZERO);
+        assert_eq!(short.allocations[0].open_amount_after, dec!(1000.00));
+        // An explicit allocation of a little more than the net earns the rest.
+        let named = allocate_payment(
+            &funds(dec!(9900.00)),
+            &[instruction("A", dec!(9900.00))],
+            std::slice::from_ref(&open),
+        )
+        .unwrap();
+        assert_eq!(named.allocations[0].discount, dec!(100.00));
+        assert_eq!(named.allocations[0].open_amount_after, Decimal::ZERO);
+        // A disputed invoice takes no discount.
+        let disputed = OpenItem {
+            disputed_amount: dec!(1.00),
+            ..open
+        };
+        let paid = allocate_payment(
+            &funds(dec!(9800.00)),
+            &[instruction("A", dec!(9800.00))],
+            &[disputed],
+        )
+        .unwrap();
+        assert_eq!(paid.allocations[0].discount, Decimal::ZERO);
     }
 
     fn funds(amount: Decimal) -> Funds {

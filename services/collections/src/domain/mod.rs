@@ -45,7 +45,7 @@ pub use aging::{
 };
 pub use allocation::{
     AllocationError, AllocationInstruction, Application, Funds, OpenItem, allocate_payment,
-    apply_unapplied_credit,
+    apply_unapplied_credit, early_payment_discount,
 };
 pub use behaviour::{PaymentBehaviour, payment_behaviour};
 pub use classification::{

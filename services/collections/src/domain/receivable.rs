@@ -126,6 +126,9 @@ pub enum MovementKind {
     CreditNote,
     /// An approved write-off, dated by approval date.
     WriteOff,
+    /// An early-payment discount (现金折扣) a payment within the discount window earned,
+    /// dated like the payment.
+    Discount,
 }
 
 /// One reduction of an invoice's open amount.

@@ -69,7 +69,9 @@ impl SqlReceivableStore {
 use account::{
     FIRST_ALLOCATION_BATCH, MAX_ALLOCATION_BATCH, add_to_account, allocation_key, first_key_date,
 };
-use rows::{CreditNoteRow, InvoiceRow, MovementRow, PaymentRow, join_histories, kind_name};
+use rows::{
+    CreditNoteRow, DiscountRow, InvoiceRow, MovementRow, PaymentRow, join_histories, kind_name,
+};
 use running_balances::balance_deltas;
 
 #[async_trait]
@@ -680,6 +682,23 @@ impl ReceivableStore for SqlReceivableStore {
         }
         for (row, seq) in payments.into_iter().zip(payment_seqs) {
             documents.push((seq, LedgerDocument::Payment(row.into_record()?)));
+        }
+        // Discounts stand right after their payment: same position, pushed after it, and the
+        // sort below keeps that order.
+        let discounts = on_database!(&self.database, |pool, sql| {
+            sqlx::query_as::<_, DiscountRow>(&sql(
+                "SELECT m.document_id AS payment_id, p.reference, m.invoice_id, p.currency, m.amount, \
+                 m.effective_date AS value_date, m.recorded_at, p.ledger_seq FROM receivable_movements m \
+                 JOIN payments p ON p.payment_id = m.document_id \
+                 WHERE m.customer_id = $1 AND m.kind = 'DISCOUNT' ORDER BY p.ledger_seq, m.movement_id",
+            ))
+            .bind(customer_id)
+            .fetch_all(pool)
+            .await?
+        });
+        for row in discounts {
+            let (seq, discount) = row.into_record()?;
+            documents.push((seq, LedgerDocument::Discount(discount)));
         }
         documents.extend(super::loss::ledger_documents(&self.database, customer_id).await?);
         documents.sort_by_key(|(seq, _)| *seq);

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::super::{
-    CreditNoteRecord, InvoiceRecord, NewMovement, PaymentRecord, StoreError, StoreResult,
-    StoredInvoice, Terms, currency, decimal,
+    CreditNoteRecord, DiscountRecord, InvoiceRecord, NewMovement, PaymentRecord, StoreError,
+    StoreResult, StoredInvoice, Terms, currency, decimal,
 };
 use crate::domain::{CustomerId, Invoice, InvoiceHistory, InvoiceId, Movement, MovementKind};
 
@@ -16,6 +16,7 @@ pub(super) fn kind_name(kind: MovementKind) -> &'static str {
         MovementKind::Payment => "PAYMENT",
         MovementKind::CreditNote => "CREDIT_NOTE",
         MovementKind::WriteOff => "WRITE_OFF",
+        MovementKind::Discount => "DISCOUNT",
     }
 }
 
@@ -24,6 +25,7 @@ pub(super) fn parse_kind(text: &str) -> StoreResult<MovementKind> {
         "PAYMENT" => Ok(MovementKind::Payment),
         "CREDIT_NOTE" => Ok(MovementKind::CreditNote),
         "WRITE_OFF" => Ok(MovementKind::WriteOff),
+        "DISCOUNT" => Ok(MovementKind::Discount),
         other => Err(StoreError::Corrupt(format!("movement kind {other}"))),
     }
 }
@@ -126,6 +128,37 @@ impl PaymentRow {
             recorded_at: self.recorded_at,
             recorded_by: self.recorded_by,
         })
+    }
+}
+
+/// A DISCOUNT movement with its payment's reference and currency.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DiscountRow {
+    pub(super) payment_id: String,
+    pub(super) reference: String,
+    pub(super) invoice_id: String,
+    pub(super) currency: String,
+    pub(super) amount: String,
+    pub(super) value_date: NaiveDate,
+    pub(super) recorded_at: DateTime<Utc>,
+    pub(super) ledger_seq: i64,
+}
+
+impl DiscountRow {
+    pub(super) fn into_record(self) -> StoreResult<(i64, DiscountRecord)> {
+        let place = format!("discount of payment {}", self.payment_id);
+        Ok((
+            self.ledger_seq,
+            DiscountRecord {
+                currency: currency(&place, &self.currency)?,
+                amount: decimal(&place, &self.amount)?,
+                payment_id: self.payment_id,
+                reference: self.reference,
+                invoice_id: self.invoice_id,
+                value_date: self.value_date,
+                recorded_at: self.recorded_at,
+            },
+        ))
     }
 }
 
