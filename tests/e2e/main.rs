@@ -152,6 +152,7 @@ mod both {
     );
     on_both_backends!(terms:
         a_two_ten_net_thirty_invoice_paid_on_day_eight_settles_with_the_discount,
+        overdue_interest_accrues_by_the_day_at_the_policy_rate,
     );
     on_both_backends!(authorize:
         authorize_follows_the_limit_and_its_tolerance_band,

@@ -185,3 +185,67 @@ pub async fn a_two_ten_net_thirty_invoice_paid_on_day_eight_settles_with_the_dis
     }
     assert_eq!(left, Decimal::new(10_000, 2));
 }
+
+async fn interest(
+    collections: &mut crate::collections::Collections,
+    customer_id: &str,
+    as_of: pb::Date,
+) -> pb::GetOverdueInterestResponse {
+    collections
+        .get_overdue_interest(pb::GetOverdueInterestRequest {
+            customer_id: customer_id.into(),
+            as_of_date: Some(as_of),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn overdue_interest_accrues_by_the_day_at_the_policy_rate(suite: &TestSuite) {
+    let customer_id = customer(suite, 24_111, true).await;
+    let mut collections = billing(suite).await;
+    // 10,000.00 due ten days ago.
+    let overdue = crate::collections::post_invoice(
+        &mut collections,
+        &customer_id,
+        "INT-1",
+        "10000.00",
+        days_ago(40),
+        days_ago(10),
+        "",
+    )
+    .await
+    .unwrap()
+    .invoice
+    .unwrap();
+
+    // The shipped policy: 18.25 % a year, 0.05 % a day, so 5.00 a day on 10,000.00.
+    let yesterday = interest(&mut collections, &customer_id, days_ago(1)).await;
+    assert_eq!(yesterday.annual_rate_percent, "18.25");
+    assert_eq!(yesterday.daily_rate_percent, "0.05");
+    assert_eq!(shown(&yesterday.lines[0].accrued_interest), "45.00 CNY");
+    let today = interest(&mut collections, &customer_id, days_ago(0)).await;
+    assert_eq!(today.lines.len(), 1);
+    assert_eq!(today.lines[0].invoice_id, overdue.invoice_id);
+    assert_eq!(today.lines[0].days_past_due, 10);
+    assert_eq!(shown(&today.lines[0].accrued_interest), "50.00 CNY");
+    assert_eq!(shown(&today.totals.first().cloned()), "50.00 CNY");
+    // Before the due date has passed, nothing.
+    let before = interest(&mut collections, &customer_id, days_ago(10)).await;
+    assert!(before.lines.is_empty(), "{before:?}");
+
+    // 4,000.00 paid five days ago: five days on 10,000.00, then five on 6,000.00 = 40.00.
+    crate::collections::pay(
+        &mut collections,
+        &customer_id,
+        "WIRE-INT-1",
+        "4000.00",
+        days_ago(5),
+        &[],
+    )
+    .await
+    .unwrap();
+    let after = interest(&mut collections, &customer_id, days_ago(0)).await;
+    assert_eq!(shown(&after.lines[0].open_amount), "6000.00 CNY");
+    assert_eq!(shown(&after.lines[0].accrued_interest), "40.00 CNY");
+}

@@ -125,6 +125,7 @@ pub fn access_policy() -> AccessPolicy {
             ("ListInvoices", READERS),
             ("GetCustomerLedger", READERS),
             ("GetAging", READERS),
+            ("GetOverdueInterest", READERS),
             ("ListWorklist", COLLECTORS),
             ("GetProvisions", READERS),
             ("GetPaymentBehaviour", PEER_READERS),

@@ -132,6 +132,15 @@ impl CollectionsService for CollectionsApi {
         Ok(Response::new(self.app.aging(request.get_ref()).await?))
     }
 
+    async fn get_overdue_interest(
+        &self,
+        request: Request<pb::GetOverdueInterestRequest>,
+    ) -> Answer<pb::GetOverdueInterestResponse> {
+        Ok(Response::new(
+            self.app.overdue_interest(request.get_ref()).await?,
+        ))
+    }
+
     async fn detect_overdue(
         &self,
         request: Request<pb::DetectOverdueRequest>,

@@ -14,6 +14,7 @@ mod credit_notes;
 mod disputes;
 mod dunning;
 mod dunning_proposals;
+mod interest;
 mod loss;
 mod overdue;
 mod receivables;

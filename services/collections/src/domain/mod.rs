@@ -31,6 +31,7 @@ pub mod contact;
 pub mod credit_note;
 pub mod dunning;
 pub mod fraction;
+pub mod interest;
 pub mod kpi;
 pub mod overdue;
 pub mod promise;

@@ -102,6 +102,11 @@ pub fn policy_to_proto(policy: &CreditPolicy) -> pb::CreditPolicy {
             cost_of_funds_percent: policy.pricing.cost_of_funds_percent.normalize().to_string(),
             unsecured_lgd_percent: policy.pricing.unsecured_lgd_percent.normalize().to_string(),
             unrated_pd_percent: policy.pricing.unrated_pd_percent.normalize().to_string(),
+            overdue_interest_percent: policy
+                .pricing
+                .overdue_interest_percent
+                .normalize()
+                .to_string(),
         }),
         approval_expiry: (policy.approval_expiry_seconds > 0)
             .then(|| duration_to_proto(policy.approval_expiry_seconds)),
@@ -306,11 +311,20 @@ pub fn parse_policy_update(wire: &pb::CreditPolicy, mask: &[String]) -> PolicyUp
                         hundred,
                         &mut violations,
                     );
-                    if let (Some(cost), Some(lgd), Some(pd)) = (cost, lgd, pd) {
+                    let interest = percent(
+                        &pricing.overdue_interest_percent,
+                        "policy.pricing.overdue_interest_percent",
+                        hundred,
+                        &mut violations,
+                    );
+                    if let (Some(cost), Some(lgd), Some(pd), Some(interest)) =
+                        (cost, lgd, pd, interest)
+                    {
                         edits.push(PolicyEdit::Pricing(CreditPricing {
                             cost_of_funds_percent: cost,
                             unsecured_lgd_percent: lgd,
                             unrated_pd_percent: pd,
+                            overdue_interest_percent: interest,
                         }));
                     }
                 }
