@@ -107,6 +107,21 @@ pub(crate) async fn pay(
         .into_inner())
 }
 
+/// The customer's whole ledger (one page).
+pub(crate) async fn ledger_of(
+    collections: &mut Collections,
+    customer_id: &str,
+) -> pb::GetCustomerLedgerResponse {
+    collections
+        .get_customer_ledger(pb::GetCustomerLedgerRequest {
+            customer_id: customer_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// (bucket, amount, invoice count) of every bucket of the only summary.
 fn buckets(summaries: &[pb::AgingSummary]) -> Vec<(pb::AgingBucket, String, i32)> {
     assert_eq!(summaries.len(), 1, "{summaries:?}");
@@ -342,14 +357,7 @@ pub async fn an_overpayment_is_kept_and_applied_to_the_next_invoice(suite: &Test
     assert_eq!(shown(&payment.unapplied_amount), "500.00 CNY");
     assert_eq!(paid.invoices[0].status(), pb::InvoiceStatus::Settled);
 
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     assert_eq!(ledger.balances.len(), 1);
     assert_eq!(shown(&ledger.balances[0].open_receivables), "0.00 CNY");
     assert_eq!(shown(&ledger.balances[0].unapplied_credit), "500.00 CNY");
@@ -388,14 +396,7 @@ pub async fn an_overpayment_is_kept_and_applied_to_the_next_invoice(suite: &Test
     assert_eq!(shown(&again.credit_applied), "500.00 CNY");
 
     // Ledger: invoice 1,000, payment 1,500, invoice 800; running balance 1,000, -500, 300.
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     let lines: Vec<(pb::LedgerEntryType, String)> = ledger
         .entries
         .iter()
@@ -502,14 +503,7 @@ pub async fn bad_or_repeated_postings_are_refused_and_write_nothing(suite: &Test
         .invoices;
     assert_eq!(listed.len(), 1);
     assert_eq!(shown(&listed[0].open_amount), "10.00 CNY");
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     assert_eq!(ledger.entries.len(), 1);
 }
 
@@ -873,14 +867,7 @@ pub async fn concurrent_payments_never_allocate_the_same_open_amount(suite: &Tes
         .unwrap();
     assert_eq!(shown(&settled.paid_amount), "1000.00 CNY");
     assert_eq!(shown(&settled.open_amount), "0.00 CNY");
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     assert_eq!(shown(&ledger.balances[0].unapplied_credit), "1000.00 CNY");
     assert_eq!(shown(&ledger.balances[0].balance), "-1000.00 CNY");
 }
@@ -1083,14 +1070,7 @@ pub async fn running_balances_and_todays_aging_follow_every_change(suite: &TestS
             (pb::AgingBucket::Over360Days, "0.00 CNY".to_owned(), 0),
         ]
     );
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     let balance = &ledger.balances[0];
     assert_eq!(
         (

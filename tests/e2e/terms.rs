@@ -9,7 +9,7 @@ use credit_proto::v1 as pb;
 use rust_decimal::Decimal;
 
 use crate::authorize::{amount, customer, exposure, grant, scope_of_customer};
-use crate::collections::{billing, days_ago, shown};
+use crate::collections::{billing, days_ago, ledger_of, shown};
 
 fn two_ten_net_thirty() -> pb::PaymentTerms {
     pb::PaymentTerms {
@@ -117,14 +117,7 @@ pub async fn a_two_ten_net_thirty_invoice_paid_on_day_eight_settles_with_the_dis
     assert_eq!(shown(&short.open_amount), "100.00 CNY");
 
     // The ledger shows the discount as its own credit, right after its payment.
-    let ledger = collections
-        .get_customer_ledger(pb::GetCustomerLedgerRequest {
-            customer_id: customer_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ledger = ledger_of(&mut collections, &customer_id).await;
     let lines: Vec<(pb::LedgerEntryType, String, String)> = ledger
         .entries
         .iter()
