@@ -357,7 +357,7 @@ pub async fn an_overpayment_is_kept_and_applied_to_the_next_invoice(suite: &Test
     assert_eq!(shown(&payment.unapplied_amount), "500.00 CNY");
     assert_eq!(paid.invoices[0].status(), pb::InvoiceStatus::Settled);
 
-    let ledger = ledger_of(&mut collections, &customer_id).await;
+    let ledger = ledger_of(&mut collections, customer_id).await;
     assert_eq!(ledger.balances.len(), 1);
     assert_eq!(shown(&ledger.balances[0].open_receivables), "0.00 CNY");
     assert_eq!(shown(&ledger.balances[0].unapplied_credit), "500.00 CNY");
@@ -396,7 +396,7 @@ pub async fn an_overpayment_is_kept_and_applied_to_the_next_invoice(suite: &Test
     assert_eq!(shown(&again.credit_applied), "500.00 CNY");
 
     // Ledger: invoice 1,000, payment 1,500, invoice 800; running balance 1,000, -500, 300.
-    let ledger = ledger_of(&mut collections, &customer_id).await;
+    let ledger = ledger_of(&mut collections, customer_id).await;
     let lines: Vec<(pb::LedgerEntryType, String)> = ledger
         .entries
         .iter()
@@ -503,7 +503,7 @@ pub async fn bad_or_repeated_postings_are_refused_and_write_nothing(suite: &Test
         .invoices;
     assert_eq!(listed.len(), 1);
     assert_eq!(shown(&listed[0].open_amount), "10.00 CNY");
-    let ledger = ledger_of(&mut collections, &customer_id).await;
+    let ledger = ledger_of(&mut collections, customer_id).await;
     assert_eq!(ledger.entries.len(), 1);
 }
 
@@ -867,7 +867,7 @@ pub async fn concurrent_payments_never_allocate_the_same_open_amount(suite: &Tes
         .unwrap();
     assert_eq!(shown(&settled.paid_amount), "1000.00 CNY");
     assert_eq!(shown(&settled.open_amount), "0.00 CNY");
-    let ledger = ledger_of(&mut collections, &customer_id).await;
+    let ledger = ledger_of(&mut collections, customer_id).await;
     assert_eq!(shown(&ledger.balances[0].unapplied_credit), "1000.00 CNY");
     assert_eq!(shown(&ledger.balances[0].balance), "-1000.00 CNY");
 }

@@ -138,7 +138,9 @@ pub fn quote(inputs: &QuoteInputs) -> Option<Quote> {
     let grade = inputs
         .grade
         .as_deref()
-        .map_or("unrated".to_owned(), |grade| format!("grade {grade}"));
+        .map_or("an unrated customer".to_owned(), |grade| {
+            format!("grade {grade}")
+        });
     let parts = vec![
         PricePart {
             code: "FINANCING",
@@ -227,6 +229,18 @@ mod tests {
 
     #[test]
     fn each_part_is_computed_and_explained() {
+        let unrated = quote(&QuoteInputs {
+            grade: None,
+            ..inputs(30, "5", "45", "2")
+        })
+        .unwrap();
+        assert!(
+            unrated.parts[2]
+                .explanation
+                .starts_with("the margin an unrated customer asks"),
+            "{}",
+            unrated.parts[2].explanation
+        );
         // 30 days: 100,000 × 8.2 % × 30/365 = 673.97; PD 2 % × LGD 45 % = 900; margin 1 %.
         let quote = quote(&inputs(30, "2", "45", "1")).unwrap();
         let amounts: Vec<Money> = quote.parts.iter().map(|part| part.amount).collect();
